@@ -1,0 +1,144 @@
+/**
+ * How fast does cmesh ingest, next to Helia's importer? `npm run bench:ingest [-- --mb 256 --tree DIR --rss-mb 1024 --json]`
+ *
+ * Each run happens in a fresh child process (so peak RSS belongs to that run alone) on the same data:
+ *   cmesh      importPath into LMDB (BLAKE3, FastCDC defaults)
+ *   importer   ipfs-unixfs-importer with its defaults (SHA-256, fixed 256 KiB chunks) into blockstore-fs / memory
+ * Datasets: a random file of --mb MiB, a real unpacked package tree (--tree, default node_modules/typescript),
+ * and a --rss-mb MiB random file imported by cmesh alone to check peak RSS.
+ */
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createReadStream, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseBenchArgs, printTable } from './report.js'
+
+interface RunResult { seconds: number, bytes: number, blocks: number, maxRssMB: number }
+
+async function child (job: string, path: string, dir: string): Promise<void> {
+  const t0 = process.hrtime.bigint()
+  let bytes = 0
+  let blocks = 0
+  if (job === 'cmesh') {
+    const { createStore } = await import('../src/store/index.js')
+    const { importPath } = await import('../src/dag/importer.js')
+    const store = createStore({ repo: dir })
+    const r = await importPath(store, path)
+    bytes = r.size
+    blocks = r.blocks
+    await store.close()
+  } else {
+    const { importer } = await import('ipfs-unixfs-importer')
+    const { FsBlockstore } = await import('blockstore-fs')
+    const { MemoryBlockstore } = await import('blockstore-core')
+    let blockstore: { put: (...a: any[]) => unknown, close?: () => Promise<void> }
+    if (job === 'importer-fs') {
+      const fs = new FsBlockstore(dir)
+      await fs.open()
+      blockstore = fs
+    } else {
+      blockstore = new MemoryBlockstore()
+    }
+    const counting = { put: async (cid: unknown, b: Uint8Array) => { blocks++; return await blockstore.put(cid, b) } }
+    for await (const entry of importer(candidates(path), counting as any)) void entry
+    bytes = totalBytes(path)
+    await blockstore.close?.()
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9
+  const result: RunResult = { seconds, bytes, blocks, maxRssMB: process.resourceUsage().maxRSS / 1024 }
+  process.stdout.write(JSON.stringify(result) + '\n')
+}
+
+function * candidates (root: string): Generator<{ path: string, content?: AsyncIterable<Uint8Array> }> {
+  const st = statSync(root)
+  if (st.isFile()) {
+    yield { path: 'file', content: createReadStream(root) }
+    return
+  }
+  const walk = function * (dir: string): Generator<{ path: string, content?: AsyncIterable<Uint8Array> }> {
+    for (const d of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name < b.name ? -1 : 1)) {
+      const p = join(dir, d.name)
+      const rel = 'root/' + relative(root, p)
+      if (d.isDirectory()) { yield { path: rel }; yield * walk(p) } else if (d.isFile()) yield { path: rel, content: createReadStream(p) }
+    }
+  }
+  yield * walk(root)
+}
+
+function totalBytes (path: string): number {
+  const st = statSync(path)
+  if (st.isFile()) return st.size
+  if (!st.isDirectory()) return 0
+  return readdirSync(path).reduce((s, n) => s + totalBytes(join(path, n)), 0)
+}
+
+function run (job: string, path: string, work: string): RunResult {
+  const dir = mkdtempSync(join(work, job + '-'))
+  try {
+    const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', job, path, dir], { encoding: 'utf8', maxBuffer: 1 << 20 })
+    return JSON.parse(out.trim().split('\n').pop()!) as RunResult
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+function randomFile (path: string, mib: number): void {
+  const fd = openSync(path, 'w')
+  for (let i = 0; i < mib; i++) writeSync(fd, randomBytes(1024 * 1024))
+  closeSync(fd)
+}
+
+async function main (): Promise<void> {
+  const args = parseBenchArgs(process.argv.slice(2), { mb: 256, 'rss-mb': 1024, tree: 'node_modules/typescript', rounds: 1 })
+  if (args.child === true) throw new Error('--child needs a job')
+  if (typeof args.child === 'string') {
+    await child(args.child, args._[0]!, args._[1]!)
+    return
+  }
+  const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-ingest-'))
+  try {
+    const file = join(work, 'random.bin')
+    randomFile(file, Number(args.mb))
+    const tree = String(args.tree)
+    const datasets: Array<[string, string]> = [[`random ${args.mb} MiB`, file], [`tree ${tree}`, tree]]
+    const rows: Array<Record<string, unknown>> = []
+    const json: Record<string, unknown> = {}
+    const mbps = (r: RunResult): number => r.bytes / 1e6 / r.seconds
+    for (const [name, path] of datasets) {
+      const best = (job: string): RunResult => {
+        let b: RunResult | undefined
+        for (let i = 0; i < Number(args.rounds); i++) {
+          const r = run(job, path, work)
+          if (b === undefined || r.seconds < b.seconds) b = r
+        }
+        return b!
+      }
+      const cm = best('cmesh')
+      const fs = best('importer-fs')
+      const mem = best('importer-mem')
+      for (const [job, r] of [['cmesh (LMDB, BLAKE3, FastCDC)', cm], ['importer -> blockstore-fs', fs], ['importer -> memory', mem]] as const) {
+        rows.push({ data: name, run: job, 'MB/s': mbps(r).toFixed(0), blocks: r.blocks, 'peak RSS MB': r.maxRssMB.toFixed(0), 'cmesh ratio': (mbps(cm) / mbps(r)).toFixed(2) })
+      }
+      const key = name.startsWith('random') ? 'random' : 'tree'
+      json[key] = { cmeshMBps: mbps(cm), importerFsMBps: mbps(fs), importerMemMBps: mbps(mem), cmeshBlocks: cm.blocks, importerBlocks: fs.blocks, peakRssMB: cm.maxRssMB }
+      if (key === 'random') Object.assign(json, { cmeshMBps: mbps(cm), importerFsMBps: mbps(fs), importerMemMBps: mbps(mem), ratioVsImporterFs: mbps(cm) / mbps(fs) })
+    }
+    if (Number(args['rss-mb']) > 0) {
+      const big = join(work, 'big.bin')
+      randomFile(big, Number(args['rss-mb']))
+      const r = run('cmesh', big, work)
+      rmSync(big)
+      rows.push({ data: `random ${args['rss-mb']} MiB`, run: 'cmesh (LMDB, BLAKE3, FastCDC)', 'MB/s': mbps(r).toFixed(0), blocks: r.blocks, 'peak RSS MB': r.maxRssMB.toFixed(0), 'cmesh ratio': '' })
+      json.peakRssMB = r.maxRssMB
+      json.bigFileMB = Number(args['rss-mb'])
+      json.bigFileMBps = mbps(r)
+    }
+    printTable(rows, args.json === true, json)
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+  }
+}
+
+await main()

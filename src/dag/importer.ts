@@ -1,0 +1,249 @@
+import { lstat, open, readdir, readlink, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { CID } from 'multiformats/cid'
+import { AbortError, CmeshError, InvalidOptionError, PathNotFoundError } from '../errors.js'
+import type { Blockstore } from '../store/interface.js'
+import { BlockWriter } from './block-writer.js'
+import { cidOf } from './cid.js'
+import { CODEC_DAG_CBOR, CODEC_RAW, DEFAULT_DIR_FANOUT, DEFAULT_FILE_FANOUT, DIR_NODE_TARGET_BYTES, READ_SIZE } from './constants.js'
+import { allocReadBuffer, cutAndHash } from './chunk-pipeline.js'
+import { FastCdc, type ChunkerOptions } from './fastcdc.js'
+import { FileTreeBuilder } from './file-tree.js'
+import { getHasher, type BlockHasher, type HashName } from './hashing.js'
+import { checkEntryName, encodeDirNode, encodeDirParts, entryEncodedSize, sortEntries, type DirEntry, type DirPart } from './nodes.js'
+
+export type ImportProgressEvent =
+  | { type: 'import:start', totalBytes: number }
+  | { type: 'import:bytes', bytes: number, totalBytes: number }
+  | { type: 'import:file', path: string }
+  | { type: 'import:skip', path: string, reason: string }
+
+export interface ImportOptions {
+  /** FastCDC sizes. @default 4/16/64 KiB (constants.ts) */
+  chunker?: ChunkerOptions
+  /** Hash of every block. @default 'blake3' */
+  hash?: HashName
+  /** Pin the root so GC keeps it. @default true */
+  pin?: boolean
+  /** Links per file node before the tree grows a level. @default DEFAULT_FILE_FANOUT (256) */
+  fileFanout?: number
+  /** Entries per directory node before it is split. @default DEFAULT_DIR_FANOUT (1024) */
+  dirFanout?: number
+  /** Chunk and hash large files with worker threads, in parallel with writing. @default true */
+  chunkWorker?: boolean
+  signal?: AbortSignal
+  onProgress?: (event: ImportProgressEvent) => void
+}
+
+export interface ImportResult {
+  /** Root of the imported DAG. */
+  cid: CID
+  /** Content bytes (for a directory, the sum of its files). */
+  size: number
+  /** Unique blocks in the DAG. */
+  blocks: number
+  /** Blocks the store did not have before. */
+  newBlocks: number
+  /** Bytes of those blocks: what a holder of the store's earlier content had to receive. */
+  newBytes: number
+}
+
+type ImportStore = Pick<Blockstore, 'putMany' | 'pin' | 'markComplete' | 'openSession'>
+
+/** One import: the hasher, chunker settings, the batched writer and progress. */
+class ImportContext {
+  bytes = 0
+  totalBytes = 0
+  readonly writer: BlockWriter
+  readonly fileFanout: number
+  readonly dirFanout: number
+  readonly cdc: FastCdc
+  readonly chunkWorker: boolean
+
+  constructor (readonly hasher: BlockHasher, readonly options: ImportOptions, writer: BlockWriter) {
+    this.writer = writer
+    this.fileFanout = options.fileFanout ?? DEFAULT_FILE_FANOUT
+    this.dirFanout = options.dirFanout ?? DEFAULT_DIR_FANOUT
+    if (!Number.isSafeInteger(this.fileFanout) || this.fileFanout < 2 || this.fileFanout > 4096) throw new InvalidOptionError(`fileFanout must be 2-4096, got ${this.fileFanout}`)
+    if (!Number.isSafeInteger(this.dirFanout) || this.dirFanout < 2 || this.dirFanout > 4096) throw new InvalidOptionError(`dirFanout must be 2-4096, got ${this.dirFanout}`)
+    this.cdc = new FastCdc(options.chunker) // validates the chunker options up front
+    this.chunkWorker = options.chunkWorker ?? true
+  }
+
+  checkAbort (): void {
+    if (this.options.signal?.aborted === true) throw new AbortError()
+  }
+
+  async node (bytes: Uint8Array): Promise<CID> {
+    const cid = cidOf(this.hasher, CODEC_DAG_CBOR, bytes)
+    await this.writer.put(cid, bytes)
+    return cid
+  }
+
+  progress (added: number): void {
+    this.bytes += added
+    this.options.onProgress?.({ type: 'import:bytes', bytes: this.bytes, totalBytes: this.totalBytes })
+  }
+}
+
+/** Files at least this large go through the worker thread(s) while the main thread writes. */
+const PARALLEL_MIN_BYTES = 1024 * 1024
+
+async function importFileContent (ctx: ImportContext, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, sizeHint: number): Promise<{ cid: CID, size: number }> {
+  const tree = new FileTreeBuilder(ctx.fileFanout, async bytes => await ctx.node(bytes))
+  const parallel = sizeHint >= PARALLEL_MIN_BYTES && ctx.chunkWorker
+  const batches = cutAndHash(source, { chunker: ctx.options.chunker, hasher: ctx.hasher, parallel, signal: ctx.options.signal })
+  for await (const { chunks, cids } of batches) {
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = chunks[i]!
+      await ctx.writer.put(cids[i]!, chunk)
+      await tree.add({ cid: cids[i]!, size: chunk.length })
+      ctx.progress(chunk.length)
+    }
+  }
+  const root = await tree.finish()
+  if (root !== undefined) return root
+  const empty = new Uint8Array(0)
+  const cid = cidOf(ctx.hasher, CODEC_RAW, empty)
+  await ctx.writer.put(cid, empty)
+  return { cid, size: 0 }
+}
+
+/** Read a file in fresh shared buffers: chunks are views into them and stay valid until the store commits. */
+async function * readFile (path: string): AsyncGenerator<Uint8Array> {
+  const fh = await open(path, 'r')
+  try {
+    for (;;) {
+      const buf = allocReadBuffer(READ_SIZE)
+      const { bytesRead } = await fh.read(buf, 0, READ_SIZE, null)
+      if (bytesRead === 0) return
+      yield buf.subarray(0, bytesRead)
+    }
+  } finally {
+    await fh.close()
+  }
+}
+
+/** Store a directory's entries as one node, or split in order into parts (and parts of parts) when large. */
+async function buildDirectory (ctx: ImportContext, entries: DirEntry[]): Promise<{ cid: CID, size: number }> {
+  sortEntries(entries)
+  const groups: DirEntry[][] = [[]]
+  let groupBytes = 0
+  for (const e of entries) {
+    const cost = entryEncodedSize(e)
+    const g = groups[groups.length - 1]!
+    if (g.length > 0 && (g.length >= ctx.dirFanout || groupBytes + cost > DIR_NODE_TARGET_BYTES)) {
+      groups.push([e])
+      groupBytes = cost
+    } else {
+      g.push(e)
+      groupBytes += cost
+    }
+  }
+  const sizeOf = (items: Array<{ size: number }>): number => items.reduce((s, e) => s + e.size, 0)
+  if (groups.length === 1) return { cid: await ctx.node(encodeDirNode(groups[0]!)), size: sizeOf(groups[0]!) }
+  let parts: DirPart[] = []
+  for (const g of groups) parts.push({ cid: await ctx.node(encodeDirNode(g)), size: sizeOf(g), count: g.length })
+  while (parts.length > ctx.dirFanout) {
+    const up: DirPart[] = []
+    for (let i = 0; i < parts.length; i += ctx.dirFanout) {
+      const slice = parts.slice(i, i + ctx.dirFanout)
+      up.push({ cid: await ctx.node(encodeDirParts(slice)), size: sizeOf(slice), count: slice.reduce((s, p) => s + p.count, 0) })
+    }
+    parts = up
+  }
+  return { cid: await ctx.node(encodeDirParts(parts)), size: sizeOf(parts) }
+}
+
+async function importDirectory (ctx: ImportContext, dir: string): Promise<{ cid: CID, size: number }> {
+  const entries: DirEntry[] = []
+  const names = (await readdir(dir)).sort()
+  for (const name of names) {
+    ctx.checkAbort()
+    const path = join(dir, name)
+    const bad = checkEntryName(name)
+    if (bad !== undefined) {
+      ctx.options.onProgress?.({ type: 'import:skip', path, reason: bad })
+      continue
+    }
+    const st = await lstat(path)
+    const mode = st.mode & 0o7777
+    if (st.isSymbolicLink()) {
+      entries.push({ name, kind: 'symlink', target: await readlink(path), size: 0, mode })
+    } else if (st.isDirectory()) {
+      const sub = await importDirectory(ctx, path)
+      entries.push({ name, kind: 'dir', cid: sub.cid, size: sub.size, mode })
+    } else if (st.isFile()) {
+      ctx.options.onProgress?.({ type: 'import:file', path })
+      const file = await importFileContent(ctx, readFile(path), st.size)
+      entries.push({ name, kind: 'file', cid: file.cid, size: file.size, mode })
+    } else {
+      ctx.options.onProgress?.({ type: 'import:skip', path, reason: 'not a regular file, directory or symlink' })
+    }
+  }
+  return await buildDirectory(ctx, entries)
+}
+
+async function totalSize (path: string): Promise<number> {
+  const st = await lstat(path)
+  if (st.isFile()) return st.size
+  if (!st.isDirectory()) return 0
+  let sum = 0
+  for (const name of await readdir(path)) sum += await totalSize(join(path, name))
+  return sum
+}
+
+async function runImport (store: ImportStore, options: ImportOptions, body: (ctx: ImportContext) => Promise<{ cid: CID, size: number }>): Promise<ImportResult> {
+  const hasher = await getHasher(options.hash ?? 'blake3')
+  const session = store.openSession()
+  try {
+    const writer = new BlockWriter(store, session)
+    const ctx = new ImportContext(hasher, options, writer)
+    const root = await body(ctx)
+    await writer.done()
+    // the root is recorded complete only now, after every block is committed
+    if (options.pin ?? true) await store.pin(root.cid)
+    else await store.markComplete(root.cid, { size: root.size, blocks: writer.blocks })
+    return { cid: root.cid, size: root.size, blocks: writer.blocks, newBlocks: writer.newBlocks, newBytes: writer.newBytes }
+  } finally {
+    session.end()
+  }
+}
+
+/** Import a file or a directory tree (symlinks inside are recorded, not followed; a symlink given as `path` is followed). */
+export async function importPath (store: ImportStore, path: string, options: ImportOptions = {}): Promise<ImportResult> {
+  let st
+  try {
+    st = await stat(path)
+  } catch (err) {
+    throw new PathNotFoundError(path, { cause: err })
+  }
+  if (!st.isFile() && !st.isDirectory()) throw new CmeshError('ERR_UNSUPPORTED_FILE_TYPE', `${path} is not a regular file or directory`)
+  return await runImport(store, options, async ctx => {
+    ctx.totalBytes = st.isFile() ? st.size : await totalSize(path)
+    options.onProgress?.({ type: 'import:start', totalBytes: ctx.totalBytes })
+    return st.isFile() ? await importFileContent(ctx, readFile(path), st.size) : await importDirectory(ctx, path)
+  })
+}
+
+/** Import a stream of bytes as one file. Input buffers are copied, so the source may reuse them. */
+export async function importStream (store: ImportStore, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: ImportOptions & { totalBytes?: number } = {}): Promise<ImportResult> {
+  return await importOneFile(store, copying(source), options.totalBytes ?? 0, options)
+}
+
+/** Import bytes held in memory as one file (not copied: the import has committed before it returns). */
+export async function importBytes (store: ImportStore, bytes: Uint8Array, options: ImportOptions = {}): Promise<ImportResult> {
+  return await importOneFile(store, [bytes], bytes.length, options)
+}
+
+async function importOneFile (store: ImportStore, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, totalBytes: number, options: ImportOptions): Promise<ImportResult> {
+  return await runImport(store, options, async ctx => {
+    ctx.totalBytes = totalBytes
+    options.onProgress?.({ type: 'import:start', totalBytes })
+    return await importFileContent(ctx, source, totalBytes === 0 ? Number.POSITIVE_INFINITY : totalBytes)
+  })
+}
+
+async function * copying (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  for await (const buf of source) yield Uint8Array.from(buf)
+}

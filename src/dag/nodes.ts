@@ -1,0 +1,209 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import { InvalidNodeError } from '../errors.js'
+import { MAX_BLOCK_SIZE } from './constants.js'
+
+/**
+ * The cmesh DAG schema, encoded in DAG-CBOR. Every link carries the byte size below it, so a byte range can be
+ * located from the root without reading leaves, and every block can be verified on its own.
+ *
+ *   file node:  { type: 'file', size, links: [[cid, size], ...] }         cid: raw leaf or file node
+ *   dir node:   { type: 'dir', size, entries: [entry, ...] }              entries sorted by name (UTF-8 bytes)
+ *   dir parts:  { type: 'dir', size, count, parts: [[cid, size, count], ...] }  a large directory split in order
+ *   entry:      { name, kind: 'file' | 'dir', cid, size, mode }
+ *               { name, kind: 'symlink', target, size: 0, mode }
+ *
+ * A file that fits one chunk is its raw leaf: no node at all.
+ */
+
+export type EntryKind = 'file' | 'dir' | 'symlink'
+
+export interface FileLink {
+  cid: CID
+  /** Bytes of file content below this link. */
+  size: number
+}
+
+export interface FileNode {
+  type: 'file'
+  size: number
+  links: FileLink[]
+}
+
+export interface DirEntry {
+  name: string
+  kind: EntryKind
+  /** Root of the file or directory; absent for symlinks. */
+  cid?: CID
+  /** File bytes (for a directory, the sum of its files). */
+  size: number
+  /** Permission bits (mode & 0o7777). */
+  mode: number
+  /** Symlink target, recorded as written; never followed. */
+  target?: string
+}
+
+export interface DirPart {
+  cid: CID
+  size: number
+  count: number
+}
+
+export interface DirNode {
+  type: 'dir'
+  size: number
+  entries?: DirEntry[]
+  parts?: DirPart[]
+  /** Entries below this node (only on split directories). */
+  count?: number
+}
+
+export type DagNode = FileNode | DirNode
+
+const MAX_NAME_BYTES = 255
+const MAX_TARGET_BYTES = 4096
+const encoder = new TextEncoder()
+
+export function encodeFileNode (links: FileLink[]): Uint8Array {
+  let size = 0
+  for (const l of links) size += l.size
+  return dagCbor.encode({ type: 'file', size, links: links.map(l => [l.cid, l.size]) })
+}
+
+export function encodeDirNode (entries: DirEntry[]): Uint8Array {
+  let size = 0
+  const out = entries.map(e => {
+    size += e.size
+    return e.kind === 'symlink'
+      ? { name: e.name, kind: e.kind, target: e.target, size: 0, mode: e.mode }
+      : { name: e.name, kind: e.kind, cid: e.cid, size: e.size, mode: e.mode }
+  })
+  return dagCbor.encode({ type: 'dir', size, entries: out })
+}
+
+export function encodeDirParts (parts: DirPart[]): Uint8Array {
+  let size = 0
+  let count = 0
+  for (const p of parts) { size += p.size; count += p.count }
+  return dagCbor.encode({ type: 'dir', size, count, parts: parts.map(p => [p.cid, p.size, p.count]) })
+}
+
+/** Rough encoded size of an entry, used to keep directory nodes well under the block limit. */
+export function entryEncodedSize (e: DirEntry): number {
+  return 64 + e.name.length * 3 + (e.target?.length ?? 0) * 3
+}
+
+function fail (cid: CID | string, reason: string): never {
+  throw new InvalidNodeError(cid.toString(), reason)
+}
+
+function isSize (v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+}
+
+function exactKeys (cid: CID, obj: Record<string, unknown>, required: string[], what: string): void {
+  const keys = Object.keys(obj)
+  if (keys.length !== required.length || !required.every(k => Object.hasOwn(obj, k))) {
+    fail(cid, `${what} must have exactly the fields ${required.join(', ')}, got ${keys.join(', ')}`)
+  }
+}
+
+/** Names must be safe to create as one path component anywhere. */
+export function checkEntryName (name: string): string | undefined {
+  if (name.length === 0) return 'empty name'
+  if (name === '.' || name === '..') return 'dot name'
+  if (name.includes('/')) return 'name contains /'
+  if (name.includes('\\')) return 'name contains \\'
+  if (name.includes('\0')) return 'name contains NUL'
+  if (encoder.encode(name).length > MAX_NAME_BYTES) return `name longer than ${MAX_NAME_BYTES} bytes`
+  return undefined
+}
+
+function decodeEntry (cid: CID, raw: unknown): DirEntry {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail(cid, 'entry is not a map')
+  const e = raw as Record<string, unknown>
+  if (typeof e.name !== 'string') fail(cid, 'entry name is not a string')
+  const bad = checkEntryName(e.name)
+  if (bad !== undefined) fail(cid, `entry ${JSON.stringify(e.name)}: ${bad}`)
+  if (!isSize(e.mode) || e.mode > 0o7777) fail(cid, `entry ${e.name}: bad mode`)
+  if (!isSize(e.size)) fail(cid, `entry ${e.name}: bad size`)
+  if (e.kind === 'symlink') {
+    exactKeys(cid, e, ['name', 'kind', 'target', 'size', 'mode'], 'symlink entry')
+    if (typeof e.target !== 'string' || e.target.length === 0 || e.target.includes('\0') || encoder.encode(e.target).length > MAX_TARGET_BYTES) fail(cid, `entry ${e.name}: bad symlink target`)
+    if (e.size !== 0) fail(cid, `entry ${e.name}: symlink size must be 0`)
+    return { name: e.name, kind: 'symlink', target: e.target, size: 0, mode: e.mode }
+  }
+  if (e.kind !== 'file' && e.kind !== 'dir') fail(cid, `entry ${e.name}: unknown kind`)
+  exactKeys(cid, e, ['name', 'kind', 'cid', 'size', 'mode'], 'entry')
+  const link = CID.asCID(e.cid)
+  if (link == null) fail(cid, `entry ${e.name}: cid is not a CID`)
+  return { name: e.name, kind: e.kind, cid: link, size: e.size, mode: e.mode }
+}
+
+function compareNames (a: string, b: string): number {
+  const x = encoder.encode(a)
+  const y = encoder.encode(b)
+  return Buffer.compare(x, y)
+}
+
+/** Sort entries by the UTF-8 bytes of their names: the canonical order of a directory node. */
+export function sortEntries (entries: DirEntry[]): DirEntry[] {
+  return entries.sort((a, b) => compareNames(a.name, b.name))
+}
+
+/** Decode a DAG-CBOR block as a cmesh node, rejecting anything outside the schema. */
+export function decodeNode (cid: CID, bytes: Uint8Array): DagNode {
+  if (bytes.length > MAX_BLOCK_SIZE) fail(cid, 'node larger than the block limit')
+  let obj: unknown
+  try {
+    obj = dagCbor.decode(bytes)
+  } catch (err) {
+    fail(cid, `not canonical DAG-CBOR (${(err as Error).message})`)
+  }
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) fail(cid, 'not a map')
+  const node = obj as Record<string, unknown>
+  if (!isSize(node.size)) fail(cid, 'bad size')
+  if (node.type === 'file') {
+    exactKeys(cid, node, ['type', 'size', 'links'], 'file node')
+    if (!Array.isArray(node.links) || node.links.length === 0) fail(cid, 'file node without links')
+    let sum = 0
+    const links: FileLink[] = node.links.map((l: unknown) => {
+      if (!Array.isArray(l) || l.length !== 2) fail(cid, 'link is not [cid, size]')
+      const link = CID.asCID(l[0])
+      if (link == null || !isSize(l[1])) fail(cid, 'link is not [cid, size]')
+      sum += l[1]
+      return { cid: link, size: l[1] }
+    })
+    if (sum !== node.size) fail(cid, `links add up to ${sum} bytes, node says ${node.size}`)
+    return { type: 'file', size: node.size, links }
+  }
+  if (node.type === 'dir') {
+    if (Object.hasOwn(node, 'parts')) {
+      exactKeys(cid, node, ['type', 'size', 'count', 'parts'], 'directory parts node')
+      if (!Array.isArray(node.parts) || node.parts.length === 0 || !isSize(node.count)) fail(cid, 'bad directory parts')
+      let size = 0
+      let count = 0
+      const parts: DirPart[] = node.parts.map((p: unknown) => {
+        if (!Array.isArray(p) || p.length !== 3) fail(cid, 'part is not [cid, size, count]')
+        const link = CID.asCID(p[0])
+        if (link == null || !isSize(p[1]) || !isSize(p[2])) fail(cid, 'part is not [cid, size, count]')
+        size += p[1]
+        count += p[2]
+        return { cid: link, size: p[1], count: p[2] }
+      })
+      if (size !== node.size || count !== node.count) fail(cid, 'parts do not add up')
+      return { type: 'dir', size: node.size, count: node.count, parts }
+    }
+    exactKeys(cid, node, ['type', 'size', 'entries'], 'directory node')
+    if (!Array.isArray(node.entries)) fail(cid, 'entries is not a list')
+    const entries = node.entries.map(e => decodeEntry(cid, e))
+    let size = 0
+    for (let i = 0; i < entries.length; i++) {
+      size += entries[i]!.size
+      if (i > 0 && compareNames(entries[i - 1]!.name, entries[i]!.name) >= 0) fail(cid, 'entries not sorted or names repeated')
+    }
+    if (size !== node.size) fail(cid, `entries add up to ${size} bytes, node says ${node.size}`)
+    return { type: 'dir', size: node.size, entries }
+  }
+  fail(cid, 'unknown node type')
+}

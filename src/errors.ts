@@ -1,0 +1,135 @@
+/**
+ * Every error cmesh raises carries a stable `code`; callers and tests branch on it, never on message text.
+ */
+export class CmeshError extends Error {
+  readonly code: string
+
+  constructor (code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** A block the operation needs is not in the store. */
+export class BlockNotFoundError extends CmeshError {
+  readonly cid: string
+  constructor (cid: string) {
+    super('ERR_BLOCK_NOT_FOUND', `block ${cid} is not in the store`)
+    this.cid = cid
+  }
+}
+
+/** A block's bytes do not hash to its CID. */
+export class BlockCorruptError extends CmeshError {
+  readonly cid: string
+  constructor (cid: string, where = 'the store') {
+    super('ERR_BLOCK_CORRUPT', `block ${cid} from ${where} does not match its CID`)
+    this.cid = cid
+  }
+}
+
+/** A block is larger than the format allows. */
+export class BlockTooLargeError extends CmeshError {
+  constructor (size: number, max: number) {
+    super('ERR_BLOCK_TOO_LARGE', `block of ${size} bytes exceeds the ${max} byte limit`)
+  }
+}
+
+/** The store's capacity is exhausted even after garbage collection of unpinned blocks. */
+export class StoreFullError extends CmeshError {
+  constructor (needed: number, capacity: number, used: number) {
+    super('ERR_STORE_FULL', `store is full: ${needed} more bytes needed, ${used} of ${capacity} bytes used by pinned or in-progress data`)
+  }
+}
+
+/** The repository cannot be opened (missing permissions, not a cmesh repo, newer format). */
+export class RepoError extends CmeshError {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_REPO_UNREADABLE', message, options)
+  }
+}
+
+/** The store was used after close(). */
+export class StoreClosedError extends CmeshError {
+  constructor () {
+    super('ERR_STORE_CLOSED', 'the store is closed')
+  }
+}
+
+/** A string is not a valid CID, or names a codec or hash cmesh does not support. */
+export class InvalidCidError extends CmeshError {
+  constructor (input: string, reason: string) {
+    super('ERR_INVALID_CID', `invalid CID ${JSON.stringify(input.length > 80 ? input.slice(0, 80) + '…' : input)}: ${reason}`)
+  }
+}
+
+/** A DAG node does not follow the cmesh schema (decoded strictly). */
+export class InvalidNodeError extends CmeshError {
+  constructor (cid: string, reason: string) {
+    super('ERR_INVALID_NODE', `node ${cid} is malformed: ${reason}`)
+  }
+}
+
+/** A hash algorithm cmesh does not support. */
+export class UnsupportedHashError extends CmeshError {
+  constructor (what: string | number) {
+    super('ERR_UNSUPPORTED_HASH', `unsupported hash ${typeof what === 'number' ? '0x' + what.toString(16) : JSON.stringify(what)} (use blake3 or sha2-256)`)
+  }
+}
+
+/** An option has a value outside what the operation accepts. */
+export class InvalidOptionError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_INVALID_OPTION', message)
+  }
+}
+
+/** A path given for import does not exist or cannot be read. */
+export class PathNotFoundError extends CmeshError {
+  constructor (path: string, options?: { cause?: unknown }) {
+    super('ERR_PATH_NOT_FOUND', `no such file or directory: ${path}`, options)
+  }
+}
+
+/** A name inside a directory DAG is unsafe to write to disk (`..`, `/`, NUL, empty, absolute). */
+export class UnsafePathError extends CmeshError {
+  constructor (name: string, reason: string) {
+    super('ERR_UNSAFE_PATH', `refusing entry name ${JSON.stringify(name)}: ${reason}`)
+  }
+}
+
+/** Export would overwrite something that exists, or write through a symlink. */
+export class ExportConflictError extends CmeshError {
+  constructor (path: string, reason: string) {
+    super('ERR_EXPORT_CONFLICT', `cannot write ${path}: ${reason}`)
+  }
+}
+
+/** A requested path inside a DAG does not exist, or is the wrong kind (a file where a directory was needed). */
+export class NotInDagError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_NOT_IN_DAG', message)
+  }
+}
+
+/** A pinned block cannot be deleted; unpin its roots first. */
+export class BlockPinnedError extends CmeshError {
+  constructor (cid: string) {
+    super('ERR_BLOCK_PINNED', `block ${cid} is referenced by a pinned root`)
+  }
+}
+
+/** A CAR file is malformed or holds a block whose bytes do not match its CID. */
+export class InvalidCarError extends CmeshError {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_INVALID_CAR', message, options)
+  }
+}
+
+/** The operation was cancelled through its AbortSignal. */
+export class AbortError extends CmeshError {
+  constructor (message = 'the operation was aborted') {
+    super('ERR_ABORTED', message)
+  }
+}

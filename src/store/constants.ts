@@ -1,0 +1,12 @@
+/** Repository used when neither `--repo` nor CMESH_REPO is given: `~/.cmesh`. */
+export const DEFAULT_REPO_DIRNAME = '.cmesh'
+/** Environment variable naming the repository. */
+export const REPO_ENV = 'CMESH_REPO'
+/** File of the LMDB environment inside the repository. */
+export const STORE_FILENAME = 'store.mdb'
+/** On-disk format of the store; a repo written by a newer format is refused rather than misread. */
+export const STORE_FORMAT = 1
+/** Capacity when none is configured: unlimited. */
+export const DEFAULT_CAPACITY = Number.POSITIVE_INFINITY
+/** Blocks deleted per GC transaction, so a large collection does not hold one huge write transaction. */
+export const GC_BATCH = 4096

@@ -1,0 +1,368 @@
+import { mkdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { open, type Database, type RootDatabase } from 'lmdb'
+import { CID } from 'multiformats/cid'
+import * as dagCbor from '@ipld/dag-cbor'
+import { CODEC_DAG_CBOR, CODEC_RAW, MAX_BLOCK_SIZE } from '../dag/constants.js'
+import { blockLinks } from '../dag/links.js'
+import { BlockNotFoundError, BlockPinnedError, BlockTooLargeError, RepoError, StoreClosedError, StoreFullError } from '../errors.js'
+import { GC_BATCH, STORE_FILENAME, STORE_FORMAT } from './constants.js'
+import type { Block, Blockstore, GcResult, PutResult, RootInfo, StoreSession, StoreStat } from './interface.js'
+
+interface Usage { blocks: number, bytes: number }
+
+const keyString = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')
+
+class NeedRoomError extends Error {
+  constructor (readonly needed: number, readonly used: number) { super('need room') }
+}
+
+/**
+ * The block store on one LMDB environment:
+ *   blocks  CID bytes -> block bytes
+ *   sizes   CID bytes -> block length: presence and accounting without touching block bytes (LMDB would map
+ *           every page of a value it is asked about, and resident memory would grow with the store)
+ *   refs    CID bytes -> number of pinned roots whose DAG holds the block (absent = unreferenced, GC-able)
+ *   pins    root CID bytes -> pin time
+ *   roots   root CID bytes -> RootInfo, written only once every block of the DAG is committed
+ *   meta    'format', 'usage' ({ blocks, bytes }) kept in the same transactions as the blocks
+ */
+export class LmdbBlockstore implements Blockstore {
+  readonly repo: string
+  readonly capacity: number
+  private readonly env: RootDatabase
+  private readonly blocks: Database<Uint8Array, Uint8Array>
+  private readonly sizes: Database<number, Uint8Array>
+  private readonly refs: Database<number, Uint8Array>
+  private readonly pinsDb: Database<number, Uint8Array>
+  private readonly rootsDb: Database<{ size: number, blocks: number, created: number }, Uint8Array>
+  private readonly meta: Database<unknown, string>
+  /** Blocks written by imports still running in this process: capacity GC must not take them. */
+  private readonly protectedKeys = new Map<string, number>()
+  private closed = false
+
+  constructor (repo: string, capacity: number) {
+    this.repo = repo
+    this.capacity = capacity
+    try {
+      mkdirSync(repo, { recursive: true })
+      if (!statSync(repo).isDirectory()) throw new Error('not a directory')
+      this.env = open({ path: join(repo, STORE_FILENAME), maxDbs: 8, compression: false, remapChunks: true })
+      this.blocks = this.env.openDB({ name: 'blocks', keyEncoding: 'binary', encoding: 'binary' })
+      this.sizes = this.env.openDB({ name: 'sizes', keyEncoding: 'binary' })
+      this.refs = this.env.openDB({ name: 'refs', keyEncoding: 'binary' })
+      this.pinsDb = this.env.openDB({ name: 'pins', keyEncoding: 'binary' })
+      this.rootsDb = this.env.openDB({ name: 'roots', keyEncoding: 'binary' })
+      this.meta = this.env.openDB({ name: 'meta' })
+    } catch (err) {
+      throw new RepoError(`cannot open repository ${repo}: ${(err as Error).message}`, { cause: err })
+    }
+    const format = this.meta.get('format')
+    if (format === undefined) {
+      this.meta.putSync('format', STORE_FORMAT)
+    } else if (format !== STORE_FORMAT) {
+      this.env.close()
+      throw new RepoError(`repository ${repo} has store format ${String(format)}; this cmesh reads format ${STORE_FORMAT}`)
+    }
+  }
+
+  private check (): void {
+    if (this.closed) throw new StoreClosedError()
+  }
+
+  private usage (): Usage {
+    return (this.meta.get('usage') as Usage | undefined) ?? { blocks: 0, bytes: 0 }
+  }
+
+  async get (cid: CID): Promise<Uint8Array> {
+    return this.getSync(cid)
+  }
+
+  /** Synchronous read; LMDB reads are memory-mapped and cheap. */
+  getSync (cid: CID): Uint8Array {
+    this.check()
+    const bytes = this.blocks.getBinary(cid.bytes)
+    if (bytes === undefined) throw new BlockNotFoundError(cid.toString())
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  }
+
+  async has (cid: CID): Promise<boolean> {
+    this.check()
+    return this.sizes.doesExist(cid.bytes)
+  }
+
+  async put (cid: CID, bytes: Uint8Array): Promise<PutResult> {
+    return await this.putMany([{ cid, bytes }])
+  }
+
+  async putMany (blocks: Block[], session?: StoreSession): Promise<PutResult> {
+    this.check()
+    for (const b of blocks) {
+      if (b.bytes.length > MAX_BLOCK_SIZE) throw new BlockTooLargeError(b.bytes.length, MAX_BLOCK_SIZE)
+    }
+    if (session !== undefined) (session as Session).protect(blocks)
+    try {
+      return await this.tryPut(blocks)
+    } catch (err) {
+      if (!(err instanceof NeedRoomError)) throw err
+      await this.gc()
+      try {
+        return await this.tryPut(blocks)
+      } catch (err2) {
+        if (err2 instanceof NeedRoomError) throw new StoreFullError(err2.needed, this.capacity, err2.used)
+        throw err2
+      }
+    }
+  }
+
+  private async tryPut (blocks: Block[]): Promise<PutResult> {
+    // all checks before the first write: lmdb's async transactions commit whatever was written before a throw
+    return await this.env.transaction(() => {
+      const fresh: Block[] = []
+      const seen = new Set<string>()
+      let newBytes = 0
+      for (const b of blocks) {
+        if (this.sizes.doesExist(b.cid.bytes)) continue
+        const k = keyString(b.cid.bytes)
+        if (seen.has(k)) continue
+        seen.add(k)
+        fresh.push(b)
+        newBytes += b.bytes.length
+      }
+      if (fresh.length === 0) return { newBlocks: 0, newBytes: 0 }
+      const usage = this.usage()
+      if (usage.bytes + newBytes > this.capacity) throw new NeedRoomError(newBytes, usage.bytes)
+      for (const b of fresh) {
+        this.blocks.put(b.cid.bytes, b.bytes)
+        this.sizes.put(b.cid.bytes, b.bytes.length)
+      }
+      this.meta.put('usage', { blocks: usage.blocks + fresh.length, bytes: usage.bytes + newBytes })
+      return { newBlocks: fresh.length, newBytes }
+    })
+  }
+
+  async delete (cid: CID): Promise<boolean> {
+    this.check()
+    return await this.env.transaction(() => {
+      if (this.refs.doesExist(cid.bytes)) throw new BlockPinnedError(cid.toString())
+      const size = this.sizes.get(cid.bytes)
+      if (size === undefined) return false
+      this.blocks.remove(cid.bytes)
+      this.sizes.remove(cid.bytes)
+      const usage = this.usage()
+      this.meta.put('usage', { blocks: usage.blocks - 1, bytes: usage.bytes - size })
+      this.dropIncompleteUnpinnedRoots()
+      return true
+    })
+  }
+
+  /**
+   * Walk the DAG under `root` once per unique block, calling `visit` with each block's key;
+   * throws BlockNotFoundError for a missing block when `requireAll`.
+   */
+  private walk (root: CID, requireAll: boolean, visit: (key: Uint8Array) => void): { blocks: number, missing: CID[] } {
+    const seen = new Set<string>()
+    const stack: CID[] = [root]
+    const missing: CID[] = []
+    let blocks = 0
+    while (stack.length > 0) {
+      const cid = stack.pop()!
+      const k = keyString(cid.bytes)
+      if (seen.has(k)) continue
+      seen.add(k)
+      // raw leaves have no links: test presence without touching their bytes
+      const bytes = cid.code === CODEC_RAW ? undefined : this.blocks.getBinaryFast(cid.bytes)
+      if (bytes === undefined && !(cid.code === CODEC_RAW && this.sizes.doesExist(cid.bytes))) {
+        if (requireAll) throw new BlockNotFoundError(cid.toString())
+        missing.push(cid)
+        continue
+      }
+      blocks++
+      visit(cid.bytes)
+      if (bytes !== undefined) for (const link of blockLinks(cid, bytes)) stack.push(link)
+    }
+    return { blocks, missing }
+  }
+
+  /** Content size of a root: a raw leaf's length, or the `size` field of a cmesh node (0 for other blocks). */
+  private rootSize (cid: CID): number {
+    const bytes = this.blocks.getBinary(cid.bytes)
+    if (bytes === undefined) return 0
+    if (cid.code === CODEC_RAW) return bytes.length
+    if (cid.code !== CODEC_DAG_CBOR) return 0
+    const value = dagCbor.decode(bytes) as { size?: unknown } | null
+    return typeof value?.size === 'number' ? value.size : 0
+  }
+
+  async pin (cid: CID): Promise<void> {
+    this.check()
+    await this.env.transaction(() => {
+      if (this.pinsDb.doesExist(cid.bytes)) return
+      // read first, write after: lmdb's async transactions do not roll back on a throw, so nothing may throw
+      // once the first write is made
+      const keys: Uint8Array[] = []
+      this.walk(cid, true, key => keys.push(key))
+      for (const key of keys) this.refs.put(key, (this.refs.get(key) ?? 0) + 1)
+      this.pinsDb.put(cid.bytes, Date.now())
+      if (!this.rootsDb.doesExist(cid.bytes)) {
+        this.rootsDb.put(cid.bytes, { size: this.rootSize(cid), blocks: keys.length, created: Date.now() })
+      }
+    })
+  }
+
+  async unpin (cid: CID): Promise<boolean> {
+    this.check()
+    return await this.env.transaction(() => {
+      if (!this.pinsDb.doesExist(cid.bytes)) return false
+      this.walk(cid, false, key => {
+        const n = (this.refs.get(key) ?? 0) - 1
+        if (n > 0) this.refs.put(key, n)
+        else this.refs.remove(key)
+      })
+      this.pinsDb.remove(cid.bytes)
+      return true
+    })
+  }
+
+  isPinned (cid: CID): boolean {
+    this.check()
+    return this.pinsDb.doesExist(cid.bytes)
+  }
+
+  * pins (): Generator<CID> {
+    this.check()
+    for (const key of this.pinsDb.getKeys()) yield CID.decode(key as Uint8Array)
+  }
+
+  async markComplete (cid: CID, info: { size: number, blocks: number }): Promise<void> {
+    this.check()
+    await this.env.transaction(() => {
+      if (!this.sizes.doesExist(cid.bytes)) throw new BlockNotFoundError(cid.toString())
+      this.rootsDb.put(cid.bytes, { size: info.size, blocks: info.blocks, created: Date.now() })
+    })
+  }
+
+  isComplete (cid: CID): boolean {
+    this.check()
+    return this.rootsDb.doesExist(cid.bytes)
+  }
+
+  * roots (): Generator<RootInfo> {
+    this.check()
+    for (const { key, value } of this.rootsDb.getRange()) {
+      const cid = CID.decode(key as Uint8Array)
+      yield { cid, size: value.size, blocks: value.blocks, created: value.created, pinned: this.pinsDb.doesExist(key) }
+    }
+  }
+
+  /** Blocks of the DAG under `root` that are not in the store (the DAG is walked as far as it is present). */
+  missing (root: CID): CID[] {
+    this.check()
+    return this.walk(root, false, () => {}).missing
+  }
+
+  * entries (): Generator<Block> {
+    this.check()
+    for (const { key, value } of this.blocks.getRange()) {
+      yield { cid: CID.decode(key as Uint8Array), bytes: value }
+    }
+  }
+
+  openSession (): StoreSession {
+    this.check()
+    return new Session(this.protectedKeys)
+  }
+
+  async gc (): Promise<GcResult> {
+    this.check()
+    const candidates: Uint8Array[] = []
+    for (const key of this.sizes.getKeys()) {
+      const k = key as Uint8Array
+      if (!this.refs.doesExist(k) && !this.protectedKeys.has(keyString(k))) candidates.push(Uint8Array.from(k))
+    }
+    let removedBlocks = 0
+    let removedBytes = 0
+    for (let i = 0; i < candidates.length || i === 0; i += GC_BATCH) {
+      const batch = candidates.slice(i, i + GC_BATCH)
+      const last = i + GC_BATCH >= candidates.length
+      await this.env.transaction(() => {
+        let blocks = 0
+        let bytes = 0
+        for (const k of batch) {
+          if (this.refs.doesExist(k) || this.protectedKeys.has(keyString(k))) continue
+          const size = this.sizes.get(k)
+          if (size === undefined) continue
+          bytes += size
+          blocks++
+          this.blocks.remove(k)
+          this.sizes.remove(k)
+        }
+        if (blocks > 0) {
+          const usage = this.usage()
+          this.meta.put('usage', { blocks: usage.blocks - blocks, bytes: usage.bytes - bytes })
+        }
+        // a complete root must never lack blocks: the markers go in the same transaction as the blocks
+        if (last && removedBlocks + blocks > 0) this.dropIncompleteUnpinnedRoots()
+        removedBlocks += blocks
+        removedBytes += bytes
+      })
+    }
+    return { removedBlocks, removedBytes }
+  }
+
+  private dropIncompleteUnpinnedRoots (): void {
+    for (const key of this.rootsDb.getKeys()) {
+      const k = key as Uint8Array
+      if (this.pinsDb.doesExist(k)) continue
+      let complete: boolean
+      try {
+        complete = this.walk(CID.decode(k), false, () => {}).missing.length === 0
+      } catch {
+        complete = false
+      }
+      if (!complete) this.rootsDb.remove(k)
+    }
+  }
+
+  stat (): StoreStat {
+    this.check()
+    const usage = this.usage()
+    return {
+      repo: this.repo,
+      blocks: usage.blocks,
+      bytes: usage.bytes,
+      capacity: this.capacity,
+      pinnedRoots: this.pinsDb.getCount(),
+      completeRoots: this.rootsDb.getCount()
+    }
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.env.close()
+  }
+}
+
+class Session implements StoreSession {
+  private readonly keys = new Set<string>()
+  constructor (private readonly shared: Map<string, number>) {}
+
+  protect (blocks: Block[]): void {
+    for (const b of blocks) {
+      const k = keyString(b.cid.bytes)
+      if (this.keys.has(k)) continue
+      this.keys.add(k)
+      this.shared.set(k, (this.shared.get(k) ?? 0) + 1)
+    }
+  }
+
+  end (): void {
+    for (const k of this.keys) {
+      const n = (this.shared.get(k) ?? 1) - 1
+      if (n > 0) this.shared.set(k, n)
+      else this.shared.delete(k)
+    }
+    this.keys.clear()
+  }
+}
