@@ -203,7 +203,7 @@ async function runImport (store: ImportStore, options: ImportOptions, body: (ctx
     await writer.done()
     // the root is recorded complete only now, after every block is committed
     if (options.pin ?? true) await store.pin(root.cid)
-    else await store.markComplete(root.cid, { size: root.size, blocks: writer.blocks })
+    else await store.markComplete(root.cid)
     return { cid: root.cid, size: root.size, blocks: writer.blocks, newBlocks: writer.newBlocks, newBytes: writer.newBytes }
   } finally {
     session.end()

@@ -63,8 +63,8 @@ export interface Blockstore {
   unpin(cid: CID): Promise<boolean>
   isPinned(cid: CID): boolean
   pins(): Iterable<CID>
-  /** Record that every block of the DAG under `cid` is committed. */
-  markComplete(cid: CID, info: { size: number, blocks: number }): Promise<void>
+  /** Record that every block of the DAG under `cid` is committed (checked: ERR_BLOCK_NOT_FOUND otherwise). */
+  markComplete(cid: CID): Promise<void>
   isComplete(cid: CID): boolean
   roots(): Iterable<RootInfo>
   missing(root: CID): CID[]

@@ -234,11 +234,12 @@ export class LmdbBlockstore implements Blockstore {
     for (const key of this.pinsDb.getKeys()) yield CID.decode(key as Uint8Array)
   }
 
-  async markComplete (cid: CID, info: { size: number, blocks: number }): Promise<void> {
+  async markComplete (cid: CID): Promise<void> {
     this.check()
     await this.env.transaction(() => {
-      if (!this.sizes.doesExist(cid.bytes)) throw new BlockNotFoundError(cid.toString())
-      this.rootsDb.put(cid.bytes, { size: info.size, blocks: info.blocks, created: Date.now() })
+      // walk before writing: a root is recorded complete only when every block is present
+      const walked = this.walk(cid, true, () => {})
+      this.rootsDb.put(cid.bytes, { size: this.rootSize(cid), blocks: walked.blocks, created: Date.now() })
     })
   }
 
