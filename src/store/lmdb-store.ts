@@ -1,4 +1,4 @@
-import { mkdirSync, statSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { CID } from 'multiformats/cid'
@@ -47,6 +47,7 @@ export class LmdbBlockstore implements Blockstore {
     try {
       mkdirSync(repo, { recursive: true })
       if (!statSync(repo).isDirectory()) throw new Error('not a directory')
+      checkLmdbFile(join(repo, STORE_FILENAME))
       this.env = open({ path: join(repo, STORE_FILENAME), maxDbs: 8, compression: false, remapChunks: true })
       this.blocks = this.env.openDB({ name: 'blocks', keyEncoding: 'binary', encoding: 'binary' })
       this.sizes = this.env.openDB({ name: 'sizes', keyEncoding: 'binary' })
@@ -170,8 +171,9 @@ export class LmdbBlockstore implements Blockstore {
       const k = keyString(cid.bytes)
       if (seen.has(k)) continue
       seen.add(k)
-      // raw leaves have no links: test presence without touching their bytes
-      const bytes = cid.code === CODEC_RAW ? undefined : this.blocks.getBinaryFast(cid.bytes)
+      // raw leaves have no links: test presence without touching their bytes. Nodes are copied out
+      // (getBinary, never getBinaryFast): decoded CIDs are views of the bytes and must outlive the next read
+      const bytes = cid.code === CODEC_RAW ? undefined : this.blocks.getBinary(cid.bytes)
       if (bytes === undefined && !(cid.code === CODEC_RAW && this.sizes.doesExist(cid.bytes))) {
         if (requireAll) throw new BlockNotFoundError(cid.toString())
         missing.push(cid)
@@ -342,6 +344,23 @@ export class LmdbBlockstore implements Blockstore {
     if (this.closed) return
     this.closed = true
     await this.env.close()
+  }
+}
+
+/** LMDB's meta page magic: 0xBEEFC0DE after the page header (16 bytes upstream, 24 in lmdb-js's build). */
+const LMDB_MAGIC = 0xbeefc0de
+
+/** Refuse a store file that is not LMDB before handing it to the native library (which may crash on garbage). */
+function checkLmdbFile (path: string): void {
+  if (!existsSync(path)) return
+  const fd = openSync(path, 'r')
+  try {
+    const head = Buffer.alloc(28)
+    const n = readSync(fd, head, 0, 28, 0)
+    if (n === 0) return
+    if (n < 28 || (head.readUInt32LE(16) !== LMDB_MAGIC && head.readUInt32LE(24) !== LMDB_MAGIC)) throw new Error(`${path} is not an LMDB file`)
+  } finally {
+    closeSync(fd)
   }
 }
 
