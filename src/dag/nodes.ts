@@ -10,8 +10,10 @@ import { MAX_BLOCK_SIZE } from './constants.js'
  *   file node:  { type: 'file', size, links: [[cid, size], ...] }         cid: raw leaf or file node
  *   dir node:   { type: 'dir', size, entries: [entry, ...] }              entries sorted by name (UTF-8 bytes)
  *   dir parts:  { type: 'dir', size, count, parts: [[cid, size, count], ...] }  a large directory split in order
- *   entry:      { name, kind: 'file' | 'dir', cid, size, mode }
- *               { name, kind: 'symlink', target, size: 0, mode }
+ *   entry:      [name, 0 (file) | 1 (dir), cid, size, mode]
+ *               [name, 2 (symlink), target, 0, mode]
+ * Entries are tuples, not maps: a map would repeat five key names in every entry, and directory nodes are
+ * resent whole whenever one file in them changes.
  *
  * A file that fits one chunk is its raw leaf: no node at all.
  */
@@ -60,6 +62,8 @@ export interface DirNode {
 
 export type DagNode = FileNode | DirNode
 
+const KIND_CODES: Record<EntryKind, number> = { file: 0, dir: 1, symlink: 2 }
+const KINDS: EntryKind[] = ['file', 'dir', 'symlink']
 const MAX_NAME_BYTES = 255
 const MAX_TARGET_BYTES = 4096
 const encoder = new TextEncoder()
@@ -75,8 +79,8 @@ export function encodeDirNode (entries: DirEntry[]): Uint8Array {
   const out = entries.map(e => {
     size += e.size
     return e.kind === 'symlink'
-      ? { name: e.name, kind: e.kind, target: e.target, size: 0, mode: e.mode }
-      : { name: e.name, kind: e.kind, cid: e.cid, size: e.size, mode: e.mode }
+      ? [e.name, KIND_CODES.symlink, e.target, 0, e.mode]
+      : [e.name, KIND_CODES[e.kind], e.cid, e.size, e.mode]
   })
   return dagCbor.encode({ type: 'dir', size, entries: out })
 }
@@ -120,24 +124,23 @@ export function checkEntryName (name: string): string | undefined {
 }
 
 function decodeEntry (cid: CID, raw: unknown): DirEntry {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail(cid, 'entry is not a map')
-  const e = raw as Record<string, unknown>
-  if (typeof e.name !== 'string') fail(cid, 'entry name is not a string')
-  const bad = checkEntryName(e.name)
-  if (bad !== undefined) fail(cid, `entry ${JSON.stringify(e.name)}: ${bad}`)
-  if (!isSize(e.mode) || e.mode > 0o7777) fail(cid, `entry ${e.name}: bad mode`)
-  if (!isSize(e.size)) fail(cid, `entry ${e.name}: bad size`)
-  if (e.kind === 'symlink') {
-    exactKeys(cid, e, ['name', 'kind', 'target', 'size', 'mode'], 'symlink entry')
-    if (typeof e.target !== 'string' || e.target.length === 0 || e.target.includes('\0') || encoder.encode(e.target).length > MAX_TARGET_BYTES) fail(cid, `entry ${e.name}: bad symlink target`)
-    if (e.size !== 0) fail(cid, `entry ${e.name}: symlink size must be 0`)
-    return { name: e.name, kind: 'symlink', target: e.target, size: 0, mode: e.mode }
+  if (!Array.isArray(raw) || raw.length !== 5) fail(cid, 'entry is not [name, kind, cid or target, size, mode]')
+  const [name, kindCode, ref, size, mode] = raw as [unknown, unknown, unknown, unknown, unknown]
+  if (typeof name !== 'string') fail(cid, 'entry name is not a string')
+  const bad = checkEntryName(name)
+  if (bad !== undefined) fail(cid, `entry ${JSON.stringify(name)}: ${bad}`)
+  const kind = typeof kindCode === 'number' ? KINDS[kindCode] : undefined
+  if (kind === undefined) fail(cid, `entry ${name}: unknown kind`)
+  if (!isSize(mode) || mode > 0o7777) fail(cid, `entry ${name}: bad mode`)
+  if (!isSize(size)) fail(cid, `entry ${name}: bad size`)
+  if (kind === 'symlink') {
+    if (typeof ref !== 'string' || ref.length === 0 || ref.includes('\0') || encoder.encode(ref).length > MAX_TARGET_BYTES) fail(cid, `entry ${name}: bad symlink target`)
+    if (size !== 0) fail(cid, `entry ${name}: symlink size must be 0`)
+    return { name, kind, target: ref, size: 0, mode }
   }
-  if (e.kind !== 'file' && e.kind !== 'dir') fail(cid, `entry ${e.name}: unknown kind`)
-  exactKeys(cid, e, ['name', 'kind', 'cid', 'size', 'mode'], 'entry')
-  const link = CID.asCID(e.cid)
-  if (link == null) fail(cid, `entry ${e.name}: cid is not a CID`)
-  return { name: e.name, kind: e.kind, cid: link, size: e.size, mode: e.mode }
+  const link = CID.asCID(ref)
+  if (link == null) fail(cid, `entry ${name}: not a CID`)
+  return { name, kind, cid: link, size, mode }
 }
 
 function compareNames (a: string, b: string): number {

@@ -24,7 +24,8 @@ describe('strict node decoding', () => {
   it('rejects nodes outside the schema', async t => {
     const store = tempStore(t)
     const leaf = (await importBytes(store, new TextEncoder().encode('x'))).cid
-    const entry = { name: 'a', kind: 'file', cid: leaf, size: 1, mode: 0o644 }
+    const entry = (name: string, over: { kind?: number, ref?: unknown, size?: number, mode?: number } = {}): unknown[] =>
+      [name, over.kind ?? 0, over.ref ?? leaf, over.size ?? 1, over.mode ?? 0o644]
     const bad: Array<[string, unknown]> = [
       ['extra field', { type: 'file', size: 1, links: [[leaf, 1]], extra: 1 }],
       ['sizes that do not add up', { type: 'file', size: 2, links: [[leaf, 1]] }],
@@ -32,16 +33,21 @@ describe('strict node decoding', () => {
       ['negative size', { type: 'file', size: -1, links: [[leaf, -1]] }],
       ['unknown type', { type: 'blob', size: 1 }],
       ['link not a CID', { type: 'file', size: 1, links: [['bafy', 1]] }],
-      ['unsorted entries', { type: 'dir', size: 2, entries: [{ ...entry, name: 'b' }, { ...entry, name: 'a' }] }],
-      ['repeated names', { type: 'dir', size: 2, entries: [entry, entry] }],
-      ['dot-dot name', { type: 'dir', size: 1, entries: [{ ...entry, name: '..' }] }],
-      ['empty name', { type: 'dir', size: 1, entries: [{ ...entry, name: '' }] }],
-      ['slash in name', { type: 'dir', size: 1, entries: [{ ...entry, name: 'a/b' }] }],
-      ['absolute name', { type: 'dir', size: 1, entries: [{ ...entry, name: '/etc' }] }],
-      ['NUL in name', { type: 'dir', size: 1, entries: [{ ...entry, name: 'a\0b' }] }],
-      ['mode out of range', { type: 'dir', size: 1, entries: [{ ...entry, mode: 0o100644 }] }],
-      ['symlink with a cid', { type: 'dir', size: 0, entries: [{ name: 'l', kind: 'symlink', target: '/x', size: 0, mode: 0o777, cid: leaf }] }]
+      ['unsorted entries', { type: 'dir', size: 2, entries: [entry('b'), entry('a')] }],
+      ['repeated names', { type: 'dir', size: 2, entries: [entry('a'), entry('a')] }],
+      ['dot-dot name', { type: 'dir', size: 1, entries: [entry('..')] }],
+      ['empty name', { type: 'dir', size: 1, entries: [entry('')] }],
+      ['slash in name', { type: 'dir', size: 1, entries: [entry('a/b')] }],
+      ['absolute name', { type: 'dir', size: 1, entries: [entry('/etc')] }],
+      ['NUL in name', { type: 'dir', size: 1, entries: [entry('a\0b')] }],
+      ['mode out of range', { type: 'dir', size: 1, entries: [entry('a', { mode: 0o100644 })] }],
+      ['symlink with a cid', { type: 'dir', size: 0, entries: [entry('l', { kind: 2, size: 0 })] }],
+      ['unknown kind', { type: 'dir', size: 1, entries: [entry('a', { kind: 7 })] }],
+      ['entry as a map', { type: 'dir', size: 1, entries: [{ name: 'a', kind: 'file', cid: leaf, size: 1, mode: 0o644 }] }],
+      ['file entry without a CID', { type: 'dir', size: 1, entries: [entry('a', { ref: 'x' })] }]
     ]
+    const good = dagCbor.encode({ type: 'dir', size: 1, entries: [entry('a')] })
+    assert.equal(decodeNode(cidOf(await getHasher('blake3'), 0x71, good), good).type, 'dir')
     for (const [why, value] of bad) {
       const bytes = dagCbor.encode(value)
       const cid = cidOf(await getHasher('blake3'), 0x71, bytes)
@@ -59,7 +65,7 @@ describe('directory export safety', () => {
     const store = tempStore(t)
     const leaf = (await importBytes(store, new TextEncoder().encode('pwned'))).cid
     for (const name of ['..', '../escape', '/abs', 'a/b', '', 'x\0y']) {
-      const root = await putNode(store, { type: 'dir', size: 5, entries: [{ name, kind: 'file', cid: leaf, size: 5, mode: 0o644 }] })
+      const root = await putNode(store, { type: 'dir', size: 5, entries: [[name, 0, leaf, 5, 0o644]] })
       const target = join(dir, 'out-' + Buffer.from(name).toString('hex'))
       await assert.rejects(exportTo(store, root, target), { code: 'ERR_INVALID_NODE' }, JSON.stringify(name))
     }
@@ -110,11 +116,11 @@ describe('directory export safety', () => {
     const dir = tempDir(t)
     const store = tempStore(t)
     const leaf = (await importBytes(store, new TextEncoder().encode('data'))).cid
-    const sub = await putNode(store, { type: 'dir', size: 4, entries: [{ name: 'f', kind: 'file', cid: leaf, size: 4, mode: 0o644 }] })
+    const sub = await putNode(store, { type: 'dir', size: 4, entries: [['f', 0, leaf, 4, 0o644]] })
     // a symlink "a" to the outside, then a directory "a" too: names are unique, so this must be refused
     const entries = [
-      { name: 'a', kind: 'symlink', target: join(dir, 'outside'), size: 0, mode: 0o777 },
-      { name: 'a', kind: 'dir', cid: sub, size: 4, mode: 0o755 }
+      ['a', 2, join(dir, 'outside'), 0, 0o777],
+      ['a', 1, sub, 4, 0o755]
     ]
     const root = await putNode(store, { type: 'dir', size: 4, entries })
     await assert.rejects(exportTo(store, root, join(dir, 'out')), { code: 'ERR_INVALID_NODE' })
