@@ -19,13 +19,13 @@ export type ImportProgressEvent =
   | { type: 'import:skip', path: string, reason: string }
 
 export interface ImportOptions {
-  /** FastCDC sizes. @default 4/16/64 KiB (constants.ts) */
+  /** FastCDC sizes. @default 2/8/64 KiB (constants.ts) */
   chunker?: ChunkerOptions
   /** Hash of every block. @default 'blake3' */
   hash?: HashName
   /** Pin the root so GC keeps it. @default true */
   pin?: boolean
-  /** Links per file node before the tree grows a level. @default DEFAULT_FILE_FANOUT (256) */
+  /** Links per file node before the tree grows a level. @default DEFAULT_FILE_FANOUT (64) */
   fileFanout?: number
   /** Entries per directory node before it is split. @default DEFAULT_DIR_FANOUT (1024) */
   dirFanout?: number
