@@ -18,8 +18,11 @@ import { DEFAULT_PAIRS, importUpdate, pairLabel, resolveSide, rsyncLiteralBytes 
 import { formatTable, parseBenchArgs, printTable } from './report.js'
 
 const KIB = 1024
-/** min/avg/max in KiB: the FastCDC paper's 2/8/64, the current default, and larger and smaller around them. */
-const DEFAULT_CONFIGS = '1/4/16,1/4/32,2/8/32,2/8/64,4/16/64,4/16/128,8/32/128,8/32/256,16/64/256,32/128/512,64/256/1024'
+/**
+ * min/avg/max[/nL] in KiB: the FastCDC paper's 2/8/64, the 4/16/64 default, larger ones up to 1 MiB, and smaller
+ * ones down to 2 KiB, where the targets are first met; n3 (stricter normalization) helped at 4-16 KiB.
+ */
+const DEFAULT_CONFIGS = '0.5/2/8,0.5/2/16,0.5/2/64,1/2/16,1/4/16,1/4/16/n3,2/8/64,2/8/64/n3,4/16/64,4/16/64/n3,4/16/128,8/32/128,16/64/256,32/128/512,64/256/1024'
 /** Fraction saved that the patch releases must reach. */
 const PATCH_PAIRS = new Set(['typescript 5.8.2 -> 5.8.3', 'prettier 3.5.2 -> 3.5.3'])
 const PATCH_SAVED_TARGET = 95
@@ -186,8 +189,8 @@ async function main (): Promise<void> {
   log('per pair: saved % / newBytes as a multiple of rsync literal data; mean chunk of random data measured (expected)\n')
 
   const ok = results.filter(r => r.meetsTargets)
-  // largest average first, then fewest blocks for the same average
-  const best = ok.sort((a, b) => b.avgSize - a.avgSize || a.randomBlocks - b.randomBlocks)[0]
+  // largest average first, then fewest blocks; then the largest max, which alone sets the block count of zero runs
+  const best = ok.sort((a, b) => b.avgSize - a.avgSize || a.randomBlocks - b.randomBlocks || b.maxSize - a.maxSize)[0]
   const fanout: Array<Record<string, unknown>> = []
   const fanoutResults = []
   const base = best ?? results.find(r => r.config === '4K/16K/64K') ?? results[0]
