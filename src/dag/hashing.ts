@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto'
 import { createBLAKE3, type IHasher } from 'hash-wasm'
-import * as Digest from 'multiformats/hashes/digest'
-import type { MultihashDigest } from 'multiformats/hashes/interface'
 import { UnsupportedHashError } from '../errors.js'
 import { HASH_BLAKE3, HASH_SHA2_256 } from './constants.js'
 
@@ -47,9 +45,4 @@ export async function getHasher (which: HashName | number = 'blake3'): Promise<B
   }
   if (which === 'sha2-256' || which === HASH_SHA2_256) return sha256
   throw new UnsupportedHashError(which)
-}
-
-/** Build a multihash digest object from raw digest bytes. */
-export function toMultihash (hasher: BlockHasher, bytes: Uint8Array): MultihashDigest {
-  return Digest.create(hasher.code, hasher.digest(bytes))
 }
