@@ -1,93 +1,133 @@
+import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { CmeshError } from '../errors.js'
-import type { ChunkReply, ChunkRequest, EndRequest } from './chunk-worker.js'
-import type { ChunkerOptions } from './fastcdc.js'
+import type { SegmentCuts } from './chunk-cut.js'
+import { READY_ID, type CutJob, type CutReply } from './chunk-worker.js'
 
-interface Waiter { resolve: (chunks: Uint8Array[]) => void, reject: (e: Error) => void }
+/** A segment (back from the worker) and the chunks cut and hashed in it from `start`. */
+export interface CutResult extends SegmentCuts {
+  segment: Uint8Array
+  /** Offset in `segment` where the chain of cuts began. */
+  start: number
+}
 
-/**
- * Cuts file streams into chunks on one worker thread (on a 2-core board the main thread hashes and writes to
- * LMDB meanwhile). The worker is unref'd while idle, so it never keeps a process alive.
- */
-export class ChunkPool {
-  private worker: Worker | undefined
-  private nextId = 0
-  private nextStream = 0
-  private readonly waiting = new Map<number, Waiter>()
+/** Workers at most: past a few, the main thread's store writes are the limit, not cutting and hashing. */
+const MAX_WORKERS = 4
 
-  private start (): Worker {
-    if (this.worker !== undefined) return this.worker
-    const worker = new Worker(new URL('./chunk-worker.js', import.meta.url))
-    worker.unref()
-    worker.on('message', (reply: ChunkReply) => {
-      const w = this.waiting.get(reply.id)
-      if (w === undefined) return
-      this.waiting.delete(reply.id)
-      if (this.waiting.size === 0) worker.unref()
-      if (reply.error !== undefined) {
-        w.reject(new CmeshError('ERR_CHUNK_WORKER', reply.error))
+interface Waiter { resolve: (r: CutResult) => void, reject: (e: Error) => void, job: CutJob }
+
+const workerError = (message: string): CmeshError => new CmeshError('ERR_CHUNK_WORKER', message)
+
+/** One worker thread and the jobs it owes replies for; it is ref'd only while it owes any. */
+class PoolWorker {
+  readonly waiting = new Map<number, Waiter>()
+  readonly worker: Worker
+  readonly ready: Promise<void>
+  isReady = false
+  dead = false
+
+  constructor (onDead: (w: PoolWorker) => void) {
+    this.worker = new Worker(new URL('./chunk-worker.js', import.meta.url))
+    let signalReady = (): void => {}
+    let failBoot = (_: Error): void => {}
+    this.ready = new Promise<void>((resolve, reject) => { signalReady = resolve; failBoot = reject })
+    this.ready.catch(() => {}) // a boot failure is reported to whoever awaits `ready`, and to pending jobs
+    this.worker.on('message', (reply: CutReply) => {
+      if (reply.id !== READY_ID) {
+        this.settle(reply)
         return
       }
-      const view = new Uint8Array(reply.buffer!)
-      const ranges = reply.ranges!
-      const chunks: Uint8Array[] = []
-      for (let i = 0; i < ranges.length; i += 2) chunks.push(view.subarray(ranges[i]!, ranges[i]! + ranges[i + 1]!))
-      w.resolve(chunks)
+      this.isReady = true
+      if (this.waiting.size === 0) this.worker.unref()
+      signalReady()
     })
     const fail = (err: Error): void => {
-      for (const w of this.waiting.values()) w.reject(new CmeshError('ERR_CHUNK_WORKER', `chunk worker failed: ${err.message}`))
+      if (this.dead) return
+      this.dead = true
+      onDead(this)
+      const e = workerError(`chunk worker failed: ${err.message}`)
+      failBoot(e)
+      for (const w of this.waiting.values()) w.reject(e)
       this.waiting.clear()
-      this.worker = undefined
+      void this.worker.terminate()
     }
-    worker.on('error', fail)
-    worker.on('exit', code => { if (code !== 0) fail(new Error(`exit code ${code}`)) })
-    this.worker = worker
-    return worker
+    this.worker.on('error', fail)
+    this.worker.on('messageerror', fail)
+    this.worker.on('exit', code => { fail(new Error(`exit code ${code}`)) })
   }
 
-  /** A new stream: its inputs are cut as one continuous file. */
-  openStream (chunker: ChunkerOptions | undefined): ChunkStream {
-    return new ChunkStream(this, this.nextStream++, chunker)
+  send (waiter: Waiter): void {
+    this.worker.ref()
+    this.waiting.set(waiter.job.id, waiter)
+    this.worker.postMessage(waiter.job, [waiter.job.buffer])
   }
 
-  /** @internal */
-  async send (req: Omit<ChunkRequest, 'id'>): Promise<Uint8Array[]> {
-    const worker = this.start()
-    const id = this.nextId++
-    worker.ref()
-    return await new Promise<Uint8Array[]>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject })
-      worker.postMessage({ ...req, id } satisfies ChunkRequest)
-    })
-  }
-
-  /** @internal */
-  end (stream: number): void {
-    this.worker?.postMessage({ id: -1, stream } satisfies EndRequest)
-  }
-
-  async close (): Promise<void> {
-    const w = this.worker
-    this.worker = undefined
-    if (w !== undefined) await w.terminate()
+  private settle (reply: CutReply): void {
+    const w = this.waiting.get(reply.id)
+    if (w === undefined) return
+    this.waiting.delete(reply.id)
+    if (this.waiting.size === 0) this.worker.unref()
+    if (reply.error !== undefined || reply.buffer === undefined) {
+      w.reject(workerError(`chunk worker: ${reply.error ?? 'no buffer in reply'}`))
+      return
+    }
+    const { offset, length, start } = w.job
+    w.resolve({ segment: new Uint8Array(reply.buffer, offset, length), start, ends: reply.ends!, cids: reply.cids! })
   }
 }
 
-/** One file's content on its way through the worker; inputs must be views of SharedArrayBuffers. */
-export class ChunkStream {
-  private done = false
-  constructor (private readonly pool: ChunkPool, private readonly id: number, private readonly chunker: ChunkerOptions | undefined) {}
+/**
+ * Worker threads that cut and hash segments of files, shared by all imports of the process. Workers start on
+ * `warm()` and are unref'd while idle (booting included), so they never keep a process alive; a worker that
+ * fails rejects the jobs it held and is replaced on the next `warm()`.
+ */
+export class ChunkPool {
+  private readonly workers: PoolWorker[] = []
+  private nextId = 0
+  readonly size: number
 
-  /** Queue input; resolves to the chunks it completed. Calls resolve in the order they were made. */
-  async push (input: Uint8Array, final = false): Promise<Uint8Array[]> {
-    if (final) this.done = true
-    return await this.pool.send({ stream: this.id, chunker: this.chunker, buffer: input.buffer as SharedArrayBuffer, offset: input.byteOffset, length: input.byteLength, final })
+  /** @param size workers; by default one per core but one, which the main thread needs for the store writes */
+  constructor (size = Math.min(MAX_WORKERS, availableParallelism() - 1)) {
+    this.size = Math.max(1, size)
   }
 
-  /** Drop the worker's state of an unfinished stream (after an error or abort). */
-  abandon (): void {
-    if (!this.done) this.pool.end(this.id)
-    this.done = true
+  /** Whether a worker can take jobs now (until then, callers cut on their own thread). */
+  get ready (): boolean {
+    return this.workers.some(w => w.isReady)
+  }
+
+  /** Start the workers if they are not running; resolves once one is ready, rejects if one fails first. */
+  async warm (): Promise<void> {
+    while (this.workers.length < this.size) {
+      const w = new PoolWorker(dead => {
+        const i = this.workers.indexOf(dead)
+        if (i >= 0) this.workers.splice(i, 1)
+      })
+      w.worker.unref()
+      this.workers.push(w)
+    }
+    if (this.ready) return
+    await Promise.race(this.workers.map(async w => await w.ready))
+  }
+
+  /**
+   * Cut `segment` from `start` and hash the chunks on a worker. The segment's ArrayBuffer is transferred
+   * (detached here, with every other view of it) until the result hands it back, so it must be the caller's own.
+   */
+  async cut (segment: Uint8Array, start: number, options: Pick<CutJob, 'chunker' | 'hash'>): Promise<CutResult> {
+    if (!(segment.buffer instanceof ArrayBuffer)) throw workerError('a chunk worker segment must be in a transferable ArrayBuffer')
+    if (this.workers.length === 0) void this.warm().catch(() => {}) // the job itself reports a failure
+    let best = this.workers[0]!
+    for (const w of this.workers) {
+      if (w.isReady !== best.isReady ? w.isReady : w.waiting.size < best.waiting.size) best = w
+    }
+    const job: CutJob = { ...options, id: this.nextId++, buffer: segment.buffer, offset: segment.byteOffset, length: segment.length, start }
+    return await new Promise<CutResult>((resolve, reject) => { best.send({ resolve, reject, job }) })
+  }
+
+  /** Stop every worker (jobs in flight reject). */
+  async close (): Promise<void> {
+    await Promise.all(this.workers.splice(0).map(async w => await w.worker.terminate()))
   }
 }
 

@@ -1,75 +1,65 @@
 /**
- * Worker thread that finds chunk boundaries for the importer while the main thread hashes and writes the
- * previous input: on a 2-core board both cores work (cutting and hashing cost about the same per byte).
- * Input arrives in SharedArrayBuffers, nothing is copied between threads, and the chunker state of each
- * stream (the bytes after the last cut) lives here between messages.
+ * Worker thread that cuts and hashes one segment of a file per job, so the main thread is left with little
+ * more than the store writes. Jobs are stateless: a segment's buffer is transferred in and back out (nothing
+ * is copied), and the chain of cuts starts at `start` as if a cut were there (chunk-resync.ts joins the
+ * chains of consecutive segments into the true sequence).
  */
 import { parentPort } from 'node:worker_threads'
+import { cutSegment } from './chunk-cut.js'
 import { FastCdc, type ChunkerOptions } from './fastcdc.js'
+import { getHasher, type HashName } from './hashing.js'
 
-export interface ChunkRequest {
+export interface CutJob {
   id: number
-  stream: number
   chunker: ChunkerOptions | undefined
-  buffer: SharedArrayBuffer
+  hash: HashName
+  /** Transferred to the worker and back with the reply. */
+  buffer: ArrayBuffer
   offset: number
   length: number
-  /** No more input follows: cut the remainder too and forget the stream. */
-  final: boolean
+  /** Offset in the segment where the chain of cuts begins. */
+  start: number
 }
 
-export interface ChunkReply {
+/** A job's outcome, or (id -1) the signal that the worker has loaded and can take jobs. */
+export interface CutReply {
   id: number
-  /** The buffer the chunks are views of: the input's, or a joined one when the previous remainder was prepended. */
-  buffer?: SharedArrayBuffer
-  /** offset, length pairs into `buffer` */
-  ranges?: Uint32Array
+  /** The job's buffer, transferred back. */
+  buffer?: ArrayBuffer
+  ends?: Uint32Array
+  cids?: Uint8Array
   error?: string
 }
 
-export interface EndRequest { id: -1, stream: number }
+/** The id of the message a worker sends once it is ready. */
+export const READY_ID = -1
 
-interface StreamState { cdc: FastCdc, rest: Uint8Array }
-const streams = new Map<number, StreamState>()
+const cdcs = new Map<string, FastCdc>()
 
-function handle (req: ChunkRequest): ChunkReply {
-  let state = streams.get(req.stream)
-  if (state === undefined) {
-    state = { cdc: new FastCdc(req.chunker), rest: new Uint8Array(0) }
-    streams.set(req.stream, state)
+function chunkerFor (options: ChunkerOptions | undefined): FastCdc {
+  const key = JSON.stringify(options ?? {})
+  let cdc = cdcs.get(key)
+  if (cdc === undefined) {
+    cdc = new FastCdc(options)
+    cdcs.set(key, cdc)
   }
-  const input = new Uint8Array(req.buffer, req.offset, req.length)
-  let buf = input
-  if (state.rest.length > 0) {
-    buf = new Uint8Array(new SharedArrayBuffer(state.rest.length + input.length))
-    buf.set(state.rest, 0)
-    buf.set(input, state.rest.length)
-  }
-  const { cdc } = state
-  const ranges: number[] = []
-  let pos = 0
-  while (buf.length - pos >= (req.final ? 1 : cdc.maxSize)) {
-    const len = cdc.cut(buf, pos, buf.length)
-    ranges.push(buf.byteOffset + pos, len)
-    pos += len
-  }
-  state.rest = buf.subarray(pos)
-  if (req.final) streams.delete(req.stream)
-  return { id: req.id, buffer: buf.buffer as SharedArrayBuffer, ranges: Uint32Array.from(ranges) }
+  return cdc
 }
 
-parentPort?.on('message', (req: ChunkRequest | EndRequest) => {
-  if (req.id === -1) {
-    streams.delete(req.stream)
-    return
-  }
-  let reply: ChunkReply
-  try {
-    reply = handle(req as ChunkRequest)
-  } catch (err) {
-    streams.delete(req.stream)
-    parentPort!.postMessage({ id: req.id, error: (err as Error).message } satisfies ChunkReply)
-    return
-  }
-  parentPort!.postMessage(reply, [reply.ranges!.buffer as ArrayBuffer])
+async function run (job: CutJob): Promise<{ reply: CutReply, transfer: ArrayBuffer[] }> {
+  const hasher = await getHasher(job.hash) // the main thread's hasher code, so digests match byte for byte
+  const { ends, cids } = cutSegment(chunkerFor(job.chunker), hasher, new Uint8Array(job.buffer, job.offset, job.length), job.start)
+  return { reply: { id: job.id, buffer: job.buffer, ends, cids }, transfer: [job.buffer, ends.buffer as ArrayBuffer, cids.buffer as ArrayBuffer] }
+}
+
+parentPort?.on('message', (job: CutJob) => {
+  run(job).then(({ reply, transfer }) => {
+    parentPort!.postMessage(reply, transfer)
+  }, (err: Error) => {
+    parentPort!.postMessage({ id: job.id, buffer: job.buffer, error: err.message } satisfies CutReply, [job.buffer])
+  })
 })
+
+// load the hash code before saying so: until then the main thread cuts by itself
+await Promise.all([getHasher('blake3'), getHasher('sha2-256')])
+parentPort?.postMessage({ id: READY_ID } satisfies CutReply)

@@ -109,7 +109,7 @@ async function importFileContent (ctx: ImportContext, source: AsyncIterable<Uint
   return { cid, size: 0 }
 }
 
-/** Read a file in fresh shared buffers: chunks are views into them and stay valid until the store commits. */
+/** Read a file into fresh buffers (handed to the chunk workers and back): chunks stay valid until the store commits. */
 async function * readFile (path: string): AsyncGenerator<Uint8Array> {
   const fh = await open(path, 'r')
   try {

@@ -6,6 +6,7 @@ import fc from 'fast-check'
 import type { CID } from 'multiformats/cid'
 import { HASH_BLAKE3, HASH_SHA2_256, CODEC_RAW, CODEC_DAG_CBOR } from '../../src/dag/constants.js'
 import { cat, exportTo, ls, resolvePath, stat } from '../../src/dag/exporter.js'
+import { chunkPool } from '../../src/dag/chunk-pool.js'
 import { importBytes, importPath, importStream } from '../../src/dag/importer.js'
 import { decodeNode } from '../../src/dag/nodes.js'
 import { collect, pseudoRandom, tempDir, tempStore } from '../helpers/temp.js'
@@ -53,16 +54,25 @@ describe('import and export', () => {
     assert.deepEqual(await collect(cat(store, r.cid)), Buffer.from(data))
   })
 
-  it('gives the same CIDs whether a file is chunked on the worker thread or not', async t => {
+  it('gives the same CIDs whether a file is chunked on worker threads or not, whatever the data', async t => {
     const store = tempStore(t)
-    const data = pseudoRandom(3 * 1024 * 1024 + 17, 4)
-    const a = await importBytes(store, data, { chunkWorker: true })
-    const b = await importBytes(store, data, { chunkWorker: false })
-    const parts = []
-    for (let i = 0; i < data.length; i += 300_001) parts.push(data.slice(i, i + 300_001))
-    const c = await importStream(store, parts, { totalBytes: data.length })
-    assert.equal(a.cid.toString(), b.cid.toString())
-    assert.equal(a.cid.toString(), c.cid.toString())
+    const random = pseudoRandom(3 * 1024 * 1024 + 17, 4)
+    const periodic = pseudoRandom(2 * 1024 * 1024, 5).map((_, i) => (i * 31) % 251)
+    const mixed = Buffer.concat([random.subarray(0, 1_500_000), new Uint8Array(2_500_000), random.subarray(1_500_000)])
+    for (const [name, data] of [['random', random], ['zeros', new Uint8Array(5 * 1024 * 1024)], ['periodic', periodic], ['mixed', mixed]] as const) {
+      const a = await importBytes(store, data, { chunkWorker: true })
+      const b = await importBytes(store, data, { chunkWorker: false })
+      const parts = []
+      for (let i = 0; i < data.length; i += 300_001) parts.push(data.slice(i, i + 300_001))
+      const c = await importStream(store, parts, { totalBytes: data.length })
+      assert.equal(a.cid.toString(), b.cid.toString(), name)
+      assert.equal(a.cid.toString(), c.cid.toString(), name)
+      assert.deepEqual(await collect(cat(store, a.cid)), Buffer.from(data), name)
+    }
+    // the pool can be stopped; the next import starts it again
+    await chunkPool.close()
+    const again = await importBytes(store, random, { chunkWorker: true })
+    assert.equal(again.cid.toString(), (await importBytes(store, random, { chunkWorker: false })).cid.toString())
   })
 
   it('reads any byte range, touching only the blocks it needs (property)', async t => {
