@@ -9,30 +9,45 @@
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createReadStream, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs'
+import { closeSync, createReadStream, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseBenchArgs, printTable } from './report.js'
 
-interface RunResult { seconds: number, bytes: number, blocks: number, maxRssMB: number }
+interface RunResult { seconds: number, bytes: number, blocks: number, maxRssMB: number, maxAnonMB: number, maxFileMB: number }
+
+/** Peak anonymous and file-backed resident memory, sampled: LMDB's map pages count as file-backed. */
+function sampleRss (): { stop: () => { anon: number, file: number } } {
+  const peak = { anon: 0, file: 0 }
+  const read = (): void => {
+    const status = readFileSync('/proc/self/status', 'utf8')
+    const kb = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0)
+    peak.anon = Math.max(peak.anon, kb('RssAnon') / 1024)
+    peak.file = Math.max(peak.file, kb('RssFile') / 1024)
+  }
+  const timer = setInterval(read, 20)
+  return { stop: () => { clearInterval(timer); read(); return peak } }
+}
 
 async function child (job: string, path: string, dir: string): Promise<void> {
+  // modules load before the clock starts: the runs compare importing, not module loading
+  const { createStore } = await import('../src/store/index.js')
+  const { importPath } = await import('../src/dag/importer.js')
+  const { importer } = await import('ipfs-unixfs-importer')
+  const { FsBlockstore } = await import('blockstore-fs')
+  const { MemoryBlockstore } = await import('blockstore-core')
+  const sampler = sampleRss()
   const t0 = process.hrtime.bigint()
   let bytes = 0
   let blocks = 0
   if (job === 'cmesh') {
-    const { createStore } = await import('../src/store/index.js')
-    const { importPath } = await import('../src/dag/importer.js')
     const store = createStore({ repo: dir })
     const r = await importPath(store, path)
     bytes = r.size
     blocks = r.blocks
     await store.close()
   } else {
-    const { importer } = await import('ipfs-unixfs-importer')
-    const { FsBlockstore } = await import('blockstore-fs')
-    const { MemoryBlockstore } = await import('blockstore-core')
     let blockstore: { put: (...a: any[]) => unknown, close?: () => Promise<void> }
     if (job === 'importer-fs') {
       const fs = new FsBlockstore(dir)
@@ -47,7 +62,8 @@ async function child (job: string, path: string, dir: string): Promise<void> {
     await blockstore.close?.()
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9
-  const result: RunResult = { seconds, bytes, blocks, maxRssMB: process.resourceUsage().maxRSS / 1024 }
+  const peak = sampler.stop()
+  const result: RunResult = { seconds, bytes, blocks, maxRssMB: process.resourceUsage().maxRSS / 1024, maxAnonMB: peak.anon, maxFileMB: peak.file }
   process.stdout.write(JSON.stringify(result) + '\n')
 }
 
@@ -119,10 +135,10 @@ async function main (): Promise<void> {
       const fs = best('importer-fs')
       const mem = best('importer-mem')
       for (const [job, r] of [['cmesh (LMDB, BLAKE3, FastCDC)', cm], ['importer -> blockstore-fs', fs], ['importer -> memory', mem]] as const) {
-        rows.push({ data: name, run: job, 'MB/s': mbps(r).toFixed(0), blocks: r.blocks, 'peak RSS MB': r.maxRssMB.toFixed(0), 'cmesh ratio': (mbps(cm) / mbps(r)).toFixed(2) })
+        rows.push({ data: name, run: job, 'MB/s': mbps(r).toFixed(0), blocks: r.blocks, 'peak RSS MB': r.maxRssMB.toFixed(0), 'anon/file MB': `${r.maxAnonMB.toFixed(0)}/${r.maxFileMB.toFixed(0)}`, 'cmesh ratio': (mbps(cm) / mbps(r)).toFixed(2) })
       }
       const key = name.startsWith('random') ? 'random' : 'tree'
-      json[key] = { cmeshMBps: mbps(cm), importerFsMBps: mbps(fs), importerMemMBps: mbps(mem), cmeshBlocks: cm.blocks, importerBlocks: fs.blocks, peakRssMB: cm.maxRssMB }
+      json[key] = { cmeshMBps: mbps(cm), importerFsMBps: mbps(fs), importerMemMBps: mbps(mem), cmeshBlocks: cm.blocks, importerBlocks: fs.blocks, peakRssMB: cm.maxRssMB, peakAnonRssMB: cm.maxAnonMB }
       if (key === 'random') Object.assign(json, { cmeshMBps: mbps(cm), importerFsMBps: mbps(fs), importerMemMBps: mbps(mem), ratioVsImporterFs: mbps(cm) / mbps(fs) })
     }
     if (Number(args['rss-mb']) > 0) {
@@ -130,8 +146,10 @@ async function main (): Promise<void> {
       randomFile(big, Number(args['rss-mb']))
       const r = run('cmesh', big, work)
       rmSync(big)
-      rows.push({ data: `random ${args['rss-mb']} MiB`, run: 'cmesh (LMDB, BLAKE3, FastCDC)', 'MB/s': mbps(r).toFixed(0), blocks: r.blocks, 'peak RSS MB': r.maxRssMB.toFixed(0), 'cmesh ratio': '' })
+      rows.push({ data: `random ${args['rss-mb']} MiB`, run: 'cmesh (LMDB, BLAKE3, FastCDC)', 'MB/s': mbps(r).toFixed(0), blocks: r.blocks, 'peak RSS MB': r.maxRssMB.toFixed(0), 'anon/file MB': `${r.maxAnonMB.toFixed(0)}/${r.maxFileMB.toFixed(0)}`, 'cmesh ratio': '' })
       json.peakRssMB = r.maxRssMB
+      json.peakAnonRssMB = r.maxAnonMB
+      json.peakFileRssMB = r.maxFileMB
       json.bigFileMB = Number(args['rss-mb'])
       json.bigFileMBps = mbps(r)
     }
