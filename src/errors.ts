@@ -133,3 +133,24 @@ export class AbortError extends CmeshError {
     super('ERR_ABORTED', message)
   }
 }
+
+/** A chunk worker thread failed or rejected a job; the import is abandoned, nothing half-recorded. */
+export class ChunkWorkerError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_CHUNK_WORKER', message)
+  }
+}
+
+/** An input buffer handed to the chunk pipeline was used again after it moved to a worker. */
+export class DetachedInputError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_DETACHED_INPUT', message)
+  }
+}
+
+/** A path given for import is neither a regular file nor a directory (a socket, a device). */
+export class UnsupportedFileTypeError extends CmeshError {
+  constructor (path: string) {
+    super('ERR_UNSUPPORTED_FILE_TYPE', `${path} is not a regular file or directory`)
+  }
+}

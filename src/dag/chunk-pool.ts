@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { CmeshError } from '../errors.js'
+import { ChunkWorkerError } from '../errors.js'
 import type { SegmentCuts } from './chunk-cut.js'
 import { READY_ID, type CutJob, type CutReply } from './chunk-worker.js'
 
@@ -16,7 +16,7 @@ const MAX_WORKERS = 4
 
 interface Waiter { resolve: (r: CutResult) => void, reject: (e: Error) => void, job: CutJob }
 
-const workerError = (message: string): CmeshError => new CmeshError('ERR_CHUNK_WORKER', message)
+const workerError = (message: string): ChunkWorkerError => new ChunkWorkerError(message)
 
 /** One worker thread and the jobs it owes replies for; it is ref'd only while it owes any. */
 class PoolWorker {

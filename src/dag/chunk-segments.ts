@@ -1,4 +1,4 @@
-import { CmeshError } from '../errors.js'
+import { DetachedInputError } from '../errors.js'
 
 /** Size of the segments that inputs not from allocReadBuffer are copied into (one worker job each). */
 export const SEGMENT_BYTES = 1024 * 1024
@@ -32,7 +32,7 @@ export class Segmenter {
   push (input: Uint8Array, out: Uint8Array[]): void {
     const buf = input.buffer
     if ((buf as { detached?: boolean }).detached === true) {
-      throw new CmeshError('ERR_DETACHED_INPUT', 'an input buffer was detached: a buffer from allocReadBuffer was yielded twice')
+      throw new DetachedInputError('an input buffer was detached: a buffer from allocReadBuffer was yielded twice')
     }
     if (input.length === 0) return
     if (buf instanceof ArrayBuffer && handOver.delete(buf)) {

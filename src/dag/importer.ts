@@ -1,7 +1,7 @@
 import { lstat, open, readdir, readlink, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
-import { AbortError, CmeshError, InvalidOptionError, PathNotFoundError } from '../errors.js'
+import { AbortError, InvalidOptionError, PathNotFoundError, UnsupportedFileTypeError } from '../errors.js'
 import type { Blockstore } from '../store/interface.js'
 import { BlockWriter } from './block-writer.js'
 import { cidOf } from './cid.js'
@@ -218,7 +218,7 @@ export async function importPath (store: ImportStore, path: string, options: Imp
   } catch (err) {
     throw new PathNotFoundError(path, { cause: err })
   }
-  if (!st.isFile() && !st.isDirectory()) throw new CmeshError('ERR_UNSUPPORTED_FILE_TYPE', `${path} is not a regular file or directory`)
+  if (!st.isFile() && !st.isDirectory()) throw new UnsupportedFileTypeError(path)
   return await runImport(store, options, async ctx => {
     ctx.totalBytes = st.isFile() ? st.size : await totalSize(path)
     options.onProgress?.({ type: 'import:start', totalBytes: ctx.totalBytes })

@@ -6,7 +6,10 @@ import fc from 'fast-check'
 import type { CID } from 'multiformats/cid'
 import { HASH_BLAKE3, HASH_SHA2_256, CODEC_RAW, CODEC_DAG_CBOR } from '../../src/dag/constants.js'
 import { cat, exportTo, ls, resolvePath, stat } from '../../src/dag/exporter.js'
+import { execFileSync } from 'node:child_process'
+import { allocReadBuffer, cutAndHash } from '../../src/dag/chunk-pipeline.js'
 import { chunkPool } from '../../src/dag/chunk-pool.js'
+import { getHasher } from '../../src/dag/hashing.js'
 import { importBytes, importPath, importStream } from '../../src/dag/importer.js'
 import { decodeNode } from '../../src/dag/nodes.js'
 import { collect, pseudoRandom, tempDir, tempStore } from '../helpers/temp.js'
@@ -178,6 +181,29 @@ describe('import and export', () => {
     const controller = new AbortController()
     controller.abort()
     await assert.rejects(importBytes(store, pseudoRandom(20_000, 3), { chunker: SMALL_CHUNKS, signal: controller.signal }), { code: 'ERR_ABORTED' })
+  })
+
+  it('skips sockets and FIFOs inside a tree and refuses one given as the path', async t => {
+    const dir = tempDir(t)
+    mkdirSync(join(dir, 'tree'))
+    writeFileSync(join(dir, 'tree', 'a'), 'a')
+    execFileSync('mkfifo', [join(dir, 'tree', 'fifo')])
+    const store = tempStore(t)
+    const skipped: string[] = []
+    const r = await importPath(store, join(dir, 'tree'), { onProgress: e => { if (e.type === 'import:skip') skipped.push(e.path) } })
+    assert.deepEqual(skipped, [join(dir, 'tree', 'fifo')])
+    const names = []
+    for await (const e of ls(store, r.cid)) names.push(e.name)
+    assert.deepEqual(names, ['a'])
+    await assert.rejects(importPath(store, join(dir, 'tree', 'fifo')), { code: 'ERR_UNSUPPORTED_FILE_TYPE' })
+  })
+
+  it('refuses a pipeline read buffer yielded twice (it has moved to a worker)', async () => {
+    const buf = allocReadBuffer(2 * 1024 * 1024)
+    buf.set(pseudoRandom(buf.length, 6))
+    const hasher = await getHasher('blake3')
+    const twice = (function * () { yield buf; yield buf })()
+    await assert.rejects((async () => { for await (const b of cutAndHash(twice, { hasher, parallel: true })) void b })(), { code: 'ERR_DETACHED_INPUT' })
   })
 
   it('refuses bad options and missing paths with typed errors', async t => {
