@@ -1,0 +1,90 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import { CmeshError } from '../errors.js'
+import { MAX_BLOCK_SIZE } from '../dag/constants.js'
+import { MAX_ENTRIES, MAX_MESSAGE_BYTES } from './constants.js'
+
+/**
+ * Messages of /cmesh/blocks/1.0.0, each one DAG-CBOR map behind a varint length prefix:
+ *   { t: 'want', cids: [cid, ...], blocks: bool }   ask for blocks (or, with blocks: false, only whether they are had)
+ *   { t: 'cancel', cids: [cid, ...] }               no longer wanted
+ *   { t: 'have', cids: [cid, ...] }                 the sender holds these
+ *   { t: 'dont-have', cids: [cid, ...] }            the sender does not
+ *   { t: 'blocks', blocks: [[cid, bytes], ...] }    block bytes (the receiver verifies each against its CID)
+ * Decoding is strict: canonical DAG-CBOR only, exact fields, at most MAX_ENTRIES entries, blocks within the limit.
+ */
+export type Message =
+  | { t: 'want', cids: CID[], blocks: boolean }
+  | { t: 'cancel', cids: CID[] }
+  | { t: 'have', cids: CID[] }
+  | { t: 'dont-have', cids: CID[] }
+  | { t: 'blocks', blocks: Array<{ cid: CID, bytes: Uint8Array }> }
+
+/** A peer sent something outside the protocol. */
+export class ProtocolError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_PROTOCOL', message)
+  }
+}
+
+function fail (why: string): never {
+  throw new ProtocolError(`malformed message: ${why}`)
+}
+
+function exact (obj: Record<string, unknown>, keys: string[]): void {
+  const have = Object.keys(obj)
+  if (have.length !== keys.length || !keys.every(k => Object.hasOwn(obj, k))) fail(`expected fields ${keys.join(', ')}, got ${have.join(', ')}`)
+}
+
+function cidList (v: unknown): CID[] {
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_ENTRIES) fail(`cids must be a list of 1-${MAX_ENTRIES}`)
+  return v.map(c => CID.asCID(c) ?? fail('an entry is not a CID'))
+}
+
+export function encodeMessage (m: Message): Uint8Array {
+  const value = m.t === 'blocks'
+    ? { t: m.t, blocks: m.blocks.map(b => [b.cid, b.bytes]) }
+    : m.t === 'want' ? { t: m.t, cids: m.cids, blocks: m.blocks } : { t: m.t, cids: m.cids }
+  const bytes = dagCbor.encode(value)
+  if (bytes.length > MAX_MESSAGE_BYTES) throw new ProtocolError(`message of ${bytes.length} bytes exceeds ${MAX_MESSAGE_BYTES}`)
+  return bytes
+}
+
+export function decodeMessage (bytes: Uint8Array): Message {
+  if (bytes.length > MAX_MESSAGE_BYTES) fail('too large')
+  let value: unknown
+  try {
+    value = dagCbor.decode(bytes)
+  } catch (err) {
+    fail(`not canonical DAG-CBOR (${(err as Error).message})`)
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) fail('not a map')
+  const m = value as Record<string, unknown>
+  switch (m.t) {
+    case 'want':
+      exact(m, ['t', 'cids', 'blocks'])
+      if (typeof m.blocks !== 'boolean') fail('blocks must be a boolean')
+      return { t: 'want', cids: cidList(m.cids), blocks: m.blocks }
+    case 'cancel':
+    case 'have':
+    case 'dont-have':
+      exact(m, ['t', 'cids'])
+      return { t: m.t, cids: cidList(m.cids) }
+    case 'blocks': {
+      exact(m, ['t', 'blocks'])
+      if (!Array.isArray(m.blocks) || m.blocks.length === 0 || m.blocks.length > MAX_ENTRIES) fail(`blocks must be a list of 1-${MAX_ENTRIES}`)
+      return {
+        t: 'blocks',
+        blocks: m.blocks.map((b: unknown) => {
+          if (!Array.isArray(b) || b.length !== 2) fail('a block is not [cid, bytes]')
+          const cid = CID.asCID(b[0]) ?? fail('a block is not [cid, bytes]')
+          if (!(b[1] instanceof Uint8Array)) fail('a block is not [cid, bytes]')
+          if (b[1].length > MAX_BLOCK_SIZE) fail('a block exceeds the block size limit')
+          return { cid, bytes: b[1] }
+        })
+      }
+    }
+    default:
+      fail('unknown message type')
+  }
+}
