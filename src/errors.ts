@@ -154,3 +154,12 @@ export class UnsupportedFileTypeError extends CmeshError {
     super('ERR_UNSUPPORTED_FILE_TYPE', `${path} is not a regular file or directory`)
   }
 }
+
+/** A DAG could not be fetched: no source had some blocks, or every source failed. Names what was tried. */
+export class FetchFailedError extends CmeshError {
+  readonly tried: string[]
+  constructor (message: string, tried: string[]) {
+    super('ERR_FETCH_FAILED', `${message}${tried.length > 0 ? ` (tried: ${tried.join(', ')})` : ' (no sources)'}`)
+    this.tried = tried
+  }
+}

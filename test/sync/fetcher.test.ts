@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { CID } from 'multiformats/cid'
+import { cat } from '../../src/dag/exporter.js'
+import { importBytes } from '../../src/dag/importer.js'
+import { decodeNode } from '../../src/dag/nodes.js'
+import { fetchDag, type BlockSource } from '../../src/sync/fetcher.js'
+import { storeSource } from '../../src/sync/store-source.js'
+import { collect, pseudoRandom, tempStore } from '../helpers/temp.js'
+
+const SMALL_CHUNKS = { minSize: 256, avgSize: 1024, maxSize: 4096 }
+
+describe('fetching a DAG from block sources', () => {
+  it('fetches from several sources, verifies, stores and pins, and spreads the work', async t => {
+    const data = pseudoRandom(400_000, 51)
+    const a = tempStore(t)
+    const b = tempStore(t)
+    const { cid, blocks } = await importBytes(a, data, { chunker: SMALL_CHUNKS })
+    await importBytes(b, data, { chunker: SMALL_CHUNKS })
+    const local = tempStore(t)
+    const events: string[] = []
+    const r = await fetchDag(local, cid, [storeSource(a, 'a'), storeSource(b, 'b')], { batchSize: 16, onProgress: e => events.push(e.type) })
+    assert.equal(r.fetchedBlocks, blocks)
+    assert.ok((r.sources.a ?? 0) > 0 && (r.sources.b ?? 0) > 0, `both sources served: ${JSON.stringify(r.sources)}`)
+    assert.ok(local.isPinned(cid))
+    assert.deepEqual(await collect(cat(local, cid)), Buffer.from(data))
+    assert.ok(events.includes('fetch:blocks'))
+    // everything held: nothing is fetched again
+    const again = await fetchDag(local, cid, [storeSource(a, 'a')])
+    assert.equal(again.fetchedBlocks, 0)
+  })
+
+  it('drops a source that sends a corrupted block and gets that block from another', async t => {
+    const data = pseudoRandom(200_000, 52)
+    const good = tempStore(t)
+    const bad = tempStore(t)
+    const { cid } = await importBytes(good, data, { chunker: SMALL_CHUNKS, fileFanout: 1024 })
+    const r0 = await importBytes(bad, data, { chunker: SMALL_CHUNKS, pin: false, fileFanout: 1024 })
+    const root = decodeNode(r0.cid, bad.getSync(r0.cid))
+    assert.ok(root.type === 'file')
+    for (const link of root.links) {
+      const bytes = Uint8Array.from(bad.getSync(link.cid))
+      bytes[0] = bytes[0]! ^ 0xff
+      await bad.delete(link.cid)
+      await bad.put(link.cid, bytes)
+    }
+    const complaints: string[] = []
+    const liar: BlockSource = { ...storeSource(bad, 'liar'), misbehaved: why => complaints.push(why) }
+    const local = tempStore(t)
+    const badEvents: string[] = []
+    const r = await fetchDag(local, cid, [liar, storeSource(good, 'good')], { batchSize: 8, onProgress: e => { if (e.type === 'fetch:bad-block') badEvents.push(e.source) } })
+    assert.deepEqual(await collect(cat(local, r.cid)), Buffer.from(data))
+    assert.ok(complaints.length === 1 && badEvents.includes('liar'), `the liar was caught once and dropped: ${JSON.stringify({ complaints, badEvents, sources: r.sources })}`)
+  })
+
+  it('resumes: blocks already held are not asked for again', async t => {
+    const data = pseudoRandom(300_000, 53)
+    const src = tempStore(t)
+    const { cid, blocks } = await importBytes(src, data, { chunker: SMALL_CHUNKS })
+    const local = tempStore(t)
+    // a first fetch that is cut off after some blocks
+    const controller = new AbortController()
+    let seen = 0
+    const flaky: BlockSource = {
+      id: 'flaky',
+      request: async (cids, o) => {
+        if (++seen > 3) controller.abort()
+        return await storeSource(src, 'flaky').request(cids, o)
+      }
+    }
+    await assert.rejects(fetchDag(local, cid, [flaky], { batchSize: 8, perSource: 1, signal: controller.signal }), { code: 'ERR_ABORTED' })
+    const held = local.stat().blocks
+    assert.ok(held > 0 && held < blocks, `held ${held} of ${blocks}`)
+    const asked: CID[] = []
+    const counting: BlockSource = { id: 'src', request: async (cids, o) => { asked.push(...cids); return await storeSource(src, 'src').request(cids, o) } }
+    const r = await fetchDag(local, cid, [counting])
+    assert.equal(r.fetchedBlocks, blocks - held)
+    assert.equal(asked.length, blocks - held, 'only the missing blocks were asked for')
+    assert.deepEqual(await collect(cat(local, cid)), Buffer.from(data))
+  })
+
+  it('fails naming the sources it tried when no source has a block, keeping what it fetched', async t => {
+    const data = pseudoRandom(100_000, 54)
+    const src = tempStore(t)
+    const { cid } = await importBytes(src, data, { chunker: SMALL_CHUNKS, pin: false, fileFanout: 1024 })
+    const root = decodeNode(cid, src.getSync(cid))
+    assert.ok(root.type === 'file')
+    await src.delete(root.links[3]!.cid)
+    const local = tempStore(t)
+    const down: BlockSource = { id: 'down', request: async () => { throw new Error('connection refused') } }
+    await assert.rejects(fetchDag(local, cid, [storeSource(src, 'half'), down]), (err: { code?: string, message: string }) =>
+      err.code === 'ERR_FETCH_FAILED' && err.message.includes('half') && err.message.includes('down'))
+    assert.ok(local.stat().blocks > 0, 'what was fetched stays for a resume')
+    assert.equal(local.isComplete(cid), false)
+    await assert.rejects(fetchDag(local, cid, []), { code: 'ERR_FETCH_FAILED' })
+  })
+})
