@@ -1,0 +1,136 @@
+import { identify } from '@libp2p/identify'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { mdns } from '@libp2p/mdns'
+import { noise } from '@libp2p/noise'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { tls } from '@libp2p/tls'
+import { yamux } from '@libp2p/yamux'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import type { CID } from 'multiformats/cid'
+import { cat, exportTo, type CatOptions, type ExportOptions } from './dag/exporter.js'
+import { importPath, type ImportOptions, type ImportResult } from './dag/importer.js'
+import { createStore, resolveRepo } from './store/index.js'
+import type { Blockstore } from './store/interface.js'
+import { BlockService } from './sync/block-service.js'
+import { fetchDag, type FetchOptions, type FetchResult } from './sync/fetcher.js'
+import { loadOrCreateIdentity } from './sync/identity.js'
+
+export interface NodeOptions {
+  /** Repository directory. @default $CMESH_REPO, else ~/.cmesh */
+  repo?: string
+  /** Store capacity in bytes. @default unlimited */
+  capacity?: number
+  /** Multiaddrs to listen on. @default ['/ip4/0.0.0.0/tcp/0'] */
+  listen?: string[]
+  /** Peers to dial at start. @default [] */
+  bootstrap?: string[]
+  /** Find peers on the local segment with mDNS. @default true */
+  mdns?: boolean
+}
+
+export interface PeerInfo {
+  peerId: string
+  addrs: string[]
+  /** Round-trip time of the last ping, in ms. */
+  rttMs?: number
+  blocksServed: number
+  bytesReceived: number
+  score: number
+}
+
+/**
+ * A CommunityMesh node: the LMDB store, a libp2p host (TCP, TLS or noise, yamux, identify, ping, mDNS) and the
+ * block exchange. Its private key lives in the repository, so it is the same peer after a restart.
+ */
+export class CmeshNode {
+  readonly store: Blockstore
+  readonly libp2p: Libp2p
+  readonly blocks: BlockService
+
+  constructor (store: Blockstore, libp2p: Libp2p, blocks: BlockService) {
+    this.store = store
+    this.libp2p = libp2p
+    this.blocks = blocks
+  }
+
+  get peerId (): PeerId {
+    return this.libp2p.peerId
+  }
+
+  addrs (): string[] {
+    return this.libp2p.getMultiaddrs().map(a => a.toString())
+  }
+
+  async add (path: string, options?: ImportOptions): Promise<ImportResult> {
+    return await importPath(this.store, path, options)
+  }
+
+  cat (cid: CID, options?: CatOptions): AsyncGenerator<Uint8Array> {
+    return cat(this.store, cid, options)
+  }
+
+  async get (cid: CID, target: string, options?: ExportOptions): Promise<void> {
+    await exportTo(this.store, cid, target, options)
+  }
+
+  /** Fetch a DAG from the connected peers (only the blocks this node lacks), verifying every block. */
+  async fetch (cid: CID, options?: FetchOptions): Promise<FetchResult> {
+    const sources = this.libp2p.getPeers().map(p => this.blocks.source(p, p.toString()))
+    return await fetchDag(this.store, cid, sources, options)
+  }
+
+  async dial (addr: string): Promise<void> {
+    await this.libp2p.dial(multiaddr(addr))
+  }
+
+  async peers (): Promise<PeerInfo[]> {
+    const out: PeerInfo[] = []
+    for (const peer of this.libp2p.getPeers()) {
+      const addrs = this.libp2p.getConnections(peer).map(c => c.remoteAddr.toString())
+      let rttMs: number | undefined
+      try {
+        rttMs = await (this.libp2p.services as { ping: { ping: (p: PeerId, o?: { signal?: AbortSignal }) => Promise<number> } }).ping.ping(peer, { signal: AbortSignal.timeout(2000) })
+      } catch {}
+      const stats = this.blocks.peer(peer.toString())
+      out.push({ peerId: peer.toString(), addrs, rttMs, ...stats })
+    }
+    return out
+  }
+
+  async stop (): Promise<void> {
+    await this.blocks.stop()
+    await this.libp2p.stop()
+    await this.store.close()
+  }
+}
+
+/** Start a node on a repository. */
+export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
+  const repo = resolveRepo(init.repo)
+  const store = createStore({ repo, capacity: init.capacity })
+  try {
+    const privateKey = await loadOrCreateIdentity(repo)
+    const libp2p = await createLibp2p({
+      privateKey,
+      addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [tls(), noise()],
+      streamMuxers: [yamux()],
+      peerDiscovery: (init.mdns ?? true) ? [mdns()] : [],
+      services: { identify: identify(), ping: ping() }
+    })
+    const blocks = new BlockService({ libp2p, store })
+    await blocks.start()
+    libp2p.addEventListener('peer:discovery', evt => {
+      void libp2p.dial(evt.detail.id).catch(() => {})
+    })
+    const node = new CmeshNode(store, libp2p, blocks)
+    for (const addr of init.bootstrap ?? []) await node.dial(addr)
+    return node
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+}

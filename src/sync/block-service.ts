@@ -1,0 +1,143 @@
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+import type { Block, Blockstore } from '../store/interface.js'
+import { BLOCKS_PROTOCOL, MAX_ENTRIES, MAX_MESSAGE_BYTES, MESSAGE_TARGET_BYTES } from './constants.js'
+import type { BlockSource } from './fetcher.js'
+import { readFrames, sendFrame } from './framing.js'
+import { decodeMessage, encodeMessage, ProtocolError, type Message } from './wire.js'
+
+/** Concurrent block-exchange streams a peer may open to us, per connection. */
+const MAX_INBOUND_STREAMS = 16
+/** A request that gets no complete answer in this long is given up (the fetcher asks someone else). */
+const REQUEST_TIMEOUT_MS = 30_000
+
+export interface PeerStats {
+  /** Blocks we served to this peer. */
+  blocksServed: number
+  /** Verified bytes we received from this peer. */
+  bytesReceived: number
+  /** Down for every bad block or protocol violation. */
+  score: number
+}
+
+/**
+ * The /cmesh/blocks/1.0.0 protocol on a libp2p node: answers wants from the store (blocks batched into
+ * messages of about 1 MiB, don't-haves for the rest) and asks peers for blocks. Every message is decoded
+ * strictly; a peer that breaks the protocol has its stream aborted and is scored down.
+ */
+export class BlockService {
+  readonly stats = new Map<string, PeerStats>()
+  private readonly libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>
+  private readonly store: Pick<Blockstore, 'has' | 'getSync'>
+
+  constructor (components: { libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>, store: Pick<Blockstore, 'has' | 'getSync'> }) {
+    this.libp2p = components.libp2p
+    this.store = components.store
+  }
+
+  peer (id: string): PeerStats {
+    let s = this.stats.get(id)
+    if (s === undefined) this.stats.set(id, s = { blocksServed: 0, bytesReceived: 0, score: 0 })
+    return s
+  }
+
+  async start (): Promise<void> {
+    await this.libp2p.handle(BLOCKS_PROTOCOL, async (stream: Stream, connection: Connection) => {
+      await this.serve(stream, connection.remotePeer.toString())
+    }, { maxInboundStreams: MAX_INBOUND_STREAMS })
+  }
+
+  async stop (): Promise<void> {
+    await this.libp2p.unhandle(BLOCKS_PROTOCOL)
+  }
+
+  private async serve (stream: Stream, peer: string): Promise<void> {
+    try {
+      for await (const frame of readFrames(stream, MAX_MESSAGE_BYTES)) {
+        const m = decodeMessage(frame)
+        if (m.t === 'cancel') continue // wants are answered at once, so there is nothing left to cancel
+        if (m.t !== 'want') throw new ProtocolError(`unexpected ${m.t} message from a requester`)
+        await this.answer(stream, peer, m.cids, m.blocks)
+      }
+      await stream.close()
+    } catch (err) {
+      this.peer(peer).score -= 10
+      stream.abort(err as Error)
+    }
+  }
+
+  private async answer (stream: Stream, peer: string, cids: CID[], sendBlocks: boolean): Promise<void> {
+    const missing: CID[] = []
+    const have: CID[] = []
+    let batch: Block[] = []
+    let batchBytes = 0
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return
+      await sendFrame(stream, encodeMessage({ t: 'blocks', blocks: batch }))
+      this.peer(peer).blocksServed += batch.length
+      batch = []
+      batchBytes = 0
+    }
+    for (const cid of cids) {
+      if (!await this.store.has(cid)) {
+        missing.push(cid)
+      } else if (!sendBlocks) {
+        have.push(cid)
+      } else {
+        const bytes = this.store.getSync(cid)
+        if (batchBytes + bytes.length > MESSAGE_TARGET_BYTES || batch.length >= MAX_ENTRIES) await flush()
+        batch.push({ cid, bytes })
+        batchBytes += bytes.length
+      }
+    }
+    await flush()
+    if (have.length > 0) await sendFrame(stream, encodeMessage({ t: 'have', cids: have }))
+    if (missing.length > 0) await sendFrame(stream, encodeMessage({ t: 'dont-have', cids: missing }))
+  }
+
+  /** A source for the fetcher that asks `peerId` over a fresh stream per request. */
+  source (peerId: Parameters<Libp2p['dialProtocol']>[0], id: string): BlockSource {
+    return {
+      id,
+      request: async (cids, options) => await this.request(peerId, id, cids, options.signal),
+      misbehaved: reason => {
+        this.peer(id).score -= 100
+        void this.libp2p.hangUp(peerId as Parameters<Libp2p['hangUp']>[0]).catch(() => {})
+        void reason
+      }
+    }
+  }
+
+  private async request (peerId: Parameters<Libp2p['dialProtocol']>[0], id: string, cids: CID[], signal?: AbortSignal): Promise<{ blocks: Block[], missing: CID[] }> {
+    const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
+    const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+    const stream = await this.libp2p.dialProtocol(peerId, BLOCKS_PROTOCOL, { signal: combined })
+    const blocks: Block[] = []
+    const missing: CID[] = []
+    const open = new Set(cids.map(c => c.toString()))
+    try {
+      for (let i = 0; i < cids.length; i += MAX_ENTRIES) {
+        await sendFrame(stream, encodeMessage({ t: 'want', cids: cids.slice(i, i + MAX_ENTRIES), blocks: true }), combined)
+      }
+      for await (const frame of readFrames(stream, MAX_MESSAGE_BYTES)) {
+        combined.throwIfAborted()
+        const m: Message = decodeMessage(frame)
+        if (m.t === 'blocks') {
+          for (const b of m.blocks) if (open.delete(b.cid.toString())) blocks.push(b)
+        } else if (m.t === 'dont-have') {
+          for (const c of m.cids) if (open.delete(c.toString())) missing.push(c)
+        } else {
+          throw new ProtocolError(`unexpected ${m.t} message from a server`)
+        }
+        if (open.size === 0) break
+      }
+      if (open.size > 0) throw new ProtocolError(`peer ${id} left ${open.size} wanted blocks unanswered`)
+      await stream.close()
+      return { blocks, missing }
+    } catch (err) {
+      stream.abort(err as Error)
+      if (err instanceof ProtocolError) this.peer(id).score -= 10
+      throw err
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, it, type TestContext } from 'node:test'
+import { collect, pseudoRandom, tempDir } from '../helpers/temp.js'
+import { decodeNode } from '../../src/dag/nodes.js'
+import { createNode, type CmeshNode } from '../../src/node.js'
+import { BLOCKS_PROTOCOL } from '../../src/sync/constants.js'
+import { encodeFrame } from '../../src/sync/framing.js'
+
+const SMALL_CHUNKS = { minSize: 256, avgSize: 1024, maxSize: 4096 }
+
+async function startNode (t: TestContext, bootstrap: string[] = []): Promise<CmeshNode> {
+  const node = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap })
+  t.after(async () => await node.stop())
+  return node
+}
+
+describe('nodes exchanging blocks over loopback', () => {
+  it('keeps its peer id across restarts', async t => {
+    const repo = join(tempDir(t), 'repo')
+    const a = await createNode({ repo, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
+    const id = a.peerId.toString()
+    await a.stop()
+    const b = await createNode({ repo, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
+    t.after(async () => await b.stop())
+    assert.equal(b.peerId.toString(), id)
+  })
+
+  it('downloads a file from two peers at once, byte-identical', async t => {
+    const dir = tempDir(t)
+    const data = pseudoRandom(1_500_000, 61)
+    writeFileSync(join(dir, 'f'), data)
+    const a = await startNode(t)
+    const b = await startNode(t)
+    const { cid } = await a.add(join(dir, 'f'), { chunker: SMALL_CHUNKS })
+    await b.add(join(dir, 'f'), { chunker: SMALL_CHUNKS })
+    const c = await startNode(t, [a.addrs()[0]!, b.addrs()[0]!])
+    const r = await c.fetch(cid, { batchSize: 32 })
+    assert.deepEqual(await collect(c.cat(cid)), Buffer.from(data))
+    assert.deepEqual(Object.keys(r.sources).sort(), [a.peerId.toString(), b.peerId.toString()].sort())
+    const peers = await c.peers()
+    assert.equal(peers.length, 2)
+    assert.ok(peers.every(p => p.addrs[0]!.startsWith('/ip4/127.0.0.1/tcp/')))
+    const servedByA = (await a.peers()).find(p => p.peerId === c.peerId.toString())
+    assert.ok(servedByA !== undefined && servedByA.blocksServed > 0)
+  })
+
+  it('disconnects a peer that sends a corrupted block and completes from the others', async t => {
+    const dir = tempDir(t)
+    const data = pseudoRandom(400_000, 62)
+    writeFileSync(join(dir, 'f'), data)
+    const honest = await startNode(t)
+    const liar = await startNode(t)
+    const { cid } = await honest.add(join(dir, 'f'), { chunker: SMALL_CHUNKS, fileFanout: 1024 })
+    await liar.add(join(dir, 'f'), { chunker: SMALL_CHUNKS, fileFanout: 1024, pin: false })
+    const root = decodeNode(cid, liar.store.getSync(cid))
+    assert.ok(root.type === 'file')
+    for (const link of root.links) {
+      const bytes = Uint8Array.from(liar.store.getSync(link.cid))
+      bytes[1] = bytes[1]! ^ 0x40
+      await liar.store.delete(link.cid)
+      await liar.store.put(link.cid, bytes)
+    }
+    const c = await startNode(t, [liar.addrs()[0]!, honest.addrs()[0]!])
+    const bad: string[] = []
+    await c.fetch(cid, { batchSize: 16, onProgress: e => { if (e.type === 'fetch:bad-block') bad.push(e.source) } })
+    assert.deepEqual(await collect(c.cat(cid)), Buffer.from(data))
+    assert.deepEqual(bad, [liar.peerId.toString()])
+    assert.ok(c.blocks.peer(liar.peerId.toString()).score < 0)
+    for (let i = 0; i < 50 && c.libp2p.getConnections(liar.peerId).length > 0; i++) await new Promise(resolve => setTimeout(resolve, 20))
+    assert.equal(c.libp2p.getConnections(liar.peerId).length, 0, 'the liar was disconnected')
+  })
+
+  it('survives malformed and oversized protocol messages and keeps serving', async t => {
+    const dir = tempDir(t)
+    writeFileSync(join(dir, 'f'), pseudoRandom(20_000, 63))
+    const server = await startNode(t)
+    const { cid } = await server.add(join(dir, 'f'), { chunker: SMALL_CHUNKS })
+    const attacker = await startNode(t, [server.addrs()[0]!])
+    for (const payload of [encodeFrame(new Uint8Array([1, 2, 3])), Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x7f), encodeFrame(new TextEncoder().encode('{"t":"want"}'))]) {
+      const stream = await attacker.libp2p.dialProtocol(server.peerId, BLOCKS_PROTOCOL)
+      stream.send(payload)
+      const answer = await collect(stream as unknown as AsyncIterable<Uint8Array>).catch(() => new Uint8Array(0))
+      assert.equal(answer.length, 0, 'no answer to garbage')
+    }
+    assert.ok(server.blocks.peer(attacker.peerId.toString()).score < 0)
+    const fetched = await attacker.fetch(cid)
+    assert.ok(fetched.fetchedBlocks > 0, 'the server still serves after the attack')
+  })
+})
