@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import { collect, pseudoRandom, tempDir } from '../helpers/temp.js'
@@ -38,6 +38,8 @@ describe('nodes exchanging blocks over loopback', () => {
     const c = await startNode(t, [a.addrs()[0]!, b.addrs()[0]!])
     const r = await c.fetch(cid, { batchSize: 32 })
     assert.deepEqual(await collect(c.cat(cid)), Buffer.from(data))
+    await c.get(cid, join(dir, 'copy'))
+    assert.deepEqual(readFileSync(join(dir, 'copy')), Buffer.from(data))
     assert.deepEqual(Object.keys(r.sources).sort(), [a.peerId.toString(), b.peerId.toString()].sort())
     const peers = await c.peers()
     assert.equal(peers.length, 2)
