@@ -13,6 +13,7 @@ import { cat, exportTo, type CatOptions, type ExportOptions } from './dag/export
 import { importPath, type ImportOptions, type ImportResult } from './dag/importer.js'
 import { createStore, resolveRepo } from './store/index.js'
 import type { Blockstore } from './store/interface.js'
+import { announceable } from './sync/addresses.js'
 import { BlockService } from './sync/block-service.js'
 import { fetchDag, type FetchOptions, type FetchResult } from './sync/fetcher.js'
 import { loadOrCreateIdentity } from './sync/identity.js'
@@ -26,8 +27,10 @@ export interface NodeOptions {
   listen?: string[]
   /** Peers to dial at start. @default [] */
   bootstrap?: string[]
-  /** Find peers on the local segment with mDNS. @default true */
+  /** Find peers on the local segment with mDNS (off when listening on loopback only). @default true */
   mdns?: boolean
+  /** Upload limit in bytes a second, over all peers. @default unlimited */
+  uploadLimit?: number
 }
 
 export interface PeerInfo {
@@ -112,16 +115,20 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
   const store = createStore({ repo, capacity: init.capacity })
   try {
     const privateKey = await loadOrCreateIdentity(repo)
+    const listen = init.listen ?? ['/ip4/0.0.0.0/tcp/0']
+    // a node listening on loopback alone cannot be reached by neighbours: it does not take part in mDNS;
+    // one that does never announces its loopback addresses
+    const useMdns = (init.mdns ?? true) && announceable(listen).length > 0
     const libp2p = await createLibp2p({
       privateKey,
-      addresses: { listen: init.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
+      addresses: useMdns ? { listen, announceFilter: addrs => announceable(addrs) } : { listen },
       transports: [tcp()],
       connectionEncrypters: [tls(), noise()],
       streamMuxers: [yamux()],
-      peerDiscovery: (init.mdns ?? true) ? [mdns()] : [],
+      peerDiscovery: useMdns ? [mdns()] : [],
       services: { identify: identify(), ping: ping() }
     })
-    const blocks = new BlockService({ libp2p, store })
+    const blocks = new BlockService({ libp2p, store }, { uploadLimit: init.uploadLimit })
     await blocks.start()
     libp2p.addEventListener('peer:discovery', evt => {
       void libp2p.dial(evt.detail.id).catch(() => {})

@@ -1,5 +1,7 @@
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
+import { AbortError } from '../errors.js'
+import { TokenBucket } from '../policy/token-bucket.js'
 import type { Block, Blockstore } from '../store/interface.js'
 import { BLOCKS_PROTOCOL, MAX_ENTRIES, MAX_MESSAGE_BYTES, MESSAGE_TARGET_BYTES } from './constants.js'
 import type { BlockSource } from './fetcher.js'
@@ -10,6 +12,11 @@ import { decodeMessage, encodeMessage, ProtocolError, type Message } from './wir
 const MAX_INBOUND_STREAMS = 16
 /** A request that gets no complete answer in this long is given up (the fetcher asks someone else). */
 const REQUEST_TIMEOUT_MS = 30_000
+
+export interface BlockServiceOptions {
+  /** Bytes a second this node uploads at most, over all peers. @default unlimited */
+  uploadLimit?: number
+}
 
 export interface PeerStats {
   /** Blocks we served to this peer. */
@@ -30,9 +37,12 @@ export class BlockService {
   private readonly libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>
   private readonly store: Pick<Blockstore, 'has' | 'getSync'>
 
-  constructor (components: { libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>, store: Pick<Blockstore, 'has' | 'getSync'> }) {
+  private readonly upload: TokenBucket | undefined
+
+  constructor (components: { libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>, store: Pick<Blockstore, 'has' | 'getSync'> }, init: BlockServiceOptions = {}) {
     this.libp2p = components.libp2p
     this.store = components.store
+    this.upload = init.uploadLimit === undefined ? undefined : new TokenBucket(init.uploadLimit)
   }
 
   peer (id: string): PeerStats {
@@ -52,28 +62,34 @@ export class BlockService {
   }
 
   private async serve (stream: Stream, peer: string): Promise<void> {
+    // a requester that resets the stream (a cancelled request) also stops our upload-limit wait
+    const gone = new AbortController()
+    stream.addEventListener('close', () => { gone.abort() }, { once: true })
     try {
       for await (const frame of readFrames(stream, MAX_MESSAGE_BYTES)) {
         const m = decodeMessage(frame)
         if (m.t === 'cancel') continue // wants are answered at once, so there is nothing left to cancel
         if (m.t !== 'want') throw new ProtocolError(`unexpected ${m.t} message from a requester`)
-        await this.answer(stream, peer, m.cids, m.blocks)
+        await this.answer(stream, peer, m.cids, m.blocks, gone.signal)
       }
       await stream.close()
     } catch (err) {
-      this.peer(peer).score -= 10
+      // a broken protocol costs the peer; a reset stream (a cancelled request) does not
+      if (err instanceof ProtocolError) this.peer(peer).score -= 10
       stream.abort(err as Error)
     }
   }
 
-  private async answer (stream: Stream, peer: string, cids: CID[], sendBlocks: boolean): Promise<void> {
+  private async answer (stream: Stream, peer: string, cids: CID[], sendBlocks: boolean, signal: AbortSignal): Promise<void> {
     const missing: CID[] = []
     const have: CID[] = []
     let batch: Block[] = []
     let batchBytes = 0
     const flush = async (): Promise<void> => {
       if (batch.length === 0) return
-      await sendFrame(stream, encodeMessage({ t: 'blocks', blocks: batch }))
+      const message = encodeMessage({ t: 'blocks', blocks: batch })
+      await this.upload?.take(message.length, signal)
+      await sendFrame(stream, message, signal)
       this.peer(peer).blocksServed += batch.length
       batch = []
       batchBytes = 0
@@ -112,6 +128,9 @@ export class BlockService {
     const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
     const stream = await this.libp2p.dialProtocol(peerId, BLOCKS_PROTOCOL, { signal: combined })
+    // a cancelled or timed-out request resets its stream at once, which also stops the peer sending
+    const onAbort = (): void => { stream.abort(new AbortError('request cancelled')) }
+    combined.addEventListener('abort', onAbort, { once: true })
     const blocks: Block[] = []
     const missing: CID[] = []
     const open = new Set(cids.map(c => c.toString()))
@@ -131,6 +150,7 @@ export class BlockService {
         }
         if (open.size === 0) break
       }
+      combined.throwIfAborted()
       if (open.size > 0) throw new ProtocolError(`peer ${id} left ${open.size} wanted blocks unanswered`)
       await stream.close()
       return { blocks, missing }
@@ -138,6 +158,8 @@ export class BlockService {
       stream.abort(err as Error)
       if (err instanceof ProtocolError) this.peer(id).score -= 10
       throw err
+    } finally {
+      combined.removeEventListener('abort', onAbort)
     }
   }
 }

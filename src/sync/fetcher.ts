@@ -18,6 +18,7 @@ export type FetchProgressEvent =
   | { type: 'fetch:blocks', blocks: number, bytes: number, source: string }
   | { type: 'fetch:bad-block', cid: string, source: string }
   | { type: 'fetch:source-failed', source: string, error: string }
+  | { type: 'fetch:endgame', source: string, blocks: number }
 
 export interface FetchOptions {
   signal?: AbortSignal
@@ -26,7 +27,7 @@ export interface FetchOptions {
   pin?: boolean
   /** CIDs asked for in one request: small blocks travel many to a message. @default 128 */
   batchSize?: number
-  /** Requests in flight to one source. @default 4 */
+  /** Requests in flight to one source at most; each goes to the source expected to answer first. @default 4 */
   perSource?: number
 }
 
@@ -37,7 +38,25 @@ export interface FetchResult {
   fetchedBytes: number
   /** Verified bytes received from each source. */
   sources: Record<string, number>
+  /** Requests raced by a second source in the endgame. */
+  duplicates: number
   seconds: number
+}
+
+interface SourceState {
+  source: BlockSource
+  inFlight: number
+  /** Moving average of how long a request to this source takes (0 until one completes). */
+  secondsPerRequest: number
+}
+
+interface Outstanding {
+  cids: CID[]
+  source: SourceState
+  controller: AbortController
+  /** Raced by a second source in the endgame. */
+  duplicated: boolean
+  started: number
 }
 
 type FetchStore = Pick<Blockstore, 'getSync' | 'has' | 'putMany' | 'pin' | 'markComplete' | 'openSession'>
@@ -47,18 +66,31 @@ const keyOf = (cid: CID): string => cid.toString()
 /**
  * Fetch the DAG under `root` into the store from `sources`, verifying every block before it is stored.
  * Blocks already held are not asked for, so an interrupted fetch resumes where it stopped. Each request goes
- * to the source with the fewest requests in flight that has not said it lacks those blocks; a source that
- * sends a bad block is dropped (and told, through `misbehaved`) and its blocks are asked of the others.
+ * to the source expected to answer it first (requests in flight times its measured time per request), among
+ * those that have not said they lack the blocks, so slow sources get less work. In the endgame idle sources
+ * race the oldest outstanding requests and the losers are cancelled. A source that sends a bad block is
+ * dropped (and told, through `misbehaved`) and its blocks are asked of the others.
  */
 export async function fetchDag (store: FetchStore, root: CID, sources: BlockSource[], options: FetchOptions = {}): Promise<FetchResult> {
   const started = performance.now()
   const batchSize = options.batchSize ?? 128
   const perSource = options.perSource ?? 4
-  const result: FetchResult = { cid: root, fetchedBlocks: 0, fetchedBytes: 0, sources: {}, seconds: 0 }
+  const result: FetchResult = { cid: root, fetchedBlocks: 0, fetchedBytes: 0, sources: {}, duplicates: 0, seconds: 0 }
   const seen = new Set<string>()
   const wanted: CID[] = []
+  const wantedKeys = new Set<string>()
+  const want = (cid: CID): void => {
+    if (wantedKeys.has(keyOf(cid))) return
+    wantedKeys.add(keyOf(cid))
+    wanted.push(cid)
+  }
+  /** Put blocks back in the queue, except those stored meanwhile (by an endgame duplicate). */
+  const requeue = async (cids: CID[]): Promise<void> => {
+    for (const c of cids) if (!await store.has(c)) want(c)
+  }
   const lacking = new Map<string, Set<string>>() // cid -> sources that do not have it
-  const live = new Map<string, { source: BlockSource, inFlight: number }>(sources.map(s => [s.id, { source: s, inFlight: 0 }]))
+  const live = new Map<string, SourceState>(sources.map(s => [s.id, { source: s, inFlight: 0, secondsPerRequest: 0 }]))
+
   const tried = sources.map(s => s.id)
   const session = store.openSession()
 
@@ -82,7 +114,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       if (await store.has(cid)) {
         if (cid.code !== CODEC_RAW) expand(cid, store.getSync(cid))
       } else {
-        wanted.push(cid)
+        want(cid)
       }
     }
   }
@@ -91,17 +123,35 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     discover(root)
     await settleLocal()
     const running = new Set<Promise<void>>()
+    const outstanding = new Map<number, Outstanding>()
+    let nextRequest = 0
     let failure: Error | undefined
+
+    /** Expected seconds until `s` would finish one more request: slow sources get less work. */
+    const eta = (s: SourceState): number => (s.inFlight + 1) * s.secondsPerRequest
+
+    const send = (s: SourceState, batch: CID[], duplicate: boolean): void => {
+      const controller = new AbortController()
+      const id = nextRequest++
+      const entry: Outstanding = { cids: batch, source: s, controller, duplicated: duplicate, started: performance.now() }
+      outstanding.set(id, entry)
+      s.inFlight++
+      const p = ask(s, entry).catch((err: Error) => { failure ??= err }).finally(() => {
+        s.inFlight--
+        outstanding.delete(id)
+        running.delete(p)
+      })
+      running.add(p)
+    }
 
     const dispatch = (): void => {
       while (wanted.length > 0 && failure === undefined) {
-        // the least busy source with room that does not lack the next block
         const next = wanted[wanted.length - 1]!
         const nope = lacking.get(keyOf(next))
-        let best: { source: BlockSource, inFlight: number } | undefined
+        let best: SourceState | undefined
         for (const s of live.values()) {
           if (s.inFlight >= perSource || nope?.has(s.source.id) === true) continue
-          if (best === undefined || s.inFlight < best.inFlight) best = s
+          if (best === undefined || eta(s) < eta(best)) best = s
         }
         if (best === undefined) {
           const candidates = [...live.values()].filter(s => nope?.has(s.source.id) !== true)
@@ -114,31 +164,59 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         for (let i = wanted.length - 1; i >= 0 && batch.length < batchSize; i--) {
           if (lacking.get(keyOf(wanted[i]!))?.has(best.source.id) === true) continue
           batch.push(wanted[i]!)
+          wantedKeys.delete(keyOf(wanted[i]!))
           wanted.splice(i, 1)
         }
-        const chosen = best
-        chosen.inFlight++
-        const p = ask(chosen.source, batch).catch((err: Error) => { failure ??= err }).finally(() => {
-          chosen.inFlight--
-          running.delete(p)
-        })
-        running.add(p)
+        send(best, batch, false)
+      }
+      // endgame: nothing left to hand out, so an idle source races the oldest request of a busier one; the
+      // loser is cancelled when the winner's blocks are stored
+      if (wanted.length === 0 && failure === undefined) {
+        for (const idle of live.values()) {
+          if (idle.inFlight > 0) continue
+          let oldest: Outstanding | undefined
+          for (const o of outstanding.values()) {
+            if (o.duplicated || o.source === idle || o.cids.some(c => lacking.get(keyOf(c))?.has(idle.source.id) === true)) continue
+            if (oldest === undefined || o.started < oldest.started) oldest = o
+          }
+          if (oldest === undefined) break
+          oldest.duplicated = true
+          result.duplicates++
+          options.onProgress?.({ type: 'fetch:endgame', source: idle.source.id, blocks: oldest.cids.length })
+          send(idle, oldest.cids, true)
+        }
       }
     }
 
-    const ask = async (source: BlockSource, batch: CID[]): Promise<void> => {
+    /** Cancel requests whose blocks have all been stored meanwhile (endgame duplicates). */
+    const cancelSatisfied = async (): Promise<void> => {
+      for (const o of outstanding.values()) {
+        if (o.controller.signal.aborted) continue
+        let all = true
+        for (const c of o.cids) if (!await store.has(c)) { all = false; break }
+        if (all) o.controller.abort()
+      }
+    }
+
+    const ask = async (s: SourceState, entry: Outstanding): Promise<void> => {
+      const { source } = s
+      const batch = entry.cids
+      const signal = options.signal === undefined ? entry.controller.signal : AbortSignal.any([options.signal, entry.controller.signal])
       let answer: { blocks: Block[], missing: CID[] }
       try {
-        answer = await source.request(batch, { signal: options.signal })
+        answer = await source.request(batch, { signal })
       } catch (err) {
         if (options.signal?.aborted === true) throw new AbortError()
+        if (entry.controller.signal.aborted) return // cancelled: another source delivered these blocks
         live.delete(source.id)
         options.onProgress?.({ type: 'fetch:source-failed', source: source.id, error: (err as Error).message })
-        wanted.push(...batch)
+        await requeue(batch)
         return
       }
+      const took = (performance.now() - entry.started) / 1000
+      s.secondsPerRequest = s.secondsPerRequest === 0 ? took : s.secondsPerRequest * 0.7 + took * 0.3
       if (!live.has(source.id)) { // dropped while this request was out: its answer is not trusted
-        wanted.push(...batch)
+        await requeue(batch)
         return
       }
       const asked = new Map(batch.map(c => [keyOf(c), c]))
@@ -158,7 +236,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
             options.onProgress?.({ type: 'fetch:bad-block', cid: b.cid.toString(), source: source.id })
             source.misbehaved?.(`sent a block that does not match ${b.cid}`)
           }
-          wanted.push(...batch)
+          await requeue(batch)
           return
         }
         good.push(b)
@@ -168,7 +246,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         let set = lacking.get(keyOf(c))
         if (set === undefined) lacking.set(keyOf(c), set = new Set())
         set.add(source.id)
-        wanted.push(c)
+        await requeue([c])
       }
       if (good.length > 0) {
         const r = await store.putMany(good, session)
@@ -179,6 +257,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         result.sources[source.id] = (result.sources[source.id] ?? 0) + bytes
         options.onProgress?.({ type: 'fetch:blocks', blocks: result.fetchedBlocks, bytes: result.fetchedBytes, source: source.id })
         await settleLocal()
+        await cancelSatisfied()
       }
     }
 

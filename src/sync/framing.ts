@@ -57,7 +57,30 @@ function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
   return out
 }
 
-/** Send one frame, waiting for the stream to drain when its buffer is full (backpressure). */
-export async function sendFrame (stream: Pick<Stream, 'send' | 'onDrain'>, payload: Uint8Array, signal?: AbortSignal): Promise<void> {
-  if (!stream.send(encodeFrame(payload))) await stream.onDrain({ signal })
+/** Bytes a stream may have queued for sending before the writer waits. */
+const WRITE_HIGH_WATER = 1024 * 1024
+
+/**
+ * Send one frame and wait while the stream's send queue is over its high-water mark. libp2p 3's `onDrain()`
+ * resolves at once after its first use, so this waits on the stream's own 'drain'/'idle'/'close' events instead.
+ */
+export async function sendFrame (stream: Pick<Stream, 'send' | 'writeBufferLength' | 'addEventListener' | 'removeEventListener'>, payload: Uint8Array, signal?: AbortSignal): Promise<void> {
+  stream.send(encodeFrame(payload))
+  while (stream.writeBufferLength > WRITE_HIGH_WATER) {
+    signal?.throwIfAborted()
+    await new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        stream.removeEventListener('drain', ok)
+        stream.removeEventListener('idle', ok)
+        stream.removeEventListener('close', closed)
+        signal?.removeEventListener('abort', ok)
+      }
+      const ok = (): void => { done(); resolve() }
+      const closed = (evt: Event): void => { done(); reject((evt as Event & { error?: Error }).error ?? new ProtocolError('stream closed while sending')) }
+      stream.addEventListener('drain', ok)
+      stream.addEventListener('idle', ok)
+      stream.addEventListener('close', closed)
+      signal?.addEventListener('abort', ok)
+    })
+  }
 }

@@ -16,7 +16,7 @@ describe('cmesh daemon and fetch', () => {
     const seeder = join(dir, 'seeder')
     const cid = (await runCli(['add', join(dir, 'f'), '--repo', seeder])).stdout.trim()
 
-    const daemon = spawn(process.execPath, [CMESH_BIN, 'daemon', '--repo', seeder, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const daemon = spawn(process.execPath, [CMESH_BIN, 'daemon', '--repo', seeder, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--upload-limit', '50MB/s'], { stdio: ['ignore', 'pipe', 'inherit'] })
     const exited = once(daemon, 'exit')
     t.after(() => { if (daemon.exitCode === null) daemon.kill('SIGKILL') })
     const [line] = await once(createInterface({ input: daemon.stdout }), 'line') as [string]
@@ -37,6 +37,10 @@ describe('cmesh daemon and fetch', () => {
     const missing = await runCli(['fetch', 'bafkr4ibc7z4xu3k4zqmqhsy6yyenhbnz3wfxkr5k2r4rcfzaxbxcsemdoy', '--repo', leecher, '--bootstrap', addr, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0'])
     assert.equal(missing.code, 1)
     assert.match(missing.stderr, /^cmesh: no source has block .+ \(tried: 12D3Koo\S+\) \[ERR_FETCH_FAILED\]\n$/)
+
+    const bad = await runCli(['daemon', '--repo', join(dir, 'other'), '--upload-limit', 'fast', '--no-mdns'])
+    assert.equal(bad.code, 2)
+    assert.match(bad.stderr, /--upload-limit.*\[ERR_USAGE\]/)
 
     daemon.kill('SIGTERM')
     const [code] = await exited as [number]

@@ -10,8 +10,8 @@ import { encodeFrame } from '../../src/sync/framing.js'
 
 const SMALL_CHUNKS = { minSize: 256, avgSize: 1024, maxSize: 4096 }
 
-async function startNode (t: TestContext, bootstrap: string[] = []): Promise<CmeshNode> {
-  const node = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap })
+async function startNode (t: TestContext, bootstrap: string[] = [], uploadLimit?: number): Promise<CmeshNode> {
+  const node = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap, uploadLimit })
   t.after(async () => await node.stop())
   return node
 }
@@ -72,6 +72,23 @@ describe('nodes exchanging blocks over loopback', () => {
     assert.ok(c.blocks.peer(liar.peerId.toString()).score < 0)
     for (let i = 0; i < 50 && c.libp2p.getConnections(liar.peerId).length > 0; i++) await new Promise(resolve => setTimeout(resolve, 20))
     assert.equal(c.libp2p.getConnections(liar.peerId).length, 0, 'the liar was disconnected')
+  })
+
+  it('gives a slow peer little work and races its last requests to a fast one (endgame)', async t => {
+    const dir = tempDir(t)
+    const data = pseudoRandom(1_200_000, 64)
+    writeFileSync(join(dir, 'f'), data)
+    const fast = await startNode(t)
+    const slow = await startNode(t, [], 20_000) // 20 kB/s after its burst: in effect a stalling peer
+    const { cid } = await fast.add(join(dir, 'f'), { chunker: SMALL_CHUNKS })
+    await slow.add(join(dir, 'f'), { chunker: SMALL_CHUNKS })
+    const c = await startNode(t, [slow.addrs()[0]!, fast.addrs()[0]!])
+    const r = await c.fetch(cid, { batchSize: 64 })
+    assert.deepEqual(await collect(c.cat(cid)), Buffer.from(data))
+    const fromSlow = r.sources[slow.peerId.toString()] ?? 0
+    const fromFast = r.sources[fast.peerId.toString()] ?? 0
+    assert.ok(fromFast > 4 * fromSlow, `fast ${fromFast} bytes, slow ${fromSlow} bytes`)
+    assert.ok(r.duplicates > 0, 'the endgame raced an outstanding request')
   })
 
   it('survives malformed and oversized protocol messages and keeps serving', async t => {

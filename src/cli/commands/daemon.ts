@@ -1,13 +1,24 @@
 import { createNode } from '../../node.js'
+import { parseRate } from '../../policy/token-bucket.js'
+import { UsageError } from '../args.js'
 import type { Command } from '../command.js'
 
 export const daemon: Command = {
   name: 'daemon',
   summary: 'run a node: serve blocks to peers, find neighbours by mDNS; prints its peer id and addresses',
-  usage: 'daemon [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--no-mdns] [--json]',
-  options: { listen: { type: 'string', multiple: true }, bootstrap: { type: 'string', multiple: true }, 'no-mdns': { type: 'boolean' } },
+  usage: 'daemon [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--no-mdns] [--upload-limit RATE] [--json]',
+  options: { listen: { type: 'string', multiple: true }, bootstrap: { type: 'string', multiple: true }, 'no-mdns': { type: 'boolean' }, 'upload-limit': { type: 'string' } },
   async run (ctx, values) {
+    let uploadLimit: number | undefined
+    if (typeof values['upload-limit'] === 'string') {
+      try {
+        uploadLimit = parseRate(values['upload-limit'])
+      } catch (err) {
+        throw new UsageError(`daemon: --upload-limit: ${(err as Error).message}`)
+      }
+    }
     const node = await createNode({
+      uploadLimit,
       repo: ctx.options.repo,
       listen: values.listen as string[] | undefined,
       bootstrap: values.bootstrap as string[] | undefined,
