@@ -18,6 +18,9 @@ import { BlockService } from './sync/block-service.js'
 import { fetchDag, type FetchOptions, type FetchResult } from './sync/fetcher.js'
 import { loadOrCreateIdentity } from './sync/identity.js'
 
+/** Initial yamux window of a stream: a block-exchange answer (about 1 MiB) fits without waiting for window updates. */
+const YAMUX_WINDOW = 2 * 1024 * 1024
+
 export interface NodeOptions {
   /** Repository directory. @default $CMESH_REPO, else ~/.cmesh */
   repo?: string
@@ -124,7 +127,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       addresses: useMdns ? { listen, announceFilter: addrs => announceable(addrs) } : { listen },
       transports: [tcp()],
       connectionEncrypters: [tls(), noise()],
-      streamMuxers: [yamux()],
+      streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: YAMUX_WINDOW, maxStreamWindowSize: 4 * YAMUX_WINDOW } })],
       peerDiscovery: useMdns ? [mdns()] : [],
       services: { identify: identify(), ping: ping() }
     })

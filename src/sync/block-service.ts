@@ -133,7 +133,8 @@ export class BlockService {
     combined.addEventListener('abort', onAbort, { once: true })
     const blocks: Block[] = []
     const missing: CID[] = []
-    const open = new Set(cids.map(c => c.toString()))
+    const key = (c: CID): string => Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength).toString('latin1')
+    const open = new Set(cids.map(key))
     try {
       for (let i = 0; i < cids.length; i += MAX_ENTRIES) {
         await sendFrame(stream, encodeMessage({ t: 'want', cids: cids.slice(i, i + MAX_ENTRIES), blocks: true }), combined)
@@ -142,9 +143,9 @@ export class BlockService {
         combined.throwIfAborted()
         const m: Message = decodeMessage(frame)
         if (m.t === 'blocks') {
-          for (const b of m.blocks) if (open.delete(b.cid.toString())) blocks.push(b)
+          for (const b of m.blocks) if (open.delete(key(b.cid))) blocks.push(b)
         } else if (m.t === 'dont-have') {
-          for (const c of m.cids) if (open.delete(c.toString())) missing.push(c)
+          for (const c of m.cids) if (open.delete(key(c))) missing.push(c)
         } else {
           throw new ProtocolError(`unexpected ${m.t} message from a server`)
         }

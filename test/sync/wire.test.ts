@@ -5,10 +5,30 @@ import fc from 'fast-check'
 import { cidOf } from '../../src/dag/cid.js'
 import { getHasher } from '../../src/dag/hashing.js'
 import { MAX_ENTRIES, MAX_MESSAGE_BYTES } from '../../src/sync/constants.js'
+import { encodeFrame, readFrames } from '../../src/sync/framing.js'
 import { decodeMessage, encodeMessage, type Message } from '../../src/sync/wire.js'
 import { pseudoRandom } from '../helpers/temp.js'
 
 describe('block exchange wire format', () => {
+  it('reassembles length-prefixed frames however the bytes are split (property)', async () => {
+    await fc.assert(fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 12 }), fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 8 }), async (frames, cuts) => {
+      const wire = Buffer.concat(frames.map(f => encodeFrame(f)))
+      const pieces: Uint8Array[] = []
+      for (let pos = 0, i = 0; pos < wire.length; i++) {
+        const n = cuts[i % cuts.length]!
+        pieces.push(wire.subarray(pos, pos + n))
+        pos += n
+      }
+      const out: Uint8Array[] = []
+      for await (const f of readFrames((async function * () { yield * pieces })(), 1000)) out.push(f)
+      assert.deepEqual(out.map(f => Buffer.from(f).toString('hex')), frames.map(f => Buffer.from(f).toString('hex')))
+    }), { numRuns: 200 })
+    const big = encodeFrame(new Uint8Array(2000))
+    await assert.rejects((async () => { for await (const f of readFrames([big.subarray(0, 3)], 1000)) void f })(), { code: 'ERR_PROTOCOL' })
+    await assert.rejects((async () => { for await (const f of readFrames([encodeFrame(new Uint8Array(10)).subarray(0, 5)], 1000)) void f })(), { code: 'ERR_PROTOCOL' })
+    await assert.rejects((async () => { for await (const f of readFrames([Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 0x01)], 1000)) void f })(), { code: 'ERR_PROTOCOL' })
+  })
+
   it('round-trips every message type', async () => {
     const h = await getHasher('blake3')
     const bytes = pseudoRandom(3000, 1)

@@ -1,0 +1,119 @@
+/**
+ * Does downloading from many peers add up? `npm run bench:swarm [-- --mb 128 --seeders 8 --rate 5MB/s --json]`
+ *
+ * Seeders are real `cmesh daemon` processes on loopback (TLS, yamux, /cmesh/blocks/1.0.0), each with --upload-limit
+ * --rate; the leecher is a node in this process. It downloads a --mb MiB random file from 1 seeder, then from
+ * --seeders seeders: the speedup is the ratio. Then an unthrottled 1 -> 1 transfer next to raw Node TCP on loopback
+ * moving the same bytes, and the time spent verifying blocks.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { parseCid } from '../src/dag/cid.js'
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs'
+import { createServer, connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { CID } from 'multiformats/cid'
+import { createNode, type CmeshNode } from '../src/node.js'
+import { parseRate } from '../src/policy/token-bucket.js'
+import { parseBenchArgs, printTable } from './report.js'
+
+const args = parseBenchArgs(process.argv.slice(2), { mb: 128, seeders: 8, rate: '5MB/s' })
+const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-swarm-'))
+const nodes: CmeshNode[] = []
+
+const daemons: ChildProcess[] = []
+const BIN = fileURLToPath(new URL('../../bin/cmesh.js', import.meta.url))
+
+/** A seeder: `cmesh add` into its own repo, then `cmesh daemon`; resolves to its listen address. */
+async function seeder (name: string, file: string, rate?: string): Promise<string> {
+  const repo = join(work, name)
+  execFileSync(process.execPath, [BIN, 'add', file, '--repo', repo, '--quiet'])
+  const extra = rate === undefined ? [] : ['--upload-limit', rate]
+  const child = spawn(process.execPath, [BIN, 'daemon', '--repo', repo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] })
+  daemons.push(child)
+  const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string]
+  return (JSON.parse(line) as { addrs: string[] }).addrs[0]!
+}
+
+async function download (seeders: string[], cid: CID, name: string): Promise<{ seconds: number, mbps: number, verifySeconds: number, sources: number }> {
+  const leecher = await createNode({ repo: join(work, name), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: seeders })
+  nodes.push(leecher)
+  const r = await leecher.fetch(cid)
+  const bytes = Object.values(r.sources).reduce((a, b) => a + b, 0)
+  return { seconds: r.seconds, mbps: bytes / 1e6 / r.seconds, verifySeconds: r.verifySeconds, sources: Object.keys(r.sources).length }
+}
+
+/** Raw Node TCP over loopback moving `bytes`, no encryption, no framing: the ceiling. */
+async function rawTcp (bytes: number): Promise<number> {
+  const chunk = randomBytes(1 << 20)
+  const server = createServer(socket => {
+    let sent = 0
+    const pump = (): void => {
+      while (sent < bytes) {
+        sent += chunk.length
+        if (!socket.write(chunk)) { socket.once('drain', pump); return }
+      }
+      socket.end()
+    }
+    pump()
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  const t0 = performance.now()
+  await new Promise<void>((resolve, reject) => {
+    const s = connect(port, '127.0.0.1')
+    s.on('data', () => {})
+    s.on('end', resolve)
+    s.on('error', reject)
+  })
+  const seconds = (performance.now() - t0) / 1000
+  server.close()
+  return bytes / 1e6 / seconds
+}
+
+try {
+  const mb = Number(args.mb)
+  const rate = parseRate(String(args.rate))
+  const count = Number(args.seeders)
+  const file = join(work, 'data.bin')
+  const fd = openSync(file, 'w')
+  for (let i = 0; i < mb; i++) writeSync(fd, randomBytes(1 << 20))
+  closeSync(fd)
+
+  const seeders: string[] = []
+  for (let i = 0; i < count; i++) seeders.push(await seeder(`seeder-${i}`, file, String(args.rate)))
+  const cid = parseCid(execFileSync(process.execPath, [BIN, 'add', file, '--repo', join(work, 'seeder-0'), '--quiet'], { encoding: 'utf8' }).trim())
+  const one = await download(seeders.slice(0, 1), cid, 'leecher-1')
+  const many = await download(seeders, cid, `leecher-${count}`)
+  const unthrottled = await download([await seeder('free-seeder', file)], cid, 'leecher-free')
+  const raw = await rawTcp(mb * 1024 * 1024)
+
+  const speedup = one.seconds / many.seconds
+  const rows = [
+    { run: `1 seeder at ${args.rate}`, seconds: one.seconds.toFixed(2), 'MB/s': one.mbps.toFixed(1), sources: one.sources, 'verify s': one.verifySeconds.toFixed(2), ratio: '1.00' },
+    { run: `${count} seeders at ${args.rate} each`, seconds: many.seconds.toFixed(2), 'MB/s': many.mbps.toFixed(1), sources: many.sources, 'verify s': many.verifySeconds.toFixed(2), ratio: `${speedup.toFixed(2)}x speedup (ideal ${count}x)` },
+    { run: '1 -> 1 unthrottled (cmesh)', seconds: unthrottled.seconds.toFixed(2), 'MB/s': unthrottled.mbps.toFixed(1), sources: 1, 'verify s': unthrottled.verifySeconds.toFixed(2), ratio: `${(unthrottled.mbps / raw).toFixed(2)} of raw TCP` },
+    { run: 'raw Node TCP, loopback', seconds: (mb * 1.048576 / raw).toFixed(2), 'MB/s': raw.toFixed(1), sources: 1, 'verify s': '', ratio: '1.00' }
+  ]
+  printTable(rows, args.json === true, {
+    mb,
+    seeders: count,
+    ratePerSeeder: rate,
+    speedup,
+    oneSeederSeconds: one.seconds,
+    manySeedersSeconds: many.seconds,
+    verifySeconds: many.verifySeconds,
+    oneToOneMBps: unthrottled.mbps,
+    rawTcpMBps: raw,
+    discoveryMedianSeconds: null
+  })
+} finally {
+  for (const n of nodes) await n.stop().catch(() => {})
+  for (const d of daemons) d.kill('SIGTERM')
+  await Promise.all(daemons.map(async d => d.exitCode === null ? await once(d, 'exit') : undefined))
+  rmSync(work, { recursive: true, force: true })
+}
