@@ -6,6 +6,7 @@ import { CommandContext } from './context.js'
 import { add } from './commands/add.js'
 import { daemon } from './commands/daemon.js'
 import { fetch } from './commands/fetch.js'
+import { peers } from './commands/peers.js'
 import { cat } from './commands/cat.js'
 import { exportCommand } from './commands/export.js'
 import { gc } from './commands/gc.js'
@@ -16,7 +17,7 @@ import { pin, unpin } from './commands/pin.js'
 import { stat } from './commands/stat.js'
 import { verify } from './commands/verify.js'
 
-const COMMANDS: Command[] = [add, get, cat, ls, exportCommand, importCommand, pin, unpin, gc, stat, verify, daemon, fetch]
+const COMMANDS: Command[] = [add, get, cat, ls, exportCommand, importCommand, pin, unpin, gc, stat, verify, daemon, fetch, peers]
 
 const GLOBAL_OPTIONS: OptionSpec = {
   repo: { type: 'string' },
