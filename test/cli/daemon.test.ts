@@ -46,4 +46,40 @@ describe('cmesh daemon and fetch', () => {
     const [code] = await exited as [number]
     assert.equal(code, 0)
   })
+
+  it('resumes a download killed with SIGKILL without fetching again what it stored', async t => {
+    const dir = tempDir(t)
+    writeFileSync(join(dir, 'f'), pseudoRandom(3_000_000, 72))
+    const seeder = join(dir, 'seeder')
+    const cid = (await runCli(['add', join(dir, 'f'), '--repo', seeder])).stdout.trim()
+    const seederBytes = (JSON.parse((await runCli(['stat', '--repo', seeder, '--json'])).stdout) as { bytes: number }).bytes
+    const daemon = spawn(process.execPath, [CMESH_BIN, 'daemon', '--repo', seeder, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--upload-limit', '1MB/s'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const exited = once(daemon, 'exit')
+    t.after(() => { if (daemon.exitCode === null) daemon.kill('SIGKILL') })
+    const [line] = await once(createInterface({ input: daemon.stdout }), 'line') as [string]
+    const addr = (JSON.parse(line) as { addrs: string[] }).addrs[0]!
+
+    const leecher = join(dir, 'leecher')
+    const args = ['fetch', cid, '--repo', leecher, '--bootstrap', addr, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--json']
+    const first = spawn(process.execPath, [CMESH_BIN, ...args], { stdio: 'ignore' })
+    const firstExit = once(first, 'exit')
+    let stored = 0
+    for (let i = 0; i < 200 && stored < 500_000; i++) {
+      await new Promise(resolve => setTimeout(resolve, 50))
+      const s = await runCli(['stat', '--repo', leecher, '--json'])
+      if (s.code === 0) stored = (JSON.parse(s.stdout) as { bytes: number }).bytes
+    }
+    first.kill('SIGKILL')
+    await firstExit
+    const held = (JSON.parse((await runCli(['stat', '--repo', leecher, '--json'])).stdout) as { bytes: number }).bytes
+    assert.ok(held > 0 && held < seederBytes, `the killed download left ${held} of ${seederBytes} bytes`)
+
+    const second = await runCli(args)
+    assert.equal(second.code, 0, second.stderr)
+    const report = JSON.parse(second.stdout) as { bytes: number }
+    assert.equal(report.bytes, seederBytes - held, 'the resumed download received exactly the blocks it lacked')
+    assert.deepEqual((await runCli(['cat', cid, '--repo', leecher])).stdoutBytes, Buffer.from(pseudoRandom(3_000_000, 72)))
+    daemon.kill('SIGTERM')
+    await exited
+  })
 })
