@@ -103,7 +103,18 @@ export class CmeshNode {
   async fetch (cid: CID, options?: FetchOptions): Promise<FetchResult> {
     const ranked = await this.peers()
     const sources = ranked.map(p => this.blocks.source(peerIdFromString(p.peerId), p.peerId))
-    return await fetchDag(this.store, cid, sources, options)
+    // peers that connect during the download join it; peers that leave are dropped from it
+    const watch: FetchOptions['watch'] = (add, remove) => {
+      const joined = (evt: CustomEvent<PeerId>): void => { add(this.blocks.source(evt.detail, evt.detail.toString())) }
+      const left = (evt: CustomEvent<PeerId>): void => { remove(evt.detail.toString()) }
+      this.libp2p.addEventListener('peer:connect', joined)
+      this.libp2p.addEventListener('peer:disconnect', left)
+      return () => {
+        this.libp2p.removeEventListener('peer:connect', joined)
+        this.libp2p.removeEventListener('peer:disconnect', left)
+      }
+    }
+    return await fetchDag(this.store, cid, sources, { ...options, watch: options?.watch ?? watch })
   }
 
   async dial (addr: string): Promise<void> {

@@ -29,6 +29,11 @@ export interface FetchOptions {
   batchSize?: number
   /** Requests in flight to one source at most; each goes to the source expected to answer first. @default 4 */
   perSource?: number
+  /**
+   * Sources joining and leaving during the fetch: called once with `add` and `remove`; returns a function that
+   * stops watching. A node wires this to its peers connecting and disconnecting.
+   */
+  watch?: (add: (source: BlockSource) => void, remove: (id: string) => void) => () => void
 }
 
 export interface FetchResult {
@@ -96,6 +101,16 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
 
   const tried = sources.map(s => s.id)
   const session = store.openSession()
+  let wake: (() => void) | undefined
+  const unwatch = options.watch?.(source => {
+    if (live.has(source.id)) return
+    live.set(source.id, { source, inFlight: 0, secondsPerRequest: 0 })
+    if (!tried.includes(source.id)) tried.push(source.id)
+    wake?.()
+  }, id => {
+    live.delete(id) // its requests in flight fail or are answered and then ignored; their blocks are asked again
+    wake?.()
+  })
 
   /** Note a block we hold (or just stored): its links join the walk. */
   const expand = (cid: CID, bytes: Uint8Array): void => {
@@ -276,13 +291,20 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         if (failure !== undefined) throw failure
         if (running.size === 0) throw new FetchFailedError('no source can serve the remaining blocks', tried)
       }
-      await Promise.race(running)
+      // wait for an answer, or for a source to join
+      await new Promise<void>(resolve => {
+        wake = resolve
+        for (const p of running) void p.then(resolve)
+        options.signal?.addEventListener('abort', () => resolve(), { once: true })
+      })
+      wake = undefined
     }
     if (options.pin ?? true) await store.pin(root)
     else await store.markComplete(root)
     result.seconds = (performance.now() - started) / 1000
     return result
   } finally {
+    unwatch?.()
     session.end()
   }
 }

@@ -91,6 +91,32 @@ describe('nodes exchanging blocks over loopback', () => {
     assert.ok(r.duplicates > 0, 'the endgame raced an outstanding request')
   })
 
+  it('completes while 20 peers join and leave during the download', async t => {
+    const dir = tempDir(t)
+    const data = pseudoRandom(3_000_000, 65)
+    writeFileSync(join(dir, 'f'), data)
+    const slow = await startNode(t, [], 300_000) // the only peer at the start, and a slow one
+    const { cid } = await slow.add(join(dir, 'f'), { chunker: SMALL_CHUNKS })
+    const c = await startNode(t, [slow.addrs()[0]!])
+    const joiners: CmeshNode[] = []
+    for (let i = 0; i < 20; i++) {
+      const j = await startNode(t, [], 200_000)
+      await j.add(join(dir, 'f'), { chunker: SMALL_CHUNKS })
+      joiners.push(j)
+    }
+    const download = c.fetch(cid, { batchSize: 16 })
+    // peers join one by one; every other one leaves again soon after
+    for (const [i, j] of joiners.entries()) {
+      await j.dial(c.addrs()[0]!)
+      await new Promise(resolve => setTimeout(resolve, 220)) // libp2p accepts at most 5 new connections a second from one address
+      if (i % 2 === 1) await j.libp2p.hangUp(c.peerId)
+    }
+    const r = await download
+    assert.deepEqual(await collect(c.cat(cid)), Buffer.from(data))
+    const joinedAndServed = joiners.filter(j => (r.sources[j.peerId.toString()] ?? 0) > 0).length
+    assert.ok(joinedAndServed >= 3, `${joinedAndServed} of the peers that joined mid-download served blocks`)
+  })
+
   it('survives malformed and oversized protocol messages and keeps serving', async t => {
     const dir = tempDir(t)
     writeFileSync(join(dir, 'f'), pseudoRandom(20_000, 63))
