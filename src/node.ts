@@ -17,6 +17,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { announceable } from './sync/addresses.js'
 import { localSubnets, onSegment } from './sync/segments.js'
 import { BlockService } from './sync/block-service.js'
+import { PeerExchange } from './sync/peer-exchange.js'
 import { fetchDag, type FetchOptions, type FetchResult } from './sync/fetcher.js'
 import { loadOrCreateIdentity } from './sync/identity.js'
 
@@ -66,10 +67,13 @@ export class CmeshNode {
   readonly started = Date.now()
   private readonly firstConnected = new Map<string, number>()
 
-  constructor (store: Blockstore, libp2p: Libp2p, blocks: BlockService) {
+  readonly pex: PeerExchange
+
+  constructor (store: Blockstore, libp2p: Libp2p, blocks: BlockService, pex: PeerExchange) {
     this.store = store
     this.libp2p = libp2p
     this.blocks = blocks
+    this.pex = pex
     libp2p.addEventListener('peer:connect', evt => {
       const id = evt.detail.toString()
       if (!this.firstConnected.has(id)) this.firstConnected.set(id, Date.now())
@@ -141,6 +145,7 @@ export class CmeshNode {
   }
 
   async stop (): Promise<void> {
+    await this.pex.stop()
     await this.blocks.stop()
     await this.libp2p.stop()
     await this.store.close()
@@ -168,10 +173,12 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     })
     const blocks = new BlockService({ libp2p, store }, { uploadLimit: init.uploadLimit })
     await blocks.start()
+    const pex = new PeerExchange(libp2p)
+    await pex.start()
     libp2p.addEventListener('peer:discovery', evt => {
       void libp2p.dial(evt.detail.id).catch(() => {})
     })
-    const node = new CmeshNode(store, libp2p, blocks)
+    const node = new CmeshNode(store, libp2p, blocks, pex)
     for (const addr of init.bootstrap ?? []) await node.dial(addr)
     return node
   } catch (err) {

@@ -7,6 +7,7 @@ import { decodeNode } from '../../src/dag/nodes.js'
 import { createNode, type CmeshNode } from '../../src/node.js'
 import { BLOCKS_PROTOCOL } from '../../src/sync/constants.js'
 import { encodeFrame } from '../../src/sync/framing.js'
+import { decodePex, encodePex } from '../../src/sync/peer-exchange.js'
 
 const SMALL_CHUNKS = { minSize: 256, avgSize: 1024, maxSize: 4096 }
 
@@ -107,14 +108,35 @@ describe('nodes exchanging blocks over loopback', () => {
     const download = c.fetch(cid, { batchSize: 16 })
     // peers join one by one; every other one leaves again soon after
     for (const [i, j] of joiners.entries()) {
-      await j.dial(c.addrs()[0]!)
-      await new Promise(resolve => setTimeout(resolve, 220)) // libp2p accepts at most 5 new connections a second from one address
+      // libp2p accepts at most 5 new connections a second from one address, and peer exchange dials too
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await j.dial(c.addrs()[0]!)
+          break
+        } catch (err) {
+          if (attempt >= 10) throw err
+          await new Promise(resolve => setTimeout(resolve, 300))
+        }
+      }
+      await new Promise(resolve => setTimeout(resolve, 220))
       if (i % 2 === 1) await j.libp2p.hangUp(c.peerId)
     }
     const r = await download
     assert.deepEqual(await collect(c.cat(cid)), Buffer.from(data))
     const joinedAndServed = joiners.filter(j => (r.sources[j.peerId.toString()] ?? 0) > 0).length
     assert.ok(joinedAndServed >= 3, `${joinedAndServed} of the peers that joined mid-download served blocks`)
+  })
+
+  it('finds the rest of the neighbourhood from one bootstrap address (peer exchange)', async t => {
+    const hub = await startNode(t)
+    const others: CmeshNode[] = []
+    for (let i = 0; i < 3; i++) others.push(await startNode(t, [hub.addrs()[0]!]))
+    const newcomer = await startNode(t, [hub.addrs()[0]!])
+    const want = new Set([hub, ...others].map(n => n.peerId.toString()))
+    for (let i = 0; i < 100 && newcomer.libp2p.getPeers().length < want.size; i++) await new Promise(resolve => setTimeout(resolve, 50))
+    assert.deepEqual(new Set(newcomer.libp2p.getPeers().map(String)), want)
+    assert.throws(() => decodePex(new TextEncoder().encode('junk')), { code: 'ERR_PROTOCOL' })
+    assert.throws(() => decodePex(encodePex([{ peerId: 'not-a-peer', addrs: [] }])), { code: 'ERR_PROTOCOL' })
   })
 
   it('survives malformed and oversized protocol messages and keeps serving', async t => {
