@@ -11,6 +11,7 @@ import type { CID } from 'multiformats/cid'
 import { walkDag } from '../src/dag/car.js'
 import { ls } from '../src/dag/exporter.js'
 import { importPath } from '../src/dag/importer.js'
+import { createNode, type CmeshNode } from '../src/node.js'
 import { createStore } from '../src/store/index.js'
 import type { Blockstore } from '../src/store/interface.js'
 
@@ -37,6 +38,39 @@ async function blockSet (store: Blockstore, root: CID): Promise<Map<string, numb
   const set = new Map<string, number>()
   for await (const b of walkDag(store, root)) set.set(b.cid.toString(), b.bytes.length)
   return set
+}
+
+/** A small neighbourhood of real nodes on this machine: they find each other, then swarm-download a package. */
+async function neighbourhood (newDir: string, repoRoot: string): Promise<void> {
+  console.log('\n--- A neighbourhood of five nodes on this machine ---\n')
+  const t0 = Date.now()
+  const names = ['alice', 'bob', 'carol', 'dave', 'erin']
+  const nodes: CmeshNode[] = []
+  try {
+    // on a real network segment mDNS finds neighbours by itself; here on loopback, one address (alice's) and
+    // peer exchange do it
+    for (const name of names) {
+      const bootstrap = nodes.length === 0 ? [] : [nodes[0]!.addrs()[0]!]
+      nodes.push(await createNode({ repo: join(repoRoot, name), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap, uploadLimit: 20e6 }))
+    }
+    for (let i = 0; i < 100 && nodes.some(n => n.libp2p.getPeers().length < names.length - 1); i++) await new Promise(resolve => setTimeout(resolve, 50))
+    for (const [i, n] of nodes.entries()) {
+      console.log(`  ${names[i]!.padEnd(6)} ${n.peerId.toString().slice(0, 16)}…  knows ${n.libp2p.getPeers().length} peers  (${Date.now() - t0} ms after the start)`)
+    }
+    const added = await nodes[0]!.add(newDir)
+    console.log(`\n  alice adds ${NEW}: ${added.cid}`)
+    const label = new Map(nodes.map((n, i) => [n.peerId.toString(), names[i]!]))
+    for (const [i, n] of nodes.entries()) {
+      if (i === 0) continue
+      const r = await n.fetch(added.cid)
+      const bytes = Object.values(r.sources).reduce((a, b) => a + b, 0)
+      const from = Object.entries(r.sources).filter(([, b]) => b > 0).map(([id, b]) => `${label.get(id) ?? id.slice(0, 8)} ${mb(b)}`).join(', ')
+      console.log(`  ${names[i]!.padEnd(6)} fetched ${mb(bytes)} in ${r.seconds.toFixed(2)} s (${(bytes / 1e6 / r.seconds).toFixed(1)} MB/s), verified, from: ${from}`)
+    }
+    console.log('\nEach node uploads at most 20 MB/s; later nodes download from everyone who already has the package.')
+  } finally {
+    for (const n of nodes) await n.stop()
+  }
 }
 
 async function main (): Promise<void> {
@@ -83,6 +117,8 @@ async function main (): Promise<void> {
     }
     if (changed.length > 12) console.log(`  … and ${changed.length - 12} more`)
     console.log('\nEvery block fetched is verified against its CID; blocks of unchanged content are never sent twice.')
+    await store.close()
+    await neighbourhood(newDir, repo)
   } finally {
     await store.close()
     rmSync(repo, { recursive: true, force: true })

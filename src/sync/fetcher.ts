@@ -187,14 +187,18 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         }
         send(best, batch, false)
       }
-      // endgame: nothing left to hand out, so an idle source races the oldest request of a busier one; the
-      // loser is cancelled when the winner's blocks are stored
-      if (wanted.length === 0 && failure === undefined) {
+      // endgame: nothing left to hand out and nothing more to discover (only leaves are outstanding), so an idle
+      // source races a request that is taking longer than its source usually does; the loser is cancelled when
+      // the winner's blocks are stored
+      const leavesOnly = [...outstanding.values()].every(o => o.cids.every(c => c.code === CODEC_RAW))
+      if (wanted.length === 0 && failure === undefined && leavesOnly) {
+        const now = performance.now()
         for (const idle of live.values()) {
           if (idle.inFlight > 0) continue
           let oldest: Outstanding | undefined
           for (const o of outstanding.values()) {
             if (o.duplicated || o.source === idle || o.cids.some(c => lacking.get(keyOf(c))?.has(idle.source.id) === true)) continue
+            if ((now - o.started) / 1000 < 2 * o.source.secondsPerRequest) continue // not late yet
             if (oldest === undefined || o.started < oldest.started) oldest = o
           }
           if (oldest === undefined) break
