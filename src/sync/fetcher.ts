@@ -66,6 +66,9 @@ interface Outstanding {
   started: number
 }
 
+/** How often the endgame looks for late requests when nothing else happens. */
+const ENDGAME_TICK_MS = 50
+
 type FetchStore = Pick<Blockstore, 'getSync' | 'has' | 'putMany' | 'pin' | 'markComplete' | 'openSession'>
 
 /** A map key for a CID: its bytes as a string (base32-encoding every CID cost more than hashing here). */
@@ -187,18 +190,19 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         }
         send(best, batch, false)
       }
-      // endgame: nothing left to hand out and nothing more to discover (only leaves are outstanding), so an idle
-      // source races a request that is taking longer than its source usually does; the loser is cancelled when
-      // the winner's blocks are stored
-      const leavesOnly = [...outstanding.values()].every(o => o.cids.every(c => c.code === CODEC_RAW))
-      if (wanted.length === 0 && failure === undefined && leavesOnly) {
+      // endgame: nothing left to hand out, so an idle source races a request that runs late (twice as long as
+      // its source, or the fastest source, usually takes); the loser is cancelled when the winner's blocks are stored
+      if (wanted.length === 0 && failure === undefined) {
         const now = performance.now()
+        let fastest = Number.POSITIVE_INFINITY
+        for (const s of live.values()) if (s.secondsPerRequest > 0) fastest = Math.min(fastest, s.secondsPerRequest)
         for (const idle of live.values()) {
           if (idle.inFlight > 0) continue
           let oldest: Outstanding | undefined
           for (const o of outstanding.values()) {
             if (o.duplicated || o.source === idle || o.cids.some(c => lacking.get(keyOf(c))?.has(idle.source.id) === true)) continue
-            if ((now - o.started) / 1000 < 2 * o.source.secondsPerRequest) continue // not late yet
+            const usual = Math.max(o.source.secondsPerRequest, Number.isFinite(fastest) ? fastest : 0, 0.05)
+            if ((now - o.started) / 1000 < 2 * usual) continue // not late yet
             if (oldest === undefined || o.started < oldest.started) oldest = o
           }
           if (oldest === undefined) break
@@ -296,11 +300,15 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         if (running.size === 0) throw new FetchFailedError('no source can serve the remaining blocks', tried)
       }
       // wait for an answer, or for a source to join
+      // (in the endgame also look again every tick: a request may turn late without anything arriving)
+      let tick: NodeJS.Timeout | undefined
       await new Promise<void>(resolve => {
         wake = resolve
         for (const p of running) void p.then(resolve)
         options.signal?.addEventListener('abort', () => resolve(), { once: true })
+        if (wanted.length === 0) tick = setTimeout(resolve, ENDGAME_TICK_MS)
       })
+      clearTimeout(tick)
       wake = undefined
     }
     if (options.pin ?? true) await store.pin(root)
