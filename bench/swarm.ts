@@ -43,6 +43,9 @@ async function download (seeders: string[], cid: CID, name: string): Promise<{ s
   const leecher = await createNode({ repo: join(work, name), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: seeders })
   nodes.push(leecher)
   const r = await leecher.fetch(cid)
+  // stop it: a leecher that stayed would be found by the next one (peer exchange) and serve it unthrottled
+  await leecher.stop()
+  nodes.splice(nodes.indexOf(leecher), 1)
   const bytes = Object.values(r.sources).reduce((a, b) => a + b, 0)
   return { seconds: r.seconds, mbps: bytes / 1e6 / r.seconds, verifySeconds: r.verifySeconds, sources: Object.keys(r.sources).length }
 }
