@@ -1,4 +1,5 @@
 import type { CID } from 'multiformats/cid'
+import { cidKey } from './cid.js'
 import type { Block, Blockstore, StoreSession } from '../store/interface.js'
 
 /** Bytes gathered before one store transaction. */
@@ -33,7 +34,7 @@ export class BlockWriter {
   /** Queue a block; resolves once there is room for more. */
   async put (cid: CID, bytes: Uint8Array): Promise<void> {
     if (this.failure !== undefined) throw this.failure
-    const key = Buffer.from(cid.multihash.digest).toString('latin1') + String.fromCharCode(cid.code)
+    const key = cidKey(cid)
     if (this.seen.has(key)) return
     this.seen.add(key)
     this.blocks++

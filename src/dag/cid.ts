@@ -28,3 +28,13 @@ export function parseCid (input: string): CID {
   if (!HASHES.has(cid.multihash.code)) throw new InvalidCidError(input, `hash 0x${cid.multihash.code.toString(16)} is not supported`)
   return cid
 }
+
+/** A map key for bytes (a CID's, say) without encoding them: one char per byte. */
+export function bytesKey (bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
+}
+
+/** A map key for a CID: its bytes as a string (base32-encoding every CID costs more than hashing the block). */
+export function cidKey (cid: CID): string {
+  return bytesKey(cid.bytes)
+}

@@ -4,6 +4,7 @@ import { open, type Database, type RootDatabase } from 'lmdb'
 import { CID } from 'multiformats/cid'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CODEC_DAG_CBOR, CODEC_RAW, MAX_BLOCK_SIZE } from '../dag/constants.js'
+import { bytesKey } from '../dag/cid.js'
 import { blockLinks } from '../dag/links.js'
 import { BlockNotFoundError, BlockPinnedError, BlockTooLargeError, RepoError, StoreClosedError, StoreFullError } from '../errors.js'
 import { GC_BATCH, STORE_FILENAME, STORE_FORMAT } from './constants.js'
@@ -11,7 +12,7 @@ import type { Block, Blockstore, GcResult, PutResult, RootInfo, StoreSession, St
 
 interface Usage { blocks: number, bytes: number }
 
-const keyString = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')
+const keyString = bytesKey
 
 class NeedRoomError extends Error {
   constructor (readonly needed: number, readonly used: number) { super('need room') }

@@ -1,5 +1,6 @@
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
+import { cidKey } from '../dag/cid.js'
 import { AbortError } from '../errors.js'
 import { TokenBucket } from '../policy/token-bucket.js'
 import type { Block, Blockstore } from '../store/interface.js'
@@ -133,7 +134,7 @@ export class BlockService {
     combined.addEventListener('abort', onAbort, { once: true })
     const blocks: Block[] = []
     const missing: CID[] = []
-    const key = (c: CID): string => Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength).toString('latin1')
+    const key = cidKey
     const open = new Set(cids.map(key))
     try {
       for (let i = 0; i < cids.length; i += MAX_ENTRIES) {

@@ -1,4 +1,5 @@
 import type { CID } from 'multiformats/cid'
+import { cidKey } from '../dag/cid.js'
 import { CODEC_RAW } from '../dag/constants.js'
 import { blockLinks } from '../dag/links.js'
 import { verifyBlock } from '../dag/verify.js'
@@ -71,8 +72,7 @@ const ENDGAME_TICK_MS = 50
 
 type FetchStore = Pick<Blockstore, 'getSync' | 'has' | 'putMany' | 'pin' | 'markComplete' | 'openSession'>
 
-/** A map key for a CID: its bytes as a string (base32-encoding every CID cost more than hashing here). */
-const keyOf = (cid: CID): string => Buffer.from(cid.bytes.buffer, cid.bytes.byteOffset, cid.bytes.byteLength).toString('latin1')
+const keyOf = cidKey
 
 /**
  * Fetch the DAG under `root` into the store from `sources`, verifying every block before it is stored.
