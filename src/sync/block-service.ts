@@ -117,11 +117,37 @@ export class BlockService {
     return {
       id,
       request: async (cids, options) => await this.request(peerId, id, cids, options.signal),
+      haves: async (cids, options) => await this.haves(peerId, cids, options.signal),
       misbehaved: reason => {
         this.peer(id).score -= 100
         void this.libp2p.hangUp(peerId as Parameters<Libp2p['hangUp']>[0]).catch(() => {})
         void reason
       }
+    }
+  }
+
+  /** Which of `cids` a peer says it holds (want with blocks: false). */
+  private async haves (peerId: Parameters<Libp2p['dialProtocol']>[0], cids: CID[], signal?: AbortSignal): Promise<CID[]> {
+    const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
+    const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+    const stream = await this.libp2p.dialProtocol(peerId, BLOCKS_PROTOCOL, { signal: combined })
+    const open = new Set(cids.map(cidKey))
+    const have: CID[] = []
+    try {
+      for (let i = 0; i < cids.length; i += MAX_ENTRIES) {
+        await sendFrame(stream, encodeMessage({ t: 'want', cids: cids.slice(i, i + MAX_ENTRIES), blocks: false }), combined)
+      }
+      for await (const frame of readFrames(stream, MAX_MESSAGE_BYTES)) {
+        const m = decodeMessage(frame)
+        if (m.t !== 'have' && m.t !== 'dont-have') throw new ProtocolError(`unexpected ${m.t} message in answer to a have question`)
+        for (const c of m.cids) if (open.delete(cidKey(c)) && m.t === 'have') have.push(c)
+        if (open.size === 0) break
+      }
+      await stream.close()
+      return have
+    } catch (err) {
+      stream.abort(err as Error)
+      throw err
     }
   }
 

@@ -13,6 +13,8 @@ export interface BlockSource {
   request: (cids: CID[], options: { signal?: AbortSignal }) => Promise<{ blocks: Block[], missing: CID[] }>
   /** Called when the source sent a block that does not match its CID. */
   misbehaved?: (reason: string) => void
+  /** Which of `cids` the source says it holds (a cheap question: no block bytes move). */
+  haves?: (cids: CID[], options: { signal?: AbortSignal }) => Promise<CID[]>
 }
 
 export type FetchProgressEvent =
@@ -67,6 +69,10 @@ interface Outstanding {
   started: number
 }
 
+/** CIDs asked about in one haves question. */
+const HAVES_BATCH = 1024
+/** A source that does not say what it holds within this long is simply asked for blocks. */
+const HAVES_TIMEOUT_MS = 2000
 /** How often the endgame looks for late requests when nothing else happens. */
 const ENDGAME_TICK_MS = 50
 
@@ -76,7 +82,8 @@ const keyOf = cidKey
 
 /**
  * Fetch the DAG under `root` into the store from `sources`, verifying every block before it is stored.
- * Blocks already held are not asked for, so an interrupted fetch resumes where it stopped. Each request goes
+ * Blocks already held are not asked for, so an interrupted fetch resumes where it stopped. Sources that can
+ * say which blocks they hold are asked first, and the rarest blocks are requested first. Each request goes
  * to the source expected to answer it first (requests in flight times its measured time per request), among
  * those that have not said they lack the blocks, so slow sources get less work. In the endgame idle sources
  * race the oldest outstanding requests and the losers are cancelled. A source that sends a bad block is
@@ -94,12 +101,15 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     if (wantedKeys.has(keyOf(cid))) return
     wantedKeys.add(keyOf(cid))
     wanted.push(cid)
+    if (!holders.has(keyOf(cid))) unqueried.push(cid)
   }
   /** Put blocks back in the queue, except those stored meanwhile (by an endgame duplicate). */
   const requeue = async (cids: CID[]): Promise<void> => {
     for (const c of cids) if (!await store.has(c)) want(c)
   }
   const lacking = new Map<string, Set<string>>() // cid -> sources that do not have it
+  const holders = new Map<string, Set<string>>() // cid -> sources that said they have it
+  let unqueried: CID[] = [] // wanted blocks nobody has been asked about yet
   const live = new Map<string, SourceState>(sources.map(s => [s.id, { source: s, inFlight: 0, secondsPerRequest: 0 }]))
 
   const tried = sources.map(s => s.id)
@@ -165,13 +175,64 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       running.add(p)
     }
 
+    /** Ask every source that can say so which of the new wanted blocks it holds (rarest-first needs it). */
+    const queryHaves = (): void => {
+      if (unqueried.length === 0) return
+      const cids = unqueried
+      unqueried = []
+      for (const c of cids) holders.set(keyOf(c), new Set())
+      for (const s of live.values()) {
+        if (s.source.haves === undefined) continue
+        const id = s.source.id
+        havesInFlight++
+        const p = (async () => {
+          for (let i = 0; i < cids.length; i += HAVES_BATCH) {
+            const asked = cids.slice(i, i + HAVES_BATCH)
+            const signal = options.signal === undefined ? AbortSignal.timeout(HAVES_TIMEOUT_MS) : AbortSignal.any([options.signal, AbortSignal.timeout(HAVES_TIMEOUT_MS)])
+            const have = new Set((await s.source.haves!(asked, { signal })).map(keyOf))
+            for (const c of asked) {
+              if (have.has(keyOf(c))) {
+                holders.get(keyOf(c))?.add(id)
+              } else {
+                let set = lacking.get(keyOf(c))
+                if (set === undefined) lacking.set(keyOf(c), set = new Set())
+                set.add(id)
+              }
+            }
+            rarityDirty = true
+          }
+        })().catch(() => {}).finally(() => {
+          havesInFlight--
+          running.delete(p)
+        })
+        running.add(p)
+      }
+      rarityDirty = true
+    }
+    let rarityDirty = false
+    let havesInFlight = 0
+    /** Rarest first: wanted is kept so its end (where batches are taken) holds the blocks with fewest holders. */
+    const sortByRarity = (): void => {
+      if (!rarityDirty) return
+      rarityDirty = false
+      const count = (c: CID): number => holders.get(keyOf(c))?.size ?? live.size
+      wanted.sort((a, b) => count(b) - count(a))
+    }
+
     const dispatch = (): void => {
+      queryHaves()
+      // hand out nothing until the sources have said what they hold (one cheap round trip): rarest first
+      // needs the counts
+      if (havesInFlight > 0) return
+      sortByRarity()
+      const skip = new Set<string>() // sources that hold none of what is left this round
       while (wanted.length > 0 && failure === undefined) {
         const next = wanted[wanted.length - 1]!
         const nope = lacking.get(keyOf(next))
         let best: SourceState | undefined
         for (const s of live.values()) {
-          if (s.inFlight >= perSource || nope?.has(s.source.id) === true) continue
+          if (s.inFlight >= perSource || skip.has(s.source.id)) continue
+          if (nope?.has(s.source.id) === true && skip.size === 0) continue
           if (best === undefined || eta(s) < eta(best)) best = s
         }
         if (best === undefined) {
@@ -187,6 +248,10 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
           batch.push(wanted[i]!)
           wantedKeys.delete(keyOf(wanted[i]!))
           wanted.splice(i, 1)
+        }
+        if (batch.length === 0) {
+          skip.add(best.source.id)
+          continue
         }
         send(best, batch, false)
       }
@@ -274,6 +339,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         let set = lacking.get(keyOf(c))
         if (set === undefined) lacking.set(keyOf(c), set = new Set())
         set.add(source.id)
+        holders.get(keyOf(c))?.delete(source.id) // it said it had the block, then did not send it
         await requeue([c])
       }
       if (good.length > 0) {

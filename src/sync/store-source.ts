@@ -17,6 +17,11 @@ export function storeSource (store: Pick<Blockstore, 'getSync' | 'has'>, id: str
         else missing.push(cid)
       }
       return { blocks, missing }
+    },
+    async haves (cids: CID[]) {
+      const out: CID[] = []
+      for (const cid of cids) if (await store.has(cid)) out.push(cid)
+      return out
     }
   }
 }

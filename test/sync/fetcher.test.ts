@@ -94,4 +94,24 @@ describe('fetching a DAG from block sources', () => {
     assert.equal(local.isComplete(cid), false)
     await assert.rejects(fetchDag(local, cid, []), { code: 'ERR_FETCH_FAILED' })
   })
+
+  it('asks for the rarest blocks first', async t => {
+    const data = pseudoRandom(200_000, 55)
+    const everything = tempStore(t)
+    const most = tempStore(t)
+    const { cid } = await importBytes(everything, data, { chunker: SMALL_CHUNKS, fileFanout: 1024 })
+    await importBytes(most, data, { chunker: SMALL_CHUNKS, fileFanout: 1024, pin: false })
+    const root = decodeNode(cid, everything.getSync(cid))
+    assert.ok(root.type === 'file')
+    // the middle eight leaves are rare: only one source holds them
+    const rare = root.links.slice(100, 108).map(l => l.cid)
+    for (const c of rare) await most.delete(c)
+    const order: string[] = []
+    const recording = (source: BlockSource): BlockSource => ({ ...source, request: async (cids, o) => { order.push(...cids.map(String)); return await source.request(cids, o) } })
+    const local = tempStore(t)
+    await fetchDag(local, cid, [recording(storeSource(most, 'most')), recording(storeSource(everything, 'everything'))], { batchSize: 8, perSource: 1 })
+    assert.deepEqual(await collect(cat(local, cid)), Buffer.from(data))
+    const leaves = order.filter(c => c !== cid.toString())
+    assert.deepEqual(new Set(leaves.slice(0, 8)), new Set(rare.map(String)), 'the first leaves asked for are the rare ones')
+  })
 })
