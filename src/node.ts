@@ -37,6 +37,8 @@ export interface NodeOptions {
   mdns?: boolean
   /** Upload limit in bytes a second, over all peers. @default unlimited */
   uploadLimit?: number
+  /** Ask peers which blocks they hold and fetch the rarest first (see BlockServiceOptions). @default false */
+  rarestFirst?: boolean
 }
 
 export interface PeerInfo {
@@ -171,7 +173,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       peerDiscovery: useMdns ? [mdns()] : [],
       services: { identify: identify(), ping: ping() }
     })
-    const blocks = new BlockService({ libp2p, store }, { uploadLimit: init.uploadLimit })
+    const blocks = new BlockService({ libp2p, store }, { uploadLimit: init.uploadLimit, rarestFirst: init.rarestFirst })
     await blocks.start()
     const pex = new PeerExchange(libp2p)
     await pex.start()

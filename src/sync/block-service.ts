@@ -17,6 +17,11 @@ const REQUEST_TIMEOUT_MS = 30_000
 export interface BlockServiceOptions {
   /** Bytes a second this node uploads at most, over all peers. @default unlimited */
   uploadLimit?: number
+  /**
+   * Ask peers which blocks they hold so the rarest go first. Off by default: in bench:swarm (eight full
+   * seeders) it cut the speedup from 6.8x to 4.6x, for a reason not yet found. @default false
+   */
+  rarestFirst?: boolean
 }
 
 export interface PeerStats {
@@ -39,11 +44,13 @@ export class BlockService {
   private readonly store: Pick<Blockstore, 'has' | 'getSync'>
 
   private readonly upload: TokenBucket | undefined
+  private readonly askHaves: boolean
 
   constructor (components: { libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>, store: Pick<Blockstore, 'has' | 'getSync'> }, init: BlockServiceOptions = {}) {
     this.libp2p = components.libp2p
     this.store = components.store
     this.upload = init.uploadLimit === undefined ? undefined : new TokenBucket(init.uploadLimit)
+    this.askHaves = init.rarestFirst ?? false
   }
 
   peer (id: string): PeerStats {
@@ -117,7 +124,7 @@ export class BlockService {
     return {
       id,
       request: async (cids, options) => await this.request(peerId, id, cids, options.signal),
-      haves: async (cids, options) => await this.haves(peerId, cids, options.signal),
+      haves: this.askHaves ? async (cids, options) => await this.haves(peerId, cids, options.signal) : undefined,
       misbehaved: reason => {
         this.peer(id).score -= 100
         void this.libp2p.hangUp(peerId as Parameters<Libp2p['hangUp']>[0]).catch(() => {})

@@ -58,6 +58,8 @@ interface SourceState {
   inFlight: number
   /** Moving average of how long a request to this source takes (0 until one completes). */
   secondsPerRequest: number
+  /** Requests that failed in a row. */
+  failures: number
 }
 
 interface Outstanding {
@@ -69,6 +71,8 @@ interface Outstanding {
   started: number
 }
 
+/** Failed requests in a row after which a source is dropped from a fetch. */
+const MAX_FAILURES = 3
 /** CIDs asked about in one haves question. */
 const HAVES_BATCH = 1024
 /** A source that does not say what it holds within this long is simply asked for blocks. */
@@ -110,14 +114,14 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
   const lacking = new Map<string, Set<string>>() // cid -> sources that do not have it
   const holders = new Map<string, Set<string>>() // cid -> sources that said they have it
   let unqueried: CID[] = [] // wanted blocks nobody has been asked about yet
-  const live = new Map<string, SourceState>(sources.map(s => [s.id, { source: s, inFlight: 0, secondsPerRequest: 0 }]))
+  const live = new Map<string, SourceState>(sources.map(s => [s.id, { source: s, inFlight: 0, secondsPerRequest: 0, failures: 0 }]))
 
   const tried = sources.map(s => s.id)
   const session = store.openSession()
   let wake: (() => void) | undefined
   const unwatch = options.watch?.(source => {
     if (live.has(source.id)) return
-    live.set(source.id, { source, inFlight: 0, secondsPerRequest: 0 })
+    live.set(source.id, { source, inFlight: 0, secondsPerRequest: 0, failures: 0 })
     if (!tried.includes(source.id)) tried.push(source.id)
     wake?.()
   }, id => {
@@ -178,54 +182,66 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     /** Ask every source that can say so which of the new wanted blocks it holds (rarest-first needs it). */
     const queryHaves = (): void => {
       if (unqueried.length === 0) return
-      const cids = unqueried
+      const cids = unqueried.filter(c => wantedKeys.has(keyOf(c)))
       unqueried = []
+      const asking = [...live.values()].filter(s => s.source.haves !== undefined)
       for (const c of cids) holders.set(keyOf(c), new Set())
-      for (const s of live.values()) {
-        if (s.source.haves === undefined) continue
-        const id = s.source.id
-        havesInFlight++
-        const p = (async () => {
-          for (let i = 0; i < cids.length; i += HAVES_BATCH) {
-            const asked = cids.slice(i, i + HAVES_BATCH)
+      if (asking.length === 0) return
+      for (let i = 0; i < cids.length; i += HAVES_BATCH) {
+        const chunk = cids.slice(i, i + HAVES_BATCH)
+        for (const c of chunk) awaitingHaves.add(keyOf(c))
+        let answers = asking.length
+        for (const s of asking) {
+          const id = s.source.id
+          const p = (async () => {
             const signal = options.signal === undefined ? AbortSignal.timeout(HAVES_TIMEOUT_MS) : AbortSignal.any([options.signal, AbortSignal.timeout(HAVES_TIMEOUT_MS)])
-            const have = new Set((await s.source.haves!(asked, { signal })).map(keyOf))
-            for (const c of asked) {
+            const have = new Set((await s.source.haves!(chunk, { signal })).map(keyOf))
+            for (const c of chunk) {
               if (have.has(keyOf(c))) {
                 holders.get(keyOf(c))?.add(id)
               } else {
+                partialSeen = true
                 let set = lacking.get(keyOf(c))
                 if (set === undefined) lacking.set(keyOf(c), set = new Set())
                 set.add(id)
               }
             }
+          })().catch(() => {}).finally(() => {
+            // once every source has answered (or failed to), these blocks are handed out, rarest first
+            if (--answers === 0) for (const c of chunk) awaitingHaves.delete(keyOf(c))
             rarityDirty = true
-          }
-        })().catch(() => {}).finally(() => {
-          havesInFlight--
-          running.delete(p)
-        })
-        running.add(p)
+            running.delete(p)
+          })
+          running.add(p)
+        }
       }
-      rarityDirty = true
     }
     let rarityDirty = false
-    let havesInFlight = 0
+    /** Some source lacked something it was asked about: from then on holders are asked about every block. */
+    let partialSeen = false
+    /** Wanted blocks whose holders are still being asked: not handed out until the answers are in. */
+    const awaitingHaves = new Set<string>()
     /** Rarest first: wanted is kept so its end (where batches are taken) holds the blocks with fewest holders. */
     const sortByRarity = (): void => {
       if (!rarityDirty) return
       rarityDirty = false
-      const count = (c: CID): number => holders.get(keyOf(c))?.size ?? live.size
-      wanted.sort((a, b) => count(b) - count(a))
+      // counts are computed once per sort (a key per comparison would cost more than the whole download)
+      const counts = wanted.map(c => holders.get(keyOf(c))?.size ?? live.size)
+      if (counts.every(n => n === counts[0])) return
+      const order = counts.map((_, i) => i).sort((a, b) => counts[b]! - counts[a]!)
+      const sorted = order.map(i => wanted[i]!)
+      wanted.length = 0
+      wanted.push(...sorted)
     }
 
     const dispatch = (): void => {
-      queryHaves()
-      // hand out nothing until the sources have said what they hold (one cheap round trip): rarest first
-      // needs the counts
-      if (havesInFlight > 0) return
+      // ask about holders in large groups, or when nothing else is in flight: a question per tree node would
+      // cost a stream per node and peer; blocks not asked about yet count as held by everyone
+      // (while every source has had every block it was asked about, a swarm of full seeders, asking again is waste)
+      if ((unqueried.length >= HAVES_BATCH && partialSeen) || (unqueried.length > 0 && outstanding.size === 0)) queryHaves()
       sortByRarity()
       const skip = new Set<string>() // sources that hold none of what is left this round
+      const idleStart = outstanding.size === 0
       while (wanted.length > 0 && failure === undefined) {
         const next = wanted[wanted.length - 1]!
         const nope = lacking.get(keyOf(next))
@@ -245,6 +261,9 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         const batch: CID[] = []
         for (let i = wanted.length - 1; i >= 0 && batch.length < batchSize; i--) {
           if (lacking.get(keyOf(wanted[i]!))?.has(best.source.id) === true) continue
+          // with nothing in flight, wait the one round trip for holders' answers (rarest first needs them); with
+          // requests in flight, answers queue behind block data on the same connections, so do not wait
+          if (idleStart && awaitingHaves.has(keyOf(wanted[i]!))) continue
           batch.push(wanted[i]!)
           wantedKeys.delete(keyOf(wanted[i]!))
           wanted.splice(i, 1)
@@ -299,11 +318,15 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       } catch (err) {
         if (options.signal?.aborted === true) throw new AbortError()
         if (entry.controller.signal.aborted) return // cancelled: another source delivered these blocks
-        live.delete(source.id)
-        options.onProgress?.({ type: 'fetch:source-failed', source: source.id, error: (err as Error).message })
+        // a stream can fail on its own; a source is dropped after MAX_FAILURES failures in a row
+        if (++s.failures >= MAX_FAILURES) {
+          live.delete(source.id)
+          options.onProgress?.({ type: 'fetch:source-failed', source: source.id, error: (err as Error).message })
+        }
         await requeue(batch)
         return
       }
+      s.failures = 0
       const took = (performance.now() - entry.started) / 1000
       s.secondsPerRequest = s.secondsPerRequest === 0 ? took : s.secondsPerRequest * 0.7 + took * 0.3
       if (!live.has(source.id)) { // dropped while this request was out: its answer is not trusted
@@ -340,6 +363,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         if (set === undefined) lacking.set(keyOf(c), set = new Set())
         set.add(source.id)
         holders.get(keyOf(c))?.delete(source.id) // it said it had the block, then did not send it
+        partialSeen = true
         await requeue([c])
       }
       if (good.length > 0) {

@@ -139,6 +139,24 @@ describe('nodes exchanging blocks over loopback', () => {
     assert.throws(() => decodePex(encodePex([{ peerId: 'not-a-peer', addrs: [] }])), { code: 'ERR_PROTOCOL' })
   })
 
+  it('with rarest-first on, asks peers what they hold and completes from a partial and a full peer', async t => {
+    const dir = tempDir(t)
+    const data = pseudoRandom(300_000, 66)
+    writeFileSync(join(dir, 'f'), data)
+    const full = await startNode(t)
+    const partial = await startNode(t)
+    const { cid } = await full.add(join(dir, 'f'), { chunker: SMALL_CHUNKS, fileFanout: 1024 })
+    await partial.add(join(dir, 'f'), { chunker: SMALL_CHUNKS, fileFanout: 1024, pin: false })
+    const root = decodeNode(cid, partial.store.getSync(cid))
+    assert.ok(root.type === 'file')
+    for (const link of root.links.slice(0, 40)) await partial.store.delete(link.cid)
+    const c = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, rarestFirst: true, bootstrap: [partial.addrs()[0]!, full.addrs()[0]!] })
+    t.after(async () => await c.stop())
+    const r = await c.fetch(cid, { batchSize: 16 })
+    assert.deepEqual(await collect(c.cat(cid)), Buffer.from(data))
+    assert.ok((r.sources[partial.peerId.toString()] ?? 0) > 0 && (r.sources[full.peerId.toString()] ?? 0) > 0, JSON.stringify(r.sources))
+  })
+
   it('survives malformed and oversized protocol messages and keeps serving', async t => {
     const dir = tempDir(t)
     writeFileSync(join(dir, 'f'), pseudoRandom(20_000, 63))
