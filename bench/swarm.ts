@@ -4,7 +4,8 @@
  * Seeders are real `cmesh daemon` processes on loopback (TLS, yamux, /cmesh/blocks/1.0.0), each with --upload-limit
  * --rate; the leecher is a node in this process. It downloads a --mb MiB random file from 1 seeder, then from
  * --seeders seeders: the speedup is the ratio. Then an unthrottled 1 -> 1 transfer next to raw Node TCP on loopback
- * moving the same bytes, and the time spent verifying blocks.
+ * moving the same bytes, the time spent verifying blocks, and (as root, in network namespaces it builds) the median
+ * time for a new node to find the nodes of its segment by mDNS.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -19,9 +20,10 @@ import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { createNode, type CmeshNode } from '../src/node.js'
 import { parseRate } from '../src/policy/token-bucket.js'
+import { buildSegments, canRunNamespaces } from '../test/helpers/netns.js'
 import { parseBenchArgs, printTable } from './report.js'
 
-const args = parseBenchArgs(process.argv.slice(2), { mb: 128, seeders: 8, rate: '5MB/s' })
+const args = parseBenchArgs(process.argv.slice(2), { mb: 128, seeders: 8, rate: '5MB/s', trials: 5 })
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-swarm-'))
 const nodes: CmeshNode[] = []
 
@@ -78,6 +80,40 @@ async function rawTcp (bytes: number): Promise<number> {
   return bytes / 1e6 / seconds
 }
 
+/**
+ * Median time for a new node to list all the nodes of its segment, over --trials starts, in real network
+ * namespaces (two daemons on segment A; mDNS only). Needs root and iproute2: otherwise null, with the reason.
+ */
+async function discovery (trials: number): Promise<{ median: number | null, samples: number[], why?: string }> {
+  const why = canRunNamespaces()
+  if (why !== undefined) return { median: null, samples: [], why }
+  const cleanups: Array<() => void> = []
+  const children: ChildProcess[] = []
+  try {
+    const { hosts } = buildSegments(fn => cleanups.push(fn))
+    const ids: string[] = []
+    for (const name of ['a2', 'a3']) {
+      const child = spawn('ip', ['netns', 'exec', hosts.get(name)!.ns, process.execPath, BIN, 'daemon', '--repo', join(work, `ns-${name}`), '--json', '--listen', '/ip4/0.0.0.0/tcp/4001'], { stdio: ['ignore', 'pipe', 'inherit'] })
+      children.push(child)
+      const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string]
+      ids.push((JSON.parse(line) as { peerId: string }).peerId)
+    }
+    const samples: number[] = []
+    for (let i = 0; i < trials; i++) {
+      const out = execFileSync('ip', ['netns', 'exec', hosts.get('a1')!.ns, process.execPath, BIN, 'peers', '--repo', join(work, `ns-a1-${i}`), '--json', '--wait', '2', '--listen', '/ip4/0.0.0.0/tcp/4001'], { encoding: 'utf8' })
+      const peers = out.trim().split('\n').filter(l => l !== '').map(l => JSON.parse(l) as { peerId: string, discoveredAfterMs?: number })
+      const found = ids.map(id => peers.find(p => p.peerId === id)?.discoveredAfterMs)
+      if (found.every(ms => ms !== undefined)) samples.push(Math.max(...found as number[]) / 1000)
+    }
+    const sorted = [...samples].sort((a, b) => a - b)
+    return { median: sorted.length === 0 ? null : sorted[Math.floor(sorted.length / 2)]!, samples }
+  } finally {
+    for (const c of children) c.kill('SIGTERM')
+    await Promise.all(children.map(async c => c.exitCode === null ? await once(c, 'exit') : undefined))
+    for (const fn of cleanups) fn()
+  }
+}
+
 try {
   const mb = Number(args.mb)
   const rate = parseRate(String(args.rate))
@@ -94,13 +130,15 @@ try {
   const many = await download(seeders, cid, `leecher-${count}`)
   const unthrottled = await download([await seeder('free-seeder', file)], cid, 'leecher-free')
   const raw = await rawTcp(mb * 1024 * 1024)
+  const found = await discovery(Number(args.trials))
 
   const speedup = one.seconds / many.seconds
   const rows = [
     { run: `1 seeder at ${args.rate}`, seconds: one.seconds.toFixed(2), 'MB/s': one.mbps.toFixed(1), sources: one.sources, 'verify s': one.verifySeconds.toFixed(2), ratio: '1.00' },
     { run: `${count} seeders at ${args.rate} each`, seconds: many.seconds.toFixed(2), 'MB/s': many.mbps.toFixed(1), sources: many.sources, 'verify s': many.verifySeconds.toFixed(2), ratio: `${speedup.toFixed(2)}x speedup (ideal ${count}x)` },
     { run: '1 -> 1 unthrottled (cmesh)', seconds: unthrottled.seconds.toFixed(2), 'MB/s': unthrottled.mbps.toFixed(1), sources: 1, 'verify s': unthrottled.verifySeconds.toFixed(2), ratio: `${(unthrottled.mbps / raw).toFixed(2)} of raw TCP` },
-    { run: 'raw Node TCP, loopback', seconds: (mb * 1.048576 / raw).toFixed(2), 'MB/s': raw.toFixed(1), sources: 1, 'verify s': '', ratio: '1.00' }
+    { run: 'raw Node TCP, loopback', seconds: (mb * 1.048576 / raw).toFixed(2), 'MB/s': raw.toFixed(1), sources: 1, 'verify s': '', ratio: '1.00' },
+    { run: `discovery: new node lists its segment (median of ${found.samples.length})`, seconds: found.median?.toFixed(3) ?? `n/a: ${found.why ?? 'no trial found every peer'}`, 'MB/s': '', sources: '', 'verify s': '', ratio: 'mDNS in network namespaces' }
   ]
   printTable(rows, args.json === true, {
     mb,
@@ -112,7 +150,8 @@ try {
     verifySeconds: many.verifySeconds,
     oneToOneMBps: unthrottled.mbps,
     rawTcpMBps: raw,
-    discoveryMedianSeconds: null
+    discoveryMedianSeconds: found.median,
+    discoverySamples: found.samples
   })
 } finally {
   for (const n of nodes) await n.stop().catch(() => {})
