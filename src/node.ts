@@ -164,8 +164,14 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     // a node listening on loopback alone cannot be reached by neighbours: it does not take part in mDNS;
     // one that does never announces its loopback addresses
     const useMdns = (init.mdns ?? true) && announceable(listen).length > 0
+    // a peer caught sending bad blocks is not let back in, nor dialed again (peer exchange, mDNS)
+    const banned = new Set<string>()
     const libp2p = await createLibp2p({
       privateKey,
+      connectionGater: {
+        denyDialPeer: peer => banned.has(peer.toString()),
+        denyInboundEncryptedConnection: peer => banned.has(peer.toString())
+      },
       addresses: useMdns ? { listen, announceFilter: addrs => announceable(addrs) } : { listen },
       transports: [tcp()],
       connectionEncrypters: [tls(), noise()],
@@ -173,7 +179,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       peerDiscovery: useMdns ? [mdns()] : [],
       services: { identify: identify(), ping: ping() }
     })
-    const blocks = new BlockService({ libp2p, store }, { uploadLimit: init.uploadLimit, rarestFirst: init.rarestFirst })
+    const blocks = new BlockService({ libp2p, store }, { uploadLimit: init.uploadLimit, rarestFirst: init.rarestFirst, banned })
     await blocks.start()
     const pex = new PeerExchange(libp2p)
     await pex.start()

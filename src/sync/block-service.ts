@@ -15,6 +15,8 @@ const MAX_INBOUND_STREAMS = 16
 const REQUEST_TIMEOUT_MS = 30_000
 
 export interface BlockServiceOptions {
+  /** Peers that sent bad blocks are added here; the node's connection gater refuses them from then on. */
+  banned?: Set<string>
   /** Bytes a second this node uploads at most, over all peers. @default unlimited */
   uploadLimit?: number
   /**
@@ -45,12 +47,14 @@ export class BlockService {
 
   private readonly upload: TokenBucket | undefined
   private readonly askHaves: boolean
+  readonly banned: Set<string>
 
   constructor (components: { libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>, store: Pick<Blockstore, 'has' | 'getSync'> }, init: BlockServiceOptions = {}) {
     this.libp2p = components.libp2p
     this.store = components.store
     this.upload = init.uploadLimit === undefined ? undefined : new TokenBucket(init.uploadLimit)
     this.askHaves = init.rarestFirst ?? false
+    this.banned = init.banned ?? new Set()
   }
 
   peer (id: string): PeerStats {
@@ -127,6 +131,7 @@ export class BlockService {
       haves: this.askHaves ? async (cids, options) => await this.haves(peerId, cids, options.signal) : undefined,
       misbehaved: reason => {
         this.peer(id).score -= 100
+        this.banned.add(id)
         void this.libp2p.hangUp(peerId as Parameters<Libp2p['hangUp']>[0]).catch(() => {})
         void reason
       }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { describe, it } from 'node:test'
@@ -37,6 +37,25 @@ describe('cmesh daemon and fetch', () => {
     const missing = await runCli(['fetch', 'bafkr4ibc7z4xu3k4zqmqhsy6yyenhbnz3wfxkr5k2r4rcfzaxbxcsemdoy', '--repo', leecher, '--bootstrap', addr, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0'])
     assert.equal(missing.code, 1)
     assert.match(missing.stderr, /^cmesh: no source has block .+ \(tried: 12D3Koo\S+\) \[ERR_FETCH_FAILED\]\n$/)
+
+    // a second daemon: `cmesh fetch` and `cmesh peers` on its repository go through it
+    const viaRepo = join(dir, 'via-daemon')
+    const second = spawn(process.execPath, [CMESH_BIN, 'daemon', '--repo', viaRepo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--bootstrap', addr], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const secondExit = once(second, 'exit')
+    t.after(() => { if (second.exitCode === null) second.kill('SIGKILL') })
+    await once(createInterface({ input: second.stdout }), 'line')
+    const viaDaemon = await runCli(['fetch', cid, '--repo', viaRepo, '--json'])
+    assert.equal(viaDaemon.code, 0, viaDaemon.stderr)
+    assert.deepEqual(Object.keys((JSON.parse(viaDaemon.stdout) as { sources: Record<string, number> }).sources), [ready.peerId])
+    const peerList = (await runCli(['peers', '--repo', viaRepo, '--json'])).stdout.trim().split('\n').map(l => JSON.parse(l) as { peerId: string })
+    assert.ok(peerList.some(p => p.peerId === ready.peerId), 'the daemon reports its peers')
+    const badCid = await runCli(['fetch', 'bafkr4ibc7z4xu3k4zqmqhsy6yyenhbnz3wfxkr5k2r4rcfzaxbxcsemdoy', '--repo', viaRepo])
+    assert.equal(badCid.code, 1)
+    assert.match(badCid.stderr, /\[ERR_FETCH_FAILED\]/)
+    second.kill('SIGTERM')
+    await secondExit
+    assert.equal(existsSync(join(viaRepo, 'api')), false, 'a stopped daemon removes its API file')
+    assert.deepEqual((await runCli(['cat', cid, '--repo', viaRepo])).stdoutBytes, Buffer.from(data))
 
     const bad = await runCli(['daemon', '--repo', join(dir, 'other'), '--upload-limit', 'fast', '--no-mdns'])
     assert.equal(bad.code, 2)

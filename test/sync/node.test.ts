@@ -71,8 +71,13 @@ describe('nodes exchanging blocks over loopback', () => {
     assert.deepEqual(await collect(c.cat(cid)), Buffer.from(data))
     assert.deepEqual(bad, [liar.peerId.toString()])
     assert.ok(c.blocks.peer(liar.peerId.toString()).score < 0)
-    for (let i = 0; i < 50 && c.libp2p.getConnections(liar.peerId).length > 0; i++) await new Promise(resolve => setTimeout(resolve, 20))
+    for (let i = 0; i < 250 && c.libp2p.getConnections(liar.peerId).length > 0; i++) await new Promise(resolve => setTimeout(resolve, 20))
     assert.equal(c.libp2p.getConnections(liar.peerId).length, 0, 'the liar was disconnected')
+    await assert.rejects(c.dial(liar.addrs()[0]!), 'we do not dial it again')
+    // it may try to come back: the connection is refused once its identity is known
+    await liar.dial(c.addrs()[0]!).catch(() => {})
+    for (let i = 0; i < 100 && c.libp2p.getConnections(liar.peerId).length > 0; i++) await new Promise(resolve => setTimeout(resolve, 20))
+    assert.equal(c.libp2p.getConnections(liar.peerId).length, 0, 'and is not let back in')
   })
 
   it('gives a slow peer little work and races its last requests to a fast one (endgame)', async t => {

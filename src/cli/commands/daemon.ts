@@ -1,11 +1,13 @@
+import { startApi } from '../../api.js'
 import { createNode } from '../../node.js'
+import { resolveRepo } from '../../store/index.js'
 import { parseRate } from '../../policy/token-bucket.js'
 import { UsageError } from '../args.js'
 import type { Command } from '../command.js'
 
 export const daemon: Command = {
   name: 'daemon',
-  summary: 'run a node: serve blocks to peers, find neighbours by mDNS; prints its peer id and addresses',
+  summary: 'run a node: serve blocks to peers, find neighbours by mDNS; prints its peer id and addresses; `cmesh fetch` and `cmesh peers` then go through it',
   usage: 'daemon [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--no-mdns] [--upload-limit RATE] [--json]',
   options: { listen: { type: 'string', multiple: true }, bootstrap: { type: 'string', multiple: true }, 'no-mdns': { type: 'boolean' }, 'upload-limit': { type: 'string' } },
   async run (ctx, values) {
@@ -24,6 +26,7 @@ export const daemon: Command = {
       bootstrap: values.bootstrap as string[] | undefined,
       mdns: values['no-mdns'] !== true
     })
+    const api = await startApi(node, resolveRepo(ctx.options.repo))
     if (ctx.options.json) {
       ctx.printJson({ peerId: node.peerId.toString(), addrs: node.addrs() })
     } else {
@@ -34,6 +37,7 @@ export const daemon: Command = {
       process.once('SIGINT', resolve)
       process.once('SIGTERM', resolve)
     })
+    await api.close()
     await node.stop()
   }
 }

@@ -1,4 +1,6 @@
+import { callApi, daemonApi } from '../../api.js'
 import { createNode } from '../../node.js'
+import { resolveRepo } from '../../store/index.js'
 import { parseCidPath, UsageError } from '../args.js'
 import type { Command } from '../command.js'
 
@@ -10,6 +12,14 @@ export const fetch: Command = {
   async run (ctx, values, [arg]) {
     const { cid, path } = parseCidPath(arg, 'fetch')
     if (path !== '') throw new UsageError('fetch: takes a root CID, not a path inside it')
+    // a daemon running on this repository does the fetch with its peers; otherwise a node of our own
+    const api = await daemonApi(resolveRepo(ctx.options.repo))
+    if (api !== undefined) {
+      const r = await callApi(api, 'POST', `/api/v0/fetch?cid=${cid.toString()}`) as { bytes: number, seconds: number, sources: Record<string, number> }
+      if (ctx.options.json) ctx.printJson(r)
+      else ctx.print(`${cid.toString()}: ${r.bytes} bytes from ${Object.keys(r.sources).length} peer(s) in ${r.seconds.toFixed(2)} s (through the daemon)`)
+      return
+    }
     const node = await createNode({
       repo: ctx.options.repo,
       listen: (values.listen as string[] | undefined) ?? ['/ip4/0.0.0.0/tcp/0'],

@@ -1,0 +1,76 @@
+import { readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import { join } from 'node:path'
+import { parseCid } from './dag/cid.js'
+import { CmeshError } from './errors.js'
+import type { CmeshNode } from './node.js'
+
+/** File in the repository naming the running daemon's API address (removed when it stops). */
+export const API_FILENAME = 'api'
+
+/**
+ * The daemon's control API, on 127.0.0.1 only, so `cmesh fetch` and `cmesh peers` can use the running node:
+ *   GET /api/v0/peers           -> [PeerInfo, ...]
+ *   POST /api/v0/fetch?cid=CID  -> { cid, bytes, seconds, sources }
+ * Errors come back as { error, code } with a 4xx/5xx status.
+ */
+export async function startApi (node: CmeshNode, repo: string): Promise<{ url: string, close: () => Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+    const reply = (status: number, body: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json' })
+      res.end(JSON.stringify(body))
+    }
+    void (async () => {
+      if (req.method === 'GET' && url.pathname === '/api/v0/peers') return reply(200, await node.peers())
+      if (req.method === 'POST' && url.pathname === '/api/v0/fetch') {
+        const cid = parseCid(url.searchParams.get('cid') ?? '')
+        const r = await node.fetch(cid)
+        return reply(200, { cid: cid.toString(), bytes: Object.values(r.sources).reduce((a, b) => a + b, 0), seconds: r.seconds, sources: r.sources })
+      }
+      reply(404, { error: `no such endpoint: ${req.method ?? ''} ${url.pathname}`, code: 'ERR_NOT_FOUND' })
+    })().catch((err: Error) => {
+      reply(err instanceof CmeshError && err.code === 'ERR_INVALID_CID' ? 400 : 500, { error: err.message, code: (err as CmeshError).code ?? 'ERR_INTERNAL' })
+    })
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', resolve)
+  })
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+  const file = join(repo, API_FILENAME)
+  await writeFile(file, url + '\n')
+  return {
+    url,
+    close: async () => {
+      await rm(file, { force: true })
+      await new Promise<void>(resolve => server.close(() => resolve()))
+      server.closeAllConnections()
+    }
+  }
+}
+
+/** The running daemon's API address for a repository, if one answers. */
+export async function daemonApi (repo: string): Promise<string | undefined> {
+  let url: string
+  try {
+    url = (await readFile(join(repo, API_FILENAME), 'utf8')).trim()
+  } catch {
+    return undefined
+  }
+  try {
+    const res = await fetch(`${url}/api/v0/peers`, { signal: AbortSignal.timeout(2000) })
+    await res.arrayBuffer()
+    return res.ok ? url : undefined
+  } catch {
+    return undefined // a daemon that was killed left its file behind
+  }
+}
+
+/** Call the daemon; its errors come back as CmeshErrors with their codes. */
+export async function callApi (url: string, method: 'GET' | 'POST', path: string): Promise<unknown> {
+  const res = await fetch(`${url}${path}`, { method })
+  const body = await res.json() as { error?: string, code?: string }
+  if (!res.ok) throw new CmeshError(body.code ?? 'ERR_DAEMON', body.error ?? `daemon answered ${res.status}`)
+  return body
+}
