@@ -16,7 +16,7 @@ import type { Blockstore } from './store/interface.js'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { announceable } from './sync/addresses.js'
 import { localSubnets, onSegment } from './sync/segments.js'
-import { BlockService } from './sync/block-service.js'
+import { BlockService, type SimulatedFaults } from './sync/block-service.js'
 import { PeerExchange } from './sync/peer-exchange.js'
 import { fetchDag, type FetchOptions, type FetchResult } from './sync/fetcher.js'
 import { loadOrCreateIdentity } from './sync/identity.js'
@@ -39,6 +39,8 @@ export interface NodeOptions {
   uploadLimit?: number
   /** Ask peers which blocks they hold and fetch the rarest first (see BlockServiceOptions). @default false */
   rarestFirst?: boolean
+  /** Misbehave on purpose: for the simulation harness only. */
+  simulate?: SimulatedFaults
 }
 
 export interface PeerInfo {
@@ -154,6 +156,21 @@ export class CmeshNode {
   }
 }
 
+/** Attempts at a bootstrap address: a busy node refuses more than a few new connections a second from one host. */
+const BOOTSTRAP_ATTEMPTS = 5
+
+async function dialWithRetry (node: CmeshNode, addr: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await node.dial(addr)
+      return
+    } catch (err) {
+      if (attempt >= BOOTSTRAP_ATTEMPTS) throw err
+      await new Promise(resolve => setTimeout(resolve, 250 * attempt))
+    }
+  }
+}
+
 /** Start a node on a repository. */
 export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
   const repo = resolveRepo(init.repo)
@@ -179,7 +196,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       peerDiscovery: useMdns ? [mdns()] : [],
       services: { identify: identify(), ping: ping() }
     })
-    const blocks = new BlockService({ libp2p, store }, { uploadLimit: init.uploadLimit, rarestFirst: init.rarestFirst, banned })
+    const blocks = new BlockService({ libp2p, store }, { uploadLimit: init.uploadLimit, rarestFirst: init.rarestFirst, banned, simulate: init.simulate })
     await blocks.start()
     const pex = new PeerExchange(libp2p)
     await pex.start()
@@ -187,7 +204,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       void libp2p.dial(evt.detail.id).catch(() => {})
     })
     const node = new CmeshNode(store, libp2p, blocks, pex)
-    for (const addr of init.bootstrap ?? []) await node.dial(addr)
+    for (const addr of init.bootstrap ?? []) await dialWithRetry(node, addr)
     return node
   } catch (err) {
     await store.close()

@@ -1,5 +1,7 @@
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { cidKey } from '../dag/cid.js'
 import { AbortError } from '../errors.js'
 import { TokenBucket } from '../policy/token-bucket.js'
@@ -14,7 +16,23 @@ const MAX_INBOUND_STREAMS = 16
 /** A request that gets no complete answer in this long is given up (the fetcher asks someone else). */
 const REQUEST_TIMEOUT_MS = 30_000
 
+/**
+ * Misbehaviour for the simulation harness (src/sync/simulation.ts): never set on a real node.
+ */
+export interface SimulatedFaults {
+  /** Added delay before each answer, in ms. */
+  latencyMs?: number
+  /** Flip a byte in every block sent. */
+  corrupt?: boolean
+  /** Claim every block in answer to a have question, then send don't-haves for what is missing. */
+  lieAboutHaves?: boolean
+  /** Hang up on the requester after this many answers (then again after as many more). */
+  disconnectEvery?: number
+}
+
 export interface BlockServiceOptions {
+  /** Misbehave on purpose (simulation harness only). @default none */
+  simulate?: SimulatedFaults
   /** Peers that sent bad blocks are added here; the node's connection gater refuses them from then on. */
   banned?: Set<string>
   /** Bytes a second this node uploads at most, over all peers. @default unlimited */
@@ -48,6 +66,8 @@ export class BlockService {
   private readonly upload: TokenBucket | undefined
   private readonly askHaves: boolean
   readonly banned: Set<string>
+  private readonly faults: SimulatedFaults
+  private answers = 0
 
   constructor (components: { libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>, store: Pick<Blockstore, 'has' | 'getSync'> }, init: BlockServiceOptions = {}) {
     this.libp2p = components.libp2p
@@ -55,6 +75,7 @@ export class BlockService {
     this.upload = init.uploadLimit === undefined ? undefined : new TokenBucket(init.uploadLimit)
     this.askHaves = init.rarestFirst ?? false
     this.banned = init.banned ?? new Set()
+    this.faults = init.simulate ?? {}
   }
 
   peer (id: string): PeerStats {
@@ -82,7 +103,10 @@ export class BlockService {
         const m = decodeMessage(frame)
         if (m.t === 'cancel') continue // wants are answered at once, so there is nothing left to cancel
         if (m.t !== 'want') throw new ProtocolError(`unexpected ${m.t} message from a requester`)
+        if (this.faults.latencyMs !== undefined) await sleep(this.faults.latencyMs, undefined, { signal: gone.signal })
         await this.answer(stream, peer, m.cids, m.blocks, gone.signal)
+        const every = this.faults.disconnectEvery
+        if (every !== undefined && ++this.answers % every === 0) await this.libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
       }
       await stream.close()
     } catch (err) {
@@ -107,12 +131,18 @@ export class BlockService {
       batchBytes = 0
     }
     for (const cid of cids) {
-      if (!await this.store.has(cid)) {
+      if (!sendBlocks && this.faults.lieAboutHaves === true) {
+        have.push(cid)
+      } else if (!await this.store.has(cid)) {
         missing.push(cid)
       } else if (!sendBlocks) {
         have.push(cid)
       } else {
-        const bytes = this.store.getSync(cid)
+        let bytes = this.store.getSync(cid)
+        if (this.faults.corrupt === true && bytes.length > 0) {
+          bytes = Uint8Array.from(bytes)
+          bytes[0] = bytes[0]! ^ 0xff
+        }
         if (batchBytes + bytes.length > MESSAGE_TARGET_BYTES || batch.length >= MAX_ENTRIES) await flush()
         batch.push({ cid, bytes })
         batchBytes += bytes.length
