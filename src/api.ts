@@ -10,6 +10,7 @@ export const API_FILENAME = 'api'
 
 /**
  * The daemon's control API, on 127.0.0.1 only, so `cmesh fetch` and `cmesh peers` can use the running node:
+ *   GET /api/v0/id              -> { peerId, addrs }
  *   GET /api/v0/peers           -> [PeerInfo, ...]
  *   POST /api/v0/fetch?cid=CID  -> { cid, bytes, seconds, sources }
  * Errors come back as { error, code } with a 4xx/5xx status.
@@ -22,6 +23,7 @@ export async function startApi (node: CmeshNode, repo: string): Promise<{ url: s
       res.end(JSON.stringify(body))
     }
     void (async () => {
+      if (req.method === 'GET' && url.pathname === '/api/v0/id') return reply(200, { peerId: node.peerId.toString(), addrs: node.addrs() })
       if (req.method === 'GET' && url.pathname === '/api/v0/peers') return reply(200, await node.peers())
       if (req.method === 'POST' && url.pathname === '/api/v0/fetch') {
         const cid = parseCid(url.searchParams.get('cid') ?? '')
@@ -59,7 +61,8 @@ export async function daemonApi (repo: string): Promise<string | undefined> {
     return undefined
   }
   try {
-    const res = await fetch(`${url}/api/v0/peers`, { signal: AbortSignal.timeout(2000) })
+    // the cheap endpoint: /peers would ping every peer just to learn that the daemon is there
+    const res = await fetch(`${url}/api/v0/id`, { signal: AbortSignal.timeout(2000) })
     await res.arrayBuffer()
     return res.ok ? url : undefined
   } catch {
