@@ -94,6 +94,8 @@ describe('FastCDC chunker', () => {
   })
 
   it('is shift-resistant: inserting bytes near the start changes only the chunks around the insertion (property)', async () => {
+    let changedTotal = 0
+    let edits = 0
     await fc.assert(fc.property(
       fc.integer({ min: 1, max: 10_000 }), fc.integer({ min: 0, max: 8000 }), fc.uint8Array({ minLength: 1, maxLength: 300 }),
       (seed, at, inserted) => {
@@ -106,16 +108,19 @@ describe('FastCDC chunker', () => {
         let prefix = 0
         for (let end = 0; prefix < beforeChunks.length && end + beforeChunks[prefix]!.length <= at; prefix++) end += beforeChunks[prefix]!.length
         assert.deepEqual(after.slice(0, prefix), before.slice(0, prefix))
-        // the chunk the insertion lands in changes, resynchronisation usually takes one or two more (rarely up to
-        // five were seen), then all is shared: fixed-size chunking would change every one of the ~110 chunks
+        // the chunk the insertion lands in changes and resynchronisation usually takes one or two more, then all is
+        // shared (fixed-size chunking would change every chunk after the insertion, ~100 of ~110). The tail is
+        // long: in 20,000 random edits the worst took 16 chunks, so the bound per edit is 24 and the mean is
+        // checked below (about 1.1 seen)
         let suffix = 0
         while (suffix < before.length && suffix < after.length && before[before.length - 1 - suffix] === after[after.length - 1 - suffix]) suffix++
         const changedBefore = before.length - prefix - suffix
         const changedAfter = after.length - prefix - suffix
-        assert.ok(changedBefore <= 8 && changedAfter <= 8, `${changedBefore} old / ${changedAfter} new chunks differ around the insertion`)
-        const old = new Set(before)
-        assert.ok(after.filter(h => !old.has(h)).length <= 8)
-      }), { numRuns: 40 })
+        assert.ok(changedBefore <= 24 && changedAfter <= 24, `${changedBefore} old / ${changedAfter} new chunks differ around the insertion`)
+        changedTotal += changedAfter
+        edits++
+      }), { numRuns: 200 })
+    assert.ok(changedTotal / edits <= 4, `on average ${(changedTotal / edits).toFixed(1)} chunks changed per edit`)
   })
 
   it('yields batches of views, one batch per input', async () => {
