@@ -6,11 +6,24 @@ import { verifyBlock } from '../dag/verify.js'
 import { AbortError, BlockCorruptError, FetchFailedError } from '../errors.js'
 import type { Block, Blockstore } from '../store/interface.js'
 
-/** Where blocks can come from: a peer today, an HTTP mirror later. */
+/** A source's answer to a request: what it sent, what it says it lacks, and what crossed the network. */
+export interface BlockAnswer {
+  blocks: Block[]
+  missing: CID[]
+  /**
+   * Bytes received on the wire for this answer (compressed payload, framing, HTTP body), counted by the source
+   * as they arrive. @default the sum of the blocks' lengths
+   */
+  wireBytes?: number
+}
+
+/** Where blocks can come from: a peer, another store, an HTTP mirror. */
 export interface BlockSource {
   readonly id: string
+  /** What kind of source this is, for reports. @default 'peer' */
+  readonly kind?: 'peer' | 'mirror' | 'store'
   /** Ask for blocks; the answer may be partial. Bytes are untrusted: the fetcher verifies them. */
-  request: (cids: CID[], options: { signal?: AbortSignal }) => Promise<{ blocks: Block[], missing: CID[] }>
+  request: (cids: CID[], options: { signal?: AbortSignal }) => Promise<BlockAnswer>
   /** Called when the source sent a block that does not match its CID. */
   misbehaved?: (reason: string) => void
   /** Which of `cids` the source says it holds (a cheap question: no block bytes move). */
@@ -46,6 +59,10 @@ export interface FetchResult {
   fetchedBytes: number
   /** Verified bytes received from each source. */
   sources: Record<string, number>
+  /** Bytes received on the wire from each source, as the sources counted them (compressed, with framing). */
+  wire: Record<string, number>
+  /** Sum of `wire`: what this fetch cost the network. */
+  wireBytes: number
   /** Requests raced by a second source in the endgame. */
   duplicates: number
   /** Time spent hashing received blocks to verify them (the price of trusting no one). */
@@ -97,7 +114,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
   const started = performance.now()
   const batchSize = options.batchSize ?? 128
   const perSource = options.perSource ?? 4
-  const result: FetchResult = { cid: root, fetchedBlocks: 0, fetchedBytes: 0, sources: {}, duplicates: 0, verifySeconds: 0, seconds: 0 }
+  const result: FetchResult = { cid: root, fetchedBlocks: 0, fetchedBytes: 0, sources: {}, wire: {}, wireBytes: 0, duplicates: 0, verifySeconds: 0, seconds: 0 }
   const seen = new Set<string>()
   const wanted: CID[] = []
   const wantedKeys = new Set<string>()
@@ -312,7 +329,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       const { source } = s
       const batch = entry.cids
       const signal = options.signal === undefined ? entry.controller.signal : AbortSignal.any([options.signal, entry.controller.signal])
-      let answer: { blocks: Block[], missing: CID[] }
+      let answer: BlockAnswer
       try {
         answer = await source.request(batch, { signal })
       } catch (err) {
@@ -327,6 +344,10 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         return
       }
       s.failures = 0
+      // what crossed the network is counted even when the answer is then thrown away
+      const wire = answer.wireBytes ?? answer.blocks.reduce((n, b) => n + b.bytes.length, 0)
+      result.wire[source.id] = (result.wire[source.id] ?? 0) + wire
+      result.wireBytes += wire
       const took = (performance.now() - entry.started) / 1000
       s.secondsPerRequest = s.secondsPerRequest === 0 ? took : s.secondsPerRequest * 0.7 + took * 0.3
       if (!live.has(source.id)) { // dropped while this request was out: its answer is not trusted
