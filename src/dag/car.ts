@@ -2,6 +2,8 @@ import { createReadStream, createWriteStream } from 'node:fs'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { CarBlockIterator, CarWriter } from '@ipld/car'
+import * as dagCbor from '@ipld/dag-cbor'
+import { varint } from 'multiformats'
 import type { CID } from 'multiformats/cid'
 import { AbortError, BlockTooLargeError, CmeshError, InvalidCarError, PathNotFoundError } from '../errors.js'
 import type { Blockstore } from '../store/interface.js'
@@ -67,6 +69,30 @@ export async function exportCar (store: Pick<Blockstore, 'getSync'>, root: CID, 
   }
   options.onProgress?.({ type: 'car:blocks', ...result })
   return result
+}
+
+/**
+ * The DAG under `root` as CARv1 bytes (roots `[root]`), blocks depth-first and once each, each verified as it is
+ * read; with `scope: 'block'` only the root block. Pulled, so the consumer sets the pace. A missing or corrupt
+ * block throws mid-stream: a consumer sees an error, never a short CAR that ends cleanly.
+ */
+export async function * carStream (store: Pick<Blockstore, 'getSync'>, root: CID, options: { signal?: AbortSignal, scope?: 'all' | 'block' } = {}): AsyncGenerator<Uint8Array> {
+  yield lengthPrefixed(dagCbor.encode({ version: 1, roots: [root] }), new Uint8Array(0))
+  const blocks = options.scope === 'block' ? [{ cid: root, bytes: await getVerified(store, root) }] : walkDag(store, root, options.signal)
+  for await (const { cid, bytes } of blocks) {
+    // block bytes go out as they are: only the short prefix is copied
+    yield lengthPrefixed(cid.bytes, bytes)
+    yield bytes
+  }
+}
+
+/** A CAR section's varint length (of `head` and `tail` together) followed by `head`. */
+function lengthPrefixed (head: Uint8Array, tail: Uint8Array): Uint8Array {
+  const length = head.length + tail.length
+  const out = new Uint8Array(varint.encodingLength(length) + head.length)
+  varint.encodeTo(length, out)
+  out.set(head, out.length - head.length)
+  return out
 }
 
 async function * carBlocks (path: string, signal?: AbortSignal): AsyncGenerator<{ cid: CID, bytes: Uint8Array }, CID[]> {

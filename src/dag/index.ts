@@ -9,5 +9,5 @@ export { decodeNode, type DagNode, type DirEntry, type FileNode, type DirNode, t
 export { blockLinks } from './links.js'
 export { importPath, importBytes, importStream, type ImportOptions, type ImportResult, type ImportProgressEvent } from './importer.js'
 export { cat, ls, stat, resolvePath, exportTo, type CatOptions, type ExportOptions, type ExportProgressEvent, type StatResult, type ReadStore } from './exporter.js'
-export { exportCar, importCar, walkDag, type CarOptions, type CarExportResult, type CarImportResult, type CarProgressEvent } from './car.js'
+export { exportCar, importCar, walkDag, carStream, type CarOptions, type CarExportResult, type CarImportResult, type CarProgressEvent } from './car.js'
 export { verifyBlock, getVerified, verifyStore, type VerifyOptions, type VerifyReport, type VerifyProgressEvent } from './verify.js'

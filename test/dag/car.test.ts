@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { CarReader } from '@ipld/car'
-import { exportCar, importCar } from '../../src/dag/car.js'
+import { carStream, exportCar, importCar } from '../../src/dag/car.js'
 import { cat } from '../../src/dag/exporter.js'
 import { importBytes } from '../../src/dag/importer.js'
 import { verifyBlock } from '../../src/dag/verify.js'
@@ -35,6 +35,19 @@ describe('CAR import and export', () => {
     assert.equal(imported.newBlocks, blocks)
     assert.ok(other.isPinned(cid))
     assert.deepEqual(await collect(cat(other, cid)), Buffer.from(data))
+  })
+
+  it('streams the same bytes as the file export, and only the root block with scope block', async t => {
+    const dir = tempDir(t)
+    const store = tempStore(t)
+    const { cid } = await importBytes(store, pseudoRandom(60_000, 32), { chunker: SMALL_CHUNKS })
+    const file = join(dir, 'x.car')
+    await exportCar(store, cid, file)
+    assert.deepEqual(await collect(carStream(store, cid)), readFileSync(file))
+    const reader = await CarReader.fromBytes(await collect(carStream(store, cid, { scope: 'block' })))
+    const blocks = []
+    for await (const block of reader.blocks()) blocks.push(block)
+    assert.deepEqual(blocks.map(b => b.cid.toString()), [cid.toString()])
   })
 
   it('refuses a CAR with a block whose bytes do not match its CID, storing nothing of it', async t => {
