@@ -163,3 +163,15 @@ export class FetchFailedError extends CmeshError {
     this.tried = tried
   }
 }
+
+/** An HTTP mirror (a trustless gateway) failed a request: an HTTP error, a network error, a stall, an oversized body. */
+export class MirrorError extends CmeshError {
+  readonly url: string
+  /** The HTTP status, when the mirror answered at all. */
+  readonly status: number | undefined
+  constructor (url: string, message: string, options: { status?: number, cause?: unknown } = {}) {
+    super('ERR_MIRROR', `mirror ${url}: ${message}`, { cause: options.cause })
+    this.url = url
+    this.status = options.status
+  }
+}

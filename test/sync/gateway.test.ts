@@ -1,15 +1,20 @@
 import assert from 'node:assert/strict'
-import { get } from 'node:http'
+import { createServer, get, type RequestListener } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { describe, it, type TestContext } from 'node:test'
 import { CarBlockIterator } from '@ipld/car'
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
 import { walkDag } from '../../src/dag/car.js'
+import { CODEC_RAW } from '../../src/dag/constants.js'
+import { cat } from '../../src/dag/exporter.js'
 import { importBytes } from '../../src/dag/importer.js'
 import { decodeNode } from '../../src/dag/nodes.js'
 import { verifyBlock } from '../../src/dag/verify.js'
 import type { Blockstore } from '../../src/store/interface.js'
+import { fetchDag, type BlockSource } from '../../src/sync/fetcher.js'
 import { startGateway, type Gateway } from '../../src/sync/gateway.js'
-import { pseudoRandom, tempStore } from '../helpers/temp.js'
+import { gatewaySource } from '../../src/sync/gateway-source.js'
+import { collect, pseudoRandom, tempStore } from '../helpers/temp.js'
 
 const SMALL_CHUNKS = { minSize: 256, avgSize: 1024, maxSize: 4096 }
 const RAW = 'application/vnd.ipld.raw'
@@ -27,6 +32,17 @@ async function gatewayOver (t: TestContext, store: Blockstore): Promise<Gateway>
   const gateway = await startGateway({ store })
   t.after(async () => await gateway.close())
   return gateway
+}
+
+/** A plain HTTP server playing a gateway that misbehaves; closed when the test ends. */
+async function plainServer (t: TestContext, handler: RequestListener): Promise<string> {
+  const server = createServer(handler)
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.after(async () => {
+    server.closeAllConnections()
+    await new Promise<void>(resolve => server.close(() => resolve()))
+  })
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
 /** The first links of a file root (its raw leaves, with a fanout of 1024). */
@@ -215,5 +231,127 @@ describe('trustless gateway server', () => {
     const seen: string[] = []
     await assert.rejects((async () => { for await (const b of iterator) seen.push(b.cid.toString()) })())
     assert.ok(seen.length > 1 && !seen.includes(gone.toString()), `blocks before the gap arrived (${seen.length}), the gap did not`)
+  })
+})
+
+describe('trustless gateway as a block source', () => {
+  it('fetches a multi-block file into an empty store byte-identical, counting the wire and the requests', async t => {
+    const { store: remote, data, cid, blocks } = await fileDag(t, 300_000, 81)
+    const gw = await gatewayOver(t, remote)
+    const source = gatewaySource(gw.url + '/')
+    assert.equal(source.kind, 'mirror')
+    assert.equal(source.id, gw.url, 'the id is the base URL, trailing slash dropped')
+    const local = tempStore(t)
+    const r = await fetchDag(local, cid, [source])
+    assert.deepEqual(await collect(cat(local, cid)), Buffer.from(data))
+    assert.equal(r.fetchedBlocks, blocks)
+    assert.ok(r.wireBytes > 0)
+    assert.equal(r.wire[source.id], r.wireBytes)
+    assert.equal(r.wireBytes, r.fetchedBytes, 'a raw block body is the block: nothing more crossed')
+    assert.equal(source.requests, blocks, 'one request per block')
+    assert.equal(gw.requests, source.requests)
+    assert.ok(local.isPinned(cid))
+  })
+
+  it('reports blocks the gateway lacks as missing and answers only the CIDs asked for', async t => {
+    const { store, cid } = await fileDag(t, 50_000, 82)
+    const gw = await gatewayOver(t, store)
+    const unknown = (await fileDag(t, 5000, 83)).cid
+    const leaf = leaves(store, cid)[2]!
+    const answer = await gatewaySource(gw.url, { concurrency: 2 }).request([leaf, unknown, leaf], {})
+    assert.deepEqual(answer.blocks.map(b => b.cid.toString()), [leaf.toString()], 'asked twice, sent once')
+    assert.deepEqual(answer.blocks[0]!.bytes, store.getSync(leaf))
+    assert.deepEqual(answer.missing.map(String), [unknown.toString()])
+    assert.equal(answer.wireBytes, store.getSync(leaf).length)
+  })
+
+  it('fails with ERR_MIRROR within the timeout when the gateway stalls, before or during the body', async t => {
+    const { cid } = await fileDag(t, 5000, 84)
+    const silent = await plainServer(t, () => {}) // never answers
+    const halfway = await plainServer(t, (_req, res) => { res.writeHead(200, { 'content-length': '1000' }); res.write(new Uint8Array(10)) })
+    for (const url of [silent, halfway]) {
+      const started = performance.now()
+      await assert.rejects(gatewaySource(url, { timeout: 300 }).request([cid], {}), (err: { code?: string, url?: string, message: string }) =>
+        err.code === 'ERR_MIRROR' && err.url === `${url}/ipfs/${cid}?format=raw` && /300 ms/.test(err.message))
+      const took = performance.now() - started
+      assert.ok(took >= 250 && took < 2000, `gave up after ${Math.round(took)} ms`)
+    }
+  })
+
+  it('fails with ERR_MIRROR naming the status on an HTTP error, and on a refused connection', async t => {
+    const { store, cid } = await fileDag(t, 20_000, 85, false)
+    await corrupt(store, cid)
+    const gw = await gatewayOver(t, store)
+    await assert.rejects(gatewaySource(gw.url).request([cid], {}), (err: { code?: string, status?: number }) => err.code === 'ERR_MIRROR' && err.status === 500)
+    const closed = await startGateway({ store })
+    await closed.close()
+    await assert.rejects(gatewaySource(closed.url).request([cid], {}), (err: { code?: string, status?: number }) => err.code === 'ERR_MIRROR' && err.status === undefined)
+  })
+
+  it('refuses a body over the block size limit without downloading it', async t => {
+    const { cid } = await fileDag(t, 5000, 86)
+    let sent = 0
+    let cut = false
+    const endless = await plainServer(t, (_req, res) => {
+      res.writeHead(200, { 'content-type': RAW })
+      res.on('close', () => { cut = true })
+      const chunk = new Uint8Array(64 * 1024)
+      const pump = (): void => {
+        while (!cut && sent < 256 * 1024 * 1024) {
+          sent += chunk.length
+          if (!res.write(chunk)) { res.once('drain', pump); return }
+        }
+      }
+      pump()
+    })
+    await assert.rejects(gatewaySource(endless, { timeout: 10_000 }).request([cid], {}), (err: { code?: string, message: string }) => err.code === 'ERR_MIRROR' && /block limit/.test(err.message))
+    for (let i = 0; i < 100 && !cut; i++) await new Promise(resolve => setTimeout(resolve, 10))
+    assert.ok(cut, 'the connection was dropped')
+    assert.ok(sent < 32 * 1024 * 1024, `the server got to send only ${sent} bytes`)
+    // a body announced too large is refused before any of it is read
+    const announced = await plainServer(t, (_req, res) => { res.writeHead(200, { 'content-length': String(2 * 1024 * 1024) }).flushHeaders() })
+    const started = performance.now()
+    await assert.rejects(gatewaySource(announced, { timeout: 5000 }).request([cid], {}), (err: { code?: string, message: string }) => err.code === 'ERR_MIRROR' && /announced/.test(err.message))
+    assert.ok(performance.now() - started < 2000)
+  })
+
+  it('stops at once when the caller aborts', async t => {
+    const { cid } = await fileDag(t, 5000, 87)
+    const silent = await plainServer(t, () => {})
+    const controller = new AbortController()
+    setTimeout(() => controller.abort(), 50)
+    const started = performance.now()
+    await assert.rejects(gatewaySource(silent).request([cid], { signal: controller.signal }), { code: 'ERR_ABORTED' })
+    assert.ok(performance.now() - started < 1000)
+  })
+
+  it('refuses a base URL that is not http(s) and options out of range', () => {
+    assert.throws(() => gatewaySource('not a url'), { code: 'ERR_INVALID_OPTION' })
+    assert.throws(() => gatewaySource('ftp://example.com'), { code: 'ERR_INVALID_OPTION' })
+    assert.throws(() => gatewaySource('http://127.0.0.1:1', { concurrency: 0 }), { code: 'ERR_INVALID_OPTION' })
+    assert.throws(() => gatewaySource('http://127.0.0.1:1', { timeout: -1 }), { code: 'ERR_INVALID_OPTION' })
+  })
+
+  it('lets a fetch drop a gateway that sends wrong bytes and get them from a good one', async t => {
+    const { store: good, data, cid } = await fileDag(t, 200_000, 88)
+    const { store: bad } = await fileDag(t, 200_000, 88, false)
+    for (const leaf of leaves(bad, cid)) await corrupt(bad, leaf)
+    // a gateway that serves its store without verifying it
+    const liarUrl = await plainServer(t, (req, res) => {
+      const c = CID.parse(/^\/ipfs\/([^/?]+)/.exec(req.url ?? '')?.[1] ?? '')
+      void bad.has(c).then(held => {
+        if (!held) return res.writeHead(404).end()
+        res.writeHead(200, { 'content-type': RAW }).end(bad.getSync(c))
+      })
+    })
+    const gw = await gatewayOver(t, good)
+    const complaints: string[] = []
+    const liar: BlockSource = { ...gatewaySource(liarUrl, { id: 'liar' }), misbehaved: why => complaints.push(why) }
+    const local = tempStore(t)
+    const r = await fetchDag(local, cid, [liar, gatewaySource(gw.url, { id: 'good' })], { batchSize: 8 })
+    assert.deepEqual(await collect(cat(local, cid)), Buffer.from(data))
+    assert.equal(complaints.length, 1, 'the liar was caught once and dropped')
+    assert.ok((r.sources.good ?? 0) > 0)
+    assert.ok(leaves(good, cid).every(c => c.code === CODEC_RAW))
   })
 })
