@@ -163,3 +163,14 @@ export class FetchFailedError extends CmeshError {
     this.tried = tried
   }
 }
+
+/** An HTTP mirror failed a request: an HTTP error, a wrong Content-Range, a stall or a network error. */
+export class MirrorError extends CmeshError {
+  readonly url?: string
+  readonly status?: number
+  constructor (message: string, details: { url?: string, status?: number } = {}) {
+    super('ERR_MIRROR', message)
+    this.url = details.url
+    this.status = details.status
+  }
+}
