@@ -11,3 +11,4 @@ export { importPath, importBytes, importStream, type ImportOptions, type ImportR
 export { cat, ls, stat, resolvePath, exportTo, type CatOptions, type ExportOptions, type ExportProgressEvent, type StatResult, type ReadStore } from './exporter.js'
 export { exportCar, importCar, walkDag, carStream, type CarOptions, type CarExportResult, type CarImportResult, type CarProgressEvent } from './car.js'
 export { verifyBlock, getVerified, verifyStore, type VerifyOptions, type VerifyReport, type VerifyProgressEvent } from './verify.js'
+export { chunkLocations, locationTotals, type ChunkLocation, type ChunkLocationOptions, type LocationTotals } from './locations.js'
