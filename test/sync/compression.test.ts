@@ -1,15 +1,19 @@
 import assert from 'node:assert/strict'
-import { describe, it } from 'node:test'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, it, type TestContext } from 'node:test'
 import * as dagCbor from '@ipld/dag-cbor'
 import fc from 'fast-check'
 import { cidOf } from '../../src/dag/cid.js'
 import { CODEC_RAW } from '../../src/dag/constants.js'
 import { getHasher } from '../../src/dag/hashing.js'
+import { createNode, type CmeshNode, type NodeOptions } from '../../src/node.js'
 import type { Block } from '../../src/store/interface.js'
 import { compress, decompress, packBlocks, unpackBlocks, type ZBlocksMessage } from '../../src/sync/compression.js'
 import { MAX_MESSAGE_BYTES, MIN_COMPRESS_BYTES } from '../../src/sync/constants.js'
+import { encodeFrame, framedLength } from '../../src/sync/framing.js'
 import { decodeMessage, encodeMessage, type CompressionAlg } from '../../src/sync/wire.js'
-import { pseudoRandom } from '../helpers/temp.js'
+import { collect, pseudoRandom, tempDir } from '../helpers/temp.js'
 
 const WORDS = 'the of and to in is that for it as was with be by on not he this are or his from at which but have an they you were her she there been one all we their has would when if so no will more can out said up what about into than them only some could time these two may first then do any like my now over such our man me even most made after also did many before must through back years where much your way well down should because each just those people how too little state good very make world still own see men work long get here between both life being under never day same another know while last might us great old year off come since against go came right used take three'.split(' ')
 
@@ -149,4 +153,64 @@ describe('compressed blocks on the wire', () => {
         }
       }), { numRuns: 300 })
   })
+
+  it('counts a frame as its varint length prefix plus its payload', () => {
+    for (const n of [0, 1, 127, 128, 16_383, 16_384, 1_048_576, MAX_MESSAGE_BYTES]) assert.equal(framedLength(n), encodeFrame(new Uint8Array(n)).length, `${n}`)
+  })
 })
+
+async function startNode (t: TestContext, options: NodeOptions = {}): Promise<CmeshNode> {
+  const node = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, ...options })
+  t.after(async () => await node.stop())
+  return node
+}
+
+describe('nodes exchanging compressed blocks over loopback', () => {
+  it('fetches compressible content byte-identical with far fewer bytes on the wire', async t => {
+    const data = wordSalad(600_000, 21)
+    const server = await startNode(t)
+    const { cid } = await server.add(writeTemp(t, data))
+    const client = await startNode(t, { bootstrap: [server.addrs()[0]!] })
+    const r = await client.fetch(cid)
+    assert.deepEqual(await collect(client.cat(cid)), Buffer.from(data))
+    assert.ok(r.wireBytes > 0 && r.wireBytes < data.length / 2, `${r.wireBytes} bytes on the wire for ${data.length} bytes of content`)
+    assert.equal(r.wire[server.peerId.toString()], r.wireBytes)
+  })
+
+  it('sends random data, and anything from a node with compression off, plain: wire bytes cover the content', async t => {
+    const random = pseudoRandom(400_000, 22)
+    const text = wordSalad(400_000, 23)
+    const server = await startNode(t)
+    const plainServer = await startNode(t, { compress: false })
+    const randomCid = (await server.add(writeTemp(t, random))).cid
+    const textCid = (await plainServer.add(writeTemp(t, text))).cid
+    const client = await startNode(t, { bootstrap: [server.addrs()[0]!, plainServer.addrs()[0]!] })
+    const r1 = await client.fetch(randomCid)
+    assert.deepEqual(await collect(client.cat(randomCid)), Buffer.from(random))
+    assert.ok(r1.wireBytes >= random.length, `${r1.wireBytes} on the wire for ${random.length} bytes of content`)
+    const r2 = await client.fetch(textCid)
+    assert.deepEqual(await collect(client.cat(textCid)), Buffer.from(text))
+    assert.ok(r2.wireBytes >= text.length, `${r2.wireBytes} on the wire for ${text.length} bytes of content`)
+  })
+
+  it('scores down a peer whose zblocks inflates past its declared size and completes from an honest one', async t => {
+    const data = wordSalad(500_000, 24)
+    const file = writeTemp(t, data)
+    const bomber = await startNode(t, { simulate: { compressionBomb: true } })
+    const honest = await startNode(t)
+    const { cid } = await honest.add(file)
+    await bomber.add(file)
+    const client = await startNode(t, { bootstrap: [bomber.addrs()[0]!, honest.addrs()[0]!] })
+    const r = await client.fetch(cid, { batchSize: 8 })
+    assert.deepEqual(await collect(client.cat(cid)), Buffer.from(data))
+    assert.equal(r.sources[bomber.peerId.toString()] ?? 0, 0, 'nothing was taken from the bomber')
+    assert.ok(client.blocks.peer(bomber.peerId.toString()).score < 0, 'the bomber was scored down')
+    assert.equal(client.blocks.peer(honest.peerId.toString()).score, 0)
+  })
+})
+
+function writeTemp (t: TestContext, data: Uint8Array): string {
+  const file = join(tempDir(t), 'f')
+  writeFileSync(file, data)
+  return file
+}
