@@ -39,6 +39,8 @@ export interface NodeOptions {
   uploadLimit?: number
   /** Ask peers which blocks they hold and fetch the rarest first (see BlockServiceOptions). @default false */
   rarestFirst?: boolean
+  /** Send blocks compressed when that saves at least 10 % (see BlockServiceOptions). @default true */
+  compress?: boolean
   /** Misbehave on purpose: for the simulation harness only. */
   simulate?: SimulatedFaults
 }
@@ -196,7 +198,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       peerDiscovery: useMdns ? [mdns()] : [],
       services: { identify: identify(), ping: ping() }
     })
-    const blocks = new BlockService({ libp2p, store }, { uploadLimit: init.uploadLimit, rarestFirst: init.rarestFirst, banned, simulate: init.simulate })
+    const blocks = new BlockService({ libp2p, store }, { uploadLimit: init.uploadLimit, rarestFirst: init.rarestFirst, compress: init.compress, banned, simulate: init.simulate })
     await blocks.start()
     const pex = new PeerExchange(libp2p)
     await pex.start()

@@ -18,6 +18,13 @@ export function encodeFrame (payload: Uint8Array): Uint8Array {
   return out
 }
 
+/** Bytes a frame of `payloadLength` takes on the stream: the varint prefix and the payload. */
+export function framedLength (payloadLength: number): number {
+  let prefix = 1
+  for (let n = payloadLength; n >= 128; n = Math.floor(n / 128)) prefix++
+  return prefix + payloadLength
+}
+
 /**
  * Split a byte stream into length-prefixed frames. A prefix announcing more than `maxLength` bytes is refused
  * before anything of the frame is buffered, so a peer cannot make us hold more than one maximal frame. Pieces

@@ -1,4 +1,5 @@
 import * as dagCbor from '@ipld/dag-cbor'
+import { equals } from 'multiformats/bytes'
 import { CID } from 'multiformats/cid'
 import { CmeshError } from '../errors.js'
 import { MAX_BLOCK_SIZE } from '../dag/constants.js'
@@ -11,7 +12,13 @@ import { MAX_ENTRIES, MAX_MESSAGE_BYTES } from './constants.js'
  *   { t: 'have', cids: [cid, ...] }                 the sender holds these
  *   { t: 'dont-have', cids: [cid, ...] }            the sender does not
  *   { t: 'blocks', blocks: [[cid, bytes], ...] }    block bytes (the receiver verifies each against its CID)
- * Decoding is strict: canonical DAG-CBOR only, exact fields, at most MAX_ENTRIES entries, blocks within the limit.
+ *   { t: 'zblocks', alg: 'br' | 'gzip', size: int, data: bytes }
+ *                                                   a compressed blocks message: `data` decompresses (brotli or
+ *                                                   gzip) to exactly `size` bytes, the complete DAG-CBOR encoding
+ *                                                   of one `blocks` message as above (never another zblocks)
+ * Decoding is strict: canonical DAG-CBOR only, exact fields, at most MAX_ENTRIES entries, blocks within the limit,
+ * a zblocks `size` from 1 to MAX_MESSAGE_BYTES. Decompressing a zblocks (src/sync/compression.ts) is a separate,
+ * asynchronous step that stops at `size` bytes and refuses a payload of any other length.
  */
 export type Message =
   | { t: 'want', cids: CID[], blocks: boolean }
@@ -19,6 +26,10 @@ export type Message =
   | { t: 'have', cids: CID[] }
   | { t: 'dont-have', cids: CID[] }
   | { t: 'blocks', blocks: Array<{ cid: CID, bytes: Uint8Array }> }
+  | { t: 'zblocks', alg: CompressionAlg, size: number, data: Uint8Array }
+
+/** Compression of a zblocks message: brotli or gzip, as Node's zlib speaks them. */
+export type CompressionAlg = 'br' | 'gzip'
 
 /** A peer sent something outside the protocol. */
 export class ProtocolError extends CmeshError {
@@ -44,7 +55,9 @@ function cidList (v: unknown): CID[] {
 export function encodeMessage (m: Message): Uint8Array {
   const value = m.t === 'blocks'
     ? { t: m.t, blocks: m.blocks.map(b => [b.cid, b.bytes]) }
-    : m.t === 'want' ? { t: m.t, cids: m.cids, blocks: m.blocks } : { t: m.t, cids: m.cids }
+    : m.t === 'zblocks'
+      ? { t: m.t, alg: m.alg, size: m.size, data: m.data }
+      : m.t === 'want' ? { t: m.t, cids: m.cids, blocks: m.blocks } : { t: m.t, cids: m.cids }
   const bytes = dagCbor.encode(value)
   if (bytes.length > MAX_MESSAGE_BYTES) throw new ProtocolError(`message of ${bytes.length} bytes exceeds ${MAX_MESSAGE_BYTES}`)
   return bytes
@@ -83,6 +96,15 @@ export function decodeMessage (bytes: Uint8Array): Message {
           return { cid, bytes: b[1] }
         })
       }
+    }
+    case 'zblocks': {
+      exact(m, ['t', 'alg', 'size', 'data'])
+      if (m.alg !== 'br' && m.alg !== 'gzip') fail('unknown compression')
+      if (typeof m.size !== 'number' || !Number.isSafeInteger(m.size) || m.size < 1 || m.size > MAX_MESSAGE_BYTES) fail(`size must be an integer from 1 to ${MAX_MESSAGE_BYTES}`)
+      if (!(m.data instanceof Uint8Array) || m.data.length === 0) fail('data must be non-empty bytes')
+      // the decoder reads a float 1.0 as the number 1: only a re-encoding shows that size was not an integer
+      if (!equals(dagCbor.encode(m), bytes)) fail('not canonical DAG-CBOR')
+      return { t: 'zblocks', alg: m.alg, size: m.size, data: m.data }
     }
     default:
       fail('unknown message type')
