@@ -1,9 +1,12 @@
 /**
  * `npm run demo`: two real releases of a package (installed as npm-aliased devDependencies, so no network is
  * needed) go into one store. The demo shows what the second release shares with the first, and what a node
- * holding the first would have to fetch to get the second: only the blocks it lacks.
+ * holding the first would have to fetch to get the second: only the blocks it lacks. Then a neighbourhood of
+ * nodes swarm-downloads it, and a maintainer publishes both as signed releases that neighbours install, update,
+ * and finally get from a plain HTTP mirror once every peer is gone.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { createServer } from 'node:http'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -12,6 +15,7 @@ import { walkDag } from '../src/dag/car.js'
 import { ls } from '../src/dag/exporter.js'
 import { importPath } from '../src/dag/importer.js'
 import { createNode, type CmeshNode } from '../src/node.js'
+import { generatePublisherKey } from '../src/policy/keys.js'
 import { createStore } from '../src/store/index.js'
 import type { Blockstore } from '../src/store/interface.js'
 
@@ -73,6 +77,80 @@ async function neighbourhood (newDir: string, repoRoot: string): Promise<void> {
   }
 }
 
+/** A plain web server holding a release's files, with single-range support (what any static host does). */
+async function staticServer (root: string): Promise<{ url: string, requests: () => number, close: () => Promise<void> }> {
+  let requests = 0
+  const server = createServer((req, res) => {
+    requests++
+    const path = join(root, ...decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).split('/').filter(p => p !== '' && p !== '..'))
+    let size: number
+    try {
+      size = statSync(path).size
+    } catch {
+      res.writeHead(404).end()
+      return
+    }
+    const m = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '')
+    if (m === null) {
+      res.writeHead(200, { 'content-length': size })
+      createReadStream(path).pipe(res)
+      return
+    }
+    const start = Number(m[1])
+    const end = Math.min(Number(m[2]), size - 1)
+    res.writeHead(206, { 'content-length': end - start + 1, 'content-range': `bytes ${start}-${end}/${size}` })
+    createReadStream(path, { start, end }).pipe(res)
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    requests: () => requests,
+    close: async () => { server.closeAllConnections(); await new Promise(resolve => server.close(resolve)) }
+  }
+}
+
+/** A maintainer publishes signed releases; neighbours install and update; then a newcomer uses a plain HTTP mirror. */
+async function releases (oldDir: string, newDir: string, repoRoot: string): Promise<void> {
+  console.log('\n--- Signed releases: publish, update, mirror fallback ---\n')
+  const key = generatePublisherKey()
+  const mirror = await staticServer(newDir)
+  const nodes: CmeshNode[] = []
+  try {
+    const maintainer = await createNode({ repo: join(repoRoot, 'maintainer'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
+    nodes.push(maintainer)
+    const v1 = await maintainer.publish(oldDir, { name: 'prettier', version: '3.5.2', key })
+    console.log(`  maintainer publishes prettier 3.5.2 (seq ${v1.manifest.seq}), signed by ${key.publicKey.slice(0, 28)}…`)
+    const neighbours: CmeshNode[] = []
+    for (const name of ['frank', 'grace']) {
+      const n = await createNode({ repo: join(repoRoot, name), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: [maintainer.addrs()[0]!] })
+      nodes.push(n)
+      neighbours.push(n)
+      n.trust.add('prettier', key.publicKey)
+      const r = await n.update('prettier')
+      console.log(`  ${name.padEnd(6)} installs ${r.version}: ${mb(r.wireBytes)} on the wire for ${mb(r.size)} (blocks travel compressed), ${r.seconds.toFixed(2)} s`)
+    }
+    const v2 = await maintainer.publish(newDir, { name: 'prettier', version: '3.5.3', key, mirrors: [{ url: mirror.url, type: 'files' }] })
+    console.log(`\n  maintainer publishes prettier 3.5.3 (seq ${v2.manifest.seq}), with a plain HTTP mirror ${mirror.url}`)
+    for (const [i, n] of neighbours.entries()) {
+      const r = await n.update('prettier')
+      console.log(`  ${['frank', 'grace'][i]!.padEnd(6)} updates to ${r.version}: ${mb(r.wireBytes)} on the wire for a ${mb(r.size)} release (${(100 * r.wireBytes / r.size).toFixed(2)} %)`)
+    }
+    for (const n of nodes.splice(0)) await n.stop()
+    console.log('\n  every peer is stopped. A newcomer has the signed bundle (from the mirror, a USB stick, anywhere):')
+    const newcomer = await createNode({ repo: join(repoRoot, 'newcomer'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
+    nodes.push(newcomer)
+    newcomer.trust.add('prettier', key.publicKey)
+    const before = mirror.requests()
+    const r = await newcomer.update('prettier', { bundle: v2.bundle })
+    console.log(`  newcomer installs ${r.version} from the mirror: ${mb(r.wireBytes)} in ${mirror.requests() - before} HTTP requests, every chunk verified, ${r.seconds.toFixed(2)} s`)
+    const rollback = await newcomer.update('prettier', { bundle: v1.bundle }).catch((err: Error & { code?: string }) => err.code)
+    console.log(`  offered the older 3.5.2 again, it refuses: ${String(rollback)}`)
+  } finally {
+    for (const n of nodes) await n.stop()
+    await mirror.close()
+  }
+}
+
 async function main (): Promise<void> {
   const oldDir = dirname(require.resolve(`${OLD}/package.json`))
   const newDir = dirname(require.resolve(`${NEW}/package.json`))
@@ -119,6 +197,7 @@ async function main (): Promise<void> {
     console.log('\nEvery block fetched is verified against its CID; blocks of unchanged content are never sent twice.')
     await store.close()
     await neighbourhood(newDir, repo)
+    await releases(oldDir, newDir, repo)
   } finally {
     await store.close()
     rmSync(repo, { recursive: true, force: true })

@@ -2,7 +2,8 @@ import { readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import { parseCid } from './dag/cid.js'
-import { CmeshError } from './errors.js'
+import { CmeshError, TooLargeError } from './errors.js'
+import { MAX_BUNDLE_BYTES } from './policy/release-manifest.js'
 import type { CmeshNode } from './node.js'
 
 /** File in the repository naming the running daemon's API address (removed when it stops). */
@@ -13,6 +14,7 @@ export const API_FILENAME = 'api'
  *   GET /api/v0/id              -> { peerId, addrs }
  *   GET /api/v0/peers           -> [PeerInfo, ...]
  *   POST /api/v0/fetch?cid=CID  -> { cid, bytes, seconds, sources }
+ *   POST /api/v0/update?name=N[&withDeps=1]  (body: a release bundle, or empty to ask peers) -> UpdateResult
  * Errors come back as { error, code } with a 4xx/5xx status.
  */
 export async function startApi (node: CmeshNode, repo: string): Promise<{ url: string, close: () => Promise<void> }> {
@@ -30,9 +32,20 @@ export async function startApi (node: CmeshNode, repo: string): Promise<{ url: s
         const r = await node.fetch(cid)
         return reply(200, { cid: cid.toString(), bytes: Object.values(r.sources).reduce((a, b) => a + b, 0), seconds: r.seconds, sources: r.sources })
       }
+      if (req.method === 'POST' && url.pathname === '/api/v0/update') {
+        const parts: Buffer[] = []
+        let total = 0
+        for await (const part of req) {
+          total += (part as Buffer).length
+          if (total > MAX_BUNDLE_BYTES) throw new TooLargeError(`a release bundle is at most ${MAX_BUNDLE_BYTES} bytes`)
+          parts.push(part as Buffer)
+        }
+        const bundle = total === 0 ? undefined : Buffer.concat(parts)
+        return reply(200, await node.update(url.searchParams.get('name') ?? '', { bundle, withDeps: url.searchParams.get('withDeps') === '1' }))
+      }
       reply(404, { error: `no such endpoint: ${req.method ?? ''} ${url.pathname}`, code: 'ERR_NOT_FOUND' })
     })().catch((err: Error) => {
-      reply(err instanceof CmeshError && err.code === 'ERR_INVALID_CID' ? 400 : 500, { error: err.message, code: (err as CmeshError).code ?? 'ERR_INTERNAL' })
+      reply(err instanceof CmeshError ? (err.code === 'ERR_INTERNAL' ? 500 : 400) : 500, { error: err.message, code: (err as CmeshError).code ?? 'ERR_INTERNAL' })
     })
   })
   await new Promise<void>((resolve, reject) => {
@@ -71,8 +84,8 @@ export async function daemonApi (repo: string): Promise<string | undefined> {
 }
 
 /** Call the daemon; its errors come back as CmeshErrors with their codes. */
-export async function callApi (url: string, method: 'GET' | 'POST', path: string): Promise<unknown> {
-  const res = await fetch(`${url}${path}`, { method })
+export async function callApi (url: string, method: 'GET' | 'POST', path: string, payload?: Uint8Array): Promise<unknown> {
+  const res = await fetch(`${url}${path}`, { method, body: payload })
   const body = await res.json() as { error?: string, code?: string }
   if (!res.ok) throw new CmeshError(body.code ?? 'ERR_DAEMON', body.error ?? `daemon answered ${res.status}`)
   return body

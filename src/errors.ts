@@ -175,3 +175,66 @@ export class MirrorError extends CmeshError {
     this.status = options.status
   }
 }
+
+/** A release manifest is unsigned, or its signature does not verify against the key it names. */
+export class BadSignatureError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_BAD_SIGNATURE', message)
+  }
+}
+
+/** A release is signed by a key not trusted for its name (`cmesh trust add <name> <key>`). */
+export class UntrustedKeyError extends CmeshError {
+  constructor (name: string, key: string) {
+    super('ERR_UNTRUSTED_KEY', `release ${name} is signed by ${key}, which is not trusted for ${name}`)
+  }
+}
+
+/** A release's sequence number is not newer than the one held for its name: a rollback. */
+export class RollbackError extends CmeshError {
+  constructor (name: string, offered: number, held: number) {
+    super('ERR_ROLLBACK', `release ${name} sequence ${offered} is not newer than the ${held} already held (rollback refused)`)
+  }
+}
+
+/** A release manifest is past its expiry: someone may be freezing this client on an old version. */
+export class ExpiredError extends CmeshError {
+  constructor (name: string, expires: number) {
+    super('ERR_EXPIRED', `release ${name} expired at ${new Date(expires).toISOString()} (freeze refused)`)
+  }
+}
+
+/** A manifest, or the data it describes, is larger than allowed or declared: endless data. */
+export class TooLargeError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_TOO_LARGE', message)
+  }
+}
+
+/** What was fetched does not match what the signed manifest says (name, root, size, dependencies). */
+export class MixAndMatchError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_MIX_AND_MATCH', message)
+  }
+}
+
+/** A release manifest, key or bundle is malformed. */
+export class InvalidManifestError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_INVALID_MANIFEST', message)
+  }
+}
+
+/** No release of that name is known here or offered by any peer or source. */
+export class ReleaseNotFoundError extends CmeshError {
+  constructor (name: string, where: string) {
+    super('ERR_RELEASE_NOT_FOUND', `no release of ${name} found (${where})`)
+  }
+}
+
+/** A publisher key file or key text is unusable. */
+export class KeyError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_KEY', message)
+  }
+}

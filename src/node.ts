@@ -20,6 +20,11 @@ import { BlockService, type SimulatedFaults } from './sync/block-service.js'
 import { PeerExchange } from './sync/peer-exchange.js'
 import { fetchDag, type FetchOptions, type FetchResult } from './sync/fetcher.js'
 import { loadOrCreateIdentity } from './sync/identity.js'
+import { startGateway, type Gateway } from './sync/gateway.js'
+import { ReleaseExchange } from './sync/release-exchange.js'
+import { Releases, type PublishOptions, type PublishResult, type UpdateOptions, type UpdateResult } from './sync/releases.js'
+import { TrustStore } from './policy/trust.js'
+import { ReleaseIndex } from './store/release-index.js'
 
 /** Initial yamux window of a stream: a block-exchange answer (about 1 MiB) fits without waiting for window updates. */
 const YAMUX_WINDOW = 2 * 1024 * 1024
@@ -43,6 +48,8 @@ export interface NodeOptions {
   compress?: boolean
   /** Misbehave on purpose: for the simulation harness only. */
   simulate?: SimulatedFaults
+  /** Serve blocks over HTTP as an IPFS trustless gateway (`GET /ipfs/{cid}`) on this host and port. @default off */
+  gateway?: { host?: string, port?: number }
 }
 
 export interface PeerInfo {
@@ -74,12 +81,29 @@ export class CmeshNode {
   private readonly firstConnected = new Map<string, number>()
 
   readonly pex: PeerExchange
+  /** Signed releases: publish, trust, update. */
+  readonly releases: Releases
+  readonly trust: TrustStore
+  private readonly releaseExchange: ReleaseExchange
+  /** The HTTP gateway, when started with `gateway`. */
+  gateway: Gateway | undefined
 
   constructor (store: Blockstore, libp2p: Libp2p, blocks: BlockService, pex: PeerExchange) {
     this.store = store
     this.libp2p = libp2p
     this.blocks = blocks
     this.pex = pex
+    const index = new ReleaseIndex(store.repo)
+    this.trust = new TrustStore(store.repo)
+    this.releaseExchange = new ReleaseExchange(libp2p, name => index.bundle(name))
+    this.releases = new Releases({
+      store,
+      trust: this.trust,
+      index,
+      offers: async (name, signal) => await this.releaseExchange.offers(name, signal),
+      peerSources: async () => (await this.peers()).map(p => this.blocks.source(peerIdFromString(p.peerId), p.peerId)),
+      watch: (add, remove) => this.watchPeers(add, remove)
+    })
     libp2p.addEventListener('peer:connect', evt => {
       const id = evt.detail.toString()
       if (!this.firstConnected.has(id)) this.firstConnected.set(id, Date.now())
@@ -113,18 +137,34 @@ export class CmeshNode {
   async fetch (cid: CID, options?: FetchOptions): Promise<FetchResult> {
     const ranked = await this.peers()
     const sources = ranked.map(p => this.blocks.source(peerIdFromString(p.peerId), p.peerId))
-    // peers that connect during the download join it; peers that leave are dropped from it
-    const watch: FetchOptions['watch'] = (add, remove) => {
-      const joined = (evt: CustomEvent<PeerId>): void => { add(this.blocks.source(evt.detail, evt.detail.toString())) }
-      const left = (evt: CustomEvent<PeerId>): void => { remove(evt.detail.toString()) }
-      this.libp2p.addEventListener('peer:connect', joined)
-      this.libp2p.addEventListener('peer:disconnect', left)
-      return () => {
-        this.libp2p.removeEventListener('peer:connect', joined)
-        this.libp2p.removeEventListener('peer:disconnect', left)
-      }
+    return await fetchDag(this.store, cid, sources, { ...options, watch: options?.watch ?? ((add, remove) => this.watchPeers(add, remove)) })
+  }
+
+  /** Peers that connect during a download join it; peers that leave are dropped from it. */
+  private watchPeers (add: Parameters<NonNullable<FetchOptions['watch']>>[0], remove: (id: string) => void): () => void {
+    const joined = (evt: CustomEvent<PeerId>): void => { add(this.blocks.source(evt.detail, evt.detail.toString())) }
+    const left = (evt: CustomEvent<PeerId>): void => { remove(evt.detail.toString()) }
+    this.libp2p.addEventListener('peer:connect', joined)
+    this.libp2p.addEventListener('peer:disconnect', left)
+    return () => {
+      this.libp2p.removeEventListener('peer:connect', joined)
+      this.libp2p.removeEventListener('peer:disconnect', left)
     }
-    return await fetchDag(this.store, cid, sources, { ...options, watch: options?.watch ?? watch })
+  }
+
+  /** Import `path` and publish it as a signed release (see Releases.publish). */
+  async publish (path: string, options: PublishOptions): Promise<PublishResult> {
+    return await this.releases.publish(path, options)
+  }
+
+  /** Install the newest trusted release of `name` offered by peers or given, fetching only what changed. */
+  async update (name: string, options?: UpdateOptions): Promise<UpdateResult> {
+    return await this.releases.update(name, options)
+  }
+
+  async start (gateway?: NodeOptions['gateway']): Promise<void> {
+    await this.releaseExchange.start()
+    if (gateway !== undefined) this.gateway = await startGateway({ store: this.store }, gateway)
   }
 
   async dial (addr: string): Promise<void> {
@@ -151,6 +191,8 @@ export class CmeshNode {
   }
 
   async stop (): Promise<void> {
+    await this.gateway?.close()
+    await this.releaseExchange.stop()
     await this.pex.stop()
     await this.blocks.stop()
     await this.libp2p.stop()
@@ -206,6 +248,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       void libp2p.dial(evt.detail.id).catch(() => {})
     })
     const node = new CmeshNode(store, libp2p, blocks, pex)
+    await node.start(init.gateway)
     for (const addr of init.bootstrap ?? []) await dialWithRetry(node, addr)
     return node
   } catch (err) {

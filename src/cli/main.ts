@@ -16,8 +16,13 @@ import { ls } from './commands/ls.js'
 import { pin, unpin } from './commands/pin.js'
 import { stat } from './commands/stat.js'
 import { verify } from './commands/verify.js'
+import { keygen } from './commands/keygen.js'
+import { publish } from './commands/publish.js'
+import { releases } from './commands/releases.js'
+import { trust } from './commands/trust.js'
+import { update } from './commands/update.js'
 
-const COMMANDS: Command[] = [add, get, cat, ls, exportCommand, importCommand, pin, unpin, gc, stat, verify, daemon, fetch, peers]
+const COMMANDS: Command[] = [add, get, cat, ls, exportCommand, importCommand, pin, unpin, gc, stat, verify, daemon, fetch, peers, keygen, publish, trust, update, releases]
 
 const GLOBAL_OPTIONS: OptionSpec = {
   repo: { type: 'string' },

@@ -38,6 +38,8 @@ export type FetchProgressEvent =
 
 export interface FetchOptions {
   signal?: AbortSignal
+  maxBytes?: number
+  maxBlocks?: number
   onProgress?: (event: FetchProgressEvent) => void
   /** Pin the root once complete. @default true */
   pin?: boolean

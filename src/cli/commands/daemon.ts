@@ -8,8 +8,8 @@ import type { Command } from '../command.js'
 export const daemon: Command = {
   name: 'daemon',
   summary: 'run a node: serve blocks to peers, find neighbours by mDNS; prints its peer id and addresses; `cmesh fetch` and `cmesh peers` then go through it',
-  usage: 'daemon [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--no-mdns] [--upload-limit RATE] [--json]',
-  options: { listen: { type: 'string', multiple: true }, bootstrap: { type: 'string', multiple: true }, 'no-mdns': { type: 'boolean' }, 'upload-limit': { type: 'string' } },
+  usage: 'daemon [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--no-mdns] [--upload-limit RATE] [--gateway HOST:PORT] [--json]',
+  options: { listen: { type: 'string', multiple: true }, bootstrap: { type: 'string', multiple: true }, 'no-mdns': { type: 'boolean' }, 'upload-limit': { type: 'string' }, gateway: { type: 'string' } },
   async run (ctx, values) {
     let uploadLimit: number | undefined
     if (typeof values['upload-limit'] === 'string') {
@@ -19,7 +19,14 @@ export const daemon: Command = {
         throw new UsageError(`daemon: --upload-limit: ${(err as Error).message}`)
       }
     }
+    let gateway: { host: string, port: number } | undefined
+    if (typeof values.gateway === 'string') {
+      const m = /^(.+):(\d{1,5})$/.exec(values.gateway)
+      if (m === null || Number(m[2]) > 65535) throw new UsageError(`daemon: --gateway must be HOST:PORT, e.g. 127.0.0.1:8080, got ${values.gateway}`)
+      gateway = { host: m[1]!, port: Number(m[2]) }
+    }
     const node = await createNode({
+      gateway,
       uploadLimit,
       repo: ctx.options.repo,
       listen: values.listen as string[] | undefined,
@@ -28,10 +35,11 @@ export const daemon: Command = {
     })
     const api = await startApi(node, resolveRepo(ctx.options.repo))
     if (ctx.options.json) {
-      ctx.printJson({ peerId: node.peerId.toString(), addrs: node.addrs() })
+      ctx.printJson({ peerId: node.peerId.toString(), addrs: node.addrs(), ...node.gateway === undefined ? {} : { gateway: node.gateway.url } })
     } else {
       ctx.print(`peer id ${node.peerId.toString()}`)
       for (const a of node.addrs()) ctx.print(`listening on ${a}`)
+      if (node.gateway !== undefined) ctx.print(`gateway on ${node.gateway.url}/ipfs/{cid}`)
     }
     await new Promise<void>(resolve => {
       process.once('SIGINT', resolve)
