@@ -10,8 +10,9 @@
  * ```
  */
 export * from './dag/index.js'
-export { createStore, resolveRepo, type StoreOptions, type Blockstore, type Block, type PutResult, type RootInfo, type StoreStat, type GcResult, type StoreSession } from './store/index.js'
+export { createStore, resolveRepo, ReleaseIndex, type InstalledRelease, type StoreOptions, type Blockstore, type Block, type PutResult, type RootInfo, type StoreStat, type GcResult, type StoreSession } from './store/index.js'
 export * from './errors.js'
 export { CID } from 'multiformats/cid'
 export { createNode, CmeshNode, type NodeOptions, type PeerInfo } from './node.js'
 export * from './sync/index.js'
+export * from './policy/index.js'

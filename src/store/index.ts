@@ -6,6 +6,7 @@ import { LmdbBlockstore } from './lmdb-store.js'
 import type { Blockstore } from './interface.js'
 
 export type { Block, Blockstore, GcResult, PutResult, RootInfo, StoreSession, StoreStat } from './interface.js'
+export { ReleaseIndex, RELEASES_FILENAME, BUNDLES_DIRNAME, type InstalledRelease } from './release-index.js'
 
 export interface StoreOptions {
   /** Repository directory. @default $CMESH_REPO, else ~/.cmesh */

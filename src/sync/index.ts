@@ -12,3 +12,5 @@ export { startNeighbourhood, type SimNodeSpec, type Behaviour, type Neighbourhoo
 export { startGateway, type Gateway, type GatewayInit, type GatewayComponents } from './gateway.js'
 export { gatewaySource, type GatewaySource, type GatewaySourceOptions } from './gateway-source.js'
 export { rangeMirrorSource, type RangeMirrorOptions, type RangeMirrorSource, type RangeMirrorStats } from './range-mirror.js'
+export { Releases, readBundle, DEFAULT_RELEASE_LIFETIME_MS, type PublishOptions, type PublishResult, type UpdateOptions, type UpdateResult, type UpdateProgressEvent, type ReleaseComponents } from './releases.js'
+export { ReleaseExchange, RELEASE_PROTOCOL } from './release-exchange.js'

@@ -86,6 +86,20 @@ describe('releases over the network', () => {
     assert.deepEqual(readFileSync(join(out, 'lib', 'data.bin')), readFileSync(join(files, 'lib', 'data.bin')))
   })
 
+  it('uses any node as a mirror through its trustless HTTP gateway', async t => {
+    const key = generatePublisherKey()
+    const maintainer = await startNode(t, { gateway: { port: 0 } })
+    assert.ok(maintainer.gateway !== undefined)
+    const v1 = await maintainer.publish(release(t, 5), { name: 'app', version: '5.0.0', key, mirrors: [{ url: maintainer.gateway.url, type: 'gateway' }], import: { chunker: SMALL_CHUNKS } })
+    // not connected as a peer: the blocks can only come over HTTP
+    const client = await startNode(t)
+    client.trust.add('app', key.publicKey)
+    const r = await client.update('app', { bundle: v1.bundle })
+    assert.deepEqual(Object.keys(r.sources), [maintainer.gateway.url])
+    assert.ok(maintainer.gateway.requests > 0)
+    assert.equal((await verifyStore(client.store)).corrupt.length, 0)
+  })
+
   it('falls back to the mirror when the peers stop mid-download, and fails listing the sources when all are gone', async t => {
     const key = generatePublisherKey()
     const files = release(t, 3)
