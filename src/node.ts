@@ -29,6 +29,9 @@ import { ReleaseIndex } from './store/release-index.js'
 /** Initial yamux window of a stream: a block-exchange answer (about 1 MiB) fits without waiting for window updates. */
 const YAMUX_WINDOW = 2 * 1024 * 1024
 
+/** A download ranks peers by RTTs up to a minute old, and waits at most 500 ms on a peer it has not measured. */
+const RANKING_PINGS = { maxRttAgeMs: 60_000, pingTimeoutMs: 500 }
+
 export interface NodeOptions {
   /** Repository directory. @default $CMESH_REPO, else ~/.cmesh */
   repo?: string
@@ -79,6 +82,8 @@ export class CmeshNode {
   /** When this node started (ms since the epoch). */
   readonly started = Date.now()
   private readonly firstConnected = new Map<string, number>()
+  /** Last measured round-trip time to each peer, and when. */
+  private readonly rtts = new Map<string, { ms: number, at: number }>()
 
   readonly pex: PeerExchange
   /** Signed releases: publish, trust, update. */
@@ -101,7 +106,7 @@ export class CmeshNode {
       trust: this.trust,
       index,
       offers: async (name, signal) => await this.releaseExchange.offers(name, signal),
-      peerSources: async () => (await this.peers()).map(p => this.blocks.source(peerIdFromString(p.peerId), p.peerId)),
+      peerSources: async () => (await this.peers(RANKING_PINGS)).map(p => this.blocks.source(peerIdFromString(p.peerId), p.peerId)),
       watch: (add, remove) => this.watchPeers(add, remove)
     })
     libp2p.addEventListener('peer:connect', evt => {
@@ -135,7 +140,7 @@ export class CmeshNode {
    * asked in rank order (see peers()); measured speed then decides who gets more.
    */
   async fetch (cid: CID, options?: FetchOptions): Promise<FetchResult> {
-    const ranked = await this.peers()
+    const ranked = await this.peers(RANKING_PINGS)
     const sources = ranked.map(p => this.blocks.source(peerIdFromString(p.peerId), p.peerId))
     return await fetchDag(this.store, cid, sources, { ...options, watch: options?.watch ?? ((add, remove) => this.watchPeers(add, remove)) })
   }
@@ -173,17 +178,22 @@ export class CmeshNode {
 
   /**
    * Connected peers ranked as they are asked for blocks: same segment first (an address in one of our
-   * interfaces' subnets), then by measured round-trip time.
+   * interfaces' subnets), then by measured round-trip time. Every peer is pinged, unless its last RTT is younger
+   * than `maxRttAgeMs` (default 0); a ping gives up after `pingTimeoutMs` (default 2000).
    */
-  async peers (): Promise<PeerInfo[]> {
+  async peers (options: { maxRttAgeMs?: number, pingTimeoutMs?: number } = {}): Promise<PeerInfo[]> {
     const subnets = localSubnets()
     const ping = (this.libp2p.services as { ping: { ping: (p: PeerId, o?: { signal?: AbortSignal }) => Promise<number> } }).ping
     const out = await Promise.all(this.libp2p.getPeers().map(async (peer): Promise<PeerInfo> => {
       const addrs = this.libp2p.getConnections(peer).map(c => c.remoteAddr.toString())
-      let rttMs: number | undefined
-      try {
-        rttMs = await ping.ping(peer, { signal: AbortSignal.timeout(2000) })
-      } catch {}
+      const known = this.rtts.get(peer.toString())
+      let rttMs = known?.ms
+      if (known === undefined || Date.now() - known.at > (options.maxRttAgeMs ?? 0)) {
+        try {
+          rttMs = await ping.ping(peer, { signal: AbortSignal.timeout(options.pingTimeoutMs ?? 2000) })
+          this.rtts.set(peer.toString(), { ms: rttMs, at: Date.now() })
+        } catch {}
+      }
       const segment = addrs.some(a => onSegment(a, subnets)) ? 'same' : 'other'
       return { peerId: peer.toString(), addrs, segment, rttMs, lastSeen: Date.now(), firstConnected: this.firstConnected.get(peer.toString()), ...this.blocks.peer(peer.toString()) }
     }))
