@@ -82,7 +82,7 @@ describe('nodes exchanging blocks over loopback', () => {
 
   it('gives a slow peer little work and races its last requests to a fast one (endgame)', async t => {
     const dir = tempDir(t)
-    const data = pseudoRandom(1_200_000, 64)
+    const data = pseudoRandom(2_400_000, 64)
     writeFileSync(join(dir, 'f'), data)
     const fast = await startNode(t)
     const slow = await startNode(t, [], 20_000) // 20 kB/s after its burst: in effect a stalling peer
