@@ -24,6 +24,7 @@ import { startGateway, type Gateway } from './sync/gateway.js'
 import { ReleaseExchange } from './sync/release-exchange.js'
 import { Releases, type PublishOptions, type PublishResult, type UpdateOptions, type UpdateResult } from './sync/releases.js'
 import { TrustStore } from './policy/trust.js'
+import { thinBundle } from './policy/release-manifest.js'
 import { ReleaseIndex } from './store/release-index.js'
 
 /** Initial yamux window of a stream: a block-exchange answer (about 1 MiB) fits without waiting for window updates. */
@@ -100,12 +101,17 @@ export class CmeshNode {
     this.pex = pex
     const index = new ReleaseIndex(store.repo)
     this.trust = new TrustStore(store.repo)
-    this.releaseExchange = new ReleaseExchange(libp2p, name => index.bundle(name))
+    this.releaseExchange = new ReleaseExchange(libp2p, (name, question) => {
+      const bundle = index.bundle(name)
+      if (bundle === undefined) return undefined
+      return thinBundle(bundle, { blocks: question.blocks, held: question.have === null ? undefined : index.bundleOf(question.have.toString()) })
+    })
     this.releases = new Releases({
       store,
       trust: this.trust,
       index,
-      offers: async (name, signal) => await this.releaseExchange.offers(name, signal),
+      offers: async (name, question, signal) => await this.releaseExchange.offers(name, question, signal),
+      bundleFrom: async (peer, name, question, signal) => await this.releaseExchange.ask(peerIdFromString(peer), name, question, signal),
       peerSources: async () => (await this.peers(RANKING_PINGS)).map(p => this.blocks.source(peerIdFromString(p.peerId), p.peerId)),
       watch: (add, remove) => this.watchPeers(add, remove)
     })

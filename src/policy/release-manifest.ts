@@ -267,3 +267,16 @@ export async function openBundle (bytes: Uint8Array): Promise<OpenedRelease> {
   }
   return { cid: releaseCid, manifest, signer, envelope: b.release, blocks }
 }
+
+/**
+ * A smaller bundle for an asker: the envelope alone (`blocks: false`), or without the interior blocks that
+ * `held` (the bundle of a release the asker holds) already carried. The envelope is unchanged, so the signature
+ * still verifies; the asker has the rest of the interior in its store.
+ */
+export function thinBundle (bundle: Uint8Array, options: { blocks: boolean, held?: Uint8Array }): Uint8Array {
+  const b = dagCbor.decode(bundle) as { release: Uint8Array, blocks: Array<[CID, Uint8Array]> }
+  if (!options.blocks) return dagCbor.encode({ release: b.release, blocks: [] })
+  if (options.held === undefined) return bundle
+  const old = new Set((dagCbor.decode(options.held) as { blocks: Array<[CID, Uint8Array]> }).blocks.map(([c]) => c.toString()))
+  return dagCbor.encode({ release: b.release, blocks: b.blocks.filter(([c]) => !old.has(c.toString())) })
+}

@@ -58,6 +58,16 @@ export class ReleaseIndex {
     }
   }
 
+  /** The bundle of a release by its CID, while this repository still has it (bundles of earlier releases are kept). */
+  bundleOf (release: string): Uint8Array | undefined {
+    if (!/^[a-z0-9]+$/.test(release)) return undefined
+    try {
+      return readFileSync(join(this.dir, `${release}.cmesh`))
+    } catch {
+      return undefined
+    }
+  }
+
   /** Record `entry` as the installed release of its name, with its bundle. */
   async record (entry: InstalledRelease, bundle: Uint8Array): Promise<void> {
     await mkdir(this.dir, { recursive: true })

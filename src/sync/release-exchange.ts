@@ -1,12 +1,18 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { CID } from 'multiformats/cid'
 import { MAX_BUNDLE_BYTES } from '../policy/release-manifest.js'
 import { readFrames, sendFrame } from './framing.js'
 import { ProtocolError } from './wire.js'
 
 /** Peers hand each other the bundle of the release they hold for a name. */
 export const RELEASE_PROTOCOL = '/cmesh/release/1.0.0'
-/** A question is one small frame: `{ name }`. */
+/**
+ * A question is one small frame: `{ name, blocks, have }`. With `blocks: false` the answer is the signed envelope
+ * alone (a few hundred bytes: enough to decide whether to update; the DAG then comes block by block, only what is
+ * missing). With `blocks: true` it carries the DAG's interior blocks too (needed to use plain web mirrors), less
+ * those of the release `have` the asker already holds, when the answering peer still has that release's bundle.
+ */
 const MAX_QUESTION_BYTES = 1024
 /** Answers are `{ bundle: bytes | null }`: the bundle plus a few bytes of framing. */
 const MAX_ANSWER_BYTES = MAX_BUNDLE_BYTES + 1024
@@ -24,11 +30,18 @@ async function first (stream: Stream, max: number): Promise<unknown> {
   throw new ProtocolError('stream ended before a release message')
 }
 
-function exactMap (v: unknown, key: string): Record<string, unknown> {
-  if (v === null || typeof v !== 'object' || Array.isArray(v) || Object.keys(v).length !== 1 || !Object.hasOwn(v, key)) {
-    throw new ProtocolError(`release message must be { ${key} }`)
+function exactMap (v: unknown, keys: string[]): Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || Object.keys(v).length !== keys.length || !keys.every(k => Object.hasOwn(v, k))) {
+    throw new ProtocolError(`release message must be { ${keys.join(', ')} }`)
   }
   return v as Record<string, unknown>
+}
+
+export interface BundleQuestion {
+  /** Include the DAG's interior blocks. */
+  blocks: boolean
+  /** The release the asker holds: its interior blocks are left out. */
+  have: CID | null
 }
 
 /**
@@ -36,14 +49,16 @@ function exactMap (v: unknown, key: string): Record<string, unknown> {
  * the caller opens the bundle (signature, trust, rollback, expiry) as it would any other.
  */
 export class ReleaseExchange {
-  constructor (private readonly libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getPeers'>, private readonly lookup: (name: string) => Uint8Array | undefined) {}
+  constructor (private readonly libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getPeers'>, private readonly lookup: (name: string, question: BundleQuestion) => Uint8Array | undefined) {}
 
   async start (): Promise<void> {
     await this.libp2p.handle(RELEASE_PROTOCOL, async (stream: Stream) => {
       try {
-        const q = exactMap(await first(stream, MAX_QUESTION_BYTES), 'name')
-        if (typeof q.name !== 'string') throw new ProtocolError('name must be a string')
-        await sendFrame(stream, dagCbor.encode({ bundle: this.lookup(q.name) ?? null }))
+        const q = exactMap(await first(stream, MAX_QUESTION_BYTES), ['name', 'blocks', 'have'])
+        if (typeof q.name !== 'string' || typeof q.blocks !== 'boolean') throw new ProtocolError('name must be a string and blocks a boolean')
+        const have = q.have === null ? null : CID.asCID(q.have)
+        if (have === null && q.have !== null) throw new ProtocolError('have must be a CID or null')
+        await sendFrame(stream, dagCbor.encode({ bundle: this.lookup(q.name, { blocks: q.blocks, have }) ?? null }))
         await stream.close()
       } catch (err) {
         stream.abort(err as Error)
@@ -56,15 +71,15 @@ export class ReleaseExchange {
   }
 
   /** The bundle `peer` holds for `name`, or undefined. */
-  async ask (peer: PeerId, name: string, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+  async ask (peer: PeerId, name: string, question: BundleQuestion, signal?: AbortSignal): Promise<Uint8Array | undefined> {
     const timeout = AbortSignal.timeout(RELEASE_ASK_TIMEOUT_MS)
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
     const stream = await this.libp2p.dialProtocol(peer, RELEASE_PROTOCOL, { signal: combined })
     const onAbort = (): void => { stream.abort(new ProtocolError('release question timed out')) }
     combined.addEventListener('abort', onAbort, { once: true })
     try {
-      await sendFrame(stream, dagCbor.encode({ name }), combined)
-      const a = exactMap(await first(stream, MAX_ANSWER_BYTES), 'bundle')
+      await sendFrame(stream, dagCbor.encode({ name, blocks: question.blocks, have: question.have }), combined)
+      const a = exactMap(await first(stream, MAX_ANSWER_BYTES), ['bundle'])
       if (a.bundle !== null && !(a.bundle instanceof Uint8Array)) throw new ProtocolError('bundle must be bytes or null')
       await stream.close().catch(() => {})
       return a.bundle ?? undefined
@@ -77,10 +92,10 @@ export class ReleaseExchange {
   }
 
   /** Ask every connected peer; the bundles offered, with who offered them (peers that fail are skipped). */
-  async offers (name: string, signal?: AbortSignal): Promise<Array<{ peer: string, bundle: Uint8Array }>> {
+  async offers (name: string, question: BundleQuestion, signal?: AbortSignal): Promise<Array<{ peer: string, bundle: Uint8Array }>> {
     const out: Array<{ peer: string, bundle: Uint8Array }> = []
     await Promise.all(this.libp2p.getPeers().map(async peer => {
-      const bundle = await this.ask(peer, name, signal).catch(() => undefined)
+      const bundle = await this.ask(peer, name, question, signal).catch(() => undefined)
       if (bundle !== undefined) out.push({ peer: peer.toString(), bundle })
     }))
     return out

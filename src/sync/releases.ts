@@ -14,6 +14,7 @@ import type { InstalledRelease, ReleaseIndex } from '../store/release-index.js'
 import { fetchDag, type BlockSource, type FetchOptions, type FetchProgressEvent } from './fetcher.js'
 import { gatewaySource } from './gateway-source.js'
 import { rangeMirrorSource } from './range-mirror.js'
+import type { BundleQuestion } from './release-exchange.js'
 
 /** A manifest is valid this long unless the publisher says otherwise: a client refuses it after (freeze attacks). */
 export const DEFAULT_RELEASE_LIFETIME_MS = 90 * 24 * 3600 * 1000
@@ -70,8 +71,13 @@ export interface UpdateResult {
   size: number
   /** Nothing newer than what is installed was offered. */
   upToDate: boolean
-  /** Bytes received on the wire from peers and mirrors (compressed, with framing): what the update cost the network. */
+  /**
+   * Bytes received on the wire from peers and mirrors (compressed, with framing), the release bundles included:
+   * what the update cost the network.
+   */
   wireBytes: number
+  /** Of wireBytes, those of release bundles (signed manifests and DAG interiors) received. */
+  bundleBytes: number
   /** Bytes of the blocks fetched and stored (those held before were not fetched). */
   fetchedBytes: number
   /** Wire bytes per source. */
@@ -85,7 +91,9 @@ export interface ReleaseComponents {
   trust: TrustStore
   index: ReleaseIndex
   /** Bundles connected peers hold for a name (the release exchange). */
-  offers?: (name: string, signal?: AbortSignal) => Promise<Array<{ peer: string, bundle: Uint8Array }>>
+  offers?: (name: string, question: BundleQuestion, signal?: AbortSignal) => Promise<Array<{ peer: string, bundle: Uint8Array }>>
+  /** The bundle one peer holds for a name. */
+  bundleFrom?: (peer: string, name: string, question: BundleQuestion, signal?: AbortSignal) => Promise<Uint8Array | undefined>
   /** Block sources for the connected peers, best first. */
   peerSources?: () => Promise<BlockSource[]>
   /** Peers joining and leaving during a fetch. */
@@ -192,18 +200,21 @@ export class Releases {
     const started = performance.now()
     const now = options.now ?? Date.now()
     const held = this.c.index.get(name)
+    // peers are asked for envelopes alone: the DAG then comes block by block, only what is missing
     const candidates = options.bundle !== undefined
       ? [{ peer: 'given', bundle: options.bundle }]
-      : await this.c.offers?.(name, options.signal) ?? []
+      : await this.c.offers?.(name, { blocks: false, have: null }, options.signal) ?? []
+    const offered = options.bundle === undefined ? candidates.reduce((n, c) => n + c.bundle.length, 0) : 0
     if (candidates.length === 0) throw new ReleaseNotFoundError(name, options.bundle === undefined ? 'no connected peer offers one' : 'no bundle given')
     let best: OpenedRelease | undefined
     let bestBundle: Uint8Array | undefined
+    let bestPeer = ''
     let firstError: Error | undefined
     let sameAsHeld = false
     for (const c of candidates) {
       try {
         const opened = await this.check(c.bundle, name, now)
-        if (best === undefined || opened.manifest.seq > best.manifest.seq) { best = opened; bestBundle = c.bundle }
+        if (best === undefined || opened.manifest.seq > best.manifest.seq) { best = opened; bestBundle = c.bundle; bestPeer = c.peer }
       } catch (err) {
         // the release we already hold, offered again, is no attack: we are up to date
         if (held !== undefined && (err as { code?: string }).code === 'ERR_ROLLBACK') {
@@ -215,13 +226,23 @@ export class Releases {
     }
     if (best === undefined || bestBundle === undefined) {
       if (sameAsHeld && held !== undefined) {
-        return { name, version: held.version, seq: held.seq, release: held.release, root: held.root, size: held.size, upToDate: true, wireBytes: 0, fetchedBytes: 0, sources: {}, deps: [], seconds: (performance.now() - started) / 1000 }
+        return { name, version: held.version, seq: held.seq, release: held.release, root: held.root, size: held.size, upToDate: true, wireBytes: offered, bundleBytes: offered, fetchedBytes: 0, sources: {}, deps: [], seconds: (performance.now() - started) / 1000 }
       }
       throw firstError ?? new ReleaseNotFoundError(name, 'nothing was offered')
     }
     const m = best.manifest
     options.onProgress?.({ type: 'update:release', name, version: m.version, seq: m.seq, size: m.size })
-    const result: UpdateResult = { name, version: m.version, seq: m.seq, release: best.cid.toString(), root: m.root.toString(), size: m.size, upToDate: false, wireBytes: 0, fetchedBytes: 0, sources: {}, deps: [], seconds: 0 }
+    const result: UpdateResult = { name, version: m.version, seq: m.seq, release: best.cid.toString(), root: m.root.toString(), size: m.size, upToDate: false, wireBytes: offered, bundleBytes: offered, fetchedBytes: 0, sources: {}, deps: [], seconds: 0 }
+    // plain web mirrors need the DAG's interior to locate chunks: ask the peer for it, less what we hold
+    if (options.bundle === undefined && options.useMirrors !== false && m.mirrors.some(x => x.type === 'files') && this.c.bundleFrom !== undefined) {
+      const full = await this.c.bundleFrom(bestPeer, name, { blocks: true, have: held === undefined ? null : CID.parse(held.release) }, options.signal).catch(() => undefined)
+      if (full !== undefined) {
+        result.wireBytes += full.length
+        result.bundleBytes += full.length
+        const opened = await openBundle(full).catch(() => undefined)
+        if (opened?.cid.equals(best.cid) === true) best = opened
+      }
+    }
 
     await this.fetchRelease(best, result, options)
     if (options.withDeps === true) {
@@ -270,7 +291,8 @@ export class Releases {
    * release must agree (same root for that version), and its mirrors and dependencies are used too.
    */
   private async fetchDependency (dep: Dependency, result: UpdateResult, options: UpdateOptions, now: number): Promise<Dependency[]> {
-    const offers = await this.c.offers?.(dep.name, options.signal) ?? []
+    const offers = await this.c.offers?.(dep.name, { blocks: true, have: null }, options.signal) ?? []
+    for (const o of offers) { result.wireBytes += o.bundle.length; result.bundleBytes += o.bundle.length }
     let opened: OpenedRelease | undefined
     for (const o of offers) {
       const r = await openBundle(o.bundle).catch(() => undefined)
@@ -307,13 +329,17 @@ export class Releases {
   /** Sources for the manifest's mirrors: plain web servers by byte range, gateways by CID. */
   private async mirrorSources (m: ReleaseManifest): Promise<BlockSource[]> {
     const out: BlockSource[] = []
-    let locations: Awaited<ReturnType<typeof chunkLocations>> | undefined
+    let locations: Awaited<ReturnType<typeof chunkLocations>> | null | undefined
     for (const mirror of m.mirrors) {
       if (mirror.type === 'gateway') {
         out.push(gatewaySource(mirror.url))
       } else {
-        locations ??= await chunkLocations(this.c.store, m.root)
-        out.push(rangeMirrorSource(mirror.url, locations))
+        // without the DAG's interior (no bundle carried it, no peer sent it) chunks cannot be located on a file mirror
+        locations ??= await chunkLocations(this.c.store, m.root).catch((err: Error & { code?: string }) => {
+          if (err.code === 'ERR_BLOCK_NOT_FOUND') return null
+          throw err
+        })
+        if (locations !== null) out.push(rangeMirrorSource(mirror.url, locations))
       }
     }
     return out
