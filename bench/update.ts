@@ -5,9 +5,18 @@
  *   cmesh       newBytes with the default FastCDC sizes (leaves and DAG nodes the store lacked)
  *   fixed 256K  newBytes with fixed 256 KiB chunks (what IPFS' default importer would dedupe)
  *   rsync       literal data of `rsync --no-whole-file` from a copy of old to new (n/a without rsync)
+ * and over the network, in the same run:
+ *   wire        bytes a client holding old received to update to new from a seeder, real nodes on loopback
+ *               (bench/network-update.ts), as the update reports it; the bundle (manifest and interior blocks,
+ *               fetched first through the release exchange) is not in it and is shown apart; socket: all the
+ *               client received through its TCP connection during the update, counted by a relay
+ *   rsync -z    "Total bytes sent" by `rsync -rzc` pushing new to an rsync daemon holding old, on loopback
+ *               (bench/rsync-daemon.ts; n/a without rsync)
  */
+import { networkUpdate } from './network-update.js'
 import { DEFAULT_PAIRS, FIXED_256K, haveRsync, importUpdate, pairLabel, resolveSide, rsyncLiteralBytes } from './packages.js'
 import { parseBenchArgs, printTable } from './report.js'
+import { rsyncZ, type RsyncZResult } from './rsync-daemon.js'
 
 interface UpdateResult {
   pair: string
@@ -16,16 +25,33 @@ interface UpdateResult {
   fixedNewBytes: number
   rsyncLiteralBytes: number | null
   savedPercent: number
+  /** Bytes the network update received on the wire (UpdateResult.wireBytes). */
+  wireBytes: number
+  wireSavedPercent: number
+  /** Bytes the client's socket received during that update (a counting relay): blocks, bundle, framing, TLS. */
+  socketBytes: number
+  /** The new release's bundle, received before the blocks and not in wireBytes. */
+  bundleBytes: number
+  /** Seconds the network update took. */
+  wireSeconds: number
+  /** `rsync -z` over a socket: bytes sent by the pushing side; null without rsync. */
+  rsyncZBytes: number | null
+  /** ... and bytes it received (the receiver's block checksums). */
+  rsyncZReceivedBytes: number | null
 }
 
 const saved = (bytes: number, size: number): number => size === 0 ? 0 : 100 * (1 - bytes / size)
 const pct = (bytes: number | null, size: number): string => bytes === null ? 'n/a' : saved(bytes, size).toFixed(1) + ' %'
+const ratio = (a: number, b: number | null): string => b === null ? 'n/a' : b === 0 ? (a === 0 ? '1.00' : 'inf') : (a / b).toFixed(2)
+const round2 = (n: number): number => Math.round(n * 100) / 100
 
 async function main (): Promise<void> {
   const args = parseBenchArgs(process.argv.slice(2))
   if (args._.length !== 0 && args._.length !== 2) throw new Error('usage: bench:update [-- <old> <new>] [--json]')
   const pairs = args._.length === 2 ? [[args._[0]!, args._[1]!] as [string, string]] : DEFAULT_PAIRS
-  if (!haveRsync() && args.json !== true) console.error('rsync not found: its column shows n/a')
+  const rsync = haveRsync()
+  // on stderr even with --json: a null in the JSON should not go unexplained
+  if (!rsync) console.error('rsync not found: the rsync columns show n/a (null in the JSON)')
   const results: UpdateResult[] = []
   const rows: Array<Record<string, unknown>> = []
   for (const [oldArg, newArg] of pairs) {
@@ -34,13 +60,22 @@ async function main (): Promise<void> {
     const cm = await importUpdate(oldDir, newDir)
     const fixed = await importUpdate(oldDir, newDir, { chunker: FIXED_256K })
     const literal = rsyncLiteralBytes(oldDir, newDir)
+    const net = await networkUpdate(oldDir, newDir)
+    const z: RsyncZResult | null = rsync ? await rsyncZ(oldDir, newDir) : null
     const r: UpdateResult = {
       pair: pairLabel(oldArg, newArg),
       newSize: cm.newSize,
       newBytes: cm.newBytes,
       fixedNewBytes: fixed.newBytes,
       rsyncLiteralBytes: literal,
-      savedPercent: Math.round(saved(cm.newBytes, cm.newSize) * 100) / 100
+      savedPercent: round2(saved(cm.newBytes, cm.newSize)),
+      wireBytes: net.wireBytes,
+      wireSavedPercent: round2(saved(net.wireBytes, cm.newSize)),
+      socketBytes: net.socketBytes,
+      bundleBytes: net.bundleBytes,
+      wireSeconds: round2(net.seconds),
+      rsyncZBytes: z?.sent ?? null,
+      rsyncZReceivedBytes: z?.received ?? null
     }
     results.push(r)
     rows.push({
@@ -52,7 +87,14 @@ async function main (): Promise<void> {
       'fixed saved': pct(r.fixedNewBytes, r.newSize),
       'rsync literal': literal ?? 'n/a',
       'rsync saved': pct(literal, r.newSize),
-      'cmesh/rsync': literal === null ? 'n/a' : literal === 0 ? (r.newBytes === 0 ? '1.00' : 'inf') : (r.newBytes / literal).toFixed(2)
+      'cmesh/rsync': ratio(r.newBytes, literal),
+      'wire bytes': r.wireBytes,
+      'wire saved': pct(r.wireBytes, r.newSize),
+      bundle: r.bundleBytes,
+      'socket bytes': r.socketBytes,
+      'rsync -z': r.rsyncZBytes ?? 'n/a',
+      'cmesh/rsync-z': ratio(r.wireBytes, r.rsyncZBytes),
+      'socket/rsync-z': ratio(r.socketBytes, r.rsyncZBytes)
     })
   }
   printTable(rows, args.json === true, results)
