@@ -15,7 +15,10 @@ import { countingProxy, type CountingProxy } from './tcp-proxy.js'
 const RELEASE_NAME = 'bench-package'
 
 export interface NetworkUpdate {
-  /** Bytes the update received on the wire from peers (blocks, compressed, with framing), as UpdateResult reports. */
+  /**
+   * Bytes the update received on the wire from peers, as UpdateResult reports: blocks (compressed, with framing)
+   * and the release bundles received (the signed envelope; the DAG interior only when a file mirror needs it).
+   */
   wireBytes: number
   /** Wire bytes per source. */
   sources: Record<string, number>
@@ -26,10 +29,7 @@ export interface NetworkUpdate {
   socketBytes: number
   /** Bytes of the blocks fetched and stored. */
   fetchedBytes: number
-  /**
-   * Size of the new release's bundle (signed manifest and the DAG's interior blocks), which the client also
-   * received, uncompressed, through the release exchange before fetching blocks: not in wireBytes.
-   */
+  /** Of wireBytes, the release bundles received through the release exchange. */
   bundleBytes: number
   /** Content bytes of the new release. */
   size: number
@@ -66,7 +66,7 @@ export async function networkUpdate (oldDir: string, newDir: string): Promise<Ne
     const direct = client.libp2p.getConnections().filter(c => !c.remoteAddr.toString().includes(`/tcp/${proxy!.port}`))
     if (direct.length > 0) throw new Error(`the client has connections around the relay (${direct.map(c => c.remoteAddr.toString()).join(', ')}): socketBytes would miss them`)
     if (r.seq !== 2 || r.upToDate) throw new Error(`the client's update got seq ${r.seq} (upToDate ${String(r.upToDate)}), expected seq 2`)
-    return { wireBytes: r.wireBytes, socketBytes, sources: r.sources, fetchedBytes: r.fetchedBytes, bundleBytes: v2.bundle.length, size: r.size, seconds: r.seconds, installWireBytes: install.wireBytes }
+    return { wireBytes: r.wireBytes, socketBytes, sources: r.sources, fetchedBytes: r.fetchedBytes, bundleBytes: r.bundleBytes, size: r.size, seconds: r.seconds, installWireBytes: install.wireBytes }
   } finally {
     for (const n of nodes.reverse()) await n.stop().catch(() => {})
     await proxy?.close()

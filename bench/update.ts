@@ -7,9 +7,9 @@
  *   rsync       literal data of `rsync --no-whole-file` from a copy of old to new (n/a without rsync)
  * and over the network, in the same run:
  *   wire        bytes a client holding old received to update to new from a seeder, real nodes on loopback
- *               (bench/network-update.ts), as the update reports it; the bundle (manifest and interior blocks,
- *               fetched first through the release exchange) is not in it and is shown apart; socket: all the
- *               client received through its TCP connection during the update, counted by a relay
+ *               (bench/network-update.ts), as the update reports it: blocks and the signed envelope (shown
+ *               apart as bundle); socket: all the client received through its TCP connection during the
+ *               update, counted by a relay (adds TLS, yamux, identify and ping)
  *   rsync -z    "Total bytes sent" by `rsync -rzc` pushing new to an rsync daemon holding old, on loopback
  *               (bench/rsync-daemon.ts; n/a without rsync)
  */
@@ -30,7 +30,7 @@ interface UpdateResult {
   wireSavedPercent: number
   /** Bytes the client's socket received during that update (a counting relay): blocks, bundle, framing, TLS. */
   socketBytes: number
-  /** The new release's bundle, received before the blocks and not in wireBytes. */
+  /** Of wireBytes, the release bundles (the signed envelope) received through the release exchange. */
   bundleBytes: number
   /** Seconds the network update took. */
   wireSeconds: number
