@@ -163,6 +163,10 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
   const isLive = (s: SourceState): boolean => live.get(s.source.id) === s
 
   const tried = sources.map(s => s.id)
+  /** Why each source that failed was given up or passed over, for the error that ends a failed fetch. */
+  const why = new Map<string, string>()
+  const failed = (message: string): FetchFailedError =>
+    new FetchFailedError(why.size === 0 ? message : `${message}; ${[...why].map(([id, reason]) => `${id}: ${reason}`).join('; ')}`, tried)
   const session = store.openSession()
   /** Aborts the haves questions still out when the fetch ends. */
   const stop = new AbortController()
@@ -402,7 +406,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         if (best === undefined) {
           const candidates = [...live.values()].filter(s => nope?.has(s.source.id) !== true)
           if (candidates.length === 0 && working() === 0) {
-            failure = new FetchFailedError(live.size === 0 ? `no source could serve ${top}` : `no source has block ${top}`, tried)
+            failure = failed(live.size === 0 ? `no source could serve ${top}` : `no source has block ${top}`)
           }
           break
         }
@@ -467,6 +471,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       } catch (err) {
         if (options.signal?.aborted === true) throw new AbortError()
         if (entry.controller.signal.aborted) return // cancelled: another source delivered these blocks
+        why.set(source.id, (err as Error).message)
         // a stream can fail on its own; a source is dropped after MAX_FAILURES failures in a row
         if (++s.failures >= MAX_FAILURES && isLive(s)) {
           live.delete(source.id)
@@ -507,6 +512,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
           // one bad block and nothing from this source is trusted; only the first to find out reports it
           if (isLive(s)) {
             live.delete(source.id)
+            why.set(source.id, `sent a block that does not match ${b.cid}`)
             options.onProgress?.({ type: 'fetch:bad-block', cid: b.cid.toString(), source: source.id })
             source.misbehaved?.(`sent a block that does not match ${b.cid}`)
           }
@@ -546,7 +552,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       if (working() === 0) {
         next = dispatch()
         if (failure !== undefined) throw failure
-        if (working() === 0) throw new FetchFailedError('no source can serve the remaining blocks', tried)
+        if (working() === 0) throw failed('no source can serve the remaining blocks')
       }
       // wait for an answer, for a source to join, or for a request to turn stalled (or, in the endgame, late)
       let timer: NodeJS.Timeout | undefined

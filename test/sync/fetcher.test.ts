@@ -114,4 +114,30 @@ describe('fetching a DAG from block sources', () => {
     const leaves = order.filter(c => c !== cid.toString())
     assert.deepEqual(new Set(leaves.slice(0, 8)), new Set(rare.map(String)), 'the first leaves asked for are the rare ones')
   })
+
+  it('fails naming every source tried when all become unreachable, and a resume fetches only the rest', async t => {
+    const data = pseudoRandom(300_000, 56)
+    const src = tempStore(t)
+    const { cid, blocks } = await importBytes(src, data, { chunker: SMALL_CHUNKS })
+    /** A source that answers `answers` requests, then refuses every connection. */
+    const dying = (id: string, kind: BlockSource['kind'], answers: number): BlockSource => {
+      let n = 0
+      return { id, kind, request: async (cids, o) => { if (++n > answers) throw new Error('connection refused'); return await storeSource(src, id).request(cids, o) } }
+    }
+    const local = tempStore(t)
+    await assert.rejects(fetchDag(local, cid, [dying('peer-1', 'peer', 3), dying('mirror-1', 'mirror', 2)], { batchSize: 8 }),
+      (err: { code?: string, tried?: string[], message: string }) => {
+        assert.equal(err.code, 'ERR_FETCH_FAILED')
+        assert.deepEqual(err.tried, ['peer-1', 'mirror-1'])
+        assert.match(err.message, /peer-1: connection refused/)
+        assert.match(err.message, /mirror-1: connection refused/)
+        return true
+      })
+    const held = local.stat().blocks
+    assert.ok(held > 0 && held < blocks, `what was fetched stays: ${held} of ${blocks} blocks`)
+    assert.equal(local.isComplete(cid), false)
+    const r = await fetchDag(local, cid, [storeSource(src, 'back')])
+    assert.equal(r.fetchedBlocks, blocks - held, 'the resume fetched only the rest')
+    assert.deepEqual(await collect(cat(local, cid)), Buffer.from(data))
+  })
 })
