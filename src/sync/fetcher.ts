@@ -3,7 +3,7 @@ import { cidKey } from '../dag/cid.js'
 import { CODEC_RAW } from '../dag/constants.js'
 import { blockLinks } from '../dag/links.js'
 import { verifyBlock } from '../dag/verify.js'
-import { AbortError, BlockCorruptError, FetchFailedError } from '../errors.js'
+import { AbortError, BlockCorruptError, DagTooLargeError, FetchFailedError, InvalidOptionError } from '../errors.js'
 import type { Block, Blockstore } from '../store/interface.js'
 
 /** A source's answer to a request: what it sent, what it says it lacks, and what crossed the network. */
@@ -55,6 +55,13 @@ export interface FetchOptions {
    * stops watching. A node wires this to its peers connecting and disconnecting.
    */
   watch?: (add: (source: BlockSource) => void, remove: (id: string) => void) => () => void
+  /**
+   * Most bytes the whole DAG may hold: every block the walk reaches, held or fetched, counted once. The fetch
+   * stops with ERR_DAG_TOO_LARGE as soon as the walk passes it (a DAG larger than its declared size). @default unlimited
+   */
+  maxBytes?: number
+  /** Most blocks the whole DAG may hold, counted as for `maxBytes` (ERR_DAG_TOO_LARGE past it). @default unlimited */
+  maxBlocks?: number
 }
 
 export interface FetchResult {
@@ -122,6 +129,13 @@ type FetchStore = Pick<Blockstore, 'getSync' | 'has' | 'putMany' | 'pin' | 'mark
 
 const keyOf = cidKey
 
+/** `value` as a limit: a number >= 0, or unlimited when not given. */
+function limit (name: string, value: number | undefined): number {
+  if (value === undefined) return Number.POSITIVE_INFINITY
+  if (!(value >= 0)) throw new InvalidOptionError(`${name} must be a number >= 0, got ${value}`)
+  return value
+}
+
 /**
  * Fetch the DAG under `root` into the store from `sources`, verifying every block before it is stored.
  * Blocks already held are not asked for, so an interrupted fetch resumes where it stopped. Sources that can
@@ -141,8 +155,12 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
   const started = performance.now()
   const batchSize = options.batchSize ?? 128
   const perSource = options.perSource ?? 4
+  const maxBytes = limit('maxBytes', options.maxBytes)
+  const maxBlocks = limit('maxBlocks', options.maxBlocks)
   const result: FetchResult = { cid: root, fetchedBlocks: 0, fetchedBytes: 0, sources: {}, wire: {}, wireBytes: 0, duplicates: 0, verifySeconds: 0, seconds: 0 }
-  const seen = new Set<string>()
+  /** Every block the walk reached; true once its bytes are counted against maxBytes. */
+  const seen = new Map<string, boolean>()
+  let dagBytes = 0
   const wanted: CID[] = []
   const wantedKeys = new Set<string>()
   const want = (cid: CID): void => {
@@ -190,17 +208,23 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
   const discover = (cid: CID): void => {
     const k = keyOf(cid)
     if (seen.has(k)) return
-    seen.add(k)
+    seen.set(k, false)
+    if (seen.size > maxBlocks) throw new DagTooLargeError(root.toString(), 'blocks', maxBlocks)
     pendingLocal.push(cid)
   }
   const pendingLocal: CID[] = []
 
-  /** Sort newly discovered CIDs into held (expand locally) and wanted. */
+  /** Sort newly discovered CIDs into held (expand locally, count its bytes) and wanted. */
   const settleLocal = async (): Promise<void> => {
     while (pendingLocal.length > 0) {
       const cid = pendingLocal.pop()!
       if (await store.has(cid)) {
-        if (cid.code !== CODEC_RAW) expand(cid, store.getSync(cid))
+        if (cid.code === CODEC_RAW && !Number.isFinite(maxBytes)) continue
+        const bytes = store.getSync(cid)
+        seen.set(keyOf(cid), true)
+        dagBytes += bytes.length
+        if (dagBytes > maxBytes) throw new DagTooLargeError(root.toString(), 'bytes', maxBytes)
+        expand(cid, bytes)
       } else {
         want(cid)
       }
@@ -531,6 +555,12 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         await giveBack(entry, [c])
       }
       if (good.length > 0 && !closed) {
+        // the budget is checked before storing: a block past it is never written
+        let added = 0
+        for (const b of good) if (seen.get(keyOf(b.cid)) === false) added += b.bytes.length
+        if (dagBytes + added > maxBytes) throw new DagTooLargeError(root.toString(), 'bytes', maxBytes)
+        dagBytes += added
+        for (const b of good) seen.set(keyOf(b.cid), true)
         const r = await store.putMany(good, session)
         result.fetchedBlocks += r.newBlocks
         result.fetchedBytes += r.newBytes

@@ -140,4 +140,48 @@ describe('fetching a DAG from block sources', () => {
     assert.equal(r.fetchedBlocks, blocks - held, 'the resume fetched only the rest')
     assert.deepEqual(await collect(cat(local, cid)), Buffer.from(data))
   })
+
+  it('refuses a DAG larger than allowed (maxBytes, maxBlocks), held blocks included, and asks nothing more', async t => {
+    const data = pseudoRandom(200_000, 57)
+    const src = tempStore(t)
+    const { cid, blocks } = await importBytes(src, data, { chunker: SMALL_CHUNKS })
+    const all = [...src.entries()]
+    assert.equal(all.length, blocks)
+    const total = all.reduce((n, b) => n + b.bytes.length, 0)
+    let asked = 0
+    const counting: BlockSource = { id: 'src', request: async (cids, o) => { asked++; return await storeSource(src, 'src').request(cids, o) } }
+
+    // one byte short: refused once the walk passes the budget; what is stored stays within it
+    const local = tempStore(t)
+    await assert.rejects(fetchDag(local, cid, [counting], { batchSize: 16, maxBytes: total - 1 }), (err: { code?: string, unit?: string, limit?: number }) =>
+      err.code === 'ERR_DAG_TOO_LARGE' && err.unit === 'bytes' && err.limit === total - 1)
+    const stopped = asked
+    await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(asked, stopped, 'nothing more was asked once the budget was passed')
+    assert.ok(local.stat().bytes <= total - 1, `${local.stat().bytes} bytes stored`)
+    assert.equal(local.isComplete(cid), false)
+    // the exact size: the resume counts the blocks held and those fetched
+    const held = local.stat().blocks
+    const resumed = await fetchDag(local, cid, [storeSource(src, 'src')], { maxBytes: total })
+    assert.equal(resumed.fetchedBlocks, blocks - held)
+    assert.ok(local.isPinned(cid))
+    // all held: the budget applies to held blocks too
+    await assert.rejects(fetchDag(local, cid, [], { maxBytes: total - 1 }), { code: 'ERR_DAG_TOO_LARGE' })
+    assert.equal((await fetchDag(local, cid, [], { maxBytes: total, maxBlocks: blocks })).fetchedBlocks, 0)
+
+    // from nothing, at the exact size
+    const fresh = tempStore(t)
+    const r = await fetchDag(fresh, cid, [storeSource(src, 'src')], { maxBytes: total })
+    assert.equal(r.fetchedBytes, total)
+    assert.deepEqual(await collect(cat(fresh, cid)), Buffer.from(data))
+
+    // blocks: refused as soon as one more block than allowed is reached, before it is asked for
+    const few = tempStore(t)
+    await assert.rejects(fetchDag(few, cid, [storeSource(src, 'src')], { maxBlocks: blocks - 1 }), (err: { code?: string, unit?: string }) =>
+      err.code === 'ERR_DAG_TOO_LARGE' && err.unit === 'blocks')
+    const kept = few.stat().blocks
+    assert.ok(kept < blocks)
+    assert.equal((await fetchDag(few, cid, [storeSource(src, 'src')], { maxBlocks: blocks })).fetchedBlocks, blocks - kept)
+    await assert.rejects(fetchDag(few, cid, [], { maxBytes: -1 }), { code: 'ERR_INVALID_OPTION' })
+  })
 })
