@@ -232,6 +232,8 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
   }
 
   const outstanding = new Map<number, Outstanding>()
+  /** Writes under way: the fetch returns only once they are done, so nothing is stored after it. */
+  const storing = new Set<Promise<unknown>>()
   try {
     discover(root)
     await settleLocal()
@@ -561,7 +563,10 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         if (dagBytes + added > maxBytes) throw new DagTooLargeError(root.toString(), 'bytes', maxBytes)
         dagBytes += added
         for (const b of good) seen.set(keyOf(b.cid), true)
-        const r = await store.putMany(good, session)
+        const put = store.putMany(good, session)
+        storing.add(put)
+        const r = await put.finally(() => storing.delete(put))
+        if (closed) return
         result.fetchedBlocks += r.newBlocks
         result.fetchedBytes += r.newBytes
         let bytes = 0
@@ -606,6 +611,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     for (const o of outstanding.values()) o.controller.abort()
     stop.abort()
     unwatch?.()
+    await Promise.allSettled(storing)
     session.end()
   }
 }

@@ -96,8 +96,9 @@ describe('fetching from sources that stall, leave and come back', () => {
     const r = await fetchDag(local, root, [peer, mirror], { batchSize: 16, onProgress: e => events.push({ ...e, at: performance.now() }) })
     assert.equal(r.fetchedBlocks, locations.size)
     assert.ok(peer.stalledAt !== undefined && peer.hung > 0, 'the peer stalled mid-download')
-    const stalled = events.find(e => e.type === 'fetch:stalled')
-    assert.ok(stalled?.type === 'fetch:stalled' && stalled.source === 'peer' && stalled.blocks > 0, JSON.stringify(stalled))
+    // (on a loaded machine the mirror may be found stalled too, for a while: only the peer's stall matters here)
+    const stalled = events.find(e => e.type === 'fetch:stalled' && e.source === 'peer')
+    assert.ok(stalled?.type === 'fetch:stalled' && stalled.blocks > 0, JSON.stringify(events.filter(e => e.type === 'fetch:stalled')))
     assert.ok(events.some(e => e.type === 'fetch:blocks' && e.source === 'web' && e.at > stalled.at), 'the mirror went on after the stall')
     assert.ok(peer.firstCancelAt !== undefined, 'a stalled request was cancelled once the mirror delivered its blocks')
     const found = (stalled.at - peer.stalledAt) / 1000
