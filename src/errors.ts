@@ -238,3 +238,14 @@ export class KeyError extends CmeshError {
     super('ERR_KEY', message)
   }
 }
+
+/** A DAG holds more bytes or blocks than the fetch allowed (`maxBytes`, `maxBlocks`): endless or padded data is refused. */
+export class DagTooLargeError extends CmeshError {
+  readonly limit: number
+  readonly unit: 'bytes' | 'blocks'
+  constructor (cid: string, unit: 'bytes' | 'blocks', limit: number) {
+    super('ERR_DAG_TOO_LARGE', `DAG ${cid} holds more than the ${limit} ${unit} allowed`)
+    this.limit = limit
+    this.unit = unit
+  }
+}

@@ -3,7 +3,7 @@ import { cidKey } from '../dag/cid.js'
 import { CODEC_RAW } from '../dag/constants.js'
 import { blockLinks } from '../dag/links.js'
 import { verifyBlock } from '../dag/verify.js'
-import { AbortError, BlockCorruptError, FetchFailedError } from '../errors.js'
+import { AbortError, BlockCorruptError, DagTooLargeError, FetchFailedError, InvalidOptionError } from '../errors.js'
 import type { Block, Blockstore } from '../store/interface.js'
 
 /** A source's answer to a request: what it sent, what it says it lacks, and what crossed the network. */
@@ -35,11 +35,14 @@ export type FetchProgressEvent =
   | { type: 'fetch:bad-block', cid: string, source: string }
   | { type: 'fetch:source-failed', source: string, error: string }
   | { type: 'fetch:endgame', source: string, blocks: number }
+  /**
+   * A request to `source` has run STALL_FACTOR times longer than usual (it stopped answering, or slowed down that
+   * much): the `blocks` of its requests may be asked of other sources, and it gets no new work until it answers.
+   */
+  | { type: 'fetch:stalled', source: string, blocks: number }
 
 export interface FetchOptions {
   signal?: AbortSignal
-  maxBytes?: number
-  maxBlocks?: number
   onProgress?: (event: FetchProgressEvent) => void
   /** Pin the root once complete. @default true */
   pin?: boolean
@@ -52,6 +55,13 @@ export interface FetchOptions {
    * stops watching. A node wires this to its peers connecting and disconnecting.
    */
   watch?: (add: (source: BlockSource) => void, remove: (id: string) => void) => () => void
+  /**
+   * Most bytes the whole DAG may hold: every block the walk reaches, held or fetched, counted once. The fetch
+   * stops with ERR_DAG_TOO_LARGE as soon as the walk passes it (a DAG larger than its declared size). @default unlimited
+   */
+  maxBytes?: number
+  /** Most blocks the whole DAG may hold, counted as for `maxBytes` (ERR_DAG_TOO_LARGE past it). @default unlimited */
+  maxBlocks?: number
 }
 
 export interface FetchResult {
@@ -65,7 +75,7 @@ export interface FetchResult {
   wire: Record<string, number>
   /** Sum of `wire`: what this fetch cost the network. */
   wireBytes: number
-  /** Requests raced by a second source in the endgame. */
+  /** Requests sent to race another: a stalled one, or a late one in the endgame. */
   duplicates: number
   /** Time spent hashing received blocks to verify them (the price of trusting no one). */
   verifySeconds: number
@@ -79,14 +89,24 @@ interface SourceState {
   secondsPerRequest: number
   /** Requests that failed in a row. */
   failures: number
+  /** A request of it stalled: no new work until it answers something, except one block at a time when idle. */
+  stalled: boolean
 }
 
 interface Outstanding {
   cids: CID[]
   source: SourceState
   controller: AbortController
-  /** Raced by a second source in the endgame. */
-  duplicated: boolean
+  /** Part of a race (another request asks for some of the same blocks): cancelled once all its blocks are stored. */
+  raced: boolean
+  /** Its blocks not yet asked of another source (by a race). */
+  raceable: CID[]
+  /** Found stalled (or in flight to a source found stalled): its blocks go to whichever other source has room. */
+  stalled: boolean
+  /** The request this one races: blocks this one cannot deliver go back to it, to be offered elsewhere. */
+  origin?: Outstanding
+  /** Answered, failed or cancelled. */
+  settled: boolean
   started: number
 }
 
@@ -98,26 +118,49 @@ const HAVES_BATCH = 1024
 const HAVES_TIMEOUT_MS = 2000
 /** How often the endgame looks for late requests when nothing else happens. */
 const ENDGAME_TICK_MS = 50
+/** A request is never called stalled before this long: below it, a busy link or a large batch explains the wait. */
+const STALL_MIN_MS = 750
+/** A request is stalled once it runs this many times longer than its source (or the fastest source) usually takes. */
+const STALL_FACTOR = 4
+/** A stalled request is asked of another source once it has waited this many times that source's usual time. */
+const RACE_FACTOR = 2
 
 type FetchStore = Pick<Blockstore, 'getSync' | 'has' | 'putMany' | 'pin' | 'markComplete' | 'openSession'>
 
 const keyOf = cidKey
+
+/** `value` as a limit: a number >= 0, or unlimited when not given. */
+function limit (name: string, value: number | undefined): number {
+  if (value === undefined) return Number.POSITIVE_INFINITY
+  if (!(value >= 0)) throw new InvalidOptionError(`${name} must be a number >= 0, got ${value}`)
+  return value
+}
 
 /**
  * Fetch the DAG under `root` into the store from `sources`, verifying every block before it is stored.
  * Blocks already held are not asked for, so an interrupted fetch resumes where it stopped. Sources that can
  * say which blocks they hold are asked first, and the rarest blocks are requested first. Each request goes
  * to the source expected to answer it first (requests in flight times its measured time per request), among
- * those that have not said they lack the blocks, so slow sources get less work. In the endgame idle sources
- * race the oldest outstanding requests and the losers are cancelled. A source that sends a bad block is
- * dropped (and told, through `misbehaved`) and its blocks are asked of the others.
+ * those that have not said they lack the blocks, so slow sources get less work, whatever their kind.
+ *
+ * A request that runs STALL_FACTOR times longer than its source usually takes (and at least STALL_MIN_MS) has
+ * stalled: its blocks are asked of other sources with room that usually answer in under 1/RACE_FACTOR of the
+ * time it has waited, the first answer wins and the other request is cancelled, and the stalled source gets no
+ * new work until it answers (one block at a time once it has nothing in flight, so a source that recovers gets
+ * work again). In the endgame idle sources race the oldest late requests the same way. A source that sends a bad block is dropped (and told, through `misbehaved`) and its
+ * blocks are asked of the others. When no source is left that can serve a block, the fetch fails with
+ * ERR_FETCH_FAILED naming every source tried; what was stored stays for a resume.
  */
 export async function fetchDag (store: FetchStore, root: CID, sources: BlockSource[], options: FetchOptions = {}): Promise<FetchResult> {
   const started = performance.now()
   const batchSize = options.batchSize ?? 128
   const perSource = options.perSource ?? 4
+  const maxBytes = limit('maxBytes', options.maxBytes)
+  const maxBlocks = limit('maxBlocks', options.maxBlocks)
   const result: FetchResult = { cid: root, fetchedBlocks: 0, fetchedBytes: 0, sources: {}, wire: {}, wireBytes: 0, duplicates: 0, verifySeconds: 0, seconds: 0 }
-  const seen = new Set<string>()
+  /** Every block the walk reached; true once its bytes are counted against maxBytes. */
+  const seen = new Map<string, boolean>()
+  let dagBytes = 0
   const wanted: CID[] = []
   const wantedKeys = new Set<string>()
   const want = (cid: CID): void => {
@@ -126,21 +169,30 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     wanted.push(cid)
     if (!holders.has(keyOf(cid))) unqueried.push(cid)
   }
-  /** Put blocks back in the queue, except those stored meanwhile (by an endgame duplicate). */
+  /** Put blocks back in the queue, except those stored meanwhile (by a racing request). */
   const requeue = async (cids: CID[]): Promise<void> => {
     for (const c of cids) if (!await store.has(c)) want(c)
   }
   const lacking = new Map<string, Set<string>>() // cid -> sources that do not have it
   const holders = new Map<string, Set<string>>() // cid -> sources that said they have it
   let unqueried: CID[] = [] // wanted blocks nobody has been asked about yet
-  const live = new Map<string, SourceState>(sources.map(s => [s.id, { source: s, inFlight: 0, secondsPerRequest: 0, failures: 0 }]))
+  const track = (source: BlockSource): SourceState => ({ source, inFlight: 0, secondsPerRequest: 0, failures: 0, stalled: false })
+  const live = new Map<string, SourceState>(sources.map(s => [s.id, track(s)]))
+  const isLive = (s: SourceState): boolean => live.get(s.source.id) === s
 
   const tried = sources.map(s => s.id)
+  /** Why each source that failed was given up or passed over, for the error that ends a failed fetch. */
+  const why = new Map<string, string>()
+  const failed = (message: string): FetchFailedError =>
+    new FetchFailedError(why.size === 0 ? message : `${message}; ${[...why].map(([id, reason]) => `${id}: ${reason}`).join('; ')}`, tried)
   const session = store.openSession()
+  /** Aborts the haves questions still out when the fetch ends. */
+  const stop = new AbortController()
+  let closed = false
   let wake: (() => void) | undefined
   const unwatch = options.watch?.(source => {
     if (live.has(source.id)) return
-    live.set(source.id, { source, inFlight: 0, secondsPerRequest: 0, failures: 0 })
+    live.set(source.id, track(source))
     if (!tried.includes(source.id)) tried.push(source.id)
     wake?.()
   }, id => {
@@ -156,64 +208,106 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
   const discover = (cid: CID): void => {
     const k = keyOf(cid)
     if (seen.has(k)) return
-    seen.add(k)
+    seen.set(k, false)
+    if (seen.size > maxBlocks) throw new DagTooLargeError(root.toString(), 'blocks', maxBlocks)
     pendingLocal.push(cid)
   }
   const pendingLocal: CID[] = []
 
-  /** Sort newly discovered CIDs into held (expand locally) and wanted. */
+  /** Sort newly discovered CIDs into held (expand locally, count its bytes) and wanted. */
   const settleLocal = async (): Promise<void> => {
     while (pendingLocal.length > 0) {
       const cid = pendingLocal.pop()!
       if (await store.has(cid)) {
-        if (cid.code !== CODEC_RAW) expand(cid, store.getSync(cid))
+        if (cid.code === CODEC_RAW && !Number.isFinite(maxBytes)) continue
+        const bytes = store.getSync(cid)
+        seen.set(keyOf(cid), true)
+        dagBytes += bytes.length
+        if (dagBytes > maxBytes) throw new DagTooLargeError(root.toString(), 'bytes', maxBytes)
+        expand(cid, bytes)
       } else {
         want(cid)
       }
     }
   }
 
+  const outstanding = new Map<number, Outstanding>()
+  /** Writes under way: the fetch returns only once they are done, so nothing is stored after it. */
+  const storing = new Set<Promise<unknown>>()
   try {
     discover(root)
     await settleLocal()
-    const running = new Set<Promise<void>>()
-    const outstanding = new Map<number, Outstanding>()
     let nextRequest = 0
     let failure: Error | undefined
+    /** Haves questions out. */
+    let asking = 0
 
     /** Expected seconds until `s` would finish one more request: slow sources get less work. */
     const eta = (s: SourceState): number => (s.inFlight + 1) * s.secondsPerRequest
 
-    const send = (s: SourceState, batch: CID[], duplicate: boolean): void => {
+    const send = (s: SourceState, batch: CID[], origin?: Outstanding): void => {
       const controller = new AbortController()
       const id = nextRequest++
-      const entry: Outstanding = { cids: batch, source: s, controller, duplicated: duplicate, started: performance.now() }
+      const entry: Outstanding = { cids: batch, source: s, controller, raced: origin !== undefined, raceable: batch, stalled: false, origin, settled: false, started: performance.now() }
       outstanding.set(id, entry)
       s.inFlight++
-      const p = ask(s, entry).catch((err: Error) => { failure ??= err }).finally(() => {
+      void ask(s, entry).catch((err: Error) => { failure ??= err }).finally(() => {
+        entry.settled = true
         s.inFlight--
         outstanding.delete(id)
-        running.delete(p)
+        wake?.()
       })
-      running.add(p)
     }
+
+    /** Ask `to` for the blocks of `o` not yet raced that it has not said it lacks. */
+    const race = (o: Outstanding, to: SourceState): void => {
+      const take: CID[] = []
+      const keep: CID[] = []
+      for (const c of o.raceable) (lacking.get(keyOf(c))?.has(to.source.id) === true ? keep : take).push(c)
+      if (take.length === 0) return
+      o.raceable = keep
+      o.raced = true
+      result.duplicates++
+      send(to, take, o)
+    }
+
+    /**
+     * Blocks a request did not deliver: a racer hands them back to the request it races, while that one is
+     * still out, to be offered to yet another source (in the queue they would wait at its head for the
+     * stalled source); other blocks go back in the queue.
+     */
+    const giveBack = async (entry: Outstanding, cids: CID[]): Promise<void> => {
+      const o = entry.origin
+      if (o === undefined || o.settled || o.controller.signal.aborted) return await requeue(cids)
+      for (const c of cids) if (!await store.has(c)) o.raceable.push(c)
+    }
+
+    /** Block requests still expected to deliver something: not cancelled (a cancelled one may never settle). */
+    const requestsOut = (): number => {
+      let n = 0
+      for (const o of outstanding.values()) if (!o.controller.signal.aborted) n++
+      return n
+    }
+    /** Anything out that may yet bring blocks, or news of who holds them. */
+    const working = (): number => requestsOut() + asking
 
     /** Ask every source that can say so which of the new wanted blocks it holds (rarest-first needs it). */
     const queryHaves = (): void => {
       if (unqueried.length === 0) return
       const cids = unqueried.filter(c => wantedKeys.has(keyOf(c)))
       unqueried = []
-      const asking = [...live.values()].filter(s => s.source.haves !== undefined)
+      const askable = [...live.values()].filter(s => s.source.haves !== undefined)
       for (const c of cids) holders.set(keyOf(c), new Set())
-      if (asking.length === 0) return
+      if (askable.length === 0) return
       for (let i = 0; i < cids.length; i += HAVES_BATCH) {
         const chunk = cids.slice(i, i + HAVES_BATCH)
         for (const c of chunk) awaitingHaves.add(keyOf(c))
-        let answers = asking.length
-        for (const s of asking) {
+        let answers = askable.length
+        for (const s of askable) {
           const id = s.source.id
-          const p = (async () => {
-            const signal = options.signal === undefined ? AbortSignal.timeout(HAVES_TIMEOUT_MS) : AbortSignal.any([options.signal, AbortSignal.timeout(HAVES_TIMEOUT_MS)])
+          asking++
+          void (async () => {
+            const signal = AbortSignal.any([stop.signal, AbortSignal.timeout(HAVES_TIMEOUT_MS), ...(options.signal === undefined ? [] : [options.signal])])
             const have = new Set((await s.source.haves!(chunk, { signal })).map(keyOf))
             for (const c of chunk) {
               if (have.has(keyOf(c))) {
@@ -229,9 +323,9 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
             // once every source has answered (or failed to), these blocks are handed out, rarest first
             if (--answers === 0) for (const c of chunk) awaitingHaves.delete(keyOf(c))
             rarityDirty = true
-            running.delete(p)
+            asking--
+            wake?.()
           })
-          running.add(p)
         }
       }
     }
@@ -253,32 +347,98 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       wanted.push(...sorted)
     }
 
-    const dispatch = (): void => {
+    /** When `o` counts as stalled (ms, performance.now() clock): never while no source has answered anything. */
+    const stallDue = (o: Outstanding, fastest: number): number => {
+      const usual = o.source.secondsPerRequest > 0 ? o.source.secondsPerRequest : fastest
+      return o.started + Math.max(STALL_MIN_MS, STALL_FACTOR * usual * 1000)
+    }
+
+    /** Mark the requests that stalled, and their sources (a source found stalled is reported once). */
+    const findStalls = (now: number, fastest: number): void => {
+      for (const o of outstanding.values()) {
+        if (o.stalled || o.controller.signal.aborted || now < stallDue(o, fastest)) continue
+        const s = o.source
+        o.stalled = true
+        // it is at least this slow: the next request it gets is given longer before it counts as stalled
+        s.secondsPerRequest = Math.max(s.secondsPerRequest, (now - o.started) / 1000)
+        if (s.stalled) continue
+        s.stalled = true
+        let blocks = 0
+        for (const x of outstanding.values()) {
+          if (x.source !== s || x.controller.signal.aborted) continue
+          x.stalled = true // all its requests wait on the same silent source
+          blocks += x.cids.length
+        }
+        if (isLive(s)) options.onProgress?.({ type: 'fetch:stalled', source: s.source.id, blocks })
+      }
+    }
+
+    /**
+     * Ask other sources with room for the blocks of stalled requests, oldest request first: only sources expected
+     * to answer well within the time the stalled request has waited (racing an equally slow source, as every
+     * source of a throttled swarm looks after its first burst, only wastes its bandwidth). Returns when a source
+     * passed over for being too slow would become worth asking, if nothing happens before.
+     */
+    const raceStalled = (now: number): number => {
+      let next = Number.POSITIVE_INFINITY
+      for (const o of outstanding.values()) {
+        if (!o.stalled || o.raceable.length === 0 || o.controller.signal.aborted) continue
+        const passed = new Set<SourceState>()
+        while (o.raceable.length > 0) {
+          let best: SourceState | undefined
+          for (const t of live.values()) {
+            if (t === o.source || t.stalled || t.inFlight >= perSource || passed.has(t)) continue
+            // a source that has not answered yet is tried only when idle: it may be as slow
+            if (t.secondsPerRequest === 0 ? t.inFlight > 0 : now - o.started < RACE_FACTOR * t.secondsPerRequest * 1000) {
+              if (t.secondsPerRequest > 0) next = Math.min(next, o.started + RACE_FACTOR * t.secondsPerRequest * 1000)
+              continue
+            }
+            if (best === undefined || eta(t) < eta(best)) best = t
+          }
+          if (best === undefined) break // nobody else can take them now: they wait for room or for the stalled source
+          passed.add(best)
+          race(o, best)
+        }
+      }
+      return next
+    }
+
+    /** Hand out work; returns when to look again if nothing else happens (ms, performance.now() clock). */
+    const dispatch = (): number => {
+      if (failure !== undefined) return Number.POSITIVE_INFINITY
       // ask about holders in large groups, or when nothing else is in flight: a question per tree node would
       // cost a stream per node and peer; blocks not asked about yet count as held by everyone
       // (while every source has had every block it was asked about, a swarm of full seeders, asking again is waste)
       if ((unqueried.length >= HAVES_BATCH && partialSeen) || (unqueried.length > 0 && outstanding.size === 0)) queryHaves()
       sortByRarity()
+      const now = performance.now()
+      let fastest = Number.POSITIVE_INFINITY
+      for (const s of live.values()) if (s.secondsPerRequest > 0) fastest = Math.min(fastest, s.secondsPerRequest)
+      // stalled blocks first: they are the oldest, and may hold up the walk
+      findStalls(now, fastest)
+      let next = raceStalled(now)
       const skip = new Set<string>() // sources that hold none of what is left this round
       const idleStart = outstanding.size === 0
       while (wanted.length > 0 && failure === undefined) {
-        const next = wanted[wanted.length - 1]!
-        const nope = lacking.get(keyOf(next))
+        const top = wanted[wanted.length - 1]!
+        const nope = lacking.get(keyOf(top))
         let best: SourceState | undefined
         for (const s of live.values()) {
-          if (s.inFlight >= perSource || skip.has(s.source.id)) continue
+          // a stalled source gets nothing while a request of it is out; once idle, one block to see if it is back
+          if (s.inFlight >= perSource || (s.stalled && s.inFlight > 0) || skip.has(s.source.id)) continue
           if (nope?.has(s.source.id) === true && skip.size === 0) continue
           if (best === undefined || eta(s) < eta(best)) best = s
         }
         if (best === undefined) {
           const candidates = [...live.values()].filter(s => nope?.has(s.source.id) !== true)
-          if (candidates.length === 0 && running.size === 0) {
-            failure = new FetchFailedError(live.size === 0 ? `no source could serve ${next}` : `no source has block ${next}`, tried)
+          if (candidates.length === 0 && working() === 0) {
+            failure = failed(live.size === 0 ? `no source could serve ${top}` : `no source has block ${top}`)
           }
-          return
+          break
         }
+        const room = best.stalled ? 1 : batchSize
         const batch: CID[] = []
-        for (let i = wanted.length - 1; i >= 0 && batch.length < batchSize; i--) {
+        for (let i = wanted.length - 1; i >= 0 && batch.length < room; i--) {
           if (lacking.get(keyOf(wanted[i]!))?.has(best.source.id) === true) continue
           // with nothing in flight, wait the one round trip for holders' answers (rarest first needs them); with
           // requests in flight, answers queue behind block data on the same connections, so do not wait
@@ -291,33 +451,33 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
           skip.add(best.source.id)
           continue
         }
-        send(best, batch, false)
+        send(best, batch)
       }
       // endgame: nothing left to hand out, so an idle source races a request that runs late (twice as long as
       // its source, or the fastest source, usually takes); the loser is cancelled when the winner's blocks are stored
       if (wanted.length === 0 && failure === undefined) {
-        const now = performance.now()
-        let fastest = Number.POSITIVE_INFINITY
-        for (const s of live.values()) if (s.secondsPerRequest > 0) fastest = Math.min(fastest, s.secondsPerRequest)
         for (const idle of live.values()) {
-          if (idle.inFlight > 0) continue
+          if (idle.inFlight > 0 || idle.stalled) continue
           let oldest: Outstanding | undefined
           for (const o of outstanding.values()) {
-            if (o.duplicated || o.source === idle || o.cids.some(c => lacking.get(keyOf(c))?.has(idle.source.id) === true)) continue
+            if (o.raced || o.source === idle || o.controller.signal.aborted || o.cids.some(c => lacking.get(keyOf(c))?.has(idle.source.id) === true)) continue
             const usual = Math.max(o.source.secondsPerRequest, Number.isFinite(fastest) ? fastest : 0, 0.05)
-            if ((now - o.started) / 1000 < 2 * usual) continue // not late yet
+            // a request to a stalled source (its one-block probe) is late at once: nothing else holds up the end
+            if (!o.source.stalled && (now - o.started) / 1000 < 2 * usual) continue // not late yet
             if (oldest === undefined || o.started < oldest.started) oldest = o
           }
-          if (oldest === undefined) break
-          oldest.duplicated = true
-          result.duplicates++
-          options.onProgress?.({ type: 'fetch:endgame', source: idle.source.id, blocks: oldest.cids.length })
-          send(idle, oldest.cids, true)
+          if (oldest === undefined) continue
+          options.onProgress?.({ type: 'fetch:endgame', source: idle.source.id, blocks: oldest.raceable.length })
+          race(oldest, idle)
         }
+        next = Math.min(next, now + ENDGAME_TICK_MS)
       }
+      // wake when a request in flight (sent just now too) would turn stalled
+      for (const o of outstanding.values()) if (!o.stalled && !o.controller.signal.aborted) next = Math.min(next, stallDue(o, fastest))
+      return next
     }
 
-    /** Cancel requests whose blocks have all been stored meanwhile (endgame duplicates). */
+    /** Cancel requests whose blocks have all been stored meanwhile (by a racing request). */
     const cancelSatisfied = async (): Promise<void> => {
       for (const o of outstanding.values()) {
         if (o.controller.signal.aborted) continue
@@ -337,23 +497,28 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       } catch (err) {
         if (options.signal?.aborted === true) throw new AbortError()
         if (entry.controller.signal.aborted) return // cancelled: another source delivered these blocks
+        why.set(source.id, (err as Error).message)
         // a stream can fail on its own; a source is dropped after MAX_FAILURES failures in a row
-        if (++s.failures >= MAX_FAILURES) {
+        if (++s.failures >= MAX_FAILURES && isLive(s)) {
           live.delete(source.id)
           options.onProgress?.({ type: 'fetch:source-failed', source: source.id, error: (err as Error).message })
         }
-        await requeue(batch)
+        await giveBack(entry, batch)
         return
       }
+      if (closed) return
       s.failures = 0
+      s.stalled = false // it answers again
       // what crossed the network is counted even when the answer is then thrown away
       const wire = answer.wireBytes ?? answer.blocks.reduce((n, b) => n + b.bytes.length, 0)
       result.wire[source.id] = (result.wire[source.id] ?? 0) + wire
       result.wireBytes += wire
       const took = (performance.now() - entry.started) / 1000
-      s.secondsPerRequest = s.secondsPerRequest === 0 ? took : s.secondsPerRequest * 0.7 + took * 0.3
-      if (!live.has(source.id)) { // dropped while this request was out: its answer is not trusted
-        await requeue(batch)
+      const average = s.secondsPerRequest === 0 ? took : s.secondsPerRequest * 0.7 + took * 0.3
+      // an answer that stalled shows what the source takes now (a throttle after its first burst): not averaged away
+      s.secondsPerRequest = entry.stalled ? Math.max(average, took) : average
+      if (!isLive(s)) { // dropped while this request was out: its answer is not trusted
+        await giveBack(entry, batch)
         return
       }
       const asked = new Map(batch.map(c => [keyOf(c), c]))
@@ -369,13 +534,15 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
           corrupt = true
         }
         result.verifySeconds += (performance.now() - v0) / 1000
-        if (corrupt || !live.has(source.id)) {
+        if (corrupt || !isLive(s)) {
           // one bad block and nothing from this source is trusted; only the first to find out reports it
-          if (live.delete(source.id)) {
+          if (isLive(s)) {
+            live.delete(source.id)
+            why.set(source.id, `sent a block that does not match ${b.cid}`)
             options.onProgress?.({ type: 'fetch:bad-block', cid: b.cid.toString(), source: source.id })
             source.misbehaved?.(`sent a block that does not match ${b.cid}`)
           }
-          await requeue(batch)
+          await giveBack(entry, batch)
           return
         }
         good.push(b)
@@ -387,10 +554,19 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         set.add(source.id)
         holders.get(keyOf(c))?.delete(source.id) // it said it had the block, then did not send it
         partialSeen = true
-        await requeue([c])
+        await giveBack(entry, [c])
       }
-      if (good.length > 0) {
-        const r = await store.putMany(good, session)
+      if (good.length > 0 && !closed) {
+        // the budget is checked before storing: a block past it is never written
+        let added = 0
+        for (const b of good) if (seen.get(keyOf(b.cid)) === false) added += b.bytes.length
+        if (dagBytes + added > maxBytes) throw new DagTooLargeError(root.toString(), 'bytes', maxBytes)
+        dagBytes += added
+        for (const b of good) seen.set(keyOf(b.cid), true)
+        const put = store.putMany(good, session)
+        storing.add(put)
+        const r = await put.finally(() => storing.delete(put))
+        if (closed) return
         result.fetchedBlocks += r.newBlocks
         result.fetchedBytes += r.newBytes
         let bytes = 0
@@ -404,24 +580,25 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
 
     for (;;) {
       if (options.signal?.aborted === true) throw new AbortError()
-      dispatch()
+      let next = dispatch()
       if (failure !== undefined) throw failure
-      if (running.size === 0) {
-        if (wanted.length === 0 && pendingLocal.length === 0) break
-        dispatch()
+      // done once nothing is wanted and every request still out was cancelled (a source may never answer a cancel)
+      if (wantedKeys.size === 0 && pendingLocal.length === 0 && requestsOut() === 0) break
+      if (working() === 0) {
+        next = dispatch()
         if (failure !== undefined) throw failure
-        if (running.size === 0) throw new FetchFailedError('no source can serve the remaining blocks', tried)
+        if (working() === 0) throw failed('no source can serve the remaining blocks')
       }
-      // wait for an answer, or for a source to join
-      // (in the endgame also look again every tick: a request may turn late without anything arriving)
-      let tick: NodeJS.Timeout | undefined
+      // wait for an answer, for a source to join, or for a request to turn stalled (or, in the endgame, late)
+      let timer: NodeJS.Timeout | undefined
+      const onAbort = (): void => wake?.()
+      options.signal?.addEventListener('abort', onAbort, { once: true })
       await new Promise<void>(resolve => {
         wake = resolve
-        for (const p of running) void p.then(resolve)
-        options.signal?.addEventListener('abort', () => resolve(), { once: true })
-        if (wanted.length === 0) tick = setTimeout(resolve, ENDGAME_TICK_MS)
+        if (Number.isFinite(next)) timer = setTimeout(resolve, Math.max(1, next - performance.now()))
       })
-      clearTimeout(tick)
+      clearTimeout(timer)
+      options.signal?.removeEventListener('abort', onAbort)
       wake = undefined
     }
     if (options.pin ?? true) await store.pin(root)
@@ -429,7 +606,12 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     result.seconds = (performance.now() - started) / 1000
     return result
   } finally {
+    // nothing more is asked, stored or counted: requests still out are cancelled and their answers ignored
+    closed = true
+    for (const o of outstanding.values()) o.controller.abort()
+    stop.abort()
     unwatch?.()
+    await Promise.allSettled(storing)
     session.end()
   }
 }

@@ -114,4 +114,74 @@ describe('fetching a DAG from block sources', () => {
     const leaves = order.filter(c => c !== cid.toString())
     assert.deepEqual(new Set(leaves.slice(0, 8)), new Set(rare.map(String)), 'the first leaves asked for are the rare ones')
   })
+
+  it('fails naming every source tried when all become unreachable, and a resume fetches only the rest', async t => {
+    const data = pseudoRandom(300_000, 56)
+    const src = tempStore(t)
+    const { cid, blocks } = await importBytes(src, data, { chunker: SMALL_CHUNKS })
+    /** A source that answers `answers` requests, then refuses every connection. */
+    const dying = (id: string, kind: BlockSource['kind'], answers: number): BlockSource => {
+      let n = 0
+      return { id, kind, request: async (cids, o) => { if (++n > answers) throw new Error('connection refused'); return await storeSource(src, id).request(cids, o) } }
+    }
+    const local = tempStore(t)
+    await assert.rejects(fetchDag(local, cid, [dying('peer-1', 'peer', 3), dying('mirror-1', 'mirror', 2)], { batchSize: 8 }),
+      (err: { code?: string, tried?: string[], message: string }) => {
+        assert.equal(err.code, 'ERR_FETCH_FAILED')
+        assert.deepEqual(err.tried, ['peer-1', 'mirror-1'])
+        assert.match(err.message, /peer-1: connection refused/)
+        assert.match(err.message, /mirror-1: connection refused/)
+        return true
+      })
+    const held = local.stat().blocks
+    assert.ok(held > 0 && held < blocks, `what was fetched stays: ${held} of ${blocks} blocks`)
+    assert.equal(local.isComplete(cid), false)
+    const r = await fetchDag(local, cid, [storeSource(src, 'back')])
+    assert.equal(r.fetchedBlocks, blocks - held, 'the resume fetched only the rest')
+    assert.deepEqual(await collect(cat(local, cid)), Buffer.from(data))
+  })
+
+  it('refuses a DAG larger than allowed (maxBytes, maxBlocks), held blocks included, and asks nothing more', async t => {
+    const data = pseudoRandom(200_000, 57)
+    const src = tempStore(t)
+    const { cid, blocks } = await importBytes(src, data, { chunker: SMALL_CHUNKS })
+    const all = [...src.entries()]
+    assert.equal(all.length, blocks)
+    const total = all.reduce((n, b) => n + b.bytes.length, 0)
+    let asked = 0
+    const counting: BlockSource = { id: 'src', request: async (cids, o) => { asked++; return await storeSource(src, 'src').request(cids, o) } }
+
+    // one byte short: refused once the walk passes the budget; what is stored stays within it
+    const local = tempStore(t)
+    await assert.rejects(fetchDag(local, cid, [counting], { batchSize: 16, maxBytes: total - 1 }), (err: { code?: string, unit?: string, limit?: number }) =>
+      err.code === 'ERR_DAG_TOO_LARGE' && err.unit === 'bytes' && err.limit === total - 1)
+    const stopped = asked
+    await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(asked, stopped, 'nothing more was asked once the budget was passed')
+    assert.ok(local.stat().bytes <= total - 1, `${local.stat().bytes} bytes stored`)
+    assert.equal(local.isComplete(cid), false)
+    // the exact size: the resume counts the blocks held and those fetched
+    const held = local.stat().blocks
+    const resumed = await fetchDag(local, cid, [storeSource(src, 'src')], { maxBytes: total })
+    assert.equal(resumed.fetchedBlocks, blocks - held)
+    assert.ok(local.isPinned(cid))
+    // all held: the budget applies to held blocks too
+    await assert.rejects(fetchDag(local, cid, [], { maxBytes: total - 1 }), { code: 'ERR_DAG_TOO_LARGE' })
+    assert.equal((await fetchDag(local, cid, [], { maxBytes: total, maxBlocks: blocks })).fetchedBlocks, 0)
+
+    // from nothing, at the exact size
+    const fresh = tempStore(t)
+    const r = await fetchDag(fresh, cid, [storeSource(src, 'src')], { maxBytes: total })
+    assert.equal(r.fetchedBytes, total)
+    assert.deepEqual(await collect(cat(fresh, cid)), Buffer.from(data))
+
+    // blocks: refused as soon as one more block than allowed is reached, before it is asked for
+    const few = tempStore(t)
+    await assert.rejects(fetchDag(few, cid, [storeSource(src, 'src')], { maxBlocks: blocks - 1 }), (err: { code?: string, unit?: string }) =>
+      err.code === 'ERR_DAG_TOO_LARGE' && err.unit === 'blocks')
+    const kept = few.stat().blocks
+    assert.ok(kept < blocks)
+    assert.equal((await fetchDag(few, cid, [storeSource(src, 'src')], { maxBlocks: blocks })).fetchedBlocks, blocks - kept)
+    await assert.rejects(fetchDag(few, cid, [], { maxBytes: -1 }), { code: 'ERR_INVALID_OPTION' })
+  })
 })
