@@ -5,6 +5,10 @@ import { parseCid } from './dag/cid.js'
 import { CmeshError, TooLargeError } from './errors.js'
 import { MAX_BUNDLE_BYTES } from './policy/release-manifest.js'
 import type { CmeshNode } from './node.js'
+import { runCollectionOp, type CollectionOp } from './sync/collection-ops.js'
+
+/** A collection request (a governance document at most): small JSON. */
+const MAX_COLLECTION_OP_BYTES = 1024 * 1024
 
 /** File in the repository naming the running daemon's API address (removed when it stops). */
 export const API_FILENAME = 'api'
@@ -15,6 +19,7 @@ export const API_FILENAME = 'api'
  *   GET /api/v0/peers           -> [PeerInfo, ...]
  *   POST /api/v0/fetch?cid=CID  -> { cid, bytes, seconds, sources }
  *   POST /api/v0/update?name=N[&withDeps=1]  (body: a release bundle, or empty to ask peers) -> UpdateResult
+ *   POST /api/v0/collections    (body: a CollectionOp as JSON: join, list, leave, share, retract, browse) -> its result
  * Errors come back as { error, code } with a 4xx/5xx status.
  */
 export async function startApi (node: CmeshNode, repo: string): Promise<{ url: string, close: () => Promise<void> }> {
@@ -42,6 +47,22 @@ export async function startApi (node: CmeshNode, repo: string): Promise<{ url: s
         }
         const bundle = total === 0 ? undefined : Buffer.concat(parts)
         return reply(200, await node.update(url.searchParams.get('name') ?? '', { bundle, withDeps: url.searchParams.get('withDeps') === '1' }))
+      }
+      if (req.method === 'POST' && url.pathname === '/api/v0/collections') {
+        const parts: Buffer[] = []
+        let total = 0
+        for await (const part of req) {
+          total += (part as Buffer).length
+          if (total > MAX_COLLECTION_OP_BYTES) throw new TooLargeError(`a collection request is at most ${MAX_COLLECTION_OP_BYTES} bytes`)
+          parts.push(part as Buffer)
+        }
+        let op: CollectionOp
+        try {
+          op = JSON.parse(Buffer.concat(parts).toString('utf8')) as CollectionOp
+        } catch (err) {
+          throw new CmeshError('ERR_USAGE', `collection request is not JSON: ${(err as Error).message}`)
+        }
+        return reply(200, await runCollectionOp(node.collections, op))
       }
       reply(404, { error: `no such endpoint: ${req.method ?? ''} ${url.pathname}`, code: 'ERR_NOT_FOUND' })
     })().catch((err: Error) => {

@@ -249,3 +249,59 @@ export class DagTooLargeError extends CmeshError {
     this.unit = unit
   }
 }
+
+/** A collection's governance document is malformed or inconsistent. */
+export class GovernanceError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_GOVERNANCE', message)
+  }
+}
+
+/** No collection of that name has been joined here (`cmesh collection join <file>`). */
+export class CollectionNotFoundError extends CmeshError {
+  constructor (name: string) {
+    super('ERR_COLLECTION_NOT_FOUND', `collection ${JSON.stringify(name)} is not joined here (cmesh collection join <file>)`)
+  }
+}
+
+/** A collection announcement is malformed: not canonical DAG-CBOR, missing or extra fields, values out of range. */
+export class InvalidAnnouncementError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_INVALID_ANNOUNCEMENT', message)
+  }
+}
+
+/** An announcement is signed by a key the collection's governance does not allow to do that. */
+export class UnauthorizedError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_UNAUTHORIZED', message)
+  }
+}
+
+/** An announcement is past its expiry (or dated too far in the future). */
+export class AnnouncementExpiredError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_ANNOUNCEMENT_EXPIRED', message)
+  }
+}
+
+/** An announcement's sequence is not newer than the one held for its resource: a replay. */
+export class ReplayError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_REPLAY', message)
+  }
+}
+
+/** A publisher is over one of the collection's quotas (announcements an hour, bytes a day, resource size). */
+export class QuotaError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_QUOTA', message)
+  }
+}
+
+/** No resource of that publisher and id is in force in the collection. */
+export class ResourceNotFoundError extends CmeshError {
+  constructor (collection: string, id: string) {
+    super('ERR_RESOURCE_NOT_FOUND', `no resource ${JSON.stringify(id)} in collection ${collection}`)
+  }
+}

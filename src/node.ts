@@ -26,6 +26,8 @@ import { Releases, type PublishOptions, type PublishResult, type UpdateOptions, 
 import { TrustStore } from './policy/trust.js'
 import { thinBundle } from './policy/release-manifest.js'
 import { ReleaseIndex } from './store/release-index.js'
+import { Collections, type CollectionsOptions } from './sync/collections.js'
+import { pubsubService, type Pubsub } from './sync/pubsub.js'
 
 /** Initial yamux window of a stream: a block-exchange answer (about 1 MiB) fits without waiting for window updates. */
 const YAMUX_WINDOW = 2 * 1024 * 1024
@@ -54,6 +56,8 @@ export interface NodeOptions {
   simulate?: SimulatedFaults
   /** Serve blocks over HTTP as an IPFS trustless gateway (`GET /ipfs/{cid}`) on this host and port. @default off */
   gateway?: { host?: string, port?: number }
+  /** Community collections: anti-entropy and auto-sync timings (see CollectionsOptions). */
+  collections?: CollectionsOptions
 }
 
 export interface PeerInfo {
@@ -93,8 +97,10 @@ export class CmeshNode {
   private readonly releaseExchange: ReleaseExchange
   /** The HTTP gateway, when started with `gateway`. */
   gateway: Gateway | undefined
+  /** Community collections: signed announcements over gossipsub, auto-sync, anti-entropy. */
+  readonly collections: Collections
 
-  constructor (store: Blockstore, libp2p: Libp2p, blocks: BlockService, pex: PeerExchange) {
+  constructor (store: Blockstore, libp2p: Libp2p, blocks: BlockService, pex: PeerExchange, collections: CollectionsOptions = {}) {
     this.store = store
     this.libp2p = libp2p
     this.blocks = blocks
@@ -115,6 +121,14 @@ export class CmeshNode {
       peerSources: async () => (await this.peers(RANKING_PINGS)).map(p => this.blocks.source(peerIdFromString(p.peerId), p.peerId)),
       watch: (add, remove) => this.watchPeers(add, remove)
     })
+    this.collections = new Collections({
+      repo: store.repo,
+      libp2p,
+      pubsub: (libp2p.services as { pubsub: Pubsub }).pubsub,
+      store,
+      add: async (path, options) => await this.add(path, options),
+      fetch: async (root, options) => await this.fetch(root, options)
+    }, collections)
     libp2p.addEventListener('peer:connect', evt => {
       const id = evt.detail.toString()
       if (!this.firstConnected.has(id)) this.firstConnected.set(id, Date.now())
@@ -175,6 +189,7 @@ export class CmeshNode {
 
   async start (gateway?: NodeOptions['gateway']): Promise<void> {
     await this.releaseExchange.start()
+    await this.collections.start()
     if (gateway !== undefined) this.gateway = await startGateway({ store: this.store }, gateway)
   }
 
@@ -208,6 +223,7 @@ export class CmeshNode {
 
   async stop (): Promise<void> {
     await this.gateway?.close()
+    await this.collections.stop()
     await this.releaseExchange.stop()
     await this.pex.stop()
     await this.blocks.stop()
@@ -254,7 +270,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       connectionEncrypters: [tls(), noise()],
       streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: YAMUX_WINDOW, maxStreamWindowSize: 4 * YAMUX_WINDOW } })],
       peerDiscovery: useMdns ? [mdns()] : [],
-      services: { identify: identify(), ping: ping() }
+      services: { identify: identify(), ping: ping(), pubsub: pubsubService() }
     })
     const blocks = new BlockService({ libp2p, store }, { uploadLimit: init.uploadLimit, rarestFirst: init.rarestFirst, compress: init.compress, banned, simulate: init.simulate })
     await blocks.start()
@@ -263,7 +279,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     libp2p.addEventListener('peer:discovery', evt => {
       void libp2p.dial(evt.detail.id).catch(() => {})
     })
-    const node = new CmeshNode(store, libp2p, blocks, pex)
+    const node = new CmeshNode(store, libp2p, blocks, pex, init.collections)
     await node.start(init.gateway)
     for (const addr of init.bootstrap ?? []) await dialWithRetry(node, addr)
     return node

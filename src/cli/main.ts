@@ -21,8 +21,12 @@ import { publish } from './commands/publish.js'
 import { releases } from './commands/releases.js'
 import { trust } from './commands/trust.js'
 import { update } from './commands/update.js'
+import { collection } from './commands/collection.js'
+import { share } from './commands/share.js'
+import { browse } from './commands/browse.js'
+import { retract } from './commands/retract.js'
 
-const COMMANDS: Command[] = [add, get, cat, ls, exportCommand, importCommand, pin, unpin, gc, stat, verify, daemon, fetch, peers, keygen, publish, trust, update, releases]
+const COMMANDS: Command[] = [add, get, cat, ls, exportCommand, importCommand, pin, unpin, gc, stat, verify, daemon, fetch, peers, keygen, publish, trust, update, releases, collection, share, browse, retract]
 
 const GLOBAL_OPTIONS: OptionSpec = {
   repo: { type: 'string' },

@@ -42,3 +42,12 @@ export const COMPRESS_SAMPLE_SLICE_BYTES = 16 * 1024
 export const MIN_COMPRESSION_GAIN = 0.1
 /** zlib output buffer: one thread-pool round trip per buffer, so 1 MiB inflates in 4 round trips, not 64. */
 export const ZLIB_CHUNK_BYTES = 256 * 1024
+
+/** Collections: peers are asked for the heads of the joined collections this often, besides on connect. */
+export const ANTI_ENTROPY_INTERVAL_MS = 30_000
+/** Collections: one resource's download is given up after this long (and retried later). */
+export const COLLECTION_FETCH_TIMEOUT_MS = 10 * 60_000
+/** Collections: a resource whose download failed is tried again after this long (doubling each time, up to 10 min), or when a peer connects. */
+export const COLLECTION_RETRY_MS = 2_000
+/** Collections: expired announcements are swept and auto-sync re-run this often. */
+export const COLLECTION_SWEEP_MS = 60_000

@@ -14,3 +14,8 @@ export { gatewaySource, type GatewaySource, type GatewaySourceOptions } from './
 export { rangeMirrorSource, type RangeMirrorOptions, type RangeMirrorSource, type RangeMirrorStats } from './range-mirror.js'
 export { Releases, readBundle, DEFAULT_RELEASE_LIFETIME_MS, type PublishOptions, type PublishResult, type UpdateOptions, type UpdateResult, type UpdateProgressEvent, type ReleaseComponents } from './releases.js'
 export { ReleaseExchange, RELEASE_PROTOCOL } from './release-exchange.js'
+export { Collections, slug, type CollectionsOptions, type CollectionsComponents, type JoinOptions, type ShareOptions, type RetractOptions, type BrowseQuery, type BrowseEntry, type CollectionInfo, type PublishedAnnouncement, type CollectionEvent, type CollectionStats } from './collections.js'
+export { CollectionHeads, COLLECTION_HEADS_PROTOCOL } from './collection-heads.js'
+export { CollectionSync, type SyncStatus, type SyncEvent } from './collection-sync.js'
+export { runCollectionOp, type CollectionOp } from './collection-ops.js'
+export { pubsubService, collectionTopicScore, PUBSUB_SCORE_THRESHOLDS } from './pubsub.js'
