@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import * as dagCbor from '@ipld/dag-cbor'
 import { generatePublisherKey, loadPublisherKey, parsePublicKey, savePublisherKey, signPayload, verifyPayload, type PublisherKey } from '../../src/policy/keys.js'
-import { encodeBundle, MAX_BUNDLE_BYTES, MAX_MANIFEST_BYTES, openBundle, openEnvelope, signManifest, type ReleaseManifest } from '../../src/policy/release-manifest.js'
+import { encodeBundle, MAX_BUNDLE_BYTES, MAX_MANIFEST_BYTES, openBundle, openEnvelope, signManifest, thinBundle, type ReleaseManifest } from '../../src/policy/release-manifest.js'
 import { TrustStore } from '../../src/policy/trust.js'
 import { createStore } from '../../src/store/index.js'
 import type { Blockstore } from '../../src/store/interface.js'
@@ -258,6 +258,23 @@ describe('installing signed releases', () => {
 })
 
 describe('release bundles', () => {
+  it('thin for a peer: the envelope alone, or without the interior of a release the asker holds', async t => {
+    const pub = side(t)
+    const key = generatePublisherKey()
+    const v1 = await pub.releases.publish(tree(t, 41), { name: 'app', version: '1.0.0', key })
+    const v2 = await pub.releases.publish(tree(t, 42), { name: 'app', version: '2.0.0', key })
+    assert.deepEqual(pub.index.bundleOf(v1.release.toString()), Buffer.from(v1.bundle))
+    assert.equal(pub.index.bundleOf('../etc'), undefined)
+    const envelopeOnly = await openBundle(thinBundle(v2.bundle, { blocks: false }))
+    assert.ok(envelopeOnly.cid.equals(v2.release))
+    assert.equal(envelopeOnly.blocks.length, 0)
+    const full = await openBundle(v2.bundle)
+    const delta = await openBundle(thinBundle(v2.bundle, { blocks: true, held: pub.index.bundleOf(v1.release.toString()) }))
+    assert.ok(delta.cid.equals(v2.release))
+    // lib/shared.js is the same in both: its file node is left out
+    assert.ok(delta.blocks.length > 0 && delta.blocks.length < full.blocks.length, `${delta.blocks.length} of ${full.blocks.length}`)
+  })
+
   it('decode strictly and verify their interior blocks', async t => {
     const pub = side(t)
     const key = generatePublisherKey()
