@@ -5,7 +5,7 @@ import { stat } from '../dag/exporter.js'
 import { importPath, type ImportOptions } from '../dag/importer.js'
 import { chunkLocations } from '../dag/locations.js'
 import { readFile, stat as fsStat } from 'node:fs/promises'
-import { InvalidManifestError, MirrorError, MixAndMatchError, ReleaseNotFoundError, TooLargeError } from '../errors.js'
+import { InvalidManifestError, MirrorError, MixAndMatchError, ReleaseNotFoundError, RollbackError, TooLargeError } from '../errors.js'
 import type { PublisherKey } from '../policy/keys.js'
 import { encodeBundle, MAX_BUNDLE_BYTES, openBundle, signManifest, type Dependency, type Mirror, type OpenedRelease, type ReleaseManifest } from '../policy/release-manifest.js'
 import { checkRelease, type TrustStore } from '../policy/trust.js'
@@ -130,6 +130,8 @@ export class Releases {
   async publish (path: string, options: PublishOptions): Promise<PublishResult> {
     const { store, index } = this.c
     const held = index.get(options.name)
+    // clients refuse a sequence not above the one they hold: publishing one would only strand them
+    if (options.seq !== undefined && held !== undefined && options.seq <= held.seq) throw new RollbackError(options.name, options.seq, held.seq)
     const imported = await importPath(store, path, { ...options.import, signal: options.signal })
     const hash = options.import?.hash ?? 'blake3'
     const deps: Dependency[] = (options.deps ?? []).map(spec => {

@@ -173,6 +173,8 @@ describe('installing signed releases', () => {
     it('a rollback to a lower or equal sequence', async t => {
       const { pub, client, key, v1 } = await setup(t)
       const v2 = await pub.releases.publish(tree(t, 12), { name: 'app', version: '2.0.0', key, import: { chunker: SMALL_CHUNKS } })
+      // the publisher is stopped from making one itself
+      await assert.rejects(pub.releases.publish(tree(t, 12), { name: 'app', version: '2.0.1', seq: 2, key }), { code: 'ERR_ROLLBACK' })
       await client.releases.update('app', { bundle: v2.bundle })
       await assert.rejects(client.releases.update('app', { bundle: v1.bundle }), { code: 'ERR_ROLLBACK' })
       // the same sequence with other content is refused too
