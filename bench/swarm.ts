@@ -23,7 +23,7 @@ import { parseRate } from '../src/policy/token-bucket.js'
 import { buildSegments, canRunNamespaces } from '../test/helpers/netns.js'
 import { parseBenchArgs, printTable } from './report.js'
 
-const args = parseBenchArgs(process.argv.slice(2), { mb: 128, seeders: 8, rate: '5MB/s', trials: 5 })
+const args = parseBenchArgs(process.argv.slice(2), { mb: 128, seeders: 8, rate: '5MB/s', trials: 5, rarest: false })
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-swarm-'))
 const nodes: CmeshNode[] = []
 
@@ -42,7 +42,7 @@ async function seeder (name: string, file: string, rate?: string): Promise<strin
 }
 
 async function download (seeders: string[], cid: CID, name: string): Promise<{ seconds: number, mbps: number, verifySeconds: number, sources: number }> {
-  const leecher = await createNode({ repo: join(work, name), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: seeders })
+  const leecher = await createNode({ repo: join(work, name), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: seeders, rarestFirst: args.rarest === true })
   nodes.push(leecher)
   const r = await leecher.fetch(cid)
   // stop it: a leecher that stayed would be found by the next one (peer exchange) and serve it unthrottled
