@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict'
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
 import { describe, it } from 'node:test'
-import { runCli } from '../helpers/cli.js'
+import { CMESH_BIN, runCli } from '../helpers/cli.js'
 import { serveDir } from '../helpers/static-server.js'
 import { pseudoRandom, tempDir } from '../helpers/temp.js'
 
@@ -51,6 +54,43 @@ describe('cmesh keygen, publish, trust, update, releases', () => {
     assert.equal((JSON.parse(rel.stdout) as Array<{ name: string, seq: number }>)[0]?.seq, 1)
     const v = await runCli(['verify', '--repo', userRepo])
     assert.equal(v.code, 0, v.stderr)
+  })
+
+  it('updates through the running daemon, which gets the release from its peers', async t => {
+    const dir = tempDir(t)
+    const pkg = join(dir, 'pkg')
+    mkdirSync(pkg)
+    writeFileSync(join(pkg, 'a.bin'), pseudoRandom(150_000, 9))
+    const pubRepo = join(dir, 'pub')
+    const userRepo = join(dir, 'user')
+    const { publicKey } = JSON.parse((await runCli(['keygen', '-o', join(dir, 'key.pem'), '--json'])).stdout) as { publicKey: string }
+    const pub = await runCli(['publish', pkg, '--repo', pubRepo, '--name', 'pkg', '--version', '1.0.0', '--key', join(dir, 'key.pem'), '--json'])
+    assert.equal(pub.code, 0, pub.stderr)
+    const start = async (repo: string, extra: string[]): Promise<{ addrs: string[], gateway?: string }> => {
+      const child = spawn(process.execPath, [CMESH_BIN, 'daemon', '--repo', repo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const exited = once(child, 'exit')
+      t.after(async () => { if (child.exitCode === null) { child.kill('SIGTERM'); await exited } })
+      const [line] = await once(createInterface({ input: child.stdout }), 'line') as [string]
+      return JSON.parse(line) as { addrs: string[], gateway?: string }
+    }
+    const publisher = await start(pubRepo, ['--gateway', '127.0.0.1:0'])
+    assert.match(publisher.gateway ?? '', /^http:\/\/127\.0\.0\.1:\d+$/)
+    const root = (JSON.parse(pub.stdout) as { root: string }).root
+    const raw = await fetch(`${publisher.gateway!}/ipfs/${root}?format=raw`)
+    assert.equal(raw.status, 200)
+    await raw.arrayBuffer()
+    await start(userRepo, ['--bootstrap', publisher.addrs[0]!])
+    assert.equal((await runCli(['trust', 'add', 'pkg', publicKey, '--repo', userRepo])).code, 0)
+    const up = await runCli(['update', 'pkg', '--repo', userRepo, '--json'])
+    assert.equal(up.code, 0, up.stderr)
+    const r = JSON.parse(up.stdout) as { version: string, root: string, bundleBytes: number }
+    assert.equal(r.root, root)
+    assert.ok(r.bundleBytes > 0 && r.bundleBytes < 2000, `an envelope alone: ${r.bundleBytes} bytes`)
+    const again = await runCli(['update', 'pkg', '--repo', userRepo, '--json'])
+    assert.equal((JSON.parse(again.stdout) as { upToDate: boolean }).upToDate, true)
+    const unknown = await runCli(['update', 'nothing', '--repo', userRepo])
+    assert.equal(unknown.code, 1)
+    assert.match(unknown.stderr, /ERR_RELEASE_NOT_FOUND/)
   })
 
   it('refuses bad command lines with one line and exit 2', async t => {
