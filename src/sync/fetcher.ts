@@ -116,6 +116,8 @@ const MAX_FAILURES = 3
 const HAVES_BATCH = 1024
 /** A source that does not say what it holds within this long is simply asked for blocks. */
 const HAVES_TIMEOUT_MS = 2000
+/** Longest a dispatch with nothing in flight waits for sources to say which blocks they hold. */
+const HAVES_WAIT_MS = 100
 /** How often the endgame looks for late requests when nothing else happens. */
 const ENDGAME_TICK_MS = 50
 /** A request is never called stalled before this long: below it, a busy link or a large batch explains the wait. */
@@ -301,7 +303,8 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       if (askable.length === 0) return
       for (let i = 0; i < cids.length; i += HAVES_BATCH) {
         const chunk = cids.slice(i, i + HAVES_BATCH)
-        for (const c of chunk) awaitingHaves.add(keyOf(c))
+        const deadline = performance.now() + HAVES_WAIT_MS
+        for (const c of chunk) awaitingHaves.set(keyOf(c), deadline)
         let answers = askable.length
         for (const s of askable) {
           const id = s.source.id
@@ -333,7 +336,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     /** Some source lacked something it was asked about: from then on holders are asked about every block. */
     let partialSeen = false
     /** Wanted blocks whose holders are still being asked: not handed out until the answers are in. */
-    const awaitingHaves = new Set<string>()
+    const awaitingHaves = new Map<string, number>()
     /** Rarest first: wanted is kept so its end (where batches are taken) holds the blocks with fewest holders. */
     const sortByRarity = (): void => {
       if (!rarityDirty) return
@@ -440,9 +443,11 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         const batch: CID[] = []
         for (let i = wanted.length - 1; i >= 0 && batch.length < room; i--) {
           if (lacking.get(keyOf(wanted[i]!))?.has(best.source.id) === true) continue
-          // with nothing in flight, wait the one round trip for holders' answers (rarest first needs them); with
-          // requests in flight, answers queue behind block data on the same connections, so do not wait
-          if (idleStart && awaitingHaves.has(keyOf(wanted[i]!))) continue
+          // with nothing in flight, wait for holders' answers (rarest first needs them), but no longer than
+          // HAVES_WAIT_MS: waiting for the slowest of many seeders to list what it holds stalled whole swarms;
+          // with requests in flight, answers queue behind block data, so do not wait
+          const due = awaitingHaves.get(keyOf(wanted[i]!))
+          if (idleStart && due !== undefined && due > now) { next = Math.min(next, due); continue }
           batch.push(wanted[i]!)
           wantedKeys.delete(keyOf(wanted[i]!))
           wanted.splice(i, 1)
