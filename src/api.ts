@@ -38,27 +38,15 @@ export async function startApi (node: CmeshNode, repo: string): Promise<{ url: s
         return reply(200, { cid: cid.toString(), bytes: Object.values(r.sources).reduce((a, b) => a + b, 0), seconds: r.seconds, sources: r.sources })
       }
       if (req.method === 'POST' && url.pathname === '/api/v0/update') {
-        const parts: Buffer[] = []
-        let total = 0
-        for await (const part of req) {
-          total += (part as Buffer).length
-          if (total > MAX_BUNDLE_BYTES) throw new TooLargeError(`a release bundle is at most ${MAX_BUNDLE_BYTES} bytes`)
-          parts.push(part as Buffer)
-        }
-        const bundle = total === 0 ? undefined : Buffer.concat(parts)
+        const body = await readBody(req, MAX_BUNDLE_BYTES, 'a release bundle')
+        const bundle = body.length === 0 ? undefined : body
         return reply(200, await node.update(url.searchParams.get('name') ?? '', { bundle, withDeps: url.searchParams.get('withDeps') === '1' }))
       }
       if (req.method === 'POST' && url.pathname === '/api/v0/collections') {
-        const parts: Buffer[] = []
-        let total = 0
-        for await (const part of req) {
-          total += (part as Buffer).length
-          if (total > MAX_COLLECTION_OP_BYTES) throw new TooLargeError(`a collection request is at most ${MAX_COLLECTION_OP_BYTES} bytes`)
-          parts.push(part as Buffer)
-        }
+        const body = await readBody(req, MAX_COLLECTION_OP_BYTES, 'a collection request')
         let op: CollectionOp
         try {
-          op = JSON.parse(Buffer.concat(parts).toString('utf8')) as CollectionOp
+          op = JSON.parse(body.toString('utf8')) as CollectionOp
         } catch (err) {
           throw new CmeshError('ERR_USAGE', `collection request is not JSON: ${(err as Error).message}`)
         }
@@ -84,6 +72,18 @@ export async function startApi (node: CmeshNode, repo: string): Promise<{ url: s
       server.closeAllConnections()
     }
   }
+}
+
+/** A request body of at most `max` bytes; reading stops with ERR_TOO_LARGE past it. */
+async function readBody (req: AsyncIterable<unknown>, max: number, what: string): Promise<Buffer> {
+  const parts: Buffer[] = []
+  let total = 0
+  for await (const part of req) {
+    total += (part as Buffer).length
+    if (total > max) throw new TooLargeError(`${what} is at most ${max} bytes`)
+    parts.push(part as Buffer)
+  }
+  return Buffer.concat(parts)
 }
 
 /** The running daemon's API address for a repository, if one answers. */
