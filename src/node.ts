@@ -18,6 +18,7 @@ import { announceable } from './sync/addresses.js'
 import { localSubnets, onSegment } from './sync/segments.js'
 import { BlockService, type SimulatedFaults } from './sync/block-service.js'
 import { PeerExchange } from './sync/peer-exchange.js'
+import { Redialer } from './sync/redial.js'
 import { fetchDag, type FetchOptions, type FetchResult } from './sync/fetcher.js'
 import { loadOrCreateIdentity } from './sync/identity.js'
 import { startGateway, type Gateway } from './sync/gateway.js'
@@ -34,6 +35,13 @@ const YAMUX_WINDOW = 2 * 1024 * 1024
 
 /** A download ranks peers by RTTs up to a minute old, and waits at most 500 ms on a peer it has not measured. */
 const RANKING_PINGS = { maxRttAgeMs: 60_000, pingTimeoutMs: 500 }
+
+/**
+ * libp2p pings every connection every 10 s and aborts it when a ping takes longer than 5 s (adaptive). A ping
+ * stream queues behind megabytes of block data on a busy link, or waits on a CPU-starved peer: bench:propagation
+ * (30 nodes on two cores) lost whole downloads that way. A dead peer is still found, only later.
+ */
+const CONNECTION_MONITOR = { pingInterval: 15_000, pingTimeout: { minTimeout: 30_000, maxTimeout: 60_000 } }
 
 export interface NodeOptions {
   /** Repository directory. @default $CMESH_REPO, else ~/.cmesh */
@@ -58,6 +66,8 @@ export interface NodeOptions {
   gateway?: { host?: string, port?: number }
   /** Community collections: anti-entropy and auto-sync timings (see CollectionsOptions). */
   collections?: CollectionsOptions
+  /** Connections below which the node dials peers it knows (bootstrap, mDNS, peer exchange, earlier). @default 4 */
+  minPeers?: number
 }
 
 export interface PeerInfo {
@@ -91,6 +101,8 @@ export class CmeshNode {
   private readonly rtts = new Map<string, { ms: number, at: number }>()
 
   readonly pex: PeerExchange
+  /** Dials known peers again when connections drop below the minimum. */
+  readonly redialer: Redialer
   /** Signed releases: publish, trust, update. */
   readonly releases: Releases
   readonly trust: TrustStore
@@ -100,11 +112,12 @@ export class CmeshNode {
   /** Community collections: signed announcements over gossipsub, auto-sync, anti-entropy. */
   readonly collections: Collections
 
-  constructor (store: Blockstore, libp2p: Libp2p, blocks: BlockService, pex: PeerExchange, collections: CollectionsOptions = {}) {
+  constructor (store: Blockstore, libp2p: Libp2p, blocks: BlockService, pex: PeerExchange, collections: CollectionsOptions = {}, redialer: Redialer = new Redialer(libp2p)) {
     this.store = store
     this.libp2p = libp2p
     this.blocks = blocks
     this.pex = pex
+    this.redialer = redialer
     const index = new ReleaseIndex(store.repo)
     this.trust = new TrustStore(store.repo)
     this.releaseExchange = new ReleaseExchange(libp2p, (name, question) => {
@@ -190,6 +203,7 @@ export class CmeshNode {
   async start (gateway?: NodeOptions['gateway']): Promise<void> {
     await this.releaseExchange.start()
     await this.collections.start()
+    this.redialer.start()
     if (gateway !== undefined) this.gateway = await startGateway({ store: this.store }, gateway)
   }
 
@@ -222,6 +236,7 @@ export class CmeshNode {
   }
 
   async stop (): Promise<void> {
+    this.redialer.stop()
     await this.gateway?.close()
     await this.collections.stop()
     await this.releaseExchange.stop()
@@ -270,6 +285,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       connectionEncrypters: [tls(), noise()],
       streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: YAMUX_WINDOW, maxStreamWindowSize: 4 * YAMUX_WINDOW } })],
       peerDiscovery: useMdns ? [mdns()] : [],
+      connectionMonitor: CONNECTION_MONITOR,
       services: { identify: identify(), ping: ping(), pubsub: pubsubService() }
     })
     const blocks = new BlockService({ libp2p, store }, { uploadLimit: init.uploadLimit, rarestFirst: init.rarestFirst, compress: init.compress, banned, simulate: init.simulate })
@@ -279,7 +295,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     libp2p.addEventListener('peer:discovery', evt => {
       void libp2p.dial(evt.detail.id).catch(() => {})
     })
-    const node = new CmeshNode(store, libp2p, blocks, pex, init.collections)
+    const node = new CmeshNode(store, libp2p, blocks, pex, init.collections, new Redialer(libp2p, init.bootstrap, { minPeers: init.minPeers }))
     await node.start(init.gateway)
     for (const addr of init.bootstrap ?? []) await dialWithRetry(node, addr)
     return node

@@ -5,8 +5,16 @@ import { expire, liveShares } from '../policy/collection-rules.js'
 import type { StoredCollection } from '../store/collection-file.js'
 import type { Blockstore } from '../store/interface.js'
 
-/** Longest wait before a failed download is tried again. */
-const MAX_RETRY_MS = 10 * 60_000
+/**
+ * Longest wait before a failed download is tried again (sooner when a peer connects). A failure is cheap (each
+ * peer says "don't have" about the root), and a resource spreads through a neighbourhood in well under a minute.
+ */
+const MAX_RETRY_MS = 30_000
+/**
+ * An auto-sync download that has begun waits this long without a block arriving before it fails: right after an
+ * announcement, the neighbours this node fetches from are still downloading the rest themselves.
+ */
+const SYNC_PATIENCE_MS = 60_000
 
 /** What one resource of a collection is, as auto-sync sees it. */
 export type SyncStatus = 'synced' | 'pending' | 'over-budget' | 'failed'
@@ -22,7 +30,7 @@ export interface SyncEvent {
 export interface CollectionSyncComponents {
   store: Pick<Blockstore, 'isPinned' | 'isComplete' | 'unpin'>
   /** Fetch and pin a DAG (a swarm download from the connected peers). */
-  fetch: (root: CID, options: { signal: AbortSignal }) => Promise<unknown>
+  fetch: (root: CID, options: { signal: AbortSignal, patienceMs: number }) => Promise<unknown>
   collections: () => StoredCollection[]
   save: (c: StoredCollection) => void
   onEvent: (e: SyncEvent) => void
@@ -146,7 +154,7 @@ export class CollectionSync {
       if ((this.backoff.get(key)?.until ?? 0) > Date.now()) continue
       if (a.resource!.size + this.used(c) > c.budget) continue
       try {
-        await this.components.fetch(root, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.fetchTimeoutMs)]) })
+        await this.components.fetch(root, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.fetchTimeoutMs)]), patienceMs: SYNC_PATIENCE_MS })
         this.backoff.delete(key)
         c.pinned.add(key)
         this.components.save(c)

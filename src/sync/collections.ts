@@ -35,7 +35,7 @@ export interface CollectionsComponents {
   store: Pick<Blockstore, 'isPinned' | 'isComplete' | 'unpin'>
   add: (path: string, options?: ImportOptions) => Promise<ImportResult>
   /** Swarm-download and pin a DAG. */
-  fetch: (root: CID, options: { signal: AbortSignal }) => Promise<unknown>
+  fetch: (root: CID, options: { signal: AbortSignal, patienceMs: number }) => Promise<unknown>
 }
 
 export interface JoinOptions {

@@ -62,6 +62,13 @@ export interface FetchOptions {
   maxBytes?: number
   /** Most blocks the whole DAG may hold, counted as for `maxBytes` (ERR_DAG_TOO_LARGE past it). @default unlimited */
   maxBlocks?: number
+  /**
+   * Once blocks have begun to arrive, when no source has what is left (or no source is connected), wait for one
+   * instead of failing: ask the sources again every PATIENCE_REASK_MS, and fail only once no block has arrived
+   * for this long (ms). Auto-sync uses it: just after an announcement, the neighbours it fetches from are still
+   * downloading the rest themselves. Content nobody has (not even its root) still fails at once. @default 0
+   */
+  patienceMs?: number
 }
 
 export interface FetchResult {
@@ -118,6 +125,8 @@ const HAVES_BATCH = 1024
 const HAVES_TIMEOUT_MS = 2000
 /** Longest a dispatch with nothing in flight waits for sources to say which blocks they hold. */
 const HAVES_WAIT_MS = 100
+/** A patient fetch asks again, this often, the sources that said they lack a block (they may have it by now). */
+const PATIENCE_REASK_MS = 1000
 /** How often the endgame looks for late requests when nothing else happens. */
 const ENDGAME_TICK_MS = 50
 /** A request is never called stalled before this long: below it, a busy link or a large batch explains the wait. */
@@ -159,6 +168,17 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
   const perSource = options.perSource ?? 4
   const maxBytes = limit('maxBytes', options.maxBytes)
   const maxBlocks = limit('maxBlocks', options.maxBlocks)
+  const patienceMs = limit('patienceMs', options.patienceMs ?? 0)
+  /** When the last verified block arrived (or the root was found held): a patient fetch waits this long for holders. */
+  let lastProgress = Number.NEGATIVE_INFINITY
+  /** A patient fetch waiting for holders: when to ask again the sources that lacked what is left. */
+  let reaskAt: number | undefined
+  const patient = (): boolean => performance.now() - lastProgress < patienceMs
+  /** Wait for holders: returns when to look again. */
+  const waitForHolders = (now: number): number => {
+    reaskAt ??= now + PATIENCE_REASK_MS
+    return reaskAt
+  }
   const result: FetchResult = { cid: root, fetchedBlocks: 0, fetchedBytes: 0, sources: {}, wire: {}, wireBytes: 0, duplicates: 0, verifySeconds: 0, seconds: 0 }
   /** Every block the walk reached; true once its bytes are counted against maxBytes. */
   const seen = new Map<string, boolean>()
@@ -221,6 +241,8 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     while (pendingLocal.length > 0) {
       const cid = pendingLocal.pop()!
       if (await store.has(cid)) {
+        // part of the DAG held already (an earlier attempt): the download has begun
+        if (cid.equals(root)) lastProgress = performance.now()
         if (cid.code === CODEC_RAW && !Number.isFinite(maxBytes)) continue
         const bytes = store.getSync(cid)
         seen.set(keyOf(cid), true)
@@ -409,6 +431,11 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     /** Hand out work; returns when to look again if nothing else happens (ms, performance.now() clock). */
     const dispatch = (): number => {
       if (failure !== undefined) return Number.POSITIVE_INFINITY
+      if (reaskAt !== undefined && performance.now() >= reaskAt) {
+        // a patient fetch: sources that lacked blocks may hold them now
+        reaskAt = undefined
+        for (const c of wanted) lacking.delete(keyOf(c))
+      }
       // ask about holders in large groups, or when nothing else is in flight: a question per tree node would
       // cost a stream per node and peer; blocks not asked about yet count as held by everyone
       // (while every source has had every block it was asked about, a swarm of full seeders, asking again is waste)
@@ -435,7 +462,8 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         if (best === undefined) {
           const candidates = [...live.values()].filter(s => nope?.has(s.source.id) !== true)
           if (candidates.length === 0 && working() === 0) {
-            failure = failed(live.size === 0 ? `no source could serve ${top}` : `no source has block ${top}`)
+            if (patient()) next = Math.min(next, waitForHolders(now))
+            else failure = failed(live.size === 0 ? `no source could serve ${top}` : `no source has block ${top}`)
           }
           break
         }
@@ -577,6 +605,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         let bytes = 0
         for (const b of good) { bytes += b.bytes.length; expand(b.cid, b.bytes) }
         result.sources[source.id] = (result.sources[source.id] ?? 0) + bytes
+        lastProgress = performance.now()
         options.onProgress?.({ type: 'fetch:blocks', blocks: result.fetchedBlocks, bytes: result.fetchedBytes, source: source.id })
         await settleLocal()
         await cancelSatisfied()
@@ -592,7 +621,10 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       if (working() === 0) {
         next = dispatch()
         if (failure !== undefined) throw failure
-        if (working() === 0) throw failed('no source can serve the remaining blocks')
+        if (working() === 0) {
+          if (!patient()) throw failed('no source can serve the remaining blocks')
+          next = Math.min(next, waitForHolders(performance.now()))
+        }
       }
       // wait for an answer, for a source to join, or for a request to turn stalled (or, in the endgame, late)
       let timer: NodeJS.Timeout | undefined

@@ -27,7 +27,7 @@ function governance (d: Doc): Record<string, unknown> {
 
 /** A node on loopback without peer exchange, so the tests decide who is connected to whom. */
 async function startNode (t: TestContext, doc: Record<string, unknown> | undefined, budget?: number): Promise<CmeshNode> {
-  const node = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, collections: { antiEntropyIntervalMs: 60_000, retryMs: 500 } })
+  const node = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, minPeers: 0, collections: { antiEntropyIntervalMs: 60_000, retryMs: 500 } })
   t.after(async () => await node.stop().catch(() => {}))
   await node.pex.stop()
   if (doc !== undefined) await node.collections.join(doc, { budget })

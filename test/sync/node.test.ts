@@ -11,8 +11,8 @@ import { decodePex, encodePex } from '../../src/sync/peer-exchange.js'
 
 const SMALL_CHUNKS = { minSize: 256, avgSize: 1024, maxSize: 4096 }
 
-async function startNode (t: TestContext, bootstrap: string[] = [], uploadLimit?: number): Promise<CmeshNode> {
-  const node = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap, uploadLimit })
+async function startNode (t: TestContext, bootstrap: string[] = [], uploadLimit?: number, minPeers?: number): Promise<CmeshNode> {
+  const node = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap, uploadLimit, minPeers })
   t.after(async () => await node.stop())
   return node
 }
@@ -177,5 +177,46 @@ describe('nodes exchanging blocks over loopback', () => {
     assert.ok(server.blocks.peer(attacker.peerId.toString()).score < 0)
     const fetched = await attacker.fetch(cid)
     assert.ok(fetched.fetchedBlocks > 0, 'the server still serves after the attack')
+  })
+
+  it('dials again the peers it lost when its connections drop', async t => {
+    // the hub and the other node never redial (minPeers 0): whatever comes back, the isolated node dialled
+    const hub = await startNode(t, [], undefined, 0)
+    const other = await startNode(t, [hub.addrs()[0]!], undefined, 0)
+    const lonely = await startNode(t, [hub.addrs()[0]!])
+    const connectedToBoth = (): boolean => lonely.libp2p.getConnections(hub.peerId).length > 0 && lonely.libp2p.getConnections(other.peerId).length > 0
+    for (let i = 0; i < 100 && !connectedToBoth(); i++) await new Promise(resolve => setTimeout(resolve, 50))
+    assert.ok(connectedToBoth(), 'peer exchange connected the node to both')
+    await hub.libp2p.hangUp(lonely.peerId)
+    await other.libp2p.hangUp(lonely.peerId)
+    for (let i = 0; i < 100 && !connectedToBoth(); i++) await new Promise(resolve => setTimeout(resolve, 50))
+    assert.ok(connectedToBoth(), 'the isolated node is connected to both again')
+    for (const peer of [hub, other]) assert.ok(lonely.libp2p.getConnections(peer.peerId).every(c => c.direction === 'outbound'), 'it dialled them itself')
+  })
+
+  it('a patient fetch that has begun waits for the rest to reach its neighbours; content nobody has fails at once', async t => {
+    const dir = tempDir(t)
+    const data = pseudoRandom(200_000, 71)
+    writeFileSync(join(dir, 'f'), data)
+    const seed = await startNode(t, [], undefined, 0)
+    const { cid } = await seed.add(join(dir, 'f'), { chunker: SMALL_CHUNKS })
+    // a neighbour still downloading: the root and half the leaves
+    const partial = await startNode(t, [], undefined, 0)
+    await partial.add(join(dir, 'f'), { chunker: SMALL_CHUNKS, pin: false })
+    const leaves = [...partial.store.entries()].filter(b => b.cid.code === 0x55)
+    for (const b of leaves.slice(0, leaves.length / 2)) await partial.store.delete(b.cid)
+    const asker = await startNode(t, [partial.addrs()[0]!], undefined, 0)
+    await assert.rejects(asker.fetch(cid), { code: 'ERR_FETCH_FAILED' }, 'an impatient fetch fails at once')
+    const waiting = asker.fetch(cid, { patienceMs: 30_000 })
+    await new Promise(resolve => setTimeout(resolve, 500))
+    await seed.dial(asker.addrs()[0]!)
+    const r = await waiting
+    assert.ok((r.sources[seed.peerId.toString()] ?? 0) > 0, 'the rest came from the seed that connected')
+    assert.deepEqual(await collect(asker.cat(cid)), Buffer.from(data))
+    // nobody holds even the root: no waiting
+    const { cid: unknown } = await startNode(t, [], undefined, 0).then(async n => await n.add(join(dir, 'f'), { chunker: { minSize: 512, avgSize: 2048, maxSize: 8192 } }))
+    // (had it waited, the signal would end it with ERR_ABORTED instead)
+    await assert.rejects(asker.fetch(unknown, { patienceMs: 600_000, signal: AbortSignal.timeout(20_000) }), { code: 'ERR_FETCH_FAILED' })
+    await assert.rejects(asker.fetch(cid, { patienceMs: -1 }), { code: 'ERR_INVALID_OPTION' })
   })
 })
