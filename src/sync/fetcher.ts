@@ -222,10 +222,20 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     wake?.()
   })
 
+  /**
+   * Where in each node's links this fetch starts (a fraction, drawn once): neighbours fetching the same new
+   * resource at once each begin at a different place, so they soon hold different blocks to trade instead of all
+   * asking the publisher for the same ones first. Runs of neighbouring blocks stay together; with an HTTP mirror
+   * among the sources the walk keeps file order, so the mirror reads each file in as few ranges as it can. The
+   * rarest-first order, when on, still comes first.
+   */
+  const rotation = sources.some(s => s.kind === 'mirror') ? 0 : Math.random()
   /** Note a block we hold (or just stored): its links join the walk. */
   const expand = (cid: CID, bytes: Uint8Array): void => {
     if (cid.code === CODEC_RAW) return
-    for (const link of blockLinks(cid, bytes)) discover(link)
+    const links = blockLinks(cid, bytes)
+    const start = Math.floor(rotation * links.length)
+    for (let i = 0; i < links.length; i++) discover(links[(start + i) % links.length]!)
   }
   const discover = (cid: CID): void => {
     const k = keyOf(cid)

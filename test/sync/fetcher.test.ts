@@ -184,4 +184,38 @@ describe('fetching a DAG from block sources', () => {
     assert.equal((await fetchDag(few, cid, [storeSource(src, 'src')], { maxBlocks: blocks })).fetchedBlocks, blocks - kept)
     await assert.rejects(fetchDag(few, cid, [], { maxBytes: -1 }), { code: 'ERR_INVALID_OPTION' })
   })
+
+  it('starts each fetch at a random place among the leaves, except with a mirror among the sources', async t => {
+    const data = pseudoRandom(300_000, 57)
+    const seed = tempStore(t)
+    const { cid } = await importBytes(seed, data, { chunker: SMALL_CHUNKS })
+    const firstLeaf = async (kind?: 'mirror'): Promise<string> => {
+      let first: string | undefined
+      const source: BlockSource = {
+        ...storeSource(seed, 's'),
+        kind,
+        async request (cids) {
+          // the first request of leaves alone (the root's own links may mix leaves and nodes)
+          if (first === undefined && cids.every(c => c.code === 0x55)) first = cids[0]!.toString()
+          return await storeSource(seed, 's').request(cids, {})
+        }
+      }
+      await fetchDag(tempStore(t), cid, [source], { batchSize: 8 })
+      return first!
+    }
+    const fromPeers = new Set<string>()
+    for (let i = 0; i < 8; i++) fromPeers.add(await firstLeaf())
+    assert.ok(fromPeers.size > 1, 'fetches from peers begin at different leaves')
+    // the file's first leaf, every time, when a mirror reads ranges in file order
+    const root = decodeNode(cid, seed.getSync(cid))
+    assert.ok(root.type === 'file')
+    let first = root.links[0]!.cid
+    while (first.code !== 0x55) {
+      const node = decodeNode(first, seed.getSync(first))
+      assert.ok(node.type === 'file')
+      first = node.links[0]!.cid
+    }
+    const fileFirst = first.toString()
+    for (let i = 0; i < 3; i++) assert.equal(await firstLeaf('mirror'), fileFirst)
+  })
 })
