@@ -68,6 +68,11 @@ export interface NodeOptions {
   collections?: CollectionsOptions
   /** Connections below which the node dials peers it knows (bootstrap, mDNS, peer exchange, earlier). @default 4 */
   minPeers?: number
+  /**
+   * Fail when none of the bootstrap addresses can be reached at start (a one-off command needs its peers). A
+   * daemon sets it false: it starts anyway and keeps dialling them in the background. @default true
+   */
+  bootstrapRequired?: boolean
 }
 
 export interface PeerInfo {
@@ -297,7 +302,13 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     })
     const node = new CmeshNode(store, libp2p, blocks, pex, init.collections, new Redialer(libp2p, init.bootstrap, { minPeers: init.minPeers }))
     await node.start(init.gateway)
-    for (const addr of init.bootstrap ?? []) await dialWithRetry(node, addr)
+    const bootstrap = init.bootstrap ?? []
+    const dials = await Promise.allSettled(bootstrap.map(async addr => await dialWithRetry(node, addr)))
+    const failed = dials.find(d => d.status === 'rejected')
+    if (failed !== undefined && dials.every(d => d.status === 'rejected') && (init.bootstrapRequired ?? true)) {
+      await node.stop().catch(() => {})
+      throw failed.reason
+    }
     return node
   } catch (err) {
     await store.close()

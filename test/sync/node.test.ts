@@ -219,4 +219,22 @@ describe('nodes exchanging blocks over loopback', () => {
     await assert.rejects(asker.fetch(unknown, { patienceMs: 600_000, signal: AbortSignal.timeout(20_000) }), { code: 'ERR_FETCH_FAILED' })
     await assert.rejects(asker.fetch(cid, { patienceMs: -1 }), { code: 'ERR_INVALID_OPTION' })
   })
+
+  it('starts without its bootstrap peer when told to, and connects once that peer comes up', async t => {
+    const repo = join(tempDir(t), 'neighbour')
+    const first = await createNode({ repo, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
+    const addr = first.addrs()[0]!
+    await first.stop()
+    // a one-off command needs its peer: it fails clearly
+    await assert.rejects(createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: [addr] }))
+    // a daemon starts anyway and keeps dialling
+    const daemon = await createNode({ repo: join(tempDir(t), 'daemon'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: [addr], bootstrapRequired: false })
+    t.after(async () => await daemon.stop())
+    assert.equal(daemon.libp2p.getPeers().length, 0)
+    const port = addr.split('/')[4]!
+    const back = await createNode({ repo, listen: [`/ip4/127.0.0.1/tcp/${port}`], mdns: false, minPeers: 0 })
+    t.after(async () => await back.stop())
+    for (let i = 0; i < 300 && daemon.libp2p.getConnections(back.peerId).length === 0; i++) await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(daemon.libp2p.getConnections(back.peerId)[0]?.direction, 'outbound', 'the daemon dialled its bootstrap peer when it came up')
+  })
 })

@@ -31,8 +31,13 @@ export const daemon: Command = {
       repo: ctx.options.repo,
       listen: values.listen as string[] | undefined,
       bootstrap: values.bootstrap as string[] | undefined,
-      mdns: values['no-mdns'] !== true
+      mdns: values['no-mdns'] !== true,
+      bootstrapRequired: false
     })
+    const bootstrap = (values.bootstrap as string[] | undefined) ?? []
+    if (bootstrap.length > 0 && node.libp2p.getPeers().length === 0) {
+      process.stderr.write('cmesh: warning: no bootstrap peer could be reached; still trying in the background\n')
+    }
     const api = await startApi(node, resolveRepo(ctx.options.repo))
     if (ctx.options.json) {
       ctx.printJson({ peerId: node.peerId.toString(), addrs: node.addrs(), ...node.gateway === undefined ? {} : { gateway: node.gateway.url } })
