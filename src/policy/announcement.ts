@@ -4,6 +4,7 @@ import { CID } from 'multiformats/cid'
 import { BadSignatureError, InvalidAnnouncementError, TooLargeError } from '../errors.js'
 import { PURPOSES, type Purpose } from './governance.js'
 import { parsePublicKey, signPayload, verifyPayload, type PublisherKey } from './keys.js'
+import { strictReader } from './strict.js'
 
 /**
  * Collection announcements: a publisher designates a resource (a DAG root) for a collection, updates it, or
@@ -74,26 +75,10 @@ export interface OpenedAnnouncement {
   hash: string
 }
 
-function bad (why: string): never {
-  throw new InvalidAnnouncementError(`malformed announcement: ${why}`)
-}
-
-function exact (obj: unknown, keys: string[], what: string): Record<string, unknown> {
-  if (obj === null || typeof obj !== 'object' || Array.isArray(obj) || CID.asCID(obj) !== null || obj instanceof Uint8Array) bad(`${what} is not a map`)
-  const have = Object.keys(obj)
-  if (have.length !== keys.length || !keys.every(k => Object.hasOwn(obj, k))) bad(`${what} must have exactly ${keys.join(', ')}`)
-  return obj as Record<string, unknown>
-}
-
-function int (v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(`${what} must be a non-negative integer`)
-  return v
-}
-
-function str (v: unknown, re: RegExp, what: string): string {
-  if (typeof v !== 'string' || !re.test(v)) bad(`${what} is not valid`)
-  return v
-}
+const reader = strictReader(why => { throw new InvalidAnnouncementError(`malformed announcement: ${why}`) })
+/** Declared with its type, so TypeScript knows a call never returns. */
+const bad: (why: string) => never = reader.bad
+const { exact, int, str } = reader
 
 function text (v: unknown, max: number, what: string): string {
   // no control characters: titles end up on terminals

@@ -7,6 +7,7 @@ import { verifyBlock } from '../dag/verify.js'
 import { BadSignatureError, InvalidManifestError, TooLargeError } from '../errors.js'
 import type { Block } from '../store/interface.js'
 import { parsePublicKey, signPayload, verifyPayload, type KeyAlgorithm, type PublisherKey } from './keys.js'
+import { strictReader } from './strict.js'
 
 /**
  * Release manifests. A manifest says, for one version of a named release, which DAG it is and how big, where
@@ -93,30 +94,10 @@ export interface OpenedRelease {
   blocks: Block[]
 }
 
-function bad (why: string): never {
-  throw new InvalidManifestError(`malformed release: ${why}`)
-}
-
-function exact (obj: unknown, keys: string[], what: string): Record<string, unknown> {
-  if (obj === null || typeof obj !== 'object' || Array.isArray(obj) || CID.asCID(obj) !== null || obj instanceof Uint8Array) bad(`${what} is not a map`)
-  const have = Object.keys(obj)
-  if (have.length !== keys.length || !keys.every(k => Object.hasOwn(obj, k))) bad(`${what} must have exactly ${keys.join(', ')}`)
-  return obj as Record<string, unknown>
-}
-
-function int (v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(`${what} must be a non-negative integer`)
-  return v
-}
-
-function str (v: unknown, re: RegExp, what: string): string {
-  if (typeof v !== 'string' || !re.test(v)) bad(`${what} is not valid`)
-  return v
-}
-
-function cid (v: unknown, what: string): CID {
-  return CID.asCID(v) ?? bad(`${what} must be a CID`)
-}
+const reader = strictReader(why => { throw new InvalidManifestError(`malformed release: ${why}`) })
+/** Declared with its type, so TypeScript knows a call never returns. */
+const bad: (why: string) => never = reader.bad
+const { exact, int, str, cid } = reader
 
 export function checkReleaseName (name: string): string {
   if (!NAME.test(name)) throw new InvalidManifestError(`release name ${JSON.stringify(name)} is not valid (lower case letters, digits, @ . _ / + -)`)
