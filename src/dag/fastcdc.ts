@@ -3,11 +3,11 @@ import { InvalidOptionError } from '../errors.js'
 import { DEFAULT_AVG_CHUNK, DEFAULT_MAX_CHUNK, DEFAULT_MIN_CHUNK, DEFAULT_NORMALIZATION, MAX_BLOCK_SIZE } from './constants.js'
 
 export interface ChunkerOptions {
-  /** Smallest chunk except the last of a stream. @default DEFAULT_MIN_CHUNK (2 KiB) */
+  /** Smallest chunk except the last of a stream. @default DEFAULT_MIN_CHUNK (1 KiB) */
   minSize?: number
-  /** Target average chunk size; must be a power of two. @default DEFAULT_AVG_CHUNK (8 KiB) */
+  /** Target average chunk size; must be a power of two. @default DEFAULT_AVG_CHUNK (2 KiB) */
   avgSize?: number
-  /** Largest chunk; at most 1 MiB. @default DEFAULT_MAX_CHUNK (64 KiB) */
+  /** Largest chunk; at most 1 MiB. @default DEFAULT_MAX_CHUNK (16 KiB) */
   maxSize?: number
   /** FastCDC normalization level (0-3). @default DEFAULT_NORMALIZATION (2) */
   normalization?: number

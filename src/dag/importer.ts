@@ -5,7 +5,7 @@ import { AbortError, InvalidOptionError, PathNotFoundError, UnsupportedFileTypeE
 import type { Blockstore } from '../store/interface.js'
 import { BlockWriter } from './block-writer.js'
 import { cidOf } from './cid.js'
-import { CODEC_DAG_CBOR, CODEC_RAW, DEFAULT_DIR_FANOUT, DEFAULT_FILE_FANOUT, DIR_NODE_TARGET_BYTES, READ_SIZE } from './constants.js'
+import { CODEC_DAG_CBOR, CODEC_RAW, DEFAULT_DIR_FANOUT, DEFAULT_FILE_FANOUT, DIR_NODE_TARGET_BYTES, LARGE_FILE_BYTES, LARGE_FILE_CHUNKER, READ_SIZE } from './constants.js'
 import { allocReadBuffer, cutAndHash } from './chunk-pipeline.js'
 import { FastCdc, type ChunkerOptions } from './fastcdc.js'
 import { FileTreeBuilder } from './file-tree.js'
@@ -19,7 +19,10 @@ export type ImportProgressEvent =
   | { type: 'import:skip', path: string, reason: string }
 
 export interface ImportOptions {
-  /** FastCDC sizes. @default 2/8/64 KiB (constants.ts) */
+  /**
+   * FastCDC sizes for every file. @default by the file's length: 1/2/16 KiB under LARGE_FILE_BYTES (16 MiB),
+   * LARGE_FILE_CHUNKER (8/32/128 KiB) from it on (constants.ts)
+   */
   chunker?: ChunkerOptions
   /** Hash of every block. @default 'blake3' */
   hash?: HashName
@@ -89,10 +92,47 @@ class ImportContext {
 /** Files at least this large go through the worker thread(s) while the main thread writes. */
 const PARALLEL_MIN_BYTES = 1024 * 1024
 
-async function importFileContent (ctx: ImportContext, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, sizeHint: number): Promise<{ cid: CID, size: number }> {
+/** The chunker for content of `length` bytes: the one asked for, else by length (see LARGE_FILE_BYTES). */
+function chunkerFor (asked: ChunkerOptions | undefined, length: number): ChunkerOptions | undefined {
+  if (asked !== undefined) return asked
+  return length >= LARGE_FILE_BYTES ? LARGE_FILE_CHUNKER : undefined
+}
+
+/**
+ * A stream of unknown length: read up to LARGE_FILE_BYTES to learn whether it is a large file (so it is cut as
+ * the same bytes imported from a path would be), then hand on what was read and the rest.
+ */
+async function measured (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<{ length: number, source: AsyncIterable<Uint8Array> }> {
+  const iterator = (Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]()) as AsyncIterator<Uint8Array> | Iterator<Uint8Array>
+  const head: Uint8Array[] = []
+  let length = 0
+  let done = false
+  while (length < LARGE_FILE_BYTES) {
+    const r = await iterator.next()
+    if (r.done === true) { done = true; break }
+    head.push(r.value)
+    length += r.value.length
+  }
+  async function * rest (): AsyncGenerator<Uint8Array> {
+    yield * head
+    head.length = 0
+    if (done) return
+    for (;;) {
+      const r = await iterator.next()
+      if (r.done === true) return
+      yield r.value
+    }
+  }
+  return { length: done ? length : Math.max(length, LARGE_FILE_BYTES), source: rest() }
+}
+
+/** Import one file's bytes; `length` is the content's length when known (a path's size), else undefined. */
+async function importFileContent (ctx: ImportContext, input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, length: number | undefined): Promise<{ cid: CID, size: number }> {
   const tree = new FileTreeBuilder(ctx.fileFanout, async bytes => await ctx.node(bytes))
-  const parallel = sizeHint >= PARALLEL_MIN_BYTES && ctx.chunkWorker
-  const batches = cutAndHash(source, { chunker: ctx.options.chunker, hasher: ctx.hasher, parallel, signal: ctx.options.signal })
+  let source = input
+  if (length === undefined && ctx.options.chunker === undefined) ({ length, source } = await measured(input))
+  const parallel = (length ?? Number.POSITIVE_INFINITY) >= PARALLEL_MIN_BYTES && ctx.chunkWorker
+  const batches = cutAndHash(source, { chunker: chunkerFor(ctx.options.chunker, length ?? 0), hasher: ctx.hasher, parallel, signal: ctx.options.signal })
   for await (const { chunks, cids } of batches) {
     for (let i = 0; i < chunks.length; i++) {
       const chunk = chunks[i]!
@@ -228,19 +268,21 @@ export async function importPath (store: ImportStore, path: string, options: Imp
 
 /** Import a stream of bytes as one file. Input buffers are copied, so the source may reuse them. */
 export async function importStream (store: ImportStore, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: ImportOptions & { totalBytes?: number } = {}): Promise<ImportResult> {
-  return await importOneFile(store, copying(source), options.totalBytes ?? 0, options)
+  // totalBytes is for progress only: a stream's length is learnt from its bytes, so a wrong hint cannot change its CID
+  return await importOneFile(store, copying(source), options.totalBytes, options)
 }
 
 /** Import bytes held in memory as one file (not copied: the import has committed before it returns). */
 export async function importBytes (store: ImportStore, bytes: Uint8Array, options: ImportOptions = {}): Promise<ImportResult> {
-  return await importOneFile(store, [bytes], bytes.length, options)
+  return await importOneFile(store, [bytes], bytes.length, options, bytes.length)
 }
 
-async function importOneFile (store: ImportStore, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, totalBytes: number, options: ImportOptions): Promise<ImportResult> {
+/** `length`: the content's exact length (bytes in memory), or undefined for a stream (totalBytes: a progress hint). */
+async function importOneFile (store: ImportStore, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, totalBytes: number | undefined, options: ImportOptions, length?: number): Promise<ImportResult> {
   return await runImport(store, options, async ctx => {
-    ctx.totalBytes = totalBytes
-    options.onProgress?.({ type: 'import:start', totalBytes })
-    return await importFileContent(ctx, source, totalBytes === 0 ? Number.POSITIVE_INFINITY : totalBytes)
+    ctx.totalBytes = totalBytes ?? 0
+    options.onProgress?.({ type: 'import:start', totalBytes: ctx.totalBytes })
+    return await importFileContent(ctx, source, length)
   })
 }
 
