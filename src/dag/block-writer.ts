@@ -11,7 +11,7 @@ const BATCH_BLOCKS = 4096
 const MAX_IN_FLIGHT = 3
 
 /** One batch being gathered: leaves and nodes are gathered apart. */
-interface Pending { blocks: Block[], bytes: number }
+interface Pending { blocks: Block[], bytes: number, committed: Array<() => void> }
 
 /**
  * Batches block writes into store transactions and keeps a bounded number in flight, so importing never
@@ -28,8 +28,10 @@ export class BlockWriter {
   private readonly store: Pick<Blockstore, 'putMany'>
   private readonly session: StoreSession | undefined
   private readonly seen = new Set<string>()
-  private leaves: Pending = { blocks: [], bytes: 0 }
-  private nodes: Pending = { blocks: [], bytes: 0 }
+  private readonly leaves: Pending = { blocks: [], bytes: 0, committed: [] }
+  private readonly nodes: Pending = { blocks: [], bytes: 0, committed: [] }
+  /** Whether every leaf batch written so far has committed (false once one failed). */
+  private leavesCommitted: Promise<boolean> = Promise.resolve(true)
   private readonly inFlight: Array<Promise<void>> = []
   private failure: unknown
 
@@ -54,23 +56,47 @@ export class BlockWriter {
   private async flush (pending: Pending): Promise<void> {
     if (pending.blocks.length > 0) {
       const batch = pending.blocks
+      const callbacks = pending.committed
       pending.blocks = []
       pending.bytes = 0
-      const p = this.store.putMany(batch, this.session).then(r => {
+      pending.committed = []
+      const ok = this.store.putMany(batch, this.session).then(r => {
         this.newBlocks += r.newBlocks
         this.newBytes += r.newBytes
-      }, err => { this.failure ??= err })
-      this.inFlight.push(p)
+        return true
+      }, err => {
+        this.failure ??= err
+        return false
+      })
+      if (pending === this.leaves) {
+        const before = this.leavesCommitted
+        this.leavesCommitted = Promise.all([before, ok]).then(([a, b]) => a && b)
+        void this.leavesCommitted.then(all => { if (all) for (const f of callbacks) f() })
+      }
+      this.inFlight.push(ok.then(() => {}))
     }
     while (this.inFlight.length > MAX_IN_FLIGHT) await this.inFlight.shift()
     if (this.failure !== undefined) throw this.failure
   }
 
-  /** Write what is queued and wait until every block is committed. */
+  /**
+   * Call `fn` once every raw leaf put so far is committed (never, if a write fails): the importer then
+   * reuses the read buffers those leaves were views of.
+   */
+  afterLeavesCommitted (fn: () => void): void {
+    if (this.leaves.blocks.length > 0) this.leaves.committed.push(fn)
+    else void this.leavesCommitted.then(all => { if (all) fn() })
+  }
+
+  /**
+   * Write what is queued and wait until every block is committed. The writer is finished: the keys it
+   * remembered are dropped (a large import holds them while its root is pinned next).
+   */
   async done (): Promise<void> {
     await this.flush(this.leaves)
     await this.flush(this.nodes)
     await Promise.all(this.inFlight.splice(0))
+    this.seen.clear()
     if (this.failure !== undefined) throw this.failure
   }
 }

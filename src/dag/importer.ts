@@ -6,7 +6,7 @@ import type { Blockstore } from '../store/interface.js'
 import { BlockWriter } from './block-writer.js'
 import { cidOf } from './cid.js'
 import { CODEC_DAG_CBOR, CODEC_RAW, DEFAULT_DIR_FANOUT, DEFAULT_FILE_FANOUT, DIR_NODE_TARGET_BYTES, READ_SIZE } from './constants.js'
-import { allocReadBuffer, cutAndHash } from './chunk-pipeline.js'
+import { allocReadBuffer, cutAndHash, dropSpareReadBuffers, recycleReadBuffer } from './chunk-pipeline.js'
 import { FastCdc, type ChunkerOptions } from './fastcdc.js'
 import { FileTreeBuilder } from './file-tree.js'
 import { getHasher, type BlockHasher, type HashName } from './hashing.js'
@@ -89,16 +89,26 @@ class ImportContext {
 /** Files at least this large go through the worker thread(s) while the main thread writes. */
 const PARALLEL_MIN_BYTES = 1024 * 1024
 
-async function importFileContent (ctx: ImportContext, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, sizeHint: number): Promise<{ cid: CID, size: number }> {
+/**
+ * @param recycle the source is readFile's: its buffers go back to allocReadBuffer once their chunks are
+ *   committed and the chunker has moved past them (it keeps a view of a batch's segment until the next batch)
+ */
+async function importFileContent (ctx: ImportContext, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, sizeHint: number, recycle = false): Promise<{ cid: CID, size: number }> {
   const tree = new FileTreeBuilder(ctx.fileFanout, async bytes => await ctx.node(bytes))
   const parallel = sizeHint >= PARALLEL_MIN_BYTES && ctx.chunkWorker
   const batches = cutAndHash(source, { chunker: ctx.options.chunker, hasher: ctx.hasher, parallel, signal: ctx.options.signal })
+  let previous: ArrayBuffer[] = []
   for await (const { chunks, cids } of batches) {
     for (let i = 0; i < chunks.length; i++) {
       const chunk = chunks[i]!
       await ctx.writer.put(cids[i]!, chunk)
       await tree.add({ cid: cids[i]!, size: chunk.length })
       ctx.progress(chunk.length)
+    }
+    if (recycle) {
+      const done = previous
+      previous = readBuffersOf(chunks)
+      if (done.length > 0) ctx.writer.afterLeavesCommitted(() => { for (const b of done) recycleReadBuffer(b) })
     }
   }
   const root = await tree.finish()
@@ -107,6 +117,16 @@ async function importFileContent (ctx: ImportContext, source: AsyncIterable<Uint
   const cid = cidOf(ctx.hasher, CODEC_RAW, empty)
   await ctx.writer.put(cid, empty)
   return { cid, size: 0 }
+}
+
+/** The read buffers (READ_SIZE, from readFile) that chunks are views of; chunks cut across two are copies. */
+function readBuffersOf (chunks: Uint8Array[]): ArrayBuffer[] {
+  const out: ArrayBuffer[] = []
+  for (const c of chunks) {
+    const b = c.buffer
+    if (b instanceof ArrayBuffer && b.byteLength === READ_SIZE && !out.includes(b)) out.push(b)
+  }
+  return out
 }
 
 /** Read a file into fresh buffers (handed to the chunk workers and back): chunks stay valid until the store commits. */
@@ -175,7 +195,7 @@ async function importDirectory (ctx: ImportContext, dir: string): Promise<{ cid:
       entries.push({ name, kind: 'dir', cid: sub.cid, size: sub.size, mode })
     } else if (st.isFile()) {
       ctx.options.onProgress?.({ type: 'import:file', path })
-      const file = await importFileContent(ctx, readFile(path), st.size)
+      const file = await importFileContent(ctx, readFile(path), st.size, true)
       entries.push({ name, kind: 'file', cid: file.cid, size: file.size, mode })
     } else {
       ctx.options.onProgress?.({ type: 'import:skip', path, reason: 'not a regular file, directory or symlink' })
@@ -207,6 +227,7 @@ async function runImport (store: ImportStore, options: ImportOptions, body: (ctx
     return { cid: root.cid, size: root.size, blocks: writer.blocks, newBlocks: writer.newBlocks, newBytes: writer.newBytes }
   } finally {
     session.end()
+    dropSpareReadBuffers() // the last leaves' buffers come back once committed, before this
   }
 }
 
@@ -222,7 +243,7 @@ export async function importPath (store: ImportStore, path: string, options: Imp
   return await runImport(store, options, async ctx => {
     ctx.totalBytes = st.isFile() ? st.size : await totalSize(path)
     options.onProgress?.({ type: 'import:start', totalBytes: ctx.totalBytes })
-    return st.isFile() ? await importFileContent(ctx, readFile(path), st.size) : await importDirectory(ctx, path)
+    return st.isFile() ? await importFileContent(ctx, readFile(path), st.size, true) : await importDirectory(ctx, path)
   })
 }
 

@@ -213,14 +213,14 @@ export class LmdbBlockstore implements Blockstore {
     this.check()
     await this.env.transaction(() => {
       if (this.pinsDb.doesExist(cid.bytes)) return
-      // read first, write after: lmdb's async transactions do not roll back on a throw, so nothing may throw
-      // once the first write is made
-      const keys: Uint8Array[] = []
-      this.walk(cid, true, key => keys.push(key))
-      for (const key of keys) this.refs.put(key, (this.refs.get(key) ?? 0) + 1)
+      // check first, write after: lmdb's async transactions do not roll back on a throw, so nothing may throw
+      // once the first write is made. The DAG is walked twice rather than its keys kept: a large file's
+      // hundred thousand keys would be held at the peak of the import's memory
+      const { blocks } = this.walk(cid, true, () => {})
+      this.walk(cid, true, key => { this.refs.put(key, (this.refs.get(key) ?? 0) + 1) })
       this.pinsDb.put(cid.bytes, Date.now())
       if (!this.rootsDb.doesExist(cid.bytes)) {
-        this.rootsDb.put(cid.bytes, { size: this.rootSize(cid), blocks: keys.length, created: Date.now() })
+        this.rootsDb.put(cid.bytes, { size: this.rootSize(cid), blocks, created: Date.now() })
       }
     })
   }
