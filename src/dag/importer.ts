@@ -221,13 +221,14 @@ async function runImport (store: ImportStore, options: ImportOptions, body: (ctx
     const ctx = new ImportContext(hasher, options, writer)
     const root = await body(ctx)
     await writer.done()
+    dropSpareReadBuffers() // every read buffer has come back by now: none is needed while the root is pinned
     // the root is recorded complete only now, after every block is committed
     if (options.pin ?? true) await store.pin(root.cid)
     else await store.markComplete(root.cid)
     return { cid: root.cid, size: root.size, blocks: writer.blocks, newBlocks: writer.newBlocks, newBytes: writer.newBytes }
   } finally {
     session.end()
-    dropSpareReadBuffers() // the last leaves' buffers come back once committed, before this
+    dropSpareReadBuffers() // also after a failed import
   }
 }
 

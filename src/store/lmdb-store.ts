@@ -8,6 +8,7 @@ import { bytesKey } from '../dag/cid.js'
 import { blockLinks } from '../dag/links.js'
 import { BlockNotFoundError, BlockPinnedError, BlockTooLargeError, RepoError, StoreClosedError, StoreFullError } from '../errors.js'
 import { GC_BATCH, STORE_FILENAME, STORE_FORMAT } from './constants.js'
+import { location, locationSize, migrateFormat1, nextSeq, PackedKeys, SEQ_BYTES } from './layout.js'
 import type { Block, Blockstore, GcResult, PutResult, RootInfo, StoreSession, StoreStat } from './interface.js'
 
 interface Usage { blocks: number, bytes: number }
@@ -213,11 +214,12 @@ export class LmdbBlockstore implements Blockstore {
     this.check()
     await this.env.transaction(() => {
       if (this.pinsDb.doesExist(cid.bytes)) return
-      // check first, write after: lmdb's async transactions do not roll back on a throw, so nothing may throw
-      // once the first write is made. The DAG is walked twice rather than its keys kept: a large file's
-      // hundred thousand keys would be held at the peak of the import's memory
-      const { blocks } = this.walk(cid, true, () => {})
-      this.walk(cid, true, key => { this.refs.put(key, (this.refs.get(key) ?? 0) + 1) })
+      // read first, write after: lmdb's async transactions do not roll back on a throw, so nothing may throw
+      // once the first write is made. The keys are packed into one buffer: a large file has a hundred
+      // thousand, and pinning comes at the peak of an import's memory
+      const keys = new PackedKeys()
+      const { blocks } = this.walk(cid, true, key => { keys.push(key) })
+      for (const key of keys) this.refs.put(key, (this.refs.get(key) ?? 0) + 1)
       this.pinsDb.put(cid.bytes, Date.now())
       if (!this.rootsDb.doesExist(cid.bytes)) {
         this.rootsDb.put(cid.bytes, { size: this.rootSize(cid), blocks, created: Date.now() })
@@ -366,61 +368,6 @@ export class LmdbBlockstore implements Blockstore {
     if (this.closed) return
     this.closed = true
     await this.env.close()
-  }
-}
-
-/** Bytes of a sequence number (the key of a block's bytes in `data`). */
-const SEQ_BYTES = 8
-
-/** An index entry: the sequence number (big-endian, so keys sort in write order) and the block's length. */
-function location (seq: number, size: number): Buffer {
-  const loc = Buffer.alloc(SEQ_BYTES + 4)
-  loc.writeUIntBE(seq, 2, 6)
-  loc.writeUInt32BE(size, SEQ_BYTES)
-  return loc
-}
-
-/** The block length recorded in an index entry. */
-function locationSize (loc: Uint8Array): number {
-  return Buffer.from(loc.buffer, loc.byteOffset, loc.byteLength).readUInt32BE(SEQ_BYTES)
-}
-
-/**
- * The next free sequence number: one past the last key of `data`, read in the write transaction (so two
- * processes writing the same store never collide). Numbers of deleted blocks at the end may be used again.
- */
-function nextSeq (data: Database<Uint8Array, Uint8Array>): number {
-  for (const key of data.getKeys({ reverse: true, limit: 1 })) {
-    return Buffer.from(key as Uint8Array).readUIntBE(2, 6) + 1
-  }
-  return 0
-}
-
-/**
- * Rewrite a format 1 store (blocks keyed by CID, lengths in `sizes`) into this layout, in batches of
- * transactions; refs, pins and roots are keyed by CID in both formats and stay as they are. A crash part way
- * leaves format 1 recorded and every block in one layout or the other: the next open carries on.
- */
-function migrateFormat1 (env: RootDatabase, data: Database<Uint8Array, Uint8Array>, index: Database<Uint8Array, Uint8Array>, meta: Database<unknown, string>): void {
-  const old = env.openDB<Uint8Array, Uint8Array>({ name: 'blocks', keyEncoding: 'binary', encoding: 'binary' })
-  const sizes = env.openDB<number, Uint8Array>({ name: 'sizes', keyEncoding: 'binary' })
-  for (;;) {
-    const moved = env.transactionSync(() => {
-      let seq = nextSeq(data)
-      let n = 0
-      for (const { key, value } of old.getRange({ limit: GC_BATCH })) {
-        const k = Uint8Array.from(key as Uint8Array)
-        const loc = location(seq++, value.length)
-        index.put(k, loc)
-        data.putSync(loc.subarray(0, SEQ_BYTES), Uint8Array.from(value), { append: true })
-        old.remove(k)
-        sizes.remove(k)
-        n++
-      }
-      if (n === 0) meta.put('format', STORE_FORMAT)
-      return n
-    })
-    if (moved === 0) return
   }
 }
 
