@@ -111,6 +111,8 @@ async function importFileContent (ctx: ImportContext, source: AsyncIterable<Uint
       if (done.length > 0) ctx.writer.afterLeavesCommitted(() => { for (const b of done) recycleReadBuffer(b) })
     }
   }
+  // the chunker has finished: the last batch's buffers are free once committed too
+  if (previous.length > 0) ctx.writer.afterLeavesCommitted(() => { for (const b of previous) recycleReadBuffer(b) })
   const root = await tree.finish()
   if (root !== undefined) return root
   const empty = new Uint8Array(0)
