@@ -7,7 +7,7 @@ import type { BlockHasher } from './hashing.js'
 import { cutAndHashParallel } from './parallel-cut.js'
 
 export type { HashedBatch } from './chunk-resync.js'
-export { allocReadBuffer } from './chunk-segments.js'
+export { allocReadBuffer, dropSpareReadBuffers, recycleReadBuffer } from './chunk-segments.js'
 
 export interface CutAndHashOptions {
   chunker?: ChunkerOptions

@@ -14,9 +14,36 @@ const allocRaw = (size: number): Uint8Array => new Uint8Array(Buffer.allocUnsafe
  * leave it alone after: the parallel path moves it to a worker and back (detaching it) instead of copying.
  */
 export function allocReadBuffer (size: number): Uint8Array {
-  const buf = allocRaw(size)
+  const reuse = spare.length > 0 && spare[spare.length - 1]!.byteLength === size ? spare.pop() : undefined
+  const buf = reuse !== undefined ? new Uint8Array(reuse) : allocRaw(size)
   handOver.add(buf.buffer as ArrayBuffer)
   return buf
+}
+
+/** Read buffers given back by recycleReadBuffer, for allocReadBuffer to hand out again. */
+const spare: ArrayBuffer[] = []
+/** Spare buffers kept at most (read buffers in use by one import are about 50). */
+const SPARE_MAX = 64
+
+/**
+ * Give back a read buffer (after its round trip through a worker, a new ArrayBuffer) once no view of it is
+ * used any more: its chunks are committed to the store. Without this every buffer waits for V8 to collect
+ * it, and tens of MB of dead buffers stay resident between collections.
+ */
+export function recycleReadBuffer (buf: ArrayBuffer): void {
+  if ((buf as { detached?: boolean }).detached === true || spare.includes(buf)) return
+  if (spare.length < SPARE_MAX) spare.push(buf)
+  else release(buf)
+}
+
+/** Free the spare read buffers now (an import has ended), rather than whenever V8 next collects. */
+export function dropSpareReadBuffers (): void {
+  for (const buf of spare.splice(0)) release(buf)
+}
+
+/** Free a buffer's memory at once: detached (transferred to an empty buffer), it gives its memory back. */
+function release (buf: ArrayBuffer): void {
+  (buf as ArrayBuffer & { transfer: (length: number) => ArrayBuffer }).transfer(0)
 }
 
 /**

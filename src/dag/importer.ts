@@ -6,7 +6,7 @@ import type { Blockstore } from '../store/interface.js'
 import { BlockWriter } from './block-writer.js'
 import { cidOf } from './cid.js'
 import { CODEC_DAG_CBOR, CODEC_RAW, DEFAULT_DIR_FANOUT, DEFAULT_FILE_FANOUT, DIR_NODE_TARGET_BYTES, LARGE_FILE_BYTES, LARGE_FILE_CHUNKER, READ_SIZE } from './constants.js'
-import { allocReadBuffer, cutAndHash } from './chunk-pipeline.js'
+import { allocReadBuffer, cutAndHash, dropSpareReadBuffers, recycleReadBuffer } from './chunk-pipeline.js'
 import { FastCdc, type ChunkerOptions } from './fastcdc.js'
 import { FileTreeBuilder } from './file-tree.js'
 import { getHasher, type BlockHasher, type HashName } from './hashing.js'
@@ -126,13 +126,18 @@ async function measured (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array
   return { length: done ? length : Math.max(length, LARGE_FILE_BYTES), source: rest() }
 }
 
-/** Import one file's bytes; `length` is the content's length when known (a path's size), else undefined. */
-async function importFileContent (ctx: ImportContext, input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, length: number | undefined): Promise<{ cid: CID, size: number }> {
+/**
+ * Import one file's bytes; `length` is the content's length when known (a path's size), else undefined.
+ * @param recycle the source is readFile's: its buffers go back to allocReadBuffer once their chunks are
+ *   committed and the chunker has moved past them (it keeps a view of a batch's segment until the next batch)
+ */
+async function importFileContent (ctx: ImportContext, input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, length: number | undefined, recycle = false): Promise<{ cid: CID, size: number }> {
   const tree = new FileTreeBuilder(ctx.fileFanout, async bytes => await ctx.node(bytes))
   let source = input
   if (length === undefined && ctx.options.chunker === undefined) ({ length, source } = await measured(input))
   const parallel = (length ?? Number.POSITIVE_INFINITY) >= PARALLEL_MIN_BYTES && ctx.chunkWorker
   const batches = cutAndHash(source, { chunker: chunkerFor(ctx.options.chunker, length ?? 0), hasher: ctx.hasher, parallel, signal: ctx.options.signal })
+  let previous: ArrayBuffer[] = []
   for await (const { chunks, cids } of batches) {
     for (let i = 0; i < chunks.length; i++) {
       const chunk = chunks[i]!
@@ -140,13 +145,30 @@ async function importFileContent (ctx: ImportContext, input: AsyncIterable<Uint8
       await tree.add({ cid: cids[i]!, size: chunk.length })
       ctx.progress(chunk.length)
     }
+    if (recycle) {
+      const done = previous
+      previous = readBuffersOf(chunks)
+      if (done.length > 0) ctx.writer.afterLeavesCommitted(() => { for (const b of done) recycleReadBuffer(b) })
+    }
   }
+  // the chunker has finished: the last batch's buffers are free once committed too
+  if (previous.length > 0) ctx.writer.afterLeavesCommitted(() => { for (const b of previous) recycleReadBuffer(b) })
   const root = await tree.finish()
   if (root !== undefined) return root
   const empty = new Uint8Array(0)
   const cid = cidOf(ctx.hasher, CODEC_RAW, empty)
   await ctx.writer.put(cid, empty)
   return { cid, size: 0 }
+}
+
+/** The read buffers (READ_SIZE, from readFile) that chunks are views of; chunks cut across two are copies. */
+function readBuffersOf (chunks: Uint8Array[]): ArrayBuffer[] {
+  const out: ArrayBuffer[] = []
+  for (const c of chunks) {
+    const b = c.buffer
+    if (b instanceof ArrayBuffer && b.byteLength === READ_SIZE && !out.includes(b)) out.push(b)
+  }
+  return out
 }
 
 /** Read a file into fresh buffers (handed to the chunk workers and back): chunks stay valid until the store commits. */
@@ -215,7 +237,7 @@ async function importDirectory (ctx: ImportContext, dir: string): Promise<{ cid:
       entries.push({ name, kind: 'dir', cid: sub.cid, size: sub.size, mode })
     } else if (st.isFile()) {
       ctx.options.onProgress?.({ type: 'import:file', path })
-      const file = await importFileContent(ctx, readFile(path), st.size)
+      const file = await importFileContent(ctx, readFile(path), st.size, true)
       entries.push({ name, kind: 'file', cid: file.cid, size: file.size, mode })
     } else {
       ctx.options.onProgress?.({ type: 'import:skip', path, reason: 'not a regular file, directory or symlink' })
@@ -241,12 +263,14 @@ async function runImport (store: ImportStore, options: ImportOptions, body: (ctx
     const ctx = new ImportContext(hasher, options, writer)
     const root = await body(ctx)
     await writer.done()
+    dropSpareReadBuffers() // every read buffer has come back by now: none is needed while the root is pinned
     // the root is recorded complete only now, after every block is committed
     if (options.pin ?? true) await store.pin(root.cid)
     else await store.markComplete(root.cid)
     return { cid: root.cid, size: root.size, blocks: writer.blocks, newBlocks: writer.newBlocks, newBytes: writer.newBytes }
   } finally {
     session.end()
+    dropSpareReadBuffers() // also after a failed import
   }
 }
 
@@ -262,7 +286,7 @@ export async function importPath (store: ImportStore, path: string, options: Imp
   return await runImport(store, options, async ctx => {
     ctx.totalBytes = st.isFile() ? st.size : await totalSize(path)
     options.onProgress?.({ type: 'import:start', totalBytes: ctx.totalBytes })
-    return st.isFile() ? await importFileContent(ctx, readFile(path), st.size) : await importDirectory(ctx, path)
+    return st.isFile() ? await importFileContent(ctx, readFile(path), st.size, true) : await importDirectory(ctx, path)
   })
 }
 

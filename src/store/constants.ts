@@ -4,8 +4,8 @@ export const DEFAULT_REPO_DIRNAME = '.cmesh'
 export const REPO_ENV = 'CMESH_REPO'
 /** File of the LMDB environment inside the repository. */
 export const STORE_FILENAME = 'store.mdb'
-/** On-disk format of the store; a repo written by a newer format is refused rather than misread. */
-export const STORE_FORMAT = 1
+/** On-disk format of the store (2: block bytes keyed by sequence number, see lmdb-store.ts; 1 is migrated on open); a repo written by a newer format is refused rather than misread. */
+export const STORE_FORMAT = 2
 /** Capacity when none is configured: unlimited. */
 export const DEFAULT_CAPACITY = Number.POSITIVE_INFINITY
 /** Blocks deleted per GC transaction, so a large collection does not hold one huge write transaction. */

@@ -8,6 +8,7 @@ import { bytesKey } from '../dag/cid.js'
 import { blockLinks } from '../dag/links.js'
 import { BlockNotFoundError, BlockPinnedError, BlockTooLargeError, RepoError, StoreClosedError, StoreFullError } from '../errors.js'
 import { GC_BATCH, STORE_FILENAME, STORE_FORMAT } from './constants.js'
+import { location, locationSize, migrateFormat1, nextSeq, PackedKeys, SEQ_BYTES } from './layout.js'
 import type { Block, Blockstore, GcResult, PutResult, RootInfo, StoreSession, StoreStat } from './interface.js'
 
 interface Usage { blocks: number, bytes: number }
@@ -20,9 +21,9 @@ class NeedRoomError extends Error {
 
 /**
  * The block store on one LMDB environment:
- *   blocks  CID bytes -> block bytes
- *   sizes   CID bytes -> block length: presence and accounting without touching block bytes (LMDB would map
- *           every page of a value it is asked about, and resident memory would grow with the store)
+ *   data    sequence number (8 bytes, big-endian) -> block bytes, appended in write order
+ *   index   CID bytes -> location (sequence number and block length, 12 bytes): presence, accounting and the
+ *           way to a block's bytes, without touching them
  *   refs    CID bytes -> number of pinned roots whose DAG holds the block (absent = unreferenced, GC-able)
  *   pins    root CID bytes -> pin time
  *   roots   root CID bytes -> RootInfo, written only once every block of the DAG is committed
@@ -32,8 +33,8 @@ export class LmdbBlockstore implements Blockstore {
   readonly repo: string
   readonly capacity: number
   private readonly env: RootDatabase
-  private readonly blocks: Database<Uint8Array, Uint8Array>
-  private readonly sizes: Database<number, Uint8Array>
+  private readonly data: Database<Uint8Array, Uint8Array>
+  private readonly index: Database<Uint8Array, Uint8Array>
   private readonly refs: Database<number, Uint8Array>
   private readonly pinsDb: Database<number, Uint8Array>
   private readonly rootsDb: Database<{ size: number, blocks: number, created: number }, Uint8Array>
@@ -53,8 +54,8 @@ export class LmdbBlockstore implements Blockstore {
       // consistent, and a power cut can at worst undo the last commit (blocks are refetched, roots re-marked).
       // remapChunks: maps the file in chunks, so resident memory does not grow with the whole store.
       this.env = open({ path: join(repo, STORE_FILENAME), maxDbs: 8, noMetaSync: true, compression: false, remapChunks: true })
-      this.blocks = this.env.openDB({ name: 'blocks', keyEncoding: 'binary', encoding: 'binary' })
-      this.sizes = this.env.openDB({ name: 'sizes', keyEncoding: 'binary' })
+      this.data = this.env.openDB({ name: 'data', keyEncoding: 'binary', encoding: 'binary' })
+      this.index = this.env.openDB({ name: 'index', keyEncoding: 'binary', encoding: 'binary' })
       this.refs = this.env.openDB({ name: 'refs', keyEncoding: 'binary' })
       this.pinsDb = this.env.openDB({ name: 'pins', keyEncoding: 'binary' })
       this.rootsDb = this.env.openDB({ name: 'roots', keyEncoding: 'binary' })
@@ -65,6 +66,8 @@ export class LmdbBlockstore implements Blockstore {
     const format = this.meta.get('format')
     if (format === undefined) {
       this.meta.putSync('format', STORE_FORMAT)
+    } else if (format === 1) {
+      migrateFormat1(this.env, this.data, this.index, this.meta)
     } else if (format !== STORE_FORMAT) {
       this.env.close()
       throw new RepoError(`repository ${repo} has store format ${String(format)}; this cmesh reads format ${STORE_FORMAT}`)
@@ -86,14 +89,20 @@ export class LmdbBlockstore implements Blockstore {
   /** Synchronous read; LMDB reads are memory-mapped and cheap. */
   getSync (cid: CID): Uint8Array {
     this.check()
-    const bytes = this.blocks.getBinary(cid.bytes)
+    const bytes = this.read(cid.bytes)
     if (bytes === undefined) throw new BlockNotFoundError(cid.toString())
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   }
 
+  /** A block's bytes (a copy, never a view of the map), by way of its location in the index. */
+  private read (key: Uint8Array): Uint8Array | undefined {
+    const loc = this.index.getBinary(key)
+    return loc === undefined ? undefined : this.data.getBinary(loc.subarray(0, SEQ_BYTES))
+  }
+
   async has (cid: CID): Promise<boolean> {
     this.check()
-    return this.sizes.doesExist(cid.bytes)
+    return this.index.doesExist(cid.bytes)
   }
 
   async put (cid: CID, bytes: Uint8Array): Promise<PutResult> {
@@ -127,7 +136,7 @@ export class LmdbBlockstore implements Blockstore {
       const seen = new Set<string>()
       let newBytes = 0
       for (const b of blocks) {
-        if (this.sizes.doesExist(b.cid.bytes)) continue
+        if (this.index.doesExist(b.cid.bytes)) continue
         const k = keyString(b.cid.bytes)
         if (seen.has(k)) continue
         seen.add(k)
@@ -137,10 +146,13 @@ export class LmdbBlockstore implements Blockstore {
       if (fresh.length === 0) return { newBlocks: 0, newBytes: 0 }
       const usage = this.usage()
       if (usage.bytes + newBytes > this.capacity) throw new NeedRoomError(newBytes, usage.bytes)
-      for (const b of fresh) {
-        this.blocks.put(b.cid.bytes, b.bytes)
-        this.sizes.put(b.cid.bytes, b.bytes.length)
-      }
+      // index entries first, then the bytes appended under new sequence numbers: the index's pages are
+      // allocated together instead of among the bytes' pages, so the few pages the next inserts read (and
+      // LMDB maps in 64 KiB chunks) are not surrounded by block bytes that would be mapped with them
+      let seq = nextSeq(this.data)
+      const locs = fresh.map(b => location(seq++, b.bytes.length))
+      for (let i = 0; i < fresh.length; i++) this.index.put(fresh[i]!.cid.bytes, locs[i]!)
+      for (let i = 0; i < fresh.length; i++) this.data.putSync(locs[i]!.subarray(0, SEQ_BYTES), fresh[i]!.bytes, { append: true })
       this.meta.put('usage', { blocks: usage.blocks + fresh.length, bytes: usage.bytes + newBytes })
       return { newBlocks: fresh.length, newBytes }
     })
@@ -150,10 +162,8 @@ export class LmdbBlockstore implements Blockstore {
     this.check()
     return await this.env.transaction(() => {
       if (this.refs.doesExist(cid.bytes)) throw new BlockPinnedError(cid.toString())
-      const size = this.sizes.get(cid.bytes)
+      const size = this.removeBlock(cid.bytes)
       if (size === undefined) return false
-      this.blocks.remove(cid.bytes)
-      this.sizes.remove(cid.bytes)
       const usage = this.usage()
       this.meta.put('usage', { blocks: usage.blocks - 1, bytes: usage.bytes - size })
       this.dropIncompleteUnpinnedRoots()
@@ -177,8 +187,8 @@ export class LmdbBlockstore implements Blockstore {
       seen.add(k)
       // raw leaves have no links: test presence without touching their bytes. Nodes are copied out
       // (getBinary, never getBinaryFast): decoded CIDs are views of the bytes and must outlive the next read
-      const bytes = cid.code === CODEC_RAW ? undefined : this.blocks.getBinary(cid.bytes)
-      if (bytes === undefined && !(cid.code === CODEC_RAW && this.sizes.doesExist(cid.bytes))) {
+      const bytes = cid.code === CODEC_RAW ? undefined : this.read(cid.bytes)
+      if (bytes === undefined && !(cid.code === CODEC_RAW && this.index.doesExist(cid.bytes))) {
         if (requireAll) throw new BlockNotFoundError(cid.toString())
         missing.push(cid)
         continue
@@ -192,7 +202,7 @@ export class LmdbBlockstore implements Blockstore {
 
   /** Content size of a root: a raw leaf's length, or the `size` field of a cmesh node (0 for other blocks). */
   private rootSize (cid: CID): number {
-    const bytes = this.blocks.getBinary(cid.bytes)
+    const bytes = this.read(cid.bytes)
     if (bytes === undefined) return 0
     if (cid.code === CODEC_RAW) return bytes.length
     if (cid.code !== CODEC_DAG_CBOR) return 0
@@ -205,13 +215,14 @@ export class LmdbBlockstore implements Blockstore {
     await this.env.transaction(() => {
       if (this.pinsDb.doesExist(cid.bytes)) return
       // read first, write after: lmdb's async transactions do not roll back on a throw, so nothing may throw
-      // once the first write is made
-      const keys: Uint8Array[] = []
-      this.walk(cid, true, key => keys.push(key))
+      // once the first write is made. The keys are packed into one buffer: a large file has a hundred
+      // thousand, and pinning comes at the peak of an import's memory
+      const keys = new PackedKeys()
+      const { blocks } = this.walk(cid, true, key => { keys.push(key) })
       for (const key of keys) this.refs.put(key, (this.refs.get(key) ?? 0) + 1)
       this.pinsDb.put(cid.bytes, Date.now())
       if (!this.rootsDb.doesExist(cid.bytes)) {
-        this.rootsDb.put(cid.bytes, { size: this.rootSize(cid), blocks: keys.length, created: Date.now() })
+        this.rootsDb.put(cid.bytes, { size: this.rootSize(cid), blocks, created: Date.now() })
       }
     })
   }
@@ -270,8 +281,10 @@ export class LmdbBlockstore implements Blockstore {
 
   * entries (): Generator<Block> {
     this.check()
-    for (const { key, value } of this.blocks.getRange()) {
-      yield { cid: CID.decode(key as Uint8Array), bytes: value }
+    for (const key of this.index.getKeys()) {
+      const k = Uint8Array.from(key as Uint8Array)
+      const bytes = this.read(k)
+      if (bytes !== undefined) yield { cid: CID.decode(k), bytes }
     }
   }
 
@@ -283,7 +296,7 @@ export class LmdbBlockstore implements Blockstore {
   async gc (): Promise<GcResult> {
     this.check()
     const candidates: Uint8Array[] = []
-    for (const key of this.sizes.getKeys()) {
+    for (const key of this.index.getKeys()) {
       const k = key as Uint8Array
       if (!this.refs.doesExist(k) && !this.protectedKeys.has(keyString(k))) candidates.push(Uint8Array.from(k))
     }
@@ -297,12 +310,10 @@ export class LmdbBlockstore implements Blockstore {
         let bytes = 0
         for (const k of batch) {
           if (this.refs.doesExist(k) || this.protectedKeys.has(keyString(k))) continue
-          const size = this.sizes.get(k)
+          const size = this.removeBlock(k)
           if (size === undefined) continue
           bytes += size
           blocks++
-          this.blocks.remove(k)
-          this.sizes.remove(k)
         }
         if (blocks > 0) {
           const usage = this.usage()
@@ -315,6 +326,15 @@ export class LmdbBlockstore implements Blockstore {
       })
     }
     return { removedBlocks, removedBytes }
+  }
+
+  /** Remove a block's bytes and index entry (inside a write transaction); its length, or undefined if absent. */
+  private removeBlock (key: Uint8Array): number | undefined {
+    const loc = this.index.getBinary(key)
+    if (loc === undefined) return undefined
+    this.data.remove(loc.subarray(0, SEQ_BYTES))
+    this.index.remove(key)
+    return locationSize(loc)
   }
 
   private dropIncompleteUnpinnedRoots (): void {

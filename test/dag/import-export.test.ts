@@ -12,7 +12,9 @@ import { chunkPool } from '../../src/dag/chunk-pool.js'
 import { getHasher } from '../../src/dag/hashing.js'
 import { importBytes, importPath, importStream } from '../../src/dag/importer.js'
 import { decodeNode } from '../../src/dag/nodes.js'
+import { verifyStore } from '../../src/dag/verify.js'
 import { collect, pseudoRandom, tempDir, tempStore } from '../helpers/temp.js'
+import { LARGE_FILE_CHUNKER } from '../../src/dag/constants.js'
 
 const SMALL_CHUNKS = { minSize: 256, avgSize: 1024, maxSize: 4096 }
 
@@ -108,6 +110,26 @@ describe('import and export', () => {
     assert.equal(again.newBytes, 0)
     assert.equal(again.newBlocks, 0)
     assert.equal(again.cid.toString(), second.cid.toString())
+  })
+
+  it('reuses read buffers of large files only once their chunks are stored: every block still matches its CID', async t => {
+    const dir = tempDir(t)
+    const store = tempStore(t)
+    // several store batches (8 MiB each) per file, so buffers go back to the reader while it still reads;
+    // two files one after the other, the second reading into the first's buffers
+    for (const seed of [21, 22]) {
+      const data = pseudoRandom(26 * 1024 * 1024 + 5, seed)
+      const path = join(dir, `big-${seed}.bin`)
+      writeFileSync(path, data)
+      const r = await importPath(store, path)
+      assert.equal(r.cid.toString(), (await importBytes(tempStore(t), data)).cid.toString())
+      assert.deepEqual(await collect(cat(store, r.cid)), Buffer.from(data))
+    }
+    const report = await verifyStore(store)
+    assert.deepEqual(report.corrupt, [])
+    assert.ok(report.ok)
+    // files this large are cut at LARGE_FILE_CHUNKER sizes: at least one block per two averages
+    assert.ok(report.blocks > 2 * (26 * 1024 * 1024) / (2 * LARGE_FILE_CHUNKER.avgSize), `${report.blocks} blocks verified`)
   })
 
   it('imports a tree with names, modes, sizes and symlinks, and exports it identically', async t => {

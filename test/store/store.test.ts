@@ -128,6 +128,51 @@ describe('LMDB block store', () => {
     assert.match(resolveRepo(), /\.cmesh$/)
   })
 
+  it('migrates a format 1 repository (blocks keyed by CID) on open, keeping pins and roots', async t => {
+    const repo = join(tempDir(t), 'old')
+    mkdirSync(repo)
+    // build the file the previous cmesh wrote: the same blocks imported into a fresh store, laid out as format 1
+    const donor = tempStore(t)
+    const r = await importBytes(donor, pseudoRandom(40_000, 9), { chunker: SMALL_CHUNKS })
+    const loose = await rawBlock(11, 700)
+    const blocks = [...donor.entries(), loose]
+    const env = open({ path: join(repo, 'store.mdb'), maxDbs: 8 })
+    const old = env.openDB({ name: 'blocks', keyEncoding: 'binary', encoding: 'binary' })
+    const sizes = env.openDB({ name: 'sizes', keyEncoding: 'binary' })
+    const refs = env.openDB({ name: 'refs', keyEncoding: 'binary' })
+    await env.transaction(() => {
+      for (const b of blocks) {
+        old.put(b.cid.bytes, b.bytes)
+        sizes.put(b.cid.bytes, b.bytes.length)
+        if (!b.cid.equals(loose.cid)) refs.put(b.cid.bytes, 1)
+      }
+      env.openDB({ name: 'pins', keyEncoding: 'binary' }).put(r.cid.bytes, 1)
+      env.openDB({ name: 'roots', keyEncoding: 'binary' }).put(r.cid.bytes, { size: r.size, blocks: r.blocks, created: 1 })
+      const meta = env.openDB({ name: 'meta' })
+      meta.put('format', 1)
+      meta.put('usage', { blocks: blocks.length, bytes: blocks.reduce((n, b) => n + b.bytes.length, 0) })
+    })
+    await env.close()
+
+    const store = createStore({ repo })
+    t.after(async () => { await store.close() })
+    for (const b of blocks) assert.deepEqual(Buffer.from(store.getSync(b.cid)), Buffer.from(b.bytes))
+    assert.ok(store.isPinned(r.cid))
+    assert.ok(store.isComplete(r.cid))
+    assert.deepEqual(store.missing(r.cid), [])
+    assert.equal(store.stat().blocks, blocks.length)
+    // the unreferenced block is collectable, the pinned DAG is not; both behave as in a store written new
+    assert.deepEqual(await store.gc(), { removedBlocks: 1, removedBytes: 700 })
+    assert.equal(await store.has(loose.cid), false)
+    assert.deepEqual(store.missing(r.cid), [])
+    await store.close()
+    const check = open({ path: join(repo, 'store.mdb'), maxDbs: 8, readOnly: true })
+    t.after(async () => { await check.close() })
+    assert.equal(check.openDB({ name: 'meta' }).get('format'), 2)
+    assert.equal(check.openDB({ name: 'blocks', keyEncoding: 'binary' }).getCount(), 0)
+    assert.equal(check.openDB({ name: 'sizes', keyEncoding: 'binary' }).getCount(), 0)
+  })
+
   it('refuses an unreadable repository or one written by a newer format', async t => {
     const dir = tempDir(t)
     const file = join(dir, 'not-a-dir')
