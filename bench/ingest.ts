@@ -15,6 +15,9 @@ import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseBenchArgs, printTable } from './report.js'
 
+/** The V8 flags the cmesh command runs with (bin/cmesh.js), so each run here is measured as `cmesh add` would run. */
+const CMESH_NODE_FLAGS = ['--max-semi-space-size=2']
+
 interface RunResult { seconds: number, bytes: number, blocks: number, maxRssMB: number, maxAnonMB: number, maxFileMB: number }
 
 /** Peak anonymous and file-backed resident memory, sampled: LMDB's map pages count as file-backed. */
@@ -93,7 +96,7 @@ function totalBytes (path: string): number {
 function run (job: string, path: string, work: string): RunResult {
   const dir = mkdtempSync(join(work, job + '-'))
   try {
-    const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', job, path, dir], { encoding: 'utf8', maxBuffer: 1 << 20 })
+    const out = execFileSync(process.execPath, [...CMESH_NODE_FLAGS, fileURLToPath(import.meta.url), '--child', job, path, dir], { encoding: 'utf8', maxBuffer: 1 << 20 })
     return JSON.parse(out.trim().split('\n').pop()!) as RunResult
   } finally {
     rmSync(dir, { recursive: true, force: true })

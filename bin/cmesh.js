@@ -1,4 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
+// A 2 MiB young generation (Node's default grows to 16 MiB): importing 1 GiB then peaks at about 180 MB resident
+// instead of 205 MB, at the same speed (bench:ingest). The flag applies when the kernel runs this file (a global
+// install, npx) and in `npm run cmesh`; `node bin/cmesh.js` runs with Node's defaults.
 // The cmesh command: compiled TypeScript lives in dist/ (built by `npm install` through the prepare script).
 import { main } from '../dist/src/cli/main.js'
 

@@ -27,7 +27,7 @@ class PoolWorker {
   dead = false
 
   constructor (onDead: (w: PoolWorker) => void) {
-    this.worker = new Worker(new URL('./chunk-worker.js', import.meta.url))
+    this.worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 4 } })
     let signalReady = (): void => {}
     let failBoot = (_: Error): void => {}
     this.ready = new Promise<void>((resolve, reject) => { signalReady = resolve; failBoot = reject })
