@@ -305,3 +305,10 @@ export class ResourceNotFoundError extends CmeshError {
     super('ERR_RESOURCE_NOT_FOUND', `no resource ${JSON.stringify(id)} in collection ${collection}`)
   }
 }
+
+/** The repository's policy.json (fairness, priorities) is not valid. */
+export class PolicyFileError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_POLICY_FILE', message)
+  }
+}

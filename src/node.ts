@@ -29,6 +29,12 @@ import { thinBundle } from './policy/release-manifest.js'
 import { ReleaseIndex } from './store/release-index.js'
 import { Collections, type CollectionsOptions } from './sync/collections.js'
 import { pubsubService, type Pubsub } from './sync/pubsub.js'
+import { CID as Cid } from 'multiformats/cid'
+import { Ledger } from './policy/ledger.js'
+import { policyStamp, readPolicy } from './policy/policy-file.js'
+import { POLICY_RELOAD_MS } from './policy/fairness-constants.js'
+import type { PeerFairness } from './sync/block-service.js'
+import type { Purpose } from './policy/governance.js'
 
 /** Initial yamux window of a stream: a block-exchange answer (about 1 MiB) fits without waiting for window updates. */
 const YAMUX_WINDOW = 2 * 1024 * 1024
@@ -73,6 +79,11 @@ export interface NodeOptions {
    * daemon sets it false: it starts anyway and keeps dialling them in the background. @default true
    */
   bootstrapRequired?: boolean
+  /**
+   * Fair upload scheduling (deficit round robin over address groups, share cap, unchoking, priorities from
+   * `<repo>/policy.json`); false serves requests first come, first served. @default policy.json fairness.enabled, else true
+   */
+  fair?: boolean
 }
 
 export interface PeerInfo {
@@ -240,7 +251,40 @@ export class CmeshNode {
     return out.sort((a, b) => (a.segment === b.segment ? 0 : a.segment === 'same' ? -1 : 1) || (a.rttMs ?? Infinity) - (b.rttMs ?? Infinity))
   }
 
+  /** Per-peer ledger (bytes sent and received, ratio), choke state, weight and share: `cmesh stats`. */
+  stats (): PeerFairness[] {
+    return this.blocks.fairness()
+  }
+
+  /** Blocks of collection resources of these purposes (priority classes with `purposes`). */
+  purposeRoots (purposes: Purpose[]): Cid[] {
+    const out: Cid[] = []
+    for (const c of this.collections.list()) {
+      for (const e of this.collections.browse(c.name)) if (purposes.includes(e.purpose)) out.push(Cid.parse(e.root))
+    }
+    return out
+  }
+
+  /** Reload policy.json when it changes, and walk the priority classes' DAGs again. */
+  private policyTimer: ReturnType<typeof setInterval> | undefined
+  watchPolicy (): void {
+    let stamp = policyStamp(this.store.repo)
+    this.policyTimer = setInterval(() => {
+      const now = policyStamp(this.store.repo)
+      if (now !== stamp) {
+        stamp = now
+        try {
+          this.blocks.setPolicy(readPolicy(this.store.repo))
+        } catch {} // a bad edit keeps the policy in force; `cmesh stats` reports the file's error
+      } else {
+        this.blocks.priorities.refresh()
+      }
+    }, POLICY_RELOAD_MS)
+    this.policyTimer.unref()
+  }
+
   async stop (): Promise<void> {
+    if (this.policyTimer !== undefined) clearInterval(this.policyTimer)
     this.redialer.stop()
     await this.gateway?.close()
     await this.collections.stop()
@@ -293,7 +337,12 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       connectionMonitor: CONNECTION_MONITOR,
       services: { identify: identify(), ping: ping(), pubsub: pubsubService() }
     })
-    const blocks = new BlockService({ libp2p, store }, { uploadLimit: init.uploadLimit, rarestFirst: init.rarestFirst, compress: init.compress, banned, simulate: init.simulate })
+    const policy = readPolicy(repo)
+    let nodeRef: CmeshNode | undefined
+    const blocks = new BlockService({ libp2p, store }, {
+      uploadLimit: init.uploadLimit, rarestFirst: init.rarestFirst, compress: init.compress, banned, simulate: init.simulate,
+      policy, fair: init.fair, ledger: new Ledger(repo), purposeRoots: purposes => nodeRef?.purposeRoots(purposes) ?? []
+    })
     await blocks.start()
     const pex = new PeerExchange(libp2p)
     await pex.start()
@@ -301,6 +350,8 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       void libp2p.dial(evt.detail.id).catch(() => {})
     })
     const node = new CmeshNode(store, libp2p, blocks, pex, init.collections, new Redialer(libp2p, init.bootstrap, { minPeers: init.minPeers }))
+    nodeRef = node
+    node.watchPolicy()
     await node.start(init.gateway)
     const bootstrap = init.bootstrap ?? []
     const dials = await Promise.allSettled(bootstrap.map(async addr => await dialWithRetry(node, addr)))

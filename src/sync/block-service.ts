@@ -4,7 +4,13 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { cidKey } from '../dag/cid.js'
 import { AbortError } from '../errors.js'
-import { TokenBucket } from '../policy/token-bucket.js'
+import { FloodGuard } from '../policy/flood-guard.js'
+import { Ledger } from '../policy/ledger.js'
+import { parsePolicy, type Policy } from '../policy/policy-file.js'
+import { PriorityClasses, type PurposeRoots } from '../policy/priority-classes.js'
+import { uploadGroup } from '../policy/upload-groups.js'
+import { UploadScheduler } from '../policy/upload-scheduler.js'
+import { Unchoker, type ChokeState } from '../policy/unchoker.js'
 import type { Block, Blockstore } from '../store/interface.js'
 import { compress, packBlocks, unpackBlocks } from './compression.js'
 import { BLOCKS_PROTOCOL, DEFAULT_COMPRESS, MAX_ENTRIES, MAX_MESSAGE_BYTES, MESSAGE_TARGET_BYTES } from './constants.js'
@@ -16,6 +22,8 @@ import { decodeMessage, encodeMessage, ProtocolError, type Message } from './wir
 const MAX_INBOUND_STREAMS = 16
 /** A request that gets no complete answer in this long is given up (the fetcher asks someone else). */
 const REQUEST_TIMEOUT_MS = 30_000
+/** Wants one stream may have waiting for their answers; more is a protocol violation. */
+const MAX_QUEUED_WANTS = 64
 
 /**
  * Misbehaviour for the simulation harness (src/sync/simulation.ts): never set on a real node.
@@ -47,6 +55,35 @@ export interface BlockServiceOptions {
   rarestFirst?: boolean
   /** Send blocks compressed when that saves at least 10 % (see src/sync/compression.ts). @default true */
   compress?: boolean
+  /** Fairness and priorities (policy.json's `fairness` and `priorities`). @default parsePolicy({}) */
+  policy?: Policy
+  /** Schedule uploads fairly; false: first come, first served (overrides policy.fairness.enabled). @default true */
+  fair?: boolean
+  /** Bytes sent to and received from each peer. @default a ledger in memory */
+  ledger?: Ledger
+  /** Roots of collection resources by purpose, for the `purposes` rules of priority classes. @default none */
+  purposeRoots?: PurposeRoots
+}
+
+/** One peer as the upload side sees it: `cmesh stats`. */
+export interface PeerFairness {
+  peer: string
+  /** Upload group (address or subnet). */
+  group: string | undefined
+  sent: number
+  received: number
+  /** sent / received; null while it sent us nothing. */
+  ratio: number | null
+  choke: ChokeState
+  /** Gave us at least what it took from us. */
+  seeding: boolean
+  /** Its scheduler weight now. */
+  weight: number
+  /** Its group's share of our upload over the last window. */
+  share: number
+  strikes: number
+  throttled: boolean
+  score: number
 }
 
 export interface PeerStats {
@@ -69,7 +106,16 @@ export class BlockService {
   private readonly libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>
   private readonly store: Pick<Blockstore, 'has' | 'getSync'>
 
-  private readonly upload: TokenBucket | undefined
+  /** Upload scheduling (recreated when the policy changes). */
+  scheduler: UploadScheduler
+  readonly ledger: Ledger
+  readonly unchoker: Unchoker
+  readonly flood: FloodGuard
+  readonly priorities: PriorityClasses
+  private policy: Policy
+  private readonly uploadLimit: number | undefined
+  private readonly fairOverride: boolean | undefined
+  private readonly groups = new Map<string, string>()
   private readonly askHaves: boolean
   private readonly compress: boolean
   readonly banned: Set<string>
@@ -79,11 +125,69 @@ export class BlockService {
   constructor (components: { libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>, store: Pick<Blockstore, 'has' | 'getSync'> }, init: BlockServiceOptions = {}) {
     this.libp2p = components.libp2p
     this.store = components.store
-    this.upload = init.uploadLimit === undefined ? undefined : new TokenBucket(init.uploadLimit)
+    this.uploadLimit = init.uploadLimit
+    this.fairOverride = init.fair
+    this.policy = init.policy ?? parsePolicy({})
+    this.ledger = init.ledger ?? new Ledger()
+    this.unchoker = new Unchoker(this.ledger, this.policy.fairness.unchoke)
+    this.flood = new FloodGuard(this.policy.fairness.flood, (peer, _reason, score) => { this.peer(peer).score -= score })
+    this.priorities = new PriorityClasses(components.store, this.policy.priorities, init.purposeRoots)
+    this.scheduler = this.makeScheduler()
     this.askHaves = init.rarestFirst ?? false
     this.compress = init.compress ?? DEFAULT_COMPRESS
     this.banned = init.banned ?? new Set()
     this.faults = init.simulate ?? {}
+  }
+
+  private makeScheduler (): UploadScheduler {
+    const f = this.policy.fairness
+    return new UploadScheduler({
+      fair: this.fairOverride ?? f.enabled ?? true,
+      rate: this.uploadLimit,
+      maxShare: f.maxShare,
+      shareWindowMs: f.shareWindowMs,
+      quantumBytes: f.quantumBytes,
+      messageBytes: f.messageBytes,
+      maxMessageBytes: MESSAGE_TARGET_BYTES,
+      slots: f.slots,
+      classes: this.priorities.names.length,
+      congestion: f.congestion?.enabled === false ? false : f.congestion
+    })
+  }
+
+  /** Apply a changed policy file: new requests use the new scheduler, waiting ones finish under the old. */
+  setPolicy (policy: Policy): void {
+    this.policy = policy
+    this.priorities.set(policy.priorities)
+    this.scheduler = this.makeScheduler()
+  }
+
+  /** A peer's weight in the upload scheduler: policy weight x unchoke state x throttle. */
+  weight (peer: string): number {
+    return (this.policy.fairness.weights?.[peer] ?? 1) * this.unchoker.weight(peer) * this.flood.factor(peer)
+  }
+
+  /** The ledger, choke state and share of every peer we exchanged blocks with. */
+  fairness (): PeerFairness[] {
+    this.unchoker.tick()
+    const shares = this.scheduler.shares()
+    return this.ledger.rows().map(r => {
+      const group = this.groups.get(r.peer)
+      return {
+        peer: r.peer,
+        group,
+        sent: r.sent,
+        received: r.received,
+        ratio: r.ratio,
+        choke: this.unchoker.state(r.peer),
+        seeding: this.unchoker.seeding(r.peer),
+        weight: this.weight(r.peer),
+        share: group === undefined ? 0 : shares[group] ?? 0,
+        strikes: this.flood.strikes(r.peer),
+        throttled: this.flood.throttled(r.peer),
+        score: this.stats.get(r.peer)?.score ?? 0
+      }
+    })
   }
 
   peer (id: string): PeerStats {
@@ -94,25 +198,77 @@ export class BlockService {
 
   async start (): Promise<void> {
     await this.libp2p.handle(BLOCKS_PROTOCOL, async (stream: Stream, connection: Connection) => {
-      await this.serve(stream, connection.remotePeer.toString())
+      const peer = connection.remotePeer.toString()
+      const f = this.policy.fairness
+      const group = uploadGroup(connection.remoteAddr?.toString(), peer, { prefixV4: f.groupPrefixV4, prefixV6: f.groupPrefixV6, segmentPrefixV4: f.segmentPrefixV4 })
+      this.groups.set(peer, group)
+      await this.serve(stream, peer, group)
     }, { maxInboundStreams: MAX_INBOUND_STREAMS })
   }
 
   async stop (): Promise<void> {
     await this.libp2p.unhandle(BLOCKS_PROTOCOL)
+    this.scheduler.close()
+    this.ledger.close()
   }
 
-  private async serve (stream: Stream, peer: string): Promise<void> {
-    // a requester that resets the stream (a cancelled request) also stops our upload-limit wait
+  /**
+   * Answer one requester's stream: wants are read as they come and answered in order, each answer message waiting
+   * for its turn in the upload scheduler; a cancel drops its blocks from the wants not yet answered.
+   */
+  private async serve (stream: Stream, peer: string, group: string): Promise<void> {
+    // a requester that resets the stream (a cancelled request) also stops our wait for a turn
     const gone = new AbortController()
     stream.addEventListener('close', () => { gone.abort() }, { once: true })
+    const queue: Array<{ cids: CID[], blocks: boolean }> = []
+    const cancelled = new Set<string>()
+    let wake: (() => void) | undefined
+    let ended = false
+    let failure: Error | undefined
+    const reader = (async () => {
+      try {
+        for await (const frame of readFrames(stream, MAX_MESSAGE_BYTES)) {
+          const m = decodeMessage(frame)
+          if (m.t === 'cancel') {
+            const keys = m.cids.map(cidKey)
+            for (const k of keys) cancelled.add(k)
+            this.flood.cancelled(peer, keys)
+          } else if (m.t === 'want') {
+            if (queue.length >= MAX_QUEUED_WANTS) throw new ProtocolError(`more than ${MAX_QUEUED_WANTS} wants queued on one stream`)
+            if (m.blocks) {
+              this.flood.request(peer, m.cids.map(cidKey))
+              this.unchoker.interest(peer)
+            }
+            for (const c of m.cids) cancelled.delete(cidKey(c))
+            queue.push({ cids: m.cids, blocks: m.blocks })
+          } else {
+            throw new ProtocolError(`unexpected ${m.t} message from a requester`)
+          }
+          wake?.()
+        }
+      } catch (err) {
+        failure = err as Error
+      } finally {
+        ended = true
+        wake?.()
+      }
+    })()
     try {
-      for await (const frame of readFrames(stream, MAX_MESSAGE_BYTES)) {
-        const m = decodeMessage(frame)
-        if (m.t === 'cancel') continue // wants are answered at once, so there is nothing left to cancel
-        if (m.t !== 'want') throw new ProtocolError(`unexpected ${m.t} message from a requester`)
-        if (this.faults.latencyMs !== undefined) await sleep(this.faults.latencyMs, undefined, { signal: gone.signal })
-        await this.answer(stream, peer, m.cids, m.blocks, gone.signal)
+      for (;;) {
+        const want = queue.shift()
+        if (want === undefined) {
+          if (failure !== undefined) throw failure
+          if (ended) break
+          await new Promise<void>(resolve => { wake = resolve })
+          wake = undefined
+          continue
+        }
+        try {
+          if (this.faults.latencyMs !== undefined) await sleep(this.faults.latencyMs, undefined, { signal: gone.signal })
+          await this.answer(stream, peer, group, want.cids, want.blocks, cancelled, gone.signal)
+        } finally {
+          if (want.blocks) this.flood.done(peer)
+        }
         const every = this.faults.disconnectEvery
         if (every !== undefined && ++this.answers % every === 0) await this.libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
       }
@@ -121,42 +277,63 @@ export class BlockService {
       // a broken protocol costs the peer; a reset stream (a cancelled request) does not
       if (err instanceof ProtocolError) this.peer(peer).score -= 10
       stream.abort(err as Error)
+    } finally {
+      for (const w of queue) if (w.blocks) this.flood.done(peer)
+      queue.length = 0
+      await reader
     }
   }
 
-  private async answer (stream: Stream, peer: string, cids: CID[], sendBlocks: boolean, signal: AbortSignal): Promise<void> {
+  private async answer (stream: Stream, peer: string, group: string, cids: CID[], sendBlocks: boolean, cancelled: Set<string>, signal: AbortSignal): Promise<void> {
     const missing: CID[] = []
     const have: CID[] = []
-    let batch: Block[] = []
-    let batchBytes = 0
-    const flush = async (): Promise<void> => {
-      if (batch.length === 0) return
-      const message = this.faults.compressionBomb === true ? await bomb(batch) : await packBlocks(batch, { compress: this.compress })
-      await this.upload?.take(message.length, signal)
-      await sendFrame(stream, message, signal)
-      this.peer(peer).blocksServed += batch.length
-      batch = []
-      batchBytes = 0
-    }
-    for (const cid of cids) {
-      if (!sendBlocks && this.faults.lieAboutHaves === true) {
-        have.push(cid)
-      } else if (!await this.store.has(cid)) {
-        missing.push(cid)
-      } else if (!sendBlocks) {
-        have.push(cid)
-      } else {
-        let bytes = this.store.getSync(cid)
-        if (this.faults.corrupt === true && bytes.length > 0) {
-          bytes = Uint8Array.from(bytes)
-          bytes[0] = bytes[0]! ^ 0xff
-        }
-        if (batchBytes + bytes.length > MESSAGE_TARGET_BYTES || batch.length >= MAX_ENTRIES) await flush()
-        batch.push({ cid, bytes })
-        batchBytes += bytes.length
+    if (!sendBlocks) {
+      for (const cid of cids) {
+        if (this.faults.lieAboutHaves === true || await this.store.has(cid)) have.push(cid)
+        else missing.push(cid)
       }
     }
-    await flush()
+    const scheduler = this.scheduler
+    const priority = sendBlocks ? this.priorities.classify(peer, cids) : 0
+    let i = 0
+    while (sendBlocks && i < cids.length) {
+      this.unchoker.tick()
+      const grant = await scheduler.acquire({ peer, group, priority, weight: this.weight(peer), signal })
+      let wire = 0
+      let delayMs = 0
+      try {
+        const batch: Block[] = []
+        let batchBytes = 0
+        while (i < cids.length && batchBytes < grant.maxBytes && batch.length < MAX_ENTRIES) {
+          const cid = cids[i]!
+          i++
+          if (cancelled.has(cidKey(cid))) continue // the requester no longer wants it: it gets no answer for it
+          if (!await this.store.has(cid)) {
+            missing.push(cid)
+            continue
+          }
+          let bytes = this.store.getSync(cid)
+          if (this.faults.corrupt === true && bytes.length > 0) {
+            bytes = Uint8Array.from(bytes)
+            bytes[0] = bytes[0]! ^ 0xff
+          }
+          batch.push({ cid, bytes })
+          batchBytes += bytes.length
+        }
+        if (batch.length > 0) {
+          const message = this.faults.compressionBomb === true ? await bomb(batch) : await packBlocks(batch, { compress: this.compress })
+          const t0 = performance.now()
+          await sendFrame(stream, message, signal)
+          delayMs = performance.now() - t0
+          wire = framedLength(message.length)
+          this.peer(peer).blocksServed += batch.length
+          this.ledger.addSent(peer, batchBytes)
+          this.flood.sent(peer, batch.map(b => cidKey(b.cid)))
+        }
+      } finally {
+        grant.release(wire, delayMs)
+      }
+    }
     if (have.length > 0) await sendFrame(stream, encodeMessage({ t: 'have', cids: have }))
     if (missing.length > 0) await sendFrame(stream, encodeMessage({ t: 'dont-have', cids: missing }))
   }
@@ -166,6 +343,10 @@ export class BlockService {
     return {
       id,
       request: async (cids, options) => await this.request(peerId, id, cids, options.signal),
+      verified: bytes => {
+        this.peer(id).bytesReceived += bytes
+        this.ledger.addReceived(id, bytes)
+      },
       haves: this.askHaves ? async (cids, options) => await this.haves(peerId, cids, options.signal) : undefined,
       misbehaved: reason => {
         this.peer(id).score -= 100
@@ -223,7 +404,10 @@ export class BlockService {
         let m: Message = decodeMessage(frame)
         if (m.t === 'zblocks') m = await unpackBlocks(m)
         if (m.t === 'blocks') {
-          for (const b of m.blocks) if (open.delete(key(b.cid))) blocks.push(b)
+          let unsolicited = 0
+          for (const b of m.blocks) if (open.delete(key(b.cid))) blocks.push(b); else unsolicited++
+          // blocks we did not ask for (or no longer want): the sender ignores what we told it
+          if (unsolicited > 0) this.flood.strike(id, 'ignored-cancel')
         } else if (m.t === 'dont-have') {
           for (const c of m.cids) if (open.delete(key(c))) missing.push(c)
         } else {

@@ -26,6 +26,8 @@ export interface BlockSource {
   request: (cids: CID[], options: { signal?: AbortSignal }) => Promise<BlockAnswer>
   /** Called when the source sent a block that does not match its CID. */
   misbehaved?: (reason: string) => void
+  /** Called with the bytes of blocks from this source that verified (the node's ledger counts them). */
+  verified?: (bytes: number) => void
   /** Which of `cids` the source says it holds (a cheap question: no block bytes move). */
   haves?: (cids: CID[], options: { signal?: AbortSignal }) => Promise<CID[]>
 }
@@ -615,6 +617,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         let bytes = 0
         for (const b of good) { bytes += b.bytes.length; expand(b.cid, b.bytes) }
         result.sources[source.id] = (result.sources[source.id] ?? 0) + bytes
+        source.verified?.(bytes)
         lastProgress = performance.now()
         options.onProgress?.({ type: 'fetch:blocks', blocks: result.fetchedBlocks, bytes: result.fetchedBytes, source: source.id })
         await settleLocal()
