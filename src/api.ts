@@ -17,6 +17,7 @@ export const API_FILENAME = 'api'
  * The daemon's control API, on 127.0.0.1 only, so `cmesh fetch` and `cmesh peers` can use the running node:
  *   GET /api/v0/id              -> { peerId, addrs }
  *   GET /api/v0/peers           -> [PeerInfo, ...]
+ *   GET /api/v0/stats           -> [PeerFairness, ...] (ledger, ratios, choke state, shares)
  *   POST /api/v0/fetch?cid=CID  -> { cid, bytes, seconds, sources }
  *   POST /api/v0/update?name=N[&withDeps=1]  (body: a release bundle, or empty to ask peers) -> UpdateResult
  *   POST /api/v0/collections    (body: a CollectionOp as JSON: join, list, leave, share, retract, browse) -> its result
@@ -32,6 +33,7 @@ export async function startApi (node: CmeshNode, repo: string): Promise<{ url: s
     void (async () => {
       if (req.method === 'GET' && url.pathname === '/api/v0/id') return reply(200, { peerId: node.peerId.toString(), addrs: node.addrs() })
       if (req.method === 'GET' && url.pathname === '/api/v0/peers') return reply(200, await node.peers())
+      if (req.method === 'GET' && url.pathname === '/api/v0/stats') return reply(200, node.stats())
       if (req.method === 'POST' && url.pathname === '/api/v0/fetch') {
         const cid = parseCid(url.searchParams.get('cid') ?? '')
         const r = await node.fetch(cid)
