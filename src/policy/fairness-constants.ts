@@ -21,6 +21,10 @@ export const DEFAULT_QUANTUM_BYTES = 256 * 1024
  * 8 MB/s that is 32 turns a second, fine enough for shares over 1 s windows.
  */
 export const DEFAULT_FAIR_MESSAGE_BYTES = 256 * 1024
+/** Under an upload limit, a message sent while others wait takes at most this long at the limit... */
+export const MESSAGE_TIME_MS = 50
+/** ...but carries at least this many bytes (per-message costs stay small). */
+export const MIN_MESSAGE_BYTES = 16 * 1024
 /** fairness.slots: answer messages being sent at once, over all peers (more keeps a fast link busy). */
 export const DEFAULT_UPLOAD_SLOTS = 4
 /** Credit of an idle rate-limited scheduler: it may send this much time's worth of bytes at once. */

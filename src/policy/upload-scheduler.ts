@@ -1,7 +1,7 @@
 import { AbortError } from '../errors.js'
 import { AimdRate, type CongestionOptions } from './congestion.js'
 import { DeficitRoundRobin, Fifo } from './deficit-round-robin.js'
-import { DEFAULT_FAIR_MESSAGE_BYTES, DEFAULT_MAX_SHARE, DEFAULT_QUANTUM_BYTES, DEFAULT_SHARE_WINDOW_MS, DEFAULT_UPLOAD_SLOTS, PACING_BURST_MS, SHARE_WINDOW_BUCKETS } from './fairness-constants.js'
+import { DEFAULT_FAIR_MESSAGE_BYTES, DEFAULT_MAX_SHARE, DEFAULT_QUANTUM_BYTES, DEFAULT_SHARE_WINDOW_MS, DEFAULT_UPLOAD_SLOTS, MESSAGE_TIME_MS, MIN_MESSAGE_BYTES, PACING_BURST_MS, SHARE_WINDOW_BUCKETS } from './fairness-constants.js'
 
 export interface UploadSchedulerOptions {
   /** Deficit round robin over groups, then peers (false: first come, first served, as before). @default true */
@@ -252,7 +252,12 @@ export class UploadScheduler {
   }
 
   private grant (w: Waiter, now: number, rate: number | undefined): void {
-    const estimate = this.othersWaiting(w.group) ? this.messageBytes : this.maxMessageBytes
+    // under a rate, a message holds the link for at most MESSAGE_TIME_MS (bigger ones would not go faster), so a
+    // critical request or a group whose next request is on its way never waits behind more than that; without
+    // one, small messages while others wait, large ones (fewer per-message costs) when alone
+    const estimate = rate !== undefined
+      ? Math.floor(Math.max(MIN_MESSAGE_BYTES, Math.min(this.messageBytes, rate * MESSAGE_TIME_MS / 1000)))
+      : this.othersWaiting(w.group) ? this.messageBytes : this.maxMessageBytes
     const charge = (bytes: number, at: number): void => {
       if (this.fair) {
         const groups = this.queues[w.cls]!

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, it, type TestContext } from 'node:test'
+import type { CID } from 'multiformats/cid'
+import { createNode, type CmeshNode, type NodeOptions } from '../../src/node.js'
+import { readPolicy } from '../../src/policy/policy-file.js'
+import { runCli } from '../helpers/cli.js'
+import { pseudoRandom, tempDir } from '../helpers/temp.js'
+
+/**
+ * Requesters listen on their own loopback addresses (all of 127.0.0.0/8 is this host) and the server dials them,
+ * so the server sees each connection coming from that address and groups it by /24 as it would remote peers.
+ */
+async function node (t: TestContext, ip: string, init: NodeOptions = {}): Promise<CmeshNode> {
+  const n = await createNode({ repo: join(tempDir(t), 'repo'), listen: [`/ip4/${ip}/tcp/0`], mdns: false, minPeers: 0, ...init })
+  t.after(async () => await n.stop())
+  return n
+}
+
+/** `server` dials each requester and waits until the requester sees the connection too. */
+async function connect (server: CmeshNode, peers: CmeshNode[]): Promise<void> {
+  for (const p of peers) {
+    await server.dial(p.addrs()[0]!)
+    while (!p.libp2p.getPeers().some(id => id.equals(server.peerId))) await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+async function content (t: TestContext, server: CmeshNode, bytes: number, seed: number): Promise<CID> {
+  const file = join(tempDir(t), `f${seed}`)
+  writeFileSync(file, pseudoRandom(bytes, seed))
+  return (await server.add(file)).cid
+}
+
+/** Bytes the server sent to each peer, from its ledger. */
+function sentBy (server: CmeshNode): Map<string, number> {
+  return new Map(server.stats().map(r => [r.peer, r.sent]))
+}
+
+describe('fair upload between peers', () => {
+  it('gives a Sybil with four identities behind one /24 no more than one honest peer gets', async t => {
+    // a slow uplink, so the requesters wait on it (fairness is about who goes first when they do)
+    const server = await node(t, '127.0.0.1', { uploadLimit: 1_000_000 })
+    const cid = await content(t, server, 3_000_000, 1)
+    const honest = [await node(t, '127.0.1.1'), await node(t, '127.0.2.1')]
+    const sybil = await Promise.all([1, 2, 3, 4].map(async i => await node(t, `127.0.9.${i}`)))
+    await connect(server, [...honest, ...sybil])
+    const controller = new AbortController()
+    const fetches = [...honest, ...sybil].map(async c => await c.fetch(cid, { signal: controller.signal }))
+    await Promise.race(fetches.slice(0, 2))
+    const sent = sentBy(server)
+    const sybilBytes = sybil.reduce((a, s) => a + (sent.get(s.peerId.toString()) ?? 0), 0)
+    const honestBytes = honest.map(h => sent.get(h.peerId.toString()) ?? 0)
+    const groups = new Set(server.stats().map(r => r.group))
+    assert.ok(groups.has('ip4:127.0.9.0/24'), `groups ${[...groups].join(', ')}`)
+    // three groups share the upload: the Sybil's four identities together get about what one honest peer gets
+    // (first come, first served would give them four times as much)
+    assert.ok(sybilBytes < 1.5 * Math.max(...honestBytes), `Sybil ${sybilBytes} B, honest ${honestBytes.join(', ')} B`)
+    controller.abort()
+    await Promise.allSettled(fetches)
+  })
+
+  it('holds a peer weighted ten times over to the 25 % cap while others wait', async t => {
+    const repo = join(tempDir(t), 'server')
+    const peers = await Promise.all([1, 2, 3, 4, 5].map(async i => await node(t, `127.0.${10 + i}.1`)))
+    const heavy = peers[0]!
+    const server = await createNode({ repo, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, uploadLimit: 2_000_000, minPeers: 0 })
+    t.after(async () => await server.stop())
+    writeFileSync(join(repo, 'policy.json'), JSON.stringify({ fairness: { maxShare: 0.25, weights: { [heavy.peerId.toString()]: 10 } }, analytics: { kept: true } }))
+    server.blocks.setPolicy(readPolicy(repo))
+    const cid = await content(t, server, 3_000_000, 2)
+    await connect(server, peers)
+    const controller = new AbortController()
+    const fetches = peers.map(async p => await p.fetch(cid, { signal: controller.signal }))
+    await Promise.race(fetches)
+    const sent = sentBy(server)
+    const total = [...sent.values()].reduce((a, b) => a + b, 0)
+    const share = (sent.get(heavy.peerId.toString()) ?? 0) / total
+    // by weight alone it would take 10/14 = 71 %
+    assert.ok(share <= 0.3, `the heavy peer got ${(share * 100).toFixed(1)} % of the upload`)
+    assert.ok(share >= 0.15, `the heavy peer got ${(share * 100).toFixed(1)} %: its weight counts up to the cap`)
+    controller.abort()
+    await Promise.allSettled(fetches)
+  })
+
+  it('answers requests for a critical notice before bulk downloads', async t => {
+    const server = await node(t, '127.0.0.1', { uploadLimit: 1_000_000 })
+    const bulk = await content(t, server, 10_000_000, 3)
+    const notice = await content(t, server, 1_000_000, 4)
+    writeFileSync(join(server.store.repo, 'policy.json'), JSON.stringify({ priorities: [{ name: 'critical', cids: [notice.toString()] }, { name: 'default' }] }))
+    server.blocks.setPolicy(readPolicy(server.store.repo))
+    const bulkPeers = await Promise.all([1, 2, 3, 4].map(async i => await node(t, `127.0.${20 + i}.1`)))
+    const reader = await node(t, '127.0.30.1')
+    await connect(server, [...bulkPeers, reader])
+    const controller = new AbortController()
+    const downloads = bulkPeers.map(async p => await p.fetch(bulk, { signal: controller.signal }).catch(() => undefined))
+    // once the bulk downloads are under way, the notice is asked for
+    while ([...sentBy(server).values()].reduce((a, b) => a + b, 0) < 1_000_000) await new Promise(resolve => setTimeout(resolve, 50))
+    // counted once the first leaves are in, when the reader's requests for the rest wait at the server; before,
+    // the reader ranks its peers (pings) and walks the DAG's top, round trips in which bulk peers are served
+    let before: Map<string, number> | undefined
+    let answers = 0
+    await reader.fetch(notice, { onProgress: e => { if (e.type === 'fetch:blocks' && ++answers === 2) before = sentBy(server) } })
+    const after = sentBy(server)
+    let bulkDuring = 0
+    for (const p of bulkPeers) bulkDuring += (after.get(p.peerId.toString()) ?? 0) - (before!.get(p.peerId.toString()) ?? 0)
+    const noticeBytes = (after.get(reader.peerId.toString()) ?? 0) - (before!.get(reader.peerId.toString()) ?? 0)
+    // at equal priority the reader's group would get a fifth of the upload: bulk would take 4 x the notice meanwhile
+    assert.ok(noticeBytes >= 500_000, `notice ${noticeBytes} B`)
+    assert.ok(bulkDuring < noticeBytes, `bulk peers got ${bulkDuring} B while ${noticeBytes} B of the notice were sent`)
+    controller.abort()
+    await Promise.all(downloads)
+  })
+
+  it('keeps a ledger: a peer that uploaded to us is unchoked and counts as seeding, and cmesh stats shows it', async t => {
+    const a = await node(t, '127.0.0.1')
+    const b = await node(t, '127.0.40.1')
+    await connect(a, [b])
+    const fromB = await content(t, b, 400_000, 5)
+    const fromA = await content(t, a, 300_000, 6)
+    await a.fetch(fromB) // b uploads to a
+    await b.fetch(fromA) // then asks a for something
+    const row = a.stats().find(r => r.peer === b.peerId.toString())!
+    assert.ok(row.received >= 400_000, `received ${row.received}`)
+    assert.ok(row.sent >= 300_000, `sent ${row.sent}`)
+    assert.equal(row.choke, 'unchoked')
+    assert.ok(row.seeding)
+    assert.ok(row.weight > 1)
+    assert.ok(row.ratio !== null && row.ratio < 1)
+    const repo = a.store.repo
+    await a.stop()
+    const out = await runCli(['stats', '--json', '--repo', repo])
+    assert.equal(out.code, 0, out.stderr)
+    const rows = out.stdout.trim().split('\n').map(l => JSON.parse(l) as { peer: string, received: number, live: boolean })
+    assert.ok(rows.some(r => r.peer === b.peerId.toString() && r.received >= 400_000 && !r.live))
+    writeFileSync(join(repo, 'policy.json'), '{"fairness": {"maxShare": 7}}')
+    const bad = await runCli(['stats', '--repo', repo])
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /ERR_POLICY_FILE/)
+  })
+})
