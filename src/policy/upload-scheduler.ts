@@ -40,8 +40,11 @@ export interface UploadRequest {
 /** Permission to send one message of at most `maxBytes` block bytes; `release` once it is sent (or not). */
 export interface UploadGrant {
   readonly maxBytes: number
-  /** `sentBytes` went out (0 if nothing did); `delayMs`: how long the send waited in the stream's queue. */
-  release: (sentBytes: number, delayMs: number) => void
+  /**
+   * `sentBytes` went out, or were queued on the stream (0 if nothing did); `delayMs`: how long the send waited in
+   * the stream's queue, if known by then (else report it later with `observe`).
+   */
+  release: (sentBytes: number, delayMs?: number) => void
 }
 
 interface Waiter {
@@ -280,10 +283,15 @@ export class UploadScheduler {
         const at = performance.now()
         charge(sentBytes - estimate, at) // settle the estimate with what went out
         this.sentBytes += sentBytes
-        if (sentBytes > 0) this.congestion?.sample({ delayMs, bytes: sentBytes, at })
+        if (sentBytes > 0 && delayMs !== undefined) this.observe(sentBytes, delayMs)
         this.pump()
       }
     })
+  }
+
+  /** A message of `bytes` took `delayMs` to leave its stream's queue: the congestion controller's signal. */
+  observe (bytes: number, delayMs: number): void {
+    this.congestion?.sample({ delayMs, bytes, at: performance.now() })
   }
 
   /** Each group's share of the bytes sent over the last window. */

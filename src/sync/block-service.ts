@@ -300,7 +300,7 @@ export class BlockService {
       this.unchoker.tick()
       const grant = await scheduler.acquire({ peer, group, priority, weight: this.weight(peer), signal })
       let wire = 0
-      let delayMs = 0
+      let sending: Promise<void> | undefined
       try {
         const batch: Block[] = []
         let batchBytes = 0
@@ -322,17 +322,24 @@ export class BlockService {
         }
         if (batch.length > 0) {
           const message = this.faults.compressionBomb === true ? await bomb(batch) : await packBlocks(batch, { compress: this.compress })
-          const t0 = performance.now()
-          await sendFrame(stream, message, signal)
-          delayMs = performance.now() - t0
           wire = framedLength(message.length)
-          this.peer(peer).blocksServed += batch.length
-          this.ledger.addSent(peer, batchBytes)
-          this.flood.sent(peer, batch.map(b => cidKey(b.cid)))
+          // the turn ends once the message is on the stream; waiting for a slow reader to drain it holds up
+          // only this stream, never the scheduler's slots
+          sending = sendFrame(stream, message, signal)
+          const sent = batchBytes
+          const keys = batch.map(b => cidKey(b.cid))
+          const t0 = performance.now()
+          sending = sending.then(() => {
+            scheduler.observe(wire, performance.now() - t0)
+            this.peer(peer).blocksServed += keys.length
+            this.ledger.addSent(peer, sent)
+            this.flood.sent(peer, keys)
+          })
         }
       } finally {
-        grant.release(wire, delayMs)
+        grant.release(wire)
       }
+      await sending
     }
     if (have.length > 0) await sendFrame(stream, encodeMessage({ t: 'have', cids: have }))
     if (missing.length > 0) await sendFrame(stream, encodeMessage({ t: 'dont-have', cids: missing }))

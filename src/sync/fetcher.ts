@@ -469,7 +469,8 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
           // a stalled source gets nothing while a request of it is out; once idle, one block to see if it is back
           if (s.inFlight >= perSource || (s.stalled && s.inFlight > 0) || skip.has(s.source.id)) continue
           if (nope?.has(s.source.id) === true && skip.size === 0) continue
-          if (best === undefined || eta(s) < eta(best)) best = s
+          // among equals, the source that gave least so far: a crowd spreads its load evenly over the seeders
+          if (best === undefined || eta(s) < eta(best) || (eta(s) === eta(best) && (result.sources[s.source.id] ?? 0) < (result.sources[best.source.id] ?? 0))) best = s
         }
         if (best === undefined) {
           const candidates = [...live.values()].filter(s => nope?.has(s.source.id) !== true)

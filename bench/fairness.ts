@@ -1,0 +1,187 @@
+/**
+ * Does the upload scheduler share a node's upload fairly? `npm run bench:fairness [-- --peers 16 --rate 8MB/s
+ * --seconds 6 --crowd 50 --seeders 5 --json]`
+ *
+ * Real nodes in this process on loopback. Requesters listen on their own addresses (127.0.N.1: all of
+ * 127.0.0.0/8 is this host) and the server dials them, so it sees each one from its own /24, as remote peers.
+ *  1. `--peers` backlogged requesters download distinct files from one node limited to `--rate`, for `--seconds`;
+ *     half of them greedy (12 requests in flight instead of 4). Jain's fairness index over the bytes each got, and
+ *     the largest share any peer got over 1 s windows.
+ *  2. A Sybil: 8 honest requesters (each its own /24) and one host with 8 identities (one /24): its group's share.
+ *  3. A flash crowd: `--crowd` downloaders fetch one file from `--seeders` seeders (each limited to --seed-rate)
+ *     and from each other: each seeder's upload ratio (bytes it uploaded / file size), their standard deviation.
+ * Each runs with the scheduler (fair) and first come, first served (FIFO), in the same run.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { CID } from 'multiformats/cid'
+import { createNode, type CmeshNode, type NodeOptions } from '../src/node.js'
+import { parsePolicy } from '../src/policy/policy-file.js'
+import { parseRate } from '../src/policy/token-bucket.js'
+import { DEFAULT_MAX_SHARE } from '../src/policy/fairness-constants.js'
+import { parseBenchArgs, printTable } from './report.js'
+
+const args = parseBenchArgs(process.argv.slice(2), { peers: 16, rate: '8MB/s', seconds: 6, 'file-mb': 8, crowd: 50, seeders: 5, 'seed-rate': '1MB/s', 'crowd-mb': 2, json: false })
+const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-fairness-'))
+const open = new Set<CmeshNode>()
+let repos = 0
+
+async function start (ip: string, init: NodeOptions = {}): Promise<CmeshNode> {
+  const n = await createNode({ repo: join(work, `n${repos++}`), listen: [`/ip4/${ip}/tcp/0`], mdns: false, minPeers: 0, ...init })
+  open.add(n)
+  return n
+}
+
+async function stop (nodes: CmeshNode[]): Promise<void> {
+  await Promise.all(nodes.map(async n => { open.delete(n); await n.stop().catch(() => {}) }))
+}
+
+async function connect (server: CmeshNode, peers: CmeshNode[]): Promise<void> {
+  for (const p of peers) {
+    await server.dial(p.addrs()[0]!)
+    while (!p.libp2p.getPeers().some(id => id.equals(server.peerId))) await new Promise(resolve => setTimeout(resolve, 10))
+  }
+}
+
+const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+
+function jain (xs: number[]): number {
+  const sum = xs.reduce((a, b) => a + b, 0)
+  const sq = xs.reduce((a, b) => a + b * b, 0)
+  return sq === 0 ? 1 : sum * sum / (xs.length * sq)
+}
+
+function stdDev (xs: number[]): number {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length
+  return Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length)
+}
+
+interface Requester { node: CmeshNode, greedy: boolean, group: string }
+
+/**
+ * `requesters` each download their own file from `server` for `seconds`; bytes the server sent each, and each
+ * group's largest share of what was sent over 1 s windows.
+ */
+async function backlog (server: CmeshNode, files: CID[], requesters: Requester[]): Promise<{ bytes: number[], groupBytes: Map<string, number>, maxShare: number }> {
+  // requesters of distinct files know only the server: left to find each other, each asks fifteen peers that
+  // hold nothing it wants, and the whole swarm slows to a fifth (seen on main too; see the report)
+  for (const a of requesters) for (const b of requesters) if (a !== b) a.node.blocks.banned.add(b.node.peerId.toString())
+  await connect(server, requesters.map(r => r.node))
+  const sentTo = (): Map<string, number> => new Map(server.stats().map(r => [r.peer, r.sent]))
+  const base = sentTo()
+  const controller = new AbortController()
+  const downloads = requesters.map(async (r, i) => await r.node.fetch(files[i % files.length]!, { signal: controller.signal, perSource: r.greedy ? 12 : 4 }).catch(() => undefined))
+  let maxShare = 0
+  await sleep(1000) // the first second: connections warm up, the first requests arrive
+  let last = sentTo()
+  for (let s = 0; s < Number(args.seconds); s++) {
+    await sleep(1000)
+    const now = sentTo()
+    const perGroup = new Map<string, number>()
+    let total = 0
+    for (const r of requesters) {
+      const id = r.node.peerId.toString()
+      const d = (now.get(id) ?? 0) - (last.get(id) ?? 0)
+      perGroup.set(r.group, (perGroup.get(r.group) ?? 0) + d)
+      total += d
+    }
+    if (total > 0) for (const v of perGroup.values()) maxShare = Math.max(maxShare, v / total)
+    last = now
+  }
+  controller.abort()
+  await Promise.all(downloads)
+  const end = sentTo()
+  const bytes = requesters.map(r => (end.get(r.node.peerId.toString()) ?? 0) - (base.get(r.node.peerId.toString()) ?? 0))
+  const groupBytes = new Map<string, number>()
+  requesters.forEach((r, i) => groupBytes.set(r.group, (groupBytes.get(r.group) ?? 0) + bytes[i]!))
+  return { bytes, groupBytes, maxShare }
+}
+
+async function scenarios (fair: boolean, files: CID[], server: CmeshNode): Promise<{ jain: number, maxShare: number, sybilShare: number, mbps: number }> {
+  server.blocks.setPolicy(parsePolicy({ fairness: { enabled: fair } }))
+  const peers = Number(args.peers)
+  const reqs: Requester[] = []
+  for (let i = 0; i < peers; i++) reqs.push({ node: await start(`127.0.${i + 1}.1`), greedy: i % 2 === 1, group: `127.0.${i + 1}` })
+  const one = await backlog(server, files, reqs)
+  await stop(reqs.map(r => r.node))
+  server.blocks.setPolicy(parsePolicy({ fairness: { enabled: fair } }))
+  const sybil: Requester[] = []
+  for (let i = 0; i < 8; i++) sybil.push({ node: await start(`127.0.${i + 101}.1`), greedy: false, group: `127.0.${i + 101}` })
+  for (let i = 0; i < 8; i++) sybil.push({ node: await start(`127.0.99.${i + 1}`), greedy: false, group: 'sybil' })
+  const two = await backlog(server, files, sybil)
+  await stop(sybil.map(r => r.node))
+  const total = [...two.groupBytes.values()].reduce((a, b) => a + b, 0)
+  return { jain: jain(one.bytes), maxShare: one.maxShare, sybilShare: (two.groupBytes.get('sybil') ?? 0) / total, mbps: one.bytes.reduce((a, b) => a + b, 0) / 1e6 / Number(args.seconds) }
+}
+
+async function crowd (fair: boolean): Promise<{ ratios: number[], seconds: number, failed: number }> {
+  const file = join(work, `crowd-${String(fair)}`)
+  const size = Math.round(Number(args['crowd-mb']) * 1e6)
+  writeFileSync(file, randomBytes(size))
+  const seeders: CmeshNode[] = []
+  let cid: CID | undefined
+  for (let i = 0; i < Number(args.seeders); i++) {
+    const s = await start(`127.1.${i + 1}.1`, { uploadLimit: parseRate(String(args['seed-rate'])), fair })
+    cid = (await s.add(file)).cid
+    seeders.push(s)
+  }
+  const addrs = seeders.map(s => s.addrs()[0]!)
+  const downloaders: CmeshNode[] = []
+  for (let i = 0; i < Number(args.crowd); i++) downloaders.push(await start(`127.2.${i + 1}.1`, { bootstrap: addrs, fair }))
+  const t0 = performance.now()
+  const results = await Promise.allSettled(downloaders.map(async d => await d.fetch(cid!, { signal: AbortSignal.timeout(120_000) })))
+  const seconds = (performance.now() - t0) / 1000
+  const ratios = seeders.map(s => s.stats().reduce((a, r) => a + r.sent, 0) / size)
+  await stop([...seeders, ...downloaders])
+  return { ratios, seconds, failed: results.filter(r => r.status === 'rejected').length }
+}
+
+async function main (): Promise<void> {
+  const server = await start('127.0.0.1', { uploadLimit: parseRate(String(args.rate)) })
+  const files: CID[] = []
+  for (let i = 0; i < 16; i++) {
+    const f = join(work, `f${i}`)
+    writeFileSync(f, randomBytes(Math.round(Number(args['file-mb']) * 1e6)))
+    files.push((await server.add(f)).cid)
+  }
+  const fair = await scenarios(true, files, server)
+  const fifo = await scenarios(false, files, server)
+  await stop([server])
+  const crowdFair = await crowd(true)
+  const crowdFifo = await crowd(false)
+  const cap = DEFAULT_MAX_SHARE
+  const row = (mode: string, s: typeof fair, c: typeof crowdFair): Record<string, unknown> => ({
+    mode,
+    jain: s.jain.toFixed(4),
+    'max share 1 s': `${(s.maxShare * 100).toFixed(1)} %`,
+    'sybil share (8 ids)': `${(s.sybilShare * 100).toFixed(1)} %`,
+    'upload MB/s': s.mbps.toFixed(2),
+    'seeder ratios': c.ratios.map(r => r.toFixed(1)).join(' '),
+    'ratio std dev': stdDev(c.ratios).toFixed(2),
+    'crowd s': c.seconds.toFixed(1),
+    'crowd failed': c.failed
+  })
+  printTable([row('fair (scheduler)', fair, crowdFair), row('FIFO (scheduler off)', fifo, crowdFifo)], args.json === true, {
+    peers: Number(args.peers),
+    rate: parseRate(String(args.rate)),
+    seconds: Number(args.seconds),
+    jain: fair.jain,
+    maxShare: fair.maxShare,
+    cap,
+    sybilShare: fair.sybilShare,
+    seedRatioStdDev: stdDev(crowdFair.ratios),
+    seedRatios: crowdFair.ratios,
+    crowd: { downloaders: Number(args.crowd), seeders: Number(args.seeders), seconds: crowdFair.seconds, failed: crowdFair.failed },
+    fifo: { jain: fifo.jain, maxShare: fifo.maxShare, sybilShare: fifo.sybilShare, seedRatioStdDev: stdDev(crowdFifo.ratios), seedRatios: crowdFifo.ratios, crowdSeconds: crowdFifo.seconds, crowdFailed: crowdFifo.failed },
+    goals: { jain: fair.jain >= 0.99, maxShare: fair.maxShare <= cap + 0.02 }
+  })
+}
+
+try {
+  await main()
+} finally {
+  await stop([...open])
+  rmSync(work, { recursive: true, force: true })
+}
