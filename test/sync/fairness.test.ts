@@ -7,6 +7,10 @@ import { createNode, type CmeshNode, type NodeOptions } from '../../src/node.js'
 import { readPolicy } from '../../src/policy/policy-file.js'
 import { runCli } from '../helpers/cli.js'
 import { pseudoRandom, tempDir } from '../helpers/temp.js'
+import { blockLinks } from '../../src/dag/links.js'
+import { BLOCKS_PROTOCOL, MAX_MESSAGE_BYTES } from '../../src/sync/constants.js'
+import { readFrames, sendFrame } from '../../src/sync/framing.js'
+import { decodeMessage, encodeMessage } from '../../src/sync/wire.js'
 
 /**
  * Requesters listen on their own loopback addresses (all of 127.0.0.0/8 is this host) and the server dials them,
@@ -137,5 +141,39 @@ describe('fair upload between peers', () => {
     const bad = await runCli(['stats', '--repo', repo])
     assert.equal(bad.code, 1)
     assert.match(bad.stderr, /ERR_POLICY_FILE/)
+  })
+
+  it('throttles and scores down a peer that floods requests, and honours cancels', async t => {
+    const server = await node(t, '127.0.0.1', { uploadLimit: 200_000 })
+    const root = await content(t, server, 400_000, 7)
+    const leaves = blockLinks(root, server.store.getSync(root)).flatMap(c => c.code === 0x55 ? [c] : blockLinks(c, server.store.getSync(c)))
+    assert.ok(leaves.length > 40)
+    const client = await node(t, '127.0.50.1')
+    await connect(server, [client])
+    // a want for 40 blocks, cancelled at once: the server sends few of them (only what was on its way)
+    const stream = await client.libp2p.dialProtocol(server.peerId, BLOCKS_PROTOCOL)
+    const wanted = leaves.slice(0, 40)
+    await sendFrame(stream, encodeMessage({ t: 'want', cids: wanted, blocks: true }))
+    await sendFrame(stream, encodeMessage({ t: 'cancel', cids: wanted }))
+    await stream.close()
+    let blocks = 0
+    for await (const frame of readFrames(stream, MAX_MESSAGE_BYTES)) {
+      const m = decodeMessage(frame)
+      if (m.t === 'blocks') blocks += m.blocks.length
+    }
+    assert.ok(blocks < 40, `${blocks} of 40 cancelled blocks were sent`)
+    // a flood: wants on 16 streams, two each, for the same blocks over and over
+    const floods = await Promise.all(Array.from({ length: 16 }, async () => {
+      const s = await client.libp2p.dialProtocol(server.peerId, BLOCKS_PROTOCOL)
+      for (let i = 0; i < 2; i++) await sendFrame(s, encodeMessage({ t: 'want', cids: leaves.slice(0, 20), blocks: true }))
+      return s
+    }))
+    const me = client.peerId.toString()
+    while ((server.stats().find(r => r.peer === me)?.strikes ?? 0) === 0) await new Promise(resolve => setTimeout(resolve, 20))
+    const row = server.stats().find(r => r.peer === me)!
+    assert.ok(row.throttled)
+    assert.ok(row.score < 0)
+    assert.ok(row.weight < 1)
+    for (const s of floods) s.abort(new Error('done'))
   })
 })
