@@ -117,6 +117,13 @@ export class Fifo<T> implements Backlog {
   readonly items: T[] = []
   get size (): number { return this.items.length }
   push (item: T): void { this.items.push(item) }
+  /** Insert after every item whose `key` is not greater (a stable priority queue; short queues). */
+  insert (item: T, key: (item: T) => number): void {
+    const k = key(item)
+    let i = this.items.length
+    while (i > 0 && key(this.items[i - 1]!) > k) i--
+    this.items.splice(i, 0, item)
+  }
   shift (): T | undefined { return this.items.shift() }
   remove (item: T): boolean {
     const i = this.items.indexOf(item)

@@ -27,8 +27,12 @@ export const MESSAGE_TIME_MS = 50
 export const MIN_MESSAGE_BYTES = 16 * 1024
 /** fairness.slots: answer messages being sent at once, over all peers (more keeps a fast link busy). */
 export const DEFAULT_UPLOAD_SLOTS = 4
-/** Credit of an idle rate-limited scheduler: it may send this much time's worth of bytes at once. */
-export const PACING_BURST_MS = 50
+/**
+ * Credit an idle rate-limited scheduler saves up, as the upload limit's token bucket did: a quarter second's worth
+ * of bytes, and at least 256 KiB, so a small request to an idle node is answered at once.
+ */
+export const PACING_BURST_MS = 250
+export const PACING_BURST_BYTES = 256 * 1024
 /** fairness.groupPrefixV4: remote IPv4 peers in one /24 count as one group (one household, one Sybil host). */
 export const DEFAULT_GROUP_PREFIX_V4 = 24
 /** fairness.groupPrefixV6: IPv6 peers in one /64 (one site's subnet) count as one group. */

@@ -100,12 +100,4 @@ export class FloodGuard {
   strikes (peer: string): number {
     return this.peers.get(peer)?.strikes ?? 0
   }
-
-  pending (peer: string): number {
-    return this.peers.get(peer)?.pending ?? 0
-  }
-
-  forget (peer: string): void {
-    this.peers.delete(peer)
-  }
 }

@@ -66,11 +66,6 @@ export class Ledger {
     return this.entries.get(peer)
   }
 
-  /** A peer seen for the first time now, or when first recorded. */
-  firstSeen (peer: string): number | undefined {
-    return this.entries.get(peer)?.firstSeen
-  }
-
   addSent (peer: string, bytes: number): void {
     const e = this.entry(peer)
     e.sent += bytes

@@ -1,7 +1,7 @@
 import { AbortError } from '../errors.js'
 import { AimdRate, type CongestionOptions } from './congestion.js'
 import { DeficitRoundRobin, Fifo } from './deficit-round-robin.js'
-import { DEFAULT_FAIR_MESSAGE_BYTES, DEFAULT_MAX_SHARE, DEFAULT_QUANTUM_BYTES, DEFAULT_SHARE_WINDOW_MS, DEFAULT_UPLOAD_SLOTS, MESSAGE_TIME_MS, MIN_MESSAGE_BYTES, PACING_BURST_MS, SHARE_WINDOW_BUCKETS } from './fairness-constants.js'
+import { DEFAULT_FAIR_MESSAGE_BYTES, DEFAULT_MAX_SHARE, DEFAULT_QUANTUM_BYTES, DEFAULT_SHARE_WINDOW_MS, DEFAULT_UPLOAD_SLOTS, MESSAGE_TIME_MS, MIN_MESSAGE_BYTES, PACING_BURST_BYTES, PACING_BURST_MS, SHARE_WINDOW_BUCKETS } from './fairness-constants.js'
 
 export interface UploadSchedulerOptions {
   /** Deficit round robin over groups, then peers (false: first come, first served, as before). @default true */
@@ -34,6 +34,11 @@ export interface UploadRequest {
   priority?: number
   /** Weight of the peer (unchoked, seeding, throttled, policy). @default 1 */
   weight?: number
+  /**
+   * Order among the peer's own waiting messages (lower first): a request's number, so a peer's requests finish
+   * one after the other instead of all crawling together. @default arrival order
+   */
+  order?: number
   signal?: AbortSignal
 }
 
@@ -48,6 +53,7 @@ export interface UploadGrant {
 }
 
 interface Waiter {
+  order: number
   peer: string
   group: string
   cls: number
@@ -128,8 +134,9 @@ export class UploadScheduler {
   private readonly window: ShareWindow
   readonly congestion: AimdRate | undefined
   private waiting = 0
+  private arrivals = 0
   private inFlight = 0
-  private nextFree = 0
+  private nextFree = Number.NEGATIVE_INFINITY
   private timer: ReturnType<typeof setTimeout> | undefined
   /** Bytes granted and sent, over the scheduler's life. */
   sentBytes = 0
@@ -167,7 +174,7 @@ export class UploadScheduler {
       const onAbort = (): void => {
         if (this.remove(w)) reject(new AbortError('upload cancelled'))
       }
-      const w: Waiter = { peer: req.peer, group: req.group, cls, resolve, reject, done: () => req.signal?.removeEventListener('abort', onAbort) }
+      const w: Waiter = { order: req.order ?? this.arrivals++, peer: req.peer, group: req.group, cls, resolve, reject, done: () => req.signal?.removeEventListener('abort', onAbort) }
       req.signal?.addEventListener('abort', onAbort, { once: true })
       this.enqueue(w, req.weight ?? 1)
       this.pump()
@@ -183,7 +190,7 @@ export class UploadScheduler {
     const groups = this.queues[w.cls]!
     this.prune(groups)
     const group = groups.flow(w.group, () => new DeficitRoundRobin<Fifo<Waiter>>(this.quantum))
-    group.flow(w.peer, () => new Fifo<Waiter>()).push(w)
+    group.flow(w.peer, () => new Fifo<Waiter>()).insert(w, x => x.order)
     group.setWeight(w.peer, weight)
     // a group weighs what its heaviest asking member weighs: more identities add nothing
     let max = 0
@@ -240,9 +247,9 @@ export class UploadScheduler {
     while (this.inFlight < this.slots && this.waiting > 0) {
       const now = performance.now()
       const rate = this.rate
-      if (rate !== undefined && this.nextFree - PACING_BURST_MS > now) {
+      if (rate !== undefined && this.nextFree > now) {
         if (this.timer === undefined) {
-          this.timer = setTimeout(() => { this.timer = undefined; this.pump() }, Math.ceil(this.nextFree - PACING_BURST_MS - now))
+          this.timer = setTimeout(() => { this.timer = undefined; this.pump() }, Math.ceil(this.nextFree - now))
         }
         return
       }
@@ -255,12 +262,24 @@ export class UploadScheduler {
   }
 
   private grant (w: Waiter, now: number, rate: number | undefined): void {
-    // under a rate, a message holds the link for at most MESSAGE_TIME_MS (bigger ones would not go faster), so a
-    // critical request or a group whose next request is on its way never waits behind more than that; without
-    // one, small messages while others wait, large ones (fewer per-message costs) when alone
-    const estimate = rate !== undefined
-      ? Math.floor(Math.max(MIN_MESSAGE_BYTES, Math.min(this.messageBytes, rate * MESSAGE_TIME_MS / 1000)))
-      : this.othersWaiting(w.group) ? this.messageBytes : this.maxMessageBytes
+    // an idle link saved up credit, as a token bucket does: up to PACING_BURST_MS, and at least PACING_BURST_BYTES
+    const burstMs = rate === undefined ? 0 : Math.max(PACING_BURST_MS, PACING_BURST_BYTES / rate * 1000)
+    if (rate !== undefined) this.nextFree = Math.max(this.nextFree, now - burstMs)
+    const others = this.othersWaiting(w.group)
+    let estimate: number
+    if (rate === undefined) {
+      // small messages while others wait, large ones (fewer per-message costs) when alone
+      estimate = others ? this.messageBytes : this.maxMessageBytes
+    } else {
+      // under a rate a message holds the link at most MESSAGE_TIME_MS while others wait (bigger ones would not go
+      // faster), so a critical request or a group whose next request is on its way never waits behind more; alone,
+      // it may spend the credit an idle link saved up in one message, and with full credit send a whole large
+      // message at once (paid for afterwards), as the upload limit's token bucket always did
+      const slice = Math.max(MIN_MESSAGE_BYTES, Math.min(this.messageBytes, rate * MESSAGE_TIME_MS / 1000))
+      const idle = now - this.nextFree
+      const credit = idle >= burstMs - 1 ? this.maxMessageBytes : Math.max(0, idle) / 1000 * rate
+      estimate = Math.floor(others ? slice : Math.max(slice, Math.min(this.maxMessageBytes, credit)))
+    }
     const charge = (bytes: number, at: number): void => {
       if (this.fair) {
         const groups = this.queues[w.cls]!
@@ -270,7 +289,6 @@ export class UploadScheduler {
       this.window.add(w.group, bytes, at)
       if (rate !== undefined) this.nextFree += bytes / rate * 1000
     }
-    if (rate !== undefined) this.nextFree = Math.max(this.nextFree, now - PACING_BURST_MS)
     charge(estimate, now)
     this.inFlight++
     let released = false

@@ -121,6 +121,8 @@ export class BlockService {
   readonly banned: Set<string>
   private readonly faults: SimulatedFaults
   private answers = 0
+  /** Requests answered so far: a request's number orders its messages among its peer's others. */
+  private requests = 0
 
   constructor (components: { libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>, store: Pick<Blockstore, 'has' | 'getSync'> }, init: BlockServiceOptions = {}) {
     this.libp2p = components.libp2p
@@ -295,10 +297,11 @@ export class BlockService {
     }
     const scheduler = this.scheduler
     const priority = sendBlocks ? this.priorities.classify(peer, cids) : 0
+    const order = this.requests++
     let i = 0
     while (sendBlocks && i < cids.length) {
       this.unchoker.tick()
-      const grant = await scheduler.acquire({ peer, group, priority, weight: this.weight(peer), signal })
+      const grant = await scheduler.acquire({ peer, group, priority, order, weight: this.weight(peer), signal })
       let wire = 0
       let sending: Promise<void> | undefined
       try {

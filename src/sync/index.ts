@@ -2,7 +2,7 @@
  * The peer layer: node identity, the /cmesh/blocks/1.0.0 block exchange, and fetching a DAG from sources.
  */
 export { BLOCKS_PROTOCOL, MAX_MESSAGE_BYTES, MAX_ENTRIES } from './constants.js'
-export { BlockService, type BlockServiceOptions, type PeerStats } from './block-service.js'
+export { BlockService, type BlockServiceOptions, type PeerStats, type PeerFairness } from './block-service.js'
 export { fetchDag, type BlockSource, type FetchOptions, type FetchResult, type FetchProgressEvent } from './fetcher.js'
 export { storeSource } from './store-source.js'
 export { loadOrCreateIdentity, IDENTITY_FILENAME } from './identity.js'

@@ -47,6 +47,13 @@ describe('deficit round robin', () => {
     drr.get('b')!.shift()
     assert.equal(drr.next(), undefined)
     assert.equal(drr.size, 0)
+    // a forgotten flow is gone from the ring; the others go on
+    drr.get('a')!.push(1)
+    drr.get('b')!.push(1)
+    drr.delete('a')
+    assert.equal(drr.count, 1)
+    assert.equal(drr.next(), 'b')
+    assert.deepEqual([...drr.keys()], ['b'])
   })
 
   it('lets no idle flow save credit for later', () => {
