@@ -5,6 +5,7 @@ import { describe, it, type TestContext } from 'node:test'
 import type { CID } from 'multiformats/cid'
 import { createNode, type CmeshNode, type NodeOptions } from '../../src/node.js'
 import { readPolicy } from '../../src/policy/policy-file.js'
+import { startApi } from '../../src/api.js'
 import { runCli } from '../helpers/cli.js'
 import { pseudoRandom, tempDir } from '../helpers/temp.js'
 import { blockLinks } from '../../src/dag/links.js'
@@ -132,6 +133,14 @@ describe('fair upload between peers', () => {
     assert.ok(row.weight > 1)
     assert.ok(row.ratio !== null && row.ratio < 1)
     const repo = a.store.repo
+    // through the running node's API, as with a daemon: live rows
+    const api = await startApi(a, repo)
+    const live = await runCli(['stats', '--json', '--repo', repo])
+    await api.close()
+    assert.equal(live.code, 0, live.stderr)
+    const liveRow = live.stdout.trim().split('\n').map(l => JSON.parse(l) as { peer: string, choke: string, live: boolean }).find(r => r.peer === b.peerId.toString())
+    assert.equal(liveRow?.choke, 'unchoked')
+    assert.equal(liveRow?.live, true)
     await a.stop()
     const out = await runCli(['stats', '--json', '--repo', repo])
     assert.equal(out.code, 0, out.stderr)
