@@ -305,3 +305,24 @@ export class ResourceNotFoundError extends CmeshError {
     super('ERR_RESOURCE_NOT_FOUND', `no resource ${JSON.stringify(id)} in collection ${collection}`)
   }
 }
+
+/** The `analytics` key of the repository's policy.json is malformed. */
+export class AnalyticsPolicyError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_ANALYTICS_POLICY', message)
+  }
+}
+
+/** A release would spend more privacy budget (epsilon) than the period or the node's lifetime allows. */
+export class PrivacyBudgetError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_PRIVACY_BUDGET', message)
+  }
+}
+
+/** An analytics aggregate from the network is malformed, oversized or out of range. */
+export class InvalidReportError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_INVALID_REPORT', message)
+  }
+}
