@@ -261,13 +261,13 @@ export class CmeshNode {
 
   async stop (): Promise<void> {
     this.redialer.stop()
+    await this.analytics.stop()
     await this.gateway?.close()
     await this.collections.stop()
     await this.releaseExchange.stop()
     await this.pex.stop()
     await this.blocks.stop()
     await this.libp2p.stop()
-    await this.analytics.stop()
     await this.store.close()
   }
 }

@@ -40,8 +40,10 @@ export class AnalyticsGossip {
   }
 
   stop (): void {
-    this.pubsub.unsubscribe(ANALYTICS_TOPIC)
     this.pubsub.topicValidators.delete(ANALYTICS_TOPIC)
+    try {
+      this.pubsub.unsubscribe(ANALYTICS_TOPIC)
+    } catch {} // gossipsub already stopped: nothing left to leave
   }
 
   async publish (bytes: Uint8Array): Promise<number> {
