@@ -159,7 +159,8 @@ export class Analytics {
       requested: this.store.resources(start, end),
       catalog: this.catalog(),
       epsilon,
-      maxResources: policy.maxResources
+      maxResources: policy.maxResources,
+      caps: policy.caps
     }, this.init.uniform ?? secureUniform)
     const bytes = encodeReport(report)
     this.keep(bytes, report)

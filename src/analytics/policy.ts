@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { AnalyticsPolicyError } from '../errors.js'
 import {
   DEFAULT_EPSILON_PER_PERIOD, DEFAULT_LIFETIME_EPSILON, DEFAULT_MAX_RESOURCES, DEFAULT_PERIOD,
-  DEFAULT_POPULARITY_THRESHOLD, POLICY_FILENAME, type PeriodName
+  DEFAULT_POPULARITY_THRESHOLD, POLICY_FILENAME, QUANTITIES, type PeriodName
 } from './constants.js'
 import { PERIOD_NAMES } from './period.js'
 
@@ -24,6 +24,12 @@ export interface AnalyticsPolicy {
   popularityThreshold: number
   /** Resources one node counts as requested per period (its popularity contribution cap). @default 4 */
   maxResources: number
+  /**
+   * Per-node contribution caps per week, by released quantity (servedMB, peerMB, cacheHits, ...: see QUANTITIES),
+   * replacing the defaults there. A node's value above its cap is released as the cap; the noise grows with it.
+   * @default {}
+   */
+  caps: Record<string, number>
 }
 
 export const DEFAULT_POLICY: AnalyticsPolicy = {
@@ -32,7 +38,8 @@ export const DEFAULT_POLICY: AnalyticsPolicy = {
   epsilonPerPeriod: DEFAULT_EPSILON_PER_PERIOD,
   lifetimeEpsilon: DEFAULT_LIFETIME_EPSILON,
   popularityThreshold: DEFAULT_POPULARITY_THRESHOLD,
-  maxResources: DEFAULT_MAX_RESOURCES
+  maxResources: DEFAULT_MAX_RESOURCES,
+  caps: {}
 }
 
 const positive = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0
@@ -66,6 +73,17 @@ export function parseAnalyticsPolicy (value: unknown, where = 'analytics policy'
   if (o.maxResources !== undefined) {
     if (!Number.isSafeInteger(o.maxResources) || (o.maxResources as number) < 1 || (o.maxResources as number) > 64) throw new AnalyticsPolicyError(`${where}: maxResources must be an integer from 1 to 64`)
     p.maxResources = o.maxResources as number
+  }
+  if (o.caps !== undefined) {
+    if (typeof o.caps !== 'object' || o.caps === null || Array.isArray(o.caps)) throw new AnalyticsPolicyError(`${where}: caps must be an object`)
+    const caps: Record<string, number> = {}
+    for (const [k, v] of Object.entries(o.caps)) {
+      const q = QUANTITIES.find(q => q.key === k)
+      if (q === undefined || q.key === 'newNode') throw new AnalyticsPolicyError(`${where}: caps: unknown quantity ${JSON.stringify(k)} (one of ${QUANTITIES.filter(q => q.key !== 'newNode').map(q => q.key).join(', ')})`)
+      if (!Number.isSafeInteger(v) || (v as number) < 1 || (v as number) > 1e9) throw new AnalyticsPolicyError(`${where}: caps.${k} must be an integer from 1 to 1e9`)
+      caps[k] = v as number
+    }
+    p.caps = caps
   }
   if (p.epsilonPerPeriod > p.lifetimeEpsilon) throw new AnalyticsPolicyError(`${where}: epsilonPerPeriod exceeds lifetimeEpsilon`)
   return p

@@ -17,12 +17,14 @@ export interface ReleaseInput {
   epsilon: number
   /** Resources counted as requested at most (the popularity vector's sensitivity). */
   maxResources: number
+  /** Caps per week replacing QUANTITIES' defaults, by quantity key. @default {} */
+  caps?: Record<string, number>
 }
 
 /** Most released units one node contributes to `q` in a period: its sensitivity. */
-export function quantityCap (q: Quantity, period: PeriodName, start: number): number {
-  if (!q.scales) return q.capPerWeek
-  return Math.max(1, Math.ceil(q.capPerWeek * periodHours(period, start) / 168))
+export function quantityCap (q: Quantity, period: PeriodName, start: number, capPerWeek = q.capPerWeek): number {
+  if (!q.scales) return capPerWeek
+  return Math.max(1, Math.ceil(capPerWeek * periodHours(period, start) / 168))
 }
 
 /** Epsilon each scalar quantity gets, and the popularity vector's share. */
@@ -43,7 +45,7 @@ export function noisyRelease (input: ReleaseInput, uniform: Uniform = secureUnif
   const values: Record<string, number> = {}
   const scales: Record<string, number> = {}
   for (const q of QUANTITIES) {
-    const cap = quantityCap(q, input.period, input.start)
+    const cap = quantityCap(q, input.period, input.start, input.caps?.[q.key])
     const raw = Math.floor((input.counters[q.source] ?? 0) / q.unit)
     const clamped = Math.min(cap, Math.max(0, raw))
     const s = cap / shares.scalar

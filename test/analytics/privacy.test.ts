@@ -139,11 +139,12 @@ describe('differential privacy of released reports', () => {
 describe('privacy budget', () => {
   it('a release spends the period budget; the next is refused and nothing is released until the next period', async t => {
     let now = WEEK + 3600_000
-    const analytics = new Analytics(join(tempDir(t), 'repo'), { enabled: true, now: () => now, policy: { epsilonPerPeriod: 1, lifetimeEpsilon: 2.5 } })
+    const analytics = new Analytics(join(tempDir(t), 'repo'), { enabled: true, now: () => now, policy: { epsilonPerPeriod: 1, lifetimeEpsilon: 2.5, caps: { servedMB: 50 } } })
     t.after(async () => await analytics.stop())
     analytics.metrics.count('bytes.served', 5e6)
     const first = await analytics.release({ epsilon: 0.5 })
     assert.equal(first.budget.period, 0.5)
+    assert.equal(first.report.scales.servedMB, 50 / epsilonShares(0.5).scalar, 'the policy\'s cap sets the noise')
     await analytics.release({ epsilon: 0.5 })
     await assert.rejects(analytics.release({ epsilon: 0.1 }), { code: 'ERR_PRIVACY_BUDGET' })
     assert.equal(analytics.reports().length, 2, 'a refused release left nothing behind')
