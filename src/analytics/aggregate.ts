@@ -28,7 +28,10 @@ export interface CommunityPeriod {
   totals: Record<string, Estimate>
   /** Resources whose noisy requester count passed the noisy threshold, most requested first. */
   popular: PopularResource[]
-  /** Bytes kept off the external link: received from peers plus saved by caches (MB), and as a share of all bytes in. */
+  /**
+   * Bytes kept off the external link: received from peers plus saved by caches (MB, each noisy sum counted from
+   * zero up), and as a share of all bytes in (the same, plus from outside and from mirrors).
+   */
   savedMB: Estimate
   savedShare: number | null
   /** MB moved into the community's nodes per hour (peers, mirrors, origin). */
@@ -135,7 +138,7 @@ export function combineReports (reports: AnalyticsReport[], options: CombineOpti
       reports: list.length,
       totals,
       popular: popular.slice(0, options.top ?? 10),
-      savedMB: estimate(sums.peerMB! + sums.savedMB!, vars.peerMB! + vars.savedMB!),
+      savedMB: estimate(saved, vars.peerMB! + vars.savedMB!),
       savedShare: inbound > 0 ? saved / inbound : null,
       throughputMBPerHour: (pos('peerMB') + pos('mirrorMB') + pos('externalMB')) / hours,
       errorRate: pos('resources') > 0 ? pos('errors') / pos('resources') : null,
