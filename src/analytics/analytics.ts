@@ -116,8 +116,11 @@ export class Analytics {
   /** Release the period before this one if it was not released yet (auto-release). */
   private async releaseClosed (): Promise<void> {
     const policy = this.policy()
-    if (!policy.enabled || this.ledger === undefined) return
-    const previous = periodStart(policy.period, periodStart(policy.period, this.now()) - 1)
+    if (!policy.enabled || this.ledger === undefined || this.store === undefined) return
+    const current = periodStart(policy.period, this.now())
+    // a node that did not exist before this period has nothing to tell of the last one
+    if (this.store.firstHour() >= current) return
+    const previous = periodStart(policy.period, current - 1)
     if (this.ledger.state(previous).period > 0) return
     if (this.ledger.state(previous).lifetime + policy.epsilonPerPeriod > policy.lifetimeEpsilon) return
     await this.release({ at: previous })

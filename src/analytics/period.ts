@@ -44,9 +44,4 @@ export function periodLabel (period: PeriodName, start: number): string {
   return iso.slice(0, 7)
 }
 
-/** How many periods of `small` fit in one of `large` (a month counts as 4 weeks, 30 days). */
-export function periodRank (period: PeriodName): number {
-  return PERIOD_NAMES.indexOf(period)
-}
-
 export { HOUR as HOUR_MS }

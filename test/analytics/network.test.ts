@@ -5,6 +5,8 @@ import { describe, it, type TestContext } from 'node:test'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { startApi } from '../../src/api.js'
 import { ANALYTICS_TOPIC } from '../../src/analytics/constants.js'
+import { startMonitor } from '../../src/analytics/monitor.js'
+import { monitorSource } from '../../src/analytics/node-hooks.js'
 import { communityReport } from '../../src/analytics/community.js'
 import { renderReport, REPORT_FORMATS } from '../../src/analytics/report.js'
 import { decodeReport } from '../../src/analytics/wire.js'
@@ -119,6 +121,11 @@ describe('analytics across a neighbourhood', () => {
     const health = await (await fetch(`${api.url}/health`)).json() as { status: string, peers: number }
     assert.equal(health.status, 'ok')
     assert.equal(health.peers, 2)
+    // the monitoring-only server: /metrics and /health, nothing that controls the node
+    const monitor = await startMonitor(monitorSource(c))
+    t.after(async () => await monitor.close())
+    assert.match(await (await fetch(`${monitor.url}/metrics`)).text(), /^cmesh_resources_fetched_total 1$/m)
+    assert.equal((await fetch(`${monitor.url}/api/v0/id`)).status, 404)
 
     const needles = identifiers(nodes)
     // the scan finds what it looks for

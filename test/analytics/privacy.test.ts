@@ -159,6 +159,22 @@ describe('privacy budget', () => {
     assert.equal(analytics.reports().length, 4)
   })
 
+  it('a daemon releases each closed period by itself, once', async t => {
+    let now = WEEK + 3600_000
+    const analytics = new Analytics(join(tempDir(t), 'repo'), { enabled: true, now: () => now, autoRelease: true, releaseCheckMs: 20, flushIntervalMs: 20, policy: { epsilonPerPeriod: 1 } })
+    t.after(async () => await analytics.stop())
+    analytics.start()
+    analytics.metrics.count('bytes.served', 3e6)
+    await new Promise(resolve => setTimeout(resolve, 100))
+    assert.equal(analytics.reports().length, 0, 'nothing released while the week runs')
+    now = periodEnd('week', WEEK) + 60_000
+    const until = Date.now() + 5000
+    while (analytics.reports().length === 0 && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 20))
+    await new Promise(resolve => setTimeout(resolve, 100))
+    assert.deepEqual(analytics.reports().map(r => r.start), [WEEK], 'the closed week, once')
+    assert.equal(analytics.budget(WEEK).period, 1)
+  })
+
   it('the ledger survives a restart: a reopened node cannot spend the period again', async t => {
     const repo = join(tempDir(t), 'repo')
     const now = (): number => WEEK + 7200_000
