@@ -18,6 +18,9 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { MetricsStore } from '../src/analytics/counters.js'
+import { countServed } from '../src/analytics/node-hooks.js'
+import { importBytes } from '../src/dag/importer.js'
+import { createStore } from '../src/store/index.js'
 import { parseCid } from '../src/dag/cid.js'
 import { createNode } from '../src/node.js'
 import { parseRate } from '../src/policy/token-bucket.js'
@@ -73,7 +76,7 @@ const median = (xs: number[]): number => {
  * The cost of counting alone, measured precisely where the swarm runs cannot be: nanoseconds per
  * `metrics.count()` (a block served or received costs one).
  */
-async function countingCost (): Promise<{ nsPerCount: number, msPerFlush: number }> {
+async function countingCost (): Promise<{ nsPerCount: number, msPerFlush: number, nsPerBlockServed: number }> {
   const repo = join(work, 'count-cost')
   const m = new MetricsStore(repo)
   const n = 2_000_000
@@ -91,7 +94,35 @@ async function countingCost (): Promise<{ nsPerCount: number, msPerFlush: number
     flushes.push(performance.now() - f0)
   }
   await m.close()
-  return { nsPerCount, msPerFlush: median(flushes) }
+  return { nsPerCount, msPerFlush: median(flushes), nsPerBlockServed: await servingCost() }
+}
+
+/**
+ * What the block service's counting view of the store adds to serving one block: has() and getSync() through it
+ * (analytics on) against the store itself (off), over the same blocks: the median of 11 paired differences.
+ */
+async function servingCost (): Promise<number> {
+  const store = createStore({ repo: join(work, 'serve-cost') })
+  try {
+    await importBytes(store, randomBytes(8 << 20))
+    const cids = [...store.entries()].map(b => b.cid)
+    const m = new MetricsStore(join(work, 'serve-cost-metrics'))
+    const onView = countServed(store, m)
+    const serve = async (view: Pick<typeof store, 'has' | 'getSync'>): Promise<number> => {
+      const t0 = process.hrtime.bigint()
+      for (let r = 0; r < 20; r++) for (const c of cids) if (await view.has(c)) view.getSync(c)
+      return Number(process.hrtime.bigint() - t0) / (20 * cids.length)
+    }
+    const differences: number[] = []
+    for (let i = 0; i < 11; i++) {
+      const off = await serve(store)
+      differences.push(await serve(onView) - off)
+    }
+    await m.close()
+    return median(differences)
+  } finally {
+    await store.close()
+  }
 }
 
 try {
@@ -128,6 +159,10 @@ try {
   const blocks = (JSON.parse(execFileSync(process.execPath, [BIN, 'stat', '--repo', join(work, 'off-0'), '--json'], { encoding: 'utf8' })) as { blocks: number }).blocks
   const counts = blocks + 10
   const countingFraction = counts * cost.nsPerCount / 1e9 / m.off.cpu
+  // the work analytics adds to one download, from its parts: every block served through the counting view, a
+  // flush every 5 s on each of the 1 + seeders nodes, a count per download
+  const addedSeconds = (blocks * Math.max(0, cost.nsPerBlockServed) + 10 * cost.nsPerCount) / 1e9 + (1 + count) * Math.ceil(m.on.seconds / 5) * cost.msPerFlush / 1e3
+  const boundFraction = addedSeconds / m.off.cpu
   // each round's on and off ran back to back: the median of their ratios cancels the machine's drift
   const cpuOverhead = median(runs.on.map((r, i) => r.cpu / runs.off[i]!.cpu)) - 1
   const timeOverhead = median(runs.on.map((r, i) => r.seconds / runs.off[i]!.seconds)) - 1
@@ -136,6 +171,7 @@ try {
     { run: `analytics off: ${count} seeders at ${String(args.rate)} -> 1`, 'median s': m.off.seconds.toFixed(2), 'MB/s': (mb * 1.048576 / m.off.seconds).toFixed(1), 'median CPU s': m.off.cpu.toFixed(2), 'runs (s)': runs.off.map(r => r.seconds.toFixed(2)).join(' '), overhead: '' },
     { run: `analytics on: ${count} seeders at ${String(args.rate)} -> 1`, 'median s': m.on.seconds.toFixed(2), 'MB/s': (mb * 1.048576 / m.on.seconds).toFixed(1), 'median CPU s': m.on.cpu.toFixed(2), 'runs (s)': runs.on.map(r => r.seconds.toFixed(2)).join(' '), overhead: `CPU ${pct(cpuOverhead)}, time ${pct(timeOverhead)}` },
     { run: `counting alone: ${cost.nsPerCount.toFixed(0)} ns a count(), ~${counts.toFixed(0)} counts a download`, 'median s': '', 'MB/s': '', 'median CPU s': (counts * cost.nsPerCount / 1e9).toFixed(4), 'runs (s)': '', overhead: `CPU ${pct(countingFraction)} of a download` },
+    { run: `serving a block through the counting view: +${cost.nsPerBlockServed.toFixed(0)} ns`, 'median s': '', 'MB/s': '', 'median CPU s': (addedSeconds).toFixed(4), 'runs (s)': '', overhead: `CPU ${pct(boundFraction)} of a download, all parts added up` },
     { run: `a flush of the counters (every 5 s): ${cost.msPerFlush.toFixed(2)} ms`, 'median s': '', 'MB/s': '', 'median CPU s': '', 'runs (s)': '', overhead: `${pct(cost.msPerFlush / 5000)} of one core` }
   ], args.json === true, {
     mb,
@@ -146,6 +182,8 @@ try {
     cpuOverheadFraction: cpuOverhead,
     timeOverheadFraction: timeOverhead,
     nsPerCount: cost.nsPerCount,
+    nsPerBlockServed: cost.nsPerBlockServed,
+    componentOverheadFraction: boundFraction,
     msPerFlush: cost.msPerFlush,
     flushCoreFraction: cost.msPerFlush / 5000,
     countingOverheadFraction: countingFraction,
