@@ -1,5 +1,5 @@
 /**
- * What does analytics cost? `npm run bench:analytics [-- --mb 32 --seeders 4 --rate 25MB/s --rounds 5] [--json]`
+ * What does analytics cost? `npm run bench:analytics [-- --mb 32 --seeders 4 --rate 25MB/s --rounds 9] [--json]`
  *
  * The swarm benchmark twice over, in one run: two sets of `cmesh daemon` seeders on loopback (one with analytics
  * on, the default; one with `{"analytics": {"enabled": false}}` in its policy.json), each seeder holding the same
@@ -26,7 +26,7 @@ import { createNode } from '../src/node.js'
 import { parseRate } from '../src/policy/token-bucket.js'
 import { parseBenchArgs, printTable } from './report.js'
 
-const args = parseBenchArgs(process.argv.slice(2), { mb: 32, seeders: 4, rate: '25MB/s', rounds: 5 })
+const args = parseBenchArgs(process.argv.slice(2), { mb: 32, seeders: 4, rate: '25MB/s', rounds: 9 })
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-analytics-'))
 const BIN = fileURLToPath(new URL('../../bin/cmesh.js', import.meta.url))
 const daemons: ChildProcess[] = []
