@@ -4,12 +4,15 @@ import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { startApi } from '../../src/api.js'
-import { ANALYTICS_TOPIC } from '../../src/analytics/constants.js'
+import { ANALYTICS_TOPIC, MAX_REPORT_BYTES } from '../../src/analytics/constants.js'
 import { startMonitor } from '../../src/analytics/monitor.js'
 import { monitorSource } from '../../src/analytics/node-hooks.js'
 import { communityReport } from '../../src/analytics/community.js'
 import { renderReport, REPORT_FORMATS } from '../../src/analytics/report.js'
-import { decodeReport } from '../../src/analytics/wire.js'
+import { decodeReport, encodeReport } from '../../src/analytics/wire.js'
+import { noisyRelease } from '../../src/analytics/release.js'
+import { periodStart } from '../../src/analytics/period.js'
+import * as dagCbor from '@ipld/dag-cbor'
 import { createNode, type CmeshNode } from '../../src/node.js'
 import { generatePublisherKey } from '../../src/policy/keys.js'
 import { pseudoRandom, tempDir } from '../helpers/temp.js'
@@ -101,10 +104,22 @@ describe('analytics across a neighbourhood', () => {
       assert.deepEqual(r.popular.map(p => p[0]), [shared.root], 'reports cover the public resources in force')
     }
 
+    // what a broken or hostile node might send is checked before it is stored or relayed: garbage, an unknown
+    // field, an oversized message; a valid aggregate sent after them shows they were seen and refused
+    const pubsub = (a.libp2p.services as { pubsub: { publish: (topic: string, data: Uint8Array) => Promise<unknown> } }).pubsub
+    const valid = noisyRelease({ period: 'week', start: periodStart('week', Date.now()), counters: {}, requested: new Set(), catalog: [], epsilon: 1, maxResources: 1 })
+    await pubsub.publish(ANALYTICS_TOPIC, new Uint8Array([0xa1, 0x61, 0x76, 0x01]))
+    await pubsub.publish(ANALYTICS_TOPIC, dagCbor.encode({ ...valid, peer: a.peerId.toString() }))
+    await pubsub.publish(ANALYTICS_TOPIC, new Uint8Array(MAX_REPORT_BYTES + 100))
+    await pubsub.publish(ANALYTICS_TOPIC, encodeReport(valid))
+    await waitFor('the valid aggregate at b and c', () => [b, c].every(n => n.analytics.reports().length === 4))
+    assert.equal(gossip.length, 8, 'only the valid one was delivered, to b and c')
+    assert.ok([b, c].every(n => n.analytics.reports().length === 4))
+
     const report = communityReport(c.analytics)
     assert.equal(report.periods.length, 1)
-    assert.equal(report.periods[0]!.nodesOnline, 3)
-    assert.equal(report.reports, 3)
+    assert.equal(report.periods[0]!.nodesOnline, 4)
+    assert.equal(report.reports, 4)
     const rendered = REPORT_FORMATS.map(f => ({ f, text: renderReport(report, f) }))
     const html = rendered.find(r => r.f === 'html')!.text
     assert.match(html, /<svg /)
