@@ -31,6 +31,7 @@ import { Collections, type CollectionsOptions } from './sync/collections.js'
 import { pubsubService, type Pubsub } from './sync/pubsub.js'
 import { Analytics, type AnalyticsOptions } from './analytics/analytics.js'
 import type { Metrics } from './analytics/counters.js'
+import { COUNTERS } from './analytics/constants.js'
 import { analyticsLinks, countServed, recordFetch } from './analytics/node-hooks.js'
 
 /** Initial yamux window of a stream: a block-exchange answer (about 1 MiB) fits without waiting for window updates. */
@@ -228,7 +229,7 @@ export class CmeshNode {
     await this.collections.start()
     this.redialer.start()
     this.analytics.start(analyticsLinks(this))
-    if (gateway !== undefined) this.gateway = await startGateway({ store: this.store }, gateway)
+    if (gateway !== undefined) this.gateway = await startGateway({ store: countServed(this.store, this.metrics, [COUNTERS.bytesServed, COUNTERS.bytesServedGateway]) }, gateway)
   }
 
   async dial (addr: string): Promise<void> {

@@ -58,6 +58,8 @@ export const POPULARITY_EPSILON_SHARE = 0.3
  */
 export const COUNTERS = {
   bytesServed: 'bytes.served',
+  /** Of bytes.served, those served over the HTTP gateway (local only: /metrics). */
+  bytesServedGateway: 'bytes.served.gateway',
   bytesReceivedPeer: 'bytes.received.peer',
   bytesReceivedMirror: 'bytes.received.mirror',
   cacheHits: 'cache.hits',

@@ -9,13 +9,13 @@ import type { Metrics } from './counters.js'
 import type { MonitorSource } from './prometheus.js'
 
 /**
- * The block service's view of the store, counting the bytes of every block it reads to send (bytes served to
- * peers). Everything else is the store itself.
+ * The block service's (or the gateway's) view of the store, counting the bytes of every block it reads to send
+ * under `counters` (bytes served). Everything else is the store itself.
  */
-export function countServed<S extends Pick<Blockstore, 'getSync'>> (store: S, metrics: Metrics): S {
+export function countServed<S extends Pick<Blockstore, 'getSync'>> (store: S, metrics: Metrics, counters: readonly string[] = [COUNTERS.bytesServed]): S {
   const getSync = (cid: Parameters<Blockstore['getSync']>[0]): Uint8Array => {
     const bytes = store.getSync(cid)
-    metrics.count(COUNTERS.bytesServed, bytes.length)
+    for (const name of counters) metrics.count(name, bytes.length)
     return bytes
   }
   const bound = new Map<PropertyKey, unknown>()

@@ -27,8 +27,8 @@ async function waitFor (what: string, cond: () => boolean, ms = 20_000): Promise
 
 const POLICY = { epsilonPerPeriod: 8, lifetimeEpsilon: 100, popularityThreshold: 1 }
 
-async function startNode (t: TestContext, doc: Record<string, unknown>): Promise<CmeshNode> {
-  const node = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, minPeers: 0, analytics: { policy: POLICY, flushIntervalMs: 200 } })
+async function startNode (t: TestContext, doc: Record<string, unknown>, gateway?: { port: number }): Promise<CmeshNode> {
+  const node = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, minPeers: 0, gateway, analytics: { policy: POLICY, flushIntervalMs: 200 } })
   t.after(async () => await node.stop().catch(() => {}))
   await node.collections.join(doc)
   return node
@@ -64,7 +64,7 @@ describe('analytics across a neighbourhood', () => {
   it('counts, releases over gossip, combines at every node, and no report, metric or gossip message names a node', async t => {
     const leader = generatePublisherKey()
     const doc = { name: 'riverside', publishers: [leader.publicKey], moderators: [], quotas: { maxResourceBytes: 10_000_000, maxAnnouncementsPerHour: 100, maxBytesPerDay: 100_000_000 }, retentionDays: 30 }
-    const nodes = [await startNode(t, doc), await startNode(t, doc), await startNode(t, doc)]
+    const nodes = [await startNode(t, doc, { port: 0 }), await startNode(t, doc), await startNode(t, doc)]
     const [a, b, c] = nodes as [CmeshNode, CmeshNode, CmeshNode]
     await a.dial(b.addrs()[0]!)
     await b.dial(c.addrs()[0]!)
@@ -86,7 +86,12 @@ describe('analytics across a neighbourhood', () => {
     writeFileSync(path, pseudoRandom(300_000, 9))
     const shared = await a.collections.share(path, { collection: 'riverside', key: leader, title: 'Lesson <1> & "fractions"', purpose: 'education' })
     await waitFor('the lesson everywhere', () => [b, c].every(n => n.collections.browse('riverside')[0]?.status === 'synced'))
+    // blocks served over a's HTTP gateway count as served too
+    const car = await fetch(`${a.gateway!.url}/ipfs/${shared.root!}?format=car`)
+    const carBytes = (await car.arrayBuffer()).byteLength
+    assert.equal(car.status, 200)
     await a.analytics.tick()
+    assert.ok(a.analytics.totals()['bytes.served.gateway']! >= 300_000 && carBytes > 300_000)
 
     // local counters: what a served, what b and c received, the resource as requested by b and c
     assert.ok(a.analytics.totals()['bytes.served']! >= 300_000 / 2, 'the publisher served blocks')
