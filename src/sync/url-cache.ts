@@ -298,7 +298,7 @@ export class UrlCache {
     const body = res.body
     const emit = (n: number): void => { this.emit(kind, url, n); if (kind === 'private') this.emit('external', url, n) }
     return {
-      url, status: res.status, headers: storedHeaders(res.headers), source: 'origin', revalidated: false, stale: false, shared: false, externalBytes: 0, peerBytes: 0,
+      url, status: res.status, headers: forwardable(res.headers), source: 'origin', revalidated: false, stale: false, shared: false, externalBytes: 0, peerBytes: 0,
       body: async function * () {
         for await (const chunk of body as AsyncIterable<Buffer>) {
           counted += chunk.length
@@ -527,6 +527,15 @@ export class UrlCache {
       }
     }
     return done
+  }
+}
+
+/** A response's metadata as JSON (the API and `cmesh get-url --json`). */
+export function describeResponse (r: UrlResponse): Record<string, unknown> {
+  return {
+    url: r.url, status: r.status, cid: r.cid?.toString() ?? null, size: r.size ?? null, source: r.source, from: r.from ?? null,
+    revalidated: r.revalidated, stale: r.stale, shared: r.shared, externalBytes: r.externalBytes, peerBytes: r.peerBytes,
+    contentType: r.headers['content-type'] ?? null
   }
 }
 
