@@ -7,7 +7,7 @@ import { BadClaimError, CmeshError, InvalidUrlError, OriginStatusError, UrlUnava
 import { GdsfPolicy, type EvictionItem } from '../policy/eviction.js'
 import { conditionalHeaders, freshUntil, isFresh, isPrivateRequest, mergeNotModified, shareability, storedHeaders, type Headers } from '../policy/http-cache.js'
 import { Popularity } from '../policy/popularity.js'
-import { owners } from '../policy/rendezvous.js'
+import { owners, type Member } from '../policy/rendezvous.js'
 import type { Blockstore } from '../store/interface.js'
 import { DEFAULT_CACHE_BYTES, DEFAULT_CACHE_SHARE, DEFAULT_MAX_OBJECT_BYTES, DEFAULT_OWNERS, MAX_URL_LENGTH, POPULARITY_HALF_LIFE_MS, PREFETCH_IDLE_MS, PREFETCH_INTERVAL_MS, PREFETCH_PER_ROUND, STATUS_TOP_URLS } from './cache-constants.js'
 import { fetchDag, type BlockSource } from './fetcher.js'
@@ -120,6 +120,9 @@ interface Outcome {
  */
 const HIT_FOR_PASS_MS = 5 * 60_000
 
+/** The member list (and weights) used for ownership is refreshed at most this often. */
+const MEMBERS_VIEW_MS = 500
+
 const isNetworkError = (err: unknown): boolean => !(err instanceof CmeshError)
 
 /**
@@ -145,6 +148,8 @@ export class UrlCache {
   private prefetchTimer: NodeJS.Timeout | undefined
   private lastActivity = 0
   private running = 0
+  private membersView: { at: number, members: Member[], signature: string } | undefined
+  private readonly ownersMemo = new Map<string, string[]>()
   private readonly counters = { hits: 0, misses: 0, externalBytes: 0, peerBytes: 0, servedBytes: 0 }
 
   constructor (private readonly components: UrlCacheComponents, private readonly options: UrlCacheOptions = {}) {
@@ -213,9 +218,22 @@ export class UrlCache {
     return Math.max(0, Math.min(this.cacheBytes, store.capacity - other))
   }
 
-  /** The URL's k owners among the live members, best first. */
+  /** The URL's k owners among the live members, best first (memoised while the members and weights hold). */
   owners (url: string): string[] {
-    return owners(url, this.community.liveMembers({ id: this.self, weight: this.freeCapacity() }), this.k)
+    const now = Date.now()
+    if (this.membersView === undefined || now - this.membersView.at > MEMBERS_VIEW_MS) {
+      const members = this.community.liveMembers({ id: this.self, weight: this.freeCapacity() })
+      const signature = members.map(m => `${m.id}:${m.weight}`).sort().join(',')
+      if (signature !== this.membersView?.signature) this.ownersMemo.clear()
+      this.membersView = { at: now, members, signature }
+    }
+    let o = this.ownersMemo.get(url)
+    if (o === undefined) {
+      o = owners(url, this.membersView.members, this.k)
+      if (this.ownersMemo.size > 100_000) this.ownersMemo.clear()
+      this.ownersMemo.set(url, o)
+    }
+    return o
   }
 
   /** Fetch a URL through the community cache. */
