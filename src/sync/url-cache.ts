@@ -28,6 +28,8 @@ export interface UrlCacheOptions {
   statusIntervalMs?: number
   /** Idle prefetch interval; 0 turns prefetch off. @default PREFETCH_INTERVAL_MS (30 s) */
   prefetchIntervalMs?: number
+  /** Prefetch only after no request has run for this long (the link is idle). @default PREFETCH_IDLE_MS (5 s) */
+  prefetchIdleMs?: number
   /** Popularity half-life. @default POPULARITY_HALF_LIFE_MS (1 h) */
   popularityHalfLifeMs?: number
   /** How long an owner asked to fetch may take. @default OWNER_ASK_TIMEOUT_MS (60 s) */
@@ -529,7 +531,7 @@ export class UrlCache {
    * node owns but lacks, while they fit its free budget (peers' bytes, never the origin's).
    */
   async prefetch (): Promise<number> {
-    if (this.running > 0 || Date.now() - this.lastActivity < PREFETCH_IDLE_MS) return 0
+    if (this.running > 0 || Date.now() - this.lastActivity < (this.options.prefetchIdleMs ?? PREFETCH_IDLE_MS)) return 0
     const candidates = [...this.popularity.keys()].filter(u => this.index.get(u) === undefined).map(u => ({ url: u, pop: this.popularity.count(u) })).sort((a, b) => b.pop - a.pop)
     let done = 0
     for (const c of candidates) {

@@ -194,6 +194,28 @@ describe('community cache', () => {
   })
 })
 
+describe('prefetch', () => {
+  it('brings content popular across the community to its owners when the link is idle, from members only', async t => {
+    const origin = await startOrigin(t)
+    const bytes = pseudoRandom(30_000, 21)
+    origin.set('/popular', { bytes, headers: { 'cache-control': 'max-age=3600' } })
+    // three owners per URL: every member should end up holding it
+    const nodes = await community(t, 3, { owners: 3, prefetchIdleMs: 0 })
+    const url = origin.url('/popular')
+    await body(await nodes[0]!.fetchUrl(url))
+    await body(await nodes[0]!.fetchUrl(url))
+    const lacking = nodes.filter(n => n.urlCache.index.get(url) === undefined)
+    assert.ok(lacking.length >= 1, 'someone does not hold it yet')
+    // the requests are reported in the members' status gossip; the claim travelled by gossip
+    await waitFor('popularity and the claim to reach the others', () => lacking.every(n => n.urlCache.popularity.count(url) >= 1 && n.urlCache.community.claimsFor(url).length > 0))
+    for (const n of lacking) assert.equal(await n.urlCache.prefetch(), 1)
+    for (const n of nodes) assert.ok(n.urlCache.index.get(url) !== undefined)
+    assert.equal(origin.requestsByPath.get('/popular'), 1, 'prefetching never touches the origin')
+    // nothing left to prefetch
+    for (const n of nodes) assert.equal(await n.urlCache.prefetch(), 0)
+  })
+})
+
 async function writeTemp (t: TestContext, bytes: Uint8Array): Promise<string> {
   const { writeFile } = await import('node:fs/promises')
   const path = join(tempDir(t), 'file')
