@@ -118,7 +118,7 @@ try {
       listen: ['/ip4/127.0.0.1/tcp/0'],
       mdns: false,
       minPeers: 0,
-      urlCache: { cacheBytes: budgets[i], owners: Number(args.owners), statusIntervalMs: 2000, prefetchIntervalMs: 0 }
+      urlCache: { cacheBytes: budgets[i], owners: Number(args.owners), statusIntervalMs: 2000, prefetchIntervalMs: 0, allowLoopbackOrigins: true }
     })
     await node.pex.stop()
     // a node refuses more than a few new connections a second from one host: retry with a pause

@@ -34,6 +34,13 @@ export interface UrlCacheOptions {
   popularityHalfLifeMs?: number
   /** How long an owner asked to fetch may take. @default OWNER_ASK_TIMEOUT_MS (60 s) */
   ownerAskTimeoutMs?: number
+  /**
+   * Share URLs on loopback hosts (localhost, 127.0.0.0/8, [::1]). They name a different server on every machine,
+   * so by default they are fetched privately, never shared, and peers may not ask this node to fetch them (no
+   * reaching this machine's own services on a neighbour's behalf). Tests, benches and demos running a whole
+   * community on one machine turn it on. @default false, or true when CMESH_SHARE_LOOPBACK=1
+   */
+  allowLoopbackOrigins?: boolean
   /** Called on every cache event (for analytics: hits, misses, external and peer bytes). */
   onCacheEvent?: (event: CacheEvent) => void
 }
@@ -147,6 +154,7 @@ export class UrlCache {
   readonly cacheBytes: number
   private readonly k: number
   private readonly maxObjectBytes: number
+  private readonly shareLoopback: boolean
   private prefetchTimer: NodeJS.Timeout | undefined
   private lastActivity = 0
   private running = 0
@@ -164,6 +172,7 @@ export class UrlCache {
     this.cacheBytes = options.cacheBytes ?? (storeCapacity !== undefined ? Math.floor(storeCapacity * DEFAULT_CACHE_SHARE) : DEFAULT_CACHE_BYTES)
     this.k = options.owners ?? DEFAULT_OWNERS
     this.maxObjectBytes = options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES
+    this.shareLoopback = options.allowLoopbackOrigins ?? process.env.CMESH_SHARE_LOOPBACK === '1'
     if (options.onCacheEvent !== undefined) this.listeners.add(options.onCacheEvent)
     this.community = new UrlCommunity({
       libp2p: components.libp2p,
@@ -171,7 +180,8 @@ export class UrlCache {
       key: components.key,
       serve: async (url, fetch) => await this.serve(url, fetch),
       status: () => ({ capacity: this.cacheBytes, free: this.freeCapacity(), top: this.popularity.top(STATUS_TOP_URLS) }),
-      onStatus: s => { this.popularity.merge(s.peer, s.at, s.top) }
+      onStatus: s => { this.popularity.merge(s.peer, s.at, s.top) },
+      accepts: url => this.shareLoopback || !isLoopbackUrl(url)
     }, { statusIntervalMs: options.statusIntervalMs, ownerAskTimeoutMs: options.ownerAskTimeoutMs })
   }
 
@@ -245,7 +255,7 @@ export class UrlCache {
     this.lastActivity = Date.now()
     this.running++
     try {
-      if (isPrivateRequest(headers)) {
+      if (isPrivateRequest(headers) || (!this.shareLoopback && isLoopbackUrl(url))) {
         const res = await this.direct(url, headers, options.signal)
         return this.passResponse(url, res, 'private', options)
       }
@@ -372,6 +382,21 @@ export class UrlCache {
     return await this.fromOrigin(url, undefined, signal)
   }
 
+  /**
+   * Content that came from a member is revalidated against the origin's length too (a HEAD: no body): a claim
+   * that copied the origin's ETag onto other bytes is caught. True when the origin states no length.
+   */
+  private async originLengthAgrees (url: string, size: number, signal?: AbortSignal): Promise<boolean> {
+    try {
+      const head = await originRequest(new URL(url), { method: 'HEAD', signal })
+      await drain(head.body)
+      const length = head.headers['content-length']
+      return head.status !== 200 || length === undefined || Number(length) === size
+    } catch {
+      return true // the origin went away between the two requests: judged on the next revalidation
+    }
+  }
+
   /** Was the URL's response found not shareable a short while ago? */
   private passes (url: string): boolean {
     const until = this.uncacheable.get(url)
@@ -415,8 +440,14 @@ export class UrlCache {
       await drain(res.body)
       const etag = res.headers.etag
       if (etag === undefined || held.headers.etag === undefined || etag === held.headers.etag) {
+        if (held.claimant !== this.self && !await this.originLengthAgrees(url, held.size, signal)) {
+          // a member's claim carried the origin's validator with other bytes: it lied; take the origin's own
+          this.community.distrust(held.claimant)
+          return await this.fromOrigin(url, undefined, signal)
+        }
         const headers = mergeNotModified(held.headers, res.headers)
-        const entry = await this.keep({ ...held, headers, fetchedAt: now, freshUntil: freshUntil(headers, now), base: this.policy.inflation, lastUsed: now }, true)
+        // confirmed by the origin: this node now vouches for it itself
+        const entry = await this.keep({ ...held, headers, claimant: this.self, fetchedAt: now, freshUntil: freshUntil(headers, now), base: this.policy.inflation, lastUsed: now }, true)
         this.emit('revalidated', url, 0)
         return { entry, source: 'local', revalidated: true, stale: false, externalBytes: 0, peerBytes: 0 }
       }
@@ -505,6 +536,7 @@ export class UrlCache {
   /** A peer asks for a URL (fetching it first when it sees this node as the owner): our signed claim, or nothing. */
   private async serve (input: string, fetch: boolean): Promise<Uint8Array | undefined> {
     const url = normalizeUrl(input)
+    if (!this.shareLoopback && isLoopbackUrl(url)) throw new InvalidUrlError(url, 'a loopback URL names a server on each machine: never fetched for a peer')
     let entry = this.usable(url)
     if (entry === undefined || !isFresh(entry.freshUntil, Date.now())) {
       if (!fetch) return undefined
@@ -564,6 +596,12 @@ function lower (h: Record<string, string>): Headers {
   const out: Headers = {}
   for (const [k, v] of Object.entries(h)) out[k.toLowerCase()] = v
   return out
+}
+
+/** Does the URL name a loopback host (localhost, 127.0.0.0/8, [::1])? */
+export function isLoopbackUrl (url: string): boolean {
+  const host = new URL(url).hostname.toLowerCase()
+  return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host)
 }
 
 /** An absolute http(s) URL, normalised (WHATWG URL: lower-case host, default port dropped), without fragment. */

@@ -24,6 +24,8 @@ export interface CommunityComponents {
   status: () => Omit<MemberStatus, 'peer' | 'at'>
   /** A member's status arrived (its popularity aggregates are merged by the cache). */
   onStatus: (status: MemberStatus) => void
+  /** Claims for URLs this returns false for are ignored (loopback URLs, unless shared on purpose). @default all */
+  accepts?: (url: string) => boolean
 }
 
 export interface CommunityOptions {
@@ -130,7 +132,7 @@ export class UrlCommunity {
 
   /** Keep a verified claim as a hint; false when it is not newer than the one held from that claimant. */
   remember (claim: UrlClaim): boolean {
-    if (claim.peer === this.self || this.distrusted.has(claim.peer)) return false
+    if (claim.peer === this.self || this.distrusted.has(claim.peer) || this.components.accepts?.(claim.url) === false) return false
     let byPeer = this.claims.get(claim.url)
     const held = byPeer?.get(claim.peer)
     if (held !== undefined && held.fetchedAt >= claim.fetchedAt && held.cid.equals(claim.cid)) return false

@@ -19,13 +19,15 @@ describe('cmesh get-url and cmesh proxy', () => {
     origin.set('/file.bin', { bytes, headers: { 'cache-control': 'max-age=600' } })
     const dir = tempDir(t)
     const net = ['--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0']
-    const alone = await runCli(['get-url', origin.url('/file.bin'), '-o', join(dir, 'a.bin'), '--json', '--repo', join(dir, 'alone'), ...net])
+    // the origin is on loopback, which names another server on every machine: sharing it is turned on for the test
+    const env = { CMESH_SHARE_LOOPBACK: '1' }
+    const alone = await runCli(['get-url', origin.url('/file.bin'), '-o', join(dir, 'a.bin'), '--json', '--repo', join(dir, 'alone'), ...net], env)
     assert.equal(alone.code, 0, alone.stderr)
     assert.deepEqual(new Uint8Array(readFileSync(join(dir, 'a.bin'))), bytes)
     assert.equal(JSON.parse(alone.stdout).source, 'origin')
 
     const repo = join(dir, 'proxy')
-    const child = spawn(process.execPath, [CMESH_BIN, 'proxy', '--repo', repo, '--port', '0', '--host', '127.0.0.1', '--json', ...net], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, [CMESH_BIN, 'proxy', '--repo', repo, '--port', '0', '--host', '127.0.0.1', '--json', ...net], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } })
     const exited = once(child, 'exit')
     t.after(() => { if (child.exitCode === null) child.kill('SIGKILL') })
     const [line] = await once(createInterface({ input: child.stdout }), 'line') as [string]
@@ -39,7 +41,7 @@ describe('cmesh get-url and cmesh proxy', () => {
     })
     assert.deepEqual(new Uint8Array(viaProxy), bytes)
     // `cmesh get-url` on the proxy's repository goes through the running node: its cache already holds the file
-    const through = await runCli(['get-url', origin.url('/file.bin'), '-o', join(dir, 'b.bin'), '--json', '--repo', repo])
+    const through = await runCli(['get-url', origin.url('/file.bin'), '-o', join(dir, 'b.bin'), '--json', '--repo', repo], env)
     assert.equal(through.code, 0, through.stderr)
     assert.equal(JSON.parse(through.stdout).source, 'local')
     assert.deepEqual(new Uint8Array(readFileSync(join(dir, 'b.bin'))), bytes)

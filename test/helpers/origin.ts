@@ -48,6 +48,7 @@ export class Origin {
         const headers: Record<string, string> = { etag, 'content-type': 'application/octet-stream', ...o.headers }
         if (req.headers['if-none-match'] === headers.etag) { res.writeHead(304, headers).end(); return }
         res.writeHead(200, { ...headers, 'content-length': String(o.bytes.length) })
+        if (req.method === 'HEAD') { res.end(); return }
         this.bytesSent += o.bytes.length
         res.end(o.bytes)
       }

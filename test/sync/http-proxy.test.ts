@@ -24,7 +24,7 @@ async function viaProxy (proxyPort: number, target: string, options: { method?: 
 }
 
 async function node (t: TestContext): Promise<CmeshNode> {
-  const n = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, minPeers: 0, urlCache: { prefetchIntervalMs: 0 } })
+  const n = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, minPeers: 0, urlCache: { prefetchIntervalMs: 0, allowLoopbackOrigins: true } })
   t.after(async () => await n.stop().catch(() => {}))
   return n
 }

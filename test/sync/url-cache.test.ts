@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import type { CID } from 'multiformats/cid'
+import { importBytes } from '../../src/dag/importer.js'
 import { createNode, type CmeshNode } from '../../src/node.js'
 import type { CacheEvent, UrlCacheOptions } from '../../src/sync/url-cache.js'
 import { Origin } from '../helpers/origin.js'
@@ -31,7 +32,7 @@ async function community (t: TestContext, n: number, options: UrlCacheOptions = 
       listen: ['/ip4/127.0.0.1/tcp/0'],
       mdns: false,
       minPeers: 0,
-      urlCache: { statusIntervalMs: 300, prefetchIntervalMs: 0, ...options }
+      urlCache: { statusIntervalMs: 300, prefetchIntervalMs: 0, allowLoopbackOrigins: true, ...options }
     })
     t.after(async () => await node.stop().catch(() => {}))
     for (const other of nodes) await node.dial(other.addrs()[0]!)
@@ -108,6 +109,19 @@ describe('community cache', () => {
     assert.equal(origin.lastRequest.get('/account')?.authorization, undefined, 'no credentials in a shared request')
   })
 
+  it('does not share loopback URLs (another server on every machine) nor fetch them for a peer', async t => {
+    const origin = await startOrigin(t)
+    origin.set('/local', { bytes: pseudoRandom(3000, 5), headers: { 'cache-control': 'max-age=3600' } })
+    const [a, b] = await community(t, 2, { allowLoopbackOrigins: false })
+    const url = origin.url('/local')
+    const r = await a!.fetchUrl(url)
+    await body(r)
+    assert.equal(r.shared, false)
+    assert.equal(a!.urlCache.index.get(url), undefined)
+    await assert.rejects(b!.urlCache.community.ask(a!.peerId.toString(), url, true), (err: Error & { code?: string }) => err.code === 'ERR_INVALID_URL')
+    assert.equal(origin.requestsByPath.get('/local'), 1, 'the peer\'s request did not reach the origin')
+  })
+
   it('revalidates a stale response with its ETag and honours max-age', async t => {
     const origin = await startOrigin(t)
     const bytes = pseudoRandom(50_000, 9)
@@ -158,7 +172,7 @@ describe('community cache', () => {
     await body(await a!.fetchUrl(origin.url('/keep')))
     await a!.stop()
     await origin.stop()
-    const again = await createNode({ repo, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, minPeers: 0, urlCache: { prefetchIntervalMs: 0 } })
+    const again = await createNode({ repo, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, minPeers: 0, urlCache: { prefetchIntervalMs: 0, allowLoopbackOrigins: true } })
     t.after(async () => await again.stop().catch(() => {}))
     const r = await again.fetchUrl(origin.url('/keep'))
     assert.equal(r.source, 'local')
@@ -191,6 +205,32 @@ describe('community cache', () => {
     assert.ok(held('d'), 'nor evicted from the index')
     assert.ok(evicted.length >= 2)
     for (const url of evicted) assert.notEqual(url, origin.url('/d'))
+  })
+})
+
+describe('claims', () => {
+  it('trusts a member\'s claim only as far as the bytes and the origin\'s ETag and length agree', async t => {
+    const origin = await startOrigin(t)
+    const real = pseudoRandom(40_000, 31)
+    origin.set('/tool.tar', { bytes: real, headers: { 'cache-control': 'max-age=0' } })
+    const [liar, victim] = await community(t, 2)
+    const url = origin.url('/tool.tar')
+    // the liar copies the origin's validator onto other bytes, and says they stay fresh for a moment
+    const etag = (await fetch(url, { method: 'HEAD' })).headers.get('etag')!
+    const fake = pseudoRandom(30_000, 32)
+    const { cid, size } = await importBytes(liar!.store, fake)
+    const now = Date.now()
+    await liar!.urlCache.community.announce(await liar!.urlCache.community.signClaim({ url, cid, size, headers: { etag }, fetchedAt: now, freshUntil: now + 800 }))
+    await waitFor('the claim to arrive', () => victim!.urlCache.community.claimsFor(url).length === 1)
+    const poisoned = await victim!.fetchUrl(url)
+    assert.equal(poisoned.source, 'peer', 'the bytes match the CID the liar signed, so they are taken')
+    assert.deepEqual(await body(poisoned), fake)
+    await new Promise(resolve => setTimeout(resolve, 900))
+    // stale: revalidation asks the origin, whose 304 agrees on the ETag but whose length does not
+    const fixed = await victim!.fetchUrl(url)
+    assert.equal(fixed.source, 'origin')
+    assert.deepEqual(await body(fixed), real)
+    assert.ok(victim!.urlCache.community.distrusted.has(liar!.peerId.toString()), 'the liar is not believed again')
   })
 })
 
