@@ -4,7 +4,7 @@ import { describe, it, type TestContext } from 'node:test'
 import type { CID } from 'multiformats/cid'
 import { importBytes } from '../../src/dag/importer.js'
 import { createNode, type CmeshNode } from '../../src/node.js'
-import type { CacheEvent, UrlCacheOptions } from '../../src/sync/url-cache.js'
+import { describeResponse, type CacheEvent, type UrlCacheOptions } from '../../src/sync/url-cache.js'
 import { Origin } from '../helpers/origin.js'
 import { collect, pseudoRandom, tempDir } from '../helpers/temp.js'
 
@@ -69,6 +69,13 @@ describe('community cache', () => {
     const again = await nodes[3]!.fetchUrl(origin.url('/pkg.tar'))
     assert.equal(again.source, 'local')
     assert.equal(origin.requestsByPath.get('/pkg.tar'), 1)
+    assert.equal(describeResponse(again).source, 'local')
+    assert.equal(describeResponse(again).size, bytes.length)
+    const stats = nodes[3]!.urlCache.stats()
+    assert.equal(stats.hits, 1)
+    assert.equal(stats.entries, 1)
+    assert.equal(stats.members, 4)
+    assert.ok(stats.peerBytes >= bytes.length)
   })
 
   it('never stores or shares private responses', async t => {
@@ -231,6 +238,27 @@ describe('claims', () => {
     assert.equal(fixed.source, 'origin')
     assert.deepEqual(await body(fixed), real)
     assert.ok(victim!.urlCache.community.distrusted.has(liar!.peerId.toString()), 'the liar is not believed again')
+  })
+})
+
+describe('claims that do not hold', () => {
+  it('drops a claim whose claimant cannot send the blocks and gets the content elsewhere', async t => {
+    const origin = await startOrigin(t)
+    const real = pseudoRandom(20_000, 41)
+    origin.set('/gone.iso', { bytes: real, headers: { 'cache-control': 'max-age=3600' } })
+    const [claimant, asker] = await community(t, 2)
+    const url = origin.url('/gone.iso')
+    // a claim for content its claimant no longer holds (evicted, or never had)
+    const { cid, size } = await importBytes(asker!.store, pseudoRandom(20_000, 42), { pin: false })
+    await asker!.store.gc()
+    assert.equal(await asker!.store.has(cid), false)
+    const now = Date.now()
+    await claimant!.urlCache.community.announce(await claimant!.urlCache.community.signClaim({ url, cid, size, headers: {}, fetchedAt: now, freshUntil: now + 3600_000 }))
+    await waitFor('the claim to arrive', () => asker!.urlCache.community.claimsFor(url).length === 1)
+    const r = await asker!.fetchUrl(url)
+    assert.deepEqual(await body(r), real)
+    assert.notEqual(r.source, 'local')
+    assert.equal(asker!.urlCache.community.claimsFor(url).filter(c => c.cid.equals(cid)).length, 0, 'the empty claim is forgotten')
   })
 })
 
