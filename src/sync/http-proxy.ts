@@ -41,6 +41,7 @@ type Fetcher = { fetchUrl: (url: string, options?: FetchUrlOptions) => Promise<U
  * A forward HTTP proxy for devices that know nothing of cmesh (a laptop's apt or browser with this node as its
  * proxy). GET requests in absolute form (`GET http://host/path HTTP/1.1`) go through the community cache; other
  * methods, HEAD included, are passed to the origin unstored; CONNECT (HTTPS) is tunnelled, and so never cached.
+ * A single `Range:` of stored content is answered 206 (apt resumes downloads that way).
  * Answers say `X-Cache: HIT|MISS` and `Via`, as Squid's do; a stale answer served while the origin is
  * unreachable carries `Warning: 110`. An uncached URL with the origin unreachable is a 504.
  */
@@ -108,12 +109,47 @@ async function handle (cache: Fetcher, req: IncomingMessage, res: ServerResponse
   const r = await cache.fetchUrl(target, { headers: forwardable(headers) as Record<string, string>, throwOnStatus: false })
   const out: Record<string, string> = { ...r.headers, via: VIA, 'x-cache': r.source === 'local' && !r.revalidated ? 'HIT' : 'MISS' }
   if (r.stale) out.warning = '110 cmesh "Response is Stale"'
-  if (r.cid !== undefined && r.size !== undefined) out['content-length'] = String(r.size)
-  res.writeHead(r.status, out)
-  for await (const chunk of r.body()) {
+  let status = r.status
+  let range: { offset: number, length: number } | undefined
+  if (r.cid !== undefined && r.size !== undefined) {
+    out['accept-ranges'] = 'bytes'
+    out['content-length'] = String(r.size)
+    const asked = parseRange(headers.range, r.size)
+    if (asked === 'unsatisfiable') {
+      res.writeHead(416, { 'content-range': `bytes */${r.size}`, via: VIA })
+      return void res.end()
+    }
+    if (asked !== undefined) {
+      range = asked
+      status = 206
+      out['content-range'] = `bytes ${asked.offset}-${asked.offset + asked.length - 1}/${r.size}`
+      out['content-length'] = String(asked.length)
+    }
+  }
+  res.writeHead(status, out)
+  for await (const chunk of r.body(range)) {
     if (!res.write(chunk)) await new Promise(resolve => res.once('drain', resolve))
   }
   res.end()
+}
+
+/**
+ * A single byte range (`bytes=a-b`, `bytes=a-`, `bytes=-n`) of stored content, as apt uses to resume; several
+ * ranges or a malformed header are ignored (the whole content with a 200, which RFC 9110 allows).
+ */
+export function parseRange (header: string | undefined, size: number): { offset: number, length: number } | 'unsatisfiable' | undefined {
+  if (header === undefined) return undefined
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
+  if (m === null || (m[1] === '' && m[2] === '')) return undefined
+  if (m[1] === '') {
+    const n = Math.min(Number(m[2]), size)
+    return n === 0 ? 'unsatisfiable' : { offset: size - n, length: n }
+  }
+  const start = Number(m[1])
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1)
+  if (start >= size) return 'unsatisfiable'
+  if (end < start) return undefined
+  return { offset: start, length: end - start + 1 }
 }
 
 /** Any method but GET: to the origin and back, unstored (its request body streamed through). */

@@ -85,7 +85,8 @@ export interface UrlResponse {
   shared: boolean
   externalBytes: number
   peerBytes: number
-  body: () => AsyncIterable<Uint8Array>
+  /** The content; a byte range of it for stored content (a passed-through answer ignores the range). */
+  body: (range?: { offset: number, length: number }) => AsyncIterable<Uint8Array>
 }
 
 export interface UrlCacheStats {
@@ -315,7 +316,7 @@ export class UrlCache {
     return {
       url: e.url, status: 200, cid, size: e.size, headers: e.headers, source: o.source, from: o.from, revalidated: o.revalidated, stale: o.stale, shared: true,
       externalBytes: o.externalBytes, peerBytes: o.peerBytes,
-      body: () => cat(this.components.store, cid)
+      body: range => cat(this.components.store, cid, range)
     }
   }
 

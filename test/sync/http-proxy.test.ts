@@ -3,7 +3,7 @@ import { request, type IncomingHttpHeaders } from 'node:http'
 import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import { createNode, type CmeshNode } from '../../src/node.js'
-import { isLocalAddress, startProxy } from '../../src/sync/http-proxy.js'
+import { isLocalAddress, parseRange, startProxy } from '../../src/sync/http-proxy.js'
 import { Origin } from '../helpers/origin.js'
 import { pseudoRandom, tempDir } from '../helpers/temp.js'
 
@@ -50,6 +50,15 @@ describe('forward proxy', () => {
     assert.equal(second.headers['x-cache'], 'HIT')
     assert.deepEqual(new Uint8Array(second.body), bytes)
     assert.equal(origin.requestsByPath.get('/dists/stable/Release'), 1)
+    // a resumed download: one byte range of the stored content
+    const part = await viaProxy(proxy.port, target, { headers: { range: 'bytes=1000-1999' } })
+    assert.equal(part.status, 206)
+    assert.equal(part.headers['content-range'], `bytes 1000-1999/${bytes.length}`)
+    assert.deepEqual(new Uint8Array(part.body), bytes.subarray(1000, 2000))
+    const tail = await viaProxy(proxy.port, target, { headers: { range: 'bytes=-10' } })
+    assert.deepEqual(new Uint8Array(tail.body), bytes.subarray(bytes.length - 10))
+    assert.equal((await viaProxy(proxy.port, target, { headers: { range: `bytes=${bytes.length}-` } })).status, 416)
+    assert.equal((await viaProxy(proxy.port, target, { headers: { range: 'bytes=0-1,5-9' } })).status, 200, 'several ranges: the whole')
     // credentials: passed to the origin, the answer not stored
     const withAuth = await viaProxy(proxy.port, target, { headers: { authorization: 'Basic dTpw' } })
     assert.equal(withAuth.headers['x-cache'], 'MISS')
@@ -76,6 +85,10 @@ describe('forward proxy', () => {
     t.after(async () => await proxy.close())
     assert.equal((await viaProxy(proxy.port, 'http://127.0.0.1:9/x')).status, 403)
     for (const a of ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.9', '::1', '::ffff:192.168.0.2', 'fd12::1', 'fe80::1']) assert.ok(isLocalAddress(a), a)
+    assert.deepEqual(parseRange('bytes=5-', 10), { offset: 5, length: 5 })
+    assert.deepEqual(parseRange('bytes=0-100', 10), { offset: 0, length: 10 })
+    assert.equal(parseRange('bytes=7-3', 10), undefined)
+    assert.equal(parseRange('items=0-1', 10), undefined)
     for (const a of ['8.8.8.8', '172.32.0.1', '2001:db8::1', '::ffff:1.1.1.1']) assert.ok(!isLocalAddress(a), a)
   })
 })
