@@ -29,6 +29,7 @@ import { thinBundle } from './policy/release-manifest.js'
 import { ReleaseIndex } from './store/release-index.js'
 import { Collections, type CollectionsOptions } from './sync/collections.js'
 import { pubsubService, type Pubsub } from './sync/pubsub.js'
+import { UrlCache, type FetchUrlOptions, type UrlCacheOptions, type UrlResponse } from './sync/url-cache.js'
 
 /** Initial yamux window of a stream: a block-exchange answer (about 1 MiB) fits without waiting for window updates. */
 const YAMUX_WINDOW = 2 * 1024 * 1024
@@ -60,6 +61,8 @@ export interface NodeOptions {
   rarestFirst?: boolean
   /** Send blocks compressed when that saves at least 10 % (see BlockServiceOptions). @default true */
   compress?: boolean
+  /** The community cache (URL -> CID): owners, budget, gossip and prefetch timings, an event hook. */
+  urlCache?: UrlCacheOptions
   /** Misbehave on purpose: for the simulation harness only. */
   simulate?: SimulatedFaults
   /** Serve blocks over HTTP as an IPFS trustless gateway (`GET /ipfs/{cid}`) on this host and port. @default off */
@@ -116,8 +119,10 @@ export class CmeshNode {
   gateway: Gateway | undefined
   /** Community collections: signed announcements over gossipsub, auto-sync, anti-entropy. */
   readonly collections: Collections
+  /** The community cache: fetchUrl() and the URL protocol and gossip. */
+  readonly urlCache: UrlCache
 
-  constructor (store: Blockstore, libp2p: Libp2p, blocks: BlockService, pex: PeerExchange, collections: CollectionsOptions = {}, redialer: Redialer = new Redialer(libp2p)) {
+  constructor (store: Blockstore, libp2p: Libp2p, blocks: BlockService, pex: PeerExchange, collections: CollectionsOptions = {}, redialer: Redialer = new Redialer(libp2p), urlCache: UrlCacheOptions = {}) {
     this.store = store
     this.libp2p = libp2p
     this.blocks = blocks
@@ -147,6 +152,15 @@ export class CmeshNode {
       add: async (path, options) => await this.add(path, options),
       fetch: async (root, options) => await this.fetch(root, options)
     }, collections)
+    let key: ReturnType<typeof loadOrCreateIdentity> | undefined
+    this.urlCache = new UrlCache({
+      store,
+      libp2p,
+      pubsub: (libp2p.services as { pubsub: Pubsub }).pubsub,
+      key: async () => await (key ??= loadOrCreateIdentity(store.repo)),
+      source: peer => this.blocks.source(peerIdFromString(peer), peer),
+      isProtected: cid => this.collections.holds(cid.toString())
+    }, urlCache)
     libp2p.addEventListener('peer:connect', evt => {
       const id = evt.detail.toString()
       if (!this.firstConnected.has(id)) this.firstConnected.set(id, Date.now())
@@ -200,6 +214,14 @@ export class CmeshNode {
     return await this.releases.publish(path, options)
   }
 
+  /**
+   * Fetch a URL through the community cache: from this node's store when fresh, else from a member that holds
+   * it or from its owner (one download for the whole community), else from the origin (see UrlCache).
+   */
+  async fetchUrl (url: string, options?: FetchUrlOptions): Promise<UrlResponse> {
+    return await this.urlCache.fetchUrl(url, options)
+  }
+
   /** Install the newest trusted release of `name` offered by peers or given, fetching only what changed. */
   async update (name: string, options?: UpdateOptions): Promise<UpdateResult> {
     return await this.releases.update(name, options)
@@ -208,6 +230,7 @@ export class CmeshNode {
   async start (gateway?: NodeOptions['gateway']): Promise<void> {
     await this.releaseExchange.start()
     await this.collections.start()
+    await this.urlCache.start()
     this.redialer.start()
     if (gateway !== undefined) this.gateway = await startGateway({ store: this.store }, gateway)
   }
@@ -244,6 +267,7 @@ export class CmeshNode {
     this.redialer.stop()
     await this.gateway?.close()
     await this.collections.stop()
+    await this.urlCache.stop()
     await this.releaseExchange.stop()
     await this.pex.stop()
     await this.blocks.stop()
@@ -300,7 +324,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     libp2p.addEventListener('peer:discovery', evt => {
       void libp2p.dial(evt.detail.id).catch(() => {})
     })
-    const node = new CmeshNode(store, libp2p, blocks, pex, init.collections, new Redialer(libp2p, init.bootstrap, { minPeers: init.minPeers }))
+    const node = new CmeshNode(store, libp2p, blocks, pex, init.collections, new Redialer(libp2p, init.bootstrap, { minPeers: init.minPeers }), init.urlCache)
     await node.start(init.gateway)
     const bootstrap = init.bootstrap ?? []
     const dials = await Promise.allSettled(bootstrap.map(async addr => await dialWithRetry(node, addr)))
