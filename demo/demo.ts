@@ -19,6 +19,7 @@ import { generatePublisherKey } from '../src/policy/keys.js'
 import { createStore } from '../src/store/index.js'
 import type { Blockstore } from '../src/store/interface.js'
 import { communityCacheDemo } from './cache.js'
+import { neighbourhoodReport } from './report.js'
 
 const OLD = 'prettier-3.5.2'
 const NEW = 'prettier-3.5.3'
@@ -253,6 +254,7 @@ async function main (): Promise<void> {
     await releases(oldDir, newDir, repo)
     await notices(repo)
     await communityCacheDemo(repo)
+    await neighbourhoodReport(repo)
   } finally {
     await store.close()
     rmSync(repo, { recursive: true, force: true })

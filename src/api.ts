@@ -7,6 +7,8 @@ import { MAX_BUNDLE_BYTES } from './policy/release-manifest.js'
 import type { CmeshNode } from './node.js'
 import { runCollectionOp, type CollectionOp } from './sync/collection-ops.js'
 import { describeResponse } from './sync/url-cache.js'
+import { monitorHandler } from './analytics/monitor.js'
+import { monitorSource } from './analytics/node-hooks.js'
 
 /** A collection request (a governance document at most): small JSON. */
 const MAX_COLLECTION_OP_BYTES = 1024 * 1024
@@ -23,9 +25,11 @@ export const API_FILENAME = 'api'
  *   POST /api/v0/collections    (body: a CollectionOp as JSON: join, list, leave, share, retract, browse) -> its result
  *   POST /api/v0/url?url=URL    -> the content, through the community cache; its metadata (describeResponse) as
  *                                  URI-encoded JSON in the X-Cmesh-Result header
- * Errors come back as { error, code } with a 4xx/5xx status.
+ *   GET /metrics                -> Prometheus text format (prom-client); GET /health -> { status, uptimeSeconds, peers, store }
+ * Errors come back as { error, code } with a 4xx/5xx status. `port` 0 (the default) takes a free one.
  */
-export async function startApi (node: CmeshNode, repo: string): Promise<{ url: string, close: () => Promise<void> }> {
+export async function startApi (node: CmeshNode, repo: string, port = 0): Promise<{ url: string, close: () => Promise<void> }> {
+  const monitor = monitorHandler(monitorSource(node))
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1')
     const reply = (status: number, body: unknown): void => {
@@ -33,6 +37,7 @@ export async function startApi (node: CmeshNode, repo: string): Promise<{ url: s
       res.end(JSON.stringify(body))
     }
     void (async () => {
+      if (await monitor(req, res)) return
       if (req.method === 'GET' && url.pathname === '/api/v0/id') return reply(200, { peerId: node.peerId.toString(), addrs: node.addrs() })
       if (req.method === 'GET' && url.pathname === '/api/v0/peers') return reply(200, await node.peers())
       if (req.method === 'POST' && url.pathname === '/api/v0/fetch') {
@@ -68,7 +73,7 @@ export async function startApi (node: CmeshNode, repo: string): Promise<{ url: s
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
+    server.listen(port, '127.0.0.1', resolve)
   })
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
   const file = join(repo, API_FILENAME)

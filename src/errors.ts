@@ -341,3 +341,26 @@ export class BadClaimError extends CmeshError {
     super('ERR_BAD_CLAIM', message)
   }
 }
+
+// --- analytics (src/analytics) ---
+
+/** The `analytics` key of the repository's policy.json is malformed. */
+export class AnalyticsPolicyError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_ANALYTICS_POLICY', message)
+  }
+}
+
+/** A release would spend more privacy budget (epsilon) than the period or the node's lifetime allows. */
+export class PrivacyBudgetError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_PRIVACY_BUDGET', message)
+  }
+}
+
+/** An analytics aggregate from the network is malformed, oversized or out of range. */
+export class InvalidReportError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_INVALID_REPORT', message)
+  }
+}

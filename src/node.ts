@@ -30,6 +30,9 @@ import { ReleaseIndex } from './store/release-index.js'
 import { Collections, type CollectionsOptions } from './sync/collections.js'
 import { pubsubService, type Pubsub } from './sync/pubsub.js'
 import { UrlCache, type FetchUrlOptions, type UrlCacheOptions, type UrlResponse } from './sync/url-cache.js'
+import { Analytics, type AnalyticsOptions } from './analytics/analytics.js'
+import type { Metrics } from './analytics/counters.js'
+import { analyticsLinks, countServed, recordFetch } from './analytics/node-hooks.js'
 
 /** Initial yamux window of a stream: a block-exchange answer (about 1 MiB) fits without waiting for window updates. */
 const YAMUX_WINDOW = 2 * 1024 * 1024
@@ -76,6 +79,8 @@ export interface NodeOptions {
    * daemon sets it false: it starts anyway and keeps dialling them in the background. @default true
    */
   bootstrapRequired?: boolean
+  /** Local counters and differentially private releases (see AnalyticsOptions). @default the repo's policy.json */
+  analytics?: AnalyticsOptions
 }
 
 export interface PeerInfo {
@@ -122,7 +127,11 @@ export class CmeshNode {
   /** The community cache: fetchUrl() and the URL protocol and gossip. */
   readonly urlCache: UrlCache
 
-  constructor (store: Blockstore, libp2p: Libp2p, blocks: BlockService, pex: PeerExchange, collections: CollectionsOptions = {}, redialer: Redialer = new Redialer(libp2p), urlCache: UrlCacheOptions = {}) {
+  /** Local counters, the privacy budget, releases of differentially private aggregates, community reports. */
+  readonly analytics: Analytics
+
+  constructor (store: Blockstore, libp2p: Libp2p, blocks: BlockService, pex: PeerExchange, collections: CollectionsOptions = {}, redialer: Redialer = new Redialer(libp2p), urlCache: UrlCacheOptions = {}, analytics?: Analytics) {
+    this.analytics = analytics ?? new Analytics(store.repo, { enabled: false })
     this.store = store
     this.libp2p = libp2p
     this.blocks = blocks
@@ -167,6 +176,11 @@ export class CmeshNode {
     })
   }
 
+  /** Counters other components add to: `node.metrics.count('cache.hits')` (see analytics/constants.ts). */
+  get metrics (): Metrics {
+    return this.analytics.metrics
+  }
+
   get peerId (): PeerId {
     return this.libp2p.peerId
   }
@@ -194,7 +208,10 @@ export class CmeshNode {
   async fetch (cid: CID, options?: FetchOptions): Promise<FetchResult> {
     const ranked = await this.peers(RANKING_PINGS)
     const sources = ranked.map(p => this.blocks.source(peerIdFromString(p.peerId), p.peerId))
-    return await fetchDag(this.store, cid, sources, { ...options, watch: options?.watch ?? ((add, remove) => this.watchPeers(add, remove)) })
+    const result = await fetchDag(this.store, cid, sources, { ...options, watch: options?.watch ?? ((add, remove) => this.watchPeers(add, remove)) })
+      .catch((err: unknown) => { recordFetch(this.metrics, cid.toString(), undefined); throw err })
+    recordFetch(this.metrics, cid.toString(), result.sources)
+    return result
   }
 
   /** Peers that connect during a download join it; peers that leave are dropped from it. */
@@ -224,7 +241,9 @@ export class CmeshNode {
 
   /** Install the newest trusted release of `name` offered by peers or given, fetching only what changed. */
   async update (name: string, options?: UpdateOptions): Promise<UpdateResult> {
-    return await this.releases.update(name, options)
+    const result = await this.releases.update(name, options).catch((err: unknown) => { recordFetch(this.metrics, undefined, undefined); throw err })
+    if (!result.upToDate) recordFetch(this.metrics, result.root, result.sources)
+    return result
   }
 
   async start (gateway?: NodeOptions['gateway']): Promise<void> {
@@ -232,6 +251,7 @@ export class CmeshNode {
     await this.collections.start()
     await this.urlCache.start()
     this.redialer.start()
+    this.analytics.start(analyticsLinks(this))
     if (gateway !== undefined) this.gateway = await startGateway({ store: this.store }, gateway)
   }
 
@@ -265,6 +285,7 @@ export class CmeshNode {
 
   async stop (): Promise<void> {
     this.redialer.stop()
+    await this.analytics.stop()
     await this.gateway?.close()
     await this.collections.stop()
     await this.urlCache.stop()
@@ -295,6 +316,7 @@ async function dialWithRetry (node: CmeshNode, addr: string): Promise<void> {
 export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
   const repo = resolveRepo(init.repo)
   const store = createStore({ repo, capacity: init.capacity })
+  let analytics: Analytics | undefined
   try {
     const privateKey = await loadOrCreateIdentity(repo)
     const listen = init.listen ?? ['/ip4/0.0.0.0/tcp/0']
@@ -317,14 +339,15 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       connectionMonitor: CONNECTION_MONITOR,
       services: { identify: identify(), ping: ping(), pubsub: pubsubService() }
     })
-    const blocks = new BlockService({ libp2p, store }, { uploadLimit: init.uploadLimit, rarestFirst: init.rarestFirst, compress: init.compress, banned, simulate: init.simulate })
+    analytics = new Analytics(repo, init.analytics)
+    const blocks = new BlockService({ libp2p, store: countServed(store, analytics.metrics) }, { uploadLimit: init.uploadLimit, rarestFirst: init.rarestFirst, compress: init.compress, banned, simulate: init.simulate })
     await blocks.start()
     const pex = new PeerExchange(libp2p)
     await pex.start()
     libp2p.addEventListener('peer:discovery', evt => {
       void libp2p.dial(evt.detail.id).catch(() => {})
     })
-    const node = new CmeshNode(store, libp2p, blocks, pex, init.collections, new Redialer(libp2p, init.bootstrap, { minPeers: init.minPeers }), init.urlCache)
+    const node = new CmeshNode(store, libp2p, blocks, pex, init.collections, new Redialer(libp2p, init.bootstrap, { minPeers: init.minPeers }), init.urlCache, analytics)
     await node.start(init.gateway)
     const bootstrap = init.bootstrap ?? []
     const dials = await Promise.allSettled(bootstrap.map(async addr => await dialWithRetry(node, addr)))
@@ -335,6 +358,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     }
     return node
   } catch (err) {
+    await analytics?.stop().catch(() => {})
     await store.close()
     throw err
   }
