@@ -6,6 +6,7 @@ import { CmeshError, TooLargeError } from './errors.js'
 import { MAX_BUNDLE_BYTES } from './policy/release-manifest.js'
 import type { CmeshNode } from './node.js'
 import { runCollectionOp, type CollectionOp } from './sync/collection-ops.js'
+import { describeResponse } from './sync/url-cache.js'
 import { monitorHandler } from './analytics/monitor.js'
 import { monitorSource } from './analytics/node-hooks.js'
 
@@ -22,6 +23,8 @@ export const API_FILENAME = 'api'
  *   POST /api/v0/fetch?cid=CID  -> { cid, bytes, seconds, sources }
  *   POST /api/v0/update?name=N[&withDeps=1]  (body: a release bundle, or empty to ask peers) -> UpdateResult
  *   POST /api/v0/collections    (body: a CollectionOp as JSON: join, list, leave, share, retract, browse) -> its result
+ *   POST /api/v0/url?url=URL    -> the content, through the community cache; its metadata (describeResponse) as
+ *                                  URI-encoded JSON in the X-Cmesh-Result header
  *   GET /metrics                -> Prometheus text format (prom-client); GET /health -> { status, uptimeSeconds, peers, store }
  * Errors come back as { error, code } with a 4xx/5xx status. `port` 0 (the default) takes a free one.
  */
@@ -56,6 +59,12 @@ export async function startApi (node: CmeshNode, repo: string, port = 0): Promis
           throw new CmeshError('ERR_USAGE', `collection request is not JSON: ${(err as Error).message}`)
         }
         return reply(200, await runCollectionOp(node.collections, op))
+      }
+      if (req.method === 'POST' && url.pathname === '/api/v0/url') {
+        const r = await node.fetchUrl(url.searchParams.get('url') ?? '')
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-cmesh-result': encodeURIComponent(JSON.stringify(describeResponse(r))) })
+        for await (const chunk of r.body()) if (!res.write(chunk)) await new Promise(resolve => res.once('drain', resolve))
+        return res.end()
       }
       reply(404, { error: `no such endpoint: ${req.method ?? ''} ${url.pathname}`, code: 'ERR_NOT_FOUND' })
     })().catch((err: Error) => {

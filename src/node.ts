@@ -29,6 +29,7 @@ import { thinBundle } from './policy/release-manifest.js'
 import { ReleaseIndex } from './store/release-index.js'
 import { Collections, type CollectionsOptions } from './sync/collections.js'
 import { pubsubService, type Pubsub } from './sync/pubsub.js'
+import { UrlCache, type FetchUrlOptions, type UrlCacheOptions, type UrlResponse } from './sync/url-cache.js'
 import { Analytics, type AnalyticsOptions } from './analytics/analytics.js'
 import type { Metrics } from './analytics/counters.js'
 import { COUNTERS } from './analytics/constants.js'
@@ -64,6 +65,8 @@ export interface NodeOptions {
   rarestFirst?: boolean
   /** Send blocks compressed when that saves at least 10 % (see BlockServiceOptions). @default true */
   compress?: boolean
+  /** The community cache (URL -> CID): owners, budget, gossip and prefetch timings, an event hook. */
+  urlCache?: UrlCacheOptions
   /** Misbehave on purpose: for the simulation harness only. */
   simulate?: SimulatedFaults
   /** Serve blocks over HTTP as an IPFS trustless gateway (`GET /ipfs/{cid}`) on this host and port. @default off */
@@ -122,10 +125,13 @@ export class CmeshNode {
   gateway: Gateway | undefined
   /** Community collections: signed announcements over gossipsub, auto-sync, anti-entropy. */
   readonly collections: Collections
+  /** The community cache: fetchUrl() and the URL protocol and gossip. */
+  readonly urlCache: UrlCache
+
   /** Local counters, the privacy budget, releases of differentially private aggregates, community reports. */
   readonly analytics: Analytics
 
-  constructor (store: Blockstore, libp2p: Libp2p, blocks: BlockService, pex: PeerExchange, collections: CollectionsOptions = {}, redialer: Redialer = new Redialer(libp2p), analytics?: Analytics) {
+  constructor (store: Blockstore, libp2p: Libp2p, blocks: BlockService, pex: PeerExchange, collections: CollectionsOptions = {}, redialer: Redialer = new Redialer(libp2p), urlCache: UrlCacheOptions = {}, analytics?: Analytics) {
     this.analytics = analytics ?? new Analytics(store.repo, { enabled: false })
     this.store = store
     this.libp2p = libp2p
@@ -156,6 +162,15 @@ export class CmeshNode {
       add: async (path, options) => await this.add(path, options),
       fetch: async (root, options) => await this.fetch(root, options)
     }, collections)
+    let key: ReturnType<typeof loadOrCreateIdentity> | undefined
+    this.urlCache = new UrlCache({
+      store,
+      libp2p,
+      pubsub: (libp2p.services as { pubsub: Pubsub }).pubsub,
+      key: async () => await (key ??= loadOrCreateIdentity(store.repo)),
+      source: peer => this.blocks.source(peerIdFromString(peer), peer),
+      isProtected: cid => this.collections.holds(cid.toString())
+    }, urlCache)
     libp2p.addEventListener('peer:connect', evt => {
       const id = evt.detail.toString()
       if (!this.firstConnected.has(id)) this.firstConnected.set(id, Date.now())
@@ -217,6 +232,14 @@ export class CmeshNode {
     return await this.releases.publish(path, options)
   }
 
+  /**
+   * Fetch a URL through the community cache: from this node's store when fresh, else from a member that holds
+   * it or from its owner (one download for the whole community), else from the origin (see UrlCache).
+   */
+  async fetchUrl (url: string, options?: FetchUrlOptions): Promise<UrlResponse> {
+    return await this.urlCache.fetchUrl(url, options)
+  }
+
   /** Install the newest trusted release of `name` offered by peers or given, fetching only what changed. */
   async update (name: string, options?: UpdateOptions): Promise<UpdateResult> {
     const result = await this.releases.update(name, options).catch((err: unknown) => { recordFetch(this.metrics, undefined, undefined); throw err })
@@ -227,6 +250,7 @@ export class CmeshNode {
   async start (gateway?: NodeOptions['gateway']): Promise<void> {
     await this.releaseExchange.start()
     await this.collections.start()
+    await this.urlCache.start()
     this.redialer.start()
     this.analytics.start(analyticsLinks(this))
     if (gateway !== undefined) this.gateway = await startGateway({ store: countServed(this.store, this.metrics, [COUNTERS.bytesServed, COUNTERS.bytesServedGateway]) }, gateway)
@@ -265,6 +289,7 @@ export class CmeshNode {
     await this.analytics.stop()
     await this.gateway?.close()
     await this.collections.stop()
+    await this.urlCache.stop()
     await this.releaseExchange.stop()
     await this.pex.stop()
     await this.blocks.stop()
@@ -323,7 +348,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     libp2p.addEventListener('peer:discovery', evt => {
       void libp2p.dial(evt.detail.id).catch(() => {})
     })
-    const node = new CmeshNode(store, libp2p, blocks, pex, init.collections, new Redialer(libp2p, init.bootstrap, { minPeers: init.minPeers }), analytics)
+    const node = new CmeshNode(store, libp2p, blocks, pex, init.collections, new Redialer(libp2p, init.bootstrap, { minPeers: init.minPeers }), init.urlCache, analytics)
     await node.start(init.gateway)
     const bootstrap = init.bootstrap ?? []
     const dials = await Promise.allSettled(bootstrap.map(async addr => await dialWithRetry(node, addr)))

@@ -8,3 +8,8 @@ export { TrustStore, checkRelease, TRUST_FILENAME } from './trust.js'
 export { parseGovernance, governanceBytes, collectionTopic, mayPublish, mayModerate, retentionMs, PURPOSES, DEFAULT_PRIORITIES, type Governance, type Quotas, type Purpose } from './governance.js'
 export { signAnnouncement, openAnnouncement, encodeUnsigned, checkAnnouncementId, hashOf, MAX_ANNOUNCEMENT_BYTES, type Announcement, type OpenedAnnouncement, type Resource, type RetractTarget } from './announcement.js'
 export { admit, record, expire, liveShares, headKey, MAX_CLOCK_SKEW_MS, type CollectionState } from './collection-rules.js'
+// community cache
+export { shareability, isPrivateRequest, freshnessLifetime, freshUntil, isFresh, conditionalHeaders, parseCacheControl, type Shareability } from './http-cache.js'
+export { owners, rendezvousScore, type Member } from './rendezvous.js'
+export { GdsfPolicy, type EvictionItem, type GdsfOptions } from './eviction.js'
+export { Popularity } from './popularity.js'
