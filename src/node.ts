@@ -33,7 +33,7 @@ import { UrlCache, type FetchUrlOptions, type UrlCacheOptions, type UrlResponse 
 import { Analytics, type AnalyticsOptions } from './analytics/analytics.js'
 import type { Metrics } from './analytics/counters.js'
 import { COUNTERS } from './analytics/constants.js'
-import { analyticsLinks, countServed, recordFetch } from './analytics/node-hooks.js'
+import { analyticsLinks, countCacheEvent, countServed, recordFetch } from './analytics/node-hooks.js'
 
 /** Initial yamux window of a stream: a block-exchange answer (about 1 MiB) fits without waiting for window updates. */
 const YAMUX_WINDOW = 2 * 1024 * 1024
@@ -171,6 +171,7 @@ export class CmeshNode {
       source: peer => this.blocks.source(peerIdFromString(peer), peer),
       isProtected: cid => this.collections.holds(cid.toString())
     }, urlCache)
+    this.urlCache.on(e => { countCacheEvent(this.metrics, e) })
     libp2p.addEventListener('peer:connect', evt => {
       const id = evt.detail.toString()
       if (!this.firstConnected.has(id)) this.firstConnected.set(id, Date.now())

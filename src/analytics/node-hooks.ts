@@ -55,6 +55,23 @@ export function recordFetch (metrics: Metrics, root: string | undefined, sources
   }
 }
 
+/**
+ * Count a community-cache event: a hit (served from this node's store: external bytes saved), a miss, bytes
+ * fetched from outside (the origin) or from a member. The URL is not recorded.
+ */
+export function countCacheEvent (metrics: Metrics, event: { kind: string, bytes: number }): void {
+  if (event.kind === 'hit') {
+    metrics.count(COUNTERS.cacheHits)
+    metrics.count(COUNTERS.externalBytesSaved, event.bytes)
+  } else if (event.kind === 'miss') {
+    metrics.count(COUNTERS.cacheMisses)
+  } else if (event.kind === 'external') {
+    metrics.count(COUNTERS.externalBytes, event.bytes)
+  } else if (event.kind === 'peer') {
+    metrics.count(COUNTERS.bytesReceivedPeer, event.bytes)
+  }
+}
+
 /** What analytics reads from a node: its gossipsub, its peer counts, and the roots in force in its collections. */
 export function analyticsLinks (node: { libp2p: Libp2p, collections: Collections }): AnalyticsLinks {
   const libp2p = node.libp2p
