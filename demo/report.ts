@@ -60,7 +60,7 @@ export async function neighbourhoodReport (repoRoot: string, outDir = join(tmpdi
     console.log(`  ${nodes.length} nodes each released one noisy aggregate (epsilon ${DEMO_POLICY.analytics.epsilonPerPeriod}, chosen for a demo this small); one node heard ${report.reports}.`)
     if (day !== undefined) {
       const mb = (e: { value: number, margin: number }): string => `${Math.max(0, e.value).toFixed(0)} ± ${e.margin.toFixed(0)} MB`
-      console.log(`  nodes online ${day.nodesOnline}; from neighbours ${mb(day.totals.peerMB!)}; served ${mb(day.totals.servedMB!)}; external bandwidth saved ${day.savedShare === null ? 'n/a' : `${(100 * day.savedShare).toFixed(0)} %`}`)
+      console.log(`  nodes online ${day.nodesOnline}; from neighbours ${mb(day.totals.peerMB!)}; served ${mb(day.totals.servedMB!)}; share of bytes from inside the community ${day.savedShare === null ? 'too noisy to tell' : `${(100 * day.savedShare).toFixed(0)} %`}`)
       console.log(`  popular: ${day.popular.length === 0 ? 'nothing passed the noisy threshold' : day.popular.map(p => `${p.title ?? p.root} (${p.requesters.value} ± ${p.requesters.margin.toFixed(1)} nodes)`).join(', ')}`)
     }
     console.log(`\n  No peer id, address or who-fetched-what left any node: only noisy counts did.`)

@@ -33,10 +33,11 @@ export interface CommunityPeriod {
    * zero up), and as a share of all bytes in (the same, plus from outside and from mirrors).
    */
   savedMB: Estimate
+  /** null while the bytes in are not above their noise margin (too few nodes to tell). */
   savedShare: number | null
   /** MB moved into the community's nodes per hour (peers, mirrors, origin). */
   throughputMBPerHour: number
-  /** Errors per resource fetched. */
+  /** Errors per resource fetched; null while the resources fetched are not above their noise margin. */
   errorRate: number | null
   newNodes: Estimate
   /** Mean peers a node sees on its own network segment. */
@@ -129,6 +130,8 @@ export function combineReports (reports: AnalyticsReport[], options: CombineOpti
     const pos = (k: string): number => Math.max(0, sums[k]!)
     const saved = pos('peerMB') + pos('savedMB')
     const inbound = saved + pos('externalMB') + pos('mirrorMB')
+    // a ratio of noisy totals means something only when its denominator stands above its noise
+    const significant = (value: number, keys: string[]): boolean => value > 1.96 * Math.sqrt(keys.reduce((v, k) => v + vars[k]!, 0))
     const hours = periodHours(period, start)
     periods.push({
       start,
@@ -139,9 +142,9 @@ export function combineReports (reports: AnalyticsReport[], options: CombineOpti
       totals,
       popular: popular.slice(0, options.top ?? 10),
       savedMB: estimate(saved, vars.peerMB! + vars.savedMB!),
-      savedShare: inbound > 0 ? saved / inbound : null,
+      savedShare: inbound > 0 && significant(inbound, ['peerMB', 'savedMB', 'externalMB', 'mirrorMB']) ? saved / inbound : null,
       throughputMBPerHour: (pos('peerMB') + pos('mirrorMB') + pos('externalMB')) / hours,
-      errorRate: pos('resources') > 0 ? pos('errors') / pos('resources') : null,
+      errorRate: pos('resources') > 0 && significant(pos('resources'), ['resources']) ? pos('errors') / pos('resources') : null,
       newNodes: totals.newNode!,
       segmentPeers: list.length > 0 ? pos('segmentPeers') / list.length : null
     })

@@ -10,7 +10,7 @@ export function est (e: Estimate, digits = 0): string {
   return `${fmt(Math.max(0, e.value), digits)} ± ${fmt(e.margin, digits)}`
 }
 
-export const pct = (x: number | null): string => x === null ? 'n/a' : `${(100 * x).toFixed(1)} %`
+export const pct = (x: number | null): string => x === null ? 'too noisy' : `${(100 * x).toFixed(1)} %`
 
 /** Escape a table cell of Markdown (titles come from announcements: untrusted text). */
 const mdCell = (s: string): string => s.replace(/[\\|`*_[\]<>#]/g, c => `\\${c}`).replace(/[\r\n]+/g, ' ')

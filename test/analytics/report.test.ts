@@ -41,6 +41,21 @@ describe('community reports', () => {
     assert.throws(() => renderReport(report, 'pdf' as never), { code: 'ERR_INVALID_OPTION' })
   })
 
+  it('give a share of bytes saved only when the bytes in stand above their noise', () => {
+    // 40 nodes, 10 MB each from peers in a week, byte caps of 10 MB, epsilon 50: 400 MB against a margin of ~130
+    const caps = { peerMB: 10, savedMB: 10, externalMB: 10, mirrorMB: 10 }
+    const week = periodStart('week', DAY)
+    const many = Array.from({ length: 40 }, () => noisyRelease({ period: 'week', start: week, counters: { 'bytes.received.peer': 10e6 }, requested: new Set(), catalog: [], epsilon: 50, maxResources: 1, caps }))
+    const clear = combineReports(many, { period: 'week' }).periods[0]!
+    assert.ok(clear.savedShare !== null && clear.savedShare > 0.7, `share ${String(clear.savedShare)}`)
+    // 3 nodes at epsilon 1: the margin (thousands of MB) dwarfs 15 MB
+    const few = Array.from({ length: 3 }, () => noisyRelease({ period: 'day', start: DAY, counters: { 'bytes.received.peer': 5e6 }, requested: new Set(), catalog: [], epsilon: 1, maxResources: 1 }))
+    const noisy = combineReports(few, { period: 'day' }).periods[0]!
+    assert.equal(noisy.savedShare, null)
+    assert.equal(noisy.errorRate, null)
+    assert.match(renderReport(combineReports(few, { period: 'day' }), 'md'), /too noisy/)
+  })
+
   it('group daily releases by week and give margins that grow with the number of nodes', () => {
     const days = [0, 1, 2, 7].map(d => DAY + d * 86_400_000)
     const reports = days.flatMap(start => [1, 2, 3].map(() => noisyRelease({ period: 'day', start, counters: {}, requested: new Set(), catalog: [], epsilon: 1, maxResources: 1 })))
