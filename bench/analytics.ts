@@ -50,7 +50,7 @@ async function seeder (name: string, file: string, analytics: boolean): Promise<
   return { addr: (JSON.parse(line) as { addrs: string[] }).addrs[0]!, pid: child.pid! }
 }
 
-interface Run { seconds: number, cpu: number }
+interface Run { seconds: number, cpu: number, leecherCpu: number }
 
 async function download (set: Array<{ addr: string, pid: number }>, cid: ReturnType<typeof parseCid>, analytics: boolean, name: string): Promise<Run> {
   const leecher = await createNode({ repo: join(work, name), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: set.map(s => s.addr), analytics: { enabled: analytics } })
@@ -60,7 +60,7 @@ async function download (set: Array<{ addr: string, pid: number }>, cid: ReturnT
     const r = await leecher.fetch(cid)
     const cpu = process.cpuUsage(cpu0)
     const seeders = set.reduce((a, s) => a + procCpu(s.pid), 0) - seeders0
-    return { seconds: r.seconds, cpu: (cpu.user + cpu.system) / 1e6 + seeders }
+    return { seconds: r.seconds, cpu: (cpu.user + cpu.system) / 1e6 + seeders, leecherCpu: (cpu.user + cpu.system) / 1e6 }
   } finally {
     await leecher.stop()
     rmSync(join(work, name), { recursive: true, force: true })
@@ -150,6 +150,14 @@ try {
     const order = i % 2 === 0 ? ['on', 'off'] as const : ['off', 'on'] as const
     for (const which of order) runs[which].push(await download(which === 'on' ? on : off, cid, which === 'on', `leecher-${which}-${i}`))
   }
+  // background: what each set's daemons use while nothing is asked of them (timers, gossip heartbeats)
+  const idle = async (set: Array<{ pid: number }>): Promise<number> => {
+    const c0 = set.reduce((a, d) => a + procCpu(d.pid), 0)
+    await new Promise(resolve => setTimeout(resolve, 10_000))
+    return (set.reduce((a, d) => a + procCpu(d.pid), 0) - c0) / set.length / 10
+  }
+  const idleOn = await idle(on)
+  const idleOff = await idle(off)
   const m = {
     on: { seconds: median(runs.on.map(r => r.seconds)), cpu: median(runs.on.map(r => r.cpu)) },
     off: { seconds: median(runs.off.map(r => r.seconds)), cpu: median(runs.off.map(r => r.cpu)) }
@@ -172,6 +180,7 @@ try {
     { run: `analytics on: ${count} seeders at ${String(args.rate)} -> 1`, 'median s': m.on.seconds.toFixed(2), 'MB/s': (mb * 1.048576 / m.on.seconds).toFixed(1), 'median CPU s': m.on.cpu.toFixed(2), 'runs (s)': runs.on.map(r => r.seconds.toFixed(2)).join(' '), overhead: `CPU ${pct(cpuOverhead)}, time ${pct(timeOverhead)}` },
     { run: `counting alone: ${cost.nsPerCount.toFixed(0)} ns a count(), ~${counts.toFixed(0)} counts a download`, 'median s': '', 'MB/s': '', 'median CPU s': (counts * cost.nsPerCount / 1e9).toFixed(4), 'runs (s)': '', overhead: `CPU ${pct(countingFraction)} of a download` },
     { run: `serving a block through the counting view: +${cost.nsPerBlockServed.toFixed(0)} ns`, 'median s': '', 'MB/s': '', 'median CPU s': (addedSeconds).toFixed(4), 'runs (s)': '', overhead: `CPU ${pct(boundFraction)} of a download, all parts added up` },
+    { run: `an idle daemon, CPU s a second: on ${idleOn.toFixed(4)}, off ${idleOff.toFixed(4)}`, 'median s': '', 'MB/s': '', 'median CPU s': '', 'runs (s)': '', overhead: `${pct(idleOn - idleOff)} of one core` },
     { run: `a flush of the counters (every 5 s): ${cost.msPerFlush.toFixed(2)} ms`, 'median s': '', 'MB/s': '', 'median CPU s': '', 'runs (s)': '', overhead: `${pct(cost.msPerFlush / 5000)} of one core` }
   ], args.json === true, {
     mb,
@@ -185,6 +194,8 @@ try {
     nsPerBlockServed: cost.nsPerBlockServed,
     componentOverheadFraction: boundFraction,
     msPerFlush: cost.msPerFlush,
+    idleCpuOn: idleOn,
+    idleCpuOff: idleOff,
     flushCoreFraction: cost.msPerFlush / 5000,
     countingOverheadFraction: countingFraction,
     medianSecondsOn: m.on.seconds,
@@ -193,6 +204,8 @@ try {
     medianCpuSecondsOff: m.off.cpu,
     cpuSecondsOn: runs.on.map(r => r.cpu),
     cpuSecondsOff: runs.off.map(r => r.cpu),
+    leecherCpuSecondsOn: runs.on.map(r => r.leecherCpu),
+    leecherCpuSecondsOff: runs.off.map(r => r.leecherCpu),
     secondsOn: runs.on.map(r => r.seconds),
     secondsOff: runs.off.map(r => r.seconds)
   })
