@@ -177,9 +177,9 @@ export class UrlCache {
       if (running !== undefined) {
         // a download of this URL is under way here: wait for it instead of starting another
         const o = await running
-        outcome = o.entry !== undefined ? { ...o, source: 'local', externalBytes: 0, peerBytes: 0 } : await this.obtain(url, false, options.signal)
+        outcome = o.entry !== undefined ? { ...o, source: 'local', externalBytes: 0, peerBytes: 0 } : await this.obtain(url, false, options.signal, headers)
       } else {
-        const p = this.obtain(url, false, options.signal)
+        const p = this.obtain(url, false, options.signal, headers)
         this.inflight.set(url, p)
         try {
           outcome = await p
@@ -261,11 +261,12 @@ export class UrlCache {
    * Get the URL's content into the store: revalidate what is held, else a member's claim, else its owner, else
    * the origin. `forwarded`: asked by a peer that sees this node as the owner (do not forward again).
    */
-  private async obtain (url: string, forwarded: boolean, signal?: AbortSignal): Promise<Outcome> {
+  private async obtain (url: string, forwarded: boolean, signal?: AbortSignal, request: Headers = {}): Promise<Outcome> {
     if (this.passes(url)) return await this.fromOrigin(url, undefined, signal)
     const held = this.usable(url)
     if (held !== undefined) {
-      if (isFresh(held.freshUntil, Date.now())) return { entry: held, source: 'local', revalidated: false, stale: false, externalBytes: 0, peerBytes: 0 }
+      // fresh unless the request asks for revalidation (no-cache, max-age=0)
+      if (isFresh(held.freshUntil, Date.now(), request)) return { entry: held, source: 'local', revalidated: false, stale: false, externalBytes: 0, peerBytes: 0 }
       return await this.fromOrigin(url, held, signal)
     }
     for (const claim of this.community.claimsFor(url)) {
