@@ -38,6 +38,10 @@ interface Outcome {
  */
 const HIT_FOR_PASS_MS = 5 * 60_000
 
+/** A node that knows no member yet asks this many peers whether they hold a URL, waiting this long for them. */
+const ASK_AROUND_PEERS = 8
+const ASK_AROUND_TIMEOUT_MS = 3000
+
 /** The member list (and weights) used for ownership is refreshed at most this often. */
 const MEMBERS_VIEW_MS = 500
 
@@ -269,6 +273,8 @@ export class UrlCache {
       if (isFresh(held.freshUntil, Date.now(), request)) return { entry: held, source: 'local', revalidated: false, stale: false, externalBytes: 0, peerBytes: 0 }
       return await this.fromOrigin(url, held, signal)
     }
+    // a node that has not heard from any member yet (just started) asks its peers directly
+    if (this.community.memberCount() === 0) await this.community.askAround(url, ASK_AROUND_PEERS, ASK_AROUND_TIMEOUT_MS, signal)
     for (const claim of this.community.claimsFor(url)) {
       if (!isFresh(claim.freshUntil, Date.now())) continue
       try {

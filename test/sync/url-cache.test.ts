@@ -263,6 +263,24 @@ describe('claims that do not hold', () => {
   })
 })
 
+describe('a node just started', () => {
+  it('asks its peers directly before it has heard their gossip', async t => {
+    const origin = await startOrigin(t)
+    const bytes = pseudoRandom(25_000, 51)
+    origin.set('/early', { bytes, headers: { 'cache-control': 'max-age=3600' } })
+    const [holder] = await community(t, 1)
+    await body(await holder!.fetchUrl(origin.url('/early')))
+    // a one-off node (as `cmesh get-url` starts) with a status interval too long to have heard anything
+    const fresh = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, minPeers: 0, bootstrap: [holder!.addrs()[0]!], urlCache: { statusIntervalMs: 3600_000, prefetchIntervalMs: 0, allowLoopbackOrigins: true } })
+    t.after(async () => await fresh.stop().catch(() => {}))
+    assert.equal(fresh.urlCache.community.memberCount(), 0)
+    const r = await fresh.fetchUrl(origin.url('/early'))
+    assert.equal(r.source, 'peer')
+    assert.deepEqual(await body(r), bytes)
+    assert.equal(origin.requestsByPath.get('/early'), 1)
+  })
+})
+
 describe('prefetch', () => {
   it('brings content popular across the community to its owners when the link is idle, from members only', async t => {
     const origin = await startOrigin(t)
