@@ -38,6 +38,9 @@ interface Outcome {
  */
 const HIT_FOR_PASS_MS = 5 * 60_000
 
+/** Downloads one member may have running at another's (as the URLs' owner) at once. */
+const MAX_FORWARDED_PER_PEER = 8
+
 /** A node that knows no member yet asks this many peers whether they hold a URL, waiting this long for them. */
 const ASK_AROUND_PEERS = 8
 const ASK_AROUND_TIMEOUT_MS = 3000
@@ -62,6 +65,8 @@ export class UrlCache {
   private readonly inflight = new Map<string, Promise<Outcome>>()
   /** URLs whose responses were found not shareable, until when: they go straight to the origin (hit-for-pass). */
   private readonly uncacheable = new Map<string, number>()
+  /** Downloads running here at each member's request. */
+  private readonly forwarded = new Map<string, number>()
   private readonly listeners = new Set<(e: CacheEvent) => void>()
   private readonly self: string
   readonly cacheBytes: number
@@ -91,7 +96,7 @@ export class UrlCache {
       libp2p: components.libp2p,
       pubsub: components.pubsub,
       key: components.key,
-      serve: async (url, fetch) => await this.serve(url, fetch),
+      serve: async (url, fetch, from) => await this.serve(url, fetch, from),
       status: () => ({ capacity: this.cacheBytes, free: this.freeCapacity(), top: this.popularity.top(STATUS_TOP_URLS) }),
       onStatus: s => { this.popularity.merge(s.peer, s.at, s.top) },
       accepts: url => this.shareLoopback || !isLoopbackUrl(url)
@@ -450,7 +455,7 @@ export class UrlCache {
   }
 
   /** A peer asks for a URL (fetching it first when it sees this node as the owner): our signed claim, or nothing. */
-  private async serve (input: string, fetch: boolean): Promise<Uint8Array | undefined> {
+  private async serve (input: string, fetch: boolean, from: string): Promise<Uint8Array | undefined> {
     const url = normalizeUrl(input)
     if (!this.shareLoopback && isLoopbackUrl(url)) throw new InvalidUrlError(url, 'a loopback URL names a server on each machine: never fetched for a peer')
     let entry = this.usable(url)
@@ -459,9 +464,18 @@ export class UrlCache {
       if (this.passes(url)) throw new CmeshError('ERR_NOT_SHAREABLE', `${url} is not shareable`)
       let running = this.inflight.get(url)
       if (running === undefined) {
+        // a member may make this node download only what it owns, a few at a time: no one drives its link
+        if (!this.owners(url).includes(this.self)) throw new CmeshError('ERR_NOT_OWNER', `${url} is not this node's to fetch`)
+        if ((this.forwarded.get(from) ?? 0) >= MAX_FORWARDED_PER_PEER) throw new CmeshError('ERR_BUSY', `${from} has ${MAX_FORWARDED_PER_PEER} downloads running here`)
+        this.forwarded.set(from, (this.forwarded.get(from) ?? 0) + 1)
         running = this.obtain(url, true)
         this.inflight.set(url, running)
-        void running.finally(() => { if (this.inflight.get(url) === running) this.inflight.delete(url) }).catch(() => {})
+        void running.finally(() => {
+          if (this.inflight.get(url) === running) this.inflight.delete(url)
+          const n = (this.forwarded.get(from) ?? 1) - 1
+          if (n <= 0) this.forwarded.delete(from)
+          else this.forwarded.set(from, n)
+        }).catch(() => {})
       }
       const o = await running
       if (o.pass !== undefined) {

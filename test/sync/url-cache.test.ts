@@ -130,6 +130,24 @@ describe('community cache', () => {
     assert.equal(origin.requestsByPath.get('/local'), 1, 'the peer\'s request did not reach the origin')
   })
 
+  it('downloads for a member only what it owns', async t => {
+    const origin = await startOrigin(t)
+    const [a, b] = await community(t, 2, { owners: 1 })
+    // a URL that b owns: a may not be made to download it
+    let path = ''
+    for (let i = 0; path === ''; i++) if (a!.urlCache.owners(origin.url(`/f${i}`))[0] === b!.peerId.toString()) path = `/f${i}`
+    origin.set(path, { bytes: pseudoRandom(1000, 6), headers: { 'cache-control': 'max-age=60' } })
+    await assert.rejects(b!.urlCache.community.ask(a!.peerId.toString(), origin.url(path), true), (err: Error & { code?: string }) => err.code === 'ERR_NOT_OWNER')
+    assert.equal(origin.requests, 0)
+    // what a owns, it fetches when asked
+    let mine = ''
+    for (let i = 0; mine === ''; i++) if (a!.urlCache.owners(origin.url(`/g${i}`))[0] === a!.peerId.toString()) mine = `/g${i}`
+    origin.set(mine, { bytes: pseudoRandom(1000, 7), headers: { 'cache-control': 'max-age=60' } })
+    const claim = await b!.urlCache.community.ask(a!.peerId.toString(), origin.url(mine), true)
+    assert.equal(claim?.size, 1000)
+    assert.equal(origin.requests, 1)
+  })
+
   it('revalidates a stale response with its ETag and honours max-age', async t => {
     const origin = await startOrigin(t)
     const bytes = pseudoRandom(50_000, 9)
