@@ -33,6 +33,17 @@ export function forwardable (h: Headers): Record<string, string> {
  * ORIGIN_HEADERS_TIMEOUT_MS); the caller decides between stale content and ERR_URL_UNAVAILABLE.
  */
 export async function originRequest (url: URL, options: { method?: string, headers?: Record<string, string>, signal?: AbortSignal, timeoutMs?: number } = {}): Promise<OriginResponse> {
+  try {
+    return await originRequestOnce(url, options)
+  } catch (err) {
+    // a kept-alive connection the server closed as we reused it: GET and HEAD are safe to send again, once
+    const code = (err as NodeJS.ErrnoException).code
+    if ((code !== 'ECONNRESET' && code !== 'EPIPE') || !['GET', 'HEAD'].includes(options.method ?? 'GET') || options.signal?.aborted === true) throw err
+    return await originRequestOnce(url, options)
+  }
+}
+
+async function originRequestOnce (url: URL, options: { method?: string, headers?: Record<string, string>, signal?: AbortSignal, timeoutMs?: number }): Promise<OriginResponse> {
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest
   return await new Promise<OriginResponse>((resolve, reject) => {
     const req = request(url, {
