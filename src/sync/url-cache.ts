@@ -193,7 +193,7 @@ export class UrlCache {
         try {
           outcome = await p
         } finally {
-          this.inflight.delete(url)
+          if (this.inflight.get(url) === p) this.inflight.delete(url)
         }
       }
       if (outcome.pass !== undefined) return this.passResponse(url, outcome.pass, 'external', options, outcome.externalBytes)
