@@ -130,6 +130,30 @@ describe('community cache', () => {
     assert.equal(origin.requestsByPath.get('/local'), 1, 'the peer\'s request did not reach the origin')
   })
 
+  it('weights ownership by the free capacity members gossip', async t => {
+    const budgets = [1e6, 2e6, 4e6]
+    const nodes: CmeshNode[] = []
+    for (const cacheBytes of budgets) {
+      const n = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, minPeers: 0, urlCache: { cacheBytes, owners: 1, statusIntervalMs: 300, prefetchIntervalMs: 0 } })
+      t.after(async () => await n.stop().catch(() => {}))
+      for (const other of nodes) await n.dial(other.addrs()[0]!)
+      nodes.push(n)
+    }
+    await waitFor('every member to hear every other', () => nodes.every(x => x.urlCache.community.memberCount() === 2))
+    const counts = new Map<string, number>()
+    const urls = Array.from({ length: 3000 }, (_, i) => `http://deb.example/pool/p${i}.deb`)
+    for (const u of urls) {
+      const [owner] = nodes[0]!.urlCache.owners(u)
+      counts.set(owner!, (counts.get(owner!) ?? 0) + 1)
+      // every member computes the same owner
+      assert.equal(nodes[2]!.urlCache.owners(u)[0], owner)
+    }
+    for (const [i, n] of nodes.entries()) {
+      const share = (counts.get(n.peerId.toString()) ?? 0) / urls.length
+      assert.ok(Math.abs(share - budgets[i]! / 7e6) < 0.05, `a node with ${budgets[i]!} bytes owns ${share.toFixed(3)} of the URLs`)
+    }
+  })
+
   it('downloads for a member only what it owns', async t => {
     const origin = await startOrigin(t)
     const [a, b] = await community(t, 2, { owners: 1 })
