@@ -100,6 +100,10 @@ const lruExternal = lruBytes()
 const origin = new Origin()
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-cache-'))
 const nodes: CmeshNode[] = []
+// stopped by a signal: the temp repositories go too
+const onSignal = (): void => { rmSync(work, { recursive: true, force: true }); process.exit(130) }
+process.once('SIGINT', onSignal)
+process.once('SIGTERM', onSignal)
 let peerBytes = 0
 let hits = 0
 let failures = 0

@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http'
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import { cat, stat } from '../dag/exporter.js'
 import { importStream } from '../dag/importer.js'
@@ -8,109 +7,18 @@ import { GdsfPolicy, type EvictionItem } from '../policy/eviction.js'
 import { conditionalHeaders, freshUntil, isFresh, isPrivateRequest, mergeNotModified, shareability, storedHeaders, type Headers } from '../policy/http-cache.js'
 import { Popularity } from '../policy/popularity.js'
 import { owners, type Member } from '../policy/rendezvous.js'
-import type { Blockstore } from '../store/interface.js'
-import { DEFAULT_CACHE_BYTES, DEFAULT_CACHE_SHARE, DEFAULT_MAX_OBJECT_BYTES, DEFAULT_OWNERS, MAX_URL_LENGTH, POPULARITY_HALF_LIFE_MS, PREFETCH_IDLE_MS, PREFETCH_INTERVAL_MS, PREFETCH_PER_ROUND, STATUS_TOP_URLS } from './cache-constants.js'
-import { fetchDag, type BlockSource } from './fetcher.js'
-import type { Pubsub } from './pubsub.js'
+import { DEFAULT_CACHE_BYTES, DEFAULT_CACHE_SHARE, DEFAULT_MAX_OBJECT_BYTES, DEFAULT_OWNERS, POPULARITY_HALF_LIFE_MS, PREFETCH_IDLE_MS, PREFETCH_INTERVAL_MS, PREFETCH_PER_ROUND, STATUS_TOP_URLS } from './cache-constants.js'
+import { fetchDag } from './fetcher.js'
 import type { UrlClaim } from './url-claims.js'
 import { UrlCommunity } from './url-community.js'
 import { UrlIndex, type UrlEntry } from './url-index.js'
-import { drain, forwardable, originRequest, type OriginResponse } from './url-origin.js'
+import type { CacheEvent, FetchUrlOptions, UrlCacheComponents, UrlCacheOptions, UrlCacheStats, UrlResponse } from './url-cache-interface.js'
+import { drain, forwardable, isLoopbackUrl, lowerHeaders, normalizeUrl, originRequest, type OriginResponse } from './url-origin.js'
 
-export interface UrlCacheOptions {
-  /** Owners kept per URL (rendezvous hashing weighted by free capacity). @default DEFAULT_OWNERS (2) */
-  owners?: number
-  /** Bytes of content the cache may hold. @default half the store's capacity, else DEFAULT_CACHE_BYTES (1 GiB) */
-  cacheBytes?: number
-  /** Responses larger than this are passed through, not stored. @default DEFAULT_MAX_OBJECT_BYTES (512 MiB) */
-  maxObjectBytes?: number
-  /** Status gossip interval. @default STATUS_INTERVAL_MS (10 s) */
-  statusIntervalMs?: number
-  /** Idle prefetch interval; 0 turns prefetch off. @default PREFETCH_INTERVAL_MS (30 s) */
-  prefetchIntervalMs?: number
-  /** Prefetch only after no request has run for this long (the link is idle). @default PREFETCH_IDLE_MS (5 s) */
-  prefetchIdleMs?: number
-  /** Popularity half-life. @default POPULARITY_HALF_LIFE_MS (1 h) */
-  popularityHalfLifeMs?: number
-  /** How long an owner asked to fetch may take. @default OWNER_ASK_TIMEOUT_MS (60 s) */
-  ownerAskTimeoutMs?: number
-  /**
-   * Share URLs on loopback hosts (localhost, 127.0.0.0/8, [::1]). They name a different server on every machine,
-   * so by default they are fetched privately, never shared, and peers may not ask this node to fetch them (no
-   * reaching this machine's own services on a neighbour's behalf). Tests, benches and demos running a whole
-   * community on one machine turn it on. @default false, or true when CMESH_SHARE_LOOPBACK=1
-   */
-  allowLoopbackOrigins?: boolean
-  /** Called on every cache event (for analytics: hits, misses, external and peer bytes). */
-  onCacheEvent?: (event: CacheEvent) => void
-}
+export type { CacheEvent, FetchUrlOptions, UrlCacheComponents, UrlCacheOptions, UrlCacheStats, UrlResponse } from './url-cache-interface.js'
+export { describeResponse } from './url-cache-interface.js'
+export { isLoopbackUrl, normalizeUrl } from './url-origin.js'
 
-/**
- * What happened for one request. `hit`: served from this node's store; `peer`: content came from a member
- * (`bytes` verified bytes moved); `external`: bytes downloaded from the origin; `miss`: not held here;
- * `revalidated`: the origin confirmed a stored response (304); `stale`: a stale response served because the
- * origin could not be reached; `private`: passed through, neither stored nor shared; `evict`: removed.
- */
-export interface CacheEvent {
-  kind: 'hit' | 'miss' | 'external' | 'peer' | 'revalidated' | 'stale' | 'private' | 'evict'
-  url: string
-  bytes: number
-}
-
-export interface FetchUrlOptions {
-  /** Request headers (Authorization or Cookie make the request private: not stored, not shared). */
-  headers?: Record<string, string>
-  signal?: AbortSignal
-  /** Throw ERR_ORIGIN_STATUS when the origin answers anything but 200 (the proxy passes such answers on). @default true */
-  throwOnStatus?: boolean
-}
-
-/** The answer to fetchUrl: metadata, and the body (read it once). */
-export interface UrlResponse {
-  url: string
-  status: number
-  /** Root of the content in the store; undefined for a response that was passed through (private, not shareable). */
-  cid?: CID
-  size?: number
-  headers: Record<string, string>
-  /** Where the bytes came from for this request. */
-  source: 'local' | 'peer' | 'origin'
-  /** The peer the content came from, when source is 'peer'. */
-  from?: string
-  /** The origin confirmed the stored response (304) for this request. */
-  revalidated: boolean
-  /** Served stale because the origin could not be reached. */
-  stale: boolean
-  /** Shared with the community (stored and announced). */
-  shared: boolean
-  externalBytes: number
-  peerBytes: number
-  /** The content; a byte range of it for stored content (a passed-through answer ignores the range). */
-  body: (range?: { offset: number, length: number }) => AsyncIterable<Uint8Array>
-}
-
-export interface UrlCacheStats {
-  entries: number
-  usedBytes: number
-  cacheBytes: number
-  members: number
-  hits: number
-  misses: number
-  externalBytes: number
-  peerBytes: number
-  servedBytes: number
-}
-
-export interface UrlCacheComponents {
-  store: Blockstore
-  libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getPeers' | 'peerId' | 'addEventListener' | 'removeEventListener'>
-  pubsub: Pubsub
-  key: () => Promise<PrivateKey>
-  /** A block source asking one peer. */
-  source: (peer: string) => BlockSource
-  /** Content the cache must never evict (held by a collection). @default nothing */
-  isProtected?: (cid: CID) => boolean
-}
 
 /** What obtaining a URL produced: stored content (an entry), or an origin answer to pass on unstored. */
 interface Outcome {
@@ -129,6 +37,13 @@ interface Outcome {
  * its owner is not asked to fetch it again only to find it private.
  */
 const HIT_FOR_PASS_MS = 5 * 60_000
+
+/** Downloads one member may have running at another's (as the URLs' owner) at once. */
+const MAX_FORWARDED_PER_PEER = 8
+
+/** A node that knows no member yet asks this many peers whether they hold a URL, waiting this long for them. */
+const ASK_AROUND_PEERS = 8
+const ASK_AROUND_TIMEOUT_MS = 3000
 
 /** The member list (and weights) used for ownership is refreshed at most this often. */
 const MEMBERS_VIEW_MS = 500
@@ -150,6 +65,8 @@ export class UrlCache {
   private readonly inflight = new Map<string, Promise<Outcome>>()
   /** URLs whose responses were found not shareable, until when: they go straight to the origin (hit-for-pass). */
   private readonly uncacheable = new Map<string, number>()
+  /** Downloads running here at each member's request. */
+  private readonly forwarded = new Map<string, number>()
   private readonly listeners = new Set<(e: CacheEvent) => void>()
   private readonly self: string
   readonly cacheBytes: number
@@ -179,7 +96,7 @@ export class UrlCache {
       libp2p: components.libp2p,
       pubsub: components.pubsub,
       key: components.key,
-      serve: async (url, fetch) => await this.serve(url, fetch),
+      serve: async (url, fetch, from) => await this.serve(url, fetch, from),
       status: () => ({ capacity: this.cacheBytes, free: this.freeCapacity(), top: this.popularity.top(STATUS_TOP_URLS) }),
       onStatus: s => { this.popularity.merge(s.peer, s.at, s.top) },
       accepts: url => this.shareLoopback || !isLoopbackUrl(url)
@@ -252,7 +169,7 @@ export class UrlCache {
   /** Fetch a URL through the community cache. */
   async fetchUrl (input: string, options: FetchUrlOptions = {}): Promise<UrlResponse> {
     const url = normalizeUrl(input)
-    const headers = lower(options.headers ?? {})
+    const headers = lowerHeaders(options.headers ?? {})
     this.lastActivity = Date.now()
     this.running++
     try {
@@ -269,14 +186,14 @@ export class UrlCache {
       if (running !== undefined) {
         // a download of this URL is under way here: wait for it instead of starting another
         const o = await running
-        outcome = o.entry !== undefined ? { ...o, source: 'local', externalBytes: 0, peerBytes: 0 } : await this.obtain(url, false, options.signal)
+        outcome = o.entry !== undefined ? { ...o, source: 'local', externalBytes: 0, peerBytes: 0 } : await this.obtain(url, false, options.signal, headers)
       } else {
-        const p = this.obtain(url, false, options.signal)
+        const p = this.obtain(url, false, options.signal, headers)
         this.inflight.set(url, p)
         try {
           outcome = await p
         } finally {
-          this.inflight.delete(url)
+          if (this.inflight.get(url) === p) this.inflight.delete(url)
         }
       }
       if (outcome.pass !== undefined) return this.passResponse(url, outcome.pass, 'external', options, outcome.externalBytes)
@@ -353,13 +270,16 @@ export class UrlCache {
    * Get the URL's content into the store: revalidate what is held, else a member's claim, else its owner, else
    * the origin. `forwarded`: asked by a peer that sees this node as the owner (do not forward again).
    */
-  private async obtain (url: string, forwarded: boolean, signal?: AbortSignal): Promise<Outcome> {
+  private async obtain (url: string, forwarded: boolean, signal?: AbortSignal, request: Headers = {}): Promise<Outcome> {
     if (this.passes(url)) return await this.fromOrigin(url, undefined, signal)
     const held = this.usable(url)
     if (held !== undefined) {
-      if (isFresh(held.freshUntil, Date.now())) return { entry: held, source: 'local', revalidated: false, stale: false, externalBytes: 0, peerBytes: 0 }
+      // fresh unless the request asks for revalidation (no-cache, max-age=0)
+      if (isFresh(held.freshUntil, Date.now(), request)) return { entry: held, source: 'local', revalidated: false, stale: false, externalBytes: 0, peerBytes: 0 }
       return await this.fromOrigin(url, held, signal)
     }
+    // a node that has not heard from any member yet (just started) asks its peers directly
+    if (this.community.memberCount() === 0) await this.community.askAround(url, ASK_AROUND_PEERS, ASK_AROUND_TIMEOUT_MS, signal)
     for (const claim of this.community.claimsFor(url)) {
       if (!isFresh(claim.freshUntil, Date.now())) continue
       try {
@@ -535,7 +455,7 @@ export class UrlCache {
   }
 
   /** A peer asks for a URL (fetching it first when it sees this node as the owner): our signed claim, or nothing. */
-  private async serve (input: string, fetch: boolean): Promise<Uint8Array | undefined> {
+  private async serve (input: string, fetch: boolean, from: string): Promise<Uint8Array | undefined> {
     const url = normalizeUrl(input)
     if (!this.shareLoopback && isLoopbackUrl(url)) throw new InvalidUrlError(url, 'a loopback URL names a server on each machine: never fetched for a peer')
     let entry = this.usable(url)
@@ -544,9 +464,18 @@ export class UrlCache {
       if (this.passes(url)) throw new CmeshError('ERR_NOT_SHAREABLE', `${url} is not shareable`)
       let running = this.inflight.get(url)
       if (running === undefined) {
+        // a member may make this node download only what it owns, a few at a time: no one drives its link
+        if (!this.owners(url).includes(this.self)) throw new CmeshError('ERR_NOT_OWNER', `${url} is not this node's to fetch`)
+        if ((this.forwarded.get(from) ?? 0) >= MAX_FORWARDED_PER_PEER) throw new CmeshError('ERR_BUSY', `${from} has ${MAX_FORWARDED_PER_PEER} downloads running here`)
+        this.forwarded.set(from, (this.forwarded.get(from) ?? 0) + 1)
         running = this.obtain(url, true)
         this.inflight.set(url, running)
-        void running.finally(() => { if (this.inflight.get(url) === running) this.inflight.delete(url) }).catch(() => {})
+        void running.finally(() => {
+          if (this.inflight.get(url) === running) this.inflight.delete(url)
+          const n = (this.forwarded.get(from) ?? 1) - 1
+          if (n <= 0) this.forwarded.delete(from)
+          else this.forwarded.set(from, n)
+        }).catch(() => {})
       }
       const o = await running
       if (o.pass !== undefined) {
@@ -581,41 +510,4 @@ export class UrlCache {
     }
     return done
   }
-}
-
-/** A response's metadata as JSON (the API and `cmesh get-url --json`). */
-export function describeResponse (r: UrlResponse): Record<string, unknown> {
-  return {
-    url: r.url, status: r.status, cid: r.cid?.toString() ?? null, size: r.size ?? null, source: r.source, from: r.from ?? null,
-    revalidated: r.revalidated, stale: r.stale, shared: r.shared, externalBytes: r.externalBytes, peerBytes: r.peerBytes,
-    contentType: r.headers['content-type'] ?? null
-  }
-}
-
-/** Lower-case header names. */
-function lower (h: Record<string, string>): Headers {
-  const out: Headers = {}
-  for (const [k, v] of Object.entries(h)) out[k.toLowerCase()] = v
-  return out
-}
-
-/** Does the URL name a loopback host (localhost, 127.0.0.0/8, [::1])? */
-export function isLoopbackUrl (url: string): boolean {
-  const host = new URL(url).hostname.toLowerCase()
-  return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host)
-}
-
-/** An absolute http(s) URL, normalised (WHATWG URL: lower-case host, default port dropped), without fragment. */
-export function normalizeUrl (input: string): string {
-  if (input.length > MAX_URL_LENGTH) throw new InvalidUrlError(input, `longer than ${MAX_URL_LENGTH} characters`)
-  let u: URL
-  try {
-    u = new URL(input)
-  } catch {
-    throw new InvalidUrlError(input, 'not an absolute URL')
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidUrlError(input, `${u.protocol} is not http or https`)
-  if (u.username !== '' || u.password !== '') throw new InvalidUrlError(input, 'credentials in the URL')
-  u.hash = ''
-  return u.toString()
 }

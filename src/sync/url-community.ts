@@ -225,6 +225,20 @@ export class UrlCommunity {
     }
   }
 
+  /**
+   * Ask up to `max` connected peers at once whether they hold `url` (no fetching): for a node that has not heard
+   * the community's gossip yet (a one-off `cmesh get-url`). Their claims are remembered; returns how many came.
+   */
+  async askAround (url: string, max: number, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+    const peers = this.components.libp2p.getPeers().slice(0, max)
+    const timeout = AbortSignal.timeout(timeoutMs)
+    const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+    const claims = await Promise.all(peers.map(async p => await this.ask(p.toString(), url, false, combined).catch(() => undefined)))
+    let n = 0
+    for (const c of claims) if (c !== undefined && this.remember(c)) n++
+    return n
+  }
+
   private async answer (stream: Stream, from: string): Promise<void> {
     try {
       let q: unknown

@@ -1,7 +1,8 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
+import { InvalidUrlError } from '../errors.js'
 import type { Headers } from '../policy/http-cache.js'
-import { ORIGIN_HEADERS_TIMEOUT_MS } from './cache-constants.js'
+import { MAX_URL_LENGTH, ORIGIN_HEADERS_TIMEOUT_MS } from './cache-constants.js'
 
 /** An origin's answer: status, headers (lower-case, repeated ones joined), and the body as it arrives. */
 export interface OriginResponse {
@@ -32,6 +33,17 @@ export function forwardable (h: Headers): Record<string, string> {
  * ORIGIN_HEADERS_TIMEOUT_MS); the caller decides between stale content and ERR_URL_UNAVAILABLE.
  */
 export async function originRequest (url: URL, options: { method?: string, headers?: Record<string, string>, signal?: AbortSignal, timeoutMs?: number } = {}): Promise<OriginResponse> {
+  try {
+    return await originRequestOnce(url, options)
+  } catch (err) {
+    // a kept-alive connection the server closed as we reused it: GET and HEAD are safe to send again, once
+    const code = (err as NodeJS.ErrnoException).code
+    if ((code !== 'ECONNRESET' && code !== 'EPIPE') || !['GET', 'HEAD'].includes(options.method ?? 'GET') || options.signal?.aborted === true) throw err
+    return await originRequestOnce(url, options)
+  }
+}
+
+async function originRequestOnce (url: URL, options: { method?: string, headers?: Record<string, string>, signal?: AbortSignal, timeoutMs?: number }): Promise<OriginResponse> {
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest
   return await new Promise<OriginResponse>((resolve, reject) => {
     const req = request(url, {
@@ -53,4 +65,32 @@ export async function drain (body: AsyncIterable<unknown>): Promise<void> {
   try {
     for await (const _ of body) {}
   } catch {}
+}
+
+/** Lower-case header names. */
+export function lowerHeaders (h: Record<string, string>): Headers {
+  const out: Headers = {}
+  for (const [k, v] of Object.entries(h)) out[k.toLowerCase()] = v
+  return out
+}
+
+/** Does the URL name a loopback host (localhost, 127.0.0.0/8, [::1])? */
+export function isLoopbackUrl (url: string): boolean {
+  const host = new URL(url).hostname.toLowerCase()
+  return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host)
+}
+
+/** An absolute http(s) URL, normalised (WHATWG URL: lower-case host, default port dropped), without fragment. */
+export function normalizeUrl (input: string): string {
+  if (input.length > MAX_URL_LENGTH) throw new InvalidUrlError(input, `longer than ${MAX_URL_LENGTH} characters`)
+  let u: URL
+  try {
+    u = new URL(input)
+  } catch {
+    throw new InvalidUrlError(input, 'not an absolute URL')
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidUrlError(input, `${u.protocol} is not http or https`)
+  if (u.username !== '' || u.password !== '') throw new InvalidUrlError(input, 'credentials in the URL')
+  u.hash = ''
+  return u.toString()
 }

@@ -71,6 +71,18 @@ describe('forward proxy', () => {
     // a request that is not for a proxy
     const direct = await viaProxy(proxy.port, '/dists/stable/Release')
     assert.equal(direct.status, 400)
+    // CONNECT (what clients send for https://) is tunnelled to the host, bytes untouched and uncached
+    const tunnelled = await new Promise<string>((resolve, reject) => {
+      request({ host: '127.0.0.1', port: proxy.port, method: 'CONNECT', path: `127.0.0.1:${origin.port}` }).on('connect', (res, socket) => {
+        assert.equal(res.statusCode, 200)
+        const parts: Buffer[] = []
+        socket.on('data', d => parts.push(d))
+        socket.on('end', () => resolve(Buffer.concat(parts).toString('latin1')))
+        socket.write('GET /dists/stable/Release HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+      }).on('error', reject).end()
+    })
+    assert.match(tunnelled, /^HTTP\/1\.1 200/)
+    assert.equal(origin.requestsByPath.get('/dists/stable/Release'), 3, 'the tunnelled request reached the origin itself')
     // offline: the cached file is still served, an uncached one is a 504
     await origin.stop()
     assert.equal((await viaProxy(proxy.port, target)).status, 200)
