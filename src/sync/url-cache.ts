@@ -115,7 +115,10 @@ export class UrlCache {
   async stop (): Promise<void> {
     clearInterval(this.prefetchTimer)
     await this.community.stop()
-    this.index.inflation = this.policy.inflation
+    if (this.index.inflation !== this.policy.inflation) {
+      this.index.inflation = this.policy.inflation
+      this.index.changed()
+    }
     this.index.flush()
   }
 

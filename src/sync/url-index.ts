@@ -89,15 +89,22 @@ export class UrlIndex {
     return this.entries.size
   }
 
+  /** Changes not yet written. */
+  private dirty = false
+
   changed (): void {
+    this.dirty = true
     if (this.timer !== undefined) return
     this.timer = setTimeout(() => { this.flush() }, WRITE_DELAY_MS)
     this.timer.unref()
   }
 
+  /** Write the index now if anything changed since it was last written. */
   flush (): void {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
+    if (!this.dirty) return
+    this.dirty = false
     writeJsonFile(this.path, { version: 1, inflation: this.inflation, entries: [...this.entries.values()] } satisfies IndexFile)
   }
 }
