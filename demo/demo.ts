@@ -18,6 +18,8 @@ import { createNode, type CmeshNode } from '../src/node.js'
 import { generatePublisherKey } from '../src/policy/keys.js'
 import { createStore } from '../src/store/index.js'
 import type { Blockstore } from '../src/store/interface.js'
+import { communityCacheDemo } from './cache.js'
+import { neighbourhoodReport } from './report.js'
 
 const OLD = 'prettier-3.5.2'
 const NEW = 'prettier-3.5.3'
@@ -251,6 +253,8 @@ async function main (): Promise<void> {
     await neighbourhood(newDir, repo)
     await releases(oldDir, newDir, repo)
     await notices(repo)
+    await communityCacheDemo(repo)
+    await neighbourhoodReport(repo)
   } finally {
     await store.close()
     rmSync(repo, { recursive: true, force: true })

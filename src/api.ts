@@ -6,6 +6,9 @@ import { CmeshError, TooLargeError } from './errors.js'
 import { MAX_BUNDLE_BYTES } from './policy/release-manifest.js'
 import type { CmeshNode } from './node.js'
 import { runCollectionOp, type CollectionOp } from './sync/collection-ops.js'
+import { describeResponse } from './sync/url-cache.js'
+import { monitorHandler } from './analytics/monitor.js'
+import { monitorSource } from './analytics/node-hooks.js'
 
 /** A collection request (a governance document at most): small JSON. */
 const MAX_COLLECTION_OP_BYTES = 1024 * 1024
@@ -21,9 +24,13 @@ export const API_FILENAME = 'api'
  *   POST /api/v0/fetch?cid=CID  -> { cid, bytes, seconds, sources }
  *   POST /api/v0/update?name=N[&withDeps=1]  (body: a release bundle, or empty to ask peers) -> UpdateResult
  *   POST /api/v0/collections    (body: a CollectionOp as JSON: join, list, leave, share, retract, browse) -> its result
- * Errors come back as { error, code } with a 4xx/5xx status.
+ *   POST /api/v0/url?url=URL    -> the content, through the community cache; its metadata (describeResponse) as
+ *                                  URI-encoded JSON in the X-Cmesh-Result header
+ *   GET /metrics                -> Prometheus text format (prom-client); GET /health -> { status, uptimeSeconds, peers, store }
+ * Errors come back as { error, code } with a 4xx/5xx status. `port` 0 (the default) takes a free one.
  */
-export async function startApi (node: CmeshNode, repo: string): Promise<{ url: string, close: () => Promise<void> }> {
+export async function startApi (node: CmeshNode, repo: string, port = 0): Promise<{ url: string, close: () => Promise<void> }> {
+  const monitor = monitorHandler(monitorSource(node))
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1')
     const reply = (status: number, body: unknown): void => {
@@ -31,6 +38,7 @@ export async function startApi (node: CmeshNode, repo: string): Promise<{ url: s
       res.end(JSON.stringify(body))
     }
     void (async () => {
+      if (await monitor(req, res)) return
       if (req.method === 'GET' && url.pathname === '/api/v0/id') return reply(200, { peerId: node.peerId.toString(), addrs: node.addrs() })
       if (req.method === 'GET' && url.pathname === '/api/v0/peers') return reply(200, await node.peers())
       if (req.method === 'GET' && url.pathname === '/api/v0/stats') return reply(200, node.stats())
@@ -54,6 +62,12 @@ export async function startApi (node: CmeshNode, repo: string): Promise<{ url: s
         }
         return reply(200, await runCollectionOp(node.collections, op))
       }
+      if (req.method === 'POST' && url.pathname === '/api/v0/url') {
+        const r = await node.fetchUrl(url.searchParams.get('url') ?? '')
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-cmesh-result': encodeURIComponent(JSON.stringify(describeResponse(r))) })
+        for await (const chunk of r.body()) if (!res.write(chunk)) await new Promise(resolve => res.once('drain', resolve))
+        return res.end()
+      }
       reply(404, { error: `no such endpoint: ${req.method ?? ''} ${url.pathname}`, code: 'ERR_NOT_FOUND' })
     })().catch((err: Error) => {
       reply(err instanceof CmeshError ? (err.code === 'ERR_INTERNAL' ? 500 : 400) : 500, { error: err.message, code: (err as CmeshError).code ?? 'ERR_INTERNAL' })
@@ -61,7 +75,7 @@ export async function startApi (node: CmeshNode, repo: string): Promise<{ url: s
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
+    server.listen(port, '127.0.0.1', resolve)
   })
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
   const file = join(repo, API_FILENAME)

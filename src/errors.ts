@@ -306,6 +306,67 @@ export class ResourceNotFoundError extends CmeshError {
   }
 }
 
+// --- community cache (src/sync/url-cache.ts) ---
+
+/** A URL the community cache cannot take: not absolute http(s), or too long. */
+export class InvalidUrlError extends CmeshError {
+  constructor (url: string, reason: string) {
+    super('ERR_INVALID_URL', `invalid URL ${JSON.stringify(url.length > 120 ? url.slice(0, 120) + '…' : url)}: ${reason}`)
+  }
+}
+
+/** The origin cannot be reached (offline) and no member of the community holds the URL's content. */
+export class UrlUnavailableError extends CmeshError {
+  readonly url: string
+  constructor (url: string, reason: string, options?: { cause?: unknown }) {
+    super('ERR_URL_UNAVAILABLE', `${url} is not cached here or by any peer, and the origin cannot be reached: ${reason}`, options)
+    this.url = url
+  }
+}
+
+/** The origin answered with a status the cache does not store (a 404, a 500, a redirect). */
+export class OriginStatusError extends CmeshError {
+  readonly url: string
+  readonly status: number
+  constructor (url: string, status: number) {
+    super('ERR_ORIGIN_STATUS', `${url}: the origin answered ${status}`)
+    this.url = url
+    this.status = status
+  }
+}
+
+/** A URL claim from a peer does not verify: bad signature, malformed, or bytes that do not match what it says. */
+export class BadClaimError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_BAD_CLAIM', message)
+  }
+}
+
+// --- analytics (src/analytics) ---
+
+/** The `analytics` key of the repository's policy.json is malformed. */
+export class AnalyticsPolicyError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_ANALYTICS_POLICY', message)
+  }
+}
+
+/** A release would spend more privacy budget (epsilon) than the period or the node's lifetime allows. */
+export class PrivacyBudgetError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_PRIVACY_BUDGET', message)
+  }
+}
+
+/** An analytics aggregate from the network is malformed, oversized or out of range. */
+export class InvalidReportError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_INVALID_REPORT', message)
+  }
+}
+
+// --- fairness (src/policy/policy-file.ts) ---
+
 /** The repository's policy.json (fairness, priorities) is not valid. */
 export class PolicyFileError extends CmeshError {
   constructor (message: string) {

@@ -16,3 +16,8 @@ export { CID } from 'multiformats/cid'
 export { createNode, CmeshNode, type NodeOptions, type PeerInfo } from './node.js'
 export * from './sync/index.js'
 export * from './policy/index.js'
+export {
+  Analytics, type AnalyticsOptions, type Metrics, COUNTERS, GAUGES, QUANTITIES, ANALYTICS_TOPIC, combineReports, renderReport,
+  type CommunityReport, type ReportFormat, type AnalyticsReport, decodeReport, encodeReport, readAnalyticsPolicy, type AnalyticsPolicy,
+  startMonitor
+} from './analytics/index.js'

@@ -35,6 +35,11 @@ import { policyStamp, readPolicy } from './policy/policy-file.js'
 import { POLICY_RELOAD_MS } from './policy/fairness-constants.js'
 import type { PeerFairness } from './sync/block-service.js'
 import type { Purpose } from './policy/governance.js'
+import { UrlCache, type FetchUrlOptions, type UrlCacheOptions, type UrlResponse } from './sync/url-cache.js'
+import { Analytics, type AnalyticsOptions } from './analytics/analytics.js'
+import type { Metrics } from './analytics/counters.js'
+import { COUNTERS } from './analytics/constants.js'
+import { analyticsLinks, countCacheEvent, countServed, recordFetch } from './analytics/node-hooks.js'
 
 /** Initial yamux window of a stream: a block-exchange answer (about 1 MiB) fits without waiting for window updates. */
 const YAMUX_WINDOW = 2 * 1024 * 1024
@@ -66,6 +71,8 @@ export interface NodeOptions {
   rarestFirst?: boolean
   /** Send blocks compressed when that saves at least 10 % (see BlockServiceOptions). @default true */
   compress?: boolean
+  /** The community cache (URL -> CID): owners, budget, gossip and prefetch timings, an event hook. */
+  urlCache?: UrlCacheOptions
   /** Misbehave on purpose: for the simulation harness only. */
   simulate?: SimulatedFaults
   /** Serve blocks over HTTP as an IPFS trustless gateway (`GET /ipfs/{cid}`) on this host and port. @default off */
@@ -84,6 +91,8 @@ export interface NodeOptions {
    * `<repo>/policy.json`); false serves requests first come, first served. @default policy.json fairness.enabled, else true
    */
   fair?: boolean
+  /** Local counters and differentially private releases (see AnalyticsOptions). @default the repo's policy.json */
+  analytics?: AnalyticsOptions
 }
 
 export interface PeerInfo {
@@ -127,8 +136,14 @@ export class CmeshNode {
   gateway: Gateway | undefined
   /** Community collections: signed announcements over gossipsub, auto-sync, anti-entropy. */
   readonly collections: Collections
+  /** The community cache: fetchUrl() and the URL protocol and gossip. */
+  readonly urlCache: UrlCache
 
-  constructor (store: Blockstore, libp2p: Libp2p, blocks: BlockService, pex: PeerExchange, collections: CollectionsOptions = {}, redialer: Redialer = new Redialer(libp2p)) {
+  /** Local counters, the privacy budget, releases of differentially private aggregates, community reports. */
+  readonly analytics: Analytics
+
+  constructor (store: Blockstore, libp2p: Libp2p, blocks: BlockService, pex: PeerExchange, collections: CollectionsOptions = {}, redialer: Redialer = new Redialer(libp2p), urlCache: UrlCacheOptions = {}, analytics?: Analytics) {
+    this.analytics = analytics ?? new Analytics(store.repo, { enabled: false })
     this.store = store
     this.libp2p = libp2p
     this.blocks = blocks
@@ -158,10 +173,25 @@ export class CmeshNode {
       add: async (path, options) => await this.add(path, options),
       fetch: async (root, options) => await this.fetch(root, options)
     }, collections)
+    let key: ReturnType<typeof loadOrCreateIdentity> | undefined
+    this.urlCache = new UrlCache({
+      store,
+      libp2p,
+      pubsub: (libp2p.services as { pubsub: Pubsub }).pubsub,
+      key: async () => await (key ??= loadOrCreateIdentity(store.repo)),
+      source: peer => this.blocks.source(peerIdFromString(peer), peer),
+      isProtected: cid => this.collections.holds(cid.toString())
+    }, urlCache)
+    this.urlCache.on(e => { countCacheEvent(this.metrics, e) })
     libp2p.addEventListener('peer:connect', evt => {
       const id = evt.detail.toString()
       if (!this.firstConnected.has(id)) this.firstConnected.set(id, Date.now())
     })
+  }
+
+  /** Counters other components add to: `node.metrics.count('cache.hits')` (see analytics/constants.ts). */
+  get metrics (): Metrics {
+    return this.analytics.metrics
   }
 
   get peerId (): PeerId {
@@ -191,7 +221,10 @@ export class CmeshNode {
   async fetch (cid: CID, options?: FetchOptions): Promise<FetchResult> {
     const ranked = await this.peers(RANKING_PINGS)
     const sources = ranked.map(p => this.blocks.source(peerIdFromString(p.peerId), p.peerId))
-    return await fetchDag(this.store, cid, sources, { ...options, watch: options?.watch ?? ((add, remove) => this.watchPeers(add, remove)) })
+    const result = await fetchDag(this.store, cid, sources, { ...options, watch: options?.watch ?? ((add, remove) => this.watchPeers(add, remove)) })
+      .catch((err: unknown) => { recordFetch(this.metrics, cid.toString(), undefined); throw err })
+    recordFetch(this.metrics, cid.toString(), result.sources)
+    return result
   }
 
   /** Peers that connect during a download join it; peers that leave are dropped from it. */
@@ -211,16 +244,28 @@ export class CmeshNode {
     return await this.releases.publish(path, options)
   }
 
+  /**
+   * Fetch a URL through the community cache: from this node's store when fresh, else from a member that holds
+   * it or from its owner (one download for the whole community), else from the origin (see UrlCache).
+   */
+  async fetchUrl (url: string, options?: FetchUrlOptions): Promise<UrlResponse> {
+    return await this.urlCache.fetchUrl(url, options)
+  }
+
   /** Install the newest trusted release of `name` offered by peers or given, fetching only what changed. */
   async update (name: string, options?: UpdateOptions): Promise<UpdateResult> {
-    return await this.releases.update(name, options)
+    const result = await this.releases.update(name, options).catch((err: unknown) => { recordFetch(this.metrics, undefined, undefined); throw err })
+    if (!result.upToDate) recordFetch(this.metrics, result.root, result.sources)
+    return result
   }
 
   async start (gateway?: NodeOptions['gateway']): Promise<void> {
     await this.releaseExchange.start()
     await this.collections.start()
+    await this.urlCache.start()
     this.redialer.start()
-    if (gateway !== undefined) this.gateway = await startGateway({ store: this.store }, gateway)
+    this.analytics.start(analyticsLinks(this))
+    if (gateway !== undefined) this.gateway = await startGateway({ store: countServed(this.store, this.metrics, [COUNTERS.bytesServed, COUNTERS.bytesServedGateway]) }, gateway)
   }
 
   async dial (addr: string): Promise<void> {
@@ -286,8 +331,10 @@ export class CmeshNode {
   async stop (): Promise<void> {
     if (this.policyTimer !== undefined) clearInterval(this.policyTimer)
     this.redialer.stop()
+    await this.analytics.stop()
     await this.gateway?.close()
     await this.collections.stop()
+    await this.urlCache.stop()
     await this.releaseExchange.stop()
     await this.pex.stop()
     await this.blocks.stop()
@@ -315,6 +362,7 @@ async function dialWithRetry (node: CmeshNode, addr: string): Promise<void> {
 export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
   const repo = resolveRepo(init.repo)
   const store = createStore({ repo, capacity: init.capacity })
+  let analytics: Analytics | undefined
   try {
     const privateKey = await loadOrCreateIdentity(repo)
     const listen = init.listen ?? ['/ip4/0.0.0.0/tcp/0']
@@ -337,9 +385,10 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       connectionMonitor: CONNECTION_MONITOR,
       services: { identify: identify(), ping: ping(), pubsub: pubsubService() }
     })
+    analytics = new Analytics(repo, init.analytics)
     const policy = readPolicy(repo)
     let nodeRef: CmeshNode | undefined
-    const blocks = new BlockService({ libp2p, store }, {
+    const blocks = new BlockService({ libp2p, store: countServed(store, analytics.metrics) }, {
       uploadLimit: init.uploadLimit, rarestFirst: init.rarestFirst, compress: init.compress, banned, simulate: init.simulate,
       policy, fair: init.fair, ledger: new Ledger(repo), purposeRoots: purposes => nodeRef?.purposeRoots(purposes) ?? []
     })
@@ -349,7 +398,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     libp2p.addEventListener('peer:discovery', evt => {
       void libp2p.dial(evt.detail.id).catch(() => {})
     })
-    const node = new CmeshNode(store, libp2p, blocks, pex, init.collections, new Redialer(libp2p, init.bootstrap, { minPeers: init.minPeers }))
+    const node = new CmeshNode(store, libp2p, blocks, pex, init.collections, new Redialer(libp2p, init.bootstrap, { minPeers: init.minPeers }), init.urlCache, analytics)
     nodeRef = node
     node.watchPolicy()
     await node.start(init.gateway)
@@ -362,6 +411,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     }
     return node
   } catch (err) {
+    await analytics?.stop().catch(() => {})
     await store.close()
     throw err
   }

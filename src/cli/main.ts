@@ -25,9 +25,12 @@ import { collection } from './commands/collection.js'
 import { share } from './commands/share.js'
 import { browse } from './commands/browse.js'
 import { retract } from './commands/retract.js'
+import { getUrl } from './commands/get-url.js'
+import { proxy } from './commands/proxy.js'
+import { report } from './commands/report.js'
 import { stats } from './commands/stats.js'
 
-const COMMANDS: Command[] = [add, get, cat, ls, exportCommand, importCommand, pin, unpin, gc, stat, verify, daemon, fetch, peers, keygen, publish, trust, update, releases, collection, share, browse, retract, stats]
+const COMMANDS: Command[] = [add, get, cat, ls, exportCommand, importCommand, pin, unpin, gc, stat, verify, daemon, fetch, peers, keygen, publish, trust, update, releases, collection, share, browse, retract, getUrl, proxy, report, stats]
 
 const GLOBAL_OPTIONS: OptionSpec = {
   repo: { type: 'string' },

@@ -199,6 +199,12 @@ export class Collections {
     for (const c of this.byName.values()) this.detach(c)
   }
 
+  /** Whether a joined collection holds (pins) this root: the community cache never evicts such content. */
+  holds (root: string): boolean {
+    for (const c of this.byName.values()) if (c.pinned.has(root)) return true
+    return false
+  }
+
   /** Listen to what happens in the collections; returns a function that stops listening. */
   on (listener: (e: CollectionEvent) => void): () => void {
     this.listeners.add(listener)

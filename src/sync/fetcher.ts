@@ -324,8 +324,14 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       for (const o of outstanding.values()) if (!o.controller.signal.aborted) n++
       return n
     }
+    /**
+     * Answers being handled (verified, stored, their links walked). A cancelled request can still be in here: the
+     * racer that won cancels it while it stores the same blocks and walks their links, and what that walk finds
+     * is wanted only after a store lookup. The fetch is not over until these are done.
+     */
+    let handling = 0
     /** Anything out that may yet bring blocks, or news of who holds them. */
-    const working = (): number => requestsOut() + asking
+    const working = (): number => requestsOut() + asking + handling
 
     /** Ask every source that can say so which of the new wanted blocks it holds (rarest-first needs it). */
     const queryHaves = (): void => {
@@ -537,21 +543,37 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       const { source } = s
       const batch = entry.cids
       const signal = options.signal === undefined ? entry.controller.signal : AbortSignal.any([options.signal, entry.controller.signal])
-      let answer: BlockAnswer
+      let answer: BlockAnswer | undefined
+      let error: unknown
       try {
         answer = await source.request(batch, { signal })
       } catch (err) {
-        if (options.signal?.aborted === true) throw new AbortError()
-        if (entry.controller.signal.aborted) return // cancelled: another source delivered these blocks
-        why.set(source.id, (err as Error).message)
-        // a stream can fail on its own; a source is dropped after MAX_FAILURES failures in a row
-        if (++s.failures >= MAX_FAILURES && isLive(s)) {
-          live.delete(source.id)
-          options.onProgress?.({ type: 'fetch:source-failed', source: source.id, error: (err as Error).message })
-        }
-        await giveBack(entry, batch)
-        return
+        error = err
       }
+      handling++
+      try {
+        await (answer === undefined ? onFailure(s, entry, error) : onAnswer(s, entry, answer))
+      } finally {
+        handling--
+      }
+    }
+
+    const onFailure = async (s: SourceState, entry: Outstanding, err: unknown): Promise<void> => {
+      const { source } = s
+      if (options.signal?.aborted === true) throw new AbortError()
+      if (entry.controller.signal.aborted) return // cancelled: another source delivered these blocks
+      why.set(source.id, (err as Error).message)
+      // a stream can fail on its own; a source is dropped after MAX_FAILURES failures in a row
+      if (++s.failures >= MAX_FAILURES && isLive(s)) {
+        live.delete(source.id)
+        options.onProgress?.({ type: 'fetch:source-failed', source: source.id, error: (err as Error).message })
+      }
+      await giveBack(entry, entry.cids)
+    }
+
+    const onAnswer = async (s: SourceState, entry: Outstanding, answer: BlockAnswer): Promise<void> => {
+      const { source } = s
+      const batch = entry.cids
       if (closed) return
       s.failures = 0
       s.stalled = false // it answers again
@@ -631,7 +653,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       let next = dispatch()
       if (failure !== undefined) throw failure
       // done once nothing is wanted and every request still out was cancelled (a source may never answer a cancel)
-      if (wantedKeys.size === 0 && pendingLocal.length === 0 && requestsOut() === 0) break
+      if (wantedKeys.size === 0 && pendingLocal.length === 0 && requestsOut() === 0 && handling === 0) break
       if (working() === 0) {
         next = dispatch()
         if (failure !== undefined) throw failure

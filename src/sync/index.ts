@@ -19,3 +19,10 @@ export { CollectionHeads, COLLECTION_HEADS_PROTOCOL } from './collection-heads.j
 export { CollectionSync, type SyncStatus, type SyncEvent } from './collection-sync.js'
 export { runCollectionOp, type CollectionOp } from './collection-ops.js'
 export { pubsubService, collectionTopicScore, PUBSUB_SCORE_THRESHOLDS } from './pubsub.js'
+// community cache
+export { UrlCache, normalizeUrl, describeResponse, type UrlCacheOptions, type UrlCacheComponents, type UrlResponse, type FetchUrlOptions, type CacheEvent, type UrlCacheStats } from './url-cache.js'
+export { UrlCommunity } from './url-community.js'
+export { signMessage, openMessage, type UrlClaim, type MemberStatus, type CacheMessage } from './url-claims.js'
+export { UrlIndex, URL_INDEX_FILENAME, type UrlEntry } from './url-index.js'
+export { startProxy, isLocalAddress, DEFAULT_PROXY_PORT, type HttpProxy, type ProxyOptions } from './http-proxy.js'
+export { URL_PROTOCOL, URL_TOPIC } from './cache-constants.js'

@@ -5,9 +5,18 @@ import type { TestContext } from 'node:test'
 import { createStore, type StoreOptions } from '../../src/store/index.js'
 import type { Blockstore } from '../../src/store/interface.js'
 
-/** A temp dir removed when the test ends, pass or fail. */
+/** Temp dirs of this process, removed again when it exits. */
+const created = new Set<string>()
+process.once('exit', () => { for (const dir of created) rmSync(dir, { recursive: true, force: true }) })
+
+/**
+ * A temp dir removed when the test ends, pass or fail, and again when the process exits: node:test runs a test's
+ * `after` hooks in the order they were added, so a node started after its dir was made is stopped after the dir is
+ * removed, and what it writes on the way out would otherwise be left behind.
+ */
 export function tempDir (t: TestContext, prefix = 'cmesh-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix))
+  created.add(dir)
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   return dir
 }

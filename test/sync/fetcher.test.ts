@@ -218,4 +218,44 @@ describe('fetching a DAG from block sources', () => {
     const fileFirst = first.toString()
     for (let i = 0; i < 3; i++) assert.equal(await firstLeaf('mirror'), fileFirst)
   })
+
+  it('does not finish while the answer of a cancelled request is still walking the links of what it stored', async t => {
+    // two leaves under the root: the first cut falls between 4096 and 8192 bytes, the rest is one chunk
+    const data = pseudoRandom(8300, 58)
+    const seed = tempStore(t)
+    const { cid, blocks } = await importBytes(seed, data, { chunker: { minSize: 4096, avgSize: 4096, maxSize: 8192 } })
+    assert.equal(blocks, 3)
+    const local = tempStore(t)
+    // the walk's first look-up of each leaf takes a while: it outlasts the other answer for the root
+    const looked = new Set<string>()
+    const slowLookups = {
+      getSync: local.getSync.bind(local),
+      putMany: local.putMany.bind(local),
+      pin: local.pin.bind(local),
+      markComplete: local.markComplete.bind(local),
+      openSession: local.openSession.bind(local),
+      async has (c: CID) {
+        if (c.code === 0x55 && !looked.has(c.toString())) {
+          looked.add(c.toString())
+          await new Promise(resolve => setTimeout(resolve, 600))
+        }
+        return await local.has(c)
+      }
+    }
+    // the root goes to the slow source first; the fast one races it in the endgame, wins, and is then
+    // cancelled by the slow one's late answer while its walk of the root's links is still under way
+    const slow: BlockSource = {
+      id: 'slow',
+      async request (cids) {
+        await new Promise(resolve => setTimeout(resolve, 400))
+        return await storeSource(seed, 'slow').request(cids, {})
+      }
+    }
+    const fast: BlockSource = { id: 'fast', request: async cids => await storeSource(seed, 'fast').request(cids, {}) }
+    const r = await fetchDag(slowLookups, cid, [slow, fast], { batchSize: 4096 })
+    assert.equal(r.duplicates > 0, true, 'the root was raced')
+    assert.equal(local.stat().blocks, blocks)
+    assert.ok(local.isPinned(cid))
+    assert.deepEqual(await collect(cat(local, cid)), Buffer.from(data))
+  })
 })

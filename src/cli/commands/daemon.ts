@@ -2,14 +2,24 @@ import { startApi } from '../../api.js'
 import { createNode } from '../../node.js'
 import { resolveRepo } from '../../store/index.js'
 import { parseRate } from '../../policy/token-bucket.js'
-import { UsageError } from '../args.js'
+import { parseCount, UsageError } from '../args.js'
 import type { Command } from '../command.js'
+import { startMonitor } from '../../analytics/monitor.js'
+import { monitorSource } from '../../analytics/node-hooks.js'
+
+/** HOST:PORT of an option, or undefined when not given. */
+function parseHostPort (value: unknown, what: string): { host: string, port: number } | undefined {
+  if (typeof value !== 'string') return undefined
+  const m = /^(.+):(\d{1,5})$/.exec(value)
+  if (m === null || Number(m[2]) > 65535) throw new UsageError(`daemon: ${what} must be HOST:PORT, e.g. 127.0.0.1:9464, got ${value}`)
+  return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port: Number(m[2]) }
+}
 
 export const daemon: Command = {
   name: 'daemon',
   summary: 'run a node: serve blocks to peers, find neighbours by mDNS; prints its peer id and addresses; `cmesh fetch` and `cmesh peers` then go through it',
-  usage: 'daemon [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--no-mdns] [--upload-limit RATE] [--gateway HOST:PORT] [--json]',
-  options: { listen: { type: 'string', multiple: true }, bootstrap: { type: 'string', multiple: true }, 'no-mdns': { type: 'boolean' }, 'upload-limit': { type: 'string' }, gateway: { type: 'string' } },
+  usage: 'daemon [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--no-mdns] [--upload-limit RATE] [--gateway HOST:PORT] [--api-port PORT] [--metrics HOST:PORT] [--json]',
+  options: { listen: { type: 'string', multiple: true }, bootstrap: { type: 'string', multiple: true }, 'no-mdns': { type: 'boolean' }, 'upload-limit': { type: 'string' }, gateway: { type: 'string' }, 'api-port': { type: 'string' }, metrics: { type: 'string' } },
   async run (ctx, values) {
     let uploadLimit: number | undefined
     if (typeof values['upload-limit'] === 'string') {
@@ -25,7 +35,11 @@ export const daemon: Command = {
       if (m === null || Number(m[2]) > 65535) throw new UsageError(`daemon: --gateway must be HOST:PORT, e.g. 127.0.0.1:8080, got ${values.gateway}`)
       gateway = { host: m[1]!, port: Number(m[2]) }
     }
+    const apiPort = parseCount(values['api-port'] as string | undefined, 'daemon: --api-port') ?? 0
+    if (apiPort > 65535) throw new UsageError(`daemon: --api-port must be at most 65535, got ${apiPort}`)
+    const metricsAt = parseHostPort(values.metrics, '--metrics')
     const node = await createNode({
+      analytics: { autoRelease: true },
       gateway,
       uploadLimit,
       repo: ctx.options.repo,
@@ -38,19 +52,26 @@ export const daemon: Command = {
     if (bootstrap.length > 0 && node.libp2p.getPeers().length === 0) {
       process.stderr.write('cmesh: warning: no bootstrap peer could be reached; still trying in the background\n')
     }
-    const api = await startApi(node, resolveRepo(ctx.options.repo))
+    const api = await startApi(node, resolveRepo(ctx.options.repo), apiPort)
+    const monitor = metricsAt === undefined ? undefined : await startMonitor(monitorSource(node), metricsAt).catch(async (err: unknown) => {
+      await api.close()
+      await node.stop()
+      throw err
+    })
     if (ctx.options.json) {
-      ctx.printJson({ peerId: node.peerId.toString(), addrs: node.addrs(), ...node.gateway === undefined ? {} : { gateway: node.gateway.url } })
+      ctx.printJson({ peerId: node.peerId.toString(), addrs: node.addrs(), ...node.gateway === undefined ? {} : { gateway: node.gateway.url }, api: api.url })
     } else {
       ctx.print(`peer id ${node.peerId.toString()}`)
       for (const a of node.addrs()) ctx.print(`listening on ${a}`)
       if (node.gateway !== undefined) ctx.print(`gateway on ${node.gateway.url}/ipfs/{cid}`)
+      ctx.print(`metrics on ${api.url}/metrics${monitor === undefined ? '' : ` and ${monitor.url}/metrics`}`)
     }
     await new Promise<void>(resolve => {
       process.once('SIGINT', resolve)
       process.once('SIGTERM', resolve)
     })
     await api.close()
+    await monitor?.close()
     await node.stop()
   }
 }

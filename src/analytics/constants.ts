@@ -1,0 +1,112 @@
+/**
+ * Defaults of privacy-preserving analytics. Every number a node releases is one of its own counters for one
+ * reporting period, clamped to a per-node cap (the sensitivity) and noised with discrete Laplace noise of scale
+ * cap / epsilon_i, where the epsilon_i of one release add up to the period's epsilon (see README, Analytics).
+ */
+
+/** File of the node's analytics LMDB environment, in the repository (apart from the block store). */
+export const METRICS_FILENAME = 'metrics.mdb'
+
+/** Policy file in the repository; analytics reads only its `analytics` key. */
+export const POLICY_FILENAME = 'policy.json'
+
+/** Gossipsub topic the community's aggregates travel on. */
+export const ANALYTICS_TOPIC = '/cmesh/analytics/1.0.0'
+
+/** Largest encoded aggregate accepted from the topic (a report holds at most MAX_POPULARITY_ENTRIES resources). */
+export const MAX_REPORT_BYTES = 16 * 1024
+
+/** Counters are kept in memory and written to LMDB in one transaction this often (ms). */
+export const DEFAULT_FLUSH_INTERVAL_MS = 5000
+
+/** How often a daemon looks for a closed period it has not released yet (ms). */
+export const DEFAULT_RELEASE_CHECK_MS = 60_000
+
+/** Reporting periods a node can release per, and a report can group by. */
+export type PeriodName = 'hour' | 'day' | 'week' | 'month'
+
+/** Reporting period of releases. @default 'week' */
+export const DEFAULT_PERIOD: PeriodName = 'week'
+
+/** Epsilon one period's releases may spend in all. @default 1 */
+export const DEFAULT_EPSILON_PER_PERIOD = 1
+
+/** Epsilon a node may ever spend; past it nothing more is released (until the policy raises it). @default 52 */
+export const DEFAULT_LIFETIME_EPSILON = 52
+
+/** Noisy distinct-requester count a resource must pass (itself noised) to be reported popular. @default 5 */
+export const DEFAULT_POPULARITY_THRESHOLD = 5
+
+/** Scale of the Laplace noise added to the popularity threshold k (post-processing: it costs no budget). */
+export const DEFAULT_THRESHOLD_NOISE = 2
+
+/** Resources one node counts as requested in one period at most (its popularity contribution cap). @default 4 */
+export const DEFAULT_MAX_RESOURCES = 4
+
+/** Resources a node reports on in one release at most: the newest in force in its collections. */
+export const MAX_POPULARITY_ENTRIES = 64
+
+/** Share of a release's epsilon given to the popularity vector; the rest is split evenly over the scalars. */
+export const POPULARITY_EPSILON_SHARE = 0.3
+
+/**
+ * Counter names. Other components add to these with `node.metrics.count(name, n)`; the community cache uses
+ * `cache.hits`, `cache.misses` (requests it answered from its store or had to fetch), `external.bytes` (bytes it
+ * fetched from outside the community: the origin) and `external.bytes.saved` (bytes it served that would otherwise
+ * have crossed the external link, not counting bytes neighbours already received from peers: those are counted
+ * as `bytes.received.peer` and added by the report).
+ */
+export const COUNTERS = {
+  bytesServed: 'bytes.served',
+  /** Of bytes.served, those served over the HTTP gateway (local only: /metrics). */
+  bytesServedGateway: 'bytes.served.gateway',
+  bytesReceivedPeer: 'bytes.received.peer',
+  bytesReceivedMirror: 'bytes.received.mirror',
+  cacheHits: 'cache.hits',
+  cacheMisses: 'cache.misses',
+  externalBytes: 'external.bytes',
+  externalBytesSaved: 'external.bytes.saved',
+  resourcesFetched: 'resources.fetched',
+  errors: 'errors',
+  uptimeSeconds: 'uptime.seconds'
+} as const
+
+/** Gauges: the largest value seen in a period (peers connected at once, peers on the node's own segment). */
+export const GAUGES = {
+  peersSeen: 'peers.seen',
+  segmentPeers: 'segment.peers'
+} as const
+
+/**
+ * What one release holds: a counter or gauge, the unit it is released in, and the most one node contributes per
+ * period (values above are clamped: the sensitivity of that quantity). Caps are per week and scale with the
+ * period's length (a day's caps are a seventh), except gauges and `newNode`.
+ */
+export interface Quantity {
+  /** Key in the released report. */
+  key: string
+  /** Counter or gauge it comes from ('new.node' is 1 in a node's first period). */
+  source: string
+  /** Counter units per released unit (bytes per MB). */
+  unit: number
+  /** Most released units one node contributes per week. */
+  capPerWeek: number
+  /** Scales with the period's length. */
+  scales: boolean
+}
+
+export const QUANTITIES: readonly Quantity[] = [
+  { key: 'uptimeHours', source: COUNTERS.uptimeSeconds, unit: 3600, capPerWeek: 168, scales: true },
+  { key: 'servedMB', source: COUNTERS.bytesServed, unit: 1e6, capPerWeek: 2000, scales: true },
+  { key: 'peerMB', source: COUNTERS.bytesReceivedPeer, unit: 1e6, capPerWeek: 2000, scales: true },
+  { key: 'mirrorMB', source: COUNTERS.bytesReceivedMirror, unit: 1e6, capPerWeek: 2000, scales: true },
+  { key: 'externalMB', source: COUNTERS.externalBytes, unit: 1e6, capPerWeek: 2000, scales: true },
+  { key: 'savedMB', source: COUNTERS.externalBytesSaved, unit: 1e6, capPerWeek: 2000, scales: true },
+  { key: 'cacheHits', source: COUNTERS.cacheHits, unit: 1, capPerWeek: 1000, scales: true },
+  { key: 'cacheMisses', source: COUNTERS.cacheMisses, unit: 1, capPerWeek: 1000, scales: true },
+  { key: 'resources', source: COUNTERS.resourcesFetched, unit: 1, capPerWeek: 50, scales: true },
+  { key: 'errors', source: COUNTERS.errors, unit: 1, capPerWeek: 100, scales: true },
+  { key: 'peers', source: GAUGES.peersSeen, unit: 1, capPerWeek: 50, scales: false },
+  { key: 'segmentPeers', source: GAUGES.segmentPeers, unit: 1, capPerWeek: 50, scales: false },
+  { key: 'newNode', source: 'new.node', unit: 1, capPerWeek: 1, scales: false }
+]

@@ -1,0 +1,16 @@
+/**
+ * Privacy-preserving analytics: local counters (node.metrics), differentially private releases per period over
+ * gossip, community reports combined from them, and Prometheus monitoring.
+ */
+export { Analytics, type AnalyticsOptions, type AnalyticsLinks, type ReleaseResult } from './analytics.js'
+export { MetricsStore, NO_METRICS, type Metrics } from './counters.js'
+export { ANALYTICS_TOPIC, COUNTERS, GAUGES, QUANTITIES, MAX_REPORT_BYTES, type PeriodName } from './constants.js'
+export { parseAnalyticsPolicy, readAnalyticsPolicy, DEFAULT_POLICY, type AnalyticsPolicy } from './policy.js'
+export { combineReports, type CommunityReport, type CommunityPeriod, type CombineOptions, type Estimate } from './aggregate.js'
+export { renderReport, REPORT_FORMATS, type ReportFormat } from './report.js'
+export { encodeReport, decodeReport, type AnalyticsReport } from './wire.js'
+export { noisyRelease, quantityCap, epsilonShares, type ReleaseInput } from './release.js'
+export { discreteLaplace, discreteLaplacePmf, discreteLaplaceVariance } from '../policy/privacy-noise.js'
+export { periodStart, periodEnd, periodLabel, parsePeriod } from './period.js'
+export { monitorHandler, startMonitor } from './monitor.js'
+export { createRegistry, health, type MonitorSource } from './prometheus.js'

@@ -1,0 +1,57 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+
+/** What /metrics and /health read from a node: counts and levels, never a peer id or an address. */
+export interface MonitorSource {
+  /** Lifetime totals of the node's counters (node.metrics). */
+  totals: () => Record<string, number>
+  uptimeSeconds: () => number
+  peers: () => number
+  store: () => { blocks: number, bytes: number, capacity: number }
+  /** Epsilon this node has spent, and may spend, over its lifetime. */
+  privacy: () => { spent: number, limit: number }
+}
+
+/** `cache.hits` -> `cmesh_cache_hits_total`. */
+export const counterName = (name: string): string => `cmesh_${name.replace(/[^a-zA-Z0-9_]/g, '_')}_total`
+
+/**
+ * A prom-client registry for one node: process metrics (prom-client's defaults, prefixed cmesh_), every counter
+ * of node.metrics as a Prometheus counter (new names appear as components count them), and gauges for uptime,
+ * peers, the store and the privacy budget. Values are read at scrape time.
+ */
+export function createRegistry (source: MonitorSource): Registry {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'cmesh_' })
+  const counters = new Set<string>()
+  let latest: Record<string, number> = {}
+  const gauge = (name: string, help: string, read: () => number): void => {
+    // eslint-disable-next-line no-new
+    new Gauge({ name, help, registers: [registry], collect () { this.set(read()) } })
+  }
+  gauge('cmesh_uptime_seconds', 'Seconds since the node started', source.uptimeSeconds)
+  gauge('cmesh_peers_connected', 'Peers connected now', source.peers)
+  gauge('cmesh_store_blocks', 'Blocks held in the store', () => source.store().blocks)
+  gauge('cmesh_store_bytes', 'Bytes of block data held in the store', () => source.store().bytes)
+  gauge('cmesh_store_capacity_bytes', 'Store capacity in bytes (+Inf when unlimited)', () => source.store().capacity)
+  gauge('cmesh_privacy_epsilon_spent', 'Epsilon this node has spent on analytics releases over its lifetime', () => source.privacy().spent)
+  gauge('cmesh_privacy_epsilon_limit', 'Epsilon this node may spend over its lifetime', () => source.privacy().limit)
+  const original = registry.metrics.bind(registry)
+  // counters other components add later appear at the next scrape
+  registry.metrics = async () => {
+    latest = source.totals()
+    for (const name of Object.keys(latest)) {
+      if (counters.has(name)) continue
+      counters.add(name)
+      // eslint-disable-next-line no-new
+      new Counter({ name: counterName(name), help: `cmesh counter ${name}`, registers: [registry], collect () { this.reset(); this.inc(latest[name] ?? 0) } })
+    }
+    return await original()
+  }
+  return registry
+}
+
+/** The /health answer: a summary for a liveness probe, with no peer id or address in it. */
+export function health (source: MonitorSource): { status: 'ok', uptimeSeconds: number, peers: number, store: { blocks: number, bytes: number, capacity: number | null } } {
+  const s = source.store()
+  return { status: 'ok', uptimeSeconds: Math.round(source.uptimeSeconds()), peers: source.peers(), store: { ...s, capacity: Number.isFinite(s.capacity) ? s.capacity : null } }
+}

@@ -1,0 +1,74 @@
+import type { CommunityPeriod, CommunityReport, Estimate } from './aggregate.js'
+
+/** A number as people read it: 1,234 or 12.3. */
+export function fmt (n: number, digits = 0): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+}
+
+/** A noisy total for display: never below zero, with its margin. */
+export function est (e: Estimate, digits = 0): string {
+  return `${fmt(Math.max(0, e.value), digits)} ± ${fmt(e.margin, digits)}`
+}
+
+export const pct = (x: number | null): string => x === null ? 'too noisy' : `${(100 * x).toFixed(1)} %`
+
+/** Escape a table cell of Markdown (titles come from announcements: untrusted text). */
+const mdCell = (s: string): string => s.replace(/[\\|`*_[\]<>#]/g, c => `\\${c}`).replace(/[\r\n]+/g, ' ')
+
+export function explain (r: CommunityReport): string {
+  return `Every figure is a sum of differentially private releases (epsilon ${r.epsilon} per node per period): ` +
+    'each node adds noise to its own counts before they leave it, so no figure reveals what any one member did. ' +
+    `± is a 95 % margin of that noise. A resource is named only when its noisy count of requesting nodes passes a noisy threshold (k = ${r.threshold}).`
+}
+
+/** The Markdown report: a newsletter section. */
+export function reportMarkdown (r: CommunityReport): string {
+  const out: string[] = ['# Community network report', '', `Generated ${r.generated} from ${r.reports} node reports, by ${r.period}.`, '', explain(r), '']
+  if (r.periods.length === 0) return [...out, 'No reports yet: nodes release one per period.', ''].join('\n')
+  out.push('## Network health', '', '| period | nodes online | uptime h | MB in / h | error rate | segment peers |', '| --- | ---: | ---: | ---: | ---: | ---: |')
+  for (const p of r.periods) out.push(`| ${p.label} | ${p.nodesOnline} | ${est(p.totals.uptimeHours!)} | ${fmt(p.throughputMBPerHour, 1)} | ${pct(p.errorRate)} | ${p.segmentPeers === null ? 'n/a' : fmt(p.segmentPeers, 1)} |`)
+  out.push('', '## Community benefit', '', '| period | MB from neighbours | MB saved by caches | MB from outside | MB from mirrors | external bandwidth saved | share |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
+  for (const p of r.periods) out.push(`| ${p.label} | ${est(p.totals.peerMB!)} | ${est(p.totals.savedMB!)} | ${est(p.totals.externalMB!)} | ${est(p.totals.mirrorMB!)} | ${est(p.savedMB)} MB | ${pct(p.savedShare)} |`)
+  out.push('', '## Growth and adoption', '', '| period | nodes online | new nodes | resources fetched | MB served |', '| --- | ---: | ---: | ---: | ---: |')
+  for (const p of r.periods) out.push(`| ${p.label} | ${p.nodesOnline} | ${est(p.newNodes)} | ${est(p.totals.resources!)} | ${est(p.totals.servedMB!)} |`)
+  out.push('', '## Popular resources', '')
+  for (const p of r.periods) {
+    out.push(`### ${p.label}`, '')
+    if (p.popular.length === 0) { out.push('None passed the threshold.', ''); continue }
+    out.push('| resource | requesting nodes |', '| --- | ---: |')
+    for (const x of p.popular) out.push(`| ${mdCell(x.title ?? x.root)} | ${est(x.requesters)} |`)
+    out.push('')
+  }
+  return out.join('\n')
+}
+
+const csvCell = (v: string | number | null): string => {
+  const s = v === null ? '' : String(v)
+  // a leading = + - @ would be a formula in a spreadsheet
+  const safe = /^[=+\-@\t\r]/.test(s) && typeof v === 'string' ? `'${s}` : s
+  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe
+}
+
+/** The CSV report: one row per period and figure (period, section, name, value, margin), for a spreadsheet. */
+export function reportCsv (r: CommunityReport): string {
+  const rows: Array<Array<string | number | null>> = [['period', 'period_start', 'section', 'name', 'value', 'margin95']]
+  const add = (p: CommunityPeriod, section: string, name: string, value: number | null, margin: number | null = null): void => {
+    rows.push([p.label, new Date(p.start).toISOString(), section, name, value, margin])
+  }
+  for (const p of r.periods) {
+    add(p, 'health', 'nodesOnline', p.nodesOnline)
+    add(p, 'health', 'reports', p.reports)
+    add(p, 'health', 'throughputMBPerHour', Number(p.throughputMBPerHour.toFixed(3)))
+    add(p, 'health', 'errorRate', p.errorRate)
+    add(p, 'health', 'segmentPeers', p.segmentPeers)
+    for (const [k, e] of Object.entries(p.totals)) add(p, 'totals', k, e.value, Number(e.margin.toFixed(2)))
+    add(p, 'benefit', 'savedMB', p.savedMB.value, Number(p.savedMB.margin.toFixed(2)))
+    add(p, 'benefit', 'savedShare', p.savedShare === null ? null : Number(p.savedShare.toFixed(4)))
+    for (const x of p.popular) add(p, 'popular', x.title ?? x.root, x.requesters.value, Number(x.requesters.margin.toFixed(2)))
+  }
+  return rows.map(row => row.map(csvCell).join(',')).join('\n') + '\n'
+}
+
+export function reportJson (r: CommunityReport): string {
+  return JSON.stringify(r, null, 2) + '\n'
+}
