@@ -72,11 +72,12 @@ export class AimdRate {
     }
     const rising = this.delay >= this.lastDelay
     const falling = this.throughput !== undefined && this.previousThroughput !== undefined && this.throughput < this.previousThroughput * 0.9
-    if (this.congested && (rising || falling) && this.throughput !== undefined) {
+    // both signs, as the doc says: a receiver that is merely busy (a delay alone) is not a congested link
+    if (this.congested && rising && falling) {
       if (s.at - this.lastDecrease < AIMD_DECREASE_INTERVAL_MS) return
       this.lastDecrease = s.at
       this.decreases++
-      const base = Math.min(this.rate ?? Number.POSITIVE_INFINITY, this.throughput)
+      const base = Math.min(this.rate ?? Number.POSITIVE_INFINITY, this.throughput!)
       this.rate = Math.max(this.minRate, base * AIMD_DECREASE)
       return
     }

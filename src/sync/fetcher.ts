@@ -1,7 +1,8 @@
 import type { CID } from 'multiformats/cid'
 import { cidKey } from '../dag/cid.js'
-import { CODEC_RAW } from '../dag/constants.js'
+import { CODEC_DAG_CBOR, CODEC_RAW } from '../dag/constants.js'
 import { blockLinks } from '../dag/links.js'
+import { decodeNode, type DagNode } from '../dag/nodes.js'
 import { verifyBlock } from '../dag/verify.js'
 import { AbortError, BlockCorruptError, DagTooLargeError, FetchFailedError, InvalidOptionError } from '../errors.js'
 import type { Block, Blockstore } from '../store/interface.js'
@@ -50,6 +51,11 @@ export interface FetchOptions {
   pin?: boolean
   /** CIDs asked for in one request: small blocks travel many to a message. @default 128 */
   batchSize?: number
+  /**
+   * Bytes asked for in one request at most, by the sizes the file nodes give their leaves: a request of large
+   * blocks is cut short, so work stays spread over the sources as they prove fast or slow. @default 1 MiB
+   */
+  requestBytes?: number
   /** Requests in flight to one source at most; each goes to the source expected to answer first. @default 4 */
   perSource?: number
   /**
@@ -119,6 +125,11 @@ interface Outstanding {
   started: number
 }
 
+/** Bytes asked for in one request at most (FetchOptions.requestBytes). */
+const REQUEST_BYTES = 1024 * 1024
+/** What a block of unknown size (an interior node) is counted as in a request's bytes. */
+const UNKNOWN_BLOCK_BYTES = 16 * 1024
+
 /** Failed requests in a row after which a source is dropped from a fetch. */
 const MAX_FAILURES = 3
 /** CIDs asked about in one haves question. */
@@ -167,6 +178,9 @@ function limit (name: string, value: number | undefined): number {
 export async function fetchDag (store: FetchStore, root: CID, sources: BlockSource[], options: FetchOptions = {}): Promise<FetchResult> {
   const started = performance.now()
   const batchSize = options.batchSize ?? 128
+  const requestBytes = options.requestBytes ?? REQUEST_BYTES
+  /** Sizes of leaves, as the file and directory nodes above them give them. */
+  const leafSize = new Map<string, number>()
   const perSource = options.perSource ?? 4
   const maxBytes = limit('maxBytes', options.maxBytes)
   const maxBlocks = limit('maxBlocks', options.maxBlocks)
@@ -236,6 +250,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
   const expand = (cid: CID, bytes: Uint8Array): void => {
     if (cid.code === CODEC_RAW) return
     const links = blockLinks(cid, bytes)
+    if (cid.code === CODEC_DAG_CBOR) noteLeafSizes(cid, bytes, leafSize)
     const start = Math.floor(rotation * links.length)
     for (let i = 0; i < links.length; i++) discover(links[(start + i) % links.length]!)
   }
@@ -488,7 +503,8 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         }
         const room = best.stalled ? 1 : batchSize
         const batch: CID[] = []
-        for (let i = wanted.length - 1; i >= 0 && batch.length < room; i--) {
+        let batchBytes = 0
+        for (let i = wanted.length - 1; i >= 0 && batch.length < room && batchBytes < requestBytes; i--) {
           if (lacking.get(keyOf(wanted[i]!))?.has(best.source.id) === true) continue
           // with nothing in flight, wait for holders' answers (rarest first needs them), but no longer than
           // HAVES_WAIT_MS: waiting for the slowest of many seeders to list what it holds stalled whole swarms;
@@ -496,6 +512,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
           const due = awaitingHaves.get(keyOf(wanted[i]!))
           if (idleStart && due !== undefined && due > now) { next = Math.min(next, due); continue }
           batch.push(wanted[i]!)
+          batchBytes += leafSize.get(keyOf(wanted[i]!)) ?? UNKNOWN_BLOCK_BYTES
           wantedKeys.delete(keyOf(wanted[i]!))
           wanted.splice(i, 1)
         }
@@ -686,5 +703,20 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     unwatch?.()
     await Promise.allSettled(storing)
     session.end()
+  }
+}
+
+/** Note the sizes a cmesh file or directory node gives its raw leaves (other DAG-CBOR blocks give none). */
+function noteLeafSizes (cid: CID, bytes: Uint8Array, sizes: Map<string, number>): void {
+  let node: DagNode
+  try {
+    node = decodeNode(cid, bytes)
+  } catch {
+    return // a manifest or another kind of block: its links are walked all the same
+  }
+  if (node.type === 'file') {
+    for (const l of node.links) if (l.cid.code === CODEC_RAW) sizes.set(keyOf(l.cid), l.size)
+  } else {
+    for (const e of node.entries ?? []) if (e.kind === 'file' && e.cid?.code === CODEC_RAW) sizes.set(keyOf(e.cid), e.size)
   }
 }

@@ -42,4 +42,13 @@ describe('congestion control (AIMD)', () => {
     feed(c, t, 5000, () => 100e3, () => 1)
     assert.equal(c.rate, undefined)
   })
+
+  it('keeps its rate when only the delay rises: a busy receiver at full throughput is not a congested link', () => {
+    const c = new AimdRate({ ceiling: 10e6, targetDelayMs: 100, minRate: 100e3 })
+    let t = feed(c, 0, 100, () => 200e3, () => 5)
+    t = feed(c, t, 200, () => 200e3, i => 5 + i * 8)
+    assert.equal(c.decreases, 0)
+    assert.equal(c.rate, 10e6)
+    void t
+  })
 })

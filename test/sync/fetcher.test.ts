@@ -258,4 +258,26 @@ describe('fetching a DAG from block sources', () => {
     assert.ok(local.isPinned(cid))
     assert.deepEqual(await collect(cat(local, cid)), Buffer.from(data))
   })
+
+  it('cuts requests of large blocks short at requestBytes, by the sizes the file nodes give', async t => {
+    const data = pseudoRandom(1_500_000, 59)
+    const seed = tempStore(t)
+    const chunker = { minSize: 16384, avgSize: 32768, maxSize: 65536 }
+    const { cid } = await importBytes(seed, data, { chunker })
+    const requested: number[] = []
+    const source: BlockSource = {
+      id: 's',
+      async request (cids) {
+        const answer = await storeSource(seed, 's').request(cids, {})
+        if (cids.every(c => c.code === 0x55)) requested.push(answer.blocks.reduce((n, b) => n + b.bytes.length, 0))
+        return answer
+      }
+    }
+    const local = tempStore(t)
+    await fetchDag(local, cid, [source], { requestBytes: 256 * 1024 })
+    assert.deepEqual(await collect(cat(local, cid)), Buffer.from(data))
+    assert.ok(requested.length >= 6, `${requested.length} requests of leaves`)
+    // a request stops at the first block that reaches the limit: at most one block past it
+    for (const bytes of requested) assert.ok(bytes < 256 * 1024 + chunker.maxSize, `${bytes} bytes in one request`)
+  })
 })
