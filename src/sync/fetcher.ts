@@ -529,11 +529,14 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
           if (idle.inFlight > 0 || idle.stalled) continue
           let oldest: Outstanding | undefined
           for (const o of outstanding.values()) {
-            if (o.raced || o.source === idle || o.controller.signal.aborted || o.cids.some(c => lacking.get(keyOf(c))?.has(idle.source.id) === true)) continue
+            if (o.raced || o.source === idle || o.controller.signal.aborted) continue
+            if (oldest !== undefined && o.started >= oldest.started) continue
             const usual = Math.max(o.source.secondsPerRequest, Number.isFinite(fastest) ? fastest : 0, 0.05)
             // a request to a stalled source (its one-block probe) is late at once: nothing else holds up the end
             if (!o.source.stalled && (now - o.started) / 1000 < 2 * usual) continue // not late yet
-            if (oldest === undefined || o.started < oldest.started) oldest = o
+            // the costly check last: with many peers and requests it ran for every pair at every tick
+            if (o.cids.some(c => lacking.get(keyOf(c))?.has(idle.source.id) === true)) continue
+            oldest = o
           }
           if (oldest === undefined) continue
           options.onProgress?.({ type: 'fetch:endgame', source: idle.source.id, blocks: oldest.raceable.length })
