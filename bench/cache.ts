@@ -20,6 +20,7 @@ import { join } from 'node:path'
 import { createNode, type CmeshNode } from '../src/node.js'
 import { Origin } from '../test/helpers/origin.js'
 import { parseBenchArgs, printTable } from './report.js'
+import { seededRandom } from './random.js'
 
 const args = parseBenchArgs(process.argv.slice(2), {
   nodes: 20, objects: 2000, requests: 4000, alpha: 0.8, 'min-kb': 2, 'max-kb': 32, capacity: 1, owners: 2, concurrency: 20,
@@ -32,14 +33,7 @@ const ALPHA = Number(args.alpha)
 const CONCURRENCY = Number(args.concurrency)
 const jsonOnly = args.json === true
 
-let seed = Number(args.seed) >>> 0
-function random (): number {
-  seed = (seed + 0x6D2B79F5) >>> 0
-  let t = seed
-  t = Math.imul(t ^ (t >>> 15), t | 1)
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
+const random = seededRandom(Number(args.seed))
 const log = (line: string): void => { if (!jsonOnly) process.stderr.write(line + '\n') }
 
 // --- the catalogue, the budgets and the request trace ---

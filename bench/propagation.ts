@@ -35,6 +35,7 @@ import { generatePublisherKey } from '../src/policy/keys.js'
 import { parseRate } from '../src/policy/token-bucket.js'
 import type { Command, Reply } from './propagation-node.js'
 import { parseBenchArgs, printTable } from './report.js'
+import { seededRandom } from './random.js'
 
 const args = parseBenchArgs(process.argv.slice(2), {
   nodes: 30, mb: 20, rate: 'unlimited', 'per-process': 1, churn: 0.2, quota: 30, 'flood-rate': 1000, 'flood-max': 1000,
@@ -49,15 +50,8 @@ const uploadLimit = String(args.rate) === 'unlimited' ? undefined : parseRate(St
 const CHILD = fileURLToPath(new URL('./propagation-node.js', import.meta.url))
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-propagation-'))
 
-/** mulberry32: the topology and the churn schedule follow --seed. */
-let seed = Number(args.seed) >>> 0
-function random (): number {
-  seed = (seed + 0x6D2B79F5) >>> 0
-  let t = seed
-  t = Math.imul(t ^ (t >>> 15), t | 1)
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
+/** The topology and the churn schedule follow --seed. */
+const random = seededRandom(Number(args.seed))
 const between = (lo: number, hi: number): number => lo + random() * (hi - lo)
 function sample<T> (xs: T[], k: number): T[] {
   const a = [...xs]

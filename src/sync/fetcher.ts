@@ -249,8 +249,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
   /** Note a block we hold (or just stored): its links join the walk. */
   const expand = (cid: CID, bytes: Uint8Array): void => {
     if (cid.code === CODEC_RAW) return
-    const links = blockLinks(cid, bytes)
-    if (cid.code === CODEC_DAG_CBOR) noteLeafSizes(cid, bytes, leafSize)
+    const links = linksOf(cid, bytes, leafSize)
     const start = Math.floor(rotation * links.length)
     for (let i = 0; i < links.length; i++) discover(links[(start + i) % links.length]!)
   }
@@ -709,17 +708,31 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
   }
 }
 
-/** Note the sizes a cmesh file or directory node gives its raw leaves (other DAG-CBOR blocks give none). */
-function noteLeafSizes (cid: CID, bytes: Uint8Array, sizes: Map<string, number>): void {
+/**
+ * The links of a block to walk, noting the sizes a cmesh file or directory node gives its raw leaves: such a node
+ * is decoded once for both; other blocks (manifests, DAG-PB) give their links without sizes.
+ */
+function linksOf (cid: CID, bytes: Uint8Array, sizes: Map<string, number>): CID[] {
+  if (cid.code !== CODEC_DAG_CBOR) return blockLinks(cid, bytes)
   let node: DagNode
   try {
     node = decodeNode(cid, bytes)
   } catch {
-    return // a manifest or another kind of block: its links are walked all the same
+    return blockLinks(cid, bytes)
   }
+  const links: CID[] = []
   if (node.type === 'file') {
-    for (const l of node.links) if (l.cid.code === CODEC_RAW) sizes.set(keyOf(l.cid), l.size)
+    for (const l of node.links) {
+      links.push(l.cid)
+      if (l.cid.code === CODEC_RAW) sizes.set(keyOf(l.cid), l.size)
+    }
   } else {
-    for (const e of node.entries ?? []) if (e.kind === 'file' && e.cid?.code === CODEC_RAW) sizes.set(keyOf(e.cid), e.size)
+    for (const e of node.entries ?? []) {
+      if (e.cid === undefined) continue // a symlink
+      links.push(e.cid)
+      if (e.kind === 'file' && e.cid.code === CODEC_RAW) sizes.set(keyOf(e.cid), e.size)
+    }
+    for (const p of node.parts ?? []) links.push(p.cid)
   }
+  return links
 }
