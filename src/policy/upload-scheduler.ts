@@ -273,11 +273,10 @@ export class UploadScheduler {
     } else {
       // under a rate a message holds the link at most MESSAGE_TIME_MS while others wait (bigger ones would not go
       // faster), so a critical request or a group whose next request is on its way never waits behind more; alone,
-      // it may spend the credit an idle link saved up in one message, and with full credit send a whole large
-      // message at once (paid for afterwards), as the upload limit's token bucket always did
+      // it may spend the credit an idle link saved up in one message, but never more: a large message paid for
+      // afterwards would hold up a critical request that comes next for as long as it takes to send
       const slice = Math.max(MIN_MESSAGE_BYTES, Math.min(this.messageBytes, rate * MESSAGE_TIME_MS / 1000))
-      const idle = now - this.nextFree
-      const credit = idle >= burstMs - 1 ? this.maxMessageBytes : Math.max(0, idle) / 1000 * rate
+      const credit = Math.min(burstMs, Math.max(0, now - this.nextFree)) / 1000 * rate
       estimate = Math.floor(others ? slice : Math.max(slice, Math.min(this.maxMessageBytes, credit)))
     }
     const charge = (bytes: number, at: number): void => {

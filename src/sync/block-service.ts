@@ -4,12 +4,13 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { cidKey } from '../dag/cid.js'
 import { AbortError } from '../errors.js'
+import { MESSAGE_TIME_MS } from '../policy/fairness-constants.js'
 import { FloodGuard } from '../policy/flood-guard.js'
 import { Ledger } from '../policy/ledger.js'
 import { parsePolicy, type Policy } from '../policy/policy-file.js'
 import { PriorityClasses, type PurposeRoots } from '../policy/priority-classes.js'
 import { uploadGroup } from '../policy/upload-groups.js'
-import { UploadScheduler } from '../policy/upload-scheduler.js'
+import { UploadScheduler, type UploadGrant } from '../policy/upload-scheduler.js'
 import { Unchoker, type ChokeState } from '../policy/unchoker.js'
 import type { Block, Blockstore } from '../store/interface.js'
 import { compress, packBlocks, unpackBlocks } from './compression.js'
@@ -289,62 +290,79 @@ export class BlockService {
   private async answer (stream: Stream, peer: string, group: string, cids: CID[], sendBlocks: boolean, cancelled: Set<string>, signal: AbortSignal): Promise<void> {
     const missing: CID[] = []
     const have: CID[] = []
-    if (!sendBlocks) {
-      for (const cid of cids) {
-        if (this.faults.lieAboutHaves === true || await this.store.has(cid)) have.push(cid)
-        else missing.push(cid)
-      }
+    for (const cid of cids) {
+      if ((!sendBlocks && this.faults.lieAboutHaves === true) || await this.store.has(cid)) have.push(cid)
+      else missing.push(cid)
     }
+    // what this node lacks is said at once, before any turn to send: a peer that holds none of a request costs
+    // the upload nothing and the requester only a round trip
+    if (missing.length > 0) await sendFrame(stream, encodeMessage({ t: 'dont-have', cids: missing.splice(0) }))
+    const held = sendBlocks ? have : []
     const scheduler = this.scheduler
     const priority = sendBlocks ? this.priorities.classify(peer, cids) : 0
     const order = this.requests++
+    const turn = async (): Promise<UploadGrant> => await scheduler.acquire({ peer, group, priority, order, weight: this.weight(peer), signal })
+    // the next turn is asked for as this one begins, so the request keeps its place in the queue while this
+    // message is read, packed and sent (on a busy machine that outlasts a turn): any waiting request, a bulk one
+    // too, would otherwise go ahead of a critical one, and get a large message as if nobody else were waiting
+    let next: Promise<UploadGrant> | undefined
     let i = 0
-    while (sendBlocks && i < cids.length) {
-      this.unchoker.tick()
-      const grant = await scheduler.acquire({ peer, group, priority, order, weight: this.weight(peer), signal })
-      let wire = 0
-      let sending: Promise<void> | undefined
-      try {
-        const batch: Block[] = []
-        let batchBytes = 0
-        while (i < cids.length && batchBytes < grant.maxBytes && batch.length < MAX_ENTRIES) {
-          const cid = cids[i]!
-          i++
-          if (cancelled.has(cidKey(cid))) continue // the requester no longer wants it: it gets no answer for it
-          if (!await this.store.has(cid)) {
-            missing.push(cid)
-            continue
-          }
-          let bytes = this.store.getSync(cid)
-          if (this.faults.corrupt === true && bytes.length > 0) {
-            bytes = Uint8Array.from(bytes)
-            bytes[0] = bytes[0]! ^ 0xff
-          }
-          batch.push({ cid, bytes })
-          batchBytes += bytes.length
+    try {
+      while (i < held.length) {
+        this.unchoker.tick()
+        const grant = await (next ?? turn())
+        next = undefined
+        let wire = 0
+        let sending: Promise<void> | undefined
+        if (held.length - i > 1) { // more than this message may take
+          next = turn()
+          next.catch(() => {}) // an aborted turn is seen where it is awaited
         }
-        if (batch.length > 0) {
-          const message = this.faults.compressionBomb === true ? await bomb(batch) : await packBlocks(batch, { compress: this.compress })
-          wire = framedLength(message.length)
-          // the turn ends once the message is on the stream; waiting for a slow reader to drain it holds up
-          // only this stream, never the scheduler's slots
-          sending = sendFrame(stream, message, signal)
-          const sent = batchBytes
-          const keys = batch.map(b => cidKey(b.cid))
-          const t0 = performance.now()
-          sending = sending.then(() => {
-            scheduler.observe(wire, performance.now() - t0)
-            this.peer(peer).blocksServed += keys.length
-            this.ledger.addSent(peer, sent)
-            this.flood.sent(peer, keys)
-          })
+        try {
+          const batch: Block[] = []
+          let batchBytes = 0
+          while (i < held.length && batchBytes < grant.maxBytes && batch.length < MAX_ENTRIES) {
+            const cid = held[i]!
+            i++
+            if (cancelled.has(cidKey(cid))) continue // the requester no longer wants it: it gets no answer for it
+            if (!await this.store.has(cid)) { // removed since (garbage collection)
+              missing.push(cid)
+              continue
+            }
+            let bytes = this.store.getSync(cid)
+            if (this.faults.corrupt === true && bytes.length > 0) {
+              bytes = Uint8Array.from(bytes)
+              bytes[0] = bytes[0]! ^ 0xff
+            }
+            batch.push({ cid, bytes })
+            batchBytes += bytes.length
+          }
+          if (batch.length > 0) {
+            const message = this.faults.compressionBomb === true ? await bomb(batch) : await packBlocks(batch, { compress: this.compress })
+            wire = framedLength(message.length)
+            // the turn ends once the message is on the stream; waiting for a slow reader to drain it holds up
+            // only this stream, never the scheduler's slots
+            sending = sendFrame(stream, message, signal)
+            const sent = batchBytes
+            const keys = batch.map(b => cidKey(b.cid))
+            const t0 = performance.now()
+            sending = sending.then(() => {
+              scheduler.observe(wire, performance.now() - t0)
+              this.peer(peer).blocksServed += keys.length
+              this.ledger.addSent(peer, sent)
+              this.flood.sent(peer, keys)
+            })
+          }
+        } finally {
+          grant.release(wire)
         }
-      } finally {
-        grant.release(wire)
+        if (sending !== undefined) next = (await drain(sending, next, turn)).next
       }
-      await sending
+    } finally {
+      // a turn asked for and not used goes back
+      void next?.then(g => g.release(0), () => {})
     }
-    if (have.length > 0) await sendFrame(stream, encodeMessage({ t: 'have', cids: have }))
+    if (!sendBlocks && have.length > 0) await sendFrame(stream, encodeMessage({ t: 'have', cids: have }))
     if (missing.length > 0) await sendFrame(stream, encodeMessage({ t: 'dont-have', cids: missing }))
   }
 
@@ -445,4 +463,29 @@ async function bomb (blocks: Block[]): Promise<Uint8Array> {
   const inflated = new Uint8Array(plain.length + MAX_MESSAGE_BYTES)
   inflated.set(plain)
   return encodeMessage({ t: 'zblocks', alg: 'br', size: plain.length, data: await compress('br', inflated) })
+}
+
+/**
+ * Wait for a message to leave its stream. The request's next turn may come meanwhile; a reader that drains
+ * slowly would hold that turn's slot from everyone, so after MESSAGE_TIME_MS it gives the turn back and asks
+ * again once drained. Gives the next turn, if one was asked for.
+ */
+async function drain (sending: Promise<void>, next: Promise<UploadGrant> | undefined, turn: () => Promise<UploadGrant>): Promise<{ next?: Promise<UploadGrant> }> {
+  if (next === undefined) {
+    await sending
+    return {}
+  }
+  let sent = false
+  const done = sending.then(() => { sent = true })
+  await Promise.race([done, next.then(() => {}, () => {})])
+  if (sent) return { next }
+  const hold = new AbortController()
+  await Promise.race([done, sleep(MESSAGE_TIME_MS, undefined, { signal: hold.signal }).catch(() => {})])
+  hold.abort()
+  if (sent) return { next }
+  ;(await next).release(0)
+  await done
+  const again = turn()
+  again.catch(() => {})
+  return { next: again }
 }

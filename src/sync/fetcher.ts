@@ -6,6 +6,7 @@ import { decodeNode, type DagNode } from '../dag/nodes.js'
 import { verifyBlock } from '../dag/verify.js'
 import { AbortError, BlockCorruptError, DagTooLargeError, FetchFailedError, InvalidOptionError } from '../errors.js'
 import type { Block, Blockstore } from '../store/interface.js'
+import { Holders } from './holders.js'
 
 /** A source's answer to a request: what it sent, what it says it lacks, and what crossed the network. */
 export interface BlockAnswer {
@@ -165,7 +166,8 @@ function limit (name: string, value: number | undefined): number {
  * Blocks already held are not asked for, so an interrupted fetch resumes where it stopped. Sources that can
  * say which blocks they hold are asked first, and the rarest blocks are requested first. Each request goes
  * to the source expected to answer it first (requests in flight times its measured time per request), among
- * those that have not said they lack the blocks, so slow sources get less work, whatever their kind.
+ * those that have not said they lack the blocks, so slow sources get less work, whatever their kind; the
+ * source that sent a block's parent goes first, and sources that lacked an ancestor last (see Holders).
  *
  * A request that runs STALL_FACTOR times longer than its source usually takes (and at least STALL_MIN_MS) has
  * stalled: its blocks are asked of other sources with room that usually answer in under 1/RACE_FACTOR of the
@@ -205,14 +207,13 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     if (wantedKeys.has(keyOf(cid))) return
     wantedKeys.add(keyOf(cid))
     wanted.push(cid)
-    if (!holders.has(keyOf(cid))) unqueried.push(cid)
+    if (!holders.asked(keyOf(cid))) unqueried.push(cid)
   }
   /** Put blocks back in the queue, except those stored meanwhile (by a racing request). */
   const requeue = async (cids: CID[]): Promise<void> => {
     for (const c of cids) if (!await store.has(c)) want(c)
   }
-  const lacking = new Map<string, Set<string>>() // cid -> sources that do not have it
-  const holders = new Map<string, Set<string>>() // cid -> sources that said they have it
+  const holders = new Holders()
   let unqueried: CID[] = [] // wanted blocks nobody has been asked about yet
   const track = (source: BlockSource): SourceState => ({ source, inFlight: 0, secondsPerRequest: 0, failures: 0, stalled: false })
   const live = new Map<string, SourceState>(sources.map(s => [s.id, track(s)]))
@@ -247,9 +248,10 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
    */
   const rotation = sources.some(s => s.kind === 'mirror') ? 0 : Math.random()
   /** Note a block we hold (or just stored): its links join the walk. */
-  const expand = (cid: CID, bytes: Uint8Array): void => {
+  const expand = (cid: CID, bytes: Uint8Array, from?: string): void => {
     if (cid.code === CODEC_RAW) return
     const links = linksOf(cid, bytes, leafSize)
+    holders.linked(keyOf(cid), links.map(keyOf), from)
     const start = Math.floor(rotation * links.length)
     for (let i = 0; i < links.length; i++) discover(links[(start + i) % links.length]!)
   }
@@ -294,6 +296,14 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
 
     /** Expected seconds until `s` would finish one more request: slow sources get less work. */
     const eta = (s: SourceState): number => (s.inFlight + 1) * s.secondsPerRequest
+    /** Whether `a` is a better source than `b` for block `key`. */
+    const better = (a: SourceState, b: SourceState, key: string): boolean => {
+      const ta = holders.tier(key, a.source.id)
+      const tb = holders.tier(key, b.source.id)
+      if (ta !== tb) return ta < tb
+      if (eta(a) !== eta(b)) return eta(a) < eta(b)
+      return (result.sources[a.source.id] ?? 0) < (result.sources[b.source.id] ?? 0)
+    }
 
     const send = (s: SourceState, batch: CID[], origin?: Outstanding): void => {
       const controller = new AbortController()
@@ -313,7 +323,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     const race = (o: Outstanding, to: SourceState): void => {
       const take: CID[] = []
       const keep: CID[] = []
-      for (const c of o.raceable) (lacking.get(keyOf(c))?.has(to.source.id) === true ? keep : take).push(c)
+      for (const c of o.raceable) (holders.lacks(keyOf(c), to.source.id) ? keep : take).push(c)
       if (take.length === 0) return
       o.raceable = keep
       o.raced = true
@@ -353,7 +363,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       const cids = unqueried.filter(c => wantedKeys.has(keyOf(c)))
       unqueried = []
       const askable = [...live.values()].filter(s => s.source.haves !== undefined)
-      for (const c of cids) holders.set(keyOf(c), new Set())
+      for (const c of cids) holders.asking(keyOf(c))
       if (askable.length === 0) return
       for (let i = 0; i < cids.length; i += HAVES_BATCH) {
         const chunk = cids.slice(i, i + HAVES_BATCH)
@@ -368,12 +378,10 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
             const have = new Set((await s.source.haves!(chunk, { signal })).map(keyOf))
             for (const c of chunk) {
               if (have.has(keyOf(c))) {
-                holders.get(keyOf(c))?.add(id)
+                holders.hold(keyOf(c), id)
               } else {
                 partialSeen = true
-                let set = lacking.get(keyOf(c))
-                if (set === undefined) lacking.set(keyOf(c), set = new Set())
-                set.add(id)
+                holders.lack(keyOf(c), id)
               }
             }
           })().catch(() => {}).finally(() => {
@@ -396,7 +404,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       if (!rarityDirty) return
       rarityDirty = false
       // counts are computed once per sort (a key per comparison would cost more than the whole download)
-      const counts = wanted.map(c => holders.get(keyOf(c))?.size ?? live.size)
+      const counts = wanted.map(c => holders.count(keyOf(c)) ?? live.size)
       if (counts.every(n => n === counts[0])) return
       const order = counts.map((_, i) => i).sort((a, b) => counts[b]! - counts[a]!)
       const sorted = order.map(i => wanted[i]!)
@@ -466,7 +474,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       if (reaskAt !== undefined && performance.now() >= reaskAt) {
         // a patient fetch: sources that lacked blocks may hold them now
         reaskAt = undefined
-        for (const c of wanted) lacking.delete(keyOf(c))
+        holders.forgetLacking(wanted.map(keyOf))
       }
       // ask about holders in large groups, or when nothing else is in flight: a question per tree node would
       // cost a stream per node and peer; blocks not asked about yet count as held by everyone
@@ -483,14 +491,16 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       const idleStart = outstanding.size === 0
       while (wanted.length > 0 && failure === undefined) {
         const top = wanted[wanted.length - 1]!
-        const nope = lacking.get(keyOf(top))
+        const topKey = keyOf(top)
+        const nope = holders.lackers(topKey)
         let best: SourceState | undefined
         for (const s of live.values()) {
           // a stalled source gets nothing while a request of it is out; once idle, one block to see if it is back
           if (s.inFlight >= perSource || (s.stalled && s.inFlight > 0) || skip.has(s.source.id)) continue
           if (nope?.has(s.source.id) === true && skip.size === 0) continue
-          // among equals, the source that gave least so far: a crowd spreads its load evenly over the seeders
-          if (best === undefined || eta(s) < eta(best) || (eta(s) === eta(best) && (result.sources[s.source.id] ?? 0) < (result.sources[best.source.id] ?? 0))) best = s
+          // a likely holder first (no round trip spent on a peer that lacks the whole DAG); then the soonest
+          // to answer; among equals, the source that gave least so far: a crowd spreads its load over the seeders
+          if (best === undefined || better(s, best, topKey)) best = s
         }
         if (best === undefined) {
           const candidates = [...live.values()].filter(s => nope?.has(s.source.id) !== true)
@@ -504,7 +514,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         const batch: CID[] = []
         let batchBytes = 0
         for (let i = wanted.length - 1; i >= 0 && batch.length < room && batchBytes < requestBytes; i--) {
-          if (lacking.get(keyOf(wanted[i]!))?.has(best.source.id) === true) continue
+          if (holders.lacks(keyOf(wanted[i]!), best.source.id)) continue
           // with nothing in flight, wait for holders' answers (rarest first needs them), but no longer than
           // HAVES_WAIT_MS: waiting for the slowest of many seeders to list what it holds stalled whole swarms;
           // with requests in flight, answers queue behind block data, so do not wait
@@ -534,7 +544,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
             // a request to a stalled source (its one-block probe) is late at once: nothing else holds up the end
             if (!o.source.stalled && (now - o.started) / 1000 < 2 * usual) continue // not late yet
             // the costly check last: with many peers and requests it ran for every pair at every tick
-            if (o.cids.some(c => lacking.get(keyOf(c))?.has(idle.source.id) === true)) continue
+            if (o.cids.some(c => holders.lacks(keyOf(c), idle.source.id))) continue
             oldest = o
           }
           if (oldest === undefined) continue
@@ -636,10 +646,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       }
       // what was neither sent nor (honestly) refused is asked of someone else; the refusal is remembered
       for (const c of asked.values()) {
-        let set = lacking.get(keyOf(c))
-        if (set === undefined) lacking.set(keyOf(c), set = new Set())
-        set.add(source.id)
-        holders.get(keyOf(c))?.delete(source.id) // it said it had the block, then did not send it
+        holders.lack(keyOf(c), source.id) // (if it said it had the block, it no longer counts as a holder)
         partialSeen = true
         await giveBack(entry, [c])
       }
@@ -657,7 +664,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         result.fetchedBlocks += r.newBlocks
         result.fetchedBytes += r.newBytes
         let bytes = 0
-        for (const b of good) { bytes += b.bytes.length; expand(b.cid, b.bytes) }
+        for (const b of good) { bytes += b.bytes.length; expand(b.cid, b.bytes, source.id) }
         result.sources[source.id] = (result.sources[source.id] ?? 0) + bytes
         source.verified?.(bytes)
         lastProgress = performance.now()

@@ -115,4 +115,16 @@ describe('upload scheduler', () => {
     // is slower, never faster)
     assert.ok(performance.now() - t0 >= 200, `10 x 100 kB at 2 MB/s took ${(performance.now() - t0).toFixed(0)} ms`)
   })
+
+  it('lets a lone request on an idle link spend the credit it saved in one message, and no more', async () => {
+    const rate = 1_000_000
+    const s = new UploadScheduler({ congestion: false, slots: 4, rate, maxMessageBytes: 4 * 1024 * 1024 })
+    // idle since it was made: a quarter second's worth of credit, and at least 256 KiB
+    await new Promise(resolve => setTimeout(resolve, 300))
+    const first = await s.acquire({ peer: 'b', group: 'gb' })
+    assert.ok(first.maxBytes > 50_000, `alone, more than a 50 ms slice: ${first.maxBytes}`)
+    // a larger message, paid for afterwards, would hold up whatever request (a critical one) came next
+    assert.ok(first.maxBytes <= 256 * 1024, `the credit at most: ${first.maxBytes}`)
+    first.release(first.maxBytes, 0)
+  })
 })

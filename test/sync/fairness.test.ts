@@ -110,9 +110,12 @@ describe('fair upload between peers', () => {
     let bulkDuring = 0
     for (const p of bulkPeers) bulkDuring += (after.get(p.peerId.toString()) ?? 0) - (before!.get(p.peerId.toString()) ?? 0)
     const noticeBytes = (after.get(reader.peerId.toString()) ?? 0) - (before!.get(reader.peerId.toString()) ?? 0)
-    // at equal priority the reader's group would get a fifth of the upload: bulk would take 4 x the notice meanwhile
+    // at equal priority the reader's group would get a fifth of the upload: bulk would take 4 x the notice meanwhile.
+    // On a quiet machine bulk gets under a tenth of the notice; on one starved of CPU the server packs the notice's
+    // messages slower than the link sends them, and the link's spare time rightly goes to bulk (up to about 1.5 x
+    // with six busy loops on two cores), so the check is for half of what equal priority would give
     assert.ok(noticeBytes >= 500_000, `notice ${noticeBytes} B`)
-    assert.ok(bulkDuring < noticeBytes, `bulk peers got ${bulkDuring} B while ${noticeBytes} B of the notice were sent`)
+    assert.ok(bulkDuring < 2 * noticeBytes, `bulk peers got ${bulkDuring} B while ${noticeBytes} B of the notice were sent`)
     controller.abort()
     await Promise.all(downloads)
   })

@@ -79,6 +79,29 @@ describe('fetching a DAG from block sources', () => {
     assert.deepEqual(await collect(cat(local, cid)), Buffer.from(data))
   })
 
+  it('asks the source that sent a node for what it links to, not the sources that lacked the root', async t => {
+    const data = pseudoRandom(200_000, 58)
+    const seed = tempStore(t)
+    const { cid, blocks } = await importBytes(seed, data, { chunker: SMALL_CHUNKS, fileFanout: 8 })
+    const asked = new Map<string, string[]>()
+    // peers that cannot say what they hold (no haves questions, as with rarest first off)
+    const recording = (source: BlockSource): BlockSource => ({
+      id: source.id,
+      request: async (cids, o) => {
+        asked.set(source.id, [...(asked.get(source.id) ?? []), ...cids.map(String)])
+        return await source.request(cids, o)
+      }
+    })
+    // two neighbours that hold nothing of it come first: each is tried for the root, and for nothing more
+    const sources = [recording(storeSource(tempStore(t), 'empty1')), recording(storeSource(tempStore(t), 'empty2')), recording(storeSource(seed, 'seed'))]
+    const local = tempStore(t)
+    const r = await fetchDag(local, cid, sources, { perSource: 64 })
+    assert.equal(r.fetchedBlocks, blocks)
+    assert.ok(blocks > 100, `a DAG of several levels: ${blocks} blocks`)
+    for (const id of ['empty1', 'empty2']) assert.ok((asked.get(id) ?? []).every(c => c === cid.toString()), `${id} was asked for ${asked.get(id)?.length} blocks`)
+    assert.equal(asked.get('seed')?.length, blocks)
+  })
+
   it('fails naming the sources it tried when no source has a block, keeping what it fetched', async t => {
     const data = pseudoRandom(100_000, 54)
     const src = tempStore(t)
