@@ -1,6 +1,6 @@
 /**
  * Does the upload scheduler share a node's upload fairly? `npm run bench:fairness [-- --peers 16 --rate 8MB/s
- * --seconds 6 --crowd 50 --seeders 5 --json]`
+ * --seconds 6 --crowd 50 --seeders 5 --per-process 5 --json]`
  *
  * Real nodes in this process on loopback. Requesters listen on their own addresses (127.0.N.1: all of
  * 127.0.0.0/8 is this host) and the server dials them, so it sees each one from its own /24, as remote peers.
@@ -8,22 +8,28 @@
  *     half of them greedy (12 requests in flight instead of 4). Jain's fairness index over the bytes each got, and
  *     the largest share any peer got over 1 s windows.
  *  2. A Sybil: 8 honest requesters (each its own /24) and one host with 8 identities (one /24): its group's share.
- *  3. A flash crowd: `--crowd` downloaders fetch one file from `--seeders` seeders (each limited to --seed-rate)
- *     and from each other: each seeder's upload ratio (bytes it uploaded / file size), their standard deviation.
+ *  3. A flash crowd: `--crowd` downloaders fetch one `--crowd-mb` MB file from `--seeders` seeders (each limited
+ *     to --seed-rate) and from each other, within `--crowd-timeout` s: each seeder's upload ratio (bytes it
+ *     uploaded / file size), their standard deviation, the time to the last download. Its nodes run in child
+ *     processes (bench/crowd-node.ts): a process per seeder, one per `--per-process` downloaders, so fifty-five
+ *     nodes share the machine's cores rather than one event loop.
  * Each runs with the scheduler (fair) and first come, first served (FIFO), in the same run.
  */
+import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { CID } from 'multiformats/cid'
 import { createNode, type CmeshNode, type NodeOptions } from '../src/node.js'
 import { parsePolicy } from '../src/policy/policy-file.js'
 import { parseRate } from '../src/policy/token-bucket.js'
 import { DEFAULT_MAX_SHARE } from '../src/policy/fairness-constants.js'
+import type { CrowdCommand, CrowdReply } from './crowd-node.js'
 import { parseBenchArgs, printTable } from './report.js'
 
-const args = parseBenchArgs(process.argv.slice(2), { peers: 16, rate: '8MB/s', seconds: 6, 'file-mb': 8, crowd: 50, seeders: 5, 'seed-rate': '1MB/s', 'crowd-mb': 2, json: false })
+const args = parseBenchArgs(process.argv.slice(2), { peers: 16, rate: '8MB/s', seconds: 6, 'file-mb': 8, crowd: 50, seeders: 5, 'seed-rate': '1MB/s', 'crowd-mb': 2, 'per-process': 5, 'crowd-timeout': 120, json: false })
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-fairness-'))
 const open = new Set<CmeshNode>()
 let repos = 0
@@ -116,26 +122,65 @@ async function scenarios (fair: boolean, files: CID[], server: CmeshNode): Promi
   return { jain: jain(one.bytes), maxShare: one.maxShare, sybilShare: (two.groupBytes.get('sybil') ?? 0) / total, mbps: one.bytes.reduce((a, b) => a + b, 0) / 1e6 / Number(args.seconds) }
 }
 
+/** The crowd's child processes (bench/crowd-node.ts), and replies awaited from them. */
+const CROWD_CHILD = fileURLToPath(new URL('./crowd-node.js', import.meta.url))
+const children = new Set<ChildProcess>()
+
+async function ask<T extends CrowdReply> (child: ChildProcess, cmd: CrowdCommand, type: T['type'], ms = 600_000): Promise<T> {
+  return await new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => { done(); reject(new Error(`no ${type} reply to ${cmd.cmd} in ${ms} ms`)) }, ms)
+    const onMessage = (r: CrowdReply): void => {
+      if (!('idx' in cmd) || !('idx' in r) || r.idx !== cmd.idx) return
+      if (r.type === 'error' && r.cmd === cmd.cmd) { done(); reject(new Error(r.message)) }
+      if (r.type === type) { done(); resolve(r as T) }
+    }
+    const done = (): void => { clearTimeout(timer); child.off('message', onMessage) }
+    child.on('message', onMessage)
+    child.send(cmd)
+  })
+}
+
 async function crowd (fair: boolean): Promise<{ ratios: number[], seconds: number, failed: number }> {
   const file = join(work, `crowd-${String(fair)}`)
   const size = Math.round(Number(args['crowd-mb']) * 1e6)
   writeFileSync(file, randomBytes(size))
-  const seeders: CmeshNode[] = []
-  let cid: CID | undefined
-  for (let i = 0; i < Number(args.seeders); i++) {
-    const s = await start(`127.1.${i + 1}.1`, { uploadLimit: parseRate(String(args['seed-rate'])), fair })
-    cid = (await s.add(file)).cid
-    seeders.push(s)
+  const seeders = Number(args.seeders)
+  const crowdSize = Number(args.crowd)
+  const per = Math.max(1, Number(args['per-process']))
+  // a process per seeder, and one per --per-process downloaders
+  const procs = seeders + Math.ceil(crowdSize / per)
+  const kids: ChildProcess[] = []
+  for (let i = 0; i < procs; i++) {
+    const child = fork(CROWD_CHILD, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    children.add(child)
+    kids.push(child)
   }
-  const addrs = seeders.map(s => s.addrs()[0]!)
-  const downloaders: CmeshNode[] = []
-  for (let i = 0; i < Number(args.crowd); i++) downloaders.push(await start(`127.2.${i + 1}.1`, { bootstrap: addrs, fair }))
-  const t0 = performance.now()
-  const results = await Promise.allSettled(downloaders.map(async d => await d.fetch(cid!, { signal: AbortSignal.timeout(120_000) })))
-  const seconds = (performance.now() - t0) / 1000
-  const ratios = seeders.map(s => s.stats().reduce((a, r) => a + r.sent, 0) / size)
-  await stop([...seeders, ...downloaders])
-  return { ratios, seconds, failed: results.filter(r => r.status === 'rejected').length }
+  const host = (idx: number): ChildProcess => idx < seeders ? kids[idx]! : kids[seeders + Math.floor((idx - seeders) / per)]!
+  try {
+    const addrs: string[] = []
+    let cid = ''
+    for (let i = 0; i < seeders; i++) {
+      const r = await ask<Extract<CrowdReply, { type: 'started' }>>(host(i), { cmd: 'start', idx: i, repo: join(work, `n${repos++}`), ip: `127.1.${i + 1}.1`, bootstrap: [], uploadLimit: parseRate(String(args['seed-rate'])), fair }, 'started')
+      addrs.push(r.addrs[0]!)
+      cid = (await ask<Extract<CrowdReply, { type: 'added' }>>(host(i), { cmd: 'add', idx: i, path: file }, 'added')).cid
+    }
+    const downloaders = Array.from({ length: crowdSize }, (_, k) => seeders + k)
+    await Promise.all(downloaders.map(async idx => await ask(host(idx), { cmd: 'start', idx, repo: join(work, `n${repos++}`), ip: `127.2.${idx - seeders + 1}.1`, bootstrap: addrs, fair }, 'started')))
+    const t0 = Date.now()
+    const results = await Promise.all(downloaders.map(async idx => await ask<Extract<CrowdReply, { type: 'fetched' }>>(host(idx), { cmd: 'fetch', idx, cid, timeoutMs: Number(args['crowd-timeout']) * 1000 }, 'fetched')))
+    const seconds = (Math.max(...results.map(r => r.at)) - t0) / 1000
+    const sent = await Promise.all(Array.from({ length: seeders }, async (_, i) => (await ask<Extract<CrowdReply, { type: 'sent' }>>(host(i), { cmd: 'sent', idx: i }, 'sent')).bytes))
+    return { ratios: sent.map(b => b / size), seconds, failed: results.filter(r => !r.ok).length }
+  } finally {
+    await Promise.all(kids.map(async child => {
+      if (child.exitCode !== null) return
+      const exited = new Promise(resolve => child.once('exit', resolve))
+      child.send({ cmd: 'shutdown' } satisfies CrowdCommand)
+      await Promise.race([exited, sleep(10_000)])
+      if (child.exitCode === null) child.kill('SIGKILL')
+      children.delete(child)
+    }))
+  }
 }
 
 async function main (): Promise<void> {
@@ -182,6 +227,7 @@ async function main (): Promise<void> {
 try {
   await main()
 } finally {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
   await stop([...open])
   rmSync(work, { recursive: true, force: true })
 }

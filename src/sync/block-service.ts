@@ -370,7 +370,7 @@ export class BlockService {
   source (peerId: Parameters<Libp2p['dialProtocol']>[0], id: string): BlockSource {
     return {
       id,
-      request: async (cids, options) => await this.request(peerId, id, cids, options.signal),
+      request: async (cids, options) => await this.request(peerId, id, cids, options.signal, options.onBlocks),
       verified: bytes => {
         this.peer(id).bytesReceived += bytes
         this.ledger.addReceived(id, bytes)
@@ -410,7 +410,7 @@ export class BlockService {
     }
   }
 
-  private async request (peerId: Parameters<Libp2p['dialProtocol']>[0], id: string, cids: CID[], signal?: AbortSignal): Promise<BlockAnswer> {
+  private async request (peerId: Parameters<Libp2p['dialProtocol']>[0], id: string, cids: CID[], signal?: AbortSignal, onBlocks?: (blocks: Block[], wireBytes: number) => Promise<void>): Promise<BlockAnswer> {
     const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
     const stream = await this.libp2p.dialProtocol(peerId, BLOCKS_PROTOCOL, { signal: combined })
@@ -432,10 +432,18 @@ export class BlockService {
         let m: Message = decodeMessage(frame)
         if (m.t === 'zblocks') m = await unpackBlocks(m)
         if (m.t === 'blocks') {
+          const got: Block[] = []
           let unsolicited = 0
-          for (const b of m.blocks) if (open.delete(key(b.cid))) blocks.push(b); else unsolicited++
+          for (const b of m.blocks) if (open.delete(key(b.cid))) got.push(b); else unsolicited++
           // blocks we did not ask for (or no longer want): the sender ignores what we told it
           if (unsolicited > 0) this.flood.strike(id, 'ignored-cancel')
+          if (onBlocks !== undefined && got.length > 0) {
+            // handed on as they arrive: the fetcher stores them before the next message is read
+            await onBlocks(got, wireBytes)
+            wireBytes = 0
+          } else {
+            blocks.push(...got)
+          }
         } else if (m.t === 'dont-have') {
           for (const c of m.cids) if (open.delete(key(c))) missing.push(c)
         } else {

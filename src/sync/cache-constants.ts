@@ -18,6 +18,11 @@ export const MAX_URL_LENGTH = 4096
 export const POPULARITY_HALF_LIFE_MS = 3600_000
 /** A member reports its status (free capacity and its most requested URLs) this often. */
 export const STATUS_INTERVAL_MS = 10_000
+/**
+ * A member gossips its status again this soon at most when peers connect (a quarter interval if that is
+ * shorter): in a crowd, where peers connect many times a second, a status per connection flooded every member.
+ */
+export const STATUS_MIN_GAP_MS = 2_000
 /** A member not heard from for this many intervals is no longer an owner candidate. */
 export const STATUS_MISSED_INTERVALS = 3
 /** URLs a status report carries at most. */

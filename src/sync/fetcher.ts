@@ -6,97 +6,10 @@ import { decodeNode, type DagNode } from '../dag/nodes.js'
 import { verifyBlock } from '../dag/verify.js'
 import { AbortError, BlockCorruptError, DagTooLargeError, FetchFailedError, InvalidOptionError } from '../errors.js'
 import type { Block, Blockstore } from '../store/interface.js'
+import type { BlockAnswer, BlockSource, FetchOptions, FetchResult } from './fetch-interface.js'
 import { Holders } from './holders.js'
 
-/** A source's answer to a request: what it sent, what it says it lacks, and what crossed the network. */
-export interface BlockAnswer {
-  blocks: Block[]
-  missing: CID[]
-  /**
-   * Bytes received on the wire for this answer (compressed payload, framing, HTTP body), counted by the source
-   * as they arrive. @default the sum of the blocks' lengths
-   */
-  wireBytes?: number
-}
-
-/** Where blocks can come from: a peer, another store, an HTTP mirror. */
-export interface BlockSource {
-  readonly id: string
-  /** What kind of source this is, for reports. @default 'peer' */
-  readonly kind?: 'peer' | 'mirror' | 'store'
-  /** Ask for blocks; the answer may be partial. Bytes are untrusted: the fetcher verifies them. */
-  request: (cids: CID[], options: { signal?: AbortSignal }) => Promise<BlockAnswer>
-  /** Called when the source sent a block that does not match its CID. */
-  misbehaved?: (reason: string) => void
-  /** Called with the bytes of blocks from this source that verified (the node's ledger counts them). */
-  verified?: (bytes: number) => void
-  /** Which of `cids` the source says it holds (a cheap question: no block bytes move). */
-  haves?: (cids: CID[], options: { signal?: AbortSignal }) => Promise<CID[]>
-}
-
-export type FetchProgressEvent =
-  | { type: 'fetch:blocks', blocks: number, bytes: number, source: string }
-  | { type: 'fetch:bad-block', cid: string, source: string }
-  | { type: 'fetch:source-failed', source: string, error: string }
-  | { type: 'fetch:endgame', source: string, blocks: number }
-  /**
-   * A request to `source` has run STALL_FACTOR times longer than usual (it stopped answering, or slowed down that
-   * much): the `blocks` of its requests may be asked of other sources, and it gets no new work until it answers.
-   */
-  | { type: 'fetch:stalled', source: string, blocks: number }
-
-export interface FetchOptions {
-  signal?: AbortSignal
-  onProgress?: (event: FetchProgressEvent) => void
-  /** Pin the root once complete. @default true */
-  pin?: boolean
-  /** CIDs asked for in one request: small blocks travel many to a message. @default 128 */
-  batchSize?: number
-  /**
-   * Bytes asked for in one request at most, by the sizes the file nodes give their leaves: a request of large
-   * blocks is cut short, so work stays spread over the sources as they prove fast or slow. @default 1 MiB
-   */
-  requestBytes?: number
-  /** Requests in flight to one source at most; each goes to the source expected to answer first. @default 4 */
-  perSource?: number
-  /**
-   * Sources joining and leaving during the fetch: called once with `add` and `remove`; returns a function that
-   * stops watching. A node wires this to its peers connecting and disconnecting.
-   */
-  watch?: (add: (source: BlockSource) => void, remove: (id: string) => void) => () => void
-  /**
-   * Most bytes the whole DAG may hold: every block the walk reaches, held or fetched, counted once. The fetch
-   * stops with ERR_DAG_TOO_LARGE as soon as the walk passes it (a DAG larger than its declared size). @default unlimited
-   */
-  maxBytes?: number
-  /** Most blocks the whole DAG may hold, counted as for `maxBytes` (ERR_DAG_TOO_LARGE past it). @default unlimited */
-  maxBlocks?: number
-  /**
-   * Once blocks have begun to arrive, when no source has what is left (or no source is connected), wait for one
-   * instead of failing: ask the sources again every PATIENCE_REASK_MS, and fail only once no block has arrived
-   * for this long (ms). Auto-sync uses it: just after an announcement, the neighbours it fetches from are still
-   * downloading the rest themselves. Content nobody has (not even its root) still fails at once. @default 0
-   */
-  patienceMs?: number
-}
-
-export interface FetchResult {
-  cid: CID
-  /** Blocks received and stored by this fetch (not those already held). */
-  fetchedBlocks: number
-  fetchedBytes: number
-  /** Verified bytes received from each source. */
-  sources: Record<string, number>
-  /** Bytes received on the wire from each source, as the sources counted them (compressed, with framing). */
-  wire: Record<string, number>
-  /** Sum of `wire`: what this fetch cost the network. */
-  wireBytes: number
-  /** Requests sent to race another: a stalled one, or a late one in the endgame. */
-  duplicates: number
-  /** Time spent hashing received blocks to verify them (the price of trusting no one). */
-  verifySeconds: number
-  seconds: number
-}
+export type { BlockAnswer, BlockSource, FetchOptions, FetchProgressEvent, FetchResult } from './fetch-interface.js'
 
 interface SourceState {
   source: BlockSource
@@ -111,6 +24,8 @@ interface SourceState {
 
 interface Outstanding {
   cids: CID[]
+  /** Its blocks not yet received, by key. */
+  open: Map<string, CID>
   source: SourceState
   controller: AbortController
   /** Part of a race (another request asks for some of the same blocks): cancelled once all its blocks are stored. */
@@ -124,6 +39,8 @@ interface Outstanding {
   /** Answered, failed or cancelled. */
   settled: boolean
   started: number
+  /** When it last delivered blocks (or started): it stalls when silent too long. */
+  progressAt: number
 }
 
 /** Bytes asked for in one request at most (FetchOptions.requestBytes). */
@@ -169,13 +86,14 @@ function limit (name: string, value: number | undefined): number {
  * those that have not said they lack the blocks, so slow sources get less work, whatever their kind; the
  * source that sent a block's parent goes first, and sources that lacked an ancestor last (see Holders).
  *
- * A request that runs STALL_FACTOR times longer than its source usually takes (and at least STALL_MIN_MS) has
- * stalled: its blocks are asked of other sources with room that usually answer in under 1/RACE_FACTOR of the
- * time it has waited, the first answer wins and the other request is cancelled, and the stalled source gets no
- * new work until it answers (one block at a time once it has nothing in flight, so a source that recovers gets
- * work again). In the endgame idle sources race the oldest late requests the same way. A source that sends a bad block is dropped (and told, through `misbehaved`) and its
- * blocks are asked of the others. When no source is left that can serve a block, the fetch fails with
- * ERR_FETCH_FAILED naming every source tried; what was stored stays for a resume.
+ * A request that delivers nothing (its first blocks, or more of a long answer) for STALL_FACTOR times as long as
+ * its source usually takes to answer a request (and at least STALL_MIN_MS) has stalled: its blocks are asked of
+ * other sources with room that usually answer in under 1/RACE_FACTOR of the time it has waited, the first answer
+ * wins and the other request is cancelled, and the stalled source gets no new work until it answers (one block
+ * at a time once it has nothing in flight, so a source that recovers gets work again). In the endgame idle
+ * sources race the oldest late requests the same way. A source that sends a bad block is dropped (and told,
+ * through `misbehaved`) and its blocks are asked of the others. When no source is left that can serve a block,
+ * the fetch fails with ERR_FETCH_FAILED naming every source tried; what was stored stays for a resume.
  */
 export async function fetchDag (store: FetchStore, root: CID, sources: BlockSource[], options: FetchOptions = {}): Promise<FetchResult> {
   const started = performance.now()
@@ -308,7 +226,8 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     const send = (s: SourceState, batch: CID[], origin?: Outstanding): void => {
       const controller = new AbortController()
       const id = nextRequest++
-      const entry: Outstanding = { cids: batch, source: s, controller, raced: origin !== undefined, raceable: batch, stalled: false, origin, settled: false, started: performance.now() }
+      const now = performance.now()
+      const entry: Outstanding = { cids: batch, open: new Map(batch.map(c => [keyOf(c), c])), source: s, controller, raced: origin !== undefined, raceable: batch, stalled: false, origin, settled: false, started: now, progressAt: now }
       outstanding.set(id, entry)
       s.inFlight++
       void ask(s, entry).catch((err: Error) => { failure ??= err }).finally(() => {
@@ -323,7 +242,10 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     const race = (o: Outstanding, to: SourceState): void => {
       const take: CID[] = []
       const keep: CID[] = []
-      for (const c of o.raceable) (holders.lacks(keyOf(c), to.source.id) ? keep : take).push(c)
+      for (const c of o.raceable) {
+        if (!o.open.has(keyOf(c))) continue // it arrived meanwhile
+        ;(holders.lacks(keyOf(c), to.source.id) ? keep : take).push(c)
+      }
       if (take.length === 0) return
       o.raceable = keep
       o.raced = true
@@ -415,7 +337,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     /** When `o` counts as stalled (ms, performance.now() clock): never while no source has answered anything. */
     const stallDue = (o: Outstanding, fastest: number): number => {
       const usual = o.source.secondsPerRequest > 0 ? o.source.secondsPerRequest : fastest
-      return o.started + Math.max(STALL_MIN_MS, STALL_FACTOR * usual * 1000)
+      return o.progressAt + Math.max(STALL_MIN_MS, STALL_FACTOR * usual * 1000)
     }
 
     /** Mark the requests that stalled, and their sources (a source found stalled is reported once). */
@@ -561,7 +483,8 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     /** Cancel requests whose blocks have all been stored meanwhile (by a racing request). */
     const cancelSatisfied = async (): Promise<void> => {
       for (const o of outstanding.values()) {
-        if (o.controller.signal.aborted) continue
+        // only raced requests ask for blocks another request also asks for
+        if (!o.raced || o.controller.signal.aborted) continue
         let all = true
         for (const c of o.cids) if (!await store.has(c)) { all = false; break }
         if (all) o.controller.abort()
@@ -574,8 +497,25 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       const signal = options.signal === undefined ? entry.controller.signal : AbortSignal.any([options.signal, entry.controller.signal])
       let answer: BlockAnswer | undefined
       let error: unknown
+      const onBlocks = async (blocks: Block[], wireBytes: number): Promise<void> => {
+        if (closed) return
+        handling++
+        try {
+          countWire(source, wireBytes)
+          entry.progressAt = performance.now()
+          s.failures = 0
+          s.stalled = false // it answers again
+          if (!await take(s, entry, blocks)) {
+            await giveBack(entry, entry.cids)
+            entry.controller.abort()
+          }
+        } finally {
+          handling--
+          wake?.()
+        }
+      }
       try {
-        answer = await source.request(batch, { signal })
+        answer = await source.request(batch, { signal, onBlocks })
       } catch (err) {
         error = err
       }
@@ -600,28 +540,45 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       await giveBack(entry, entry.cids)
     }
 
+    const countWire = (source: BlockSource, bytes: number): void => {
+      result.wire[source.id] = (result.wire[source.id] ?? 0) + bytes
+      result.wireBytes += bytes
+    }
+
     const onAnswer = async (s: SourceState, entry: Outstanding, answer: BlockAnswer): Promise<void> => {
       const { source } = s
-      const batch = entry.cids
       if (closed) return
       s.failures = 0
       s.stalled = false // it answers again
       // what crossed the network is counted even when the answer is then thrown away
-      const wire = answer.wireBytes ?? answer.blocks.reduce((n, b) => n + b.bytes.length, 0)
-      result.wire[source.id] = (result.wire[source.id] ?? 0) + wire
-      result.wireBytes += wire
+      countWire(source, answer.wireBytes ?? answer.blocks.reduce((n, b) => n + b.bytes.length, 0))
       const took = (performance.now() - entry.started) / 1000
       const average = s.secondsPerRequest === 0 ? took : s.secondsPerRequest * 0.7 + took * 0.3
       // an answer that stalled shows what the source takes now (a throttle after its first burst): not averaged away
       s.secondsPerRequest = entry.stalled ? Math.max(average, took) : average
-      if (!isLive(s)) { // dropped while this request was out: its answer is not trusted
-        await giveBack(entry, batch)
+      if (!await take(s, entry, answer.blocks)) {
+        await giveBack(entry, entry.cids)
         return
       }
-      const asked = new Map(batch.map(c => [keyOf(c), c]))
+      // what was neither sent nor (honestly) refused is asked of someone else; the refusal is remembered
+      for (const c of [...entry.open.values()]) {
+        entry.open.delete(keyOf(c))
+        holders.lack(keyOf(c), source.id) // (if it said it had the block, it no longer counts as a holder)
+        partialSeen = true
+        await giveBack(entry, [c])
+      }
+    }
+
+    /**
+     * Blocks from `s` for `entry` (a whole answer or one message of it): verified, stored, their links walked.
+     * False when nothing of the source is trusted: it sent a bad block, or was dropped while this was out.
+     */
+    const take = async (s: SourceState, entry: Outstanding, blocks: Block[]): Promise<boolean> => {
+      const { source } = s
+      if (!isLive(s)) return false
       const good: Block[] = []
-      for (const b of answer.blocks) {
-        if (!asked.delete(keyOf(b.cid))) continue // not asked for: ignored, never stored
+      for (const b of blocks) {
+        if (!entry.open.delete(keyOf(b.cid))) continue // not asked for: ignored, never stored
         let corrupt = false
         const v0 = performance.now()
         try {
@@ -639,39 +596,32 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
             options.onProgress?.({ type: 'fetch:bad-block', cid: b.cid.toString(), source: source.id })
             source.misbehaved?.(`sent a block that does not match ${b.cid}`)
           }
-          await giveBack(entry, batch)
-          return
+          return false
         }
         good.push(b)
       }
-      // what was neither sent nor (honestly) refused is asked of someone else; the refusal is remembered
-      for (const c of asked.values()) {
-        holders.lack(keyOf(c), source.id) // (if it said it had the block, it no longer counts as a holder)
-        partialSeen = true
-        await giveBack(entry, [c])
-      }
-      if (good.length > 0 && !closed) {
-        // the budget is checked before storing: a block past it is never written
-        let added = 0
-        for (const b of good) if (seen.get(keyOf(b.cid)) === false) added += b.bytes.length
-        if (dagBytes + added > maxBytes) throw new DagTooLargeError(root.toString(), 'bytes', maxBytes)
-        dagBytes += added
-        for (const b of good) seen.set(keyOf(b.cid), true)
-        const put = store.putMany(good, session)
-        storing.add(put)
-        const r = await put.finally(() => storing.delete(put))
-        if (closed) return
-        result.fetchedBlocks += r.newBlocks
-        result.fetchedBytes += r.newBytes
-        let bytes = 0
-        for (const b of good) { bytes += b.bytes.length; expand(b.cid, b.bytes, source.id) }
-        result.sources[source.id] = (result.sources[source.id] ?? 0) + bytes
-        source.verified?.(bytes)
-        lastProgress = performance.now()
-        options.onProgress?.({ type: 'fetch:blocks', blocks: result.fetchedBlocks, bytes: result.fetchedBytes, source: source.id })
-        await settleLocal()
-        await cancelSatisfied()
-      }
+      if (good.length === 0 || closed) return true
+      // the budget is checked before storing: a block past it is never written
+      let added = 0
+      for (const b of good) if (seen.get(keyOf(b.cid)) === false) added += b.bytes.length
+      if (dagBytes + added > maxBytes) throw new DagTooLargeError(root.toString(), 'bytes', maxBytes)
+      dagBytes += added
+      for (const b of good) seen.set(keyOf(b.cid), true)
+      const put = store.putMany(good, session)
+      storing.add(put)
+      const r = await put.finally(() => storing.delete(put))
+      if (closed) return true
+      result.fetchedBlocks += r.newBlocks
+      result.fetchedBytes += r.newBytes
+      let bytes = 0
+      for (const b of good) { bytes += b.bytes.length; expand(b.cid, b.bytes, source.id) }
+      result.sources[source.id] = (result.sources[source.id] ?? 0) + bytes
+      source.verified?.(bytes)
+      lastProgress = performance.now()
+      options.onProgress?.({ type: 'fetch:blocks', blocks: result.fetchedBlocks, bytes: result.fetchedBytes, source: source.id })
+      await settleLocal()
+      await cancelSatisfied()
+      return true
     }
 
     for (;;) {

@@ -4,7 +4,7 @@ import type { Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { BadClaimError, CmeshError } from '../errors.js'
 import type { Member } from '../policy/rendezvous.js'
-import { MAX_REMOTE_CLAIMS, MAX_URL_LENGTH, MAX_URL_MESSAGE_BYTES, OWNER_ASK_TIMEOUT_MS, STATUS_INTERVAL_MS, STATUS_MISSED_INTERVALS, URL_PROTOCOL, URL_TOPIC } from './cache-constants.js'
+import { MAX_REMOTE_CLAIMS, MAX_URL_LENGTH, MAX_URL_MESSAGE_BYTES, OWNER_ASK_TIMEOUT_MS, STATUS_INTERVAL_MS, STATUS_MIN_GAP_MS, STATUS_MISSED_INTERVALS, URL_PROTOCOL, URL_TOPIC } from './cache-constants.js'
 import { readFrames, sendFrame } from './framing.js'
 import type { Pubsub } from './pubsub.js'
 import { openMessage, signMessage, type MemberStatus, type UrlClaim } from './url-claims.js'
@@ -50,10 +50,15 @@ export class UrlCommunity {
   readonly distrusted = new Set<string>()
   private timer: NodeJS.Timeout | undefined
   private soon: NodeJS.Timeout | undefined
+  private lastStatus = Number.NEGATIVE_INFINITY
   private readonly statusIntervalMs: number
   private readonly ownerAskTimeoutMs: number
   private readonly self: string
-  private readonly onConnect = (): void => { this.statusSoon() }
+  /** When this node joined: while new, it gossips its status as it connects (its first peers may come late). */
+  private startedAt = 0
+  private readonly onConnect = (): void => {
+    if (Date.now() - this.startedAt < this.statusIntervalMs) this.statusSoon()
+  }
 
   constructor (private readonly components: CommunityComponents, options: CommunityOptions = {}) {
     this.statusIntervalMs = options.statusIntervalMs ?? STATUS_INTERVAL_MS
@@ -71,6 +76,7 @@ export class UrlCommunity {
     libp2p.addEventListener('peer:connect', this.onConnect)
     this.timer = setInterval(() => { void this.publishStatus() }, this.statusIntervalMs)
     this.timer.unref()
+    this.startedAt = Date.now()
     this.statusSoon()
   }
 
@@ -84,17 +90,23 @@ export class UrlCommunity {
     await libp2p.unhandle(URL_PROTOCOL)
   }
 
-  /** Gossip status shortly (a peer connected: it should learn our capacity before it needs an owner). */
+  /**
+   * Gossip status shortly: this node is new, or heard of a new member, which should learn our capacity before
+   * it needs an owner. Not on every connection: in a crowd, where peers connect many times a second, a status
+   * per connection, flooded to and verified by every member, took a tenth of every node's CPU.
+   */
   private statusSoon (): void {
     if (this.soon !== undefined) return
+    const gap = Math.min(STATUS_MIN_GAP_MS, this.statusIntervalMs / 4)
     this.soon = setTimeout(() => {
       this.soon = undefined
       void this.publishStatus()
-    }, 200)
+    }, Math.max(200, this.lastStatus + gap - Date.now()))
     this.soon.unref()
   }
 
   async publishStatus (): Promise<void> {
+    this.lastStatus = Date.now()
     const signed = await signMessage(await this.components.key(), { t: 'status', status: { peer: this.self, at: Date.now(), ...this.components.status() } })
     await this.components.pubsub.publish(URL_TOPIC, signed.bytes).catch(() => {})
   }
@@ -122,6 +134,7 @@ export class UrlCommunity {
       if (m.status.peer === this.self) return TopicValidatorResult.Ignore
       const held = this.members.get(m.status.peer)
       if (held !== undefined && held.at >= m.status.at) return TopicValidatorResult.Ignore
+      if (held === undefined) this.statusSoon() // a new member (or one back): it learns of us
       this.members.set(m.status.peer, { ...m.status, receivedAt: Date.now() })
       this.components.onStatus(m.status)
       return TopicValidatorResult.Accept

@@ -49,6 +49,23 @@ describe('nodes exchanging blocks over loopback', () => {
     assert.ok(servedByA !== undefined && servedByA.blocksServed > 0)
   })
 
+  it('stores the blocks of a long answer as its messages arrive, before the whole request is answered', async t => {
+    const dir = tempDir(t)
+    const data = pseudoRandom(1_000_000, 66)
+    writeFileSync(join(dir, 'f'), data)
+    // a peer limited to 1 MB/s answers one request for every leaf in many messages
+    const a = await startNode(t, [], 1_000_000)
+    const { cid, blocks } = await a.add(join(dir, 'f'), { chunker: SMALL_CHUNKS, fileFanout: 4096 })
+    const b = await startNode(t, [a.addrs()[0]!])
+    const counts: number[] = []
+    const r = await b.fetch(cid, { perSource: 1, batchSize: 4096, requestBytes: 16 * 1024 * 1024, onProgress: e => { if (e.type === 'fetch:blocks') counts.push(e.blocks) } })
+    assert.equal(r.fetchedBlocks, blocks)
+    // the root, then the leaves in several steps: they could be passed on to others while the rest came
+    assert.ok(counts.length >= 4, `stored in ${counts.length} steps: ${counts.join(' ')}`)
+    assert.ok(counts[1]! < blocks, `the first message held ${counts[1]} of ${blocks} blocks`)
+    assert.deepEqual(await collect(b.cat(cid)), Buffer.from(data))
+  })
+
   it('disconnects a peer that sends a corrupted block and completes from the others', async t => {
     const dir = tempDir(t)
     const data = pseudoRandom(400_000, 62)
