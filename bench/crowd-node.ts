@@ -14,9 +14,9 @@ export type CrowdCommand =
   | { cmd: 'shutdown' }
 
 export type CrowdReply =
-  | { type: 'started', idx: number, addrs: string[] }
+  | { type: 'started', idx: number, addrs: string[], peerId: string }
   | { type: 'added', idx: number, cid: string }
-  | { type: 'fetched', idx: number, ok: boolean, at: number, error?: string }
+  | { type: 'fetched', idx: number, ok: boolean, at: number, error?: string, sources?: Record<string, number>, duplicates?: number }
   | { type: 'sent', idx: number, bytes: number }
   | { type: 'error', idx: number, cmd: string, message: string }
 
@@ -29,9 +29,9 @@ function send (r: CrowdReply): void {
 async function run (c: CrowdCommand): Promise<void> {
   switch (c.cmd) {
     case 'start': {
-      const node = await createNode({ repo: c.repo, listen: [`/ip4/${c.ip}/tcp/0`], mdns: false, minPeers: 0, bootstrap: c.bootstrap, uploadLimit: c.uploadLimit, fair: c.fair })
+      const node = await createNode({ repo: c.repo, listen: [`/ip4/${c.ip}/tcp/0`], mdns: false, minPeers: 0, bootstrap: c.bootstrap, bootstrapRequired: false, uploadLimit: c.uploadLimit, fair: c.fair })
       nodes.set(c.idx, node)
-      send({ type: 'started', idx: c.idx, addrs: node.addrs().map(String) })
+      send({ type: 'started', idx: c.idx, addrs: node.addrs().map(String), peerId: node.peerId.toString() })
       return
     }
     case 'add': {
@@ -41,8 +41,8 @@ async function run (c: CrowdCommand): Promise<void> {
     }
     case 'fetch': {
       try {
-        await nodes.get(c.idx)!.fetch(CID.parse(c.cid), { signal: AbortSignal.timeout(c.timeoutMs) })
-        send({ type: 'fetched', idx: c.idx, ok: true, at: Date.now() })
+        const r = await nodes.get(c.idx)!.fetch(CID.parse(c.cid), { signal: AbortSignal.timeout(c.timeoutMs) })
+        send({ type: 'fetched', idx: c.idx, ok: true, at: Date.now(), sources: r.sources, duplicates: r.duplicates })
       } catch (err) {
         send({ type: 'fetched', idx: c.idx, ok: false, at: Date.now(), error: (err as Error).message })
       }

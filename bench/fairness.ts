@@ -12,7 +12,7 @@
  *     to --seed-rate) and from each other, within `--crowd-timeout` s: each seeder's upload ratio (bytes it
  *     uploaded / file size), their standard deviation, the time to the last download. Its nodes run in child
  *     processes (bench/crowd-node.ts): a process per seeder, one per `--per-process` downloaders, so fifty-five
- *     nodes share the machine's cores rather than one event loop.
+ *     nodes share the machine's cores rather than one event loop. `--crowd-only` runs this part alone (fair).
  * Each runs with the scheduler (fair) and first come, first served (FIFO), in the same run.
  */
 import { fork, type ChildProcess } from 'node:child_process'
@@ -29,7 +29,7 @@ import { DEFAULT_MAX_SHARE } from '../src/policy/fairness-constants.js'
 import type { CrowdCommand, CrowdReply } from './crowd-node.js'
 import { parseBenchArgs, printTable } from './report.js'
 
-const args = parseBenchArgs(process.argv.slice(2), { peers: 16, rate: '8MB/s', seconds: 6, 'file-mb': 8, crowd: 50, seeders: 5, 'seed-rate': '1MB/s', 'crowd-mb': 2, 'per-process': 5, 'crowd-timeout': 120, json: false })
+const args = parseBenchArgs(process.argv.slice(2), { peers: 16, rate: '8MB/s', seconds: 6, 'file-mb': 8, crowd: 50, seeders: 5, 'seed-rate': '1MB/s', 'crowd-mb': 2, 'per-process': 5, 'crowd-timeout': 120, 'crowd-only': false, json: false })
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-fairness-'))
 const open = new Set<CmeshNode>()
 let repos = 0
@@ -140,7 +140,12 @@ async function ask<T extends CrowdReply> (child: ChildProcess, cmd: CrowdCommand
   })
 }
 
-async function crowd (fair: boolean): Promise<{ ratios: number[], seconds: number, failed: number }> {
+/**
+ * A flash crowd; `ratios` are what each seeder uploaded over the file's size, `seederShare` the part of the verified
+ * bytes downloaders got from seeders (the rest they traded), `duplicates` the requests sent to race another,
+ * `receivedTwice` the verified bytes received beyond one copy per completed download, over those copies.
+ */
+async function crowd (fair: boolean): Promise<{ ratios: number[], seconds: number, failed: number, seederShare: number, duplicates: number, receivedTwice: number }> {
   const file = join(work, `crowd-${String(fair)}`)
   const size = Math.round(Number(args['crowd-mb']) * 1e6)
   writeFileSync(file, randomBytes(size))
@@ -158,10 +163,12 @@ async function crowd (fair: boolean): Promise<{ ratios: number[], seconds: numbe
   const host = (idx: number): ChildProcess => idx < seeders ? kids[idx]! : kids[seeders + Math.floor((idx - seeders) / per)]!
   try {
     const addrs: string[] = []
+    const seederIds = new Set<string>()
     let cid = ''
     for (let i = 0; i < seeders; i++) {
       const r = await ask<Extract<CrowdReply, { type: 'started' }>>(host(i), { cmd: 'start', idx: i, repo: join(work, `n${repos++}`), ip: `127.1.${i + 1}.1`, bootstrap: [], uploadLimit: parseRate(String(args['seed-rate'])), fair }, 'started')
       addrs.push(r.addrs[0]!)
+      seederIds.add(r.peerId)
       cid = (await ask<Extract<CrowdReply, { type: 'added' }>>(host(i), { cmd: 'add', idx: i, path: file }, 'added')).cid
     }
     const downloaders = Array.from({ length: crowdSize }, (_, k) => seeders + k)
@@ -170,7 +177,14 @@ async function crowd (fair: boolean): Promise<{ ratios: number[], seconds: numbe
     const results = await Promise.all(downloaders.map(async idx => await ask<Extract<CrowdReply, { type: 'fetched' }>>(host(idx), { cmd: 'fetch', idx, cid, timeoutMs: Number(args['crowd-timeout']) * 1000 }, 'fetched')))
     const seconds = (Math.max(...results.map(r => r.at)) - t0) / 1000
     const sent = await Promise.all(Array.from({ length: seeders }, async (_, i) => (await ask<Extract<CrowdReply, { type: 'sent' }>>(host(i), { cmd: 'sent', idx: i }, 'sent')).bytes))
-    return { ratios: sent.map(b => b / size), seconds, failed: results.filter(r => !r.ok).length }
+    // verified bytes the downloaders got from seeders and from each other
+    let fromSeeders = 0
+    let fromPeers = 0
+    for (const r of results) for (const [id, b] of Object.entries(r.sources ?? {})) { if (seederIds.has(id)) fromSeeders += b; else fromPeers += b }
+    const duplicates = results.reduce((a, r) => a + (r.duplicates ?? 0), 0)
+    const completed = results.filter(r => r.ok).length
+    const receivedTwice = completed === 0 ? 0 : (fromSeeders + fromPeers) / (size * completed) - 1
+    return { ratios: sent.map(b => b / size), seconds, failed: crowdSize - completed, seederShare: fromSeeders / Math.max(1, fromSeeders + fromPeers), duplicates, receivedTwice }
   } finally {
     await Promise.all(kids.map(async child => {
       if (child.exitCode !== null) return
@@ -184,6 +198,11 @@ async function crowd (fair: boolean): Promise<{ ratios: number[], seconds: numbe
 }
 
 async function main (): Promise<void> {
+  if (args['crowd-only'] === true) {
+    const c = await crowd(true)
+    printTable([{ seeders: Number(args.seeders), downloaders: Number(args.crowd), 'seeder ratios': c.ratios.map(r => r.toFixed(1)).join(' '), 'ratio std dev': stdDev(c.ratios).toFixed(2), 'from seeders': `${(c.seederShare * 100).toFixed(0)} %`, races: c.duplicates, 'received twice': `${(c.receivedTwice * 100).toFixed(0)} %`, 'crowd s': c.seconds.toFixed(1), 'crowd failed': c.failed }], args.json === true, { ...c, seedRatioStdDev: stdDev(c.ratios) })
+    return
+  }
   const server = await start('127.0.0.1', { uploadLimit: parseRate(String(args.rate)) })
   const files: CID[] = []
   for (let i = 0; i < 16; i++) {
@@ -205,6 +224,8 @@ async function main (): Promise<void> {
     'upload MB/s': s.mbps.toFixed(2),
     'seeder ratios': c.ratios.map(r => r.toFixed(1)).join(' '),
     'ratio std dev': stdDev(c.ratios).toFixed(2),
+    'from seeders': `${(c.seederShare * 100).toFixed(0)} %`,
+    'received twice': `${(c.receivedTwice * 100).toFixed(0)} %`,
     'crowd s': c.seconds.toFixed(1),
     'crowd failed': c.failed
   })
@@ -218,8 +239,8 @@ async function main (): Promise<void> {
     sybilShare: fair.sybilShare,
     seedRatioStdDev: stdDev(crowdFair.ratios),
     seedRatios: crowdFair.ratios,
-    crowd: { downloaders: Number(args.crowd), seeders: Number(args.seeders), seconds: crowdFair.seconds, failed: crowdFair.failed },
-    fifo: { jain: fifo.jain, maxShare: fifo.maxShare, sybilShare: fifo.sybilShare, seedRatioStdDev: stdDev(crowdFifo.ratios), seedRatios: crowdFifo.ratios, crowdSeconds: crowdFifo.seconds, crowdFailed: crowdFifo.failed },
+    crowd: { downloaders: Number(args.crowd), seeders: Number(args.seeders), seconds: crowdFair.seconds, failed: crowdFair.failed, seederShare: crowdFair.seederShare, duplicates: crowdFair.duplicates, receivedTwice: crowdFair.receivedTwice },
+    fifo: { jain: fifo.jain, maxShare: fifo.maxShare, sybilShare: fifo.sybilShare, seedRatioStdDev: stdDev(crowdFifo.ratios), seedRatios: crowdFifo.ratios, crowdSeconds: crowdFifo.seconds, crowdFailed: crowdFifo.failed, crowdSeederShare: crowdFifo.seederShare, crowdReceivedTwice: crowdFifo.receivedTwice },
     goals: { jain: fair.jain >= 0.99, maxShare: fair.maxShare <= cap + 0.02 }
   })
 }

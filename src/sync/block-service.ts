@@ -15,7 +15,7 @@ import { Unchoker, type ChokeState } from '../policy/unchoker.js'
 import type { Block, Blockstore } from '../store/interface.js'
 import { compress, packBlocks, unpackBlocks } from './compression.js'
 import { BLOCKS_PROTOCOL, DEFAULT_COMPRESS, MAX_ENTRIES, MAX_MESSAGE_BYTES, MESSAGE_TARGET_BYTES } from './constants.js'
-import type { BlockAnswer, BlockSource } from './fetcher.js'
+import type { BlockAnswer, BlockSource, RequestOptions } from './fetch-interface.js'
 import { framedLength, readFrames, sendFrame } from './framing.js'
 import { decodeMessage, encodeMessage, ProtocolError, type Message } from './wire.js'
 
@@ -370,7 +370,7 @@ export class BlockService {
   source (peerId: Parameters<Libp2p['dialProtocol']>[0], id: string): BlockSource {
     return {
       id,
-      request: async (cids, options) => await this.request(peerId, id, cids, options.signal, options.onBlocks),
+      request: async (cids, options) => await this.request(peerId, id, cids, options),
       verified: bytes => {
         this.peer(id).bytesReceived += bytes
         this.ledger.addReceived(id, bytes)
@@ -410,7 +410,8 @@ export class BlockService {
     }
   }
 
-  private async request (peerId: Parameters<Libp2p['dialProtocol']>[0], id: string, cids: CID[], signal?: AbortSignal, onBlocks?: (blocks: Block[], wireBytes: number) => Promise<void>): Promise<BlockAnswer> {
+  private async request (peerId: Parameters<Libp2p['dialProtocol']>[0], id: string, cids: CID[], options: RequestOptions): Promise<BlockAnswer> {
+    const { signal, onBlocks } = options
     const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
     const stream = await this.libp2p.dialProtocol(peerId, BLOCKS_PROTOCOL, { signal: combined })
@@ -421,6 +422,14 @@ export class BlockService {
     const missing: CID[] = []
     const key = cidKey
     const open = new Set(cids.map(key))
+    /** Blocks taken back (a racing request brought them): one already on its way is no fault of the sender. */
+    const withdrawn = new Set<string>()
+    options.onCancel?.(back => {
+      const cancel = back.filter(c => open.delete(key(c)))
+      if (cancel.length === 0) return
+      for (const c of cancel) withdrawn.add(key(c))
+      for (let i = 0; i < cancel.length; i += MAX_ENTRIES) void sendFrame(stream, encodeMessage({ t: 'cancel', cids: cancel.slice(i, i + MAX_ENTRIES) })).catch(() => {})
+    })
     let wireBytes = 0
     try {
       for (let i = 0; i < cids.length; i += MAX_ENTRIES) {
@@ -434,7 +443,7 @@ export class BlockService {
         if (m.t === 'blocks') {
           const got: Block[] = []
           let unsolicited = 0
-          for (const b of m.blocks) if (open.delete(key(b.cid))) got.push(b); else unsolicited++
+          for (const b of m.blocks) if (open.delete(key(b.cid))) got.push(b); else if (!withdrawn.has(key(b.cid))) unsolicited++
           // blocks we did not ask for (or no longer want): the sender ignores what we told it
           if (unsolicited > 0) this.flood.strike(id, 'ignored-cancel')
           if (onBlocks !== undefined && got.length > 0) {

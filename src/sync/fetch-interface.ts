@@ -13,6 +13,13 @@ export interface BlockAnswer {
   wireBytes?: number
 }
 
+/** How a block request is made (see BlockSource.request). */
+export interface RequestOptions {
+  signal?: AbortSignal
+  onBlocks?: (blocks: Block[], wireBytes: number) => Promise<void>
+  onCancel?: (cancel: (cids: CID[]) => void) => void
+}
+
 /** Where blocks can come from: a peer, another store, an HTTP mirror. */
 export interface BlockSource {
   readonly id: string
@@ -22,9 +29,11 @@ export interface BlockSource {
    * Ask for blocks; the answer may be partial. Bytes are untrusted: the fetcher verifies them. A source that
    * answers in several messages hands each message's blocks to `onBlocks` as it arrives (and awaits it), so they
    * are stored, and can be passed on to others, before the whole request is answered; those blocks and their wire
-   * bytes are then left out of the answer.
+   * bytes are then left out of the answer. A source that can take back part of a request hands `onCancel` a
+   * function that does (the fetcher calls it for blocks a racing request delivered first); cancelled blocks are
+   * neither in the answer nor missing from it.
    */
-  request: (cids: CID[], options: { signal?: AbortSignal, onBlocks?: (blocks: Block[], wireBytes: number) => Promise<void> }) => Promise<BlockAnswer>
+  request: (cids: CID[], options: RequestOptions) => Promise<BlockAnswer>
   /** Called when the source sent a block that does not match its CID. */
   misbehaved?: (reason: string) => void
   /** Called with the bytes of blocks from this source that verified (the node's ledger counts them). */

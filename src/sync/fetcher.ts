@@ -9,7 +9,7 @@ import type { Block, Blockstore } from '../store/interface.js'
 import type { BlockAnswer, BlockSource, FetchOptions, FetchResult } from './fetch-interface.js'
 import { Holders } from './holders.js'
 
-export type { BlockAnswer, BlockSource, FetchOptions, FetchProgressEvent, FetchResult } from './fetch-interface.js'
+export type { BlockAnswer, BlockSource, FetchOptions, FetchProgressEvent, FetchResult, RequestOptions } from './fetch-interface.js'
 
 interface SourceState {
   source: BlockSource
@@ -41,6 +41,8 @@ interface Outstanding {
   started: number
   /** When it last delivered blocks (or started): it stalls when silent too long. */
   progressAt: number
+  /** Takes back blocks of the request, if its source can. */
+  cancel?: (cids: CID[]) => void
 }
 
 /** Bytes asked for in one request at most (FetchOptions.requestBytes). */
@@ -250,7 +252,9 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       o.raceable = keep
       o.raced = true
       result.duplicates++
-      send(to, take, o)
+      // from the other end: the two sources send towards each other and meet near the middle, each block
+      // delivered first by one is taken back from the other (where it can), so little arrives twice
+      send(to, take.reverse(), o)
     }
 
     /**
@@ -480,6 +484,19 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       return next
     }
 
+    /**
+     * Blocks `from` delivered are no longer wanted of the requests racing it: taken back from their sources
+     * (those that can), so a seeder does not go on sending what arrived from another.
+     */
+    const cancelRaced = (from: Outstanding, blocks: Block[]): void => {
+      for (const o of outstanding.values()) {
+        if (o === from || !o.raced || o.controller.signal.aborted || o.cancel === undefined) continue
+        const back: CID[] = []
+        for (const b of blocks) if (o.open.delete(keyOf(b.cid))) back.push(b.cid)
+        if (back.length > 0) o.cancel(back)
+      }
+    }
+
     /** Cancel requests whose blocks have all been stored meanwhile (by a racing request). */
     const cancelSatisfied = async (): Promise<void> => {
       for (const o of outstanding.values()) {
@@ -515,7 +532,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         }
       }
       try {
-        answer = await source.request(batch, { signal, onBlocks })
+        answer = await source.request(batch, { signal, onBlocks, onCancel: cancel => { entry.cancel = cancel } })
       } catch (err) {
         error = err
       }
@@ -613,6 +630,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       if (closed) return true
       result.fetchedBlocks += r.newBlocks
       result.fetchedBytes += r.newBytes
+      cancelRaced(entry, good)
       let bytes = 0
       for (const b of good) { bytes += b.bytes.length; expand(b.cid, b.bytes, source.id) }
       result.sources[source.id] = (result.sources[source.id] ?? 0) + bytes

@@ -102,6 +102,46 @@ describe('fetching a DAG from block sources', () => {
     assert.equal(asked.get('seed')?.length, blocks)
   })
 
+  it('races a late request from the other end, and takes back from the slow source what the racer delivered', async t => {
+    const data = pseudoRandom(150_000, 59)
+    const seed = tempStore(t)
+    const { cid, blocks } = await importBytes(seed, data, { chunker: SMALL_CHUNKS, fileFanout: 4096 })
+    // a slow peer that answers block by block as it reads them, and skips those it is told it need not send
+    const cancelled: string[] = []
+    let slowSent = 0
+    let slowAsked: CID[] = []
+    const slow: BlockSource = {
+      id: 'slow',
+      request: async (cids, o) => {
+        slowAsked = cids
+        const back = new Set<string>()
+        o.onCancel?.(cs => { for (const c of cs) { back.add(c.toString()); cancelled.push(c.toString()) } })
+        for (const c of cids) {
+          await new Promise(resolve => setTimeout(resolve, 30))
+          o.signal?.throwIfAborted()
+          if (back.has(c.toString())) continue
+          slowSent++
+          await o.onBlocks!([{ cid: c, bytes: seed.getSync(c) }], 0)
+        }
+        return { blocks: [], missing: [] }
+      }
+    }
+    const order: string[] = []
+    const fast: BlockSource = { id: 'fast', request: async (cids, o) => { order.push(...cids.map(String)); return await storeSource(seed, 'fast').request(cids, o) } }
+    const local = tempStore(t)
+    // room for two requests: the root's answer (its blocks stored as they come) is still out when the leaves are asked for
+    const r = await fetchDag(local, cid, [slow, fast], { perSource: 2, batchSize: 4096, requestBytes: 64 * 1024 * 1024 })
+    assert.equal(r.fetchedBlocks, blocks)
+    assert.deepEqual(await collect(cat(local, cid)), Buffer.from(data))
+    assert.ok(r.duplicates >= 1, 'the endgame raced the slow request')
+    // the racer asked from the far end: the slow request's last leaf first
+    assert.ok(slowAsked.length > 1)
+    assert.equal(order[0], slowAsked.at(-1)!.toString())
+    // the slow peer was told which blocks had come from the racer, and sent few of them
+    assert.ok(cancelled.length > 0, 'blocks taken back from the slow peer')
+    assert.ok(slowSent < blocks / 2, `the slow peer sent ${slowSent} of ${blocks} blocks`)
+  })
+
   it('fails naming the sources it tried when no source has a block, keeping what it fetched', async t => {
     const data = pseudoRandom(100_000, 54)
     const src = tempStore(t)
