@@ -3,7 +3,7 @@
  */
 export { BLOCKS_PROTOCOL, MAX_MESSAGE_BYTES, MAX_ENTRIES } from './constants.js'
 export { BlockService, type BlockServiceOptions, type PeerStats, type PeerFairness } from './block-service.js'
-export { fetchDag, type BlockSource, type FetchOptions, type FetchResult, type FetchProgressEvent } from './fetcher.js'
+export { fetchDag, type BlockSource, type FetchOptions, type FetchResult, type FetchProgressEvent, type RequestOptions } from './fetcher.js'
 export { storeSource } from './store-source.js'
 export { loadOrCreateIdentity, IDENTITY_FILENAME } from './identity.js'
 export { encodeMessage, decodeMessage, ProtocolError, type Message } from './wire.js'
