@@ -341,7 +341,7 @@ export class BlockService {
             const message = this.faults.compressionBomb === true ? await bomb(batch) : await packBlocks(batch, { compress: this.compress })
             wire = framedLength(message.length)
             // the turn ends once the message is on the stream; waiting for a slow reader to drain it holds up
-            // only this stream, never the scheduler's slots
+            // this stream, and the scheduler's slot of the next turn for MESSAGE_TIME_MS at most (see drain)
             sending = sendFrame(stream, message, signal)
             const sent = batchBytes
             const keys = batch.map(b => cidKey(b.cid))
@@ -429,6 +429,8 @@ export class BlockService {
       if (cancel.length === 0) return
       for (const c of cancel) withdrawn.add(key(c))
       for (let i = 0; i < cancel.length; i += MAX_ENTRIES) void sendFrame(stream, encodeMessage({ t: 'cancel', cids: cancel.slice(i, i + MAX_ENTRIES) })).catch(() => {})
+      // all that was left was taken back: no more frames will come, so stop waiting for them
+      if (open.size === 0) stream.abort(new AbortError('the rest was taken back'))
     })
     let wireBytes = 0
     try {
@@ -447,7 +449,7 @@ export class BlockService {
           // blocks we did not ask for (or no longer want): the sender ignores what we told it
           if (unsolicited > 0) this.flood.strike(id, 'ignored-cancel')
           if (onBlocks !== undefined && got.length > 0) {
-            // handed on as they arrive: the fetcher stores them before the next message is read
+            // handed on as they arrive; the next message is read once the fetcher has taken them
             await onBlocks(got, wireBytes)
             wireBytes = 0
           } else {
@@ -466,6 +468,7 @@ export class BlockService {
       return { blocks, missing, wireBytes }
     } catch (err) {
       stream.abort(err as Error)
+      if (open.size === 0 && withdrawn.size > 0 && !combined.aborted) return { blocks, missing, wireBytes } // answered, the rest taken back
       if (err instanceof ProtocolError) this.peer(id).score -= 10
       throw err
     } finally {
