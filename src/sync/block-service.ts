@@ -3,7 +3,7 @@ import type { CID } from 'multiformats/cid'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { cidKey } from '../dag/cid.js'
-import { AbortError } from '../errors.js'
+import { AbortError, BlockNotFoundError } from '../errors.js'
 import { MESSAGE_TIME_MS } from '../policy/fairness-constants.js'
 import { FloodGuard } from '../policy/flood-guard.js'
 import { Ledger } from '../policy/ledger.js'
@@ -325,11 +325,14 @@ export class BlockService {
             const cid = held[i]!
             i++
             if (cancelled.has(cidKey(cid))) continue // the requester no longer wants it: it gets no answer for it
-            if (!await this.store.has(cid)) { // removed since (garbage collection)
-              missing.push(cid)
+            let bytes: Uint8Array
+            try {
+              bytes = this.store.getSync(cid)
+            } catch (err) {
+              if (!(err instanceof BlockNotFoundError)) throw err
+              missing.push(cid) // removed since it was looked up (garbage collection)
               continue
             }
-            let bytes = this.store.getSync(cid)
             if (this.faults.corrupt === true && bytes.length > 0) {
               bytes = Uint8Array.from(bytes)
               bytes[0] = bytes[0]! ^ 0xff
