@@ -28,6 +28,8 @@ export interface ImportOptions {
   hash?: HashName
   /** Pin the root so GC keeps it. @default true */
   pin?: boolean
+  /** Whose pin it is (see Blockstore.pin). @default USER_PIN */
+  pinOwner?: string
   /** Links per file node before the tree grows a level. @default DEFAULT_FILE_FANOUT (64) */
   fileFanout?: number
   /** Entries per directory node before it is split. @default DEFAULT_DIR_FANOUT (1024) */
@@ -265,7 +267,7 @@ async function runImport (store: ImportStore, options: ImportOptions, body: (ctx
     await writer.done()
     dropSpareReadBuffers() // every read buffer has come back by now: none is needed while the root is pinned
     // the root is recorded complete only now, after every block is committed
-    if (options.pin ?? true) await store.pin(root.cid)
+    if (options.pin ?? true) await store.pin(root.cid, options.pinOwner)
     else await store.markComplete(root.cid)
     return { cid: root.cid, size: root.size, blocks: writer.blocks, newBlocks: writer.newBlocks, newBytes: writer.newBytes }
   } finally {

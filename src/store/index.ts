@@ -5,7 +5,8 @@ import { DEFAULT_CAPACITY, DEFAULT_REPO_DIRNAME, REPO_ENV } from './constants.js
 import { LmdbBlockstore } from './lmdb-store.js'
 import type { Blockstore } from './interface.js'
 
-export type { Block, Blockstore, GcResult, PutResult, RootInfo, StoreSession, StoreStat } from './interface.js'
+export { USER_PIN } from './interface.js'
+export type { Block, Blockstore, GcResult, PinRecord, PutResult, RootInfo, StoreSession, StoreStat } from './interface.js'
 export { ReleaseIndex, RELEASES_FILENAME, BUNDLES_DIRNAME, type InstalledRelease } from './release-index.js'
 
 export interface StoreOptions {

@@ -12,6 +12,16 @@ export interface PutResult {
   newBytes: number
 }
 
+/** The owner of pins made by a person (`cmesh add`, `cmesh pin`, `node.add`, a fetch) and of pins from before owners. */
+export const USER_PIN = 'user'
+
+/** What the pins index holds for a pinned root. */
+export interface PinRecord {
+  /** When it was first pinned (ms since the epoch). */
+  at: number
+  owners: string[]
+}
+
 export interface RootInfo {
   cid: CID
   /** Content bytes under the root. */
@@ -58,10 +68,18 @@ export interface Blockstore {
   putMany(blocks: Block[], session?: StoreSession): Promise<PutResult>
   /** Delete one unreferenced block; refuses a block of a pinned root (ERR_BLOCK_PINNED). */
   delete(cid: CID): Promise<boolean>
-  /** Pin a complete DAG: its blocks survive GC while pinned. Idempotent. */
-  pin(cid: CID): Promise<void>
-  unpin(cid: CID): Promise<boolean>
-  isPinned(cid: CID): boolean
+  /**
+   * Pin a complete DAG for `owner` (default USER_PIN): its blocks survive GC while any owner pins it. Owners
+   * are independent (the user, the URL cache, a collection, a release): one's unpin never drops another's pin.
+   * Idempotent for one owner.
+   */
+  pin(cid: CID, owner?: string): Promise<void>
+  /** Drop `owner`'s pin (default USER_PIN); true if it had one. The root stays pinned while others pin it. */
+  unpin(cid: CID, owner?: string): Promise<boolean>
+  /** Pinned by anyone, or, given `owner`, by that owner. */
+  isPinned(cid: CID, owner?: string): boolean
+  /** Who pins the root (empty: not pinned). */
+  pinOwners(cid: CID): string[]
   pins(): Iterable<CID>
   /** Record that every block of the DAG under `cid` is committed (checked: ERR_BLOCK_NOT_FOUND otherwise). */
   markComplete(cid: CID): Promise<void>

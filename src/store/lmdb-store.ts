@@ -6,14 +6,19 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { CODEC_DAG_CBOR, CODEC_RAW, MAX_BLOCK_SIZE } from '../dag/constants.js'
 import { bytesKey } from '../dag/cid.js'
 import { blockLinks } from '../dag/links.js'
-import { BlockNotFoundError, BlockPinnedError, BlockTooLargeError, RepoError, StoreClosedError, StoreFullError } from '../errors.js'
+import { BlockNotFoundError, BlockPinnedError, BlockTooLargeError, InvalidOptionError, RepoError, StoreClosedError, StoreFullError } from '../errors.js'
 import { GC_BATCH, STORE_FILENAME, STORE_FORMAT } from './constants.js'
 import { location, locationSize, migrateFormat1, nextSeq, PackedKeys, SEQ_BYTES } from './layout.js'
-import type { Block, Blockstore, GcResult, PutResult, RootInfo, StoreSession, StoreStat } from './interface.js'
+import { USER_PIN, type Block, type Blockstore, type GcResult, type PinRecord, type PutResult, type RootInfo, type StoreSession, type StoreStat } from './interface.js'
 
 interface Usage { blocks: number, bytes: number }
 
 const keyString = bytesKey
+
+/** A pin owner: a short name (`user`, `cache`, `collection:<name>`, ...). */
+function checkOwner (owner: string): void {
+  if (typeof owner !== 'string' || owner.length === 0 || owner.length > 256) throw new InvalidOptionError(`a pin owner is a name of 1 to 256 characters, got ${JSON.stringify(owner)}`)
+}
 
 class NeedRoomError extends Error {
   constructor (readonly needed: number, readonly used: number) { super('need room') }
@@ -25,7 +30,7 @@ class NeedRoomError extends Error {
  *   index   CID bytes -> location (sequence number and block length, 12 bytes): presence, accounting and the
  *           way to a block's bytes, without touching them
  *   refs    CID bytes -> number of pinned roots whose DAG holds the block (absent = unreferenced, GC-able)
- *   pins    root CID bytes -> pin time
+ *   pins    root CID bytes -> { at: pin time, owners: who pins it } (a bare pin time, from before owners: 'user')
  *   roots   root CID bytes -> RootInfo, written only once every block of the DAG is committed
  *   meta    'format', 'usage' ({ blocks, bytes }) kept in the same transactions as the blocks
  */
@@ -36,7 +41,7 @@ export class LmdbBlockstore implements Blockstore {
   private readonly data: Database<Uint8Array, Uint8Array>
   private readonly index: Database<Uint8Array, Uint8Array>
   private readonly refs: Database<number, Uint8Array>
-  private readonly pinsDb: Database<number, Uint8Array>
+  private readonly pinsDb: Database<PinRecord | number, Uint8Array>
   private readonly rootsDb: Database<{ size: number, blocks: number, created: number }, Uint8Array>
   private readonly meta: Database<unknown, string>
   /** Blocks written by imports still running in this process: capacity GC must not take them. */
@@ -210,27 +215,40 @@ export class LmdbBlockstore implements Blockstore {
     return typeof value?.size === 'number' ? value.size : 0
   }
 
-  async pin (cid: CID): Promise<void> {
+  async pin (cid: CID, owner: string = USER_PIN): Promise<void> {
     this.check()
+    checkOwner(owner)
     await this.env.transaction(() => {
-      if (this.pinsDb.doesExist(cid.bytes)) return
+      const held = this.pinRecord(cid.bytes)
+      if (held !== undefined) {
+        if (!held.owners.includes(owner)) this.pinsDb.put(cid.bytes, { at: held.at, owners: [...held.owners, owner] })
+        return
+      }
       // read first, write after: lmdb's async transactions do not roll back on a throw, so nothing may throw
       // once the first write is made. The keys are packed into one buffer: a large file has a hundred
       // thousand, and pinning comes at the peak of an import's memory
       const keys = new PackedKeys()
       const { blocks } = this.walk(cid, true, key => { keys.push(key) })
       for (const key of keys) this.refs.put(key, (this.refs.get(key) ?? 0) + 1)
-      this.pinsDb.put(cid.bytes, Date.now())
+      this.pinsDb.put(cid.bytes, { at: Date.now(), owners: [owner] })
       if (!this.rootsDb.doesExist(cid.bytes)) {
         this.rootsDb.put(cid.bytes, { size: this.rootSize(cid), blocks, created: Date.now() })
       }
     })
   }
 
-  async unpin (cid: CID): Promise<boolean> {
+  async unpin (cid: CID, owner: string = USER_PIN): Promise<boolean> {
     this.check()
+    checkOwner(owner)
     return await this.env.transaction(() => {
-      if (!this.pinsDb.doesExist(cid.bytes)) return false
+      const held = this.pinRecord(cid.bytes)
+      if (held === undefined || !held.owners.includes(owner)) return false
+      const owners = held.owners.filter(o => o !== owner)
+      if (owners.length > 0) {
+        // others still pin it: the blocks stay referenced
+        this.pinsDb.put(cid.bytes, { at: held.at, owners })
+        return true
+      }
       this.walk(cid, false, key => {
         const n = (this.refs.get(key) ?? 0) - 1
         if (n > 0) this.refs.put(key, n)
@@ -241,9 +259,21 @@ export class LmdbBlockstore implements Blockstore {
     })
   }
 
-  isPinned (cid: CID): boolean {
+  isPinned (cid: CID, owner?: string): boolean {
     this.check()
-    return this.pinsDb.doesExist(cid.bytes)
+    if (owner === undefined) return this.pinsDb.doesExist(cid.bytes)
+    return this.pinRecord(cid.bytes)?.owners.includes(owner) ?? false
+  }
+
+  pinOwners (cid: CID): string[] {
+    this.check()
+    return [...this.pinRecord(cid.bytes)?.owners ?? []]
+  }
+
+  private pinRecord (key: Uint8Array): PinRecord | undefined {
+    const value = this.pinsDb.get(key)
+    if (value === undefined) return undefined
+    return typeof value === 'number' ? { at: value, owners: [USER_PIN] } : value
   }
 
   * pins (): Generator<CID> {

@@ -6,6 +6,8 @@ export const URL_PROTOCOL = '/cmesh/url/1.0.0'
 export const URL_TOPIC = '/cmesh/url-cache/1.0.0'
 /** Owners of each URL's content (rendezvous hashing weighted by free capacity). */
 export const DEFAULT_OWNERS = 2
+/** The owner of the community cache's pins (Blockstore.pin). */
+export const CACHE_PIN = 'cache'
 /** Cache budget when the store has no capacity set: 1 GiB. With one: half of it. */
 export const DEFAULT_CACHE_BYTES = 1024 ** 3
 /** Share of the store's capacity the cache may use when the store has a capacity. */

@@ -4,6 +4,7 @@ import type { Announcement } from '../policy/announcement.js'
 import { expire, liveShares } from '../policy/collection-rules.js'
 import type { StoredCollection } from '../store/collection-file.js'
 import type { Blockstore } from '../store/interface.js'
+import { COLLECTION_PIN } from './constants.js'
 
 /**
  * Longest wait before a failed download is tried again (sooner when a peer connects). A failure is cheap (each
@@ -28,9 +29,9 @@ export interface SyncEvent {
 }
 
 export interface CollectionSyncComponents {
-  store: Pick<Blockstore, 'isPinned' | 'isComplete' | 'unpin'>
+  store: Pick<Blockstore, 'isPinned' | 'isComplete' | 'pin' | 'unpin'>
   /** Fetch and pin a DAG (a swarm download from the connected peers). */
-  fetch: (root: CID, options: { signal: AbortSignal, patienceMs: number }) => Promise<unknown>
+  fetch: (root: CID, options: { signal: AbortSignal, patienceMs: number, pinOwner: string }) => Promise<unknown>
   collections: () => StoredCollection[]
   save: (c: StoredCollection) => void
   onEvent: (e: SyncEvent) => void
@@ -134,7 +135,7 @@ export class CollectionSync {
         c.pinned.delete(root)
         changed = true
         if (!all.some(o => o.pinned.has(root))) {
-          await store.unpin(parseCid(root))
+          await store.unpin(parseCid(root), COLLECTION_PIN)
           this.components.onEvent({ type: 'unpinned', collection: c.governance.name, root })
         }
       }
@@ -146,15 +147,19 @@ export class CollectionSync {
       const root = a.resource!.root
       const key = root.toString()
       if (c.pinned.has(key) && store.isComplete(root)) continue
-      if (store.isPinned(root) && store.isComplete(root)) {
-        // held already (by another collection or the user): counts as synced, never unpinned by us unless ours
-        if (all.some(o => o.pinned.has(key))) { c.pinned.add(key); this.components.save(c) }
+      if (store.isComplete(root) && !c.pinned.has(key)) {
+        // held already (by another collection, the user or the cache): pinned for the collections too, so that
+        // the user's unpin or the cache's eviction leaves it, and the collections' unpin leaves theirs
+        await store.pin(root, COLLECTION_PIN)
+        c.pinned.add(key)
+        this.components.save(c)
+        this.components.onEvent({ type: 'synced', collection: c.governance.name, root: key, id: a.id })
         continue
       }
       if ((this.backoff.get(key)?.until ?? 0) > Date.now()) continue
       if (a.resource!.size + this.used(c) > c.budget) continue
       try {
-        await this.components.fetch(root, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.fetchTimeoutMs)]), patienceMs: SYNC_PATIENCE_MS })
+        await this.components.fetch(root, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.fetchTimeoutMs)]), patienceMs: SYNC_PATIENCE_MS, pinOwner: COLLECTION_PIN })
         this.backoff.delete(key)
         c.pinned.add(key)
         this.components.save(c)

@@ -14,7 +14,7 @@ import { CollectionFiles, type StoredCollection } from '../store/collection-file
 import type { Blockstore } from '../store/interface.js'
 import { CollectionHeads, COLLECTION_HEADS_PROTOCOL, type HeadEntry } from './collection-heads.js'
 import { CollectionSync, type SyncEvent, type SyncStatus } from './collection-sync.js'
-import { ANTI_ENTROPY_INTERVAL_MS, COLLECTION_FETCH_TIMEOUT_MS, COLLECTION_RETRY_MS, COLLECTION_SWEEP_MS } from './constants.js'
+import { ANTI_ENTROPY_INTERVAL_MS, COLLECTION_FETCH_TIMEOUT_MS, COLLECTION_PIN, COLLECTION_RETRY_MS, COLLECTION_SWEEP_MS } from './constants.js'
 import { collectionTopicScore, type Pubsub } from './pubsub.js'
 
 export interface CollectionsOptions {
@@ -32,10 +32,10 @@ export interface CollectionsComponents {
   repo: string
   libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getPeers' | 'addEventListener' | 'removeEventListener'>
   pubsub: Pubsub
-  store: Pick<Blockstore, 'isPinned' | 'isComplete' | 'unpin'>
+  store: Pick<Blockstore, 'isPinned' | 'isComplete' | 'pin' | 'unpin'>
   add: (path: string, options?: ImportOptions) => Promise<ImportResult>
   /** Swarm-download and pin a DAG. */
-  fetch: (root: CID, options: { signal: AbortSignal, patienceMs: number }) => Promise<unknown>
+  fetch: (root: CID, options: { signal: AbortSignal, patienceMs: number, pinOwner: string }) => Promise<unknown>
 }
 
 export interface JoinOptions {
@@ -265,7 +265,7 @@ export class Collections {
     const c = this.get(name)
     this.detach(c)
     this.files.remove(name)
-    for (const root of c.pinned) if (![...this.byName.values()].some(o => o.pinned.has(root))) await this.components.store.unpin(parseCid(root))
+    for (const root of c.pinned) if (![...this.byName.values()].some(o => o.pinned.has(root))) await this.components.store.unpin(parseCid(root), COLLECTION_PIN)
   }
 
   private get (name: string): StoredCollection {
@@ -393,7 +393,8 @@ export class Collections {
   async share (path: string, options: ShareOptions): Promise<PublishedAnnouncement> {
     const c = this.get(options.collection)
     const id = checkAnnouncementId(options.id ?? slug(basename(path)))
-    const imported = await this.components.add(path, options.import)
+    // pinned for the collections: their retraction or expiry unpins it here as everywhere else
+    const imported = await this.components.add(path, { ...options.import, pinOwner: COLLECTION_PIN })
     const held = c.heads.get(headKey(options.key.publicKey, id))
     const now = Date.now()
     return await this.announce(c, {

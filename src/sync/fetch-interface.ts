@@ -59,6 +59,8 @@ export interface FetchOptions {
   onProgress?: (event: FetchProgressEvent) => void
   /** Pin the root once complete. @default true */
   pin?: boolean
+  /** Whose pin it is (see Blockstore.pin). @default USER_PIN */
+  pinOwner?: string
   /** CIDs asked for in one request: small blocks travel many to a message. @default 128 */
   batchSize?: number
   /**

@@ -132,7 +132,7 @@ export class Releases {
     const held = index.get(options.name)
     // clients refuse a sequence not above the one they hold: publishing one would only strand them
     if (options.seq !== undefined && held !== undefined && options.seq <= held.seq) throw new RollbackError(options.name, options.seq, held.seq)
-    const imported = await importPath(store, path, { ...options.import, signal: options.signal })
+    const imported = await importPath(store, path, { ...options.import, signal: options.signal, pinOwner: releasePin(options.name) })
     const hash = options.import?.hash ?? 'blake3'
     const deps: Dependency[] = (options.deps ?? []).map(spec => {
       const at = spec.lastIndexOf('@')
@@ -169,8 +169,9 @@ export class Releases {
 
   private async record (r: Pick<OpenedRelease, 'cid' | 'manifest' | 'signer'>, bundle: Uint8Array, held: InstalledRelease | undefined, deps: CID[] = []): Promise<void> {
     const { store, index } = this.c
-    await store.pin(r.manifest.root)
-    for (const d of deps) await store.pin(d)
+    const owner = releasePin(r.manifest.name)
+    await store.pin(r.manifest.root, owner)
+    for (const d of deps) await store.pin(d, owner)
     await index.record({
       name: r.manifest.name,
       version: r.manifest.version,
@@ -183,7 +184,7 @@ export class Releases {
       installed: Date.now()
     }, bundle)
     // the old version's blocks stay until GC; those the new one shares stay pinned through it
-    if (held !== undefined && held.root !== r.manifest.root.toString()) await store.unpin(parseRoot(held.root))
+    if (held !== undefined && held.root !== r.manifest.root.toString()) await store.unpin(parseRoot(held.root), owner)
   }
 
   /** Open a bundle and run every check that needs no data: signature, trust, expiry, rollback. */
@@ -346,6 +347,11 @@ export class Releases {
     }
     return out
   }
+}
+
+/** The owner of the pins of a package's installed release (Blockstore.pin): the next version's install drops it. */
+function releasePin (name: string): string {
+  return `release:${name}`
 }
 
 function parseRoot (text: string): CID {

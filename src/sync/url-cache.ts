@@ -7,7 +7,7 @@ import { GdsfPolicy, type EvictionItem } from '../policy/eviction.js'
 import { conditionalHeaders, freshUntil, isFresh, isPrivateRequest, mergeNotModified, shareability, storedHeaders, type Headers } from '../policy/http-cache.js'
 import { Popularity } from '../policy/popularity.js'
 import { owners, type Member } from '../policy/rendezvous.js'
-import { DEFAULT_CACHE_BYTES, DEFAULT_CACHE_SHARE, DEFAULT_MAX_OBJECT_BYTES, DEFAULT_OWNERS, POPULARITY_HALF_LIFE_MS, PREFETCH_IDLE_MS, PREFETCH_INTERVAL_MS, PREFETCH_PER_ROUND, STATUS_TOP_URLS } from './cache-constants.js'
+import { CACHE_PIN, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_SHARE, DEFAULT_MAX_OBJECT_BYTES, DEFAULT_OWNERS, POPULARITY_HALF_LIFE_MS, PREFETCH_IDLE_MS, PREFETCH_INTERVAL_MS, PREFETCH_PER_ROUND, STATUS_TOP_URLS } from './cache-constants.js'
 import { fetchDag } from './fetcher.js'
 import type { UrlClaim } from './url-claims.js'
 import { UrlCommunity } from './url-community.js'
@@ -403,7 +403,7 @@ export class UrlCache {
   }
 
   /**
-   * Keep an entry: make room by GDSF eviction (never protected content), pin the root if nothing else pins it,
+   * Keep an entry: make room by GDSF eviction (never protected content), pin the root for the cache,
    * and announce the claim when this node fetched or confirmed it from the origin, or owns the URL.
    */
   private async keep (entry: UrlEntry, fromOrigin: boolean): Promise<UrlEntry> {
@@ -419,10 +419,9 @@ export class UrlCache {
     if (entry.size <= this.cacheBytes) {
       const over = this.index.usedBytes + entry.size - this.cacheBytes
       if (over > 0) for (const v of this.policy.victims(this.items(), over)) await this.evict(v.key)
-      if (!store.isPinned(cid)) {
-        await store.pin(cid)
-        entry.cachePinned = true
-      }
+      // the cache's own pin: a user's or a collection's pin of the same root is theirs, and outlives eviction
+      await store.pin(cid, CACHE_PIN)
+      entry.cachePinned = true
       this.index.set(entry)
     }
     if (fromOrigin || owned) {
@@ -442,10 +441,10 @@ export class UrlCache {
 
   private isProtected (e: UrlEntry): boolean {
     const cid = CID.parse(e.cid)
-    return (!e.cachePinned && this.components.store.isPinned(cid)) || (this.components.isProtected?.(cid) ?? false)
+    return this.components.store.pinOwners(cid).some(owner => owner !== CACHE_PIN) || (this.components.isProtected?.(cid) ?? false)
   }
 
-  /** Remove a URL from the cache (unpinning its root when the cache pinned it and no other URL uses it). */
+  /** Remove a URL from the cache (dropping the cache's pin of its root when no other URL uses it; others' pins stay). */
   async evict (url: string): Promise<void> {
     const e = this.index.delete(url)
     if (e === undefined) return
@@ -454,7 +453,7 @@ export class UrlCache {
   }
 
   private async release (e: UrlEntry): Promise<void> {
-    if (e.cachePinned && !this.index.sharesRoot(e.cid, e.url) && !(this.components.isProtected?.(CID.parse(e.cid)) ?? false)) await this.components.store.unpin(CID.parse(e.cid))
+    if (e.cachePinned && !this.index.sharesRoot(e.cid, e.url)) await this.components.store.unpin(CID.parse(e.cid), CACHE_PIN)
   }
 
   /** A peer asks for a URL (fetching it first when it sees this node as the owner): our signed claim, or nothing. */

@@ -17,7 +17,7 @@ export interface UrlEntry {
   freshUntil: number
   /** Who fetched it from the origin (this node's own id when it did); blamed if the origin disagrees. */
   claimant: string
-  /** The cache pinned the root itself (it was not pinned before): only such roots are ever unpinned by eviction. */
+  /** The cache holds its own pin of the root (owner CACHE_PIN): eviction drops that pin, never another owner's. */
   cachePinned: boolean
   /** GDSF inflation when last requested (see GdsfPolicy). */
   base: number

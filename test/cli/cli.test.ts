@@ -78,7 +78,8 @@ describe('cmesh CLI', () => {
     const cid = (await runCli(['add', join(dir, 'f'), '--repo', repo, '--no-pin'])).stdout.trim()
     assert.equal((await runCli(['pin', '--repo', repo])).stdout, '')
     assert.equal((await runCli(['pin', cid, '--repo', repo])).code, 0)
-    assert.equal((await runCli(['pin', '--repo', repo])).stdout.trim(), cid)
+    assert.equal((await runCli(['pin', '--repo', repo])).stdout.trim(), `${cid}  user`)
+    assert.deepEqual(JSON.parse((await runCli(['pin', '--repo', repo, '--json'])).stdout), { cid, owners: ['user'] })
     const gc0 = JSON.parse((await runCli(['gc', '--repo', repo, '--json'])).stdout) as { removedBlocks: number }
     assert.equal(gc0.removedBlocks, 0)
     const unpinned = JSON.parse((await runCli(['unpin', cid, '--repo', repo, '--json'])).stdout) as { wasPinned: boolean }

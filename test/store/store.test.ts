@@ -82,6 +82,29 @@ describe('LMDB block store', () => {
     assert.equal(store.isPinned(missing.cid), false)
   })
 
+  it('keeps a root pinned until every owner of a pin has dropped it', async t => {
+    const store = tempStore(t)
+    const r = await importBytes(store, pseudoRandom(60_000, 5), { chunker: SMALL_CHUNKS, pin: false })
+    await store.pin(r.cid, 'cache')
+    await store.pin(r.cid) // the user pins what the cache holds
+    await store.pin(r.cid, 'cache')
+    assert.deepEqual(store.pinOwners(r.cid), ['cache', 'user'])
+    assert.equal(store.isPinned(r.cid, 'cache'), true)
+    assert.equal(store.isPinned(r.cid, 'collections'), false)
+    assert.equal(await store.unpin(r.cid, 'collections'), false, 'an owner without a pin drops nothing')
+    // the cache evicts: the user's pin stays, and so do the blocks
+    assert.equal(await store.unpin(r.cid, 'cache'), true)
+    assert.equal(store.isPinned(r.cid), true)
+    assert.deepEqual(store.pinOwners(r.cid), ['user'])
+    assert.deepEqual(await store.gc(), { removedBlocks: 0, removedBytes: 0 })
+    assert.deepEqual(store.missing(r.cid), [])
+    // the last owner lets go: GC takes every block
+    assert.equal(await store.unpin(r.cid), true)
+    assert.deepEqual(store.pinOwners(r.cid), [])
+    assert.equal((await store.gc()).removedBlocks, r.blocks)
+    await assert.rejects(store.pin(r.cid, ''), { code: 'ERR_INVALID_OPTION' })
+  })
+
   it('fails a put with ERR_STORE_FULL only after GC of unpinned blocks could not make room', async t => {
     const store = tempStore(t, { capacity: 2500 })
     const a = await rawBlock(1)
@@ -158,6 +181,7 @@ describe('LMDB block store', () => {
     t.after(async () => { await store.close() })
     for (const b of blocks) assert.deepEqual(Buffer.from(store.getSync(b.cid)), Buffer.from(b.bytes))
     assert.ok(store.isPinned(r.cid))
+    assert.deepEqual(store.pinOwners(r.cid), ['user'], 'a pin from before owners is the user\'s')
     assert.ok(store.isComplete(r.cid))
     assert.deepEqual(store.missing(r.cid), [])
     assert.equal(store.stat().blocks, blocks.length)

@@ -231,7 +231,7 @@ describe('community cache', () => {
 
   it('evicts by popularity within its budget and never touches pinned content', async t => {
     const origin = await startOrigin(t)
-    for (const name of ['a', 'b', 'c', 'd']) origin.set(`/${name}`, { bytes: pseudoRandom(10_000, name.charCodeAt(0)), headers: { 'cache-control': 'max-age=3600' } })
+    for (const name of ['a', 'b', 'c', 'd', 'e']) origin.set(`/${name}`, { bytes: pseudoRandom(10_000, name.charCodeAt(0)), headers: { 'cache-control': 'max-age=3600' } })
     const [node] = await community(t, 1, { cacheBytes: 25_000 })
     const evicted: string[] = []
     node!.urlCache.on(e => { if (e.kind === 'evict') evicted.push(e.url) })
@@ -255,6 +255,17 @@ describe('community cache', () => {
     assert.ok(held('d'), 'nor evicted from the index')
     assert.ok(evicted.length >= 2)
     for (const url of evicted) assert.notEqual(url, origin.url('/d'))
+    // content the user pins after the cache got it keeps the user's pin: the cache's eviction drops only its own
+    const e = await get('e')
+    await node!.store.pin(e)
+    assert.deepEqual(node!.store.pinOwners(e).sort(), ['cache', 'user'])
+    const before = evicted.length
+    await get('a')
+    await get('b')
+    await get('c')
+    assert.ok(evicted.length > before, 'the cache evicted again')
+    assert.ok(node!.store.isPinned(e, 'user'), 'the user\'s later pin survives eviction')
+    assert.ok(held('e'), 'and the entry, now protected, stays in the index')
   })
 })
 

@@ -9,7 +9,10 @@ export const pin: Command = {
   async run (ctx, _values, [arg]) {
     const store = ctx.openStore()
     if (arg === undefined) {
-      for (const cid of store.pins()) ctx.print(ctx.options.json ? JSON.stringify({ cid: cid.toString() }) : cid.toString())
+      for (const cid of store.pins()) {
+        const owners = store.pinOwners(cid)
+        ctx.print(ctx.options.json ? JSON.stringify({ cid: cid.toString(), owners }) : `${cid.toString()}  ${owners.join(',')}`)
+      }
       return
     }
     const { cid } = parseCidPath(arg, 'pin')
@@ -20,14 +23,16 @@ export const pin: Command = {
 
 export const unpin: Command = {
   name: 'unpin',
-  summary: 'let gc remove a DAG (blocks shared with other pins stay)',
+  summary: 'drop your pin of a DAG so gc may remove it (blocks shared with other pins, and pins of the cache, a collection or a release, stay)',
   usage: 'unpin <cid> [--json]',
   options: {},
   async run (ctx, _values, [arg]) {
     const { cid } = parseCidPath(arg, 'unpin')
     const store = ctx.openStore()
     const was = await store.unpin(cid)
-    if (ctx.options.json) ctx.printJson({ cid: cid.toString(), wasPinned: was })
-    else if (!was) ctx.print(`${cid.toString()} was not pinned`)
+    const others = store.pinOwners(cid)
+    if (ctx.options.json) ctx.printJson({ cid: cid.toString(), wasPinned: was, pinnedBy: others })
+    else if (!was) ctx.print(`${cid.toString()} was not pinned by you${others.length > 0 ? ` (pinned by ${others.join(', ')})` : ''}`)
+    else if (others.length > 0) ctx.print(`${cid.toString()} stays pinned by ${others.join(', ')}`)
   }
 }
