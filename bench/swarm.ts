@@ -1,11 +1,15 @@
 /**
- * Does downloading from many peers add up? `npm run bench:swarm [-- --mb 128 --seeders 8 --rate 5MB/s --json]`
+ * Does downloading from many peers add up? `npm run bench:swarm [-- --mb 128 --seeders 8 --rate 5MB/s --tree DIR --json]`
  *
  * Seeders are real `cmesh daemon` processes on loopback (TLS, yamux, /cmesh/blocks/1.0.0), each with --upload-limit
- * --rate; the leecher is a node in this process. It downloads a --mb MiB random file from 1 seeder, then from
- * --seeders seeders: the speedup is the ratio. Then an unthrottled 1 -> 1 transfer next to raw Node TCP on loopback
- * moving the same bytes, the time spent verifying blocks, and (as root, in network namespaces it builds) the median
- * time for a new node to find the nodes of its segment by mDNS.
+ * --rate, each holding a --mb MiB random file and a real package tree (--tree, default node_modules/typescript);
+ * the leecher is a new node in this process each time. It downloads each from 1 seeder, then from --seeders
+ * seeders: the speedup is the ratio. The seeders first meet during a download (the leecher's peer exchange
+ * introduces them, and the TLS handshakes of 28 new connections share the two cores with the transfer); that run
+ * is reported as "cold". Then, the seeders connected to each other as a swarm's seeders are, the measured runs.
+ * Then an unthrottled 1 -> 1 transfer next to raw Node TCP on loopback moving the same bytes, the time spent
+ * verifying blocks, and (as root, in network namespaces it builds) the median time for a new node to find the
+ * nodes of its segment by mDNS.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -18,22 +22,23 @@ import { createServer, connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
-import { createNode, type CmeshNode } from '../src/node.js'
+import { callApi, daemonApi } from '../src/api.js'
+import { createNode, type CmeshNode, type PeerInfo } from '../src/node.js'
 import { parseRate } from '../src/policy/token-bucket.js'
 import { buildSegments, canRunNamespaces } from '../test/helpers/netns.js'
 import { parseBenchArgs, printTable } from './report.js'
 
-const args = parseBenchArgs(process.argv.slice(2), { mb: 128, seeders: 8, rate: '5MB/s', trials: 5, rarest: false })
+const args = parseBenchArgs(process.argv.slice(2), { mb: 128, seeders: 8, rate: '5MB/s', trials: 5, rarest: false, tree: fileURLToPath(new URL('../../node_modules/typescript', import.meta.url)) })
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-swarm-'))
 const nodes: CmeshNode[] = []
 
 const daemons: ChildProcess[] = []
 const BIN = fileURLToPath(new URL('../../bin/cmesh.js', import.meta.url))
 
-/** A seeder: `cmesh add` into its own repo, then `cmesh daemon`; resolves to its listen address. */
-async function seeder (name: string, file: string, rate?: string): Promise<string> {
+/** A seeder: `cmesh add` of each path into its own repo, then `cmesh daemon`; resolves to its listen address. */
+async function seeder (name: string, paths: string[], rate?: string): Promise<string> {
   const repo = join(work, name)
-  execFileSync(process.execPath, [BIN, 'add', file, '--repo', repo, '--quiet'])
+  for (const path of paths) execFileSync(process.execPath, [BIN, 'add', path, '--repo', repo, '--quiet'])
   const extra = rate === undefined ? [] : ['--upload-limit', rate]
   const child = spawn(process.execPath, [BIN, 'daemon', '--repo', repo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] })
   daemons.push(child)
@@ -41,7 +46,23 @@ async function seeder (name: string, file: string, rate?: string): Promise<strin
   return (JSON.parse(line) as { addrs: string[] }).addrs[0]!
 }
 
-async function download (seeders: string[], cid: CID, name: string): Promise<{ seconds: number, mbps: number, verifySeconds: number, sources: number }> {
+/** Wait until every seeder is connected to every other one (at most `ms`); false if they are not by then. */
+async function meshed (names: string[], ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms
+  for (;;) {
+    let all = true
+    for (const name of names) {
+      const api = await daemonApi(join(work, name))
+      const peers = api === undefined ? [] : await callApi(api, 'GET', '/api/v0/peers') as PeerInfo[]
+      if (peers.length < names.length - 1) all = false
+    }
+    if (all) return true
+    if (performance.now() > deadline) return false
+    await new Promise(resolve => setTimeout(resolve, 250))
+  }
+}
+
+async function download (seeders: string[], cid: CID, name: string): Promise<{ seconds: number, mbps: number, verifySeconds: number, sources: number, blocks: number }> {
   const leecher = await createNode({ repo: join(work, name), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: seeders, rarestFirst: args.rarest === true })
   nodes.push(leecher)
   const r = await leecher.fetch(cid)
@@ -49,7 +70,7 @@ async function download (seeders: string[], cid: CID, name: string): Promise<{ s
   await leecher.stop()
   nodes.splice(nodes.indexOf(leecher), 1)
   const bytes = Object.values(r.sources).reduce((a, b) => a + b, 0)
-  return { seconds: r.seconds, mbps: bytes / 1e6 / r.seconds, verifySeconds: r.verifySeconds, sources: Object.keys(r.sources).length }
+  return { seconds: r.seconds, mbps: bytes / 1e6 / r.seconds, verifySeconds: r.verifySeconds, sources: Object.keys(r.sources).length, blocks: r.fetchedBlocks }
 }
 
 /** Raw Node TCP over loopback moving `bytes`, no encryption, no framing: the ceiling. */
@@ -123,20 +144,36 @@ try {
   for (let i = 0; i < mb; i++) writeSync(fd, randomBytes(1 << 20))
   closeSync(fd)
 
+  const tree = String(args.tree)
+  const names = Array.from({ length: count }, (_, i) => `seeder-${i}`)
   const seeders: string[] = []
-  for (let i = 0; i < count; i++) seeders.push(await seeder(`seeder-${i}`, file, String(args.rate)))
-  const cid = parseCid(execFileSync(process.execPath, [BIN, 'add', file, '--repo', join(work, 'seeder-0'), '--quiet'], { encoding: 'utf8' }).trim())
+  for (const name of names) seeders.push(await seeder(name, [file, tree], String(args.rate)))
+  const add = (path: string): CID => parseCid(execFileSync(process.execPath, [BIN, 'add', path, '--repo', join(work, 'seeder-0'), '--quiet'], { encoding: 'utf8' }).trim())
+  const cid = add(file)
+  const treeCid = add(tree)
+  // one seeder alone, before the seeders have met (afterwards a leecher of one would hear of the others)
   const one = await download(seeders.slice(0, 1), cid, 'leecher-1')
+  const treeOne = await download(seeders.slice(0, 1), treeCid, 'leecher-tree-1')
+  // the seeders have not met: this download introduces them to each other
+  const cold = await download(seeders, cid, `leecher-${count}-cold`)
+  const joined = await meshed(names, 20_000)
   const many = await download(seeders, cid, `leecher-${count}`)
-  const unthrottled = await download([await seeder('free-seeder', file)], cid, 'leecher-free')
+  const treeMany = await download(seeders, treeCid, `leecher-tree-${count}`)
+  const unthrottled = await download([await seeder('free-seeder', [file])], cid, 'leecher-free')
   const raw = await rawTcp(mb * 1024 * 1024)
   const found = await discovery(Number(args.trials))
 
   const speedup = one.seconds / many.seconds
+  const treeSpeedup = treeOne.seconds / treeMany.seconds
+  const row = (run: string, r: Awaited<ReturnType<typeof download>>, ratio: string): Record<string, string | number> =>
+    ({ run, seconds: r.seconds.toFixed(2), 'MB/s': r.mbps.toFixed(1), sources: r.sources, 'verify s': r.verifySeconds.toFixed(2), ratio })
   const rows = [
-    { run: `1 seeder at ${args.rate}`, seconds: one.seconds.toFixed(2), 'MB/s': one.mbps.toFixed(1), sources: one.sources, 'verify s': one.verifySeconds.toFixed(2), ratio: '1.00' },
-    { run: `${count} seeders at ${args.rate} each`, seconds: many.seconds.toFixed(2), 'MB/s': many.mbps.toFixed(1), sources: many.sources, 'verify s': many.verifySeconds.toFixed(2), ratio: `${speedup.toFixed(2)}x speedup (ideal ${count}x)` },
-    { run: '1 -> 1 unthrottled (cmesh)', seconds: unthrottled.seconds.toFixed(2), 'MB/s': unthrottled.mbps.toFixed(1), sources: 1, 'verify s': unthrottled.verifySeconds.toFixed(2), ratio: `${(unthrottled.mbps / raw).toFixed(2)} of raw TCP` },
+    row(`${mb} MiB file, 1 seeder at ${args.rate}`, one, '1.00'),
+    row(`${mb} MiB file, ${count} seeders at ${args.rate} each`, many, `${speedup.toFixed(2)}x speedup (ideal ${count}x)${joined ? '' : ' (seeders not all connected)'}`),
+    row(`${mb} MiB file, ${count} seeders meeting during it (cold)`, cold, `${(one.seconds / cold.seconds).toFixed(2)}x`),
+    row(`package tree (${treeOne.blocks} blocks), 1 seeder`, treeOne, '1.00'),
+    row(`package tree, ${count} seeders`, treeMany, `${treeSpeedup.toFixed(2)}x speedup`),
+    row('1 -> 1 unthrottled (cmesh)', unthrottled, `${(unthrottled.mbps / raw).toFixed(2)} of raw TCP`),
     { run: 'raw Node TCP, loopback', seconds: (mb * 1.048576 / raw).toFixed(2), 'MB/s': raw.toFixed(1), sources: 1, 'verify s': '', ratio: '1.00' },
     { run: `discovery: new node lists its segment (median of ${found.samples.length})`, seconds: found.median?.toFixed(3) ?? `n/a: ${found.why ?? 'no trial found every peer'}`, 'MB/s': '', sources: '', 'verify s': '', ratio: 'mDNS in network namespaces' }
   ]
@@ -145,9 +182,16 @@ try {
     seeders: count,
     ratePerSeeder: rate,
     speedup,
+    speedupCold: one.seconds / cold.seconds,
+    seedersMeshed: joined,
     oneSeederSeconds: one.seconds,
     manySeedersSeconds: many.seconds,
+    coldSeconds: cold.seconds,
     verifySeconds: many.verifySeconds,
+    treeBlocks: treeOne.blocks,
+    treeSpeedup,
+    treeOneSeederSeconds: treeOne.seconds,
+    treeManySeedersSeconds: treeMany.seconds,
     oneToOneMBps: unthrottled.mbps,
     rawTcpMBps: raw,
     discoveryMedianSeconds: found.median,
