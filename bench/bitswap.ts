@@ -1,16 +1,16 @@
 /**
- * How fast is Helia's bitswap on loopback? `npm run bench:bitswap [-- --mb 128 --concurrency 64 --window 0 --json]`
+ * How fast is Helia's bitswap on loopback? `npm run bench:bitswap [-- --mb 128 --file F --concurrency 64 --window 0 --json]`
  *
  * Two Helia nodes in this process (createHeliaLight + withLibp2pLight + withBitswap: no DHT, no HTTP routers, no
  * default libp2p services but identify), each on TCP 127.0.0.1 with the encryption and muxer cmesh uses (TLS, yamux).
- * A --mb MiB random file is imported with ipfs-unixfs-importer (its defaults: SHA-256, fixed 256 KiB chunks, raw
+ * A --mb MiB random file (or --file, which bench:swarm passes so both move the same bytes) is imported with ipfs-unixfs-importer (its defaults: SHA-256, fixed 256 KiB chunks, raw
  * leaves) into node A's memory blockstore; node B, dialled to A, then fetches every block of the DAG over bitswap,
  * walking it itself with --concurrency blocks asked for at once (Helia's own pin walker asks for one at a time).
  * The clock runs from B's first request to its last block, after both nodes are connected and identified. Helia
  * checks each block against its CID on arrival; at the end B must hold exactly A's blocks and bytes.
  */
 import { randomBytes } from 'node:crypto'
-import { closeSync, createReadStream, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, createReadStream, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -28,7 +28,7 @@ import { importer } from 'ipfs-unixfs-importer'
 import type { CID } from 'multiformats/cid'
 import { parseBenchArgs, printTable } from './report.js'
 
-const args = parseBenchArgs(process.argv.slice(2), { mb: 128, concurrency: 64, timeout: 600, window: 0 })
+const args = parseBenchArgs(process.argv.slice(2), { mb: 128, concurrency: 64, timeout: 600, window: 0, file: '' })
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-bitswap-'))
 const nodes: Array<HeliaWithLibp2p<ServiceMap>> = []
 /** yamux's initial stream window in bytes; 0 keeps yamux's default (cmesh runs with 2 MiB, 4x that at most). */
@@ -102,12 +102,15 @@ function versionOf (pkg: string): string {
 }
 
 try {
-  const mb = Number(args.mb)
+  const given = String(args.file)
+  const mb = given === '' ? Number(args.mb) : statSync(given).size / (1 << 20)
   const concurrency = Number(args.concurrency)
-  const file = join(work, 'data.bin')
-  const fd = openSync(file, 'w')
-  for (let i = 0; i < mb; i++) writeSync(fd, randomBytes(1 << 20))
-  closeSync(fd)
+  const file = given === '' ? join(work, 'data.bin') : given
+  if (given === '') {
+    const fd = openSync(file, 'w')
+    for (let i = 0; i < mb; i++) writeSync(fd, randomBytes(1 << 20))
+    closeSync(fd)
+  }
 
   // import into A's blockstore before A starts: the DAG is there when B asks
   const storeA = new MemoryBlockstore()
@@ -123,7 +126,7 @@ try {
   let root: CID | undefined
   for await (const entry of importer([{ path: 'data.bin', content: createReadStream(file) }], counting as unknown as MemoryBlockstore)) root = entry.cid
   if (root === undefined) throw new Error('the importer produced no root')
-  rmSync(file)
+  if (given === '') rmSync(file)
 
   const a = await heliaNode(storeA)
   const storeB = new MemoryBlockstore()

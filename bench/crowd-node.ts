@@ -7,7 +7,7 @@ import { createNode, type CmeshNode } from '../src/node.js'
 import { CID } from 'multiformats/cid'
 
 export type CrowdCommand =
-  | { cmd: 'start', idx: number, repo: string, ip: string, bootstrap: string[], uploadLimit?: number, fair: boolean }
+  | { cmd: 'start', idx: number, repo: string, ip: string, bootstrap: string[], uploadLimit?: number, fair: boolean, rarestFirst: boolean }
   | { cmd: 'add', idx: number, path: string }
   | { cmd: 'fetch', idx: number, cid: string, timeoutMs: number }
   | { cmd: 'sent', idx: number }
@@ -29,7 +29,7 @@ function send (r: CrowdReply): void {
 async function run (c: CrowdCommand): Promise<void> {
   switch (c.cmd) {
     case 'start': {
-      const node = await createNode({ repo: c.repo, listen: [`/ip4/${c.ip}/tcp/0`], mdns: false, minPeers: 0, bootstrap: c.bootstrap, bootstrapRequired: false, uploadLimit: c.uploadLimit, fair: c.fair })
+      const node = await createNode({ repo: c.repo, listen: [`/ip4/${c.ip}/tcp/0`], mdns: false, minPeers: 0, bootstrap: c.bootstrap, bootstrapRequired: false, uploadLimit: c.uploadLimit, fair: c.fair, rarestFirst: c.rarestFirst })
       nodes.set(c.idx, node)
       send({ type: 'started', idx: c.idx, addrs: node.addrs().map(String), peerId: node.peerId.toString() })
       return

@@ -1,6 +1,6 @@
 /**
  * Does the upload scheduler share a node's upload fairly? `npm run bench:fairness [-- --peers 16 --rate 8MB/s
- * --seconds 6 --crowd 50 --seeders 5 --per-process 5 --json]`
+ * --seconds 6 --crowd 50 --seeders 5 --per-process 5 --crowd-only --rarest --json]`
  *
  * Real nodes in this process on loopback. Requesters listen on their own addresses (127.0.N.1: all of
  * 127.0.0.0/8 is this host) and the server dials them, so it sees each one from its own /24, as remote peers.
@@ -29,7 +29,9 @@ import { DEFAULT_MAX_SHARE } from '../src/policy/fairness-constants.js'
 import type { CrowdCommand, CrowdReply } from './crowd-node.js'
 import { parseBenchArgs, printTable } from './report.js'
 
-const args = parseBenchArgs(process.argv.slice(2), { peers: 16, rate: '8MB/s', seconds: 6, 'file-mb': 8, crowd: 50, seeders: 5, 'seed-rate': '1MB/s', 'crowd-mb': 2, 'per-process': 5, 'crowd-timeout': 120, 'crowd-only': false, json: false })
+const args = parseBenchArgs(process.argv.slice(2), { peers: 16, rate: '8MB/s', seconds: 6, 'file-mb': 8, crowd: 50, seeders: 5, 'seed-rate': '1MB/s', 'crowd-mb': 2, 'per-process': 5, 'crowd-timeout': 120, 'crowd-only': false, rarest: false, json: false })
+/** Ask peers which blocks they hold and fetch the rarest first (createNode's rarestFirst). */
+const rarestFirst = args.rarest === true
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-fairness-'))
 const open = new Set<CmeshNode>()
 let repos = 0
@@ -166,13 +168,13 @@ async function crowd (fair: boolean): Promise<{ ratios: number[], seconds: numbe
     const seederIds = new Set<string>()
     let cid = ''
     for (let i = 0; i < seeders; i++) {
-      const r = await ask<Extract<CrowdReply, { type: 'started' }>>(host(i), { cmd: 'start', idx: i, repo: join(work, `n${repos++}`), ip: `127.1.${i + 1}.1`, bootstrap: [], uploadLimit: parseRate(String(args['seed-rate'])), fair }, 'started')
+      const r = await ask<Extract<CrowdReply, { type: 'started' }>>(host(i), { cmd: 'start', idx: i, repo: join(work, `n${repos++}`), ip: `127.1.${i + 1}.1`, bootstrap: [], uploadLimit: parseRate(String(args['seed-rate'])), fair, rarestFirst }, 'started')
       addrs.push(r.addrs[0]!)
       seederIds.add(r.peerId)
       cid = (await ask<Extract<CrowdReply, { type: 'added' }>>(host(i), { cmd: 'add', idx: i, path: file }, 'added')).cid
     }
     const downloaders = Array.from({ length: crowdSize }, (_, k) => seeders + k)
-    await Promise.all(downloaders.map(async idx => await ask(host(idx), { cmd: 'start', idx, repo: join(work, `n${repos++}`), ip: `127.2.${idx - seeders + 1}.1`, bootstrap: addrs, fair }, 'started')))
+    await Promise.all(downloaders.map(async idx => await ask(host(idx), { cmd: 'start', idx, repo: join(work, `n${repos++}`), ip: `127.2.${idx - seeders + 1}.1`, bootstrap: addrs, fair, rarestFirst }, 'started')))
     const t0 = Date.now()
     const results = await Promise.all(downloaders.map(async idx => await ask<Extract<CrowdReply, { type: 'fetched' }>>(host(idx), { cmd: 'fetch', idx, cid, timeoutMs: Number(args['crowd-timeout']) * 1000 }, 'fetched')))
     const seconds = (Math.max(...results.map(r => r.at)) - t0) / 1000

@@ -7,9 +7,9 @@
  * seeders: the speedup is the ratio. The seeders first meet during a download (the leecher's peer exchange
  * introduces them, and the TLS handshakes of 28 new connections share the two cores with the transfer); that run
  * is reported as "cold". Then, the seeders connected to each other as a swarm's seeders are, the measured runs.
- * Then an unthrottled 1 -> 1 transfer next to raw Node TCP on loopback moving the same bytes, the time spent
- * verifying blocks, and (as root, in network namespaces it builds) the median time for a new node to find the
- * nodes of its segment by mDNS.
+ * Then an unthrottled 1 -> 1 transfer next to raw Node TCP on loopback and Helia's bitswap (bench/bitswap.ts, in
+ * a process of its own) moving the same bytes, the time spent verifying blocks, and (as root, in network
+ * namespaces it builds) the median time for a new node to find the nodes of its segment by mDNS.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -101,6 +101,17 @@ async function rawTcp (bytes: number): Promise<number> {
   return bytes / 1e6 / seconds
 }
 
+/** Helia's bitswap moving `file` between two Helia nodes (bench/bitswap.ts, in a process of its own). */
+function bitswap (file: string): { seconds?: number, mbps?: number, why?: string } {
+  try {
+    const out = execFileSync(process.execPath, [fileURLToPath(new URL('./bitswap.js', import.meta.url)), '--file', file, '--json'], { encoding: 'utf8' })
+    const r = JSON.parse(out.trim().split('\n').pop()!) as { seconds: number, heliaBitswapMBps: number }
+    return { seconds: r.seconds, mbps: r.heliaBitswapMBps }
+  } catch (err) {
+    return { why: (err as Error).message.split('\n')[0] }
+  }
+}
+
 /**
  * Median time for a new node to list all the nodes of its segment, over --trials starts, in real network
  * namespaces (two daemons on segment A; mDNS only). Needs root and iproute2: otherwise null, with the reason.
@@ -161,6 +172,7 @@ try {
   const treeMany = await download(seeders, treeCid, `leecher-tree-${count}`)
   const unthrottled = await download([await seeder('free-seeder', [file])], cid, 'leecher-free')
   const raw = await rawTcp(mb * 1024 * 1024)
+  const helia = bitswap(file)
   const found = await discovery(Number(args.trials))
 
   const speedup = one.seconds / many.seconds
@@ -174,6 +186,7 @@ try {
     row(`package tree (${treeOne.blocks} blocks), 1 seeder`, treeOne, '1.00'),
     row(`package tree, ${count} seeders`, treeMany, `${treeSpeedup.toFixed(2)}x speedup`),
     row('1 -> 1 unthrottled (cmesh)', unthrottled, `${(unthrottled.mbps / raw).toFixed(2)} of raw TCP`),
+    { run: 'Helia bitswap 1 -> 1 (its defaults: SHA-256, 256 KiB chunks; memory blockstores)', seconds: helia.seconds?.toFixed(2) ?? `n/a: ${helia.why}`, 'MB/s': helia.mbps?.toFixed(1) ?? '', sources: 1, 'verify s': '', ratio: helia.mbps === undefined ? '' : `${(unthrottled.mbps / helia.mbps).toFixed(2)}x: cmesh / Helia` },
     { run: 'raw Node TCP, loopback', seconds: (mb * 1.048576 / raw).toFixed(2), 'MB/s': raw.toFixed(1), sources: 1, 'verify s': '', ratio: '1.00' },
     { run: `discovery: new node lists its segment (median of ${found.samples.length})`, seconds: found.median?.toFixed(3) ?? `n/a: ${found.why ?? 'no trial found every peer'}`, 'MB/s': '', sources: '', 'verify s': '', ratio: 'mDNS in network namespaces' }
   ]
@@ -194,6 +207,7 @@ try {
     treeManySeedersSeconds: treeMany.seconds,
     oneToOneMBps: unthrottled.mbps,
     rawTcpMBps: raw,
+    heliaBitswapMBps: helia.mbps ?? null,
     discoveryMedianSeconds: found.median,
     discoverySamples: found.samples
   })
