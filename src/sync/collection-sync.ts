@@ -147,6 +147,7 @@ export class CollectionSync {
       const root = a.resource!.root
       const key = root.toString()
       if (c.pinned.has(key) && store.isComplete(root)) continue
+      if (a.resource!.size + this.used(c) > c.budget) continue
       if (store.isComplete(root) && !c.pinned.has(key)) {
         // held already (by another collection, the user or the cache): pinned for the collections too, so that
         // the user's unpin or the cache's eviction leaves it, and the collections' unpin leaves theirs
@@ -157,7 +158,6 @@ export class CollectionSync {
         continue
       }
       if ((this.backoff.get(key)?.until ?? 0) > Date.now()) continue
-      if (a.resource!.size + this.used(c) > c.budget) continue
       try {
         await this.components.fetch(root, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.fetchTimeoutMs)]), patienceMs: SYNC_PATIENCE_MS, pinOwner: COLLECTION_PIN })
         this.backoff.delete(key)
