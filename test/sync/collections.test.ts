@@ -146,10 +146,12 @@ describe('collections over the network', () => {
     await waitFor('the old version unpinned', () => !c.store.isPinned(parseCid(r1.root!)) && !b.store.isPinned(parseCid(r1.root!)))
     assert.equal(c.collections.browse('riverside', { purpose: 'notice' }).length, 1)
 
-    // retraction by the publisher
+    // retraction by the publisher; a member who pinned the notice for themselves keeps it
+    await b.store.pin(parseCid(r2.root!))
     await a.collections.retract({ collection: 'riverside', key: leader, id: 'water-cut.txt' })
     await waitFor('the notice gone on c', () => c.collections.browse('riverside', { purpose: 'notice' }).length === 0)
-    await waitFor('the notice unpinned everywhere', () => [a, b, c].every(n => !n.store.isPinned(parseCid(r2.root!))))
+    await waitFor('the notice unpinned everywhere', () => [a, c].every(n => !n.store.isPinned(parseCid(r2.root!))) && !b.store.isPinned(parseCid(r2.root!), 'collections'))
+    assert.deepEqual(b.store.pinOwners(parseCid(r2.root!)), ['user'], 'the retraction drops the collections\' pin, not the member\'s own')
 
     // retraction by a moderator, from the far end of the line
     const lessonRoot = parseCid(c.collections.browse('riverside')[0]!.root)
