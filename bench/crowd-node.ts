@@ -16,7 +16,7 @@ export type CrowdCommand =
 export type CrowdReply =
   | { type: 'started', idx: number, addrs: string[], peerId: string }
   | { type: 'added', idx: number, cid: string }
-  | { type: 'fetched', idx: number, ok: boolean, at: number, error?: string, sources?: Record<string, number>, duplicates?: number }
+  | { type: 'fetched', idx: number, ok: boolean, at: number, error?: string, sources?: Record<string, number>, duplicates?: number, stolen?: number, wireBytes?: number }
   | { type: 'sent', idx: number, bytes: number }
   | { type: 'error', idx: number, cmd: string, message: string }
 
@@ -42,7 +42,7 @@ async function run (c: CrowdCommand): Promise<void> {
     case 'fetch': {
       try {
         const r = await nodes.get(c.idx)!.fetch(CID.parse(c.cid), { signal: AbortSignal.timeout(c.timeoutMs) })
-        send({ type: 'fetched', idx: c.idx, ok: true, at: Date.now(), sources: r.sources, duplicates: r.duplicates })
+        send({ type: 'fetched', idx: c.idx, ok: true, at: Date.now(), sources: r.sources, duplicates: r.duplicates, stolen: r.stolen, wireBytes: r.wireBytes })
       } catch (err) {
         send({ type: 'fetched', idx: c.idx, ok: false, at: Date.now(), error: (err as Error).message })
       }

@@ -145,9 +145,11 @@ async function ask<T extends CrowdReply> (child: ChildProcess, cmd: CrowdCommand
 /**
  * A flash crowd; `ratios` are what each seeder uploaded over the file's size, `seederShare` the part of the verified
  * bytes downloaders got from seeders (the rest they traded), `duplicates` the requests sent to race another,
- * `receivedTwice` the verified bytes received beyond one copy per completed download, over those copies.
+ * `stolen` the endgame requests that took over the far half of a late one,
+ * `receivedTwice` the verified bytes received beyond one copy per completed download, over those copies, and
+ * `wireTwice` the same for the bytes on the wire (what arrived and was dropped as held already counts too).
  */
-async function crowd (fair: boolean): Promise<{ ratios: number[], seconds: number, failed: number, seederShare: number, duplicates: number, receivedTwice: number }> {
+async function crowd (fair: boolean): Promise<{ ratios: number[], seconds: number, failed: number, seederShare: number, duplicates: number, stolen: number, receivedTwice: number, wireTwice: number }> {
   const file = join(work, `crowd-${String(fair)}`)
   const size = Math.round(Number(args['crowd-mb']) * 1e6)
   writeFileSync(file, randomBytes(size))
@@ -184,9 +186,13 @@ async function crowd (fair: boolean): Promise<{ ratios: number[], seconds: numbe
     let fromPeers = 0
     for (const r of results) for (const [id, b] of Object.entries(r.sources ?? {})) { if (seederIds.has(id)) fromSeeders += b; else fromPeers += b }
     const duplicates = results.reduce((a, r) => a + (r.duplicates ?? 0), 0)
+    const stolen = results.reduce((a, r) => a + (r.stolen ?? 0), 0)
     const completed = results.filter(r => r.ok).length
     const receivedTwice = completed === 0 ? 0 : (fromSeeders + fromPeers) / (size * completed) - 1
-    return { ratios: sent.map(b => b / size), seconds, failed: crowdSize - completed, seederShare: fromSeeders / Math.max(1, fromSeeders + fromPeers), duplicates, receivedTwice }
+    // what crossed the network (framing too, and blocks dropped on arrival as already held or taken back)
+    const wire = results.reduce((a, r) => a + (r.ok ? r.wireBytes ?? 0 : 0), 0)
+    const wireTwice = completed === 0 ? 0 : wire / (size * completed) - 1
+    return { ratios: sent.map(b => b / size), seconds, failed: crowdSize - completed, seederShare: fromSeeders / Math.max(1, fromSeeders + fromPeers), duplicates, stolen, receivedTwice, wireTwice }
   } finally {
     await Promise.all(kids.map(async child => {
       if (child.exitCode !== null) return
@@ -202,7 +208,7 @@ async function crowd (fair: boolean): Promise<{ ratios: number[], seconds: numbe
 async function main (): Promise<void> {
   if (args['crowd-only'] === true) {
     const c = await crowd(true)
-    printTable([{ seeders: Number(args.seeders), downloaders: Number(args.crowd), 'seeder ratios': c.ratios.map(r => r.toFixed(1)).join(' '), 'ratio std dev': stdDev(c.ratios).toFixed(2), 'from seeders': `${(c.seederShare * 100).toFixed(0)} %`, races: c.duplicates, 'received twice': `${(c.receivedTwice * 100).toFixed(0)} %`, 'crowd s': c.seconds.toFixed(1), 'crowd failed': c.failed }], args.json === true, { ...c, seedRatioStdDev: stdDev(c.ratios) })
+    printTable([{ seeders: Number(args.seeders), downloaders: Number(args.crowd), 'seeder ratios': c.ratios.map(r => r.toFixed(1)).join(' '), 'ratio std dev': stdDev(c.ratios).toFixed(2), 'from seeders': `${(c.seederShare * 100).toFixed(0)} %`, races: c.duplicates, steals: c.stolen, 'received twice': `${(c.receivedTwice * 100).toFixed(0)} %`, 'wire beyond one copy': `${(c.wireTwice * 100).toFixed(0)} %`, 'crowd s': c.seconds.toFixed(1), 'crowd failed': c.failed }], args.json === true, { ...c, seedRatioStdDev: stdDev(c.ratios) })
     return
   }
   const server = await start('127.0.0.1', { uploadLimit: parseRate(String(args.rate)) })
@@ -227,7 +233,7 @@ async function main (): Promise<void> {
     'seeder ratios': c.ratios.map(r => r.toFixed(1)).join(' '),
     'ratio std dev': stdDev(c.ratios).toFixed(2),
     'from seeders': `${(c.seederShare * 100).toFixed(0)} %`,
-    'received twice': `${(c.receivedTwice * 100).toFixed(0)} %`,
+    'received twice': `${(c.receivedTwice * 100).toFixed(0)} %`, 'wire beyond one copy': `${(c.wireTwice * 100).toFixed(0)} %`,
     'crowd s': c.seconds.toFixed(1),
     'crowd failed': c.failed
   })
@@ -241,7 +247,7 @@ async function main (): Promise<void> {
     sybilShare: fair.sybilShare,
     seedRatioStdDev: stdDev(crowdFair.ratios),
     seedRatios: crowdFair.ratios,
-    crowd: { downloaders: Number(args.crowd), seeders: Number(args.seeders), seconds: crowdFair.seconds, failed: crowdFair.failed, seederShare: crowdFair.seederShare, duplicates: crowdFair.duplicates, receivedTwice: crowdFair.receivedTwice },
+    crowd: { downloaders: Number(args.crowd), seeders: Number(args.seeders), seconds: crowdFair.seconds, failed: crowdFair.failed, seederShare: crowdFair.seederShare, duplicates: crowdFair.duplicates, stolen: crowdFair.stolen, receivedTwice: crowdFair.receivedTwice, wireTwice: crowdFair.wireTwice },
     fifo: { jain: fifo.jain, maxShare: fifo.maxShare, sybilShare: fifo.sybilShare, seedRatioStdDev: stdDev(crowdFifo.ratios), seedRatios: crowdFifo.ratios, crowdSeconds: crowdFifo.seconds, crowdFailed: crowdFifo.failed, crowdSeederShare: crowdFifo.seederShare, crowdReceivedTwice: crowdFifo.receivedTwice },
     goals: { jain: fair.jain >= 0.99, maxShare: fair.maxShare <= cap + 0.02 }
   })

@@ -68,7 +68,10 @@ export interface FetchOptions {
    * blocks is cut short, so work stays spread over the sources as they prove fast or slow. @default 1 MiB
    */
   requestBytes?: number
-  /** Requests in flight to one source at most; each goes to the source expected to answer first. @default 4 */
+  /**
+   * Requests in flight to one source at most; each goes to the source expected to answer first. @default sized
+   * per source by its measured throughput: enough to keep it busy for 0.5 s, 2 to 16 (4 until it has delivered)
+   */
   perSource?: number
   /**
    * Sources joining and leaving during the fetch: called once with `add` and `remove`; returns a function that
@@ -102,8 +105,10 @@ export interface FetchResult {
   wire: Record<string, number>
   /** Sum of `wire`: what this fetch cost the network. */
   wireBytes: number
-  /** Requests sent to race another: a stalled one, or a late one in the endgame. */
+  /** Requests sent to race another: a stalled one, or a late one of a source that cannot take blocks back. */
   duplicates: number
+  /** Requests that took over the far half of a late request's blocks in the endgame (taken back from its source). */
+  stolen: number
   /** Time spent hashing received blocks to verify them (the price of trusting no one). */
   verifySeconds: number
   seconds: number

@@ -15,6 +15,14 @@ export type { BlockAnswer, BlockSource, FetchOptions, FetchProgressEvent, FetchR
 interface SourceState {
   source: BlockSource
   inFlight: number
+  /** When its requests in flight last went from none to some (performance.now()). */
+  busySince: number
+  /** Time it had requests in flight, before busySince, in ms: its throughput is what it delivered over this. */
+  busyMs: number
+  /** Requests it answered. */
+  answered: number
+  /** It said it lacks a block of this DAG (or left one unanswered): not known to hold all of it. */
+  lacked: boolean
   /** Moving average of how long a request to this source takes (0 until one completes). */
   secondsPerRequest: number
   /** Requests that failed in a row. */
@@ -27,6 +35,8 @@ interface Outstanding {
   cids: CID[]
   /** Its blocks not yet received, by key. */
   open: Map<string, CID>
+  /** Keys of blocks that came and wait to be stored with the next batch (still in `open` until then). */
+  arrived: Set<string>
   source: SourceState
   controller: AbortController
   /** Part of a race (another request asks for some of the same blocks): cancelled once all its blocks are stored. */
@@ -50,6 +60,14 @@ interface Outstanding {
 const REQUEST_BYTES = 1024 * 1024
 /** Blocks of a long answer arriving message by message are stored once this many bytes have come. */
 const STREAM_STORE_BYTES = 256 * 1024
+/** Requests in flight to a source that has not delivered yet (then sized by its throughput, see pipeline). */
+const DEFAULT_PIPELINE = 4
+const MIN_PIPELINE = 2
+const MAX_PIPELINE = 16
+/** Work in flight to a source should keep it busy this long: a round trip and the server's turn are hidden. */
+const PIPELINE_SECONDS = 0.5
+/** A source's throughput counts once it has been busy this long. */
+const MIN_RATE_MS = 200
 /** What a block of unknown size (an interior node) is counted as in a request's bytes. */
 const UNKNOWN_BLOCK_BYTES = 16 * 1024
 
@@ -106,7 +124,6 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
   const requestBytes = options.requestBytes ?? REQUEST_BYTES
   /** Sizes of leaves, as the file and directory nodes above them give them. */
   const leafSize = new Map<string, number>()
-  const perSource = options.perSource ?? 4
   const maxBytes = limit('maxBytes', options.maxBytes)
   const maxBlocks = limit('maxBlocks', options.maxBlocks)
   const patienceMs = limit('patienceMs', options.patienceMs ?? 0)
@@ -120,7 +137,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     reaskAt ??= now + PATIENCE_REASK_MS
     return reaskAt
   }
-  const result: FetchResult = { cid: root, fetchedBlocks: 0, fetchedBytes: 0, sources: {}, wire: {}, wireBytes: 0, duplicates: 0, verifySeconds: 0, seconds: 0 }
+  const result: FetchResult = { cid: root, fetchedBlocks: 0, fetchedBytes: 0, sources: {}, wire: {}, wireBytes: 0, duplicates: 0, stolen: 0, verifySeconds: 0, seconds: 0 }
   /** Every block the walk reached; true once its bytes are counted against maxBytes. */
   const seen = new Map<string, boolean>()
   let dagBytes = 0
@@ -138,7 +155,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
   }
   const holders = new Holders()
   let unqueried: CID[] = [] // wanted blocks nobody has been asked about yet
-  const track = (source: BlockSource): SourceState => ({ source, inFlight: 0, secondsPerRequest: 0, failures: 0, stalled: false })
+  const track = (source: BlockSource): SourceState => ({ source, inFlight: 0, busySince: 0, busyMs: 0, answered: 0, lacked: false, secondsPerRequest: 0, failures: 0, stalled: false })
   const live = new Map<string, SourceState>(sources.map(s => [s.id, track(s)]))
   const isLive = (s: SourceState): boolean => live.get(s.source.id) === s
 
@@ -217,6 +234,22 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     /** Haves questions out. */
     let asking = 0
 
+    /**
+     * Requests in flight to `s` at most: options.perSource, else as many as keep it busy for PIPELINE_SECONDS at
+     * the rate it has delivered while it had work (at least a round trip and the server's turn are hidden, and a
+     * slow source is not promised what it would take long to send), from MIN_PIPELINE to MAX_PIPELINE;
+     * DEFAULT_PIPELINE until it has delivered something.
+     */
+    const pipeline = (s: SourceState): number => {
+      if (options.perSource !== undefined) return options.perSource
+      const bytes = result.sources[s.source.id] ?? 0
+      const ms = s.busyMs + (s.inFlight > 0 ? performance.now() - s.busySince : 0)
+      if (bytes === 0 || s.answered === 0 || ms < MIN_RATE_MS) return DEFAULT_PIPELINE
+      const perRequest = Math.min(requestBytes, bytes / s.answered)
+      const depth = Math.ceil(bytes / ms * 1000 * PIPELINE_SECONDS / perRequest) + 1
+      return Math.min(MAX_PIPELINE, Math.max(MIN_PIPELINE, depth))
+    }
+
     /** Expected seconds until `s` would finish one more request: slow sources get less work. */
     const eta = (s: SourceState): number => (s.inFlight + 1) * s.secondsPerRequest
     /** Whether `a` is a better source than `b` for block `key`. */
@@ -232,12 +265,12 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       const controller = new AbortController()
       const id = nextRequest++
       const now = performance.now()
-      const entry: Outstanding = { cids: batch, open: new Map(batch.map(c => [keyOf(c), c])), source: s, controller, raced: origin !== undefined, raceable: batch, stalled: false, origin, settled: false, started: now, progressAt: now }
+      const entry: Outstanding = { cids: batch, open: new Map(batch.map(c => [keyOf(c), c])), arrived: new Set(), source: s, controller, raced: origin !== undefined, raceable: batch, stalled: false, origin, settled: false, started: now, progressAt: now }
       outstanding.set(id, entry)
-      s.inFlight++
+      if (s.inFlight++ === 0) s.busySince = now
       void ask(s, entry).catch((err: Error) => { failure ??= err }).finally(() => {
         entry.settled = true
-        s.inFlight--
+        if (--s.inFlight === 0) s.busyMs += performance.now() - s.busySince
         outstanding.delete(id)
         wake?.()
       })
@@ -258,6 +291,30 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       // from the other end: the two sources send towards each other and meet near the middle, each block
       // delivered first by one is taken back from the other (where it can), so little arrives twice
       send(to, take.reverse(), o)
+    }
+
+    /**
+     * The endgame for a request whose source still delivers, only late: the idle source `to` takes the far half of
+     * what is left (all of it when one block is), and those blocks are taken back from the late request's source
+     * at once, so the two do not send the same blocks (only what a cancel crosses on the way arrives twice). The
+     * late request keeps the near half, which its source sends first, and may be split again. A source that has
+     * lacked a block of this DAG races instead of stealing: blocks taken from a late source and then refused would
+     * go to the back of the queue, where a race loses nothing (so a partial holder costs one round trip at most).
+     * A request that cannot take blocks back (a mirror's), or one that is itself a racer, is raced too.
+     */
+    const steal = (o: Outstanding, to: SourceState): void => {
+      if (o.cancel === undefined || o.origin !== undefined || o.raced || to.lacked) {
+        race(o, to)
+        return
+      }
+      const left = [...o.open.values()].filter(c => !o.arrived.has(keyOf(c)) && !holders.lacks(keyOf(c), to.source.id))
+      if (left.length === 0) return
+      const take = left.slice(Math.floor(left.length / 2))
+      for (const c of take) o.open.delete(keyOf(c))
+      o.raceable = o.raceable.filter(c => o.open.has(keyOf(c)))
+      o.cancel(take)
+      result.stolen++
+      send(to, take)
     }
 
     /**
@@ -310,6 +367,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
                 holders.hold(keyOf(c), id)
               } else {
                 partialSeen = true
+                s.lacked = true
                 holders.lack(keyOf(c), id)
               }
             }
@@ -381,7 +439,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         while (o.raceable.length > 0) {
           let best: SourceState | undefined
           for (const t of live.values()) {
-            if (t === o.source || t.stalled || t.inFlight >= perSource || passed.has(t)) continue
+            if (t === o.source || t.stalled || t.inFlight >= pipeline(t) || passed.has(t)) continue
             // a source that has not answered yet is tried only when idle: it may be as slow
             if (t.secondsPerRequest === 0 ? t.inFlight > 0 : now - o.started < RACE_FACTOR * t.secondsPerRequest * 1000) {
               if (t.secondsPerRequest > 0) next = Math.min(next, o.started + RACE_FACTOR * t.secondsPerRequest * 1000)
@@ -425,7 +483,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         let best: SourceState | undefined
         for (const s of live.values()) {
           // a stalled source gets nothing while a request of it is out; once idle, one block to see if it is back
-          if (s.inFlight >= perSource || (s.stalled && s.inFlight > 0) || skip.has(s.source.id)) continue
+          if (s.inFlight >= pipeline(s) || (s.stalled && s.inFlight > 0) || skip.has(s.source.id)) continue
           if (nope?.has(s.source.id) === true && skip.size === 0) continue
           // a likely holder first (no round trip spent on a peer that lacks the whole DAG); then the soonest
           // to answer; among equals, the source that gave least so far: a crowd spreads its load over the seeders
@@ -478,7 +536,8 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
           }
           if (oldest === undefined) continue
           options.onProgress?.({ type: 'fetch:endgame', source: idle.source.id, blocks: oldest.raceable.length })
-          race(oldest, idle)
+          if (oldest.source.stalled || oldest.stalled) race(oldest, idle)
+          else steal(oldest, idle)
         }
         next = Math.min(next, now + ENDGAME_TICK_MS)
       }
@@ -528,7 +587,10 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         s.failures = 0
         s.stalled = false // it answers again
         held.push(...blocks)
-        for (const b of blocks) heldBytes += b.bytes.length
+        for (const b of blocks) {
+          heldBytes += b.bytes.length
+          entry.arrived.add(keyOf(b.cid))
+        }
         if (heldBytes < STREAM_STORE_BYTES) return
         const batch = held
         held = []
@@ -587,6 +649,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       const average = s.secondsPerRequest === 0 ? took : s.secondsPerRequest * 0.7 + took * 0.3
       // an answer that stalled shows what the source takes now (a throttle after its first burst): not averaged away
       s.secondsPerRequest = entry.stalled ? Math.max(average, took) : average
+      s.answered++
       if (!await take(s, entry, answer.blocks)) {
         await giveBack(entry, entry.cids)
         return
@@ -595,6 +658,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       for (const c of [...entry.open.values()]) {
         entry.open.delete(keyOf(c))
         holders.lack(keyOf(c), source.id) // (if it said it had the block, it no longer counts as a holder)
+        s.lacked = true
         partialSeen = true
         await giveBack(entry, [c])
       }

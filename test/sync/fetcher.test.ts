@@ -102,44 +102,117 @@ describe('fetching a DAG from block sources', () => {
     assert.equal(asked.get('seed')?.length, blocks)
   })
 
-  it('races a late request from the other end, and takes back from the slow source what the racer delivered', async t => {
-    const data = pseudoRandom(150_000, 59)
-    const seed = tempStore(t)
-    const { cid, blocks } = await importBytes(seed, data, { chunker: SMALL_CHUNKS, fileFanout: 4096 })
-    // a slow peer that answers block by block as it reads them, and skips those it is told it need not send
+  /** A slow peer that answers block by block, 30 ms each; with `cancels`, it skips the blocks it is told it need not send. */
+  function slowPeer (seed: ReturnType<typeof tempStore>, cancels: boolean): { source: BlockSource, asked: () => CID[], sent: Set<string>, cancelled: string[] } {
     const cancelled: string[] = []
-    let slowSent = 0
-    let slowAsked: CID[] = []
-    const slow: BlockSource = {
+    const sent = new Set<string>()
+    let asked: CID[] = []
+    const source: BlockSource = {
       id: 'slow',
       request: async (cids, o) => {
-        slowAsked = cids
+        asked = cids
         const back = new Set<string>()
-        o.onCancel?.(cs => { for (const c of cs) { back.add(c.toString()); cancelled.push(c.toString()) } })
+        if (cancels) o.onCancel?.(cs => { for (const c of cs) { back.add(c.toString()); cancelled.push(c.toString()) } })
         for (const c of cids) {
+          if (back.has(c.toString())) continue // taken back: skipped at once, as a server does
           await new Promise(resolve => setTimeout(resolve, 30))
           o.signal?.throwIfAborted()
           if (back.has(c.toString())) continue
-          slowSent++
+          sent.add(c.toString())
           await o.onBlocks!([{ cid: c, bytes: seed.getSync(c) }], 0)
         }
         return { blocks: [], missing: [] }
       }
     }
+    return { source, asked: () => asked, sent, cancelled }
+  }
+
+  it('hands the far half of a late request to an idle source and takes it back from the slow one: no block comes twice', async t => {
+    const data = pseudoRandom(150_000, 59)
+    const seed = tempStore(t)
+    const { cid, blocks } = await importBytes(seed, data, { chunker: SMALL_CHUNKS, fileFanout: 4096 })
+    const slow = slowPeer(seed, true)
+    const fastAsked: string[] = []
+    const fast: BlockSource = { id: 'fast', request: async (cids, o) => { fastAsked.push(...cids.map(String)); return await storeSource(seed, 'fast').request(cids, o) } }
+    const local = tempStore(t)
+    // room for two requests: the root's answer (its blocks stored as they come) is still out when the leaves are asked for
+    const r = await fetchDag(local, cid, [slow.source, fast], { perSource: 2, batchSize: 4096, requestBytes: 64 * 1024 * 1024 })
+    assert.equal(r.fetchedBlocks, blocks)
+    assert.deepEqual(await collect(cat(local, cid)), Buffer.from(data))
+    assert.ok(r.stolen >= 1, 'the endgame split the slow request')
+    assert.equal(r.duplicates, 0, 'and raced nothing')
+    // the idle source took the far end: the slow request's last leaf, taken back from the slow peer
+    const asked = slow.asked().map(String)
+    assert.ok(asked.length > 1)
+    assert.ok(fastAsked.includes(asked.at(-1)!))
+    assert.ok(slow.cancelled.includes(asked.at(-1)!))
+    // what one sent the other was never asked for, or was taken back before it came: nothing arrived twice
+    for (const c of fastAsked) if (asked.includes(c)) assert.ok(!slow.sent.has(c), `${c} came from both`)
+    assert.ok(slow.sent.size < blocks / 2, `the slow peer sent ${slow.sent.size} of ${blocks} blocks`)
+  })
+
+  it('races a late request of a source that cannot take blocks back, from the other end', async t => {
+    const data = pseudoRandom(150_000, 60)
+    const seed = tempStore(t)
+    const { cid, blocks } = await importBytes(seed, data, { chunker: SMALL_CHUNKS, fileFanout: 4096 })
+    const slow = slowPeer(seed, false)
     const order: string[] = []
     const fast: BlockSource = { id: 'fast', request: async (cids, o) => { order.push(...cids.map(String)); return await storeSource(seed, 'fast').request(cids, o) } }
     const local = tempStore(t)
-    // room for two requests: the root's answer (its blocks stored as they come) is still out when the leaves are asked for
-    const r = await fetchDag(local, cid, [slow, fast], { perSource: 2, batchSize: 4096, requestBytes: 64 * 1024 * 1024 })
+    const r = await fetchDag(local, cid, [slow.source, fast], { perSource: 2, batchSize: 4096, requestBytes: 64 * 1024 * 1024 })
     assert.equal(r.fetchedBlocks, blocks)
     assert.deepEqual(await collect(cat(local, cid)), Buffer.from(data))
     assert.ok(r.duplicates >= 1, 'the endgame raced the slow request')
+    assert.equal(r.stolen, 0)
     // the racer asked from the far end: the slow request's last leaf first
-    assert.ok(slowAsked.length > 1)
-    assert.equal(order[0], slowAsked.at(-1)!.toString())
-    // the slow peer was told which blocks had come from the racer, and sent few of them
-    assert.ok(cancelled.length > 0, 'blocks taken back from the slow peer')
-    assert.ok(slowSent < blocks / 2, `the slow peer sent ${slowSent} of ${blocks} blocks`)
+    const asked = slow.asked()
+    assert.ok(asked.length > 1)
+    assert.equal(order[0], asked.at(-1)!.toString())
+    // the slow request was cancelled once the racer had brought everything: the slow peer sent a few blocks only
+    assert.ok(slow.sent.size < blocks / 2, `the slow peer sent ${slow.sent.size} of ${blocks} blocks`)
+  })
+
+  it('sizes each source\'s pipeline by its measured throughput: a far, fast peer gets many requests in flight, a slow one few', async t => {
+    const data = pseudoRandom(1_200_000, 61)
+    const seed = tempStore(t)
+    const { cid, blocks } = await importBytes(seed, data, { chunker: SMALL_CHUNKS, fileFanout: 4096 })
+    /** Most requests in flight at once, counted once the source has answered two (its rate is known by then). */
+    const measured = (id: string, answer: (bytes: number) => Promise<void>): { source: BlockSource, most: () => number } => {
+      let inFlight = 0
+      let answered = 0
+      let most = 0
+      const source: BlockSource = {
+        id,
+        request: async (cids, o) => {
+          inFlight++
+          if (answered >= 2) most = Math.max(most, inFlight)
+          try {
+            const r = await storeSource(seed, id).request(cids, o)
+            await answer(r.blocks.reduce((n, b) => n + b.bytes.length, 0))
+            return r
+          } finally {
+            inFlight--
+            answered++
+          }
+        }
+      }
+      return { source, most: () => most }
+    }
+    // far: 40 ms to answer any request, requests overlapping freely (a long round trip, plenty of bandwidth)
+    const far = measured('far', async () => await new Promise(resolve => setTimeout(resolve, 40)))
+    // slow: 20 KB/s, one request after another (a thin uplink)
+    let line = Promise.resolve()
+    const slow = measured('slow', async bytes => {
+      const turn = line.then(async () => await new Promise<void>(resolve => setTimeout(resolve, bytes / 20)))
+      line = turn
+      await turn
+    })
+    const local = tempStore(t)
+    const r = await fetchDag(local, cid, [far.source, slow.source], { batchSize: 16 })
+    assert.equal(r.fetchedBlocks, blocks)
+    assert.deepEqual(await collect(cat(local, cid)), Buffer.from(data))
+    assert.ok(far.most() > 4, `the far peer had at most ${far.most()} requests in flight (4 before it was measured)`)
+    assert.ok(slow.most() <= 2, `the slow peer had ${slow.most()} requests in flight`)
   })
 
   it('fails naming the sources it tried when no source has a block, keeping what it fetched', async t => {

@@ -97,7 +97,7 @@ describe('nodes exchanging blocks over loopback', () => {
     assert.equal(c.libp2p.getConnections(liar.peerId).length, 0, 'and is not let back in')
   })
 
-  it('gives a slow peer little work and races its last requests to a fast one (endgame)', async t => {
+  it('gives a slow peer little work and hands its last requests to a fast one (endgame)', async t => {
     const dir = tempDir(t)
     const data = pseudoRandom(2_400_000, 64)
     writeFileSync(join(dir, 'f'), data)
@@ -111,7 +111,8 @@ describe('nodes exchanging blocks over loopback', () => {
     const fromSlow = r.sources[slow.peerId.toString()] ?? 0
     const fromFast = r.sources[fast.peerId.toString()] ?? 0
     assert.ok(fromFast > 4 * fromSlow, `fast ${fromFast} bytes, slow ${fromSlow} bytes`)
-    assert.ok(r.duplicates > 0, 'the endgame raced an outstanding request')
+    // the fast peer holds everything: it takes over the far half of a late request (or races a stalled one)
+    assert.ok(r.stolen + r.duplicates > 0, 'the endgame moved an outstanding request\'s blocks to the fast peer')
   })
 
   it('completes while 20 peers join and leave during the download', async t => {
