@@ -17,10 +17,16 @@ interface SourceState {
   inFlight: number
   /** When its requests in flight last went from none to some (performance.now()). */
   busySince: number
-  /** Time it had requests in flight, before busySince, in ms: its throughput is what it delivered over this. */
+  /**
+   * Its recent throughput: bytes it delivered over the ms it had requests in flight before busySince, both halved
+   * whenever the time passes RATE_WINDOW_MS (so a slow start, or a slow spell, is soon forgotten).
+   */
+  rateBytes: number
   busyMs: number
   /** Requests it answered. */
   answered: number
+  /** Bytes it delivered. */
+  delivered: number
   /** It said it lacks a block of this DAG (or left one unanswered): not known to hold all of it. */
   lacked: boolean
   /** Moving average of how long a request to this source takes (0 until one completes). */
@@ -68,6 +74,8 @@ const MAX_PIPELINE = 16
 const PIPELINE_SECONDS = 0.5
 /** A source's throughput counts once it has been busy this long. */
 const MIN_RATE_MS = 200
+/** A source's throughput is measured over its last 2 to 4 s of being busy. */
+const RATE_WINDOW_MS = 4000
 /** What a block of unknown size (an interior node) is counted as in a request's bytes. */
 const UNKNOWN_BLOCK_BYTES = 16 * 1024
 
@@ -155,7 +163,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
   }
   const holders = new Holders()
   let unqueried: CID[] = [] // wanted blocks nobody has been asked about yet
-  const track = (source: BlockSource): SourceState => ({ source, inFlight: 0, busySince: 0, busyMs: 0, answered: 0, lacked: false, secondsPerRequest: 0, failures: 0, stalled: false })
+  const track = (source: BlockSource): SourceState => ({ source, inFlight: 0, busySince: 0, rateBytes: 0, busyMs: 0, answered: 0, delivered: 0, lacked: false, secondsPerRequest: 0, failures: 0, stalled: false })
   const live = new Map<string, SourceState>(sources.map(s => [s.id, track(s)]))
   const isLive = (s: SourceState): boolean => live.get(s.source.id) === s
 
@@ -242,11 +250,18 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
      */
     const pipeline = (s: SourceState): number => {
       if (options.perSource !== undefined) return options.perSource
-      const bytes = result.sources[s.source.id] ?? 0
-      const ms = s.busyMs + (s.inFlight > 0 ? performance.now() - s.busySince : 0)
-      if (bytes === 0 || s.answered === 0 || ms < MIN_RATE_MS) return DEFAULT_PIPELINE
-      const perRequest = Math.min(requestBytes, bytes / s.answered)
-      const depth = Math.ceil(bytes / ms * 1000 * PIPELINE_SECONDS / perRequest) + 1
+      const now = performance.now()
+      if (s.inFlight > 0) {
+        s.busyMs += now - s.busySince
+        s.busySince = now
+      }
+      if (s.busyMs > RATE_WINDOW_MS) {
+        s.busyMs /= 2
+        s.rateBytes /= 2
+      }
+      if (s.delivered === 0 || s.answered === 0 || s.busyMs < MIN_RATE_MS) return DEFAULT_PIPELINE
+      const perRequest = Math.min(requestBytes, s.delivered / s.answered)
+      const depth = Math.ceil(s.rateBytes / s.busyMs * 1000 * PIPELINE_SECONDS / perRequest) + 1
       return Math.min(MAX_PIPELINE, Math.max(MIN_PIPELINE, depth))
     }
 
@@ -714,6 +729,8 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       let bytes = 0
       for (const b of good) { bytes += b.bytes.length; expand(b.cid, b.bytes, source.id) }
       result.sources[source.id] = (result.sources[source.id] ?? 0) + bytes
+      s.delivered += bytes
+      s.rateBytes += bytes
       source.verified?.(bytes)
       lastProgress = performance.now()
       options.onProgress?.({ type: 'fetch:blocks', blocks: result.fetchedBlocks, bytes: result.fetchedBytes, source: source.id })
