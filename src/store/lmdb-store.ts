@@ -15,7 +15,7 @@ interface Usage { blocks: number, bytes: number }
 
 const keyString = bytesKey
 
-/** A pin owner: a short name (`user`, `cache`, `collection:<name>`, ...). */
+/** A pin owner: a short name (`user`, `cache`, `collections`, `release:<name>`, ...). */
 function checkOwner (owner: string): void {
   if (typeof owner !== 'string' || owner.length === 0 || owner.length > 256) throw new InvalidOptionError(`a pin owner is a name of 1 to 256 characters, got ${JSON.stringify(owner)}`)
 }
