@@ -261,6 +261,7 @@ export class CmeshNode {
 
   async start (gateway?: NodeOptions['gateway']): Promise<void> {
     await this.releaseExchange.start()
+    await this.releases.start()
     await this.collections.start()
     await this.urlCache.start()
     this.redialer.start()

@@ -80,6 +80,12 @@ export interface Blockstore {
   isPinned(cid: CID, owner?: string): boolean
   /** Who pins the root (empty: not pinned). */
   pinOwners(cid: CID): string[]
+  /**
+   * A pin written before pins had owners (read as USER_PIN) becomes `owner`'s: the subsystem that knows it made
+   * the pin claims it on start, so its own unpin works again and the user's unpin no longer drops it. False for
+   * any other pin, which is left as it is.
+   */
+  adoptLegacyPin(cid: CID, owner: string): Promise<boolean>
   pins(): Iterable<CID>
   /** Record that every block of the DAG under `cid` is committed (checked: ERR_BLOCK_NOT_FOUND otherwise). */
   markComplete(cid: CID): Promise<void>

@@ -270,6 +270,17 @@ export class LmdbBlockstore implements Blockstore {
     return [...this.pinRecord(cid.bytes)?.owners ?? []]
   }
 
+  async adoptLegacyPin (cid: CID, owner: string): Promise<boolean> {
+    this.check()
+    checkOwner(owner)
+    return await this.env.transaction(() => {
+      const value = this.pinsDb.get(cid.bytes)
+      if (typeof value !== 'number') return false
+      this.pinsDb.put(cid.bytes, { at: value, owners: [owner] })
+      return true
+    })
+  }
+
   private pinRecord (key: Uint8Array): PinRecord | undefined {
     const value = this.pinsDb.get(key)
     if (value === undefined) return undefined

@@ -32,7 +32,7 @@ export interface CollectionsComponents {
   repo: string
   libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getPeers' | 'addEventListener' | 'removeEventListener'>
   pubsub: Pubsub
-  store: Pick<Blockstore, 'isPinned' | 'isComplete' | 'pin' | 'unpin'>
+  store: Pick<Blockstore, 'isPinned' | 'isComplete' | 'pin' | 'unpin' | 'adoptLegacyPin'>
   add: (path: string, options?: ImportOptions) => Promise<ImportResult>
   /** Swarm-download and pin a DAG. */
   fetch: (root: CID, options: { signal: AbortSignal, patienceMs: number, pinOwner: string }) => Promise<unknown>
@@ -175,6 +175,8 @@ export class Collections {
       const c = this.files.load(name)
       if (c !== undefined) this.attach(c)
     }
+    // the collections' pins from before pins had owners read as the user's: claim them
+    for (const c of this.byName.values()) for (const root of c.pinned) await this.components.store.adoptLegacyPin(parseCid(root), COLLECTION_PIN)
     await this.heads.start()
     this.components.libp2p.addEventListener('peer:identify', this.onIdentify)
     this.components.libp2p.addEventListener('peer:connect', this.onConnect)
@@ -397,6 +399,8 @@ export class Collections {
     const imported = await this.components.add(path, { ...options.import, pinOwner: COLLECTION_PIN })
     const held = c.heads.get(headKey(options.key.publicKey, id))
     const now = Date.now()
+    const root = imported.cid.toString()
+    const pinnedBefore = [...this.byName.values()].some(o => o.pinned.has(root))
     return await this.announce(c, {
       collection: c.topic,
       publisher: options.key.publicKey,
@@ -407,7 +411,11 @@ export class Collections {
       target: null,
       created: now,
       expires: options.expires ?? now + retentionMs(c.governance)
-    }, options.key)
+    }, options.key).catch(async (err: unknown) => {
+      // refused (over quota, say): the pin taken for it goes, unless a collection already held the root
+      if (!pinnedBefore && ![...this.byName.values()].some(o => o.pinned.has(root))) await this.components.store.unpin(imported.cid, COLLECTION_PIN)
+      throw err
+    })
   }
 
   /** Retract a resource: one's own, or (with a moderator key) another publisher's. */

@@ -25,6 +25,8 @@ interface SourceState {
   busyMs: number
   /** Requests it answered. */
   answered: number
+  /** The shortest time it took to answer a request, in seconds: its round trip, nearly. */
+  quickest: number
   /** Bytes it delivered. */
   delivered: number
   /** It said it lacks a block of this DAG (or left one unanswered): not known to hold all of it. */
@@ -43,6 +45,8 @@ interface Outstanding {
   open: Map<string, CID>
   /** Keys of blocks that came and wait to be stored with the next batch (still in `open` until then). */
   arrived: Set<string>
+  /** Keys of blocks handed to another source by a steal: never given back from this request. */
+  taken: Set<string>
   source: SourceState
   controller: AbortController
   /** Part of a race (another request asks for some of the same blocks): cancelled once all its blocks are stored. */
@@ -163,7 +167,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
   }
   const holders = new Holders()
   let unqueried: CID[] = [] // wanted blocks nobody has been asked about yet
-  const track = (source: BlockSource): SourceState => ({ source, inFlight: 0, busySince: 0, rateBytes: 0, busyMs: 0, answered: 0, delivered: 0, lacked: false, secondsPerRequest: 0, failures: 0, stalled: false })
+  const track = (source: BlockSource): SourceState => ({ source, inFlight: 0, busySince: 0, rateBytes: 0, busyMs: 0, answered: 0, quickest: Number.POSITIVE_INFINITY, delivered: 0, lacked: false, secondsPerRequest: 0, failures: 0, stalled: false })
   const live = new Map<string, SourceState>(sources.map(s => [s.id, track(s)]))
   const isLive = (s: SourceState): boolean => live.get(s.source.id) === s
 
@@ -243,8 +247,8 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     let asking = 0
 
     /**
-     * Requests in flight to `s` at most: options.perSource, else as many as keep it busy for PIPELINE_SECONDS at
-     * the rate it has delivered while it had work (at least a round trip and the server's turn are hidden, and a
+     * Requests in flight to `s` at most: options.perSource, else as many as keep it busy for PIPELINE_SECONDS (or
+     * its quickest answer, if longer) at the rate it has delivered while it had work (at least a round trip and the server's turn are hidden, and a
      * slow source is not promised what it would take long to send), from MIN_PIPELINE to MAX_PIPELINE;
      * DEFAULT_PIPELINE until it has delivered something.
      */
@@ -261,7 +265,10 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       }
       if (s.delivered === 0 || s.answered === 0 || s.busyMs < MIN_RATE_MS) return DEFAULT_PIPELINE
       const perRequest = Math.min(requestBytes, s.delivered / s.answered)
-      const depth = Math.ceil(s.rateBytes / s.busyMs * 1000 * PIPELINE_SECONDS / perRequest) + 1
+      // Little's law: in flight = rate x time in flight; a source slower to answer than PIPELINE_SECONDS even at
+      // its quickest (a long round trip) needs that much more in flight
+      const horizon = Math.max(PIPELINE_SECONDS, s.quickest)
+      const depth = Math.ceil(s.rateBytes / s.busyMs * 1000 * horizon / perRequest) + 1
       return Math.min(MAX_PIPELINE, Math.max(MIN_PIPELINE, depth))
     }
 
@@ -280,7 +287,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       const controller = new AbortController()
       const id = nextRequest++
       const now = performance.now()
-      const entry: Outstanding = { cids: batch, open: new Map(batch.map(c => [keyOf(c), c])), arrived: new Set(), source: s, controller, raced: origin !== undefined, raceable: batch, stalled: false, origin, settled: false, started: now, progressAt: now }
+      const entry: Outstanding = { cids: batch, open: new Map(batch.map(c => [keyOf(c), c])), arrived: new Set(), taken: new Set(), source: s, controller, raced: origin !== undefined, raceable: batch, stalled: false, origin, settled: false, started: now, progressAt: now }
       outstanding.set(id, entry)
       if (s.inFlight++ === 0) s.busySince = now
       void ask(s, entry).catch((err: Error) => { failure ??= err }).finally(() => {
@@ -325,12 +332,18 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       const left = [...o.open.values()].filter(c => !o.arrived.has(keyOf(c)) && !holders.lacks(keyOf(c), to.source.id))
       if (left.length === 0) return
       const take = left.slice(Math.floor(left.length / 2))
-      for (const c of take) o.open.delete(keyOf(c))
+      for (const c of take) {
+        o.open.delete(keyOf(c))
+        o.taken.add(keyOf(c))
+      }
       o.raceable = o.raceable.filter(c => o.open.has(keyOf(c)))
       o.cancel(take)
       result.stolen++
       send(to, take)
     }
+
+    /** The blocks of a request not handed to another source by a steal (those are the thief's to deliver). */
+    const kept = (entry: Outstanding): CID[] => entry.taken.size === 0 ? entry.cids : entry.cids.filter(c => !entry.taken.has(keyOf(c)))
 
     /**
      * Blocks a request did not deliver: a racer hands them back to the request it races, while that one is
@@ -613,7 +626,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         handling++
         try {
           if (!await take(s, entry, batch)) {
-            await giveBack(entry, entry.cids)
+            await giveBack(entry, kept(entry))
             entry.controller.abort()
           }
         } finally {
@@ -645,7 +658,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
         live.delete(source.id)
         options.onProgress?.({ type: 'fetch:source-failed', source: source.id, error: (err as Error).message })
       }
-      await giveBack(entry, entry.cids)
+      await giveBack(entry, kept(entry))
     }
 
     const countWire = (source: BlockSource, bytes: number): void => {
@@ -665,8 +678,9 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
       // an answer that stalled shows what the source takes now (a throttle after its first burst): not averaged away
       s.secondsPerRequest = entry.stalled ? Math.max(average, took) : average
       s.answered++
+      s.quickest = Math.min(s.quickest, took)
       if (!await take(s, entry, answer.blocks)) {
-        await giveBack(entry, entry.cids)
+        await giveBack(entry, kept(entry))
         return
       }
       // what was neither sent nor (honestly) refused is asked of someone else; the refusal is remembered

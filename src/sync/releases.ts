@@ -123,6 +123,11 @@ async function dagTotals (store: Pick<Blockstore, 'getSync'>, root: CID, signal?
 export class Releases {
   constructor (private readonly c: ReleaseComponents) {}
 
+  /** Claim the installed releases' pins from before pins had owners (they read as the user's). */
+  async start (): Promise<void> {
+    for (const r of this.c.index.list()) await this.c.store.adoptLegacyPin(parseRoot(r.root), releasePin(r.name))
+  }
+
   installed (): InstalledRelease[] {
     return this.c.index.list()
   }
@@ -133,38 +138,44 @@ export class Releases {
     // clients refuse a sequence not above the one they hold: publishing one would only strand them
     if (options.seq !== undefined && held !== undefined && options.seq <= held.seq) throw new RollbackError(options.name, options.seq, held.seq)
     const imported = await importPath(store, path, { ...options.import, signal: options.signal, pinOwner: releasePin(options.name) })
-    const hash = options.import?.hash ?? 'blake3'
-    const deps: Dependency[] = (options.deps ?? []).map(spec => {
-      const at = spec.lastIndexOf('@')
-      const name = at > 0 ? spec.slice(0, at) : ''
-      const version = spec.slice(at + 1)
-      const dep = index.get(name)
-      if (at <= 0 || dep === undefined || dep.version !== version) {
-        throw new InvalidManifestError(`dependency ${spec} is not installed here (install it first, or give name@version of an installed release)`)
+    try {
+      const hash = options.import?.hash ?? 'blake3'
+      const deps: Dependency[] = (options.deps ?? []).map(spec => {
+        const at = spec.lastIndexOf('@')
+        const name = at > 0 ? spec.slice(0, at) : ''
+        const version = spec.slice(at + 1)
+        const dep = index.get(name)
+        if (at <= 0 || dep === undefined || dep.version !== version) {
+          throw new InvalidManifestError(`dependency ${spec} is not installed here (install it first, or give name@version of an installed release)`)
+        }
+        return { name, version, root: parseRoot(dep.root) }
+      })
+      const totals = await dagTotals(store, imported.cid, options.signal)
+      const created = Date.now()
+      const manifest: ReleaseManifest = {
+        name: options.name,
+        version: options.version,
+        seq: options.seq ?? (held?.seq ?? 0) + 1,
+        root: imported.cid,
+        size: (await stat(store, imported.cid)).size,
+        dagBytes: totals.bytes,
+        blocks: totals.blocks,
+        hash: hash === 'sha2-256' ? 'sha2-256' : 'blake3',
+        prev: held === undefined ? null : parseRoot(held.release),
+        mirrors: options.mirrors ?? [],
+        deps,
+        created,
+        expires: created + (options.lifetimeMs ?? DEFAULT_RELEASE_LIFETIME_MS)
       }
-      return { name, version, root: parseRoot(dep.root) }
-    })
-    const totals = await dagTotals(store, imported.cid, options.signal)
-    const created = Date.now()
-    const manifest: ReleaseManifest = {
-      name: options.name,
-      version: options.version,
-      seq: options.seq ?? (held?.seq ?? 0) + 1,
-      root: imported.cid,
-      size: (await stat(store, imported.cid)).size,
-      dagBytes: totals.bytes,
-      blocks: totals.blocks,
-      hash: hash === 'sha2-256' ? 'sha2-256' : 'blake3',
-      prev: held === undefined ? null : parseRoot(held.release),
-      mirrors: options.mirrors ?? [],
-      deps,
-      created,
-      expires: created + (options.lifetimeMs ?? DEFAULT_RELEASE_LIFETIME_MS)
+      const signed = await signManifest(manifest, options.key)
+      const bundle = encodeBundle(signed.bytes, totals.interior)
+      await this.record({ cid: signed.cid, manifest, signer: options.key.publicKey }, bundle, held)
+      return { release: signed.cid, manifest, bundle }
+    } catch (err) {
+      // nothing published: the pin the import took goes (unless it is the installed version's root)
+      if (held?.root !== imported.cid.toString()) await store.unpin(imported.cid, releasePin(options.name))
+      throw err
     }
-    const signed = await signManifest(manifest, options.key)
-    const bundle = encodeBundle(signed.bytes, totals.interior)
-    await this.record({ cid: signed.cid, manifest, signer: options.key.publicKey }, bundle, held)
-    return { release: signed.cid, manifest, bundle }
   }
 
   private async record (r: Pick<OpenedRelease, 'cid' | 'manifest' | 'signer'>, bundle: Uint8Array, held: InstalledRelease | undefined, deps: CID[] = []): Promise<void> {

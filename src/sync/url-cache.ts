@@ -104,6 +104,8 @@ export class UrlCache {
   }
 
   async start (): Promise<void> {
+    // the cache's pins from before pins had owners read as the user's: claim them, or they could never be evicted
+    for (const e of this.index.all()) if (e.cachePinned) await this.components.store.adoptLegacyPin(CID.parse(e.cid), CACHE_PIN)
     await this.community.start()
     const every = this.options.prefetchIntervalMs ?? PREFETCH_INTERVAL_MS
     if (every > 0) {

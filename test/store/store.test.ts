@@ -182,6 +182,11 @@ describe('LMDB block store', () => {
     for (const b of blocks) assert.deepEqual(Buffer.from(store.getSync(b.cid)), Buffer.from(b.bytes))
     assert.ok(store.isPinned(r.cid))
     assert.deepEqual(store.pinOwners(r.cid), ['user'], 'a pin from before owners is the user\'s')
+    // until the subsystem that made it claims it on start
+    assert.equal(await store.adoptLegacyPin(r.cid, 'collections'), true)
+    assert.deepEqual(store.pinOwners(r.cid), ['collections'])
+    assert.equal(await store.adoptLegacyPin(r.cid, 'cache'), false, 'a pin with owners is nobody else\'s to adopt')
+    assert.deepEqual(store.pinOwners(r.cid), ['collections'])
     assert.ok(store.isComplete(r.cid))
     assert.deepEqual(store.missing(r.cid), [])
     assert.equal(store.stat().blocks, blocks.length)

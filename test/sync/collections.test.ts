@@ -147,6 +147,7 @@ describe('collections over the network', () => {
     assert.equal(c.collections.browse('riverside', { purpose: 'notice' }).length, 1)
 
     // retraction by the publisher; a member who pinned the notice for themselves keeps it
+    await waitFor('the update pinned for the collections on b', () => b.store.isPinned(parseCid(r2.root!), 'collections'))
     await b.store.pin(parseCid(r2.root!))
     await a.collections.retract({ collection: 'riverside', key: leader, id: 'water-cut.txt' })
     await waitFor('the notice gone on c', () => c.collections.browse('riverside', { purpose: 'notice' }).length === 0)
@@ -231,7 +232,9 @@ describe('collections over the network', () => {
     await waitFor("the flooder's score at b going negative", () => (b.collections.peerScore(f.peerId.toString()) ?? 0) < 0)
     // the local share path applies the same quota
     for (let i = 0; i < 4; i++) await h.collections.share(file(t, `n${i}.txt`, `notice ${i}`), { collection: 'riverside', key: honest, title: `Notice ${i}`, purpose: 'notice' })
+    const pinsBefore = [...h.store.pins()].length
     await assert.rejects(h.collections.share(file(t, 'n5.txt', 'one too many'), { collection: 'riverside', key: honest, title: 'Too many', purpose: 'notice' }), { code: 'ERR_QUOTA' })
+    assert.equal([...h.store.pins()].length, pinsBefore, 'a refused share leaves no pin behind')
   })
 
   it('auto-syncs notices before media, within the collection budget, after catching up by anti-entropy', async t => {

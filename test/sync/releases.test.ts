@@ -43,6 +43,11 @@ describe('releases over the network', () => {
     assert.equal(first.version, '1.0.0')
     assert.ok(first.sources[maintainer.peerId.toString()] !== undefined, 'fetched from the maintainer')
     assert.ok(user.store.isPinned(v1.manifest.root))
+    assert.deepEqual(user.store.pinOwners(v1.manifest.root), ['release:app'])
+    // a publish that fails (a dependency not installed here) leaves no pin behind
+    const pins = [...maintainer.store.pins()].length
+    await assert.rejects(maintainer.publish(release(t, 9), { name: 'app', version: '9.0.0', key, deps: ['lib@1.0.0'], import: { chunker: SMALL_CHUNKS } }), { code: 'ERR_INVALID_MANIFEST' })
+    assert.equal([...maintainer.store.pins()].length, pins)
 
     const v2 = await publish(maintainer, release(t, 2), 2, key)
     const r = await user.update('app')

@@ -266,6 +266,10 @@ describe('community cache', () => {
     assert.ok(evicted.length > before, 'the cache evicted again')
     assert.ok(node!.store.isPinned(e, 'user'), 'the user\'s later pin survives eviction')
     assert.ok(held('e'), 'and the entry, now protected, stays in the index')
+    // removed from the cache all the same, it drops the cache's pin only
+    await node!.urlCache.evict(origin.url('/e'))
+    assert.equal(held('e'), false)
+    assert.deepEqual(node!.store.pinOwners(e), ['user'])
   })
 })
 
