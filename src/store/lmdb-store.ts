@@ -273,6 +273,8 @@ export class LmdbBlockstore implements Blockstore {
   async adoptLegacyPin (cid: CID, owner: string): Promise<boolean> {
     this.check()
     checkOwner(owner)
+    // called for every pin a subsystem holds at each start: a plain read, and a write transaction only once
+    if (typeof this.pinsDb.get(cid.bytes) !== 'number') return false
     return await this.env.transaction(() => {
       const value = this.pinsDb.get(cid.bytes)
       if (typeof value !== 'number') return false

@@ -267,7 +267,7 @@ export class Collections {
     const c = this.get(name)
     this.detach(c)
     this.files.remove(name)
-    for (const root of c.pinned) if (![...this.byName.values()].some(o => o.pinned.has(root))) await this.components.store.unpin(parseCid(root), COLLECTION_PIN)
+    for (const root of c.pinned) if (!this.holds(root)) await this.components.store.unpin(parseCid(root), COLLECTION_PIN)
   }
 
   private get (name: string): StoredCollection {
@@ -400,7 +400,7 @@ export class Collections {
     const held = c.heads.get(headKey(options.key.publicKey, id))
     const now = Date.now()
     const root = imported.cid.toString()
-    const pinnedBefore = [...this.byName.values()].some(o => o.pinned.has(root))
+    const pinnedBefore = this.holds(root)
     return await this.announce(c, {
       collection: c.topic,
       publisher: options.key.publicKey,
@@ -413,7 +413,7 @@ export class Collections {
       expires: options.expires ?? now + retentionMs(c.governance)
     }, options.key).catch(async (err: unknown) => {
       // refused (over quota, say): the pin taken for it goes, unless a collection already held the root
-      if (!pinnedBefore && ![...this.byName.values()].some(o => o.pinned.has(root))) await this.components.store.unpin(imported.cid, COLLECTION_PIN)
+      if (!pinnedBefore && !this.holds(root)) await this.components.store.unpin(imported.cid, COLLECTION_PIN)
       throw err
     })
   }
