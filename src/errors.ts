@@ -315,6 +315,27 @@ export class InvalidUrlError extends CmeshError {
   }
 }
 
+/**
+ * A destination this node may not connect to for the one who asked: loopback, link-local, this machine's own
+ * addresses, or a private range that is not allowed (checked on the resolved address, not the name).
+ */
+export class ForbiddenDestinationError extends CmeshError {
+  readonly host: string
+  readonly address: string | undefined
+  constructor (host: string, address: string | undefined, reason: string) {
+    super('ERR_FORBIDDEN_DESTINATION', `${host}${address !== undefined && address !== host ? ` (${address})` : ''} is not a permitted destination: ${reason}`)
+    this.host = host
+    this.address = address
+  }
+}
+
+/** A control API request without the repository's token, or from a web page (Host or Origin not this machine). */
+export class ApiAuthError extends CmeshError {
+  constructor (reason: string) {
+    super('ERR_API_AUTH', reason)
+  }
+}
+
 /** The origin cannot be reached (offline) and no member of the community holds the URL's content. */
 export class UrlUnavailableError extends CmeshError {
   readonly url: string
@@ -371,5 +392,14 @@ export class InvalidReportError extends CmeshError {
 export class PolicyFileError extends CmeshError {
   constructor (message: string) {
     super('ERR_POLICY_FILE', message)
+  }
+}
+
+// --- block protocol buffers (src/sync/buffer-budget.ts) ---
+
+/** A peer's block-protocol stream was given up: the node's buffer budget is spent and the peer holds more than its share. */
+export class BufferBudgetError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_BUFFER_BUDGET', message)
   }
 }

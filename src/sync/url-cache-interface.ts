@@ -1,6 +1,7 @@
 import type { PrivateKey, Libp2p } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import type { Blockstore } from '../store/interface.js'
+import type { DestinationGuard } from './destination.js'
 import type { BlockSource } from './fetcher.js'
 import type { Pubsub } from './pubsub.js'
 
@@ -24,12 +25,19 @@ export interface UrlCacheOptions {
   /** How long an owner asked to fetch may take. @default OWNER_ASK_TIMEOUT_MS (60 s) */
   ownerAskTimeoutMs?: number
   /**
-   * Share URLs on loopback hosts (localhost, 127.0.0.0/8, [::1]). They name a different server on every machine,
-   * so by default they are fetched privately, never shared, and peers may not ask this node to fetch them (no
-   * reaching this machine's own services on a neighbour's behalf). Tests, benches and demos running a whole
-   * community on one machine turn it on. @default false, or true when CMESH_SHARE_LOOPBACK=1
+   * Share URLs whose host resolves to loopback or to this machine's own addresses. They name a different server
+   * on every machine, so by default they are fetched for the asker alone, never shared, and peers may not ask this
+   * node to fetch them (no reaching this machine's own services on a neighbour's behalf). Link-local, unspecified
+   * (0.0.0.0, [::]) and multicast hosts are never shared. Tests, benches and demos running a whole community on
+   * one machine turn it on. @default false, or true when CMESH_SHARE_LOOPBACK=1
    */
   allowLoopbackOrigins?: boolean
+  /**
+   * Share URLs whose host resolves to a private range (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7): a
+   * community mirror on the LAN. Off, such URLs are fetched for the asker alone and never for a peer (a
+   * neighbour's router admin page is nobody's to fetch). @default false
+   */
+  allowPrivateOrigins?: boolean
   /** Called on every cache event (for analytics: hits, misses, external and peer bytes). */
   onCacheEvent?: (event: CacheEvent) => void
 }
@@ -52,6 +60,11 @@ export interface FetchUrlOptions {
   signal?: AbortSignal
   /** Throw ERR_ORIGIN_STATUS when the origin answers anything but 200 (the proxy passes such answers on). @default true */
   throwOnStatus?: boolean
+  /**
+   * For a request made on someone else's behalf (the proxy's clients): content that is not shared is fetched
+   * only from addresses this guard permits. @default none (the local user's own request)
+   */
+  guard?: DestinationGuard
 }
 
 /** The answer to fetchUrl: metadata, and the body (read it once). */

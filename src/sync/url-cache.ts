@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import { CID } from 'multiformats/cid'
 import { cat, stat } from '../dag/exporter.js'
 import { importStream } from '../dag/importer.js'
-import { BadClaimError, CmeshError, InvalidUrlError, OriginStatusError, UrlUnavailableError } from '../errors.js'
+import { BadClaimError, CmeshError, OriginStatusError, UrlUnavailableError } from '../errors.js'
 import { GdsfPolicy, type EvictionItem } from '../policy/eviction.js'
 import { conditionalHeaders, freshUntil, isFresh, isPrivateRequest, mergeNotModified, shareability, storedHeaders, type Headers } from '../policy/http-cache.js'
 import { Popularity } from '../policy/popularity.js'
@@ -13,11 +13,12 @@ import type { UrlClaim } from './url-claims.js'
 import { UrlCommunity } from './url-community.js'
 import { UrlIndex, type UrlEntry } from './url-index.js'
 import type { CacheEvent, FetchUrlOptions, UrlCacheComponents, UrlCacheOptions, UrlCacheStats, UrlResponse } from './url-cache-interface.js'
-import { drain, forwardable, isLoopbackUrl, lowerHeaders, normalizeUrl, originRequest, type OriginResponse } from './url-origin.js'
+import { DestinationGuard } from './destination.js'
+import { drain, forwardable, lowerHeaders, normalizeUrl, originRequest, type OriginResponse } from './url-origin.js'
 
 export type { CacheEvent, FetchUrlOptions, UrlCacheComponents, UrlCacheOptions, UrlCacheStats, UrlResponse } from './url-cache-interface.js'
 export { describeResponse } from './url-cache-interface.js'
-export { isLoopbackUrl, normalizeUrl } from './url-origin.js'
+export { normalizeUrl } from './url-origin.js'
 
 
 /** What obtaining a URL produced: stored content (an entry), or an origin answer to pass on unstored. */
@@ -72,7 +73,8 @@ export class UrlCache {
   readonly cacheBytes: number
   private readonly k: number
   private readonly maxObjectBytes: number
-  private readonly shareLoopback: boolean
+  /** Where the cache may fetch what it shares, and what peers may ask it to fetch. */
+  readonly destinations: DestinationGuard
   private prefetchTimer: NodeJS.Timeout | undefined
   private lastActivity = 0
   private running = 0
@@ -90,7 +92,10 @@ export class UrlCache {
     this.cacheBytes = options.cacheBytes ?? (storeCapacity !== undefined ? Math.floor(storeCapacity * DEFAULT_CACHE_SHARE) : DEFAULT_CACHE_BYTES)
     this.k = options.owners ?? DEFAULT_OWNERS
     this.maxObjectBytes = options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES
-    this.shareLoopback = options.allowLoopbackOrigins ?? process.env.CMESH_SHARE_LOOPBACK === '1'
+    this.destinations = new DestinationGuard({
+      allowLoopback: options.allowLoopbackOrigins ?? process.env.CMESH_SHARE_LOOPBACK === '1',
+      allowPrivate: options.allowPrivateOrigins ?? false
+    })
     if (options.onCacheEvent !== undefined) this.listeners.add(options.onCacheEvent)
     this.community = new UrlCommunity({
       libp2p: components.libp2p,
@@ -99,7 +104,8 @@ export class UrlCache {
       serve: async (url, fetch, from) => await this.serve(url, fetch, from),
       status: () => ({ capacity: this.cacheBytes, free: this.freeCapacity(), top: this.popularity.top(STATUS_TOP_URLS) }),
       onStatus: s => { this.popularity.merge(s.peer, s.at, s.top) },
-      accepts: url => this.shareLoopback || !isLoopbackUrl(url)
+      // a claim for a URL that names a forbidden host literally is dropped (names are checked when fetched)
+      accepts: url => URL.canParse(url) && this.destinations.literalReason(new URL(url).hostname) === undefined
     }, { statusIntervalMs: options.statusIntervalMs, ownerAskTimeoutMs: options.ownerAskTimeoutMs })
   }
 
@@ -117,6 +123,7 @@ export class UrlCache {
   async stop (): Promise<void> {
     clearInterval(this.prefetchTimer)
     await this.community.stop()
+    this.destinations.close()
     if (this.index.inflation !== this.policy.inflation) {
       this.index.inflation = this.policy.inflation
       this.index.changed()
@@ -178,8 +185,9 @@ export class UrlCache {
     this.lastActivity = Date.now()
     this.running++
     try {
-      if (isPrivateRequest(headers) || (!this.shareLoopback && isLoopbackUrl(url))) {
-        const res = await this.direct(url, headers, options.signal)
+      // private requests, and hosts that resolve to this machine or the LAN, are fetched for the asker alone
+      if (isPrivateRequest(headers) || !await this.destinations.permits(new URL(url).hostname)) {
+        const res = await this.direct(url, headers, options.signal, options.guard)
         return this.passResponse(url, res, 'private', options)
       }
       this.popularity.record(url)
@@ -263,10 +271,11 @@ export class UrlCache {
     } as UrlResponse
   }
 
-  private async direct (url: string, headers: Headers, signal?: AbortSignal): Promise<OriginResponse> {
+  private async direct (url: string, headers: Headers, signal?: AbortSignal, guard?: DestinationGuard): Promise<OriginResponse> {
     try {
-      return await originRequest(new URL(url), { headers: forwardable(headers), signal })
+      return await originRequest(new URL(url), { headers: forwardable(headers), signal, guard })
     } catch (err) {
+      if (err instanceof CmeshError) throw err
       throw new UrlUnavailableError(url, (err as Error).message, { cause: err })
     }
   }
@@ -314,7 +323,7 @@ export class UrlCache {
    */
   private async originLengthAgrees (url: string, size: number, signal?: AbortSignal): Promise<boolean> {
     try {
-      const head = await originRequest(new URL(url), { method: 'HEAD', signal })
+      const head = await originRequest(new URL(url), { method: 'HEAD', signal, guard: this.destinations })
       await drain(head.body)
       const length = head.headers['content-length']
       return head.status !== 200 || length === undefined || Number(length) === size
@@ -352,7 +361,7 @@ export class UrlCache {
   private async fromOrigin (url: string, held: UrlEntry | undefined, signal?: AbortSignal): Promise<Outcome> {
     let res: OriginResponse
     try {
-      res = await originRequest(new URL(url), { headers: held === undefined ? {} : conditionalHeaders(held.headers), signal })
+      res = await originRequest(new URL(url), { headers: held === undefined ? {} : conditionalHeaders(held.headers), signal, guard: this.destinations })
     } catch (err) {
       if (held !== undefined && isNetworkError(err)) {
         this.emit('stale', url, held.size)
@@ -461,7 +470,8 @@ export class UrlCache {
   /** A peer asks for a URL (fetching it first when it sees this node as the owner): our signed claim, or nothing. */
   private async serve (input: string, fetch: boolean, from: string): Promise<Uint8Array | undefined> {
     const url = normalizeUrl(input)
-    if (!this.shareLoopback && isLoopbackUrl(url)) throw new InvalidUrlError(url, 'a loopback URL names a server on each machine: never fetched for a peer')
+    // never this machine's own services, or the LAN's unless configured, on a peer's behalf (by resolved address)
+    await this.destinations.resolve(new URL(url).hostname)
     let entry = this.usable(url)
     if (entry === undefined || !isFresh(entry.freshUntil, Date.now())) {
       if (!fetch) return undefined

@@ -1,8 +1,9 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
-import { InvalidUrlError } from '../errors.js'
+import { ForbiddenDestinationError, InvalidUrlError } from '../errors.js'
 import type { Headers } from '../policy/http-cache.js'
 import { MAX_URL_LENGTH, ORIGIN_HEADERS_TIMEOUT_MS } from './cache-constants.js'
+import type { DestinationGuard } from './destination.js'
 
 /** An origin's answer: status, headers (lower-case, repeated ones joined), and the body as it arrives. */
 export interface OriginResponse {
@@ -32,7 +33,16 @@ export function forwardable (h: Headers): Record<string, string> {
  * resource's own and any client can use them. Rejects on network errors (unreachable, reset, no headers within
  * ORIGIN_HEADERS_TIMEOUT_MS); the caller decides between stale content and ERR_URL_UNAVAILABLE.
  */
-export async function originRequest (url: URL, options: { method?: string, headers?: Record<string, string>, signal?: AbortSignal, timeoutMs?: number } = {}): Promise<OriginResponse> {
+export interface OriginRequestOptions {
+  method?: string
+  headers?: Record<string, string>
+  signal?: AbortSignal
+  timeoutMs?: number
+  /** Connect only to addresses this guard permits (checked on the resolved address of every connection). */
+  guard?: DestinationGuard
+}
+
+export async function originRequest (url: URL, options: OriginRequestOptions = {}): Promise<OriginResponse> {
   try {
     return await originRequestOnce(url, options)
   } catch (err) {
@@ -43,13 +53,19 @@ export async function originRequest (url: URL, options: { method?: string, heade
   }
 }
 
-async function originRequestOnce (url: URL, options: { method?: string, headers?: Record<string, string>, signal?: AbortSignal, timeoutMs?: number }): Promise<OriginResponse> {
+async function originRequestOnce (url: URL, options: OriginRequestOptions): Promise<OriginResponse> {
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest
+  const { guard } = options
+  // an IP literal never goes through `lookup`: it is checked here
+  const literal = guard?.literalReason(url.hostname)
+  if (literal !== undefined) throw new ForbiddenDestinationError(url.hostname, undefined, literal)
   return await new Promise<OriginResponse>((resolve, reject) => {
     const req = request(url, {
       method: options.method ?? 'GET',
       headers: { 'accept-encoding': 'identity', ...options.headers },
-      signal: options.signal
+      signal: options.signal,
+      // the guard's own agent: its kept-alive sockets all went through the guard's lookup
+      ...(guard !== undefined ? { agent: guard.agent(url.protocol) } : {})
     }, res => {
       clearTimeout(timer)
       resolve({ status: res.statusCode ?? 0, headers: flatHeaders(res.headers), body: res })
@@ -72,12 +88,6 @@ export function lowerHeaders (h: Record<string, string>): Headers {
   const out: Headers = {}
   for (const [k, v] of Object.entries(h)) out[k.toLowerCase()] = v
   return out
-}
-
-/** Does the URL name a loopback host (localhost, 127.0.0.0/8, [::1])? */
-export function isLoopbackUrl (url: string): boolean {
-  const host = new URL(url).hostname.toLowerCase()
-  return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host)
 }
 
 /** An absolute http(s) URL, normalised (WHATWG URL: lower-case host, default port dropped), without fragment. */

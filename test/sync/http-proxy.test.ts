@@ -3,7 +3,9 @@ import { request, type IncomingHttpHeaders } from 'node:http'
 import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import { createNode, type CmeshNode } from '../../src/node.js'
-import { isLocalAddress, parseRange, startProxy } from '../../src/sync/http-proxy.js'
+import { startApi } from '../../src/api.js'
+import { classifyAddress } from '../../src/sync/destination.js'
+import { isLocalAddress, parseConnectTarget, parseRange, startProxy } from '../../src/sync/http-proxy.js'
 import { Origin } from '../helpers/origin.js'
 import { pseudoRandom, tempDir } from '../helpers/temp.js'
 
@@ -37,7 +39,8 @@ describe('forward proxy', () => {
     const bytes = pseudoRandom(120_000, 3)
     origin.set('/dists/stable/Release', { bytes, headers: { 'cache-control': 'max-age=600', 'content-type': 'text/plain' } })
     const n = await node(t)
-    const proxy = await startProxy(n, { host: '127.0.0.1', port: 0 })
+    // the origin stands on this machine's loopback: allowed here, refused by default (see the next tests)
+    const proxy = await startProxy(n, { host: '127.0.0.1', port: 0, destinations: { allowLoopback: true }, connectPorts: [origin.port] })
     t.after(async () => await proxy.close())
     const target = origin.url('/dists/stable/Release')
     const first = await viaProxy(proxy.port, target)
@@ -102,5 +105,58 @@ describe('forward proxy', () => {
     assert.equal(parseRange('bytes=7-3', 10), undefined)
     assert.equal(parseRange('items=0-1', 10), undefined)
     for (const a of ['8.8.8.8', '172.32.0.1', '2001:db8::1', '::ffff:1.1.1.1']) assert.ok(!isLocalAddress(a), a)
+  })
+
+  it('never reaches this machine: loopback, its own addresses and the control API stay out of reach', async t => {
+    const n = await node(t)
+    const api = await startApi(n, n.store.repo)
+    t.after(async () => await api.close())
+    const apiPort = Number(new URL(api.url).port)
+    // CONNECT allowed to the API's port, so that the destination check, not the port rule, is what refuses
+    const proxy = await startProxy(n, { host: '127.0.0.1', port: 0, connectPorts: [443, apiPort] })
+    t.after(async () => await proxy.close())
+    const targets = [
+      `http://127.0.0.1:${apiPort}/api/v0/id`, `http://localhost:${apiPort}/api/v0/id`, `http://localhost.:${apiPort}/api/v0/id`,
+      `http://0.0.0.0:${apiPort}/api/v0/id`, `http://[::ffff:127.0.0.1]:${apiPort}/api/v0/id`, `http://[::]:${apiPort}/api/v0/id`,
+      `http://[::1]:${apiPort}/api/v0/id`, `http://2130706433:${apiPort}/api/v0/id`, `http://0x7f.1:${apiPort}/api/v0/id`,
+      'http://169.254.169.254/latest/meta-data/', 'http://192.168.1.1/admin'
+    ]
+    for (const target of targets) {
+      const r = await viaProxy(proxy.port, target)
+      assert.equal(r.status, 403, target)
+      assert.match(r.body.toString(), /ERR_FORBIDDEN_DESTINATION/, target)
+    }
+    const posted = await viaProxy(proxy.port, `http://127.0.0.1:${apiPort}/api/v0/collections`, { method: 'POST', body: '{"op":"list"}', headers: { 'content-type': 'application/json' } })
+    assert.equal(posted.status, 403)
+    const connect = async (path: string): Promise<number> => await new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: proxy.port, method: 'CONNECT', path })
+      req.on('connect', (res, socket) => { socket.destroy(); resolve(res.statusCode ?? 0) })
+      req.on('error', reject)
+      req.end()
+    })
+    for (const path of [`127.0.0.1:${apiPort}`, `localhost:${apiPort}`, `0x7f.1:${apiPort}`, `[::1]:${apiPort}`, `[::ffff:127.0.0.1]:${apiPort}`]) assert.equal(await connect(path), 403, path)
+    assert.equal(await connect('198.51.100.1:25'), 403, 'CONNECT to a port not allowed (SMTP)')
+    assert.equal(await connect('no-port.example'), 400)
+  })
+
+  it('listens on loopback and LAN addresses by default, never a public one', async t => {
+    const n = await node(t)
+    const proxy = await startProxy(n, { port: 0 })
+    t.after(async () => await proxy.close())
+    assert.ok(proxy.urls.length >= 1)
+    for (const url of proxy.urls) {
+      const cls = classifyAddress(new URL(url).hostname.replace(/^\[|\]$/g, ''))
+      assert.ok(cls === 'loopback' || cls === 'private', url)
+    }
+    assert.equal((await viaProxy(proxy.port, '/')).status, 400, 'the loopback address answers')
+  })
+
+  it('parses CONNECT targets strictly', () => {
+    assert.deepEqual(parseConnectTarget('example.org:443'), { host: 'example.org', port: 443 })
+    assert.deepEqual(parseConnectTarget('[2001:db8::1]:443'), { host: '2001:db8::1', port: 443 })
+    assert.deepEqual(parseConnectTarget('203.0.113.5:8443'), { host: '203.0.113.5', port: 8443 })
+    for (const bad of ['example.org', 'example.org:0', 'example.org:65536', 'example.org:044', ':443', 'a b:443', '[zz]:443', '[203.0.113.5]:443', 'user@example.org:443', '-a.example:443', 'example.org:443/x']) {
+      assert.equal(parseConnectTarget(bad), undefined, bad)
+    }
   })
 })

@@ -117,17 +117,23 @@ describe('community cache', () => {
     assert.equal(origin.lastRequest.get('/account')?.authorization, undefined, 'no credentials in a shared request')
   })
 
-  it('does not share loopback URLs (another server on every machine) nor fetch them for a peer', async t => {
+  it('does not share URLs of this machine or the LAN (by resolved address) nor fetch them for a peer', async t => {
     const origin = await startOrigin(t)
     origin.set('/local', { bytes: pseudoRandom(3000, 5), headers: { 'cache-control': 'max-age=3600' } })
     const [a, b] = await community(t, 2, { allowLoopbackOrigins: false })
-    const url = origin.url('/local')
-    const r = await a!.fetchUrl(url)
-    await body(r)
-    assert.equal(r.shared, false)
-    assert.equal(a!.urlCache.index.get(url), undefined)
-    await assert.rejects(b!.urlCache.community.ask(a!.peerId.toString(), url, true), (err: Error & { code?: string }) => err.code === 'ERR_INVALID_URL')
-    assert.equal(origin.requestsByPath.get('/local'), 1, 'the peer\'s request did not reach the origin')
+    // every spelling of this machine: fetched for the local user, never stored as shared content
+    const urls = [origin.url('/local'), `http://0.0.0.0:${origin.port}/local`, `http://[::ffff:127.0.0.1]:${origin.port}/local`, `http://localhost:${origin.port}/local`]
+    for (const url of urls) {
+      const r = await a!.fetchUrl(url)
+      assert.deepEqual(await body(r), pseudoRandom(3000, 5), url)
+      assert.equal(r.shared, false, url)
+      assert.equal(a!.urlCache.index.get(r.url), undefined, url)
+    }
+    assert.equal(a!.urlCache.index.size, 0)
+    for (const url of [...urls, `http://localhost.:${origin.port}/local`, `http://[::]:${origin.port}/local`, 'http://192.168.1.1/admin', 'http://169.254.169.254/latest/meta-data/']) {
+      await assert.rejects(b!.urlCache.community.ask(a!.peerId.toString(), url, true), (err: Error & { code?: string }) => err.code === 'ERR_FORBIDDEN_DESTINATION', url)
+    }
+    assert.equal(origin.requestsByPath.get('/local'), urls.length, 'no peer\'s request reached the origin')
   })
 
   it('weights ownership by the free capacity members gossip', async t => {
