@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
-import { daemonApi } from '../../api.js'
+import { apiRequest, daemonApi } from '../../api.js'
 import { CmeshError } from '../../errors.js'
 import { createNode } from '../../node.js'
 import { resolveRepo } from '../../store/index.js'
@@ -33,7 +33,7 @@ export const getUrl: Command = {
     // through the daemon of this repo when one runs (its peers, its cache); otherwise a node of our own
     const api = await daemonApi(resolveRepo(ctx.options.repo))
     if (api !== undefined) {
-      const res = await fetch(`${api}/api/v0/url?url=${encodeURIComponent(url)}`, { method: 'POST' })
+      const res = await apiRequest(api, 'POST', `/api/v0/url?url=${encodeURIComponent(url)}`)
       if (!res.ok) {
         const body = await res.json() as { error?: string, code?: string }
         throw new CmeshError(body.code ?? 'ERR_DAEMON', body.error ?? `daemon answered ${res.status}`)
