@@ -9,6 +9,7 @@ import { AbortError, BlockTooLargeError, CmeshError, InvalidCarError, PathNotFou
 import type { Blockstore } from '../store/interface.js'
 import { BlockWriter } from './block-writer.js'
 import { MAX_BLOCK_SIZE } from './constants.js'
+import { capCarSections } from './car-limits.js'
 import { blockLinks } from './links.js'
 import { getVerified, verifyBlock } from './verify.js'
 
@@ -98,9 +99,10 @@ function lengthPrefixed (head: Uint8Array, tail: Uint8Array): Uint8Array {
 async function * carBlocks (path: string, signal?: AbortSignal): AsyncGenerator<{ cid: CID, bytes: Uint8Array }, CID[]> {
   let iterator: CarBlockIterator
   try {
-    iterator = await CarBlockIterator.fromIterable(createReadStream(path))
+    iterator = await CarBlockIterator.fromIterable(capCarSections(createReadStream(path)))
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new PathNotFoundError(path, { cause: err })
+    if (err instanceof CmeshError) throw err
     throw new InvalidCarError(`${path} is not a CAR file: ${(err as Error).message}`, { cause: err })
   }
   const roots = await iterator.getRoots()
@@ -109,6 +111,7 @@ async function * carBlocks (path: string, signal?: AbortSignal): AsyncGenerator<
       if (signal?.aborted === true) throw new AbortError()
       if (block.bytes.length > MAX_BLOCK_SIZE) throw new BlockTooLargeError(block.bytes.length, MAX_BLOCK_SIZE)
       await verifyBlock(block.cid, block.bytes, 'the CAR file')
+      blockLinks(block.cid, block.bytes) // a node must decode (cmesh nodes: in the schema, safe names) to be stored
       yield block
     }
   } catch (err) {

@@ -1,5 +1,5 @@
 import { constants as fsc } from 'node:fs'
-import { chmod, lstat, mkdir, open, realpath, symlink, unlink } from 'node:fs/promises'
+import { chmod, lstat, mkdir, open, realpath, rmdir, symlink, unlink } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { AbortError, ExportConflictError, InvalidOptionError, NotInDagError, UnsafePathError } from '../errors.js'
@@ -153,39 +153,44 @@ async function createFile (path: string, mode: number, overwrite: boolean): Prom
   }
 }
 
-/** Make a directory, accepting an existing real directory but never a symlink to one. */
-async function makeDir (path: string): Promise<void> {
+/** Make a directory, accepting an existing real directory but never a symlink to one; true if it made one. */
+async function makeDir (path: string): Promise<boolean> {
   try {
     await mkdir(path, { mode: 0o700 })
+    return true
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     const st = await lstat(path)
     if (st.isSymbolicLink()) throw new ExportConflictError(path, 'a symlink is in the way; refusing to write through it')
     if (!st.isDirectory()) throw new ExportConflictError(path, 'a file is in the way')
+    return false
   }
 }
 
 class Exporter {
   bytes = 0
+  /** What this export created, in order: removed again, last first, if the export fails part way. */
+  readonly created: Array<{ path: string, dir: boolean }> = []
   constructor (readonly store: ReadStore, readonly options: ExportOptions, readonly totalBytes: number) {}
 
   async file (cid: CID, path: string, mode: number): Promise<void> {
     this.options.onProgress?.({ type: 'export:file', path })
     const fh = await createFile(path, mode, this.options.overwrite ?? false)
+    this.created.push({ path, dir: false })
     try {
       for await (const bytes of cat(this.store, cid, { signal: this.options.signal })) {
         await fh.write(bytes)
         this.bytes += bytes.length
         this.options.onProgress?.({ type: 'export:bytes', bytes: this.bytes, totalBytes: this.totalBytes })
       }
-      await fh.chmod(mode & 0o7777)
+      await fh.chmod(mode & 0o777) // never setuid, setgid or sticky from a DAG: its author is not trusted
     } finally {
       await fh.close()
     }
   }
 
   async dir (cid: CID, path: string, mode: number): Promise<void> {
-    await makeDir(path)
+    if (await makeDir(path)) this.created.push({ path, dir: true })
     for await (const e of ls(this.store, cid, { signal: this.options.signal })) {
       // names were checked when the node was decoded; check again here because this is where a bad one would do harm
       const bad = checkEntryName(e.name)
@@ -196,7 +201,7 @@ class Exporter {
       else if (e.kind === 'file') await this.file(e.cid!, child, e.mode)
       else await this.link(e.target!, child)
     }
-    await chmod(path, mode & 0o7777)
+    await chmod(path, mode & 0o777)
   }
 
   async link (target: string, path: string): Promise<void> {
@@ -208,6 +213,14 @@ class Exporter {
       if (!(this.options.overwrite ?? false) || st.isDirectory()) throw new ExportConflictError(path, 'it already exists')
       await unlink(path)
       await symlink(target, path)
+    }
+    this.created.push({ path, dir: false })
+  }
+
+  /** Remove what this export created (never what was there before it), deepest first. */
+  async undo (): Promise<void> {
+    for (const { path, dir } of this.created.reverse()) {
+      await (dir ? rmdir(path) : unlink(path)).catch(() => {})
     }
   }
 }
@@ -223,7 +236,13 @@ export async function exportTo (store: ReadStore, cid: CID, target: string, opti
   const path = join(parent, basename(resolve(target)))
   options.onProgress?.({ type: 'export:start', totalBytes: info.size })
   const exporter = new Exporter(store, options, info.size)
-  if (info.kind === 'file') await exporter.file(cid, path, 0o644)
-  else await exporter.dir(cid, path, 0o755)
+  try {
+    if (info.kind === 'file') await exporter.file(cid, path, 0o644)
+    else await exporter.dir(cid, path, 0o755)
+  } catch (err) {
+    // a conflict, a bad name or a missing block part way: no partial tree is left behind
+    await exporter.undo()
+    throw err
+  }
   return info
 }

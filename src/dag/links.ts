@@ -3,6 +3,7 @@ import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
 import { InvalidNodeError } from '../errors.js'
 import { CODEC_DAG_CBOR, CODEC_DAG_PB, CODEC_RAW } from './constants.js'
+import { isNodeShaped, nodeFromValue } from './nodes.js'
 
 /**
  * The CIDs a block links to, for any codec cmesh stores: raw (none), DAG-CBOR (every CID in the value, which for
@@ -20,6 +21,9 @@ export function blockLinks (cid: CID, bytes: Uint8Array): CID[] {
       } catch (err) {
         throw new InvalidNodeError(cid.toString(), `not canonical DAG-CBOR (${(err as Error).message})`)
       }
+      // a node in cmesh's schema must be a valid one (entry names above all): a DAG with `../x` or NUL in a name
+      // is refused when it is imported, fetched or verified, not only when it is exported
+      if (isNodeShaped(value)) nodeFromValue(cid, value)
       const out: CID[] = []
       collect(value, out)
       return out

@@ -163,6 +163,18 @@ export function decodeNode (cid: CID, bytes: Uint8Array): DagNode {
   } catch (err) {
     fail(cid, `not canonical DAG-CBOR (${(err as Error).message})`)
   }
+  return nodeFromValue(cid, obj)
+}
+
+/** Is a decoded DAG-CBOR value meant as a cmesh node (a map whose `type` is 'file' or 'dir')? */
+export function isNodeShaped (value: unknown): boolean {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) return false
+  const type = (value as { type?: unknown }).type
+  return type === 'file' || type === 'dir'
+}
+
+/** A decoded DAG-CBOR value as a cmesh node, rejecting anything outside the schema. */
+export function nodeFromValue (cid: CID, obj: unknown): DagNode {
   if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) fail(cid, 'not a map')
   const node = obj as Record<string, unknown>
   if (!isSize(node.size)) fail(cid, 'bad size')

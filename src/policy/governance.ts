@@ -20,6 +20,9 @@ export const DEFAULT_PRIORITIES: Readonly<Record<Purpose, number>> = { notice: 0
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/
 const MAX_KEYS = 1024
+
+/** A governance document's bytes at most (a thousand keys with their roles fit in a fraction of it). */
+export const MAX_GOVERNANCE_BYTES = 1024 * 1024
 const DAY_MS = 24 * 3600 * 1000
 
 export interface Quotas {

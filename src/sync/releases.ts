@@ -4,12 +4,12 @@ import { CODEC_RAW } from '../dag/constants.js'
 import { stat } from '../dag/exporter.js'
 import { importPath, type ImportOptions } from '../dag/importer.js'
 import { chunkLocations } from '../dag/locations.js'
-import { readFile, stat as fsStat } from 'node:fs/promises'
-import { InvalidManifestError, MirrorError, MixAndMatchError, ReleaseNotFoundError, RollbackError, TooLargeError } from '../errors.js'
+import { CmeshError, InvalidManifestError, MirrorError, MixAndMatchError, ReleaseNotFoundError, RollbackError, TooLargeError } from '../errors.js'
 import type { PublisherKey } from '../policy/keys.js'
 import { encodeBundle, MAX_BUNDLE_BYTES, openBundle, signManifest, type Dependency, type Mirror, type OpenedRelease, type ReleaseManifest } from '../policy/release-manifest.js'
 import { checkRelease, type TrustStore } from '../policy/trust.js'
 import type { Blockstore } from '../store/interface.js'
+import { readCapped } from '../store/read-capped.js'
 import type { InstalledRelease, ReleaseIndex } from '../store/release-index.js'
 import { fetchDag, type BlockSource, type FetchOptions, type FetchProgressEvent } from './fetcher.js'
 import { gatewaySource } from './gateway-source.js'
@@ -375,9 +375,12 @@ function parseRoot (text: string): CID {
  */
 export async function readBundle (location: string, signal?: AbortSignal): Promise<Uint8Array> {
   if (!/^https?:\/\//.test(location)) {
-    const info = await fsStat(location).catch((err: Error) => { throw new InvalidManifestError(`cannot read ${location}: ${err.message}`) })
-    if (info.size > MAX_BUNDLE_BYTES) throw new TooLargeError(`${location} is ${info.size} bytes, over the ${MAX_BUNDLE_BYTES} byte limit of a release bundle`)
-    return await readFile(location)
+    try {
+      return await readCapped(location, MAX_BUNDLE_BYTES, 'release bundle')
+    } catch (err) {
+      if (err instanceof CmeshError && err.code !== 'ERR_PATH_NOT_FOUND') throw err
+      throw new InvalidManifestError(`cannot read ${location}: ${(err as Error).message}`)
+    }
   }
   let res: Response
   try {

@@ -1,5 +1,6 @@
-import { readFile } from 'node:fs/promises'
-import { GovernanceError } from '../../errors.js'
+import { MAX_GOVERNANCE_BYTES } from '../../policy/governance.js'
+import { readCapped } from '../../store/read-capped.js'
+import { GovernanceError, TooLargeError } from '../../errors.js'
 import type { CollectionInfo } from '../../sync/collections.js'
 import { formatBytes, parseSize, UsageError } from '../args.js'
 import { collectionOp } from '../collection-client.js'
@@ -15,8 +16,9 @@ export const collection: Command = {
       if (arg === undefined) throw new UsageError('collection join: missing <governance.json>')
       let document: unknown
       try {
-        document = JSON.parse(await readFile(arg, 'utf8'))
+        document = JSON.parse((await readCapped(arg, MAX_GOVERNANCE_BYTES, 'governance document')).toString('utf8'))
       } catch (err) {
+        if (err instanceof TooLargeError) throw err
         throw new GovernanceError(`cannot read ${arg}: ${(err as Error).message}`)
       }
       const budget = typeof values.budget === 'string' ? parseSize(values.budget, '--budget') : undefined
