@@ -5,11 +5,13 @@
  *   cmesh      importPath into LMDB (BLAKE3, FastCDC defaults)
  *   importer   ipfs-unixfs-importer with its defaults (SHA-256, fixed 256 KiB chunks) into blockstore-fs / memory
  * Datasets: a random file of --mb MiB, a real unpacked package tree (--tree, default node_modules/typescript),
- * and a --rss-mb MiB random file imported by cmesh alone to check peak RSS.
+ * and a --rss-mb MiB random file imported by cmesh alone to check peak RSS; then, by cmesh alone, content that
+ * repeats, whose peak RSS must match random data's: --zeros-mb MiB of zeros and a --sparse-mb MiB sparse file
+ * (SPARSE_ISLANDS islands of random data, holes elsewhere), both made with truncate, so nothing is written but the islands.
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { closeSync, createReadStream, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs'
+import { closeSync, createReadStream, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -109,8 +111,24 @@ function randomFile (path: string, mib: number): void {
   closeSync(fd)
 }
 
+/** Islands of random data in the sparse file, and MiB in each: a disk image's few used regions among holes. */
+const SPARSE_ISLANDS = 4
+const SPARSE_ISLAND_MIB = 4
+
+/** A sparse file of `mib` MiB: holes (zeros) but for SPARSE_ISLANDS islands of random data spread through it. */
+function sparseFile (path: string, mib: number, islands = 0): void {
+  const fd = openSync(path, 'w')
+  ftruncateSync(fd, mib * 1024 * 1024)
+  for (let i = 0; i < islands; i++) {
+    const bytes = Math.min(SPARSE_ISLAND_MIB, mib) * 1024 * 1024
+    const at = Math.min(Math.floor((i + 0.5) * mib / islands) * 1024 * 1024 + 12345, mib * 1024 * 1024 - bytes) // mid-stretch, off any MiB boundary, inside the file
+    writeSync(fd, randomBytes(bytes), 0, bytes, at)
+  }
+  closeSync(fd)
+}
+
 async function main (): Promise<void> {
-  const args = parseBenchArgs(process.argv.slice(2), { mb: 256, 'rss-mb': 1024, tree: 'node_modules/typescript', rounds: 1 })
+  const args = parseBenchArgs(process.argv.slice(2), { mb: 256, 'rss-mb': 1024, 'zeros-mb': 1024, 'sparse-mb': 1024, tree: 'node_modules/typescript', rounds: 1 })
   if (args.child === true) throw new Error('--child needs a job')
   if (typeof args.child === 'string') {
     await child(args.child, args._[0]!, args._[1]!)
@@ -155,6 +173,20 @@ async function main (): Promise<void> {
       json.peakFileRssMB = r.maxFileMB
       json.bigFileMB = Number(args['rss-mb'])
       json.bigFileMBps = mbps(r)
+    }
+    // content that repeats: cmesh alone, peak RSS next to the random file's above
+    const repeating: Array<[string, string, number, number]> = [
+      ['zeros', `zeros ${args['zeros-mb']} MiB (sparse)`, Number(args['zeros-mb']), 0],
+      ['sparse', `sparse ${args['sparse-mb']} MiB, ${SPARSE_ISLANDS} x ${SPARSE_ISLAND_MIB} MiB random`, Number(args['sparse-mb']), SPARSE_ISLANDS]
+    ]
+    for (const [key, name, mib, islands] of repeating) {
+      if (mib <= 0) continue
+      const path = join(work, `${key}.img`)
+      sparseFile(path, mib, islands)
+      const r = run('cmesh', path, work)
+      rmSync(path)
+      rows.push({ data: name, run: 'cmesh (LMDB, BLAKE3, FastCDC)', 'MB/s': mbps(r).toFixed(0), blocks: r.blocks, 'peak RSS MB': r.maxRssMB.toFixed(0), 'anon/file MB': `${r.maxAnonMB.toFixed(0)}/${r.maxFileMB.toFixed(0)}`, 'cmesh ratio': '' })
+      json[key] = { fileMB: mib, cmeshMBps: mbps(r), cmeshBlocks: r.blocks, peakRssMB: r.maxRssMB, peakAnonRssMB: r.maxAnonMB, peakFileRssMB: r.maxFileMB }
     }
     printTable(rows, args.json === true, json)
   } finally {

@@ -4,7 +4,7 @@ import { CODEC_RAW } from './constants.js'
 import type { Block, Blockstore, StoreSession } from '../store/interface.js'
 
 /**
- * Bytes gathered before one store transaction. Every block in flight keeps its 1 MiB read buffer resident;
+ * Bytes put (repeats included) before one store transaction. Every block in flight keeps its 1 MiB read buffer resident;
  * 4 MiB with 2 in flight peaked ~15 MB lower than 8 MiB with 3 on a 1 GiB import at the same speed; smaller
  * batches mean more transactions, each reading index pages anew (more mapped pages, and slower).
  */
@@ -14,12 +14,16 @@ const BATCH_BLOCKS = 4096
 /** Store transactions in flight before the producer waits: bounds memory (about 12 MB) whatever the input size. */
 const MAX_IN_FLIGHT = 2
 
-/** One batch being gathered: leaves and nodes are gathered apart. */
+/**
+ * One batch being gathered: leaves and nodes are gathered apart. `bytes` counts every put while the batch is
+ * open, repeats too: the read buffers of repeated chunks also wait for this batch's commit (afterLeavesCommitted).
+ */
 interface Pending { blocks: Block[], bytes: number, committed: Array<() => void> }
 
 /**
  * Batches block writes into store transactions and keeps a bounded number in flight, so importing never
- * holds more than about BATCH_BYTES * MAX_IN_FLIGHT of blocks in memory. Counts blocks the store lacked.
+ * holds more than about BATCH_BYTES * MAX_IN_FLIGHT of input in memory, whether it repeats or not. Counts
+ * blocks the store lacked.
  * Nodes (anything but raw leaves) go in transactions of their own, so they lie together in the store:
  * pinning reads every node, and LMDB maps (and keeps resident) the 64 KiB around each page it reads, which
  * among leaves would be 64 KiB of leaf bytes per node.
@@ -48,12 +52,17 @@ export class BlockWriter {
   async put (cid: CID, bytes: Uint8Array): Promise<void> {
     if (this.failure !== undefined) throw this.failure
     const key = cidKey(cid)
-    if (this.seen.has(key)) return
-    this.seen.add(key)
-    this.blocks++
     const pending = cid.code === CODEC_RAW ? this.leaves : this.nodes
-    pending.blocks.push({ cid, bytes })
-    pending.bytes += bytes.length
+    if (this.seen.has(key)) {
+      // a repeat adds no block, yet counts toward the batch: else input that repeats (zeros) never fills the open batch, which holds every read buffer since
+      if (pending.blocks.length === 0) return // nothing open to hold buffers: they are freed once earlier batches commit
+      pending.bytes += bytes.length
+    } else {
+      this.seen.add(key)
+      this.blocks++
+      pending.blocks.push({ cid, bytes })
+      pending.bytes += bytes.length
+    }
     if (pending.bytes >= BATCH_BYTES || pending.blocks.length >= BATCH_BLOCKS) await this.flush(pending)
   }
 

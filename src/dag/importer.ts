@@ -219,12 +219,39 @@ async function buildDirectory (ctx: ImportContext, entries: DirEntry[]): Promise
   return { cid: await ctx.node(encodeDirParts(parts)), size: sizeOf(parts) }
 }
 
+/** Strict UTF-8: throws on bytes that are not UTF-8, and keeps a leading BOM (it is part of the name). */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/** `bytes` as a string, or undefined when they are not UTF-8. */
+function utf8OrUndefined (bytes: Uint8Array): string | undefined {
+  try { return strictUtf8.decode(bytes) } catch { return undefined }
+}
+
+/** A directory entry's name: `name` is undefined when its bytes are not UTF-8 (`shown` then has U+FFFD for them). */
+interface RawName { name: string | undefined, shown: string }
+
+/**
+ * A directory's entry names in the order they are imported. Read as bytes: a string readdir decodes names lossily,
+ * and the decoded name of one that is not UTF-8 names no file (lstat fails with ENOENT).
+ */
+async function readNames (dir: string): Promise<RawName[]> {
+  const out: RawName[] = []
+  for (const raw of await readdir(dir, { encoding: 'buffer' })) {
+    const name = utf8OrUndefined(raw)
+    out.push({ name, shown: name ?? raw.toString('utf8') })
+  }
+  return out.sort((a, b) => a.shown < b.shown ? -1 : a.shown > b.shown ? 1 : 0) // the order the string readdir sorted into
+}
+
 async function importDirectory (ctx: ImportContext, dir: string): Promise<{ cid: CID, size: number }> {
   const entries: DirEntry[] = []
-  const names = (await readdir(dir)).sort()
-  for (const name of names) {
+  for (const { name, shown } of await readNames(dir)) {
     ctx.checkAbort()
-    const path = join(dir, name)
+    const path = join(dir, shown)
+    if (name === undefined) { // an entry's name in the DAG is a UTF-8 string: these bytes have none that exports back to them
+      ctx.options.onProgress?.({ type: 'import:skip', path, reason: 'name is not valid UTF-8' })
+      continue
+    }
     const bad = checkEntryName(name)
     if (bad !== undefined) {
       ctx.options.onProgress?.({ type: 'import:skip', path, reason: bad })
@@ -233,7 +260,9 @@ async function importDirectory (ctx: ImportContext, dir: string): Promise<{ cid:
     const st = await lstat(path)
     const mode = st.mode & 0o7777
     if (st.isSymbolicLink()) {
-      entries.push({ name, kind: 'symlink', target: await readlink(path), size: 0, mode })
+      const target = utf8OrUndefined(await readlink(path, { encoding: 'buffer' })) // a string readlink would store a lossy target
+      if (target === undefined) ctx.options.onProgress?.({ type: 'import:skip', path, reason: 'symlink target is not valid UTF-8' })
+      else entries.push({ name, kind: 'symlink', target, size: 0, mode })
     } else if (st.isDirectory()) {
       const sub = await importDirectory(ctx, path)
       entries.push({ name, kind: 'dir', cid: sub.cid, size: sub.size, mode })
@@ -253,7 +282,7 @@ async function totalSize (path: string): Promise<number> {
   if (st.isFile()) return st.size
   if (!st.isDirectory()) return 0
   let sum = 0
-  for (const name of await readdir(path)) sum += await totalSize(join(path, name))
+  for (const { name } of await readNames(path)) if (name !== undefined) sum += await totalSize(join(path, name)) // importDirectory skips the others
   return sum
 }
 

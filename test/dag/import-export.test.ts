@@ -238,4 +238,25 @@ describe('import and export', () => {
     await assert.rejects(collect(cat(store, cid, { offset: -1 })), { code: 'ERR_INVALID_OPTION' })
     await assert.rejects(ls(store, cid).next(), { code: 'ERR_NOT_IN_DAG' })
   })
+
+  it('skips an entry whose name (or symlink target) is not UTF-8 and imports the rest of the tree', async t => {
+    const dir = tempDir(t)
+    const tree = join(dir, 'tree')
+    mkdirSync(tree)
+    writeFileSync(join(tree, 'normal.txt'), 'normal\n')
+    const bad = Buffer.from([0x66, 0xff, 0x6f]) // 'f', a byte no UTF-8 text has, 'o'
+    writeFileSync(Buffer.concat([Buffer.from(tree + '/'), bad]), 'not UTF-8\n')
+    symlinkSync(Buffer.concat([Buffer.from('target-'), bad]), join(tree, 'link'))
+    const store = tempStore(t)
+    const skipped: Array<{ path: string, reason: string }> = []
+    const r = await importPath(store, tree, { onProgress: e => { if (e.type === 'import:skip') skipped.push({ path: e.path, reason: e.reason }) } })
+    assert.deepEqual(skipped.map(s => s.reason).sort(), ['name is not valid UTF-8', 'symlink target is not valid UTF-8'])
+    assert.ok(skipped.some(s => s.path === join(tree, 'f\ufffdo')), JSON.stringify(skipped))
+    const names = []
+    for await (const e of ls(store, r.cid)) names.push(`${e.kind}:${e.name}`)
+    assert.deepEqual(names, ['file:normal.txt'])
+    assert.equal(r.size, 7)
+    const f = await resolvePath(store, r.cid, 'normal.txt')
+    assert.equal(Buffer.from(await collect(cat(store, f.cid))).toString(), 'normal\n')
+  })
 })
