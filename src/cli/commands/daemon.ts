@@ -18,8 +18,8 @@ function parseHostPort (value: unknown, what: string): { host: string, port: num
 export const daemon: Command = {
   name: 'daemon',
   summary: 'run a node: serve blocks to peers, find neighbours by mDNS; prints its peer id and addresses; `cmesh fetch` and `cmesh peers` then go through it',
-  usage: 'daemon [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--no-mdns] [--upload-limit RATE] [--gateway HOST:PORT] [--api-port PORT] [--metrics HOST:PORT] [--json]',
-  options: { listen: { type: 'string', multiple: true }, bootstrap: { type: 'string', multiple: true }, 'no-mdns': { type: 'boolean' }, 'upload-limit': { type: 'string' }, gateway: { type: 'string' }, 'api-port': { type: 'string' }, metrics: { type: 'string' } },
+  usage: 'daemon [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--no-mdns] [--upload-limit RATE] [--gateway HOST:PORT] [--api-port PORT] [--metrics HOST:PORT] [--allow-private-origins] [--json]',
+  options: { listen: { type: 'string', multiple: true }, bootstrap: { type: 'string', multiple: true }, 'no-mdns': { type: 'boolean' }, 'upload-limit': { type: 'string' }, gateway: { type: 'string' }, 'api-port': { type: 'string' }, metrics: { type: 'string' }, 'allow-private-origins': { type: 'boolean' } },
   async run (ctx, values) {
     let uploadLimit: number | undefined
     if (typeof values['upload-limit'] === 'string') {
@@ -46,7 +46,9 @@ export const daemon: Command = {
       listen: values.listen as string[] | undefined,
       bootstrap: values.bootstrap as string[] | undefined,
       mdns: values['no-mdns'] !== true,
-      bootstrapRequired: false
+      bootstrapRequired: false,
+      // a LAN mirror as an origin the community cache shares and fetches for peers (off: never the LAN's)
+      urlCache: { allowPrivateOrigins: values['allow-private-origins'] === true }
     })
     const bootstrap = (values.bootstrap as string[] | undefined) ?? []
     if (bootstrap.length > 0 && node.libp2p.getPeers().length === 0) {

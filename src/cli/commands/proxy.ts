@@ -34,7 +34,8 @@ export const proxy: Command = {
       listen: values.listen as string[] | undefined,
       bootstrap: values.bootstrap as string[] | undefined,
       mdns: values['no-mdns'] !== true,
-      bootstrapRequired: false
+      bootstrapRequired: false,
+      urlCache: { allowPrivateOrigins: values['allow-private-destinations'] === true }
     })
     let api: Awaited<ReturnType<typeof startApi>> | undefined
     let server: Awaited<ReturnType<typeof startProxy>> | undefined
