@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline'
 import { describe, it } from 'node:test'
 import { CMESH_BIN, runCli } from '../helpers/cli.js'
 import { pseudoRandom, tempDir } from '../helpers/temp.js'
+import { waitFor } from '../helpers/wait.js'
 
 describe('cmesh daemon and fetch', () => {
   it('serves blocks from a daemon to `cmesh fetch`, and stops cleanly on SIGTERM', async t => {
@@ -72,33 +73,37 @@ describe('cmesh daemon and fetch', () => {
     const seeder = join(dir, 'seeder')
     const cid = (await runCli(['add', join(dir, 'f'), '--repo', seeder])).stdout.trim()
     const seederBytes = (JSON.parse((await runCli(['stat', '--repo', seeder, '--json'])).stdout) as { bytes: number }).bytes
-    const daemon = spawn(process.execPath, [CMESH_BIN, 'daemon', '--repo', seeder, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--upload-limit', '1MB/s'], { stdio: ['ignore', 'pipe', 'inherit'] })
-    const exited = once(daemon, 'exit')
-    t.after(() => { if (daemon.exitCode === null) daemon.kill('SIGKILL') })
-    const [line] = await once(createInterface({ input: daemon.stdout }), 'line') as [string]
-    const addr = (JSON.parse(line) as { addrs: string[] }).addrs[0]!
-
-    const leecher = join(dir, 'leecher')
-    const args = ['fetch', cid, '--repo', leecher, '--bootstrap', addr, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--json']
-    const first = spawn(process.execPath, [CMESH_BIN, ...args], { stdio: 'ignore' })
-    const firstExit = once(first, 'exit')
-    let stored = 0
-    for (let i = 0; i < 200 && stored < 500_000; i++) {
-      await new Promise(resolve => setTimeout(resolve, 50))
-      const s = await runCli(['stat', '--repo', leecher, '--json'])
-      if (s.code === 0) stored = (JSON.parse(s.stdout) as { bytes: number }).bytes
+    /** The seeder's daemon, and its address; slow enough that a loaded machine sees the first download part way. */
+    const startSeeder = async (uploadLimit: string): Promise<{ addr: string, stop: () => Promise<void> }> => {
+      const daemon = spawn(process.execPath, [CMESH_BIN, 'daemon', '--repo', seeder, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--upload-limit', uploadLimit], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const exited = once(daemon, 'exit')
+      t.after(() => { if (daemon.exitCode === null) daemon.kill('SIGKILL') })
+      const [line] = await once(createInterface({ input: daemon.stdout }), 'line') as [string]
+      return { addr: (JSON.parse(line) as { addrs: string[] }).addrs[0]!, stop: async () => { daemon.kill('SIGTERM'); await exited } }
     }
+    const slow = await startSeeder('100KB/s')
+    const leecher = join(dir, 'leecher')
+    const args = (addr: string): string[] => ['fetch', cid, '--repo', leecher, '--bootstrap', addr, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--json']
+    const first = spawn(process.execPath, [CMESH_BIN, ...args(slow.addr)], { stdio: 'ignore' })
+    const firstExit = once(first, 'exit')
+    t.after(() => { if (first.exitCode === null) first.kill('SIGKILL') })
+    const storedBytes = async (): Promise<number> => {
+      const s = await runCli(['stat', '--repo', leecher, '--json'])
+      return s.code === 0 ? (JSON.parse(s.stdout) as { bytes: number }).bytes : 0
+    }
+    await waitFor(async () => await storedBytes() >= 200_000, { what: 'the first download to store some blocks' })
     first.kill('SIGKILL')
     await firstExit
-    const held = (JSON.parse((await runCli(['stat', '--repo', leecher, '--json'])).stdout) as { bytes: number }).bytes
+    await slow.stop()
+    const held = await storedBytes()
     assert.ok(held > 0 && held < seederBytes, `the killed download left ${held} of ${seederBytes} bytes`)
 
-    const second = await runCli(args)
+    const fast = await startSeeder('50MB/s')
+    const second = await runCli(args(fast.addr))
     assert.equal(second.code, 0, second.stderr)
     const report = JSON.parse(second.stdout) as { bytes: number }
     assert.equal(report.bytes, seederBytes - held, 'the resumed download received exactly the blocks it lacked')
     assert.deepEqual((await runCli(['cat', cid, '--repo', leecher])).stdoutBytes, Buffer.from(pseudoRandom(3_000_000, 72)))
-    daemon.kill('SIGTERM')
-    await exited
+    await fast.stop()
   })
 })
