@@ -197,10 +197,4 @@ export class DestinationGuard {
     this.agents.https?.destroy()
     this.agents = {}
   }
-
-  /** Check an address a socket is connected to (IP literals never go through `lookup`). */
-  check (host: string, address: string): void {
-    const why = this.reason(address)
-    if (why !== undefined) throw new ForbiddenDestinationError(host, address, why)
-  }
 }
