@@ -5,6 +5,9 @@ import * as Digest from 'multiformats/hashes/digest'
 import { InvalidCidError } from '../errors.js'
 import { CODEC_DAG_CBOR, CODEC_DAG_PB, CODEC_RAW, HASH_BLAKE3, HASH_SHA2_256 } from './constants.js'
 import type { BlockHasher } from './hashing.js'
+import { bytesKey } from '../store/links.js'
+
+export { bytesKey }
 
 /** CIDv1 of `bytes` under `codec`, hashed with `hasher`. */
 export function cidOf (hasher: BlockHasher, codec: number, bytes: Uint8Array): CID {
@@ -27,11 +30,6 @@ export function parseCid (input: string): CID {
   if (!CODECS.has(cid.code)) throw new InvalidCidError(input, `codec 0x${cid.code.toString(16)} is not supported`)
   if (!HASHES.has(cid.multihash.code)) throw new InvalidCidError(input, `hash 0x${cid.multihash.code.toString(16)} is not supported`)
   return cid
-}
-
-/** A map key for bytes (a CID's, say) without encoding them: one char per byte. */
-export function bytesKey (bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
 }
 
 /** A map key for a CID: its bytes as a string (base32-encoding every CID costs more than hashing the block). */

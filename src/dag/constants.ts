@@ -1,16 +1,10 @@
-/** Multicodec code of raw leaves (file bytes). */
-export const CODEC_RAW = 0x55
-/** Multicodec code of DAG-CBOR (file and directory nodes). */
-export const CODEC_DAG_CBOR = 0x71
-/** Multicodec code of DAG-PB (read only: links are followed in CARs from IPFS). */
-export const CODEC_DAG_PB = 0x70
+/** Codecs and the block size limit are the store's (it walks links and refuses large blocks). */
+export { CODEC_RAW, CODEC_DAG_CBOR, CODEC_DAG_PB, MAX_BLOCK_SIZE } from '../store/constants.js'
 /** Multihash code of BLAKE3 with a 32-byte digest. */
 export const HASH_BLAKE3 = 0x1e
 /** Multihash code of SHA-256. */
 export const HASH_SHA2_256 = 0x12
 
-/** Largest block cmesh writes or accepts: 1 MiB. */
-export const MAX_BLOCK_SIZE = 1024 * 1024
 
 /**
  * Default FastCDC sizes for files under LARGE_FILE_BYTES: code, text and documents, which change by a few lines at a

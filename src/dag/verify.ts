@@ -2,7 +2,9 @@ import { CID } from 'multiformats/cid'
 import { equals } from 'multiformats/bytes'
 import { BlockCorruptError, BlockNotFoundError, InvalidNodeError } from '../errors.js'
 import type { Blockstore } from '../store/interface.js'
+import { CODEC_DAG_CBOR } from './constants.js'
 import { getHasher, type BlockHasher } from './hashing.js'
+import { blockLinks } from './links.js'
 
 /** Throw ERR_BLOCK_CORRUPT unless `bytes` hash to `cid`'s multihash (ERR_UNSUPPORTED_HASH for unknown hashes). */
 export async function verifyBlock (cid: CID, bytes: Uint8Array, where?: string): Promise<void> {
@@ -39,13 +41,15 @@ export interface VerifyReport {
   incomplete: Array<{ root: CID, missing: CID[] }>
   /** Roots whose nodes could not be decoded. */
   malformed: Array<{ root: CID, reason: string }>
+  /** Blocks that hash right but are not valid nodes (a cmesh node outside the schema, unsafe names included). */
+  invalid: Array<{ cid: CID, reason: string }>
   ok: boolean
 }
 
 /** Re-hash every block against its CID and check that every complete root still has all its blocks. */
 export async function verifyStore (store: Pick<Blockstore, 'entries' | 'roots' | 'missing' | 'stat'>, options: VerifyOptions = {}): Promise<VerifyReport> {
   const total = store.stat().blocks
-  const report: VerifyReport = { blocks: 0, bytes: 0, corrupt: [], incomplete: [], malformed: [], ok: true }
+  const report: VerifyReport = { blocks: 0, bytes: 0, corrupt: [], incomplete: [], malformed: [], invalid: [], ok: true }
   for (const { cid, bytes } of store.entries()) {
     options.signal?.throwIfAborted()
     try {
@@ -53,6 +57,13 @@ export async function verifyStore (store: Pick<Blockstore, 'entries' | 'roots' |
     } catch (err) {
       if ((err as { code?: string }).code !== 'ERR_BLOCK_CORRUPT') throw err
       report.corrupt.push(cid)
+      continue
+    }
+    try {
+      if (cid.code === CODEC_DAG_CBOR) blockLinks(cid, bytes)
+    } catch (err) {
+      if (!(err instanceof InvalidNodeError)) throw err
+      report.invalid.push({ cid, reason: err.message })
     }
     report.blocks++
     report.bytes += bytes.length
@@ -71,6 +82,6 @@ export async function verifyStore (store: Pick<Blockstore, 'entries' | 'roots' |
     }
     options.onProgress?.({ type: 'verify:roots', roots: ++done, total: roots.length })
   }
-  report.ok = report.corrupt.length === 0 && report.incomplete.length === 0 && report.malformed.length === 0
+  report.ok = report.corrupt.length === 0 && report.incomplete.length === 0 && report.malformed.length === 0 && report.invalid.length === 0
   return report
 }

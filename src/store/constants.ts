@@ -10,3 +10,11 @@ export const STORE_FORMAT = 2
 export const DEFAULT_CAPACITY = Number.POSITIVE_INFINITY
 /** Blocks deleted per GC transaction, so a large collection does not hold one huge write transaction. */
 export const GC_BATCH = 4096
+/** Multicodec code of raw leaves (file bytes). */
+export const CODEC_RAW = 0x55
+/** Multicodec code of DAG-CBOR (file and directory nodes). */
+export const CODEC_DAG_CBOR = 0x71
+/** Multicodec code of DAG-PB (read only: links are followed in CARs from IPFS). */
+export const CODEC_DAG_PB = 0x70
+/** Largest block cmesh writes or accepts: 1 MiB. */
+export const MAX_BLOCK_SIZE = 1024 * 1024

@@ -3,11 +3,9 @@ import { join } from 'node:path'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { CID } from 'multiformats/cid'
 import * as dagCbor from '@ipld/dag-cbor'
-import { CODEC_DAG_CBOR, CODEC_RAW, MAX_BLOCK_SIZE } from '../dag/constants.js'
-import { bytesKey } from '../dag/cid.js'
-import { blockLinks } from '../dag/links.js'
 import { BlockNotFoundError, BlockPinnedError, BlockTooLargeError, InvalidOptionError, RepoError, StoreClosedError, StoreFullError } from '../errors.js'
-import { GC_BATCH, STORE_FILENAME, STORE_FORMAT } from './constants.js'
+import { CODEC_DAG_CBOR, CODEC_RAW, GC_BATCH, MAX_BLOCK_SIZE, STORE_FILENAME, STORE_FORMAT } from './constants.js'
+import { bytesKey, codecLinks } from './links.js'
 import { location, locationSize, migrateFormat1, nextSeq, PackedKeys, SEQ_BYTES } from './layout.js'
 import { USER_PIN, type Block, type Blockstore, type GcResult, type PinRecord, type PutResult, type RootInfo, type StoreSession, type StoreStat } from './interface.js'
 
@@ -200,7 +198,7 @@ export class LmdbBlockstore implements Blockstore {
       }
       blocks++
       visit(cid.bytes)
-      if (bytes !== undefined) for (const link of blockLinks(cid, bytes)) stack.push(link)
+      if (bytes !== undefined) for (const link of codecLinks(cid, bytes)) stack.push(link)
     }
     return { blocks, missing }
   }
