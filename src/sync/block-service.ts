@@ -3,7 +3,7 @@ import type { CID } from 'multiformats/cid'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { cidKey } from '../dag/cid.js'
-import { AbortError, BlockNotFoundError } from '../errors.js'
+import { AbortError, BlockNotFoundError, BufferBudgetError } from '../errors.js'
 import { MESSAGE_TIME_MS } from '../policy/fairness-constants.js'
 import { FloodGuard } from '../policy/flood-guard.js'
 import { Ledger } from '../policy/ledger.js'
@@ -14,9 +14,10 @@ import { UploadScheduler, type UploadGrant } from '../policy/upload-scheduler.js
 import { Unchoker, type ChokeState } from '../policy/unchoker.js'
 import type { Block, Blockstore } from '../store/interface.js'
 import { compress, packBlocks, unpackBlocks } from './compression.js'
-import { BLOCKS_PROTOCOL, DEFAULT_COMPRESS, MAX_ENTRIES, MAX_MESSAGE_BYTES, MESSAGE_TARGET_BYTES } from './constants.js'
+import { BufferBudget } from './buffer-budget.js'
+import { BLOCKS_PROTOCOL, BUFFER_BUDGET_BYTES, DEFAULT_COMPRESS, MAX_ENTRIES, MAX_MESSAGE_BYTES, MESSAGE_TARGET_BYTES, QUEUED_CID_BYTES } from './constants.js'
 import type { BlockAnswer, BlockSource, RequestOptions } from './fetch-interface.js'
-import { framedLength, readFrames, sendFrame } from './framing.js'
+import { framedLength, readFrames, sendFrame, SendQueue } from './framing.js'
 import { decodeMessage, encodeMessage, ProtocolError, type Message } from './wire.js'
 
 /** Concurrent block-exchange streams a peer may open to us, per connection. */
@@ -64,6 +65,11 @@ export interface BlockServiceOptions {
   ledger?: Ledger
   /** Roots of collection resources by purpose, for the `purposes` rules of priority classes. @default none */
   purposeRoots?: PurposeRoots
+  /**
+   * Bytes requesters may make this node hold at once over all connections: partial frames, queued wants and
+   * answers waiting to be sent (see BufferBudget). @default BUFFER_BUDGET_BYTES (64 MiB)
+   */
+  bufferLimit?: number
 }
 
 /** One peer as the upload side sees it: `cmesh stats`. */
@@ -101,6 +107,12 @@ export interface PeerStats {
  * messages of about 1 MiB, compressed when that pays, don't-haves for the rest) and asks peers for blocks,
  * counting the bytes each answer took on the stream. Every message is decoded strictly and a compressed one is
  * inflated only up to its declared size; a peer that breaks the protocol has its stream aborted and is scored down.
+ *
+ * What requesters make this node hold (frames being read, wants waiting for their answer, answers in send queues)
+ * is charged to one BufferBudget for all of them; when it is spent, the peer holding most beyond its share is reset
+ * (its streams aborted, its connections closed, a strike). Our own requests' answers are not charged: how many of
+ * them are in flight is this node's choice (the fetcher's pipeline), and an attacker's pressure on the budget must
+ * not abort our downloads from honest peers.
  */
 export class BlockService {
   readonly stats = new Map<string, PeerStats>()
@@ -120,6 +132,8 @@ export class BlockService {
   private readonly askHaves: boolean
   private readonly compress: boolean
   readonly banned: Set<string>
+  /** Buffers requesters make this node hold, over all their connections and streams. */
+  readonly budget: BufferBudget
   private readonly faults: SimulatedFaults
   private answers = 0
   /** Requests answered so far: a request's number orders its messages among its peer's others. */
@@ -140,6 +154,14 @@ export class BlockService {
     this.compress = init.compress ?? DEFAULT_COMPRESS
     this.banned = init.banned ?? new Set()
     this.faults = init.simulate ?? {}
+    this.budget = new BufferBudget({
+      limit: init.bufferLimit ?? BUFFER_BUDGET_BYTES,
+      // its streams were aborted: a strike (throttled for a while, scored down), and its connections closed
+      onEvict: peer => {
+        this.flood.strike(peer, 'flood')
+        void this.libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
+      }
+    })
   }
 
   private makeScheduler (): UploadScheduler {
@@ -223,14 +245,17 @@ export class BlockService {
     // a requester that resets the stream (a cancelled request) also stops our wait for a turn
     const gone = new AbortController()
     stream.addEventListener('close', () => { gone.abort() }, { once: true })
-    const queue: Array<{ cids: CID[], blocks: boolean }> = []
+    // what this stream makes us hold: frames as they arrive, queued wants, answers not yet sent
+    const account = this.budget.open(peer, err => { stream.abort(err) })
+    const out = new SendQueue(stream, account)
+    const queue: Array<{ cids: CID[], blocks: boolean, bytes: number }> = []
     const cancelled = new Set<string>()
     let wake: (() => void) | undefined
     let ended = false
     let failure: Error | undefined
     const reader = (async () => {
       try {
-        for await (const frame of readFrames(stream, MAX_MESSAGE_BYTES)) {
+        for await (const frame of readFrames(stream, MAX_MESSAGE_BYTES, account)) {
           const m = decodeMessage(frame)
           if (m.t === 'cancel') {
             const keys = m.cids.map(cidKey)
@@ -243,7 +268,10 @@ export class BlockService {
               this.unchoker.interest(peer)
             }
             for (const c of m.cids) cancelled.delete(cidKey(c))
-            queue.push({ cids: m.cids, blocks: m.blocks })
+            // a decoded want holds far more than its frame: its CIDs, until it is answered
+            const bytes = frame.length + m.cids.length * QUEUED_CID_BYTES
+            if (!account.reserve(bytes)) throw new BufferBudgetError(`refused a queued want of ${bytes} bytes: the buffer budget is spent`)
+            queue.push({ cids: m.cids, blocks: m.blocks, bytes })
           } else {
             throw new ProtocolError(`unexpected ${m.t} message from a requester`)
           }
@@ -251,6 +279,8 @@ export class BlockService {
         }
       } catch (err) {
         failure = err as Error
+        // at once: unread bytes would pile up in the stream's own buffer while earlier wants are answered
+        stream.abort(failure)
       } finally {
         ended = true
         wake?.()
@@ -268,26 +298,29 @@ export class BlockService {
         }
         try {
           if (this.faults.latencyMs !== undefined) await sleep(this.faults.latencyMs, undefined, { signal: gone.signal })
-          await this.answer(stream, peer, group, want.cids, want.blocks, cancelled, gone.signal)
+          await this.answer(out, peer, group, want.cids, want.blocks, cancelled, gone.signal)
         } finally {
           if (want.blocks) this.flood.done(peer)
+          account.release(want.bytes)
         }
         const every = this.faults.disconnectEvery
         if (every !== undefined && ++this.answers % every === 0) await this.libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
       }
       await stream.close()
     } catch (err) {
-      // a broken protocol costs the peer; a reset stream (a cancelled request) does not
-      if (err instanceof ProtocolError) this.peer(peer).score -= 10
-      stream.abort(err as Error)
+      // a broken protocol costs the peer; a reset stream (a cancelled request) does not; the reader's error is the cause
+      const cause = failure ?? err as Error
+      if (cause instanceof ProtocolError) this.peer(peer).score -= 10
+      stream.abort(cause)
     } finally {
       for (const w of queue) if (w.blocks) this.flood.done(peer)
       queue.length = 0
       await reader
+      account.close()
     }
   }
 
-  private async answer (stream: Stream, peer: string, group: string, cids: CID[], sendBlocks: boolean, cancelled: Set<string>, signal: AbortSignal): Promise<void> {
+  private async answer (out: SendQueue, peer: string, group: string, cids: CID[], sendBlocks: boolean, cancelled: Set<string>, signal: AbortSignal): Promise<void> {
     const missing: CID[] = []
     const have: CID[] = []
     for (const cid of cids) {
@@ -296,7 +329,7 @@ export class BlockService {
     }
     // what this node lacks is said at once, before any turn to send: a peer that holds none of a request costs
     // the upload nothing and the requester only a round trip
-    if (missing.length > 0) await sendFrame(stream, encodeMessage({ t: 'dont-have', cids: missing.splice(0) }))
+    if (missing.length > 0) await out.send(encodeMessage({ t: 'dont-have', cids: missing.splice(0) }))
     const held = sendBlocks ? have : []
     const scheduler = this.scheduler
     const priority = sendBlocks ? this.priorities.classify(peer, cids) : 0
@@ -345,7 +378,7 @@ export class BlockService {
             wire = framedLength(message.length)
             // the turn ends once the message is on the stream; waiting for a slow reader to drain it holds up
             // this stream, and the scheduler's slot of the next turn for MESSAGE_TIME_MS at most (see drain)
-            sending = sendFrame(stream, message, signal)
+            sending = out.send(message, signal)
             const sent = batchBytes
             const keys = batch.map(b => cidKey(b.cid))
             const t0 = performance.now()
@@ -365,8 +398,8 @@ export class BlockService {
       // a turn asked for and not used goes back
       void next?.then(g => g.release(0), () => {})
     }
-    if (!sendBlocks && have.length > 0) await sendFrame(stream, encodeMessage({ t: 'have', cids: have }))
-    if (missing.length > 0) await sendFrame(stream, encodeMessage({ t: 'dont-have', cids: missing }))
+    if (!sendBlocks && have.length > 0) await out.send(encodeMessage({ t: 'have', cids: have }))
+    if (missing.length > 0) await out.send(encodeMessage({ t: 'dont-have', cids: missing }))
   }
 
   /** A source for the fetcher that asks `peerId` over a fresh stream per request. */

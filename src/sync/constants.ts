@@ -8,6 +8,22 @@ export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024 + 64 * 1024
 export const MAX_ENTRIES = 1024
 /** Block bytes packed into one message before it is sent. */
 export const MESSAGE_TARGET_BYTES = 1024 * 1024
+/**
+ * Bytes the block protocol's requesters may make this node hold at once, over all their connections and streams:
+ * partial frames being read, wants queued for an answer, answers waiting in send queues (src/sync/buffer-budget.ts).
+ * An honest requester holds little (a queued want of the fetcher's 128 CIDs: ~80 KB; an answer drains as it is
+ * sent), so 64 MiB lets about 30 slow readers have a 1 MiB answer queued each, or 15 maximal frames be in flight,
+ * while an attack moves a ~150 MB daemon to ~250 MB at most instead of 1.4 GB (12 connections of 16 partial 4 MiB
+ * frames, measured).
+ */
+export const BUFFER_BUDGET_BYTES = 64 * 1024 * 1024
+/** Heap a queued want holds per CID beyond its encoded bytes: 1024 CIDs decode to about 615 KB (measured, Node 22). */
+export const QUEUED_CID_BYTES = 600
+/**
+ * Memory a buffered piece of a frame costs besides its bytes (a kept 1-byte piece: about 250 bytes, measured), charged
+ * with it: a peer that trickles a frame in 1-byte yamux frames fills the budget as fast as it fills our memory.
+ */
+export const FRAME_PIECE_BYTES = 256
 
 /**
  * Bytes between two wanted chunks of a file that an HTTP mirror downloads and discards to save a request: a

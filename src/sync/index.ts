@@ -1,8 +1,9 @@
 /**
  * The peer layer: node identity, the /cmesh/blocks/1.0.0 block exchange, and fetching a DAG from sources.
  */
-export { BLOCKS_PROTOCOL, MAX_MESSAGE_BYTES, MAX_ENTRIES } from './constants.js'
+export { BLOCKS_PROTOCOL, MAX_MESSAGE_BYTES, MAX_ENTRIES, BUFFER_BUDGET_BYTES } from './constants.js'
 export { BlockService, type BlockServiceOptions, type PeerStats, type PeerFairness } from './block-service.js'
+export { BufferBudget, BudgetAccount, type BufferBudgetOptions, type FrameBudget } from './buffer-budget.js'
 export { fetchDag, type BlockSource, type FetchOptions, type FetchResult, type FetchProgressEvent, type RequestOptions } from './fetcher.js'
 export { storeSource } from './store-source.js'
 export { loadOrCreateIdentity, IDENTITY_FILENAME } from './identity.js'
@@ -24,5 +25,6 @@ export { UrlCache, normalizeUrl, describeResponse, type UrlCacheOptions, type Ur
 export { UrlCommunity } from './url-community.js'
 export { signMessage, openMessage, type UrlClaim, type MemberStatus, type CacheMessage } from './url-claims.js'
 export { UrlIndex, URL_INDEX_FILENAME, type UrlEntry } from './url-index.js'
-export { startProxy, isLocalAddress, DEFAULT_PROXY_PORT, type HttpProxy, type ProxyOptions } from './http-proxy.js'
+export { startProxy, isLocalAddress, lanAddresses, parseConnectTarget, DEFAULT_PROXY_PORT, DEFAULT_CONNECT_PORTS, type HttpProxy, type ProxyOptions } from './http-proxy.js'
+export { DestinationGuard, classifyAddress, type AddressClass, type DestinationOptions } from './destination.js'
 export { URL_PROTOCOL, URL_TOPIC } from './cache-constants.js'
