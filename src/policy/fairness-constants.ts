@@ -80,6 +80,8 @@ export const DEFAULT_MAX_PENDING_REQUESTS = 16
 export const DEFAULT_DUPLICATE_WINDOW_MS = 30_000
 /** Blocks sent to a peer remembered for duplicate detection (the most recent). */
 export const DUPLICATE_MEMORY = 4096
+/** Peers the flood guard keeps records of (idle ones beyond it are forgotten, oldest first). */
+export const MAX_GUARDED_PEERS = 1024
 /** fairness.flood.throttleMs: a peer with a strike is throttled (weight x THROTTLED_WEIGHT) this long. */
 export const DEFAULT_THROTTLE_MS = 30_000
 export const THROTTLED_WEIGHT = 0.25

@@ -1,4 +1,4 @@
-import { DEFAULT_DUPLICATE_WINDOW_MS, DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_THROTTLE_MS, DUPLICATE_MEMORY, STRIKE_SCORE, THROTTLED_WEIGHT } from './fairness-constants.js'
+import { DEFAULT_DUPLICATE_WINDOW_MS, DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_THROTTLE_MS, DUPLICATE_MEMORY, MAX_GUARDED_PEERS, STRIKE_SCORE, THROTTLED_WEIGHT } from './fairness-constants.js'
 
 export interface FloodOptions {
   /** Answers queued for one peer beyond which each new request is a strike. @default 16 (DEFAULT_MAX_PENDING_REQUESTS) */
@@ -39,8 +39,24 @@ export class FloodGuard {
 
   private record (peer: string): PeerRecord {
     let r = this.peers.get(peer)
-    if (r === undefined) this.peers.set(peer, r = { pending: 0, strikes: 0, throttledUntil: 0, sent: new Map() })
+    if (r === undefined) {
+      this.peers.set(peer, r = { pending: 0, strikes: 0, throttledUntil: 0, sent: new Map() })
+      // new identities cost nothing to make: past the cap, the oldest records of peers with nothing pending and no
+      // throttle in force go (each may hold DUPLICATE_MEMORY keys), so memory does not grow with identities
+      if (this.peers.size > MAX_GUARDED_PEERS) {
+        const now = this.now()
+        for (const [id, old] of this.peers) {
+          if (this.peers.size <= MAX_GUARDED_PEERS) break
+          if (old !== r && old.pending === 0 && old.throttledUntil <= now) this.peers.delete(id)
+        }
+      }
+    }
     return r
+  }
+
+  /** Peers with a record (bounded by MAX_GUARDED_PEERS but for those with requests pending or throttled). */
+  get size (): number {
+    return this.peers.size
   }
 
   strike (peer: string, reason: StrikeReason): void {

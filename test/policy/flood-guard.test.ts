@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { MAX_GUARDED_PEERS } from '../../src/policy/fairness-constants.js'
 import { FloodGuard, type StrikeReason } from '../../src/policy/flood-guard.js'
 
 describe('flood guard', () => {
@@ -38,5 +39,26 @@ describe('flood guard', () => {
     now += 20_000
     g.request('a', ['x', 'y', 'z'])
     assert.deepEqual(strikes, ['duplicate'], 'long after, asking again is honest')
+  })
+
+  it('keeps records of a bounded number of peers, however many identities come and go', () => {
+    let now = 0
+    const g = new FloodGuard({ maxPendingRequests: 2, throttleMs: 1000 }, () => {}, () => now)
+    g.request('busy', ['k'])
+    g.request('flooder', ['a', 'b'])
+    g.request('flooder', ['c'])
+    g.request('flooder', ['d']) // struck and throttled
+    for (let i = 0; i < MAX_GUARDED_PEERS * 3; i++) {
+      g.sent(`sybil-${i}`, ['x', 'y'])
+      g.request(`sybil-${i}`, ['z'])
+      g.done(`sybil-${i}`)
+    }
+    assert.ok(g.size <= MAX_GUARDED_PEERS, `${g.size} records`)
+    assert.ok(g.throttled('flooder'), 'a throttled peer is not forgotten while its throttle is in force')
+    assert.equal(g.strikes('flooder'), 1)
+    // the request `busy` has pending was remembered: two more make three waiting, one over its allowance
+    g.request('busy', ['m'])
+    g.request('busy', ['n'])
+    assert.equal(g.strikes('busy'), 1)
   })
 })
