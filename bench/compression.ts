@@ -15,9 +15,9 @@ import { CODEC_RAW } from '../src/dag/constants.js'
 import { chunkBytes } from '../src/dag/fastcdc.js'
 import { getHasher } from '../src/dag/hashing.js'
 import type { Block } from '../src/store/interface.js'
-import { packBlocks } from '../src/sync/compression.js'
-import { MAX_ENTRIES, MESSAGE_TARGET_BYTES } from '../src/sync/constants.js'
-import { encodeMessage } from '../src/sync/wire.js'
+import { packBlocks } from '../src/sync/exchange/compression.js'
+import { MAX_ENTRIES, MESSAGE_TARGET_BYTES } from '../src/sync/exchange/constants.js'
+import { encodeMessage } from '../src/sync/exchange/wire.js'
 import { parseBenchArgs, printTable } from './report.js'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))

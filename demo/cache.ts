@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { createNode, type CmeshNode } from '../src/node.js'
-import type { UrlResponse } from '../src/sync/url-cache.js'
+import type { UrlResponse } from '../src/sync/cache/url-cache.js'
 import { Origin } from '../test/helpers/origin.js'
 
 const kb = (n: number): string => `${(n / 1000).toFixed(1)} kB`

@@ -306,7 +306,7 @@ export class ResourceNotFoundError extends CmeshError {
   }
 }
 
-// --- community cache (src/sync/url-cache.ts) ---
+// --- community cache (src/sync/cache/url-cache.ts) ---
 
 /** A URL the community cache cannot take: not absolute http(s), or too long. */
 export class InvalidUrlError extends CmeshError {
@@ -395,7 +395,7 @@ export class PolicyFileError extends CmeshError {
   }
 }
 
-// --- block protocol buffers (src/sync/buffer-budget.ts) ---
+// --- block protocol buffers (src/sync/exchange/buffer-budget.ts) ---
 
 /** A peer's block-protocol stream was given up: the node's buffer budget is spent and the peer holds more than its share. */
 export class BufferBudgetError extends CmeshError {

@@ -1,6 +1,6 @@
 import { CID } from 'multiformats/cid'
 import { AnalyticsPolicyError } from '../errors.js'
-import type { Pubsub } from '../sync/pubsub.js'
+import type { Pubsub } from '../sync/net/pubsub.js'
 import { PrivacyLedger, type BudgetState } from '../policy/privacy-budget.js'
 import { COUNTERS, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_RELEASE_CHECK_MS, GAUGES, MAX_POPULARITY_ENTRIES } from './constants.js'
 import { MetricsStore, NO_METRICS, type Metrics } from './counters.js'

@@ -1,6 +1,6 @@
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { InvalidReportError } from '../errors.js'
-import { collectionTopicScore, type Pubsub } from '../sync/pubsub.js'
+import { collectionTopicScore, type Pubsub } from '../sync/net/pubsub.js'
 import { ANALYTICS_TOPIC, MAX_REPORT_BYTES } from './constants.js'
 import { decodeReport, type AnalyticsReport } from './wire.js'
 

@@ -1,5 +1,5 @@
 import { liveShares } from '../policy/collection-rules.js'
-import { CollectionFiles } from '../store/collection-file.js'
+import { CollectionFiles } from '../sync/collections/collection-file.js'
 import { ReleaseIndex } from '../store/release-index.js'
 
 /**

@@ -1,7 +1,7 @@
 import { callApi, daemonApi } from '../api.js'
 import { createNode } from '../node.js'
 import { resolveRepo } from '../store/index.js'
-import { runCollectionOp, type CollectionOp } from '../sync/collection-ops.js'
+import { runCollectionOp, type CollectionOp } from '../sync/collections/collection-ops.js'
 import type { CommandContext } from './context.js'
 
 /**

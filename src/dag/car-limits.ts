@@ -73,7 +73,10 @@ export async function * capCarSections (source: AsyncIterable<Uint8Array>, maxSe
         v2 = true
         sections = 0
         payloadEnd = dataOffset + dataSize
-        remaining = Math.max(0, dataOffset - pos)
+        // the payload must start after the header: an offset back inside it would make the reader seek to bytes
+        // this check has already passed as something else
+        if (dataOffset < pos || !Number.isSafeInteger(dataOffset + dataSize)) throw new InvalidCarError(`CARv2 payload offset ${dataOffset} is inside its header`)
+        remaining = dataOffset - pos
         state = remaining > 0 ? 'gap' : 'len'
       }
     }

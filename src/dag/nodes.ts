@@ -1,6 +1,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { InvalidNodeError } from '../errors.js'
+import { decodeCanonical } from '../store/links.js'
 import { MAX_BLOCK_SIZE } from './constants.js'
 
 /**
@@ -119,6 +120,7 @@ export function checkEntryName (name: string): string | undefined {
   if (name.includes('/')) return 'name contains /'
   if (name.includes('\\')) return 'name contains \\'
   if (name.includes('\0')) return 'name contains NUL'
+  if (/\p{Cs}/u.test(name)) return 'name is not well-formed Unicode' // a lone surrogate would be written as U+FFFD
   if (encoder.encode(name).length > MAX_NAME_BYTES) return `name longer than ${MAX_NAME_BYTES} bytes`
   return undefined
 }
@@ -159,7 +161,7 @@ export function decodeNode (cid: CID, bytes: Uint8Array): DagNode {
   if (bytes.length > MAX_BLOCK_SIZE) fail(cid, 'node larger than the block limit')
   let obj: unknown
   try {
-    obj = dagCbor.decode(bytes)
+    obj = decodeCanonical(bytes)
   } catch (err) {
     fail(cid, `not canonical DAG-CBOR (${(err as Error).message})`)
   }

@@ -5,6 +5,7 @@ import { BadSignatureError, InvalidAnnouncementError, TooLargeError } from '../e
 import { PURPOSES, type Purpose } from './governance.js'
 import { parsePublicKey, signPayload, verifyPayload, type PublisherKey } from './keys.js'
 import { strictReader } from './strict.js'
+import { decodeCanonical } from '../store/links.js'
 
 /**
  * Collection announcements: a publisher designates a resource (a DAG root) for a collection, updates it, or
@@ -200,7 +201,7 @@ export function openAnnouncement (bytes: Uint8Array): OpenedAnnouncement {
   if (bytes.length > MAX_ANNOUNCEMENT_BYTES) throw new TooLargeError(`announcement of ${bytes.length} bytes exceeds ${MAX_ANNOUNCEMENT_BYTES}`)
   let decoded: unknown
   try {
-    decoded = dagCbor.decode(bytes)
+    decoded = decodeCanonical(bytes)
   } catch (err) {
     bad(`not canonical DAG-CBOR (${(err as Error).message})`)
   }
@@ -209,7 +210,7 @@ export function openAnnouncement (bytes: Uint8Array): OpenedAnnouncement {
   if (env.sig === null) throw new BadSignatureError(`announcement ${announcement.id} seq ${announcement.seq} is not signed`)
   const sig = exact(env.sig, ['alg', 'key', 'value'], 'the signature')
   if (sig.key !== announcement.publisher || !(sig.value instanceof Uint8Array)) throw new BadSignatureError('an announcement must be signed by the publisher it names')
-  if (!announcement.publisher.startsWith(`${String(sig.alg)}:`)) throw new BadSignatureError('signature algorithm does not match the key')
+  if (typeof sig.alg !== 'string' || !announcement.publisher.startsWith(`${sig.alg}:`)) throw new BadSignatureError('signature algorithm does not match the key')
   if (!verifyPayload(announcement.publisher, signedBytes(env.announcement as Record<string, unknown>), sig.value)) {
     throw new BadSignatureError(`announcement ${announcement.id} seq ${announcement.seq}: signature does not verify`)
   }

@@ -8,6 +8,7 @@ import { BadSignatureError, InvalidManifestError, TooLargeError } from '../error
 import type { Block } from '../store/interface.js'
 import { parsePublicKey, signPayload, verifyPayload, type KeyAlgorithm, type PublisherKey } from './keys.js'
 import { strictReader } from './strict.js'
+import { decodeCanonical } from '../store/links.js'
 
 /**
  * Release manifests. A manifest says, for one version of a named release, which DAG it is and how big, where
@@ -196,7 +197,7 @@ export function encodeBundle (envelope: Uint8Array, blocks: Block[]): Uint8Array
 
 function decodeStrict (bytes: Uint8Array, what: string): unknown {
   try {
-    return dagCbor.decode(bytes)
+    return decodeCanonical(bytes)
   } catch (err) {
     bad(`${what} is not canonical DAG-CBOR (${(err as Error).message})`)
   }
@@ -216,7 +217,9 @@ export async function openEnvelope (bytes: Uint8Array): Promise<{ cid: CID, mani
   } catch (err) {
     throw new BadSignatureError(`release ${manifest.name} names an unusable key: ${(err as Error).message}`)
   }
-  if (!key.startsWith(`${String(sig.alg)}:`)) throw new BadSignatureError(`release ${manifest.name}: signature algorithm ${String(sig.alg)} does not match its key`)
+  // the key as signed, not a spelling of it: other spellings would give the same release other bytes (other CIDs)
+  if (typeof sig.alg !== 'string' || sig.key !== key) throw new BadSignatureError(`release ${manifest.name}: the signature's key is not written canonically`)
+  if (!key.startsWith(`${sig.alg}:`)) throw new BadSignatureError(`release ${manifest.name}: signature algorithm ${String(sig.alg)} does not match its key`)
   if (!verifyPayload(key, dagCbor.encode(env.manifest), sig.value)) {
     throw new BadSignatureError(`release ${manifest.name} ${manifest.version}: signature does not verify`)
   }

@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net'
-import { localSubnets, onSegment } from '../sync/segments.js'
+import { localSubnets, onSegment } from './segments.js'
 import { DEFAULT_GROUP_PREFIX_V4, DEFAULT_GROUP_PREFIX_V6, DEFAULT_SEGMENT_PREFIX_V4 } from './fairness-constants.js'
 
 export interface GroupingOptions {

@@ -1,5 +1,6 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import * as dagPb from '@ipld/dag-pb'
+import { equals } from 'multiformats/bytes'
 import { CID } from 'multiformats/cid'
 import { InvalidNodeError } from '../errors.js'
 import { CODEC_DAG_CBOR, CODEC_DAG_PB, CODEC_RAW } from './constants.js'
@@ -9,10 +10,21 @@ export function bytesKey (bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
 }
 
-/** A DAG-CBOR block decoded, or ERR_INVALID_NODE. */
+/**
+ * DAG-CBOR decoded only if `bytes` are the value's one canonical encoding; throws otherwise. The decoder alone also
+ * reads a float 1.0 as 1, map keys out of order and lossy UTF-8, so one value would have many encodings (many CIDs
+ * for one node, new hashes for a signed release): the value is encoded again and must give the same bytes.
+ */
+export function decodeCanonical (bytes: Uint8Array): unknown {
+  const value = dagCbor.decode(bytes)
+  if (!equals(dagCbor.encode(value), bytes)) throw new Error('not its canonical encoding')
+  return value
+}
+
+/** A DAG-CBOR block decoded (canonical only), or ERR_INVALID_NODE. */
 export function decodeCbor (cid: CID, bytes: Uint8Array): unknown {
   try {
-    return dagCbor.decode(bytes)
+    return decodeCanonical(bytes)
   } catch (err) {
     throw new InvalidNodeError(cid.toString(), `not canonical DAG-CBOR (${(err as Error).message})`)
   }

@@ -13,7 +13,7 @@ import { exportTo } from '../../src/dag/exporter.js'
 import { getHasher } from '../../src/dag/hashing.js'
 import { importBytes, importPath } from '../../src/dag/importer.js'
 import { MAX_BUNDLE_BYTES } from '../../src/policy/release-manifest.js'
-import { readBundle } from '../../src/sync/releases.js'
+import { readBundle } from '../../src/sync/releases/releases.js'
 import { verifyStore } from '../../src/dag/verify.js'
 import { tempDir, tempStore } from '../helpers/temp.js'
 

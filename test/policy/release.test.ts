@@ -9,8 +9,8 @@ import { TrustStore } from '../../src/policy/trust.js'
 import { createStore } from '../../src/store/index.js'
 import type { Blockstore } from '../../src/store/interface.js'
 import { ReleaseIndex } from '../../src/store/release-index.js'
-import { Releases } from '../../src/sync/releases.js'
-import { storeSource } from '../../src/sync/store-source.js'
+import { Releases } from '../../src/sync/releases/releases.js'
+import { storeSource } from '../../src/sync/fetch/store-source.js'
 import { pseudoRandom, tempDir } from '../helpers/temp.js'
 
 const SMALL_CHUNKS = { minSize: 256, avgSize: 1024, maxSize: 4096 }

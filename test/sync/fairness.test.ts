@@ -9,9 +9,9 @@ import { startApi } from '../../src/api.js'
 import { runCli } from '../helpers/cli.js'
 import { pseudoRandom, tempDir } from '../helpers/temp.js'
 import { blockLinks } from '../../src/dag/links.js'
-import { BLOCKS_PROTOCOL, MAX_MESSAGE_BYTES } from '../../src/sync/constants.js'
-import { readFrames, sendFrame } from '../../src/sync/framing.js'
-import { decodeMessage, encodeMessage } from '../../src/sync/wire.js'
+import { BLOCKS_PROTOCOL, MAX_MESSAGE_BYTES } from '../../src/sync/exchange/constants.js'
+import { readFrames, sendFrame } from '../../src/sync/exchange/framing.js'
+import { decodeMessage, encodeMessage } from '../../src/sync/exchange/wire.js'
 
 /**
  * Requesters listen on their own loopback addresses (all of 127.0.0.0/8 is this host) and the server dials them,

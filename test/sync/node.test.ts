@@ -5,9 +5,9 @@ import { describe, it, type TestContext } from 'node:test'
 import { collect, pseudoRandom, tempDir } from '../helpers/temp.js'
 import { decodeNode } from '../../src/dag/nodes.js'
 import { createNode, type CmeshNode } from '../../src/node.js'
-import { BLOCKS_PROTOCOL } from '../../src/sync/constants.js'
-import { encodeFrame } from '../../src/sync/framing.js'
-import { decodePex, encodePex } from '../../src/sync/peer-exchange.js'
+import { BLOCKS_PROTOCOL } from '../../src/sync/exchange/constants.js'
+import { encodeFrame } from '../../src/sync/exchange/framing.js'
+import { decodePex, encodePex } from '../../src/sync/net/peer-exchange.js'
 
 const SMALL_CHUNKS = { minSize: 256, avgSize: 1024, maxSize: 4096 }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { startNeighbourhood, type SimNodeSpec } from '../../src/sync/simulation.js'
+import { startNeighbourhood, type SimNodeSpec } from '../helpers/neighbourhood.js'
 import { collect, pseudoRandom, tempDir } from '../helpers/temp.js'
 
 describe('simulation harness', () => {

@@ -1,4 +1,4 @@
-import type { BrowseEntry } from '../../sync/collections.js'
+import type { BrowseEntry } from '../../sync/collections/collections.js'
 import type { Purpose } from '../../policy/governance.js'
 import { formatBytes, UsageError } from '../args.js'
 import { collectionOp } from '../collection-client.js'

@@ -1,7 +1,7 @@
 import { MAX_GOVERNANCE_BYTES } from '../../policy/governance.js'
 import { readCapped } from '../../store/read-capped.js'
 import { GovernanceError, TooLargeError } from '../../errors.js'
-import type { CollectionInfo } from '../../sync/collections.js'
+import type { CollectionInfo } from '../../sync/collections/collections.js'
 import { formatBytes, parseSize, UsageError } from '../args.js'
 import { collectionOp } from '../collection-client.js'
 import type { Command } from '../command.js'

@@ -2,19 +2,21 @@ import { daemonApi, startApi } from '../../api.js'
 import { CmeshError } from '../../errors.js'
 import { createNode } from '../../node.js'
 import { resolveRepo } from '../../store/index.js'
-import { DEFAULT_PROXY_PORT, startProxy } from '../../sync/http-proxy.js'
+import { DEFAULT_PROXY_PORT, startProxy } from '../../sync/cache/http-proxy.js'
 import { UsageError } from '../args.js'
 import type { Command } from '../command.js'
 
 export const proxy: Command = {
   name: 'proxy',
   summary: 'run a node with a forward HTTP proxy: devices set it as their proxy and plain-HTTP GETs use the community cache',
-  usage: 'proxy [--port 3128] [--host ADDRESS]... [--connect-port 443]... [--allow-private-destinations] [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--no-mdns] [--json]',
+  usage: 'proxy [--port 3128] [--host ADDRESS]... [--connect-port 443]... [--allow-private-destinations] [--allow-loopback-destinations] [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--no-mdns] [--json]',
   options: {
     port: { type: 'string' },
     host: { type: 'string', multiple: true },
     'connect-port': { type: 'string', multiple: true },
     'allow-private-destinations': { type: 'boolean' },
+    // an origin on this very machine, for a community run on one machine (tests, demos): never on a shared network
+    'allow-loopback-destinations': { type: 'boolean' },
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
     'no-mdns': { type: 'boolean' }
@@ -45,7 +47,7 @@ export const proxy: Command = {
         port,
         host: values.host as string[] | undefined,
         connectPorts,
-        destinations: { allowPrivate: values['allow-private-destinations'] === true }
+        destinations: { allowPrivate: values['allow-private-destinations'] === true, allowLoopback: values['allow-loopback-destinations'] === true }
       })
       if (ctx.options.json) ctx.printJson({ peerId: node.peerId.toString(), addrs: node.addrs(), proxy: server.url, proxies: server.urls })
       else {

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { loadPublisherKey } from '../../policy/keys.js'
 import { checkReleaseName, checkVersion, type Mirror } from '../../policy/release-manifest.js'
-import { Releases } from '../../sync/releases.js'
+import { Releases } from '../../sync/releases/releases.js'
 import { TrustStore } from '../../policy/trust.js'
 import { ReleaseIndex } from '../../store/release-index.js'
 import { parseCount, UsageError } from '../args.js'

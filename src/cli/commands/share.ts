@@ -1,5 +1,5 @@
 import { resolve } from 'node:path'
-import type { PublishedAnnouncement } from '../../sync/collections.js'
+import type { PublishedAnnouncement } from '../../sync/collections/collections.js'
 import { parseCount, UsageError } from '../args.js'
 import { collectionOp } from '../collection-client.js'
 import type { Command } from '../command.js'

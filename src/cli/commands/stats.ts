@@ -2,7 +2,7 @@ import { callApi, daemonApi } from '../../api.js'
 import { readLedger } from '../../policy/ledger.js'
 import { readPolicy } from '../../policy/policy-file.js'
 import { resolveRepo } from '../../store/index.js'
-import type { PeerFairness } from '../../sync/block-service.js'
+import type { PeerFairness } from '../../sync/exchange/block-service.js'
 import type { CommandContext } from '../context.js'
 import type { Command } from '../command.js'
 

@@ -1,7 +1,7 @@
 import { callApi, daemonApi } from '../../api.js'
 import { createNode } from '../../node.js'
 import { resolveRepo } from '../../store/index.js'
-import { readBundle, type UpdateResult } from '../../sync/releases.js'
+import { readBundle, type UpdateResult } from '../../sync/releases/releases.js'
 import { formatBytes, UsageError } from '../args.js'
 import type { Command } from '../command.js'
 

@@ -1,0 +1,527 @@
+import type { IncomingMessage } from 'node:http'
+import { CID } from 'multiformats/cid'
+import { cat, stat } from '../../dag/exporter.js'
+import { importStream } from '../../dag/importer.js'
+import { BadClaimError, CmeshError, OriginStatusError, UrlUnavailableError } from '../../errors.js'
+import { GdsfPolicy, type EvictionItem } from '../../policy/eviction.js'
+import { conditionalHeaders, freshUntil, isFresh, isPrivateRequest, mergeNotModified, shareability, storedHeaders, type Headers } from '../../policy/http-cache.js'
+import { Popularity } from '../../policy/popularity.js'
+import { owners, type Member } from '../../policy/rendezvous.js'
+import { CACHE_PIN, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_SHARE, DEFAULT_MAX_OBJECT_BYTES, DEFAULT_OWNERS, POPULARITY_HALF_LIFE_MS, PREFETCH_IDLE_MS, PREFETCH_INTERVAL_MS, PREFETCH_PER_ROUND, STATUS_TOP_URLS } from './constants.js'
+import { fetchDag } from '../fetch/fetcher.js'
+import type { UrlClaim } from './url-claims.js'
+import { UrlCommunity } from './url-community.js'
+import { UrlIndex, type UrlEntry } from './url-index.js'
+import type { CacheEvent, FetchUrlOptions, UrlCacheComponents, UrlCacheOptions, UrlCacheStats, UrlResponse } from './url-cache-interface.js'
+import { DestinationGuard } from './destination.js'
+import { drain, forwardable, lowerHeaders, normalizeUrl, originRequest, type OriginResponse } from './url-origin.js'
+
+export type { CacheEvent, FetchUrlOptions, UrlCacheComponents, UrlCacheOptions, UrlCacheStats, UrlResponse } from './url-cache-interface.js'
+export { describeResponse } from './url-cache-interface.js'
+export { normalizeUrl } from './url-origin.js'
+
+
+/** What obtaining a URL produced: stored content (an entry), or an origin answer to pass on unstored. */
+interface Outcome {
+  entry?: UrlEntry
+  pass?: OriginResponse
+  source: UrlResponse['source']
+  from?: string
+  revalidated: boolean
+  stale: boolean
+  externalBytes: number
+  peerBytes: number
+}
+
+/**
+ * A URL whose response was not shareable goes straight to the origin for this long (Varnish's hit-for-pass):
+ * its owner is not asked to fetch it again only to find it private.
+ */
+const HIT_FOR_PASS_MS = 5 * 60_000
+
+/** Downloads one member may have running at another's (as the URLs' owner) at once. */
+const MAX_FORWARDED_PER_PEER = 8
+
+/** A node that knows no member yet asks this many peers whether they hold a URL, waiting this long for them. */
+const ASK_AROUND_PEERS = 8
+const ASK_AROUND_TIMEOUT_MS = 3000
+
+/** The member list (and weights) used for ownership is refreshed at most this often. */
+const MEMBERS_VIEW_MS = 500
+
+const isNetworkError = (err: unknown): boolean => !(err instanceof CmeshError)
+
+/**
+ * The community cache: `fetchUrl(url)` serves a URL from this node's store when fresh; otherwise from a member
+ * that claims it (bytes verified against the signed CID), from the URL's owner (which downloads it once for
+ * everyone: concurrent requests across the community meet there), or from the origin. Stale entries are
+ * revalidated (If-None-Match / If-Modified-Since); with the origin unreachable they are served stale, and a URL
+ * nobody holds fails with ERR_URL_UNAVAILABLE.
+ */
+export class UrlCache {
+  readonly index: UrlIndex
+  readonly community: UrlCommunity
+  readonly popularity: Popularity
+  readonly policy = new GdsfPolicy()
+  private readonly inflight = new Map<string, Promise<Outcome>>()
+  /** URLs whose responses were found not shareable, until when: they go straight to the origin (hit-for-pass). */
+  private readonly uncacheable = new Map<string, number>()
+  /** Downloads running here at each member's request. */
+  private readonly forwarded = new Map<string, number>()
+  private readonly listeners = new Set<(e: CacheEvent) => void>()
+  private readonly self: string
+  readonly cacheBytes: number
+  private readonly k: number
+  private readonly maxObjectBytes: number
+  /** Where the cache may fetch what it shares, and what peers may ask it to fetch. */
+  readonly destinations: DestinationGuard
+  private prefetchTimer: NodeJS.Timeout | undefined
+  private lastActivity = 0
+  private running = 0
+  private membersView: { at: number, members: Member[], signature: string } | undefined
+  private readonly ownersMemo = new Map<string, string[]>()
+  private readonly counters = { hits: 0, misses: 0, externalBytes: 0, peerBytes: 0, servedBytes: 0 }
+
+  constructor (private readonly components: UrlCacheComponents, private readonly options: UrlCacheOptions = {}) {
+    const { store } = components
+    this.self = components.libp2p.peerId.toString()
+    this.index = new UrlIndex(store.repo)
+    this.policy.inflation = this.index.inflation
+    this.popularity = new Popularity(options.popularityHalfLifeMs ?? POPULARITY_HALF_LIFE_MS)
+    const storeCapacity = Number.isFinite(store.capacity) && store.capacity > 0 ? store.capacity : undefined
+    this.cacheBytes = options.cacheBytes ?? (storeCapacity !== undefined ? Math.floor(storeCapacity * DEFAULT_CACHE_SHARE) : DEFAULT_CACHE_BYTES)
+    this.k = options.owners ?? DEFAULT_OWNERS
+    this.maxObjectBytes = options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES
+    this.destinations = new DestinationGuard({
+      allowLoopback: options.allowLoopbackOrigins ?? process.env.CMESH_SHARE_LOOPBACK === '1',
+      allowPrivate: options.allowPrivateOrigins ?? false
+    })
+    if (options.onCacheEvent !== undefined) this.listeners.add(options.onCacheEvent)
+    this.community = new UrlCommunity({
+      libp2p: components.libp2p,
+      pubsub: components.pubsub,
+      key: components.key,
+      serve: async (url, fetch, from) => await this.serve(url, fetch, from),
+      status: () => ({ capacity: this.cacheBytes, free: this.freeCapacity(), top: this.popularity.top(STATUS_TOP_URLS) }),
+      onStatus: s => { this.popularity.merge(s.peer, s.at, s.top) },
+      // a claim for a URL that names a forbidden host literally is dropped (names are checked when fetched)
+      accepts: url => URL.canParse(url) && this.destinations.literalReason(new URL(url).hostname) === undefined
+    }, { statusIntervalMs: options.statusIntervalMs, ownerAskTimeoutMs: options.ownerAskTimeoutMs })
+  }
+
+  async start (): Promise<void> {
+    // the cache's pins from before pins had owners read as the user's: claim them, or they could never be evicted
+    for (const e of this.index.all()) if (e.cachePinned) await this.components.store.adoptLegacyPin(CID.parse(e.cid), CACHE_PIN)
+    await this.community.start()
+    const every = this.options.prefetchIntervalMs ?? PREFETCH_INTERVAL_MS
+    if (every > 0) {
+      this.prefetchTimer = setInterval(() => { void this.prefetch().catch(() => {}) }, every)
+      this.prefetchTimer.unref()
+    }
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.prefetchTimer)
+    await this.community.stop()
+    this.destinations.close()
+    if (this.index.inflation !== this.policy.inflation) {
+      this.index.inflation = this.policy.inflation
+      this.index.changed()
+    }
+    this.index.flush()
+  }
+
+  /** Listen to cache events; returns a function that stops listening. */
+  on (listener: (e: CacheEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  private emit (kind: CacheEvent['kind'], url: string, bytes: number): void {
+    if (kind === 'hit') this.counters.hits++
+    if (kind === 'miss') this.counters.misses++
+    if (kind === 'external') this.counters.externalBytes += bytes
+    if (kind === 'peer') this.counters.peerBytes += bytes
+    for (const l of this.listeners) l({ kind, url, bytes })
+  }
+
+  stats (): UrlCacheStats {
+    return { entries: this.index.size, usedBytes: this.index.usedBytes, cacheBytes: this.cacheBytes, members: this.community.memberCount() + 1, ...this.counters }
+  }
+
+  /**
+   * Capacity this node offers the community cache (its ownership weight): the budget, bounded by what the
+   * store can still take beyond the content the cache cannot evict.
+   */
+  freeCapacity (): number {
+    const { store } = this.components
+    if (!Number.isFinite(store.capacity) || store.capacity <= 0) return this.cacheBytes
+    const other = Math.max(0, store.stat().bytes - this.index.usedBytes)
+    return Math.max(0, Math.min(this.cacheBytes, store.capacity - other))
+  }
+
+  /** The URL's k owners among the live members, best first (memoised while the members and weights hold). */
+  owners (url: string): string[] {
+    const now = Date.now()
+    if (this.membersView === undefined || now - this.membersView.at > MEMBERS_VIEW_MS) {
+      const members = this.community.liveMembers({ id: this.self, weight: this.freeCapacity() })
+      const signature = members.map(m => `${m.id}:${m.weight}`).sort().join(',')
+      if (signature !== this.membersView?.signature) this.ownersMemo.clear()
+      this.membersView = { at: now, members, signature }
+    }
+    let o = this.ownersMemo.get(url)
+    if (o === undefined) {
+      o = owners(url, this.membersView.members, this.k)
+      if (this.ownersMemo.size > 100_000) this.ownersMemo.clear()
+      this.ownersMemo.set(url, o)
+    }
+    return o
+  }
+
+  /** Fetch a URL through the community cache. */
+  async fetchUrl (input: string, options: FetchUrlOptions = {}): Promise<UrlResponse> {
+    const url = normalizeUrl(input)
+    const headers = lowerHeaders(options.headers ?? {})
+    this.lastActivity = Date.now()
+    this.running++
+    try {
+      // private requests, and hosts that resolve to this machine or the LAN, are fetched for the asker alone
+      if (isPrivateRequest(headers) || !await this.destinations.permits(new URL(url).hostname)) {
+        const res = await this.direct(url, headers, options.signal, options.guard)
+        return this.passResponse(url, res, 'private', options)
+      }
+      this.popularity.record(url)
+      const held = this.usable(url)
+      if (held !== undefined && isFresh(held.freshUntil, Date.now(), headers)) return this.hit(held)
+      this.emit('miss', url, 0)
+      let outcome: Outcome
+      const running = this.inflight.get(url)
+      if (running !== undefined) {
+        // a download of this URL is under way here: wait for it instead of starting another
+        const o = await running
+        outcome = o.entry !== undefined ? { ...o, source: 'local', externalBytes: 0, peerBytes: 0 } : await this.obtain(url, false, options.signal, headers)
+      } else {
+        const p = this.obtain(url, false, options.signal, headers)
+        this.inflight.set(url, p)
+        try {
+          outcome = await p
+        } finally {
+          if (this.inflight.get(url) === p) this.inflight.delete(url)
+        }
+      }
+      if (outcome.pass !== undefined) return this.passResponse(url, outcome.pass, 'external', options, outcome.externalBytes)
+      return this.respond(outcome.entry!, outcome)
+    } finally {
+      this.running--
+      this.lastActivity = Date.now()
+    }
+  }
+
+  /** The entry for `url` if its content is still in the store. */
+  private usable (url: string): UrlEntry | undefined {
+    const e = this.index.get(url)
+    if (e === undefined) return undefined
+    if (!this.components.store.isComplete(CID.parse(e.cid))) {
+      this.index.delete(url)
+      return undefined
+    }
+    return e
+  }
+
+  private hit (e: UrlEntry): UrlResponse {
+    this.touch(e)
+    this.emit('hit', e.url, e.size)
+    return this.respond(e, { source: 'local', revalidated: false, stale: false, externalBytes: 0, peerBytes: 0 })
+  }
+
+  private touch (e: UrlEntry): void {
+    e.base = this.policy.inflation
+    e.lastUsed = Date.now()
+    this.index.changed()
+  }
+
+  private respond (e: UrlEntry, o: Omit<Outcome, 'entry' | 'pass'>): UrlResponse {
+    const cid = CID.parse(e.cid)
+    this.counters.servedBytes += e.size
+    return {
+      url: e.url, status: 200, cid, size: e.size, headers: e.headers, source: o.source, from: o.from, revalidated: o.revalidated, stale: o.stale, shared: true,
+      externalBytes: o.externalBytes, peerBytes: o.peerBytes,
+      body: range => cat(this.components.store, cid, range)
+    }
+  }
+
+  private passResponse (url: string, res: OriginResponse, kind: 'private' | 'external', options: FetchUrlOptions, alreadyCounted = 0): UrlResponse {
+    if (res.status !== 200 && (options.throwOnStatus ?? true)) {
+      void drain(res.body)
+      throw new OriginStatusError(url, res.status)
+    }
+    let counted = alreadyCounted
+    const body = res.body
+    const emit = (n: number): void => { this.emit(kind, url, n); if (kind === 'private') this.emit('external', url, n) }
+    return {
+      url, status: res.status, headers: forwardable(res.headers), source: 'origin', revalidated: false, stale: false, shared: false, externalBytes: 0, peerBytes: 0,
+      body: async function * () {
+        for await (const chunk of body as AsyncIterable<Buffer>) {
+          counted += chunk.length
+          emit(chunk.length)
+          yield chunk
+        }
+      },
+      get size () { return counted }
+    } as UrlResponse
+  }
+
+  private async direct (url: string, headers: Headers, signal?: AbortSignal, guard?: DestinationGuard): Promise<OriginResponse> {
+    try {
+      return await originRequest(new URL(url), { headers: forwardable(headers), signal, guard })
+    } catch (err) {
+      if (err instanceof CmeshError) throw err
+      throw new UrlUnavailableError(url, (err as Error).message, { cause: err })
+    }
+  }
+
+  /**
+   * Get the URL's content into the store: revalidate what is held, else a member's claim, else its owner, else
+   * the origin. `forwarded`: asked by a peer that sees this node as the owner (do not forward again).
+   */
+  private async obtain (url: string, forwarded: boolean, signal?: AbortSignal, request: Headers = {}): Promise<Outcome> {
+    if (this.passes(url)) return await this.fromOrigin(url, undefined, signal)
+    const held = this.usable(url)
+    if (held !== undefined) {
+      // fresh unless the request asks for revalidation (no-cache, max-age=0)
+      if (isFresh(held.freshUntil, Date.now(), request)) return { entry: held, source: 'local', revalidated: false, stale: false, externalBytes: 0, peerBytes: 0 }
+      return await this.fromOrigin(url, held, signal)
+    }
+    // a node that has not heard from any member yet (just started) asks its peers directly
+    if (this.community.memberCount() === 0) await this.community.askAround(url, ASK_AROUND_PEERS, ASK_AROUND_TIMEOUT_MS, signal)
+    for (const claim of this.community.claimsFor(url)) {
+      if (!isFresh(claim.freshUntil, Date.now())) continue
+      try {
+        return await this.fromPeer(claim, signal)
+      } catch {
+        this.community.forget(url, claim.peer)
+      }
+    }
+    if (!forwarded) {
+      const [owner] = this.owners(url)
+      if (owner !== undefined && owner !== this.self) {
+        try {
+          const claim = await this.community.ask(owner, url, true, signal)
+          if (claim !== undefined) return await this.fromPeer(claim, signal)
+        } catch (err) {
+          // the owner is gone, or could not get it (offline, an origin error): try the origin from here
+          if ((err as CmeshError).code === 'ERR_NOT_SHAREABLE') this.uncacheable.set(url, Date.now() + HIT_FOR_PASS_MS)
+        }
+      }
+    }
+    return await this.fromOrigin(url, undefined, signal)
+  }
+
+  /**
+   * Content that came from a member is revalidated against the origin's length too (a HEAD: no body): a claim
+   * that copied the origin's ETag onto other bytes is caught. True when the origin states no length.
+   */
+  private async originLengthAgrees (url: string, size: number, signal?: AbortSignal): Promise<boolean> {
+    try {
+      const head = await originRequest(new URL(url), { method: 'HEAD', signal, guard: this.destinations })
+      await drain(head.body)
+      const length = head.headers['content-length']
+      return head.status !== 200 || length === undefined || Number(length) === size
+    } catch {
+      return true // the origin went away between the two requests: judged on the next revalidation
+    }
+  }
+
+  /** Was the URL's response found not shareable a short while ago? */
+  private passes (url: string): boolean {
+    const until = this.uncacheable.get(url)
+    if (until === undefined) return false
+    if (until > Date.now()) return true
+    this.uncacheable.delete(url)
+    return false
+  }
+
+  /** Fetch the DAG a claim names from its claimant (and other claimants of the same CID), then check its size. */
+  private async fromPeer (claim: UrlClaim, signal?: AbortSignal): Promise<Outcome> {
+    const { store } = this.components
+    const peers = [claim.peer, ...this.community.claimsFor(claim.url).filter(c => c.peer !== claim.peer && c.cid.equals(claim.cid)).map(c => c.peer)]
+    const result = await fetchDag(store, claim.cid, peers.map(p => this.components.source(p)), { pin: false, signal, maxBytes: claim.size + Math.ceil(claim.size / 16) + 1024 * 1024 })
+    const info = await stat(store, claim.cid)
+    if (info.kind !== 'file' || info.size !== claim.size) {
+      this.community.distrust(claim.peer)
+      throw new BadClaimError(`${claim.peer} claimed ${claim.size} bytes for ${claim.url}; the DAG holds ${info.size}`)
+    }
+    const peerBytes = Object.values(result.sources).reduce((a, b) => a + b, 0)
+    this.emit('peer', claim.url, peerBytes)
+    const entry = await this.keep({ url: claim.url, cid: claim.cid.toString(), size: claim.size, headers: claim.headers, fetchedAt: claim.fetchedAt, freshUntil: claim.freshUntil, claimant: claim.peer, cachePinned: false, base: this.policy.inflation, lastUsed: Date.now() }, false)
+    return { entry, source: 'peer', from: claim.peer, revalidated: false, stale: false, externalBytes: 0, peerBytes }
+  }
+
+  /** Download (or revalidate `held`) from the origin, store a shareable answer and announce it. */
+  private async fromOrigin (url: string, held: UrlEntry | undefined, signal?: AbortSignal): Promise<Outcome> {
+    let res: OriginResponse
+    try {
+      res = await originRequest(new URL(url), { headers: held === undefined ? {} : conditionalHeaders(held.headers), signal, guard: this.destinations })
+    } catch (err) {
+      if (held !== undefined && isNetworkError(err)) {
+        this.emit('stale', url, held.size)
+        this.touch(held)
+        return { entry: held, source: 'local', revalidated: false, stale: true, externalBytes: 0, peerBytes: 0 }
+      }
+      throw new UrlUnavailableError(url, (err as Error).message, { cause: err })
+    }
+    const now = Date.now()
+    if (res.status === 304 && held !== undefined) {
+      await drain(res.body)
+      const etag = res.headers.etag
+      if (etag === undefined || held.headers.etag === undefined || etag === held.headers.etag) {
+        if (held.claimant !== this.self && !await this.originLengthAgrees(url, held.size, signal)) {
+          // a member's claim carried the origin's validator with other bytes: it lied; take the origin's own
+          this.community.distrust(held.claimant)
+          return await this.fromOrigin(url, undefined, signal)
+        }
+        const headers = mergeNotModified(held.headers, res.headers)
+        // confirmed by the origin: this node now vouches for it itself
+        const entry = await this.keep({ ...held, headers, claimant: this.self, fetchedAt: now, freshUntil: freshUntil(headers, now), base: this.policy.inflation, lastUsed: now }, true)
+        this.emit('revalidated', url, 0)
+        return { entry, source: 'local', revalidated: true, stale: false, externalBytes: 0, peerBytes: 0 }
+      }
+      // a 304 naming another validator: the stored response is not the origin's; fetch it whole
+      return await this.fromOrigin(url, undefined, signal)
+    }
+    const length = Number(res.headers['content-length'] ?? NaN)
+    if (!shareability('GET', {}, res.status, res.headers).shareable || length > this.maxObjectBytes) {
+      if (res.status === 200) this.uncacheable.set(url, now + HIT_FOR_PASS_MS)
+      return { pass: res, source: 'origin', revalidated: false, stale: false, externalBytes: 0, peerBytes: 0 }
+    }
+    let received = 0
+    const counted = async function * (body: IncomingMessage, emit: (n: number) => void): AsyncGenerator<Uint8Array> {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        received += chunk.length
+        emit(chunk.length)
+        yield chunk
+      }
+    }
+    const imported = await importStream(this.components.store, counted(res.body, n => { this.emit('external', url, n) }), { pin: false, signal, chunkWorker: false })
+    if (Number.isFinite(length) && length !== received) throw new UrlUnavailableError(url, `the origin sent ${received} of ${length} bytes`)
+    if (held !== undefined && held.claimant !== this.self && held.headers.etag !== undefined && held.headers.etag === res.headers.etag && held.cid !== imported.cid.toString()) {
+      // same validator, other bytes: the member that claimed this content lied (or the origin reused an ETag)
+      this.community.distrust(held.claimant)
+    }
+    const headers = storedHeaders(res.headers)
+    const entry = await this.keep({ url, cid: imported.cid.toString(), size: received, headers, fetchedAt: now, freshUntil: freshUntil(res.headers, now), claimant: this.self, cachePinned: false, base: this.policy.inflation, lastUsed: now }, true)
+    return { entry, source: 'origin', revalidated: false, stale: false, externalBytes: received, peerBytes: 0 }
+  }
+
+  /**
+   * Keep an entry: make room by GDSF eviction (never protected content), pin the root for the cache,
+   * and announce the claim when this node fetched or confirmed it from the origin, or owns the URL.
+   */
+  private async keep (entry: UrlEntry, fromOrigin: boolean): Promise<UrlEntry> {
+    const { store } = this.components
+    const cid = CID.parse(entry.cid)
+    const previous = this.index.get(entry.url)
+    if (previous !== undefined) {
+      this.index.delete(entry.url)
+      if (previous.cid !== entry.cid) await this.release(previous)
+      else entry.cachePinned = previous.cachePinned
+    }
+    const owned = this.owners(entry.url).includes(this.self)
+    if (entry.size <= this.cacheBytes) {
+      const over = this.index.usedBytes + entry.size - this.cacheBytes
+      if (over > 0) for (const v of this.policy.victims(this.items(), over)) await this.evict(v.key)
+      // the cache's own pin: a user's or a collection's pin of the same root is theirs, and outlives eviction
+      await store.pin(cid, CACHE_PIN)
+      entry.cachePinned = true
+      this.index.set(entry)
+    }
+    if (fromOrigin || owned) {
+      const { url, size, headers, fetchedAt, freshUntil } = entry
+      void this.community.signClaim({ url, cid, size, headers, fetchedAt, freshUntil }).then(async signed => { await this.community.announce(signed) }).catch(() => {})
+    }
+    return entry
+  }
+
+  private items (): EvictionItem[] {
+    const out: EvictionItem[] = []
+    for (const e of this.index.all()) {
+      out.push({ key: e.url, size: e.size, popularity: this.popularity.count(e.url), owned: this.owners(e.url).includes(this.self), protected: this.isProtected(e), base: e.base })
+    }
+    return out
+  }
+
+  private isProtected (e: UrlEntry): boolean {
+    const cid = CID.parse(e.cid)
+    return this.components.store.pinOwners(cid).some(owner => owner !== CACHE_PIN) || (this.components.isProtected?.(cid) ?? false)
+  }
+
+  /** Remove a URL from the cache (dropping the cache's pin of its root when no other URL uses it; others' pins stay). */
+  async evict (url: string): Promise<void> {
+    const e = this.index.delete(url)
+    if (e === undefined) return
+    await this.release(e)
+    this.emit('evict', url, e.size)
+  }
+
+  private async release (e: UrlEntry): Promise<void> {
+    if (e.cachePinned && !this.index.sharesRoot(e.cid, e.url)) await this.components.store.unpin(CID.parse(e.cid), CACHE_PIN)
+  }
+
+  /** A peer asks for a URL (fetching it first when it sees this node as the owner): our signed claim, or nothing. */
+  private async serve (input: string, fetch: boolean, from: string): Promise<Uint8Array | undefined> {
+    const url = normalizeUrl(input)
+    // never this machine's own services, or the LAN's unless configured, on a peer's behalf (by resolved address)
+    await this.destinations.resolve(new URL(url).hostname)
+    let entry = this.usable(url)
+    if (entry === undefined || !isFresh(entry.freshUntil, Date.now())) {
+      if (!fetch) return undefined
+      if (this.passes(url)) throw new CmeshError('ERR_NOT_SHAREABLE', `${url} is not shareable`)
+      let running = this.inflight.get(url)
+      if (running === undefined) {
+        // a member may make this node download only what it owns, a few at a time: no one drives its link
+        if (!this.owners(url).includes(this.self)) throw new CmeshError('ERR_NOT_OWNER', `${url} is not this node's to fetch`)
+        if ((this.forwarded.get(from) ?? 0) >= MAX_FORWARDED_PER_PEER) throw new CmeshError('ERR_BUSY', `${from} has ${MAX_FORWARDED_PER_PEER} downloads running here`)
+        this.forwarded.set(from, (this.forwarded.get(from) ?? 0) + 1)
+        running = this.obtain(url, true)
+        this.inflight.set(url, running)
+        void running.finally(() => {
+          if (this.inflight.get(url) === running) this.inflight.delete(url)
+          const n = (this.forwarded.get(from) ?? 1) - 1
+          if (n <= 0) this.forwarded.delete(from)
+          else this.forwarded.set(from, n)
+        }).catch(() => {})
+      }
+      const o = await running
+      if (o.pass !== undefined) {
+        void drain(o.pass.body)
+        throw new CmeshError(o.pass.status === 200 ? 'ERR_NOT_SHAREABLE' : 'ERR_ORIGIN_STATUS', `${url} is not shareable`)
+      }
+      entry = o.entry!
+    }
+    const { size, headers, fetchedAt, freshUntil } = entry
+    return await this.community.signClaim({ url, cid: CID.parse(entry.cid), size, headers, fetchedAt, freshUntil })
+  }
+
+  /**
+   * Idle prefetch: when no request has run for PREFETCH_IDLE_MS, fetch from members the most popular URLs this
+   * node owns but lacks, while they fit its free budget (peers' bytes, never the origin's).
+   */
+  async prefetch (): Promise<number> {
+    if (this.running > 0 || Date.now() - this.lastActivity < (this.options.prefetchIdleMs ?? PREFETCH_IDLE_MS)) return 0
+    const candidates = [...this.popularity.keys()].filter(u => this.index.get(u) === undefined).map(u => ({ url: u, pop: this.popularity.count(u) })).sort((a, b) => b.pop - a.pop)
+    let done = 0
+    for (const c of candidates) {
+      if (done >= PREFETCH_PER_ROUND) break
+      if (!this.owners(c.url).includes(this.self)) continue
+      const claim = this.community.claimsFor(c.url).find(cl => isFresh(cl.freshUntil, Date.now()))
+      if (claim === undefined || this.index.usedBytes + claim.size > this.cacheBytes) continue
+      try {
+        await this.fromPeer(claim)
+        done++
+      } catch {
+        this.community.forget(c.url, claim.peer)
+      }
+    }
+    return done
+  }
+}

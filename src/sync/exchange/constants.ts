@@ -1,0 +1,72 @@
+/** Compression of a block message's payload (zblocks). */
+export type CompressionAlg = 'br' | 'gzip'
+
+/** The block exchange protocol. */
+export const BLOCKS_PROTOCOL = '/cmesh/blocks/1.0.0'
+/** Largest encoded message accepted or sent; a longer length prefix closes the stream before any byte is read. */
+export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024 + 64 * 1024
+/** Entries (CIDs or blocks) in one message: small blocks travel many to a message, never one per round trip. */
+export const MAX_ENTRIES = 1024
+/** Block bytes packed into one message before it is sent. */
+export const MESSAGE_TARGET_BYTES = 1024 * 1024
+/**
+ * Bytes the block protocol's requesters may make this node hold at once, over all their connections and streams:
+ * partial frames being read, wants queued for an answer, answers waiting in send queues (src/sync/exchange/buffer-budget.ts).
+ * An honest requester holds little (a queued want of the fetcher's 128 CIDs: ~80 KB; an answer drains as it is
+ * sent), so 64 MiB lets about 30 slow readers have a 1 MiB answer queued each, or 15 maximal frames be in flight,
+ * while an attack moves a ~150 MB daemon to ~250 MB at most instead of 1.4 GB (12 connections of 16 partial 4 MiB
+ * frames, measured).
+ */
+export const BUFFER_BUDGET_BYTES = 64 * 1024 * 1024
+/** Heap a queued want holds per CID beyond its encoded bytes: 1024 CIDs decode to about 615 KB (measured, Node 22). */
+export const QUEUED_CID_BYTES = 600
+/**
+ * Memory a buffered piece of a frame costs besides its bytes (a kept 1-byte piece: about 250 bytes, measured), charged
+ * with it: a peer that trickles a frame in 1-byte yamux frames fills the budget as fast as it fills our memory.
+ */
+export const FRAME_PIECE_BYTES = 256
+
+/**
+ * Bytes between two wanted chunks of a file that an HTTP mirror downloads and discards to save a request: a
+ * request costs a round trip, and 64 KiB at 10 Mbit/s take about 50 ms, one long-distance round trip.
+ */
+export const MIRROR_MAX_GAP = 64 * 1024
+/**
+ * Largest byte range asked of an HTTP mirror in one request (and the most read from a server that ignores
+ * Range): bounds the chunks held per response and what a failed response wastes; request overhead is <1 %.
+ */
+export const MIRROR_MAX_RANGE = 8 * 1024 * 1024
+/** HTTP requests in flight to one mirror at once (the fetcher's requests per source; browsers use 6 a host). */
+export const MIRROR_CONCURRENCY = 4
+/** An HTTP mirror that sends no headers, or no body bytes, for this long is given up on for that request. */
+export const MIRROR_STALL_TIMEOUT_MS = 5000
+
+/** Blocks travel compressed when that pays, unless a node turns it off. */
+export const DEFAULT_COMPRESS = true
+/** Compression a sender uses (receivers accept 'br' and 'gzip'): brotli beat gzip at every level (bench:compression). */
+export const COMPRESSION_ALG: CompressionAlg = 'br'
+/** Brotli quality: 1 MiB of package text in 2.5 ms to 22 % (q4: 6.5 ms, 18 %), so one core outruns 1 Gbit/s. */
+export const BROTLI_QUALITY = 1
+/** gzip level when gzip is used (tests, bench:compression): level 1 is gzip's fastest. */
+export const GZIP_LEVEL = 1
+/** Encoded messages shorter than this go plain: compressing one (~80 us) costs more than its few saved bytes take to send. */
+export const MIN_COMPRESS_BYTES = 1024
+/** Slices test-compressed before a whole message, spread over it, so one compressible block does not decide for all. */
+export const COMPRESS_SAMPLE_SLICES = 4
+/** Bytes of each sample slice: incompressible data (media, archives) costs only 4 x 16 KiB of compression. */
+export const COMPRESS_SAMPLE_SLICE_BYTES = 16 * 1024
+/** Fraction the compressed message (sample, then whole) must save, or the message is sent plain. */
+export const MIN_COMPRESSION_GAIN = 0.1
+/** zlib output buffer: one thread-pool round trip per buffer, so 1 MiB inflates in 4 round trips, not 64. */
+export const ZLIB_CHUNK_BYTES = 256 * 1024
+
+/** Collections: peers are asked for the heads of the joined collections this often, besides on connect. */
+export const ANTI_ENTROPY_INTERVAL_MS = 30_000
+/** Collections: one resource's download is given up after this long (and retried later). */
+export const COLLECTION_FETCH_TIMEOUT_MS = 10 * 60_000
+/** The owner of the collections' pins (Blockstore.pin): one for all joined collections, which agree among themselves. */
+export const COLLECTION_PIN = 'collections'
+/** Collections: a resource whose download failed is tried again after this long (doubling each time, up to 30 s), or when a peer connects. */
+export const COLLECTION_RETRY_MS = 2_000
+/** Collections: expired announcements are swept and auto-sync re-run this often. */
+export const COLLECTION_SWEEP_MS = 60_000

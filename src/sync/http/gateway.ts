@@ -1,0 +1,213 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { CarWriter } from '@ipld/car'
+import { CID } from 'multiformats/cid'
+import { carStream } from '../../dag/car.js'
+import { parseCid } from '../../dag/cid.js'
+import { getVerified } from '../../dag/verify.js'
+import { BlockNotFoundError } from '../../errors.js'
+import type { Blockstore } from '../../store/interface.js'
+
+/** Interface a gateway listens on unless told otherwise: loopback, since it serves everything the store holds. */
+export const DEFAULT_GATEWAY_HOST = '127.0.0.1'
+/** Port a gateway listens on unless told otherwise: 0 lets the system pick a free one. */
+export const DEFAULT_GATEWAY_PORT = 0
+
+const RAW = 'application/vnd.ipld.raw'
+const CAR = 'application/vnd.ipld.car'
+/** Every CAR served is walked depth-first and holds each block once, and says so. */
+const CAR_TYPE = `${CAR}; version=1; order=dfs; dups=n`
+/** A response named by a CID never changes. */
+const IMMUTABLE = 'public, max-age=29030400, immutable'
+/** The identity CID of no bytes: clients probe it to learn that a URL is a trustless gateway. */
+const PROBE_CID = 'bafkqaaa'
+
+export interface GatewayComponents {
+  store: Pick<Blockstore, 'getSync' | 'has'>
+}
+
+export interface GatewayInit {
+  /** Interface to listen on. @default DEFAULT_GATEWAY_HOST ('127.0.0.1') */
+  host?: string
+  /** Port to listen on; 0 picks a free one. @default DEFAULT_GATEWAY_PORT (0) */
+  port?: number
+}
+
+export interface Gateway {
+  /** Base URL such as `http://127.0.0.1:8080`; blocks are at `{url}/ipfs/{cid}`. */
+  readonly url: string
+  readonly port: number
+  /** Requests received so far, whatever the answer. */
+  readonly requests: number
+  /** Stop listening and cut open connections (a CAR being streamed ends truncated). */
+  close: () => Promise<void>
+}
+
+type Wanted = { format: 'raw' } | { format: 'car', scope: 'all' | 'block' }
+
+/**
+ * Serve the store's blocks as an IPFS trustless gateway (specs.ipfs.tech/http-gateways/trustless-gateway):
+ * `GET`/`HEAD /ipfs/{cid}` with `?format=raw` or `Accept: application/vnd.ipld.raw` answers the block, and with
+ * `?format=car` or `Accept: application/vnd.ipld.car` a CARv1 of the DAG under it (depth-first, no duplicates;
+ * `dag-scope=block` for the root block only), streamed. Every block is verified against its CID before it is
+ * sent: a corrupt block is answered 500 or, in the middle of a CAR, cuts the connection. It is trustless only:
+ * nothing is deserialized, so a request naming neither format is refused (400 without Accept, 406 otherwise).
+ */
+export async function startGateway (components: GatewayComponents, init: GatewayInit = {}): Promise<Gateway> {
+  const host = init.host ?? DEFAULT_GATEWAY_HOST
+  let requests = 0
+  const server = createServer((req, res) => {
+    requests++
+    serve(components.store, req, res).catch((err: Error) => {
+      // once the status line is out, cutting the connection is the only way to tell the client the body is short
+      if (res.headersSent) res.destroy()
+      else refuse(res, 500, err.message)
+    })
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(init.port ?? DEFAULT_GATEWAY_PORT, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const port = (server.address() as AddressInfo).port
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    get requests () { return requests },
+    close: async () => {
+      const closed = new Promise<void>(resolve => server.close(() => resolve()))
+      server.closeAllConnections()
+      await closed
+    }
+  }
+}
+
+async function serve (store: GatewayComponents['store'], req: IncomingMessage, res: ServerResponse): Promise<void> {
+  res.setHeader('X-Content-Type-Options', 'nosniff')
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD')
+    return refuse(res, 405, `${req.method ?? 'this method'} is not allowed: use GET or HEAD`)
+  }
+  const url = new URL(req.url ?? '/', 'http://gateway.invalid')
+  const path = /^\/ipfs\/([^/]+)(\/.*)?$/.exec(url.pathname)
+  if (path === null) return refuse(res, 404, `nothing at ${url.pathname}: blocks are at /ipfs/{cid}`)
+  if (path[2] !== undefined && path[2] !== '/') return refuse(res, 400, 'paths inside a DAG are not supported: ask for /ipfs/{cid}')
+  const wanted = negotiate(url, req.headers.accept)
+  if (Array.isArray(wanted)) return refuse(res, wanted[0], wanted[1])
+  if (path[1] === PROBE_CID) return await probe(wanted, req, res)
+  let cid: CID
+  try {
+    cid = parseCid(path[1]!)
+  } catch (err) {
+    return refuse(res, 400, (err as Error).message) // ERR_INVALID_CID: not a CID, or a codec or hash cmesh never holds
+  }
+  if (!await store.has(cid)) return refuse(res, 404, `block ${cid} is not held here`)
+
+  const etag = wanted.format === 'raw' ? `"${cid}.raw"` : `"${cid}.car.${wanted.scope}"`
+  const headers: Record<string, string> = { 'Cache-Control': IMMUTABLE, ETag: etag, Vary: 'Accept' }
+  if (url.searchParams.get('format') === null) {
+    const query = new URLSearchParams(url.searchParams)
+    query.set('format', wanted.format)
+    headers['Content-Location'] = `${url.pathname}?${query.toString()}`
+  }
+  if (req.headers['if-none-match']?.split(',').some(tag => tag.trim() === etag) === true) {
+    res.writeHead(304, headers).end()
+    return
+  }
+  let bytes: Uint8Array
+  try {
+    // the root is verified before the status line even for a CAR, so a corrupt root is a 500, not a cut stream
+    bytes = await getVerified(store, cid)
+  } catch (err) {
+    if (err instanceof BlockNotFoundError) return refuse(res, 404, `block ${cid} is not held here`) // deleted meanwhile
+    throw err
+  }
+  if (wanted.format === 'raw') {
+    res.writeHead(200, { ...headers, 'Content-Type': RAW, 'Content-Length': String(bytes.length), 'Content-Disposition': `attachment; filename="${cid}.bin"` })
+    res.end(req.method === 'HEAD' ? undefined : bytes)
+    return
+  }
+  res.writeHead(200, { ...headers, 'Content-Type': CAR_TYPE, 'Content-Disposition': `attachment; filename="${cid}.car"` })
+  if (req.method === 'HEAD') {
+    res.end()
+    return
+  }
+  // a block missing or corrupt further down throws here, the pipeline destroys the response, the client sees it cut
+  await pipeline(Readable.from(carStream(store, cid, { scope: wanted.scope })), res)
+}
+
+/** The answer to the probe CID: an empty block, or a CAR with that root and no blocks. */
+async function probe (wanted: Wanted, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  let body: Uint8Array = new Uint8Array(0)
+  if (wanted.format === 'car') {
+    const { writer, out } = CarWriter.create([CID.parse(PROBE_CID)])
+    const closing = writer.close()
+    const parts: Uint8Array[] = []
+    for await (const part of out) parts.push(part)
+    await closing
+    body = Buffer.concat(parts)
+  }
+  res.writeHead(200, { 'Content-Type': wanted.format === 'raw' ? RAW : CAR_TYPE, 'Content-Length': String(body.length) })
+  res.end(req.method === 'HEAD' ? undefined : body)
+}
+
+/**
+ * What the client asked for: `?format=` wins over Accept, as the spec says; in Accept the highest q wins, then
+ * the first listed. CAR variants other than version 1, order dfs (or unk) and dups n are not produced. Otherwise
+ * the status and reason of the refusal.
+ */
+function negotiate (url: URL, accept: string | undefined): Wanted | [number, string] {
+  const format = url.searchParams.get('format')
+  let kind: 'raw' | 'car' | undefined
+  if (format !== null) {
+    if (format !== 'raw' && format !== 'car') return [406, `format=${format} is not served: this trustless gateway serves raw and car`]
+    kind = format
+  } else if (accept === undefined || accept.trim() === '') {
+    return [400, `this trustless gateway needs Accept: ${RAW} or ${CAR} (or ?format=raw or ?format=car)`]
+  } else {
+    kind = fromAccept(accept)
+    if (kind === undefined) return [406, `none of ${JSON.stringify(accept)} is served: ask for ${RAW} or ${CAR}; version=1; order=dfs; dups=n`]
+  }
+  if (kind === 'raw') return { format: 'raw' }
+  const q = url.searchParams
+  if (!carVariant(q.get('car-version'), q.get('car-order'), q.get('car-dups'))) return [406, 'only CARs of version 1, order dfs and dups n are served']
+  if (q.has('entity-bytes')) return [400, 'entity-bytes is not supported']
+  const scope = q.get('dag-scope') ?? 'all'
+  if (scope !== 'all' && scope !== 'block') return [400, `dag-scope=${scope} is not supported: use all or block`]
+  return { format: 'car', scope }
+}
+
+/** The best of raw and CAR an Accept header lists, if any. */
+function fromAccept (accept: string): 'raw' | 'car' | undefined {
+  let best: { kind: 'raw' | 'car', q: number } | undefined
+  for (const range of accept.split(',')) {
+    const [type = '', ...rest] = range.split(';').map(s => s.trim())
+    const params = new Map(rest.map(p => {
+      const eq = p.indexOf('=')
+      return eq < 0 ? [p.toLowerCase(), ''] : [p.slice(0, eq).trim().toLowerCase(), p.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1')]
+    }))
+    const q = params.has('q') ? Number(params.get('q')) : 1
+    const media = type.toLowerCase()
+    const kind = media === RAW
+      ? 'raw'
+      : media === CAR && carVariant(params.get('version'), params.get('order'), params.get('dups')) ? 'car' : undefined
+    if (kind === undefined || !(q > 0)) continue
+    if (best === undefined || q > best.q) best = { kind, q }
+  }
+  return best?.kind
+}
+
+/** Whether a CAR with these parameters (absent: any) is one this gateway produces. */
+function carVariant (version?: string | null, order?: string | null, dups?: string | null): boolean {
+  return (version ?? '1') === '1' && ['dfs', 'unk'].includes(order ?? 'dfs') && (dups ?? 'n') === 'n'
+}
+
+function refuse (res: ServerResponse, status: number, reason: string): void {
+  const body = reason + '\n'
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)) })
+  res.end(body)
+}

@@ -1,0 +1,4 @@
+/**
+ * HTTP servers of the node: the IPFS trustless gateway.
+ */
+export { startGateway, type Gateway, type GatewayInit, type GatewayComponents } from './gateway.js'

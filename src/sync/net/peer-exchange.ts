@@ -1,0 +1,106 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import type { IdentifyResult, Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { isLoopback } from './addresses.js'
+import { readFrames, sendFrame } from '../exchange/framing.js'
+import { ProtocolError } from '../exchange/wire.js'
+
+/** Peer exchange: a connected peer tells us whom else it is connected to, so one bootstrap address finds many. */
+export const PEX_PROTOCOL = '/cmesh/pex/1.0.0'
+/** Peers in one answer. */
+const MAX_PEERS = 64
+/** Addresses of one peer in an answer. */
+const MAX_ADDRS = 8
+const MAX_PEX_BYTES = 64 * 1024
+/** Connections past which we stop dialing peers we hear of. */
+const DEFAULT_MAX_CONNECTIONS = 32
+
+export interface PexEntry { peerId: string, addrs: string[] }
+
+export function encodePex (entries: PexEntry[]): Uint8Array {
+  return dagCbor.encode({ peers: entries.slice(0, MAX_PEERS).map(e => [e.peerId, e.addrs.slice(0, MAX_ADDRS)]) })
+}
+
+/** Strict: a map with exactly `peers`, each [peer id string, [multiaddr strings]] that parse. */
+export function decodePex (bytes: Uint8Array): PexEntry[] {
+  let value: unknown
+  try {
+    value = dagCbor.decode(bytes)
+  } catch (err) {
+    throw new ProtocolError(`malformed peer exchange: ${(err as Error).message}`)
+  }
+  const v = value as { peers?: unknown }
+  if (v === null || typeof v !== 'object' || Object.keys(v).length !== 1 || !Array.isArray(v.peers) || v.peers.length > MAX_PEERS) throw new ProtocolError('malformed peer exchange')
+  return v.peers.map((e: unknown) => {
+    if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string' || !Array.isArray(e[1]) || e[1].length > MAX_ADDRS) throw new ProtocolError('malformed peer exchange entry')
+    // multiaddr() also takes bytes and null: only strings are addresses here
+    if (!e[1].every((a: unknown) => typeof a === 'string')) throw new ProtocolError('malformed peer exchange entry')
+    try {
+      peerIdFromString(e[0])
+      for (const a of e[1]) multiaddr(a as string)
+    } catch {
+      throw new ProtocolError('malformed peer exchange entry')
+    }
+    return { peerId: e[0], addrs: e[1] as string[] }
+  })
+}
+
+/**
+ * Answers "whom do you know?" with the listen addresses of our other peers (loopback ones only to a peer on
+ * this same host), and asks every newly identified peer the same, dialing those we did not know.
+ */
+export class PeerExchange {
+  constructor (private readonly libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'dial' | 'getPeers' | 'getConnections' | 'peerStore' | 'peerId' | 'addEventListener' | 'removeEventListener'>, private readonly maxConnections = DEFAULT_MAX_CONNECTIONS) {}
+
+  private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
+    if (evt.detail.protocols.includes(PEX_PROTOCOL)) void this.ask(evt.detail.peerId).catch(() => {})
+  }
+
+  async start (): Promise<void> {
+    await this.libp2p.handle(PEX_PROTOCOL, async (stream: Stream, connection) => {
+      const local = isLoopback(connection.remoteAddr)
+      const entries: PexEntry[] = []
+      for (const peer of this.libp2p.getPeers()) {
+        if (peer.equals(connection.remotePeer)) continue
+        const known = await this.libp2p.peerStore.get(peer).catch(() => undefined)
+        const addrs = (known?.addresses ?? []).map(a => a.multiaddr.toString()).filter(a => local || !isLoopback(a))
+        if (addrs.length > 0) entries.push({ peerId: peer.toString(), addrs })
+      }
+      try {
+        await sendFrame(stream, encodePex(entries))
+        await stream.close()
+      } catch (err) {
+        stream.abort(err as Error)
+      }
+    }, { maxInboundStreams: 2 })
+    this.libp2p.addEventListener('peer:identify', this.onIdentify)
+  }
+
+  async stop (): Promise<void> {
+    this.libp2p.removeEventListener('peer:identify', this.onIdentify)
+    await this.libp2p.unhandle(PEX_PROTOCOL)
+  }
+
+  /** Ask one peer whom it knows and dial the peers we are not connected to yet. */
+  async ask (peer: PeerId): Promise<PexEntry[]> {
+    const stream = await this.libp2p.dialProtocol(peer, PEX_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+    let entries: PexEntry[] = []
+    try {
+      for await (const frame of readFrames(stream, MAX_PEX_BYTES)) {
+        entries = decodePex(frame)
+        break
+      }
+      await stream.close()
+    } catch (err) {
+      stream.abort(err as Error)
+      throw err
+    }
+    for (const e of entries) {
+      if (this.libp2p.getPeers().length >= this.maxConnections) break
+      if (e.peerId === this.libp2p.peerId.toString() || this.libp2p.getConnections(peerIdFromString(e.peerId)).length > 0) continue
+      await this.libp2p.dial(e.addrs.map(a => multiaddr(a.includes('/p2p/') ? a : `${a}/p2p/${e.peerId}`))).catch(() => {})
+    }
+    return entries
+  }
+}

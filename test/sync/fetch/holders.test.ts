@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { Holders } from '../../../src/sync/fetch/holders.js'
+
+describe('who holds the blocks of a fetch', () => {
+  it('ranks the sender of a node first for its children, and a source that lacked an ancestor last', () => {
+    const h = new Holders()
+    h.lack('root', 'busy')
+    h.linked('root', ['mid'], 'seeder')
+    h.linked('mid', ['leaf1', 'leaf2'], 'seeder')
+    assert.equal(h.tier('mid', 'seeder'), 0)
+    assert.equal(h.tier('leaf1', 'seeder'), 0)
+    assert.equal(h.tier('leaf1', 'stranger'), 1)
+    // it lacked the root, two levels up: most likely it lacks the leaves too
+    assert.equal(h.tier('leaf2', 'busy'), 2)
+    // a block nobody linked: nothing known
+    assert.equal(h.tier('other', 'seeder'), 1)
+  })
+
+  it('counts what sources say they hold and lack, and forgets refusals when asked to', () => {
+    const h = new Holders()
+    h.lack('root', 'late')
+    h.linked('root', ['leaf'], 'seeder')
+    // the late peer fetched the leaf meanwhile and says so
+    assert.equal(h.asked('leaf'), false)
+    h.asking('leaf')
+    h.hold('leaf', 'late')
+    assert.equal(h.count('leaf'), 1)
+    // a have answer orders nothing (a mirror answers from what it assumes): the hint stays
+    assert.equal(h.tier('leaf', 'late'), 2)
+    // asked for it, it did not send it: no longer a holder
+    h.lack('leaf', 'late')
+    assert.equal(h.count('leaf'), 0)
+    assert.ok(h.lacks('leaf', 'late'))
+    assert.deepEqual([...h.lackers('leaf')!], ['late'])
+    h.forgetLacking(['leaf'])
+    assert.equal(h.lacks('leaf', 'late'), false)
+    assert.equal(h.lackers('leaf'), undefined)
+  })
+
+  it('learns nothing from a node that was held here already and nobody lacked', () => {
+    const h = new Holders()
+    h.linked('root', ['leaf'], undefined)
+    assert.equal(h.tier('leaf', 'anyone'), 1)
+  })
+})
