@@ -12,6 +12,7 @@ import { blockLinks } from '../../src/dag/links.js'
 import { BLOCKS_PROTOCOL, MAX_MESSAGE_BYTES } from '../../src/sync/exchange/constants.js'
 import { readFrames, sendFrame } from '../../src/sync/exchange/framing.js'
 import { decodeMessage, encodeMessage } from '../../src/sync/exchange/wire.js'
+import { waitFor } from '../helpers/wait.js'
 
 /**
  * Requesters listen on their own loopback addresses (all of 127.0.0.0/8 is this host) and the server dials them,
@@ -27,7 +28,7 @@ async function node (t: TestContext, ip: string, init: NodeOptions = {}): Promis
 async function connect (server: CmeshNode, peers: CmeshNode[]): Promise<void> {
   for (const p of peers) {
     await server.dial(p.addrs()[0]!)
-    while (!p.libp2p.getPeers().some(id => id.equals(server.peerId))) await new Promise(resolve => setTimeout(resolve, 20))
+    await waitFor(() => p.libp2p.getPeers().some(id => id.equals(server.peerId)), { what: 'the connection to the server' })
   }
 }
 
@@ -105,7 +106,7 @@ describe('fair upload between peers', () => {
     const controller = new AbortController()
     const downloads = bulkPeers.map(async p => await p.fetch(bulk, { signal: controller.signal }).catch(() => undefined))
     // once the bulk downloads are under way, the notice is asked for
-    while ([...sentBy(server).values()].reduce((a, b) => a + b, 0) < 1_000_000) await new Promise(resolve => setTimeout(resolve, 50))
+    await waitFor(() => [...sentBy(server).values()].reduce((a, b) => a + b, 0) >= 1_000_000, { what: 'the server to send 1 MB' })
     // counted once the first leaves are in, when the reader's requests for the rest wait at the server; before,
     // the reader ranks its peers (pings) and walks the DAG's top, round trips in which bulk peers are served
     let before: Map<string, number> | undefined
@@ -186,7 +187,7 @@ describe('fair upload between peers', () => {
       return s
     }))
     const me = client.peerId.toString()
-    while ((server.stats().find(r => r.peer === me)?.strikes ?? 0) === 0) await new Promise(resolve => setTimeout(resolve, 20))
+    await waitFor(() => (server.stats().find(r => r.peer === me)?.strikes ?? 0) > 0, { what: 'a strike' })
     const row = server.stats().find(r => r.peer === me)!
     assert.ok(row.throttled)
     assert.ok(row.score < 0)

@@ -8,6 +8,7 @@ import { createNode, type CmeshNode } from '../../src/node.js'
 import { BLOCKS_PROTOCOL } from '../../src/sync/exchange/constants.js'
 import { encodeFrame } from '../../src/sync/exchange/framing.js'
 import { decodePex, encodePex } from '../../src/sync/net/peer-exchange.js'
+import { waitFor } from '../helpers/wait.js'
 
 const SMALL_CHUNKS = { minSize: 256, avgSize: 1024, maxSize: 4096 }
 
@@ -88,12 +89,12 @@ describe('nodes exchanging blocks over loopback', () => {
     assert.deepEqual(await collect(c.cat(cid)), Buffer.from(data))
     assert.deepEqual(bad, [liar.peerId.toString()])
     assert.ok(c.blocks.peer(liar.peerId.toString()).score < 0)
-    for (let i = 0; i < 250 && c.libp2p.getConnections(liar.peerId).length > 0; i++) await new Promise(resolve => setTimeout(resolve, 20))
+    await waitFor(() => c.libp2p.getConnections(liar.peerId).length === 0, { what: 'the liar to be disconnected' })
     assert.equal(c.libp2p.getConnections(liar.peerId).length, 0, 'the liar was disconnected')
     await assert.rejects(c.dial(liar.addrs()[0]!), 'we do not dial it again')
     // it may try to come back: the connection is refused once its identity is known
     await liar.dial(c.addrs()[0]!).catch(() => {})
-    for (let i = 0; i < 100 && c.libp2p.getConnections(liar.peerId).length > 0; i++) await new Promise(resolve => setTimeout(resolve, 20))
+    await waitFor(() => c.libp2p.getConnections(liar.peerId).length === 0, { what: 'the liar\'s new connection to be closed' })
     assert.equal(c.libp2p.getConnections(liar.peerId).length, 0, 'and is not let back in')
   })
 
@@ -156,7 +157,7 @@ describe('nodes exchanging blocks over loopback', () => {
     for (let i = 0; i < 3; i++) others.push(await startNode(t, [hub.addrs()[0]!]))
     const newcomer = await startNode(t, [hub.addrs()[0]!])
     const want = new Set([hub, ...others].map(n => n.peerId.toString()))
-    for (let i = 0; i < 100 && newcomer.libp2p.getPeers().length < want.size; i++) await new Promise(resolve => setTimeout(resolve, 50))
+    await waitFor(() => newcomer.libp2p.getPeers().length >= want.size, { what: 'peer exchange to connect the newcomer to everyone' })
     assert.deepEqual(new Set(newcomer.libp2p.getPeers().map(String)), want)
     assert.throws(() => decodePex(new TextEncoder().encode('junk')), { code: 'ERR_PROTOCOL' })
     assert.throws(() => decodePex(encodePex([{ peerId: 'not-a-peer', addrs: [] }])), { code: 'ERR_PROTOCOL' })
@@ -203,12 +204,10 @@ describe('nodes exchanging blocks over loopback', () => {
     const other = await startNode(t, [hub.addrs()[0]!], undefined, 0)
     const lonely = await startNode(t, [hub.addrs()[0]!])
     const connectedToBoth = (): boolean => lonely.libp2p.getConnections(hub.peerId).length > 0 && lonely.libp2p.getConnections(other.peerId).length > 0
-    for (let i = 0; i < 100 && !connectedToBoth(); i++) await new Promise(resolve => setTimeout(resolve, 50))
-    assert.ok(connectedToBoth(), 'peer exchange connected the node to both')
+    await waitFor(connectedToBoth, { what: 'peer exchange to connect the node to both' })
     await hub.libp2p.hangUp(lonely.peerId)
     await other.libp2p.hangUp(lonely.peerId)
-    for (let i = 0; i < 100 && !connectedToBoth(); i++) await new Promise(resolve => setTimeout(resolve, 50))
-    assert.ok(connectedToBoth(), 'the isolated node is connected to both again')
+    await waitFor(connectedToBoth, { what: 'the isolated node to be connected to both again' })
     for (const peer of [hub, other]) assert.ok(lonely.libp2p.getConnections(peer.peerId).every(c => c.direction === 'outbound'), 'it dialled them itself')
   })
 
@@ -226,7 +225,7 @@ describe('nodes exchanging blocks over loopback', () => {
     const asker = await startNode(t, [partial.addrs()[0]!], undefined, 0)
     await assert.rejects(asker.fetch(cid), { code: 'ERR_FETCH_FAILED' }, 'an impatient fetch fails at once')
     const waiting = asker.fetch(cid, { patienceMs: 30_000 })
-    await new Promise(resolve => setTimeout(resolve, 500))
+    await waitFor(() => asker.store.has(cid), { what: 'the patient fetch to have begun (its root from the partial neighbour)' })
     await seed.dial(asker.addrs()[0]!)
     const r = await waiting
     assert.ok((r.sources[seed.peerId.toString()] ?? 0) > 0, 'the rest came from the seed that connected')
@@ -252,7 +251,7 @@ describe('nodes exchanging blocks over loopback', () => {
     const port = addr.split('/')[4]!
     const back = await createNode({ repo, listen: [`/ip4/127.0.0.1/tcp/${port}`], mdns: false, minPeers: 0 })
     t.after(async () => await back.stop())
-    for (let i = 0; i < 300 && daemon.libp2p.getConnections(back.peerId).length === 0; i++) await new Promise(resolve => setTimeout(resolve, 50))
+    await waitFor(() => daemon.libp2p.getConnections(back.peerId).length > 0, { what: 'the daemon to dial its bootstrap peer' })
     assert.equal(daemon.libp2p.getConnections(back.peerId)[0]?.direction, 'outbound', 'the daemon dialled its bootstrap peer when it came up')
   })
 })

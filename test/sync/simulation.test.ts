@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { startNeighbourhood, type SimNodeSpec } from '../helpers/neighbourhood.js'
 import { collect, pseudoRandom, tempDir } from '../helpers/temp.js'
+import { waitFor } from '../helpers/wait.js'
 
 describe('simulation harness', () => {
   it('a download completes, byte-identical, from a neighbourhood of slow, flaky, lying, corrupt, leaving and distant peers', async t => {
@@ -24,7 +25,7 @@ describe('simulation harness', () => {
     const hood = await startNeighbourhood(specs)
     t.after(async () => await hood.stop())
     const leecher = hood.nodes[hood.nodes.length - 1]!
-    for (let i = 0; i < 200 && leecher.libp2p.getPeers().length < specs.length - 1; i++) await new Promise(resolve => setTimeout(resolve, 25))
+    await waitFor(() => leecher.libp2p.getPeers().length >= specs.length - 1, { what: 'the leecher to meet the neighbourhood' })
     assert.equal(leecher.libp2p.getPeers().length, specs.length - 1, 'peer exchange connected the newcomer to everyone')
     const cid = (await hood.nodes[0]!.add(file)).cid
     const bad: string[] = []

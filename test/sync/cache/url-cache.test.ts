@@ -7,14 +7,7 @@ import { createNode, type CmeshNode } from '../../../src/node.js'
 import { describeResponse, type CacheEvent, type UrlCacheOptions } from '../../../src/sync/cache/url-cache.js'
 import { Origin } from '../../helpers/origin.js'
 import { collect, pseudoRandom, tempDir } from '../../helpers/temp.js'
-
-async function waitFor (what: string, cond: () => boolean, ms = 15_000): Promise<void> {
-  const until = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
+import { waitFor } from '../../helpers/wait.js'
 
 async function startOrigin (t: TestContext): Promise<Origin> {
   const origin = new Origin()
@@ -38,7 +31,7 @@ async function community (t: TestContext, n: number, options: UrlCacheOptions = 
     for (const other of nodes) await node.dial(other.addrs()[0]!)
     nodes.push(node)
   }
-  await waitFor('every member to hear every other', () => nodes.every(x => x.urlCache.community.memberCount() === n - 1))
+  await waitFor(() => nodes.every(x => x.urlCache.community.memberCount() === n - 1), { what: 'every member to hear every other' })
   return nodes
 }
 
@@ -145,7 +138,7 @@ describe('community cache', () => {
       for (const other of nodes) await n.dial(other.addrs()[0]!)
       nodes.push(n)
     }
-    await waitFor('every member to hear every other', () => nodes.every(x => x.urlCache.community.memberCount() === 2))
+    await waitFor(() => nodes.every(x => x.urlCache.community.memberCount() === 2), { what: 'every member to hear every other' })
     const counts = new Map<string, number>()
     const urls = Array.from({ length: 3000 }, (_, i) => `http://deb.example/pool/p${i}.deb`)
     for (const u of urls) {
@@ -292,7 +285,7 @@ describe('claims', () => {
     const { cid, size } = await importBytes(liar!.store, fake)
     const now = Date.now()
     await liar!.urlCache.community.announce(await liar!.urlCache.community.signClaim({ url, cid, size, headers: { etag }, fetchedAt: now, freshUntil: now + 3600_000 }))
-    await waitFor('the claim to arrive', () => victim!.urlCache.community.claimsFor(url).length === 1)
+    await waitFor(() => victim!.urlCache.community.claimsFor(url).length === 1, { what: 'the claim to arrive' })
     const poisoned = await victim!.fetchUrl(url)
     assert.equal(poisoned.source, 'peer', 'the bytes match the CID the liar signed, so they are taken')
     assert.deepEqual(await body(poisoned), fake)
@@ -318,7 +311,7 @@ describe('claims that do not hold', () => {
     assert.equal(await asker!.store.has(cid), false)
     const now = Date.now()
     await claimant!.urlCache.community.announce(await claimant!.urlCache.community.signClaim({ url, cid, size, headers: {}, fetchedAt: now, freshUntil: now + 3600_000 }))
-    await waitFor('the claim to arrive', () => asker!.urlCache.community.claimsFor(url).length === 1)
+    await waitFor(() => asker!.urlCache.community.claimsFor(url).length === 1, { what: 'the claim to arrive' })
     const r = await asker!.fetchUrl(url)
     assert.deepEqual(await body(r), real)
     assert.notEqual(r.source, 'local')
@@ -357,7 +350,7 @@ describe('prefetch', () => {
     const lacking = nodes.filter(n => n.urlCache.index.get(url) === undefined)
     assert.ok(lacking.length >= 1, 'someone does not hold it yet')
     // the requests are reported in the members' status gossip; the claim travelled by gossip
-    await waitFor('popularity and the claim to reach the others', () => lacking.every(n => n.urlCache.popularity.count(url) >= 1 && n.urlCache.community.claimsFor(url).length > 0))
+    await waitFor(() => lacking.every(n => n.urlCache.popularity.count(url) >= 1 && n.urlCache.community.claimsFor(url).length > 0), { what: 'popularity and the claim to reach the others' })
     for (const n of lacking) assert.equal(await n.urlCache.prefetch(), 1)
     for (const n of nodes) assert.ok(n.urlCache.index.get(url) !== undefined)
     assert.equal(origin.requestsByPath.get('/popular'), 1, 'prefetching never touches the origin')

@@ -15,6 +15,7 @@ import { fetchDag, type BlockSource } from '../../../src/sync/fetch/fetcher.js'
 import { startGateway, type Gateway } from '../../../src/sync/http/gateway.js'
 import { gatewaySource } from '../../../src/sync/fetch/gateway-source.js'
 import { collect, pseudoRandom, tempStore } from '../../helpers/temp.js'
+import { waitFor } from '../../helpers/wait.js'
 
 const SMALL_CHUNKS = { minSize: 256, avgSize: 1024, maxSize: 4096 }
 const RAW = 'application/vnd.ipld.raw'
@@ -274,7 +275,7 @@ describe('trustless gateway as a block source', () => {
       await assert.rejects(gatewaySource(url, { timeout: 300 }).request([cid], {}), (err: { code?: string, url?: string, message: string }) =>
         err.code === 'ERR_MIRROR' && err.url === `${url}/ipfs/${cid}?format=raw` && /300 ms/.test(err.message))
       const took = performance.now() - started
-      assert.ok(took >= 250 && took < 2000, `gave up after ${Math.round(took)} ms`)
+      assert.ok(took >= 250, `gave up after ${Math.round(took)} ms, before its timeout`) // timers never fire early
     }
   })
 
@@ -305,24 +306,20 @@ describe('trustless gateway as a block source', () => {
       pump()
     })
     await assert.rejects(gatewaySource(endless, { timeout: 10_000 }).request([cid], {}), (err: { code?: string, message: string }) => err.code === 'ERR_MIRROR' && /block limit/.test(err.message))
-    for (let i = 0; i < 100 && !cut; i++) await new Promise(resolve => setTimeout(resolve, 10))
-    assert.ok(cut, 'the connection was dropped')
+    await waitFor(() => cut, { what: 'the connection to be dropped' })
     assert.ok(sent < 32 * 1024 * 1024, `the server got to send only ${sent} bytes`)
     // a body announced too large is refused before any of it is read
     const announced = await plainServer(t, (_req, res) => { res.writeHead(200, { 'content-length': String(2 * 1024 * 1024) }).flushHeaders() })
-    const started = performance.now()
-    await assert.rejects(gatewaySource(announced, { timeout: 5000 }).request([cid], {}), (err: { code?: string, message: string }) => err.code === 'ERR_MIRROR' && /announced/.test(err.message))
-    assert.ok(performance.now() - started < 2000)
+    // the server sends headers and never a byte of body: only a refusal on the headers ends this before the timeout
+    await assert.rejects(gatewaySource(announced, { timeout: 600_000 }).request([cid], {}), (err: { code?: string, message: string }) => err.code === 'ERR_MIRROR' && /announced/.test(err.message))
   })
 
   it('stops at once when the caller aborts', async t => {
     const { cid } = await fileDag(t, 5000, 87)
-    const silent = await plainServer(t, () => {})
     const controller = new AbortController()
-    setTimeout(() => controller.abort(), 50)
-    const started = performance.now()
-    await assert.rejects(gatewaySource(silent).request([cid], { signal: controller.signal }), { code: 'ERR_ABORTED' })
-    assert.ok(performance.now() - started < 1000)
+    // the server never answers; the caller aborts once the request is there, with the source's timeout far off
+    const silent = await plainServer(t, () => { controller.abort() })
+    await assert.rejects(gatewaySource(silent, { timeout: 600_000 }).request([cid], { signal: controller.signal }), { code: 'ERR_ABORTED' })
   })
 
   it('refuses a base URL that is not http(s) and options out of range', () => {
