@@ -13,7 +13,7 @@ import { createHash, randomFillSync } from 'node:crypto'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { DEFAULT_FILE_FANOUT, DEFAULT_NORMALIZATION } from '../src/dag/constants.js'
-import { chunkBytes, type ChunkerOptions } from '../src/dag/fastcdc.js'
+import { chunkBytes, type ChunkerOptions } from '../src/dag/chunker/fastcdc.js'
 import { DEFAULT_PAIRS, importUpdate, pairLabel, resolveSide, rsyncLiteralBytes } from './packages.js'
 import { formatTable, parseBenchArgs, printTable } from './report.js'
 

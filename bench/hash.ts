@@ -3,7 +3,7 @@
  * Compares our FastCDC and hashers (hash-wasm BLAKE3, node:crypto SHA-256) on the same random buffer.
  */
 import { randomBytes } from 'node:crypto'
-import { FastCdc } from '../src/dag/fastcdc.js'
+import { FastCdc } from '../src/dag/chunker/fastcdc.js'
 import { getHasher } from '../src/dag/hashing.js'
 import { printTable, parseBenchArgs } from './report.js'
 

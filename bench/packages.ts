@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rm
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { ChunkerOptions } from '../src/dag/fastcdc.js'
+import type { ChunkerOptions } from '../src/dag/chunker/fastcdc.js'
 import { importPath, type ImportOptions } from '../src/dag/importer.js'
 import { createStore } from '../src/store/index.js'
 

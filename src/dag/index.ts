@@ -2,7 +2,7 @@
  * The content-addressed core: FastCDC chunking, hashing, the file/directory DAG, verified export and CAR.
  */
 export { DEFAULT_AVG_CHUNK, DEFAULT_MAX_CHUNK, DEFAULT_MIN_CHUNK, MAX_BLOCK_SIZE, CODEC_RAW, CODEC_DAG_CBOR, HASH_BLAKE3, HASH_SHA2_256 } from './constants.js'
-export { FastCdc, chunkBytes, chunkStream, chunkBatches, type ChunkerOptions } from './fastcdc.js'
+export { FastCdc, chunkBytes, chunkStream, chunkBatches, type ChunkerOptions } from './chunker/index.js'
 export { getHasher, type BlockHasher, type HashName } from './hashing.js'
 export { cidOf, parseCid } from './cid.js'
 export { decodeNode, type DagNode, type DirEntry, type FileNode, type DirNode, type EntryKind } from './nodes.js'

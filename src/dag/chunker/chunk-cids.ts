@@ -1,9 +1,9 @@
 import { CID } from 'multiformats/cid'
 import { Digest } from 'multiformats/hashes/digest'
-import { cidOf } from './cid.js'
+import { cidOf } from '../cid.js'
 import { CID_BYTES, DIGEST_BYTES, hashInto } from './chunk-cut.js'
-import { CODEC_RAW, HASH_BLAKE3, HASH_SHA2_256 } from './constants.js'
-import type { BlockHasher } from './hashing.js'
+import { CODEC_RAW, HASH_BLAKE3, HASH_SHA2_256 } from '../constants.js'
+import type { BlockHasher } from '../hashing.js'
 
 /**
  * The CID whose bytes are at `cids[i * CID_BYTES]` (see hashInto): the same value as cid.ts's

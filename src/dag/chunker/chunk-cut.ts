@@ -1,6 +1,6 @@
-import { CODEC_RAW } from './constants.js'
+import { CODEC_RAW } from '../constants.js'
 import type { FastCdc } from './fastcdc.js'
-import type { BlockHasher } from './hashing.js'
+import type { BlockHasher } from '../hashing.js'
 
 /** Both cmesh hashes give 32-byte digests. */
 export const DIGEST_BYTES = 32

@@ -1,9 +1,9 @@
-import { AbortError } from '../errors.js'
+import { AbortError } from '../../errors.js'
 import { leafCids } from './chunk-cids.js'
 import { chunkPool } from './chunk-pool.js'
 import type { HashedBatch } from './chunk-resync.js'
 import { chunkBatches, type ChunkerOptions } from './fastcdc.js'
-import type { BlockHasher } from './hashing.js'
+import type { BlockHasher } from '../hashing.js'
 import { cutAndHashParallel } from './parallel-cut.js'
 
 export type { HashedBatch } from './chunk-resync.js'

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { ChunkWorkerError } from '../errors.js'
+import { ChunkWorkerError } from '../../errors.js'
 import type { SegmentCuts } from './chunk-cut.js'
 import { READY_ID, type CutJob, type CutReply } from './chunk-worker.js'
 

@@ -3,7 +3,7 @@ import { cidAt, leafCids } from './chunk-cids.js'
 import { definiteCut } from './chunk-cut.js'
 import type { CutResult } from './chunk-pool.js'
 import type { FastCdc } from './fastcdc.js'
-import type { BlockHasher } from './hashing.js'
+import type { BlockHasher } from '../hashing.js'
 
 /** Chunks in stream order and the raw-leaf CID of each. */
 export interface HashedBatch {

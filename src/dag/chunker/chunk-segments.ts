@@ -1,4 +1,4 @@
-import { DetachedInputError } from '../errors.js'
+import { DetachedInputError } from '../../errors.js'
 
 /** Size of the segments that inputs not from allocReadBuffer are copied into (one worker job each). */
 export const SEGMENT_BYTES = 1024 * 1024

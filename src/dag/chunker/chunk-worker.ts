@@ -7,7 +7,7 @@
 import { parentPort } from 'node:worker_threads'
 import { cutSegment } from './chunk-cut.js'
 import { FastCdc, type ChunkerOptions } from './fastcdc.js'
-import { getHasher, type HashName } from './hashing.js'
+import { getHasher, type HashName } from '../hashing.js'
 
 export interface CutJob {
   id: number

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import { InvalidOptionError } from '../errors.js'
-import { DEFAULT_AVG_CHUNK, DEFAULT_MAX_CHUNK, DEFAULT_MIN_CHUNK, DEFAULT_NORMALIZATION, MAX_BLOCK_SIZE } from './constants.js'
+import { InvalidOptionError } from '../../errors.js'
+import { DEFAULT_AVG_CHUNK, DEFAULT_MAX_CHUNK, DEFAULT_MIN_CHUNK, DEFAULT_NORMALIZATION, MAX_BLOCK_SIZE } from '../constants.js'
 
 export interface ChunkerOptions {
   /** Smallest chunk except the last of a stream. @default DEFAULT_MIN_CHUNK (1 KiB) */

@@ -1,11 +1,11 @@
 import { setImmediate as nextTurn } from 'node:timers/promises'
-import { AbortError } from '../errors.js'
+import { AbortError } from '../../errors.js'
 import { cutSegment } from './chunk-cut.js'
 import type { ChunkPool, CutResult } from './chunk-pool.js'
 import { ChunkResync, type HashedBatch } from './chunk-resync.js'
 import { Segmenter } from './chunk-segments.js'
 import { FastCdc, type ChunkerOptions } from './fastcdc.js'
-import type { BlockHasher } from './hashing.js'
+import type { BlockHasher } from '../hashing.js'
 
 /** Segments read ahead of the consumer per worker (plus one): bounds memory to about 8 MiB a worker. */
 const AHEAD_PER_WORKER = 8

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
-import { chunkBatches, chunkBytes, chunkStream, FastCdc, GEAR } from '../../src/dag/fastcdc.js'
-import { pseudoRandom } from '../helpers/temp.js'
+import { chunkBatches, chunkBytes, chunkStream, FastCdc, GEAR } from '../../../src/dag/chunker/fastcdc.js'
+import { pseudoRandom } from '../../helpers/temp.js'
 
 const SMALL = { minSize: 256, avgSize: 1024, maxSize: 4096 }
 
