@@ -15,6 +15,7 @@ import { encodeDirNode, encodeFileNode } from '../../src/dag/nodes.js'
 import { tempDir, tempStore } from '../helpers/temp.js'
 import { arbitraryBytes, decodeOrRefuseAsync, hex, mutatedFrom } from './helpers.js'
 import { fuzzParams } from './settings.js'
+import { leb128 } from './varint.js'
 
 /** How importCar may refuse a file: not a CAR, a block that does not match its CID, oversized, a malformed node. */
 const CODES = ['ERR_INVALID_CAR', 'ERR_TOO_LARGE', 'ERR_BLOCK_CORRUPT', 'ERR_UNSUPPORTED_HASH', 'ERR_BLOCK_TOO_LARGE', 'ERR_INVALID_NODE']
@@ -179,7 +180,7 @@ describe('fuzz: CAR import (src/dag/car.ts importCar)', () => {
             view.setBigUint64(35, 2n ** 40n, true) // data size: past the end of the file
             at = dataOffset
           }
-          const body = [...section(v1Header), ...leb(declared), ...cid.bytes]
+          const body = [...section(v1Header), ...leb128(declared), ...cid.bytes]
           prefix.set(body, at)
           const path = `${FAKE}${id}.car`
           files.set(path, { prefix, size: SIZE })
@@ -191,14 +192,3 @@ describe('fuzz: CAR import (src/dag/car.ts importCar)', () => {
     })
   })
 })
-
-function leb (n: number): number[] {
-  const out: number[] = []
-  do {
-    let byte = n % 128
-    n = Math.floor(n / 128)
-    if (n > 0) byte |= 0x80
-    out.push(byte)
-  } while (n > 0)
-  return out
-}

@@ -16,6 +16,7 @@
  */
 import fc from 'fast-check'
 import { CID } from 'multiformats/cid'
+import { leb128 } from './varint.js'
 
 export type DeviationKind =
   | 'float16' | 'float32' | 'float64' | 'wideHeader' | 'indefinite' | 'swapKeys' | 'dupEntry' | 'invalidUtf8'
@@ -250,17 +251,6 @@ class VariantEncoder {
     }
     throw new Error(`cannot encode ${typeof v} as DAG-CBOR`)
   }
-}
-
-function leb128 (n: number): number[] {
-  const out: number[] = []
-  do {
-    let byte = n % 128
-    n = Math.floor(n / 128)
-    if (n > 0) byte |= 0x80
-    out.push(byte)
-  } while (n > 0)
-  return out
 }
 
 function isMap (v: unknown): v is Record<string, unknown> {
