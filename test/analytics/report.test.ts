@@ -5,6 +5,17 @@ import { periodStart } from '../../src/analytics/period.js'
 import { noisyRelease } from '../../src/analytics/release.js'
 import { renderReport } from '../../src/analytics/report.js'
 
+/** Uniform in (0, 1] from a seeded xorshift32: reproducible noise for tests of what noise does to a report. */
+function seededUniform (seed: number): () => number {
+  let x = seed >>> 0 || 1
+  return () => {
+    x ^= x << 13; x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5; x >>>= 0
+    return (x + 1) / 4294967296
+  }
+}
+
 const ROOT = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
 const DAY = periodStart('day', Date.UTC(2026, 10, 23))
 
@@ -42,14 +53,17 @@ describe('community reports', () => {
   })
 
   it('give a share of bytes saved only when the bytes in stand above their noise', () => {
+    // the noise is drawn from a seeded generator: the same draws every run (with secure noise the noisy case below
+    // could, rarely, land near the truth)
+    const uniform = seededUniform(20261207)
     // 40 nodes, 10 MB each from peers in a week, byte caps of 10 MB, epsilon 50: 400 MB against a margin of ~130
     const caps = { peerMB: 10, savedMB: 10, externalMB: 10, mirrorMB: 10 }
     const week = periodStart('week', DAY)
-    const many = Array.from({ length: 40 }, () => noisyRelease({ period: 'week', start: week, counters: { 'bytes.received.peer': 10e6 }, requested: new Set(), catalog: [], epsilon: 50, maxResources: 1, caps }))
+    const many = Array.from({ length: 40 }, () => noisyRelease({ period: 'week', start: week, counters: { 'bytes.received.peer': 10e6 }, requested: new Set(), catalog: [], epsilon: 50, maxResources: 1, caps }, uniform))
     const clear = combineReports(many, { period: 'week' }).periods[0]!
     assert.ok(clear.savedShare !== null && clear.savedShare > 0.7, `share ${String(clear.savedShare)}`)
     // 3 nodes at epsilon 1: the margin (thousands of MB) dwarfs 15 MB
-    const few = Array.from({ length: 3 }, () => noisyRelease({ period: 'day', start: DAY, counters: { 'bytes.received.peer': 5e6 }, requested: new Set(), catalog: [], epsilon: 1, maxResources: 1 }))
+    const few = Array.from({ length: 3 }, () => noisyRelease({ period: 'day', start: DAY, counters: { 'bytes.received.peer': 5e6 }, requested: new Set(), catalog: [], epsilon: 1, maxResources: 1 }, uniform))
     const noisy = combineReports(few, { period: 'day' }).periods[0]!
     assert.equal(noisy.savedShare, null)
     assert.equal(noisy.errorRate, null)
