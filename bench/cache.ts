@@ -23,8 +23,17 @@ import { parseBenchArgs, printTable } from './report.js'
 import { seededRandom } from './random.js'
 
 const args = parseBenchArgs(process.argv.slice(2), {
-  nodes: 20, objects: 2000, requests: 4000, alpha: 0.8, 'min-kb': 2, 'max-kb': 32, capacity: 1, owners: 2, concurrency: 20,
-  seed: 1, json: false
+  nodes: 20,
+  objects: 2000,
+  requests: 4000,
+  alpha: 0.8,
+  'min-kb': 2,
+  'max-kb': 32,
+  capacity: 1,
+  owners: 2,
+  concurrency: 20,
+  seed: 1,
+  json: false
 })
 const N = Number(args.nodes)
 const OBJECTS = Number(args.objects)
@@ -171,14 +180,32 @@ try {
   const pct = (f: number): string => `${(100 * f).toFixed(1)} %`
   printTable([
     { run: 'no cache', 'external MB': mb(noCacheBytes), saved: pct(0), '': '' },
-    { run: `own LRU per node (same budgets)`, 'external MB': mb(lruExternal), saved: pct(lruSavedFraction), '': `${pct(lruSavedFraction / idealSavedFraction)} of ideal` },
+    { run: 'own LRU per node (same budgets)', 'external MB': mb(lruExternal), saved: pct(lruSavedFraction), '': `${pct(lruSavedFraction / idealSavedFraction)} of ideal` },
     { run: `community cache (k=${String(args.owners)})`, 'external MB': mb(communityExternal), saved: pct(savedFraction), '': `${pct(savedFraction / idealSavedFraction)} of ideal; ${mb(peerBytes)} MB between members; ${hits} local hits; ${seconds.toFixed(1)} s` },
     { run: 'ideal (first requests only)', 'external MB': mb(idealBytes), saved: pct(idealSavedFraction), '': '' }
   ], jsonOnly, {
-    nodes: N, objects: OBJECTS, requests: REQUESTS, alpha: ALPHA, owners: Number(args.owners), inProcess: true,
-    catalogueBytes, capacityBytes: totalCapacity, noCacheBytes, idealExternalBytes: idealBytes, lruExternalBytes: lruExternal,
-    communityExternalBytes: communityExternal, savedFraction, idealSavedFraction, lruSavedFraction,
-    fractionOfIdeal: savedFraction / idealSavedFraction, peerBytes, localHits: hits, failures, heldBytes: held, uniqueObjectsHeld: unique, seconds
+    nodes: N,
+    objects: OBJECTS,
+    requests: REQUESTS,
+    alpha: ALPHA,
+    owners: Number(args.owners),
+    inProcess: true,
+    catalogueBytes,
+    capacityBytes: totalCapacity,
+    noCacheBytes,
+    idealExternalBytes: idealBytes,
+    lruExternalBytes: lruExternal,
+    communityExternalBytes: communityExternal,
+    savedFraction,
+    idealSavedFraction,
+    lruSavedFraction,
+    fractionOfIdeal: savedFraction / idealSavedFraction,
+    peerBytes,
+    localHits: hits,
+    failures,
+    heldBytes: held,
+    uniqueObjectsHeld: unique,
+    seconds
   })
   if (!jsonOnly) {
     console.log(`seed target (>= 60 % saved): ${savedFraction >= 0.6 ? 'met' : 'missed'}; goal (>= 90 % of the ideal saving): ${savedFraction >= 0.9 * idealSavedFraction ? 'met' : 'missed'}`)

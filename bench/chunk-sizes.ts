@@ -174,7 +174,20 @@ async function main (): Promise<void> {
     const randomBlocks = leaves + fileTreeNodes(leaves, gridFanout)
     const failures = failuresOf(perPair)
     const newVersionBlocks = perPair.reduce((s, r) => s + r.blocks, 0)
-    results.push({ config: c.label, minSize: c.minSize, avgSize: c.avgSize, maxSize: c.maxSize, normalization: c.normalization, pairs: perPair, newVersionBlocks, randomBlocks, randomMeanChunk: round(randomBytes / leaves, 0), expectedMeanChunk: round(expectedChunk(c), 0), meetsTargets: failures.length === 0, failures })
+    results.push({
+      config: c.label,
+      minSize: c.minSize,
+      avgSize: c.avgSize,
+      maxSize: c.maxSize,
+      normalization: c.normalization,
+      pairs: perPair,
+      newVersionBlocks,
+      randomBlocks,
+      randomMeanChunk: round(randomBytes / leaves, 0),
+      expectedMeanChunk: round(expectedChunk(c), 0),
+      meetsTargets: failures.length === 0,
+      failures
+    })
     for (const r of perPair) {
       detail.push({ config: c.label, pair: r.pair, newBytes: r.newBytes, leaves: r.leafNewBytes, nodes: r.nodeNewBytes, 'node %': (100 * r.nodeNewBytes / Math.max(1, r.newBytes)).toFixed(1), saved: r.savedPercent.toFixed(1) + ' %', 'x rsync': r.rsyncRatio?.toFixed(2) ?? 'n/a', blocks: r.blocks })
     }

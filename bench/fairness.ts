@@ -233,7 +233,8 @@ async function main (): Promise<void> {
     'seeder ratios': c.ratios.map(r => r.toFixed(1)).join(' '),
     'ratio std dev': stdDev(c.ratios).toFixed(2),
     'from seeders': `${(c.seederShare * 100).toFixed(0)} %`,
-    'received twice': `${(c.receivedTwice * 100).toFixed(0)} %`, 'wire beyond one copy': `${(c.wireTwice * 100).toFixed(0)} %`,
+    'received twice': `${(c.receivedTwice * 100).toFixed(0)} %`,
+    'wire beyond one copy': `${(c.wireTwice * 100).toFixed(0)} %`,
     'crowd s': c.seconds.toFixed(1),
     'crowd failed': c.failed
   })
@@ -248,7 +249,17 @@ async function main (): Promise<void> {
     seedRatioStdDev: stdDev(crowdFair.ratios),
     seedRatios: crowdFair.ratios,
     crowd: { downloaders: Number(args.crowd), seeders: Number(args.seeders), seconds: crowdFair.seconds, failed: crowdFair.failed, seederShare: crowdFair.seederShare, duplicates: crowdFair.duplicates, stolen: crowdFair.stolen, receivedTwice: crowdFair.receivedTwice, wireTwice: crowdFair.wireTwice },
-    fifo: { jain: fifo.jain, maxShare: fifo.maxShare, sybilShare: fifo.sybilShare, seedRatioStdDev: stdDev(crowdFifo.ratios), seedRatios: crowdFifo.ratios, crowdSeconds: crowdFifo.seconds, crowdFailed: crowdFifo.failed, crowdSeederShare: crowdFifo.seederShare, crowdReceivedTwice: crowdFifo.receivedTwice },
+    fifo: {
+      jain: fifo.jain,
+      maxShare: fifo.maxShare,
+      sybilShare: fifo.sybilShare,
+      seedRatioStdDev: stdDev(crowdFifo.ratios),
+      seedRatios: crowdFifo.ratios,
+      crowdSeconds: crowdFifo.seconds,
+      crowdFailed: crowdFifo.failed,
+      crowdSeederShare: crowdFifo.seederShare,
+      crowdReceivedTwice: crowdFifo.receivedTwice
+    },
     goals: { jain: fair.jain >= 0.99, maxShare: fair.maxShare <= cap + 0.02 }
   })
 }

@@ -197,8 +197,6 @@ async function fallback (release: Release, server: StaticServer, trust: string, 
   }
 }
 
-const f2 = (n: number | null): string => n === null ? 'n/a' : n.toFixed(2)
-
 try {
   const mb = Number(args.mb)
   const killAt = Number(args['kill-at'])

@@ -59,7 +59,7 @@ export async function networkUpdate (oldDir: string, newDir: string): Promise<Ne
     client.trust.add(RELEASE_NAME, key.publicKey)
     const install = await client.update(RELEASE_NAME)
     if (install.seq !== 1) throw new Error(`the client installed seq ${install.seq}, expected 1`)
-    const v2 = await seeder.publish(newDir, { name: RELEASE_NAME, version: '2.0.0', key })
+    await seeder.publish(newDir, { name: RELEASE_NAME, version: '2.0.0', key })
     const before = proxy.down
     const r = await client.update(RELEASE_NAME)
     const socketBytes = proxy.down - before

@@ -38,8 +38,19 @@ import { parseBenchArgs, printTable } from './report.js'
 import { seededRandom } from './random.js'
 
 const args = parseBenchArgs(process.argv.slice(2), {
-  nodes: 30, mb: 20, rate: 'unlimited', 'per-process': 1, churn: 0.2, quota: 30, 'flood-rate': 1000, 'flood-max': 1000,
-  timeout: 600, grace: 60, pex: 'on', seed: Math.floor(Math.random() * 2 ** 31), scenarios: 'plain,churn,flood'
+  nodes: 30,
+  mb: 20,
+  rate: 'unlimited',
+  'per-process': 1,
+  churn: 0.2,
+  quota: 30,
+  'flood-rate': 1000,
+  'flood-max': 1000,
+  timeout: 600,
+  grace: 60,
+  pex: 'on',
+  seed: Math.floor(Math.random() * 2 ** 31),
+  scenarios: 'plain,churn,flood'
 })
 const N = Number(args.nodes)
 const MB = Number(args.mb)

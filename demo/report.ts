@@ -63,7 +63,7 @@ export async function neighbourhoodReport (repoRoot: string, outDir = join(tmpdi
       console.log(`  nodes online ${day.nodesOnline}; from neighbours ${mb(day.totals.peerMB!)}; served ${mb(day.totals.servedMB!)}; share of bytes from inside the community ${day.savedShare === null ? 'too noisy to tell' : `${(100 * day.savedShare).toFixed(0)} %`}`)
       console.log(`  popular: ${day.popular.length === 0 ? 'nothing passed the noisy threshold' : day.popular.map(p => `${p.title ?? p.root} (${p.requesters.value} ± ${p.requesters.margin.toFixed(1)} nodes)`).join(', ')}`)
     }
-    console.log(`\n  No peer id, address or who-fetched-what left any node: only noisy counts did.`)
+    console.log('\n  No peer id, address or who-fetched-what left any node: only noisy counts did.')
     console.log(`  Report written to ${html}\n                and ${md}`)
     return { html, md }
   } finally {

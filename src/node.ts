@@ -390,8 +390,15 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     const policy = readPolicy(repo)
     let nodeRef: CmeshNode | undefined
     const blocks = new BlockService({ libp2p, store: countServed(store, analytics.metrics) }, {
-      uploadLimit: init.uploadLimit, rarestFirst: init.rarestFirst, compress: init.compress, banned, simulate: init.simulate,
-      policy, fair: init.fair, ledger: new Ledger(repo), purposeRoots: purposes => nodeRef?.purposeRoots(purposes) ?? []
+      uploadLimit: init.uploadLimit,
+      rarestFirst: init.rarestFirst,
+      compress: init.compress,
+      banned,
+      simulate: init.simulate,
+      policy,
+      fair: init.fair,
+      ledger: new Ledger(repo),
+      purposeRoots: purposes => nodeRef?.purposeRoots(purposes) ?? []
     })
     await blocks.start()
     const pex = new PeerExchange(libp2p)

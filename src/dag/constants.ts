@@ -5,7 +5,6 @@ export const HASH_BLAKE3 = 0x1e
 /** Multihash code of SHA-256. */
 export const HASH_SHA2_256 = 0x12
 
-
 /**
  * Default FastCDC sizes for files under LARGE_FILE_BYTES: code, text and documents, which change by a few lines at a
  * time. Chosen by `npm run bench:chunk` on real package version pairs (table in README): 1/2/16 KiB saves 99.5 %

@@ -124,6 +124,7 @@ export class Fifo<T> implements Backlog {
     while (i > 0 && key(this.items[i - 1]!) > k) i--
     this.items.splice(i, 0, item)
   }
+
   shift (): T | undefined { return this.items.shift() }
   remove (item: T): boolean {
     const i = this.items.indexOf(item)

@@ -59,7 +59,7 @@ function keys (v: unknown, what: string): string[] {
     try {
       return parsePublicKey(k).text
     } catch (err) {
-      bad(`${what}: ${(err as Error).message}`)
+      return bad(`${what}: ${(err as Error).message}`)
     }
   }))].sort()
 }

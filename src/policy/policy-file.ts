@@ -107,7 +107,13 @@ function parseFairness (v: unknown): FairnessPolicy {
   if (o.unchoke !== undefined) {
     const u = map(o.unchoke, `${w}.unchoke`, ['slots', 'optimisticIntervalMs', 'rechokeIntervalMs', 'weight', 'seederWeight'])
     const uw = `${w}.unchoke`
-    out.unchoke = { slots: num(u, 'slots', uw, 0, 1000), optimisticIntervalMs: num(u, 'optimisticIntervalMs', uw, 1000, 3_600_000), rechokeIntervalMs: num(u, 'rechokeIntervalMs', uw, 1000, 3_600_000), weight: num(u, 'weight', uw, 1, 1000, false), seederWeight: num(u, 'seederWeight', uw, 1, 1000, false) }
+    out.unchoke = {
+      slots: num(u, 'slots', uw, 0, 1000),
+      optimisticIntervalMs: num(u, 'optimisticIntervalMs', uw, 1000, 3_600_000),
+      rechokeIntervalMs: num(u, 'rechokeIntervalMs', uw, 1000, 3_600_000),
+      weight: num(u, 'weight', uw, 1, 1000, false),
+      seederWeight: num(u, 'seederWeight', uw, 1, 1000, false)
+    }
   }
   if (o.flood !== undefined) {
     const f = map(o.flood, `${w}.flood`, ['maxPendingRequests', 'duplicateWindowMs', 'throttleMs'])

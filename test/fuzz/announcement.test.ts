@@ -55,7 +55,14 @@ const announcementArb: fc.Arbitrary<{ a: Announcement, signer: number }> = fc.re
 
 /** A signed share, for examples every run tries. */
 const EXAMPLE = signAnnouncement({
-  collection: 'c', publisher: signers[0]!.publicKey, seq: 1, id: 'a', kind: 'share', target: null, created: 0, expires: 1,
+  collection: 'c',
+  publisher: signers[0]!.publicKey,
+  seq: 1,
+  id: 'a',
+  kind: 'share',
+  target: null,
+  created: 0,
+  expires: 1,
   resource: { root: CID.parse('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'), size: 1, title: 't', purpose: 'other', tags: [], lang: null, license: null }
 }, signers[0]!).bytes
 

@@ -95,7 +95,11 @@ describe('fuzz: gossip and peer-to-peer decoders (src/sync/cache/url-claims.ts, 
   })
 
   it('refuses arbitrary, mutated and mis-typed signed cache messages with BadClaimError', async () => {
-    await fc.assert(fc.asyncProperty(messageArb, fc.constantFrom<'raw' | 'mutate' | 'deviate'>('raw', 'mutate', 'deviate'), arbitraryBytes, fc.array(fc.record({ at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 3 }), deviationArb, async (m, how, raw, edits, dev) => {
+    await fc.assert(fc.asyncProperty(messageArb, fc.constantFrom<'raw' | 'mutate' | 'deviate'>(
+      'raw',
+      'mutate',
+      'deviate'
+    ), arbitraryBytes, fc.array(fc.record({ at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 3 }), deviationArb, async (m, how, raw, edits, dev) => {
       const signed = (await signMessage(key, authored(m))).bytes
       let bytes: Uint8Array
       if (how === 'raw') bytes = raw
@@ -184,6 +188,16 @@ describe('fuzz: gossip and peer-to-peer decoders (src/sync/cache/url-claims.ts, 
       })
       const r = await decodeOrRefuseAsync(async () => await community.ask(peer.toString(), url, false), [], 'UrlCommunity.ask')
       if (r.ok && r.value !== undefined) assert.equal(r.value.peer, peer.toString())
-    }), { ...fuzzParams<[{ withClaim: boolean, cid: CID }, number, Uint8Array, Array<{ at: number, byte: number }>, Deviation, number]>(0.5), examples: [[{ withClaim: false, cid: CID.parse('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy') }, 0, Uint8Array.of(0xff), [], { kind: 'wrap', at: 0, alt: 0 }, 1]] })
+    }), {
+      ...fuzzParams<[{ withClaim: boolean, cid: CID }, number, Uint8Array, Array<{ at: number, byte: number }>, Deviation, number]>(0.5),
+      examples: [[
+        { withClaim: false, cid: CID.parse('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy') },
+        0,
+        Uint8Array.of(0xff),
+        [],
+        { kind: 'wrap', at: 0, alt: 0 },
+        1
+      ]]
+    })
   })
 })

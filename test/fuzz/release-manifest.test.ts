@@ -76,7 +76,15 @@ function envelopeOf (manifest: ReleaseManifest, signer: string, sigValue: unknow
   const m = manifest
   return dagCbor.encode({
     manifest: {
-      name: m.name, version: m.version, seq: m.seq, root: m.root, size: m.size, dagBytes: m.dagBytes, blocks: m.blocks, hash: m.hash, prev: m.prev,
+      name: m.name,
+      version: m.version,
+      seq: m.seq,
+      root: m.root,
+      size: m.size,
+      dagBytes: m.dagBytes,
+      blocks: m.blocks,
+      hash: m.hash,
+      prev: m.prev,
       mirrors: m.mirrors.map(x => ({ url: x.url, type: x.type })),
       deps: m.deps.map(d => ({ name: d.name, version: d.version, root: d.root })),
       created: m.created,

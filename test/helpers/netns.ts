@@ -57,4 +57,3 @@ export function buildSegments (onCleanup: (fn: () => void) => void): { hosts: Ma
   }
   return { hosts }
 }
-

@@ -42,7 +42,7 @@ describe('flood guard', () => {
   })
 
   it('keeps records of a bounded number of peers, however many identities come and go', () => {
-    let now = 0
+    const now = 0
     const g = new FloodGuard({ maxPendingRequests: 2, throttleMs: 1000 }, () => {}, () => now)
     g.request('busy', ['k'])
     g.request('flooder', ['a', 'b'])

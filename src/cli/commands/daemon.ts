@@ -19,7 +19,16 @@ export const daemon: Command = {
   name: 'daemon',
   summary: 'run a node: serve blocks to peers, find neighbours by mDNS; prints its peer id and addresses; `cmesh fetch` and `cmesh peers` then go through it',
   usage: 'daemon [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--no-mdns] [--upload-limit RATE] [--gateway HOST:PORT] [--api-port PORT] [--metrics HOST:PORT] [--allow-private-origins] [--json]',
-  options: { listen: { type: 'string', multiple: true }, bootstrap: { type: 'string', multiple: true }, 'no-mdns': { type: 'boolean' }, 'upload-limit': { type: 'string' }, gateway: { type: 'string' }, 'api-port': { type: 'string' }, metrics: { type: 'string' }, 'allow-private-origins': { type: 'boolean' } },
+  options: {
+    listen: { type: 'string', multiple: true },
+    bootstrap: { type: 'string', multiple: true },
+    'no-mdns': { type: 'boolean' },
+    'upload-limit': { type: 'string' },
+    gateway: { type: 'string' },
+    'api-port': { type: 'string' },
+    metrics: { type: 'string' },
+    'allow-private-origins': { type: 'boolean' }
+  },
   async run (ctx, values) {
     let uploadLimit: number | undefined
     if (typeof values['upload-limit'] === 'string') {
@@ -55,11 +64,13 @@ export const daemon: Command = {
       process.stderr.write('cmesh: warning: no bootstrap peer could be reached; still trying in the background\n')
     }
     const api = await startApi(node, resolveRepo(ctx.options.repo), apiPort)
-    const monitor = metricsAt === undefined ? undefined : await startMonitor(monitorSource(node), metricsAt).catch(async (err: unknown) => {
-      await api.close()
-      await node.stop()
-      throw err
-    })
+    const monitor = metricsAt === undefined
+      ? undefined
+      : await startMonitor(monitorSource(node), metricsAt).catch(async (err: unknown) => {
+        await api.close()
+        await node.stop()
+        throw err
+      })
     if (ctx.options.json) {
       ctx.printJson({ peerId: node.peerId.toString(), addrs: node.addrs(), ...node.gateway === undefined ? {} : { gateway: node.gateway.url }, api: api.url })
     } else {

@@ -14,7 +14,7 @@ import type { CommandContext } from '../context.js'
 async function deliver (ctx: CommandContext, out: string | undefined, body: AsyncIterable<Uint8Array>, meta: Record<string, unknown>, via: string): Promise<void> {
   if (out !== undefined) await pipeline(Readable.from(body), createWriteStream(out))
   else if (!ctx.options.json) await pipeline(Readable.from(body), ctx.stdout as NodeJS.WritableStream, { end: false })
-  else for await (const _ of body) {} // --json without -o: the metadata alone
+  else for await (const _ of body) { /* --json without -o: the metadata alone, the body drained */ }
   if (ctx.options.json) ctx.printJson(meta)
   else if (out !== undefined) {
     const from = meta.source === 'peer' ? `a peer (${String(meta.from)})` : meta.source === 'origin' ? 'the origin' : 'this node\'s cache'

@@ -117,8 +117,17 @@ export interface UrlCacheComponents {
 /** A response's metadata as JSON (the API and `cmesh get-url --json`). */
 export function describeResponse (r: UrlResponse): Record<string, unknown> {
   return {
-    url: r.url, status: r.status, cid: r.cid?.toString() ?? null, size: r.size ?? null, source: r.source, from: r.from ?? null,
-    revalidated: r.revalidated, stale: r.stale, shared: r.shared, externalBytes: r.externalBytes, peerBytes: r.peerBytes,
+    url: r.url,
+    status: r.status,
+    cid: r.cid?.toString() ?? null,
+    size: r.size ?? null,
+    source: r.source,
+    from: r.from ?? null,
+    revalidated: r.revalidated,
+    stale: r.stale,
+    shared: r.shared,
+    externalBytes: r.externalBytes,
+    peerBytes: r.peerBytes,
     contentType: r.headers['content-type'] ?? null
   }
 }

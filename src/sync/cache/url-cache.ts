@@ -20,7 +20,6 @@ export type { CacheEvent, FetchUrlOptions, UrlCacheComponents, UrlCacheOptions, 
 export { describeResponse } from './url-cache-interface.js'
 export { normalizeUrl } from './url-origin.js'
 
-
 /** What obtaining a URL produced: stored content (an entry), or an origin answer to pass on unstored. */
 interface Outcome {
   entry?: UrlEntry
@@ -244,8 +243,18 @@ export class UrlCache {
     const cid = CID.parse(e.cid)
     this.counters.servedBytes += e.size
     return {
-      url: e.url, status: 200, cid, size: e.size, headers: e.headers, source: o.source, from: o.from, revalidated: o.revalidated, stale: o.stale, shared: true,
-      externalBytes: o.externalBytes, peerBytes: o.peerBytes,
+      url: e.url,
+      status: 200,
+      cid,
+      size: e.size,
+      headers: e.headers,
+      source: o.source,
+      from: o.from,
+      revalidated: o.revalidated,
+      stale: o.stale,
+      shared: true,
+      externalBytes: o.externalBytes,
+      peerBytes: o.peerBytes,
       body: range => cat(this.components.store, cid, range)
     }
   }
@@ -259,7 +268,15 @@ export class UrlCache {
     const body = res.body
     const emit = (n: number): void => { this.emit(kind, url, n); if (kind === 'private') this.emit('external', url, n) }
     return {
-      url, status: res.status, headers: forwardable(res.headers), source: 'origin', revalidated: false, stale: false, shared: false, externalBytes: 0, peerBytes: 0,
+      url,
+      status: res.status,
+      headers: forwardable(res.headers),
+      source: 'origin',
+      revalidated: false,
+      stale: false,
+      shared: false,
+      externalBytes: 0,
+      peerBytes: 0,
       body: async function * () {
         for await (const chunk of body as AsyncIterable<Buffer>) {
           counted += chunk.length

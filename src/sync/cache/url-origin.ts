@@ -79,7 +79,7 @@ async function originRequestOnce (url: URL, options: OriginRequestOptions): Prom
 /** Read and drop a body (a 304's, or an answer not stored), so the connection can be reused. */
 export async function drain (body: AsyncIterable<unknown>): Promise<void> {
   try {
-    for await (const _ of body) {}
+    for await (const _ of body) { /* drained */ }
   } catch {}
 }
 

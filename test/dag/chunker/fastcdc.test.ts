@@ -49,7 +49,6 @@ describe('FastCDC chunker', () => {
       }), { numRuns: 150 })
   })
 
-
   it('keeps the gear table fixed: it decides every CID', () => {
     assert.equal(GEAR.length, 256)
     // pinned: a change here changes every chunk boundary, every CID and the on-disk format

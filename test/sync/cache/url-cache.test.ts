@@ -365,4 +365,3 @@ async function writeTemp (t: TestContext, bytes: Uint8Array): Promise<string> {
   await writeFile(path, bytes)
   return path
 }
-

@@ -171,7 +171,17 @@ describe('collections over the network', () => {
     const seenByC = events(c)
     const now = Date.now()
     const { encode } = await import('@ipld/dag-cbor')
-    const base: Announcement = { collection: topic, publisher: leader.publicKey, seq: 1, id: 'x', kind: 'share', resource: { root: parseCid('bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'), size: 10, title: 'x', purpose: 'other', tags: [], lang: null, license: null }, target: null, created: now, expires: now + HOUR }
+    const base: Announcement = {
+      collection: topic,
+      publisher: leader.publicKey,
+      seq: 1,
+      id: 'x',
+      kind: 'share',
+      resource: { root: parseCid('bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'), size: 10, title: 'x', purpose: 'other', tags: [], lang: null, license: null },
+      target: null,
+      created: now,
+      expires: now + HOUR
+    }
     const attempts: Array<[string, Uint8Array]> = [
       ['ERR_BAD_SIGNATURE', encodeUnsigned(base)],
       ['ERR_UNAUTHORIZED', share(doc, stranger, { id: 'spam' })],
@@ -257,7 +267,13 @@ describe('collections over the network', () => {
     const leader = generatePublisherKey()
     const doc = governance({ publishers: [leader.publicKey] })
     const [a1, a2, b1, b2] = [await startNode(t, doc), await startNode(t, doc), await startNode(t, doc), await startNode(t, doc)]
-    if (process.env.DEBUG_COLL !== undefined) for (const [n, name] of [[a2, 'a2'], [b1, 'b1'], [b2, 'b2']] as const) n.collections.on(e => { console.log(name, e.type, e.type === 'accepted' ? `${e.announcement.id} ${e.via}` : e.type === 'failed' ? e.error?.message : e.type === 'rejected' ? e.code : '') })
+    if (process.env.DEBUG_COLL !== undefined) {
+      for (const [n, name] of [
+        [a2, 'a2'],
+        [b1, 'b1'],
+        [b2, 'b2']
+      ] as const) n.collections.on(e => { console.log(name, e.type, e.type === 'accepted' ? `${e.announcement.id} ${e.via}` : e.type === 'failed' ? e.error?.message : e.type === 'rejected' ? e.code : '') })
+    }
     await connect(a1, a2)
     await connect(a2, b1)
     await connect(b1, b2)

@@ -142,16 +142,16 @@ describe('compressed blocks on the wire', () => {
     const plain = encodeMessage({ t: 'blocks', blocks: await blocksOf(wordSalad(4000, 11)) })
     const good = await compress('br', plain)
     await fc.assert(fc.asyncProperty(fc.constantFrom<CompressionAlg>('br', 'gzip'), fc.integer({ min: 1, max: 10_000 }), fc.uint8Array({ minLength: 1, maxLength: 600 }), fc.nat(good.length - 1), async (alg, size, bytes, at) => {
-        // arbitrary bytes, and the good payload with arbitrary bytes spliced in
-        const spliced = Uint8Array.from([...good.subarray(0, at), ...bytes, ...good.subarray(at)])
-        for (const data of [bytes, spliced]) {
-          try {
-            await unpackBlocks(zblocks(alg, size, data))
-          } catch (err) {
-            assert.equal((err as { code?: string }).code, 'ERR_PROTOCOL', (err as Error).message)
-          }
+      // arbitrary bytes, and the good payload with arbitrary bytes spliced in
+      const spliced = Uint8Array.from([...good.subarray(0, at), ...bytes, ...good.subarray(at)])
+      for (const data of [bytes, spliced]) {
+        try {
+          await unpackBlocks(zblocks(alg, size, data))
+        } catch (err) {
+          assert.equal((err as { code?: string }).code, 'ERR_PROTOCOL', (err as Error).message)
         }
-      }), { numRuns: 300 })
+      }
+    }), { numRuns: 300 })
   })
 
   it('counts a frame as its varint length prefix plus its payload', () => {
