@@ -43,3 +43,19 @@ export const OWNER_ASK_TIMEOUT_MS = 60_000
 export const MAX_URL_MESSAGE_BYTES = 64 * 1024
 /** Claims a node remembers from gossip at most (oldest dropped first). */
 export const MAX_REMOTE_CLAIMS = 100_000
+
+/**
+ * A URL whose response was not shareable goes straight to the origin for this long (Varnish's hit-for-pass):
+ * its owner is not asked to fetch it again only to find it private.
+ */
+export const HIT_FOR_PASS_MS = 5 * 60_000
+
+/** Downloads one member may have running at another's (as the URLs' owner) at once. */
+export const MAX_FORWARDED_PER_PEER = 8
+
+/** A node that knows no member yet asks this many peers whether they hold a URL, waiting this long for them. */
+export const ASK_AROUND_PEERS = 8
+export const ASK_AROUND_TIMEOUT_MS = 3000
+
+/** The member list (and weights) used for ownership is refreshed at most this often. */
+export const MEMBERS_VIEW_MS = 500

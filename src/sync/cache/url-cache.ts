@@ -7,46 +7,19 @@ import { GdsfPolicy, type EvictionItem } from '../../policy/eviction.js'
 import { conditionalHeaders, freshUntil, isFresh, isPrivateRequest, mergeNotModified, shareability, storedHeaders, type Headers } from '../../policy/http-cache.js'
 import { Popularity } from '../../policy/popularity.js'
 import { owners, type Member } from '../../policy/rendezvous.js'
-import { CACHE_PIN, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_SHARE, DEFAULT_MAX_OBJECT_BYTES, DEFAULT_OWNERS, POPULARITY_HALF_LIFE_MS, PREFETCH_IDLE_MS, PREFETCH_INTERVAL_MS, PREFETCH_PER_ROUND, STATUS_TOP_URLS } from './constants.js'
+import { ASK_AROUND_PEERS, ASK_AROUND_TIMEOUT_MS, HIT_FOR_PASS_MS, MAX_FORWARDED_PER_PEER, MEMBERS_VIEW_MS, CACHE_PIN, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_SHARE, DEFAULT_MAX_OBJECT_BYTES, DEFAULT_OWNERS, POPULARITY_HALF_LIFE_MS, PREFETCH_IDLE_MS, PREFETCH_INTERVAL_MS, PREFETCH_PER_ROUND, STATUS_TOP_URLS } from './constants.js'
 import { fetchDag } from '../fetch/fetcher.js'
 import type { UrlClaim } from './url-claims.js'
 import { UrlCommunity } from './url-community.js'
 import { UrlIndex, type UrlEntry } from './url-index.js'
 import type { CacheEvent, FetchUrlOptions, UrlCacheComponents, UrlCacheOptions, UrlCacheStats, UrlResponse } from './url-cache-interface.js'
+import type { Outcome } from './outcome.js'
 import { DestinationGuard } from './destination.js'
-import { drain, forwardable, lowerHeaders, normalizeUrl, originRequest, type OriginResponse } from './url-origin.js'
+import { drain, forwardable, lowerHeaders, normalizeUrl, originRequest, passedResponse, type OriginResponse } from './url-origin.js'
 
 export type { CacheEvent, FetchUrlOptions, UrlCacheComponents, UrlCacheOptions, UrlCacheStats, UrlResponse } from './url-cache-interface.js'
 export { describeResponse } from './url-cache-interface.js'
 export { normalizeUrl } from './url-origin.js'
-
-/** What obtaining a URL produced: stored content (an entry), or an origin answer to pass on unstored. */
-interface Outcome {
-  entry?: UrlEntry
-  pass?: OriginResponse
-  source: UrlResponse['source']
-  from?: string
-  revalidated: boolean
-  stale: boolean
-  externalBytes: number
-  peerBytes: number
-}
-
-/**
- * A URL whose response was not shareable goes straight to the origin for this long (Varnish's hit-for-pass):
- * its owner is not asked to fetch it again only to find it private.
- */
-const HIT_FOR_PASS_MS = 5 * 60_000
-
-/** Downloads one member may have running at another's (as the URLs' owner) at once. */
-const MAX_FORWARDED_PER_PEER = 8
-
-/** A node that knows no member yet asks this many peers whether they hold a URL, waiting this long for them. */
-const ASK_AROUND_PEERS = 8
-const ASK_AROUND_TIMEOUT_MS = 3000
-
-/** The member list (and weights) used for ownership is refreshed at most this often. */
-const MEMBERS_VIEW_MS = 500
 
 const isNetworkError = (err: unknown): boolean => !(err instanceof CmeshError)
 
@@ -264,28 +237,7 @@ export class UrlCache {
       void drain(res.body)
       throw new OriginStatusError(url, res.status)
     }
-    let counted = alreadyCounted
-    const body = res.body
-    const emit = (n: number): void => { this.emit(kind, url, n); if (kind === 'private') this.emit('external', url, n) }
-    return {
-      url,
-      status: res.status,
-      headers: forwardable(res.headers),
-      source: 'origin',
-      revalidated: false,
-      stale: false,
-      shared: false,
-      externalBytes: 0,
-      peerBytes: 0,
-      body: async function * () {
-        for await (const chunk of body as AsyncIterable<Buffer>) {
-          counted += chunk.length
-          emit(chunk.length)
-          yield chunk
-        }
-      },
-      get size () { return counted }
-    } as UrlResponse
+    return passedResponse(url, res, n => { this.emit(kind, url, n); if (kind === 'private') this.emit('external', url, n) }, alreadyCounted)
   }
 
   private async direct (url: string, headers: Headers, signal?: AbortSignal, guard?: DestinationGuard): Promise<OriginResponse> {

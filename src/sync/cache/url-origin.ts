@@ -4,6 +4,7 @@ import { ForbiddenDestinationError, InvalidUrlError } from '../../errors.js'
 import type { Headers } from '../../policy/http-cache.js'
 import { MAX_URL_LENGTH, ORIGIN_HEADERS_TIMEOUT_MS } from './constants.js'
 import type { DestinationGuard } from './destination.js'
+import type { UrlResponse } from './url-cache-interface.js'
 
 /** An origin's answer: status, headers (lower-case, repeated ones joined), and the body as it arrives. */
 export interface OriginResponse {
@@ -103,4 +104,29 @@ export function normalizeUrl (input: string): string {
   if (u.username !== '' || u.password !== '') throw new InvalidUrlError(input, 'credentials in the URL')
   u.hash = ''
   return u.toString()
+}
+
+/** An origin's answer passed on unstored: its body counted through `onBytes` as it is read (`size` so far). */
+export function passedResponse (url: string, res: OriginResponse, onBytes: (n: number) => void, alreadyCounted = 0): UrlResponse {
+  let counted = alreadyCounted
+  const body = res.body
+  return {
+    url,
+    status: res.status,
+    headers: forwardable(res.headers),
+    source: 'origin',
+    revalidated: false,
+    stale: false,
+    shared: false,
+    externalBytes: 0,
+    peerBytes: 0,
+    body: async function * () {
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        counted += chunk.length
+        onBytes(chunk.length)
+        yield chunk
+      }
+    },
+    get size () { return counted }
+  } as UrlResponse
 }

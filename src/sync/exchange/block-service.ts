@@ -3,7 +3,7 @@ import type { CID } from 'multiformats/cid'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { cidKey } from '../../dag/cid.js'
-import { AbortError, BlockNotFoundError, BufferBudgetError } from '../../errors.js'
+import { BlockNotFoundError, BufferBudgetError } from '../../errors.js'
 import { MESSAGE_TIME_MS } from '../../policy/fairness-constants.js'
 import { FloodGuard } from '../../policy/flood-guard.js'
 import { Ledger } from '../../policy/ledger.js'
@@ -13,17 +13,16 @@ import { uploadGroup } from '../../policy/upload-groups.js'
 import { UploadScheduler, type UploadGrant } from '../../policy/upload-scheduler.js'
 import { Unchoker, type ChokeState } from '../../policy/unchoker.js'
 import type { Block, Blockstore } from '../../store/interface.js'
-import { compress, packBlocks, unpackBlocks } from './compression.js'
+import { compress, packBlocks } from './compression.js'
 import { BufferBudget } from './buffer-budget.js'
 import { BLOCKS_PROTOCOL, BUFFER_BUDGET_BYTES, DEFAULT_COMPRESS, MAX_ENTRIES, MAX_MESSAGE_BYTES, MESSAGE_TARGET_BYTES, QUEUED_CID_BYTES } from './constants.js'
-import type { BlockAnswer, BlockSource, RequestOptions } from '../fetch/fetch-interface.js'
-import { framedLength, readFrames, sendFrame, SendQueue } from './framing.js'
-import { decodeMessage, encodeMessage, ProtocolError, type Message } from './wire.js'
+import type { BlockSource } from '../fetch/fetch-interface.js'
+import { framedLength, readFrames, SendQueue } from './framing.js'
+import { decodeMessage, encodeMessage, ProtocolError } from './wire.js'
+import { askHaves, requestBlocks, type Requester } from './peer-requests.js'
 
 /** Concurrent block-exchange streams a peer may open to us, per connection. */
 const MAX_INBOUND_STREAMS = 16
-/** A request that gets no complete answer in this long is given up (the fetcher asks someone else). */
-const REQUEST_TIMEOUT_MS = 30_000
 /** Wants one stream may have waiting for their answers; more is a protocol violation. */
 const MAX_QUEUED_WANTS = 64
 
@@ -402,113 +401,31 @@ export class BlockService {
     if (missing.length > 0) await out.send(encodeMessage({ t: 'dont-have', cids: missing }))
   }
 
+  /** What a request to peer `id` reports back to this service. */
+  private requester (id: string): Requester {
+    return {
+      libp2p: this.libp2p,
+      ignoredCancel: () => { this.flood.strike(id, 'ignored-cancel') },
+      protocolError: () => { this.peer(id).score -= 10 }
+    }
+  }
+
   /** A source for the fetcher that asks `peerId` over a fresh stream per request. */
   source (peerId: Parameters<Libp2p['dialProtocol']>[0], id: string): BlockSource {
     return {
       id,
-      request: async (cids, options) => await this.request(peerId, id, cids, options),
+      request: async (cids, options) => await requestBlocks(this.requester(id), peerId, id, cids, options),
       verified: bytes => {
         this.peer(id).bytesReceived += bytes
         this.ledger.addReceived(id, bytes)
       },
-      haves: this.askHaves ? async (cids, options) => await this.haves(peerId, cids, options.signal) : undefined,
+      haves: this.askHaves ? async (cids, options) => await askHaves(this.libp2p, peerId, cids, options.signal) : undefined,
       misbehaved: reason => {
         this.peer(id).score -= 100
         this.banned.add(id)
         void this.libp2p.hangUp(peerId as Parameters<Libp2p['hangUp']>[0]).catch(() => {})
         void reason
       }
-    }
-  }
-
-  /** Which of `cids` a peer says it holds (want with blocks: false). */
-  private async haves (peerId: Parameters<Libp2p['dialProtocol']>[0], cids: CID[], signal?: AbortSignal): Promise<CID[]> {
-    const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
-    const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
-    const stream = await this.libp2p.dialProtocol(peerId, BLOCKS_PROTOCOL, { signal: combined })
-    const open = new Set(cids.map(cidKey))
-    const have: CID[] = []
-    try {
-      for (let i = 0; i < cids.length; i += MAX_ENTRIES) {
-        await sendFrame(stream, encodeMessage({ t: 'want', cids: cids.slice(i, i + MAX_ENTRIES), blocks: false }), combined)
-      }
-      for await (const frame of readFrames(stream, MAX_MESSAGE_BYTES)) {
-        const m = decodeMessage(frame)
-        if (m.t !== 'have' && m.t !== 'dont-have') throw new ProtocolError(`unexpected ${m.t} message in answer to a have question`)
-        for (const c of m.cids) if (open.delete(cidKey(c)) && m.t === 'have') have.push(c)
-        if (open.size === 0) break
-      }
-      await stream.close()
-      return have
-    } catch (err) {
-      stream.abort(err as Error)
-      throw err
-    }
-  }
-
-  private async request (peerId: Parameters<Libp2p['dialProtocol']>[0], id: string, cids: CID[], options: RequestOptions): Promise<BlockAnswer> {
-    const { signal, onBlocks } = options
-    const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
-    const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
-    const stream = await this.libp2p.dialProtocol(peerId, BLOCKS_PROTOCOL, { signal: combined })
-    // a cancelled or timed-out request resets its stream at once, which also stops the peer sending
-    const onAbort = (): void => { stream.abort(new AbortError('request cancelled')) }
-    combined.addEventListener('abort', onAbort, { once: true })
-    const blocks: Block[] = []
-    const missing: CID[] = []
-    const key = cidKey
-    const open = new Set(cids.map(key))
-    /** Blocks taken back (a racing request brought them): one already on its way is no fault of the sender. */
-    const withdrawn = new Set<string>()
-    options.onCancel?.(back => {
-      const cancel = back.filter(c => open.delete(key(c)))
-      if (cancel.length === 0) return
-      for (const c of cancel) withdrawn.add(key(c))
-      for (let i = 0; i < cancel.length; i += MAX_ENTRIES) void sendFrame(stream, encodeMessage({ t: 'cancel', cids: cancel.slice(i, i + MAX_ENTRIES) })).catch(() => {})
-      // all that was left was taken back: no more frames will come, so stop waiting for them
-      if (open.size === 0) stream.abort(new AbortError('the rest was taken back'))
-    })
-    let wireBytes = 0
-    try {
-      for (let i = 0; i < cids.length; i += MAX_ENTRIES) {
-        await sendFrame(stream, encodeMessage({ t: 'want', cids: cids.slice(i, i + MAX_ENTRIES), blocks: true }), combined)
-      }
-      for await (const frame of readFrames(stream, MAX_MESSAGE_BYTES)) {
-        wireBytes += framedLength(frame.length)
-        combined.throwIfAborted()
-        let m: Message = decodeMessage(frame)
-        if (m.t === 'zblocks') m = await unpackBlocks(m)
-        if (m.t === 'blocks') {
-          const got: Block[] = []
-          let unsolicited = 0
-          for (const b of m.blocks) if (open.delete(key(b.cid))) got.push(b); else if (!withdrawn.has(key(b.cid))) unsolicited++
-          // blocks we did not ask for (or no longer want): the sender ignores what we told it
-          if (unsolicited > 0) this.flood.strike(id, 'ignored-cancel')
-          if (onBlocks !== undefined && got.length > 0) {
-            // handed on as they arrive; the next message is read once the fetcher has taken them
-            await onBlocks(got, wireBytes)
-            wireBytes = 0
-          } else {
-            blocks.push(...got)
-          }
-        } else if (m.t === 'dont-have') {
-          for (const c of m.cids) if (open.delete(key(c))) missing.push(c)
-        } else {
-          throw new ProtocolError(`unexpected ${m.t} message from a server`)
-        }
-        if (open.size === 0) break
-      }
-      combined.throwIfAborted()
-      if (open.size > 0) throw new ProtocolError(`peer ${id} left ${open.size} wanted blocks unanswered`)
-      await stream.close()
-      return { blocks, missing, wireBytes }
-    } catch (err) {
-      stream.abort(err as Error)
-      if (open.size === 0 && withdrawn.size > 0 && !combined.aborted) return { blocks, missing, wireBytes } // answered, the rest taken back
-      if (err instanceof ProtocolError) this.peer(id).score -= 10
-      throw err
-    } finally {
-      combined.removeEventListener('abort', onAbort)
     }
   }
 }
