@@ -56,7 +56,13 @@ export function codecLinks (cid: CID, bytes: Uint8Array): CID[] {
     case CODEC_RAW:
       return []
     case CODEC_DAG_CBOR:
-      return cborLinks(decodeCbor(cid, bytes))
+      // blocks are checked for their canonical encoding when they come in (dag/links.ts); walking them again for
+      // pins and GC needs only their links, without encoding every node a second time
+      try {
+        return cborLinks(dagCbor.decode(bytes))
+      } catch (err) {
+        throw new InvalidNodeError(cid.toString(), `not DAG-CBOR (${(err as Error).message})`)
+      }
     case CODEC_DAG_PB:
       try {
         return dagPb.decode(bytes).Links.map(l => l.Hash)
