@@ -15,7 +15,7 @@ import { encodeDirNode, encodeFileNode } from '../../src/dag/nodes.js'
 import { tempDir, tempStore } from '../helpers/temp.js'
 import { arbitraryBytes, decodeOrRefuseAsync, hex, mutatedFrom } from './helpers.js'
 import { fuzzParams } from './settings.js'
-import { leb128 } from './varint.js'
+import { leb128 } from '../helpers/varint.js'
 
 /** How importCar may refuse a file: not a CAR, a block that does not match its CID, oversized, a malformed node. */
 const CODES = ['ERR_INVALID_CAR', 'ERR_TOO_LARGE', 'ERR_BLOCK_CORRUPT', 'ERR_UNSUPPORTED_HASH', 'ERR_BLOCK_TOO_LARGE', 'ERR_INVALID_NODE']

@@ -16,7 +16,7 @@
  */
 import fc from 'fast-check'
 import { CID } from 'multiformats/cid'
-import { leb128 } from './varint.js'
+import { leb128 } from '../helpers/varint.js'
 
 export type DeviationKind =
   | 'float16' | 'float32' | 'float64' | 'wideHeader' | 'indefinite' | 'swapKeys' | 'dupEntry' | 'invalidUtf8'

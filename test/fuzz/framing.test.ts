@@ -6,7 +6,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { encodeFrame, readFrames } from '../../src/sync/exchange/framing.js'
 import { assertTyped, hex } from './helpers.js'
 import { DECODE_TIME_LIMIT_MS, fuzzParams } from './settings.js'
-import { leb128 } from './varint.js'
+import { leb128 } from '../helpers/varint.js'
 
 /** What reading a whole stream gives: the frames in order, then a clean end or a refusal (with its code). */
 interface Reading { frames: string[], end: 'ok' | string }

@@ -15,20 +15,12 @@ import { BLOCKS_PROTOCOL, FRAME_PIECE_BYTES, MAX_MESSAGE_BYTES } from '../../../
 import { encodeFrame, framedLength, readFrames, SendQueue } from '../../../src/sync/exchange/framing.js'
 import { collect, pseudoRandom, tempDir } from '../../helpers/temp.js'
 import { waitFor } from '../../helpers/wait.js'
+import { leb128 } from '../../helpers/varint.js'
 
 const MiB = 1024 * 1024
 
 /** The varint length prefix of a frame of `n` bytes, alone. */
-function prefixOf (n: number): Uint8Array {
-  const out: number[] = []
-  do {
-    let byte = n & 0x7f
-    n = Math.floor(n / 128)
-    if (n > 0) byte |= 0x80
-    out.push(byte)
-  } while (n > 0)
-  return Uint8Array.from(out)
-}
+const prefixOf = (n: number): Uint8Array => Uint8Array.from(leb128(n))
 
 /** A source whose pieces the test pushes one by one, then ends. */
 function channel (): { source: AsyncIterable<Uint8Array>, push: (b: Uint8Array) => void, end: () => void } {
