@@ -23,7 +23,7 @@ import { importBytes } from '../src/dag/importer.js'
 import { createStore } from '../src/store/index.js'
 import { parseCid } from '../src/dag/cid.js'
 import { createNode } from '../src/node.js'
-import { parseRate } from '../src/policy/token-bucket.js'
+import { parseRate } from '../src/policy/fairness/token-bucket.js'
 import { parseBenchArgs, printTable } from './report.js'
 
 const args = parseBenchArgs(process.argv.slice(2), { mb: 32, seeders: 4, rate: '25MB/s', rounds: 9 })

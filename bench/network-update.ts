@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createNode, type CmeshNode } from '../src/node.js'
-import { generatePublisherKey } from '../src/policy/keys.js'
+import { generatePublisherKey } from '../src/policy/trust/keys.js'
 import { countingProxy, type CountingProxy } from './tcp-proxy.js'
 
 /** One release name for every pair: package names need not be valid release names, and the name costs nothing. */

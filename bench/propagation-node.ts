@@ -7,9 +7,9 @@ import { createPrivateKey, createPublicKey } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createNode, type CmeshNode } from '../src/node.js'
-import { signAnnouncement } from '../src/policy/announcement.js'
-import { collectionTopic, parseGovernance, type Purpose } from '../src/policy/governance.js'
-import type { PublisherKey } from '../src/policy/keys.js'
+import { signAnnouncement } from '../src/policy/collections/announcement.js'
+import { collectionTopic, parseGovernance, type Purpose } from '../src/policy/collections/governance.js'
+import type { PublisherKey } from '../src/policy/trust/keys.js'
 
 export type Command =
   | { cmd: 'start', idx: number, repo: string, bootstrap: string[], uploadLimit?: number, pex: boolean, doc?: unknown, flooder?: string }

@@ -24,7 +24,7 @@ import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { callApi, daemonApi } from '../src/api.js'
 import { createNode, type CmeshNode, type PeerInfo } from '../src/node.js'
-import { parseRate } from '../src/policy/token-bucket.js'
+import { parseRate } from '../src/policy/fairness/token-bucket.js'
 import { buildSegments, canRunNamespaces } from '../test/helpers/netns.js'
 import { parseBenchArgs, printTable } from './report.js'
 

@@ -386,7 +386,7 @@ export class InvalidReportError extends CmeshError {
   }
 }
 
-// --- fairness (src/policy/policy-file.ts) ---
+// --- fairness (src/policy/fairness/policy-file.ts) ---
 
 /** The repository's policy.json (fairness, priorities) is not valid. */
 export class PolicyFileError extends CmeshError {

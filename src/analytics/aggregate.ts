@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { DEFAULT_POPULARITY_THRESHOLD, DEFAULT_THRESHOLD_NOISE, QUANTITIES, type PeriodName } from './constants.js'
-import { discreteLaplace, discreteLaplaceVariance, type Uniform } from '../policy/privacy-noise.js'
+import { discreteLaplace, discreteLaplaceVariance, type Uniform } from '../policy/privacy/privacy-noise.js'
 import { periodHours, periodLabel, periodStart } from './period.js'
 import type { AnalyticsReport } from './wire.js'
 

@@ -10,7 +10,7 @@ export { combineReports, type CommunityReport, type CommunityPeriod, type Combin
 export { renderReport, REPORT_FORMATS, type ReportFormat } from './report.js'
 export { encodeReport, decodeReport, type AnalyticsReport } from './wire.js'
 export { noisyRelease, quantityCap, epsilonShares, type ReleaseInput } from './release.js'
-export { discreteLaplace, discreteLaplacePmf, discreteLaplaceVariance } from '../policy/privacy-noise.js'
+export { discreteLaplace, discreteLaplacePmf, discreteLaplaceVariance } from '../policy/privacy/privacy-noise.js'
 export { periodStart, periodEnd, periodLabel, parsePeriod } from './period.js'
 export { monitorHandler, startMonitor } from './monitor.js'
 export { createRegistry, health, type MonitorSource } from './prometheus.js'

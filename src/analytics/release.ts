@@ -1,6 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto'
 import { MAX_POPULARITY_ENTRIES, POPULARITY_EPSILON_SHARE, QUANTITIES, type PeriodName, type Quantity } from './constants.js'
-import { discreteLaplace, secureUniform, type Uniform } from '../policy/privacy-noise.js'
+import { discreteLaplace, secureUniform, type Uniform } from '../policy/privacy/privacy-noise.js'
 import { periodHours } from './period.js'
 import type { AnalyticsReport } from './wire.js'
 

@@ -1,4 +1,4 @@
-import { liveShares } from '../policy/collection-rules.js'
+import { liveShares } from '../policy/collections/collection-rules.js'
 import { CollectionFiles } from '../sync/collections/collection-file.js'
 import { ReleaseIndex } from '../store/release-index.js'
 

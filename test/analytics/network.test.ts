@@ -14,7 +14,7 @@ import { noisyRelease } from '../../src/analytics/release.js'
 import { periodStart } from '../../src/analytics/period.js'
 import * as dagCbor from '@ipld/dag-cbor'
 import { createNode, type CmeshNode } from '../../src/node.js'
-import { generatePublisherKey } from '../../src/policy/keys.js'
+import { generatePublisherKey } from '../../src/policy/trust/keys.js'
 import { pseudoRandom, tempDir } from '../helpers/temp.js'
 import { waitFor } from '../helpers/wait.js'
 

@@ -3,9 +3,9 @@ import { describe, it } from 'node:test'
 import * as dagCbor from '@ipld/dag-cbor'
 import fc from 'fast-check'
 import { CID } from 'multiformats/cid'
-import { MAX_ANNOUNCEMENT_BYTES, encodeUnsigned, openAnnouncement, signAnnouncement, type Announcement, type OpenedAnnouncement } from '../../src/policy/announcement.js'
-import { PURPOSES } from '../../src/policy/governance.js'
-import { generatePublisherKey } from '../../src/policy/keys.js'
+import { MAX_ANNOUNCEMENT_BYTES, encodeUnsigned, openAnnouncement, signAnnouncement, type Announcement, type OpenedAnnouncement } from '../../src/policy/collections/announcement.js'
+import { PURPOSES } from '../../src/policy/collections/governance.js'
+import { generatePublisherKey } from '../../src/policy/trust/keys.js'
 import { deviationArb, encodeVariant, type Deviation } from './cbor-variants.js'
 import { arbitraryBytes, assertSameBytes, cidArb, decodeOrRefuse, mutatedFrom, plain } from './helpers.js'
 import { fuzzParams } from './settings.js'
@@ -95,7 +95,7 @@ function assertCanonical (bytes: Uint8Array, opened: OpenedAnnouncement): void {
   assertSameBytes(opened.bytes, bytes, 'opened.bytes is not the input')
 }
 
-describe('fuzz: collection announcements (src/policy/announcement.ts openAnnouncement)', () => {
+describe('fuzz: collection announcements (src/policy/collections/announcement.ts openAnnouncement)', () => {
   it('opens every signed announcement to the announcement that was signed', () => {
     fc.assert(fc.property(announcementArb, ({ a, signer }) => {
       const signed = signAnnouncement(a, signers[signer]!)
@@ -129,7 +129,7 @@ describe('fuzz: collection announcements (src/policy/announcement.ts openAnnounc
     }), fuzzParams(0.2))
   })
 
-  // Found by this suite, now fixed (src/policy/announcement.ts openAnnouncement): the signature is checked over a re-encoding
+  // Found by this suite, now fixed (src/policy/collections/announcement.ts openAnnouncement): the signature is checked over a re-encoding
   // of the decoded announcement, never against the bytes received, and @ipld/dag-cbor accepts integers written as
   // floats, map keys out of order and invalid UTF-8; `sig.alg` is compared through String(), so ['ed25519'] passes
   // for 'ed25519'. Anyone relaying a signed announcement can re-encode it: other bytes, another hash (its gossip

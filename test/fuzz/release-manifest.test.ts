@@ -5,8 +5,8 @@ import fc from 'fast-check'
 import { CID } from 'multiformats/cid'
 import { cidOf } from '../../src/dag/cid.js'
 import { getHasher, type BlockHasher } from '../../src/dag/hashing.js'
-import { generatePublisherKey } from '../../src/policy/keys.js'
-import { MAX_MANIFEST_BYTES, encodeBundle, openBundle, openEnvelope, signManifest, type ReleaseManifest } from '../../src/policy/release-manifest.js'
+import { generatePublisherKey } from '../../src/policy/trust/keys.js'
+import { MAX_MANIFEST_BYTES, encodeBundle, openBundle, openEnvelope, signManifest, type ReleaseManifest } from '../../src/policy/trust/release-manifest.js'
 import { deviationArb, encodeVariant, type Deviation } from './cbor-variants.js'
 import { arbitraryBytes, assertSameBytes, cidArb, decodeOrRefuseAsync, mutate, mutationArb, plain } from './helpers.js'
 import { fuzzParams } from './settings.js'
@@ -100,7 +100,7 @@ function assertCanonical (bytes: Uint8Array, opened: { cid: CID, manifest: Relea
   assert.equal(opened.cid.toString(), cidOf(hashers[opened.manifest.hash], 0x71, bytes).toString())
 }
 
-describe('fuzz: release manifests (src/policy/release-manifest.ts openEnvelope, openBundle)', () => {
+describe('fuzz: release manifests (src/policy/trust/release-manifest.ts openEnvelope, openBundle)', () => {
   it('opens every signed envelope to the manifest that was signed, under the CID signManifest gave', async () => {
     await fc.assert(fc.asyncProperty(manifestArb, async x => {
       const s = await signed(x)
@@ -143,7 +143,7 @@ describe('fuzz: release manifests (src/policy/release-manifest.ts openEnvelope, 
     }), fuzzParams(0.3))
   })
 
-  // Found by this suite, now fixed (src/policy/release-manifest.ts openEnvelope): the signature is checked over a re-encoding
+  // Found by this suite, now fixed (src/policy/trust/release-manifest.ts openEnvelope): the signature is checked over a re-encoding
   // of the decoded manifest, while the release's CID (its identity) is the hash of the bytes received; and
   // @ipld/dag-cbor accepts integers written as floats, map keys out of order and invalid UTF-8, `sig.alg` is compared
   // through String() (['ed25519'] passes), and `sig.key` is normalised before use (other texts of the same key

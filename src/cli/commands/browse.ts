@@ -1,5 +1,5 @@
 import type { BrowseEntry } from '../../sync/collections/collections.js'
-import type { Purpose } from '../../policy/governance.js'
+import type { Purpose } from '../../policy/collections/governance.js'
 import { formatBytes, UsageError } from '../args.js'
 import { collectionOp } from '../collection-client.js'
 import type { Command } from '../command.js'

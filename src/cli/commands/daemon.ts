@@ -1,7 +1,7 @@
 import { startApi } from '../../api.js'
 import { createNode } from '../../node.js'
 import { resolveRepo } from '../../store/index.js'
-import { parseRate } from '../../policy/token-bucket.js'
+import { parseRate } from '../../policy/fairness/token-bucket.js'
 import { parseCount, UsageError } from '../args.js'
 import type { Command } from '../command.js'
 import { startMonitor } from '../../analytics/monitor.js'

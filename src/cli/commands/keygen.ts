@@ -1,4 +1,4 @@
-import { generatePublisherKey, savePublisherKey, type KeyAlgorithm } from '../../policy/keys.js'
+import { generatePublisherKey, savePublisherKey, type KeyAlgorithm } from '../../policy/trust/keys.js'
 import { UsageError } from '../args.js'
 import type { Command } from '../command.js'
 

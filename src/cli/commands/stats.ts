@@ -1,6 +1,6 @@
 import { callApi, daemonApi } from '../../api.js'
-import { readLedger } from '../../policy/ledger.js'
-import { readPolicy } from '../../policy/policy-file.js'
+import { readLedger } from '../../policy/fairness/ledger.js'
+import { readPolicy } from '../../policy/fairness/policy-file.js'
 import { resolveRepo } from '../../store/index.js'
 import type { PeerFairness } from '../../sync/exchange/block-service.js'
 import type { CommandContext } from '../context.js'

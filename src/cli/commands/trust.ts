@@ -1,4 +1,4 @@
-import { TrustStore } from '../../policy/trust.js'
+import { TrustStore } from '../../policy/trust/trust.js'
 import { resolveRepo } from '../../store/index.js'
 import { UsageError } from '../args.js'
 import type { Command } from '../command.js'

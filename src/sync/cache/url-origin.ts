@@ -1,7 +1,7 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { ForbiddenDestinationError, InvalidUrlError } from '../../errors.js'
-import type { Headers } from '../../policy/http-cache.js'
+import type { Headers } from '../../policy/cache/http-cache.js'
 import { MAX_URL_LENGTH, ORIGIN_HEADERS_TIMEOUT_MS } from './constants.js'
 import type { DestinationGuard } from './destination.js'
 import type { UrlResponse } from './url-cache-interface.js'

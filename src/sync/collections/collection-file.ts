@@ -1,9 +1,9 @@
 import { readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { RepoError } from '../../errors.js'
-import { openAnnouncement, type OpenedAnnouncement } from '../../policy/announcement.js'
-import { headKey, type CollectionState } from '../../policy/collection-rules.js'
-import { collectionTopic, parseGovernance } from '../../policy/governance.js'
+import { openAnnouncement, type OpenedAnnouncement } from '../../policy/collections/announcement.js'
+import { headKey, type CollectionState } from '../../policy/collections/collection-rules.js'
+import { collectionTopic, parseGovernance } from '../../policy/collections/governance.js'
 import { readJsonFile, writeJsonFile } from '../../store/json-file.js'
 
 /** Directory in the repository holding one file per joined collection. */

@@ -1,5 +1,5 @@
-import { loadPublisherKey } from '../../policy/keys.js'
-import { PURPOSES, type Purpose } from '../../policy/governance.js'
+import { loadPublisherKey } from '../../policy/trust/keys.js'
+import { PURPOSES, type Purpose } from '../../policy/collections/governance.js'
 import { InvalidAnnouncementError } from '../../errors.js'
 import type { BrowseQuery, Collections } from './collections.js'
 

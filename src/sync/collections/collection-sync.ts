@@ -1,10 +1,10 @@
 import type { CID } from 'multiformats/cid'
 import { parseCid } from '../../dag/cid.js'
-import type { Announcement } from '../../policy/announcement.js'
-import { expire, liveShares } from '../../policy/collection-rules.js'
+import type { Announcement } from '../../policy/collections/announcement.js'
+import { expire, liveShares } from '../../policy/collections/collection-rules.js'
 import type { StoredCollection } from './collection-file.js'
 import type { Blockstore } from '../../store/interface.js'
-import { COLLECTION_PIN } from '../exchange/constants.js'
+import { COLLECTION_PIN } from './constants.js'
 
 /**
  * Longest wait before a failed download is tried again (sooner when a peer connects). A failure is cheap (each

@@ -26,21 +26,6 @@ export const QUEUED_CID_BYTES = 600
  */
 export const FRAME_PIECE_BYTES = 256
 
-/**
- * Bytes between two wanted chunks of a file that an HTTP mirror downloads and discards to save a request: a
- * request costs a round trip, and 64 KiB at 10 Mbit/s take about 50 ms, one long-distance round trip.
- */
-export const MIRROR_MAX_GAP = 64 * 1024
-/**
- * Largest byte range asked of an HTTP mirror in one request (and the most read from a server that ignores
- * Range): bounds the chunks held per response and what a failed response wastes; request overhead is <1 %.
- */
-export const MIRROR_MAX_RANGE = 8 * 1024 * 1024
-/** HTTP requests in flight to one mirror at once (the fetcher's requests per source; browsers use 6 a host). */
-export const MIRROR_CONCURRENCY = 4
-/** An HTTP mirror that sends no headers, or no body bytes, for this long is given up on for that request. */
-export const MIRROR_STALL_TIMEOUT_MS = 5000
-
 /** Blocks travel compressed when that pays, unless a node turns it off. */
 export const DEFAULT_COMPRESS = true
 /** Compression a sender uses (receivers accept 'br' and 'gzip'): brotli beat gzip at every level (bench:compression). */
@@ -59,14 +44,3 @@ export const COMPRESS_SAMPLE_SLICE_BYTES = 16 * 1024
 export const MIN_COMPRESSION_GAIN = 0.1
 /** zlib output buffer: one thread-pool round trip per buffer, so 1 MiB inflates in 4 round trips, not 64. */
 export const ZLIB_CHUNK_BYTES = 256 * 1024
-
-/** Collections: peers are asked for the heads of the joined collections this often, besides on connect. */
-export const ANTI_ENTROPY_INTERVAL_MS = 30_000
-/** Collections: one resource's download is given up after this long (and retried later). */
-export const COLLECTION_FETCH_TIMEOUT_MS = 10 * 60_000
-/** The owner of the collections' pins (Blockstore.pin): one for all joined collections, which agree among themselves. */
-export const COLLECTION_PIN = 'collections'
-/** Collections: a resource whose download failed is tried again after this long (doubling each time, up to 30 s), or when a peer connects. */
-export const COLLECTION_RETRY_MS = 2_000
-/** Collections: expired announcements are swept and auto-sync re-run this often. */
-export const COLLECTION_SWEEP_MS = 60_000

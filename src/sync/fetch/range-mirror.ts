@@ -3,7 +3,7 @@ import { cidKey } from '../../dag/cid.js'
 import type { ChunkLocation } from '../../dag/locations.js'
 import { AbortError, InvalidOptionError, MirrorError } from '../../errors.js'
 import type { Block } from '../../store/interface.js'
-import { MIRROR_CONCURRENCY, MIRROR_MAX_GAP, MIRROR_MAX_RANGE, MIRROR_STALL_TIMEOUT_MS } from '../exchange/constants.js'
+import { MIRROR_CONCURRENCY, MIRROR_MAX_GAP, MIRROR_MAX_RANGE, MIRROR_STALL_TIMEOUT_MS } from './constants.js'
 import type { BlockAnswer, BlockSource } from './fetcher.js'
 import { planRanges, type PlannedChunk, type PlannedRange } from './range-plan.js'
 

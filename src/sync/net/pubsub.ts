@@ -1,7 +1,7 @@
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { createTopicScoreParams, type TopicScoreParams } from '@libp2p/gossipsub/score'
 import { createHash } from 'node:crypto'
-import { MAX_ANNOUNCEMENT_BYTES } from '../../policy/announcement.js'
+import { MAX_ANNOUNCEMENT_BYTES } from '../../policy/collections/announcement.js'
 
 /**
  * Gossipsub as collections use it. Messages are announcements that carry their publisher's signature, so

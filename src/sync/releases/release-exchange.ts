@@ -1,7 +1,7 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
-import { MAX_BUNDLE_BYTES } from '../../policy/release-manifest.js'
+import { MAX_BUNDLE_BYTES } from '../../policy/trust/release-manifest.js'
 import { readFrames, sendFrame } from '../exchange/framing.js'
 import { ProtocolError } from '../exchange/wire.js'
 

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import { verifyStore } from '../../../src/dag/verify.js'
 import { createNode, type CmeshNode, type NodeOptions } from '../../../src/node.js'
-import { generatePublisherKey, type PublisherKey } from '../../../src/policy/keys.js'
+import { generatePublisherKey, type PublisherKey } from '../../../src/policy/trust/keys.js'
 import { pseudoRandom, tempDir } from '../../helpers/temp.js'
 import { serveDir } from '../../helpers/static-server.js'
 
