@@ -22,7 +22,7 @@ import { countServed } from '../src/analytics/node-hooks.js'
 import { importBytes } from '../src/dag/importer.js'
 import { createStore } from '../src/store/index.js'
 import { parseCid } from '../src/dag/cid.js'
-import { createNode } from '../src/node.js'
+import { createNode } from '../src/node/index.js'
 import { parseRate } from '../src/policy/fairness/token-bucket.js'
 import { parseBenchArgs, printTable } from './report.js'
 

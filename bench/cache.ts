@@ -17,7 +17,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createNode, type CmeshNode } from '../src/node.js'
+import { createNode, type CmeshNode } from '../src/node/index.js'
 import { Origin } from '../test/helpers/origin.js'
 import { parseBenchArgs, printTable } from './report.js'
 import { seededRandom } from './random.js'

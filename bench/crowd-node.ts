@@ -3,7 +3,7 @@
  * process, so the crowd runs on every core and no node's event loop waits on fifty others. Obeys the parent over
  * IPC. Each node has its own repo, listens on its own loopback address, mDNS off.
  */
-import { createNode, type CmeshNode } from '../src/node.js'
+import { createNode, type CmeshNode } from '../src/node/index.js'
 import { CID } from 'multiformats/cid'
 
 export type CrowdCommand =

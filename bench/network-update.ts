@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createNode, type CmeshNode } from '../src/node.js'
+import { createNode, type CmeshNode } from '../src/node/index.js'
 import { generatePublisherKey } from '../src/policy/trust/keys.js'
 import { countingProxy, type CountingProxy } from './tcp-proxy.js'
 

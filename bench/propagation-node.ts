@@ -6,7 +6,7 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createNode, type CmeshNode } from '../src/node.js'
+import { createNode, type CmeshNode } from '../src/node/index.js'
 import { signAnnouncement } from '../src/policy/collections/announcement.js'
 import { collectionTopic, parseGovernance, type Purpose } from '../src/policy/collections/governance.js'
 import type { PublisherKey } from '../src/policy/trust/keys.js'

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { createNode, type CmeshNode } from '../src/node.js'
+import { createNode, type CmeshNode } from '../src/node/index.js'
 import type { UrlResponse } from '../src/sync/cache/url-cache.js'
 import { Origin } from '../test/helpers/origin.js'
 

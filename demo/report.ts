@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { ANALYTICS_TOPIC } from '../src/analytics/constants.js'
 import { communityReport } from '../src/analytics/community.js'
 import { renderReport } from '../src/analytics/report.js'
-import { createNode, type CmeshNode } from '../src/node.js'
+import { createNode, type CmeshNode } from '../src/node/index.js'
 
 /**
  * The demo's policy. Twelve nodes that each moved a few MB are a tiny community: with the default epsilon (1 a

@@ -25,7 +25,7 @@ export { exportCar, importCar, carStream, type CarOptions, type CarExportResult,
 export { verifyStore, type VerifyOptions, type VerifyReport, type VerifyProgressEvent } from './dag/index.js'
 
 // the node and its services
-export { createNode, CmeshNode, type NodeOptions, type PeerInfo } from './node.js'
+export { createNode, CmeshNode, type NodeOptions, type PeerInfo } from './node/index.js'
 export { type FetchOptions, type FetchResult, type FetchProgressEvent, type BlockSource } from './sync/index.js'
 export { startGateway, type Gateway, type GatewayInit } from './sync/index.js'
 export { readBundle, type PublishOptions, type PublishResult, type UpdateOptions, type UpdateResult, type UpdateProgressEvent } from './sync/index.js'

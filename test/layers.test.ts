@@ -5,14 +5,14 @@ import { describe, it } from 'node:test'
 
 /**
  * The layering of src/: each layer imports only layers below it (store <- dag <- policy <- sync <- analytics <-
- * node <- api <- cli), and no two files import each other, however long the way round. Type imports count too: a
+ * node <- daemon <- cli), and no two files import each other, however long the way round. Type imports count too: a
  * type that runs back up is a design that does.
  */
 const root = join(import.meta.dirname, '..', '..', 'src')
 
 const LAYERS: Array<[prefix: string, layer: number]> = [
   ['errors.ts', 0], ['store/', 1], ['dag/', 2], ['policy/', 3], ['sync/', 4], ['analytics/', 5],
-  ['node.ts', 6], ['api.ts', 7], ['cli/', 8], ['index.ts', 8]
+  ['node/', 6], ['daemon/', 7], ['cli/', 8], ['index.ts', 8]
 ]
 
 function layerOf (file: string): number {
@@ -71,7 +71,7 @@ describe('layers of src/', () => {
 
   it('finds the imports it judges (the check itself can fail)', () => {
     assert.ok(files.length > 100)
-    assert.ok(graph.get('node.ts')!.some(t => t.startsWith('sync/')), 'node.ts imports the sync layer')
+    assert.ok(graph.get('node/node.ts')!.some(t => t.startsWith('sync/')), 'node/node.ts imports the sync layer')
     assert.throws(() => layerOf('elsewhere/x.ts'))
   })
 })

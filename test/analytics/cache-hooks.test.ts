@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { createNode } from '../../src/node.js'
+import { createNode } from '../../src/node/index.js'
 import { Origin } from '../helpers/origin.js'
 import { collect, pseudoRandom, tempDir } from '../helpers/temp.js'
 

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createNode, type CmeshNode } from '../../src/node.js'
+import { createNode, type CmeshNode } from '../../src/node/index.js'
 import type { SimulatedFaults } from '../../src/sync/exchange/block-service.js'
 
 /** How a simulated node behaves. */

@@ -1,5 +1,5 @@
-import { startApi } from '../../api.js'
-import { createNode } from '../../node.js'
+import { startApi } from '../../daemon/api.js'
+import { createNode } from '../../node/index.js'
 import { resolveRepo } from '../../store/index.js'
 import { parseRate } from '../../policy/fairness/token-bucket.js'
 import { parseCount, UsageError } from '../args.js'

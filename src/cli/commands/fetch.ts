@@ -1,5 +1,5 @@
-import { callApi, daemonApi } from '../../api.js'
-import { createNode } from '../../node.js'
+import { callApi, daemonApi } from '../../daemon/api.js'
+import { createNode } from '../../node/index.js'
 import { resolveRepo } from '../../store/index.js'
 import { parseCidPath, UsageError } from '../args.js'
 import type { Command } from '../command.js'

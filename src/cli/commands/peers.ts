@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { callApi, daemonApi } from '../../api.js'
-import { createNode, type PeerInfo } from '../../node.js'
+import { callApi, daemonApi } from '../../daemon/api.js'
+import { createNode, type PeerInfo } from '../../node/index.js'
 import { resolveRepo } from '../../store/index.js'
 import type { CommandContext } from '../context.js'
 import { parseCount } from '../args.js'

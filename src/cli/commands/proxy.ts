@@ -1,6 +1,6 @@
-import { daemonApi, startApi } from '../../api.js'
+import { daemonApi, startApi } from '../../daemon/api.js'
 import { CmeshError } from '../../errors.js'
-import { createNode } from '../../node.js'
+import { createNode } from '../../node/index.js'
 import { resolveRepo } from '../../store/index.js'
 import { DEFAULT_PROXY_PORT, startProxy } from '../../sync/cache/http-proxy.js'
 import { UsageError } from '../args.js'

@@ -1,4 +1,4 @@
-import { callApi, daemonApi } from '../../api.js'
+import { callApi, daemonApi } from '../../daemon/api.js'
 import { readLedger } from '../../policy/fairness/ledger.js'
 import { readPolicy } from '../../policy/fairness/policy-file.js'
 import { resolveRepo } from '../../store/index.js'

@@ -1,5 +1,5 @@
-import { callApi, daemonApi } from '../../api.js'
-import { createNode } from '../../node.js'
+import { callApi, daemonApi } from '../../daemon/api.js'
+import { createNode } from '../../node/index.js'
 import { resolveRepo } from '../../store/index.js'
 import { readBundle, type UpdateResult } from '../../sync/releases/releases.js'
 import { formatBytes, UsageError } from '../args.js'

@@ -3,8 +3,8 @@ import { statSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { API_TOKEN_FILENAME, callApi, daemonApi, startApi } from '../../src/api.js'
-import { createNode } from '../../src/node.js'
+import { API_TOKEN_FILENAME, callApi, daemonApi, startApi } from '../../src/daemon/api.js'
+import { createNode } from '../../src/node/index.js'
 import { tempDir } from '../helpers/temp.js'
 
 /** A raw request, headers as a web page or an attacker would set them (fetch would fill in Host itself). */
