@@ -16,7 +16,7 @@ import type { Blockstore } from '../store/interface.js'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { announceable } from '../sync/net/addresses.js'
 import { localSubnets, onSegment } from '../policy/fairness/segments.js'
-import { BlockService, type SimulatedFaults } from '../sync/exchange/block-service.js'
+import { BlockService } from '../sync/exchange/block-service.js'
 import { PeerExchange } from '../sync/net/peer-exchange.js'
 import { Redialer } from '../sync/net/redial.js'
 import { fetchDag, type FetchOptions, type FetchResult } from '../sync/fetch/fetcher.js'
@@ -73,8 +73,6 @@ export interface NodeOptions {
   compress?: boolean
   /** The community cache (URL -> CID): owners, budget, gossip and prefetch timings, an event hook. */
   urlCache?: UrlCacheOptions
-  /** Misbehave on purpose: for the simulation harness only. */
-  simulate?: SimulatedFaults
   /** Serve blocks over HTTP as an IPFS trustless gateway (`GET /ipfs/{cid}`) on this host and port. @default off */
   gateway?: { host?: string, port?: number }
   /** Community collections: anti-entropy and auto-sync timings (see CollectionsOptions). */
@@ -394,7 +392,6 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       rarestFirst: init.rarestFirst,
       compress: init.compress,
       banned,
-      simulate: init.simulate,
       policy,
       fair: init.fair,
       ledger: new Ledger(repo),
