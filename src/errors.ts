@@ -50,6 +50,13 @@ export class RepoError extends CmeshError {
   }
 }
 
+/** The repository's config.json sets a field to something it cannot mean. */
+export class ConfigError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_CONFIG_INVALID', message)
+  }
+}
+
 /** The store was used after close(). */
 export class StoreClosedError extends CmeshError {
   constructor () {

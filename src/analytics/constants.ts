@@ -4,12 +4,6 @@
  * cap / epsilon_i, where the epsilon_i of one release add up to the period's epsilon (see README, Analytics).
  */
 
-/** File of the node's analytics LMDB environment, in the repository (apart from the block store). */
-export const METRICS_FILENAME = 'metrics.mdb'
-
-/** Policy file in the repository; analytics reads only its `analytics` key. */
-export const POLICY_FILENAME = 'policy.json'
-
 /** Gossipsub topic the community's aggregates travel on. */
 export const ANALYTICS_TOPIC = '/cmesh/analytics/1.0.0'
 

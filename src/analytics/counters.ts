@@ -1,9 +1,8 @@
 import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { InvalidOptionError } from '../errors.js'
-import { METRICS_FILENAME } from './constants.js'
 import { HOUR_MS } from './period.js'
+import { repoPath } from '../repo/index.js'
 
 /** What other components use to count: `node.metrics.count('cache.hits')`. */
 export interface Metrics {
@@ -48,7 +47,7 @@ export class MetricsStore implements Metrics {
 
   constructor (repo: string, private readonly now: () => number = Date.now) {
     mkdirSync(repo, { recursive: true })
-    this.env = open({ path: join(repo, METRICS_FILENAME), maxDbs: 8, noMetaSync: true, compression: false })
+    this.env = open({ path: repoPath(repo, 'metrics'), maxDbs: 8, noMetaSync: true, compression: false })
     this.counters = this.env.openDB({ name: 'counters' })
     this.resourcesDb = this.env.openDB({ name: 'resources' })
     this.ledger = this.env.openDB({ name: 'ledger' })

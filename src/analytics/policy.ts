@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { AnalyticsPolicyError } from '../errors.js'
 import {
   DEFAULT_EPSILON_PER_PERIOD, DEFAULT_LIFETIME_EPSILON, DEFAULT_MAX_RESOURCES, DEFAULT_PERIOD,
-  DEFAULT_POPULARITY_THRESHOLD, POLICY_FILENAME, QUANTITIES, type PeriodName
+  DEFAULT_POPULARITY_THRESHOLD, QUANTITIES, type PeriodName
 } from './constants.js'
 import { PERIOD_NAMES } from './period.js'
+import { repoPath } from '../repo/index.js'
 
 /** The `analytics` key of `<repo>/policy.json` (other keys belong to other parts of cmesh and are not read here). */
 export interface AnalyticsPolicy {
@@ -91,7 +91,7 @@ export function parseAnalyticsPolicy (value: unknown, where = 'analytics policy'
 
 /** The analytics policy of a repository: `<repo>/policy.json`'s `analytics` key, defaults when absent. */
 export function readAnalyticsPolicy (repo: string): AnalyticsPolicy {
-  const file = join(repo, POLICY_FILENAME)
+  const file = repoPath(repo, 'policy')
   let text: string
   try {
     text = readFileSync(file, 'utf8')

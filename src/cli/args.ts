@@ -1,6 +1,7 @@
 import { CID } from 'multiformats/cid'
 import { parseCid } from '../dag/cid.js'
 import { CmeshError } from '../errors.js'
+import { sizeInBytes } from '../repo/index.js'
 
 /** A command line that cannot be understood: exit code 2. */
 export class UsageError extends CmeshError {
@@ -9,14 +10,11 @@ export class UsageError extends CmeshError {
   }
 }
 
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1024 ** 2, g: 1e9, gb: 1e9, gib: 1024 ** 3, t: 1e12, tb: 1e12, tib: 1024 ** 4 }
-
 /** "10GB", "512MiB", "1000" -> bytes. */
 export function parseSize (text: string, what: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text)
-  const unit = m === null ? undefined : UNITS[m[2]!.toLowerCase()]
-  if (m === null || unit === undefined) throw new UsageError(`${what}: expected a size like 10GB or 512MiB, got ${JSON.stringify(text)}`)
-  return Math.floor(Number(m[1]) * unit)
+  const bytes = sizeInBytes(text)
+  if (bytes === undefined) throw new UsageError(`${what}: expected a size like 10GB or 512MiB, got ${JSON.stringify(text)}`)
+  return bytes
 }
 
 /** A non-negative integer option. */

@@ -1,9 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { RepoError } from '../errors.js'
 import { createStore, resolveRepo } from '../store/index.js'
 import type { Blockstore } from '../store/interface.js'
-import { parseSize, UsageError } from './args.js'
+import { parseSize } from './args.js'
 import { ProgressBar } from './progress.js'
 
 /** Options every command accepts. */
@@ -14,32 +11,18 @@ export interface GlobalOptions {
   quiet: boolean
 }
 
-/** What a command gets: its output streams, global options, and the store opened on first use. */
+/**
+ * What a command gets: its output streams, global options, and the store opened on first use (its capacity from
+ * --capacity, else the repository's config.json, as for the library).
+ */
 export class CommandContext {
   private store: Blockstore | undefined
   constructor (readonly options: GlobalOptions, readonly stdout: NodeJS.WritableStream = process.stdout) {}
 
-  /** Capacity from --capacity, else the repo's config.json `capacity` (bytes or "10GB"), else unlimited. */
-  private capacity (repo: string): number | undefined {
-    if (this.options.capacity !== undefined) return parseSize(this.options.capacity, '--capacity')
-    const file = join(repo, 'config.json')
-    if (!existsSync(file)) return undefined
-    let config: { capacity?: unknown }
-    try {
-      config = JSON.parse(readFileSync(file, 'utf8')) as { capacity?: unknown }
-    } catch (err) {
-      throw new RepoError(`cannot read ${file}: ${(err as Error).message}`)
-    }
-    if (config.capacity === undefined) return undefined
-    if (typeof config.capacity === 'number') return config.capacity
-    if (typeof config.capacity === 'string') return parseSize(config.capacity, `${file} capacity`)
-    throw new UsageError(`${file}: capacity must be a number of bytes or a size like "10GB"`)
-  }
-
   openStore (): Blockstore {
     if (this.store === undefined) {
       const repo = resolveRepo(this.options.repo)
-      this.store = createStore({ repo, capacity: this.capacity(repo) })
+      this.store = createStore({ repo, capacity: this.options.capacity === undefined ? undefined : parseSize(this.options.capacity, '--capacity') })
     }
     return this.store
   }

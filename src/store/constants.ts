@@ -1,9 +1,3 @@
-/** Repository used when neither `--repo` nor CMESH_REPO is given: `~/.cmesh`. */
-export const DEFAULT_REPO_DIRNAME = '.cmesh'
-/** Environment variable naming the repository. */
-export const REPO_ENV = 'CMESH_REPO'
-/** File of the LMDB environment inside the repository. */
-export const STORE_FILENAME = 'store.mdb'
 /** On-disk format of the store (2: block bytes keyed by sequence number, see lmdb-store.ts; 1 is migrated on open); a repo written by a newer format is refused rather than misread. */
 export const STORE_FORMAT = 2
 /** Capacity when none is configured: unlimited. */

@@ -1,13 +1,13 @@
 import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs'
-import { join } from 'node:path'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { CID } from 'multiformats/cid'
 import * as dagCbor from '@ipld/dag-cbor'
 import { BlockNotFoundError, BlockPinnedError, BlockTooLargeError, InvalidOptionError, RepoError, StoreClosedError, StoreFullError } from '../errors.js'
-import { CODEC_DAG_CBOR, CODEC_RAW, GC_BATCH, MAX_BLOCK_SIZE, STORE_FILENAME, STORE_FORMAT } from './constants.js'
+import { CODEC_DAG_CBOR, CODEC_RAW, GC_BATCH, MAX_BLOCK_SIZE, STORE_FORMAT } from './constants.js'
 import { bytesKey, codecLinks } from './links.js'
 import { location, locationSize, migrateFormat1, nextSeq, PackedKeys, SEQ_BYTES } from './layout.js'
 import { USER_PIN, type Block, type Blockstore, type GcResult, type PinRecord, type PutResult, type RootInfo, type StoreSession, type StoreStat } from './interface.js'
+import { repoPath } from '../repo/index.js'
 
 interface Usage { blocks: number, bytes: number }
 
@@ -52,11 +52,11 @@ export class LmdbBlockstore implements Blockstore {
     try {
       mkdirSync(repo, { recursive: true })
       if (!statSync(repo).isDirectory()) throw new Error('not a directory')
-      checkLmdbFile(join(repo, STORE_FILENAME))
+      checkLmdbFile(repoPath(repo, 'store'))
       // noMetaSync: one flush per commit instead of two (about 10 % faster ingest); LMDB keeps the database
       // consistent, and a power cut can at worst undo the last commit (blocks are refetched, roots re-marked).
       // remapChunks: maps the file in chunks, so resident memory does not grow with the whole store.
-      this.env = open({ path: join(repo, STORE_FILENAME), maxDbs: 8, noMetaSync: true, compression: false, remapChunks: true })
+      this.env = open({ path: repoPath(repo, 'store'), maxDbs: 8, noMetaSync: true, compression: false, remapChunks: true })
       this.data = this.env.openDB({ name: 'data', keyEncoding: 'binary', encoding: 'binary' })
       this.index = this.env.openDB({ name: 'index', keyEncoding: 'binary', encoding: 'binary' })
       this.refs = this.env.openDB({ name: 'refs', keyEncoding: 'binary' })

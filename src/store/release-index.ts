@@ -2,11 +2,7 @@ import { readFileSync } from 'node:fs'
 import { writeFile, rename, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { readJsonFile, writeJsonFile } from './json-file.js'
-
-/** File in the repository listing the release installed for each name. */
-export const RELEASES_FILENAME = 'releases.json'
-/** Directory in the repository holding the bundles (signed manifest and DAG interior) of installed releases. */
-export const BUNDLES_DIRNAME = 'releases'
+import { repoPath } from '../repo/index.js'
 
 export interface InstalledRelease {
   name: string
@@ -31,8 +27,8 @@ export class ReleaseIndex {
   private readonly dir: string
 
   constructor (repo: string) {
-    this.path = join(repo, RELEASES_FILENAME)
-    this.dir = join(repo, BUNDLES_DIRNAME)
+    this.path = repoPath(repo, 'releases')
+    this.dir = repoPath(repo, 'bundles')
   }
 
   private read (): Record<string, InstalledRelease> {

@@ -3,11 +3,6 @@
  * changes them in `<repo>/policy.json` (src/policy/fairness/policy-file.ts); each doc names the policy key.
  */
 
-/** Policy file in the repository: `fairness` and `priorities` keys (other top-level keys belong to others). */
-export const POLICY_FILENAME = 'policy.json'
-/** Per-peer ledger of bytes sent and received, in the repository. */
-export const LEDGER_FILENAME = 'ledger.json'
-
 /** fairness.maxShare: most of this node's upload one group of peers gets while other groups wait. */
 export const DEFAULT_MAX_SHARE = 0.25
 /** fairness.shareWindowMs: shares are measured over this sliding window (the bench's 1 s windows). */

@@ -1,6 +1,6 @@
-import { join } from 'node:path'
 import { readJsonFile, writeJsonFile } from '../../store/json-file.js'
-import { LEDGER_FILENAME, LEDGER_FLUSH_MS, LEDGER_MAX_PEERS, RECIPROCATION_WINDOW_MS } from './constants.js'
+import { LEDGER_FLUSH_MS, LEDGER_MAX_PEERS, RECIPROCATION_WINDOW_MS } from './constants.js'
+import { repoPath } from '../../repo/index.js'
 
 /** What this node and one peer have given each other. */
 export interface LedgerEntry {
@@ -35,7 +35,7 @@ export class Ledger {
 
   /** `repo` undefined: in memory only. */
   constructor (repo?: string, private readonly now: () => number = Date.now) {
-    this.file = repo === undefined ? undefined : join(repo, LEDGER_FILENAME)
+    this.file = repo === undefined ? undefined : repoPath(repo, 'ledger')
     if (this.file !== undefined) {
       const saved = readJsonFile<{ peers?: Record<string, Partial<LedgerEntry>> }>(this.file, {})
       for (const [peer, e] of Object.entries(saved.peers ?? {})) {

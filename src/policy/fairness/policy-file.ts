@@ -1,12 +1,11 @@
 import { readFileSync, statSync } from 'node:fs'
-import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import { PolicyFileError } from '../../errors.js'
 import { PURPOSES, type Purpose } from '../collections/governance.js'
 import type { CongestionOptions } from './congestion.js'
 import type { FloodOptions } from './flood-guard.js'
 import type { UnchokeOptions } from './unchoker.js'
-import { POLICY_FILENAME } from './constants.js'
+import { repoPath } from '../../repo/index.js'
 
 /** The `fairness` key of policy.json: every field optional, defaults in fairness-constants.ts. */
 export interface FairnessPolicy {
@@ -165,7 +164,7 @@ export function parsePolicy (doc: unknown): Policy {
 
 /** `<repo>/policy.json` read and checked; the defaults when there is none. */
 export function readPolicy (repo: string): Policy {
-  const file = join(repo, POLICY_FILENAME)
+  const file = repoPath(repo, 'policy')
   let text: string
   try {
     text = readFileSync(file, 'utf8')
@@ -189,7 +188,7 @@ export function readPolicy (repo: string): Policy {
 /** When the policy file last changed (0 when there is none): a node reloads it when this moves. */
 export function policyStamp (repo: string): number {
   try {
-    return statSync(join(repo, POLICY_FILENAME)).mtimeMs
+    return statSync(repoPath(repo, 'policy')).mtimeMs
   } catch {
     return 0
   }

@@ -4,4 +4,4 @@
  */
 export { generatePublisherKey, loadPublisherKey, savePublisherKey, parsePublicKey, signPayload, verifyPayload, KEY_ALGORITHMS, type KeyAlgorithm, type PublisherKey } from './keys.js'
 export { signManifest, openEnvelope, openBundle, encodeBundle, checkManifest, checkReleaseName, checkVersion, MAX_MANIFEST_BYTES, MAX_BUNDLE_BYTES, type ReleaseManifest, type Mirror, type Dependency, type Envelope, type Signature, type OpenedRelease } from './release-manifest.js'
-export { TrustStore, checkRelease, TRUST_FILENAME } from './trust.js'
+export { TrustStore, checkRelease } from './trust.js'

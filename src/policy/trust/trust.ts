@@ -1,11 +1,8 @@
-import { join } from 'node:path'
 import { ExpiredError, RepoError, RollbackError, UntrustedKeyError } from '../../errors.js'
 import { readJsonFile, writeJsonFile } from '../../store/json-file.js'
 import { parsePublicKey } from './keys.js'
 import { checkReleaseName, type ReleaseManifest } from './release-manifest.js'
-
-/** File in the repository listing which publisher keys are trusted for which release names. */
-export const TRUST_FILENAME = 'trust.json'
+import { repoPath } from '../../repo/index.js'
 
 interface TrustFile {
   names: Record<string, string[]>
@@ -19,7 +16,7 @@ export class TrustStore {
   private readonly path: string
 
   constructor (repo: string) {
-    this.path = join(repo, TRUST_FILENAME)
+    this.path = repoPath(repo, 'trust')
   }
 
   private read (): TrustFile {

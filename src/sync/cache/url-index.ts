@@ -1,8 +1,5 @@
-import { join } from 'node:path'
 import { readJsonFile, writeJsonFile } from '../../store/json-file.js'
-
-/** File in the repository holding the URL index (URL -> CID with its HTTP metadata). */
-export const URL_INDEX_FILENAME = 'url-cache.json'
+import { repoPath } from '../../repo/index.js'
 
 /** What this node holds for a URL: verified content (a DAG in the store) and the response's metadata. */
 export interface UrlEntry {
@@ -46,7 +43,7 @@ export class UrlIndex {
   usedBytes = 0
 
   constructor (repo: string) {
-    this.path = join(repo, URL_INDEX_FILENAME)
+    this.path = repoPath(repo, 'urlIndex')
     const file = readJsonFile<IndexFile>(this.path, { version: 1, inflation: 0, entries: [] })
     this.inflation = typeof file.inflation === 'number' ? file.inflation : 0
     for (const e of Array.isArray(file.entries) ? file.entries : []) {

@@ -5,9 +5,7 @@ import { openAnnouncement, type OpenedAnnouncement } from '../../policy/collecti
 import { headKey, type CollectionState } from '../../policy/collections/collection-rules.js'
 import { collectionTopic, parseGovernance } from '../../policy/collections/governance.js'
 import { readJsonFile, writeJsonFile } from '../../store/json-file.js'
-
-/** Directory in the repository holding one file per joined collection. */
-export const COLLECTIONS_DIRNAME = 'collections'
+import { repoPath } from '../../repo/index.js'
 
 /** A joined collection as kept on disk: its rules, local settings and the announcements it holds. */
 export interface StoredCollection extends CollectionState {
@@ -33,7 +31,7 @@ export class CollectionFiles {
   private readonly dir: string
 
   constructor (repo: string) {
-    this.dir = join(repo, COLLECTIONS_DIRNAME)
+    this.dir = repoPath(repo, 'collections')
   }
 
   names (): string[] {

@@ -1,18 +1,15 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { RepoError } from '../../errors.js'
-
-/** File in the repository holding the node's private key (libp2p protobuf encoding, mode 0600). */
-export const IDENTITY_FILENAME = 'identity.key'
+import { repoPath } from '../../repo/index.js'
 
 /**
  * The node's private key: read from the repository, or generated (Ed25519) and written there on first start,
  * so a node is the same peer after a restart. Written to a temp file and renamed: a crash never leaves half a key.
  */
 export async function loadOrCreateIdentity (repo: string): Promise<PrivateKey> {
-  const path = join(repo, IDENTITY_FILENAME)
+  const path = repoPath(repo, 'identity')
   let bytes: Uint8Array | undefined
   try {
     bytes = await readFile(path)

@@ -1,6 +1,6 @@
 /**
  * libp2p plumbing: the node's identity, which addresses to announce, redialing, peer exchange and pubsub.
  */
-export { loadOrCreateIdentity, IDENTITY_FILENAME } from './identity.js'
+export { loadOrCreateIdentity } from './identity.js'
 export { announceable, isLoopback } from './addresses.js'
 export { pubsubService, collectionTopicScore, PUBSUB_SCORE_THRESHOLDS } from './pubsub.js'

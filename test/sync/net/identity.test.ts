@@ -3,7 +3,8 @@ import { statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { IDENTITY_FILENAME, loadOrCreateIdentity } from '../../../src/sync/net/identity.js'
+import { loadOrCreateIdentity } from '../../../src/sync/net/identity.js'
+import { repoPath } from '../../../src/repo/index.js'
 import { tempDir } from '../../helpers/temp.js'
 
 describe('node identity', () => {
@@ -11,14 +12,14 @@ describe('node identity', () => {
     const repo = join(tempDir(t), 'repo')
     const first = await loadOrCreateIdentity(repo)
     assert.equal(first.type, 'Ed25519')
-    assert.equal(statSync(join(repo, IDENTITY_FILENAME)).mode & 0o777, 0o600)
+    assert.equal(statSync(repoPath(repo, 'identity')).mode & 0o777, 0o600)
     const again = await loadOrCreateIdentity(repo)
     assert.equal(peerIdFromPrivateKey(again).toString(), peerIdFromPrivateKey(first).toString())
   })
 
   it('refuses a damaged key file instead of silently becoming another peer', async t => {
     const repo = tempDir(t)
-    writeFileSync(join(repo, IDENTITY_FILENAME), 'garbage')
+    writeFileSync(repoPath(repo, 'identity'), 'garbage')
     await assert.rejects(loadOrCreateIdentity(repo), { code: 'ERR_REPO_UNREADABLE' })
   })
 })
