@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createNode, type CmeshNode } from '../../src/node/index.js'
-import type { SimulatedFaults } from '../../src/sync/exchange/block-service.js'
+import { installFaults, type Faults } from './faulty-peer.js'
 
 /** How a simulated node behaves. */
 export type Behaviour = 'honest' | 'slow' | 'flaky' | 'lying' | 'corrupt' | 'leaving'
@@ -28,19 +28,23 @@ export interface Neighbourhood {
   stop: () => Promise<void>
 }
 
-function faults (spec: SimNodeSpec): SimulatedFaults {
-  return {
+/** The faults a spec calls for, or undefined for a node that keeps the real block server (honest, slow, leaving). */
+function faults (spec: SimNodeSpec, uploadLimit: number | undefined): Faults | undefined {
+  const f: Faults = {
     latencyMs: spec.latencyMs,
     corrupt: spec.behaviour === 'corrupt',
     lieAboutHaves: spec.behaviour === 'lying',
     disconnectEvery: spec.behaviour === 'flaky' ? 3 : undefined
   }
+  if (f.latencyMs === undefined && !f.corrupt && !f.lieAboutHaves && f.disconnectEvery === undefined) return undefined
+  return { ...f, uploadLimit }
 }
 
 /**
  * The simulation harness: real nodes in this process on loopback (real LMDB stores in a temp dir, real libp2p),
- * each with its own upload limit, added latency and behaviour, all bootstrapped to the first. For tests,
- * benchmarks and demos. `stop()` stops every node and removes the temp dir.
+ * each with its own upload limit, added latency and behaviour, all bootstrapped to the first. Nodes with added
+ * latency, and flaky, lying and corrupt ones, answer block requests through a faulty peer (./faulty-peer.ts);
+ * the others keep the real block server. `stop()` stops every node and removes the temp dir.
  */
 export async function startNeighbourhood (specs: SimNodeSpec[]): Promise<Neighbourhood> {
   const dir = await mkdtemp(join(tmpdir(), 'cmesh-sim-'))
@@ -53,16 +57,18 @@ export async function startNeighbourhood (specs: SimNodeSpec[]): Promise<Neighbo
   }
   try {
     for (const [i, spec] of specs.entries()) {
+      const uploadLimit = spec.uploadLimit ?? (spec.behaviour === 'slow' ? 100_000 : undefined)
       const node = await createNode({
         repo: join(dir, `node-${i}`),
         listen: ['/ip4/127.0.0.1/tcp/0'],
         mdns: false,
         bootstrap: nodes.length === 0 ? [] : [nodes[0]!.addrs()[0]!],
-        uploadLimit: spec.uploadLimit ?? (spec.behaviour === 'slow' ? 100_000 : undefined),
-        simulate: faults(spec),
+        uploadLimit,
         rarestFirst: spec.rarestFirst
       })
       nodes.push(node)
+      const f = faults(spec, uploadLimit)
+      if (f !== undefined) await installFaults(node, f)
       for (const path of spec.content ?? []) await node.add(path)
     }
   } catch (err) {

@@ -13,7 +13,7 @@ import { uploadGroup } from '../../policy/fairness/upload-groups.js'
 import { UploadScheduler, type UploadGrant } from '../../policy/fairness/upload-scheduler.js'
 import { Unchoker, type ChokeState } from '../../policy/fairness/unchoker.js'
 import type { Block, Blockstore } from '../../store/interface.js'
-import { compress, packBlocks } from './compression.js'
+import { packBlocks } from './compression.js'
 import { BufferBudget } from './buffer-budget.js'
 import { BLOCKS_PROTOCOL, BUFFER_BUDGET_BYTES, DEFAULT_COMPRESS, MAX_ENTRIES, MAX_MESSAGE_BYTES, MESSAGE_TARGET_BYTES, QUEUED_CID_BYTES } from './constants.js'
 import type { BlockSource } from '../fetch/fetch-interface.js'
@@ -26,25 +26,7 @@ const MAX_INBOUND_STREAMS = 16
 /** Wants one stream may have waiting for their answers; more is a protocol violation. */
 const MAX_QUEUED_WANTS = 64
 
-/**
- * Misbehaviour for the simulation harness (test/helpers/neighbourhood.ts): never set on a real node.
- */
-export interface SimulatedFaults {
-  /** Added delay before each answer, in ms. */
-  latencyMs?: number
-  /** Flip a byte in every block sent. */
-  corrupt?: boolean
-  /** Claim every block in answer to a have question, then send don't-haves for what is missing. */
-  lieAboutHaves?: boolean
-  /** Hang up on the requester after this many answers (then again after as many more). */
-  disconnectEvery?: number
-  /** Send every batch as a zblocks whose payload inflates far beyond its declared size. */
-  compressionBomb?: boolean
-}
-
 export interface BlockServiceOptions {
-  /** Misbehave on purpose (simulation harness only). @default none */
-  simulate?: SimulatedFaults
   /** Peers that sent bad blocks are added here; the node's connection gater refuses them from then on. */
   banned?: Set<string>
   /** Bytes a second this node uploads at most, over all peers. @default unlimited */
@@ -133,8 +115,6 @@ export class BlockService {
   readonly banned: Set<string>
   /** Buffers requesters make this node hold, over all their connections and streams. */
   readonly budget: BufferBudget
-  private readonly faults: SimulatedFaults
-  private answers = 0
   /** Requests answered so far: a request's number orders its messages among its peer's others. */
   private requests = 0
 
@@ -152,7 +132,6 @@ export class BlockService {
     this.askHaves = init.rarestFirst ?? false
     this.compress = init.compress ?? DEFAULT_COMPRESS
     this.banned = init.banned ?? new Set()
-    this.faults = init.simulate ?? {}
     this.budget = new BufferBudget({
       limit: init.bufferLimit ?? BUFFER_BUDGET_BYTES,
       // its streams were aborted: a strike (throttled for a while, scored down), and its connections closed
@@ -296,14 +275,11 @@ export class BlockService {
           continue
         }
         try {
-          if (this.faults.latencyMs !== undefined) await sleep(this.faults.latencyMs, undefined, { signal: gone.signal })
           await this.answer(out, peer, group, want.cids, want.blocks, cancelled, gone.signal)
         } finally {
           if (want.blocks) this.flood.done(peer)
           account.release(want.bytes)
         }
-        const every = this.faults.disconnectEvery
-        if (every !== undefined && ++this.answers % every === 0) await this.libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
       }
       await stream.close()
     } catch (err) {
@@ -323,7 +299,7 @@ export class BlockService {
     const missing: CID[] = []
     const have: CID[] = []
     for (const cid of cids) {
-      if ((!sendBlocks && this.faults.lieAboutHaves === true) || await this.store.has(cid)) have.push(cid)
+      if (await this.store.has(cid)) have.push(cid)
       else missing.push(cid)
     }
     // what this node lacks is said at once, before any turn to send: a peer that holds none of a request costs
@@ -365,15 +341,11 @@ export class BlockService {
               missing.push(cid) // removed since it was looked up (garbage collection)
               continue
             }
-            if (this.faults.corrupt === true && bytes.length > 0) {
-              bytes = Uint8Array.from(bytes)
-              bytes[0] = bytes[0]! ^ 0xff
-            }
             batch.push({ cid, bytes })
             batchBytes += bytes.length
           }
           if (batch.length > 0) {
-            const message = this.faults.compressionBomb === true ? await bomb(batch) : await packBlocks(batch, { compress: this.compress })
+            const message = await packBlocks(batch, { compress: this.compress })
             wire = framedLength(message.length)
             // the turn ends once the message is on the stream; waiting for a slow reader to drain it holds up
             // this stream, and the scheduler's slot of the next turn for MESSAGE_TIME_MS at most (see drain)
@@ -428,14 +400,6 @@ export class BlockService {
       }
     }
   }
-}
-
-/** A zblocks message for `blocks` that inflates a few MiB past its declared size (the compressionBomb fault). */
-async function bomb (blocks: Block[]): Promise<Uint8Array> {
-  const plain = encodeMessage({ t: 'blocks', blocks })
-  const inflated = new Uint8Array(plain.length + MAX_MESSAGE_BYTES)
-  inflated.set(plain)
-  return encodeMessage({ t: 'zblocks', alg: 'br', size: plain.length, data: await compress('br', inflated) })
 }
 
 /**

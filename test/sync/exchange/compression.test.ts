@@ -13,6 +13,7 @@ import { compress, decompress, packBlocks, unpackBlocks, type ZBlocksMessage } f
 import { MAX_MESSAGE_BYTES, MIN_COMPRESS_BYTES } from '../../../src/sync/exchange/constants.js'
 import { encodeFrame, framedLength } from '../../../src/sync/exchange/framing.js'
 import { decodeMessage, encodeMessage, type CompressionAlg } from '../../../src/sync/exchange/wire.js'
+import { installFaults } from '../../helpers/faulty-peer.js'
 import { collect, pseudoRandom, tempDir } from '../../helpers/temp.js'
 
 const WORDS = 'the of and to in is that for it as was with be by on not he this are or his from at which but have an they you were her she there been one all we their has would when if so no will more can out said up what about into than them only some could time these two may first then do any like my now over such our man me even most made after also did many before must through back years where much your way well down should because each just those people how too little state good very make world still own see men work long get here between both life being under never day same another know while last might us great old year off come since against go came right used take three'.split(' ')
@@ -196,7 +197,8 @@ describe('nodes exchanging compressed blocks over loopback', () => {
   it('scores down a peer whose zblocks inflates past its declared size and completes from an honest one', async t => {
     const data = wordSalad(500_000, 24)
     const file = writeTemp(t, data)
-    const bomber = await startNode(t, { simulate: { compressionBomb: true } })
+    const bomber = await startNode(t)
+    await installFaults(bomber, { compressionBomb: true })
     const honest = await startNode(t)
     const { cid } = await honest.add(file)
     await bomber.add(file)
