@@ -158,7 +158,7 @@ describe('fuzz: gossip and peer-to-peer decoders (src/sync/cache/url-claims.ts, 
   it('asks a peer for a release bundle and gets bytes, nothing, or a ProtocolError, whatever it answers', async () => {
     const bundleAnswer = fc.option(fc.uint8Array({ maxLength: 100 }), { nil: null }).map(bundle => dagCbor.encode({ bundle }))
     await fc.assert(fc.asyncProperty(fc.array(answers(bundleAnswer), { maxLength: 2 }), fc.integer({ min: 1, max: 64 }), async (frames, cut) => {
-      const exchange = new ReleaseExchange(libp2pAnswering(frames, cut) as never, () => undefined)
+      const exchange = new ReleaseExchange({ libp2p: libp2pAnswering(frames, cut) as never, index: { bundle: () => undefined, bundleOf: () => undefined } })
       const r = await decodeOrRefuseAsync(async () => await exchange.ask(peer, 'x', { blocks: true, have: null }), ['ERR_PROTOCOL'], 'ReleaseExchange.ask')
       if (r.ok) assert.ok(r.value === undefined || r.value instanceof Uint8Array)
     }), fuzzParams(0.5))
@@ -181,7 +181,7 @@ describe('fuzz: gossip and peer-to-peer decoders (src/sync/cache/url-claims.ts, 
       const community = new UrlCommunity({
         libp2p: libp2pAnswering([frame], cut),
         pubsub: {} as never,
-        key: async () => key,
+        privateKey: key,
         serve: async () => undefined,
         status: () => ({ capacity: 0, free: 0, top: [] }),
         onStatus: () => {}

@@ -7,8 +7,10 @@ import { PRIORITY_MAX_BLOCKS } from './constants.js'
 import type { Purpose } from '../collections/governance.js'
 import type { PriorityClass } from './policy-file.js'
 
-/** Roots of resources of the given purposes in the joined collections (the node asks its Collections). */
-export type PurposeRoots = (purposes: Purpose[]) => CID[]
+/** Roots of resources of the given purposes: a node's joined collections. */
+export interface PurposeIndex {
+  purposeRoots: (purposes: Purpose[]) => CID[]
+}
 
 /**
  * Sorts requests into the policy's priority classes, highest first: a request goes in the first class with a
@@ -21,8 +23,19 @@ export class PriorityClasses {
   private blocks: Array<Set<string>> = []
   private defaultIndex = 0
 
-  constructor (private readonly store: Pick<Blockstore, 'getSync'>, classes: PriorityClass[], private readonly purposeRoots: PurposeRoots = () => []) {
+  private purposes: PurposeIndex | undefined
+
+  constructor (private readonly store: Pick<Blockstore, 'getSync'>, classes: PriorityClass[]) {
     this.set(classes)
+  }
+
+  /**
+   * Where the `purposes` rules find their roots (a node's collections, which download through the block service
+   * these classes serve: the node joins the two once both exist). The classes are walked again.
+   */
+  follow (purposes: PurposeIndex): void {
+    this.purposes = purposes
+    this.refresh()
   }
 
   get names (): string[] {
@@ -39,7 +52,7 @@ export class PriorityClasses {
   /** Walk the classes' DAGs again. */
   refresh (): void {
     this.blocks = this.classes.map(c => {
-      const roots = [...(c.cids ?? []), ...(c.purposes !== undefined && c.purposes.length > 0 ? this.purposeRoots(c.purposes) : [])]
+      const roots = [...(c.cids ?? []), ...(c.purposes !== undefined && c.purposes.length > 0 ? this.purposes?.purposeRoots(c.purposes) ?? [] : [])]
       return this.walk(roots)
     })
   }

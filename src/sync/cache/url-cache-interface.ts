@@ -1,4 +1,4 @@
-import type { PrivateKey, Libp2p } from '@libp2p/interface'
+import type { PeerId, PrivateKey, Libp2p } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import type { Blockstore } from '../../store/interface.js'
 import type { DestinationGuard } from './destination.js'
@@ -107,11 +107,12 @@ export interface UrlCacheComponents {
   store: Blockstore
   libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getPeers' | 'peerId' | 'addEventListener' | 'removeEventListener'>
   pubsub: Pubsub
-  key: () => Promise<PrivateKey>
-  /** A block source asking one peer. */
-  source: (peer: string) => BlockSource
-  /** Content the cache must never evict (held by a collection). @default nothing */
-  isProtected?: (cid: CID) => boolean
+  /** The node's key: claims and status are signed with it. */
+  privateKey: PrivateKey
+  /** Block sources asking one peer each (the block exchange). */
+  blocks: { source: (peer: PeerId, id: string) => BlockSource }
+  /** Content the cache must never evict: the roots the joined collections hold. @default nothing */
+  collections?: { holds: (root: string) => boolean }
 }
 
 /** A response's metadata as JSON (the API and `cmesh get-url --json`). */

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
 import { cat, stat } from '../../dag/exporter.js'
 import { importStream } from '../../dag/importer.js'
@@ -72,7 +73,7 @@ export class UrlCache {
     this.community = new UrlCommunity({
       libp2p: components.libp2p,
       pubsub: components.pubsub,
-      key: components.key,
+      privateKey: components.privateKey,
       serve: async (url, fetch, from) => await this.serve(url, fetch, from),
       status: () => ({ capacity: this.cacheBytes, free: this.freeCapacity(), top: this.popularity.top(STATUS_TOP_URLS) }),
       onStatus: s => { this.popularity.merge(s.peer, s.at, s.top) },
@@ -314,7 +315,7 @@ export class UrlCache {
   private async fromPeer (claim: UrlClaim, signal?: AbortSignal): Promise<Outcome> {
     const { store } = this.components
     const peers = [claim.peer, ...this.community.claimsFor(claim.url).filter(c => c.peer !== claim.peer && c.cid.equals(claim.cid)).map(c => c.peer)]
-    const result = await fetchDag(store, claim.cid, peers.map(p => this.components.source(p)), { pin: false, signal, maxBytes: claim.size + Math.ceil(claim.size / 16) + 1024 * 1024 })
+    const result = await fetchDag(store, claim.cid, peers.map(p => this.components.blocks.source(peerIdFromString(p), p)), { pin: false, signal, maxBytes: claim.size + Math.ceil(claim.size / 16) + 1024 * 1024 })
     const info = await stat(store, claim.cid)
     if (info.kind !== 'file' || info.size !== claim.size) {
       this.community.distrust(claim.peer)
@@ -421,7 +422,7 @@ export class UrlCache {
 
   private isProtected (e: UrlEntry): boolean {
     const cid = CID.parse(e.cid)
-    return this.components.store.pinOwners(cid).some(owner => owner !== CACHE_PIN) || (this.components.isProtected?.(cid) ?? false)
+    return this.components.store.pinOwners(cid).some(owner => owner !== CACHE_PIN) || (this.components.collections?.holds(cid.toString()) ?? false)
   }
 
   /** Remove a URL from the cache (dropping the cache's pin of its root when no other URL uses it; others' pins stay). */

@@ -14,7 +14,7 @@ export interface CommunityComponents {
   libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getPeers' | 'peerId' | 'addEventListener' | 'removeEventListener'>
   pubsub: Pubsub
   /** The node's key (claims and status are signed with it). */
-  key: () => Promise<PrivateKey>
+  privateKey: PrivateKey
   /**
    * A peer asks for `url`: the signed claim of what this node holds for it, fetching it first when `fetch` is set
    * (the asker sees this node as the URL's owner). Undefined when it holds nothing fresh and may not fetch.
@@ -107,13 +107,13 @@ export class UrlCommunity {
 
   async publishStatus (): Promise<void> {
     this.lastStatus = Date.now()
-    const signed = await signMessage(await this.components.key(), { t: 'status', status: { peer: this.self, at: Date.now(), ...this.components.status() } })
+    const signed = await signMessage(this.components.privateKey, { t: 'status', status: { peer: this.self, at: Date.now(), ...this.components.status() } })
     await this.components.pubsub.publish(URL_TOPIC, signed.bytes).catch(() => {})
   }
 
   /** Sign a claim for content this node holds (and has verified). */
   async signClaim (claim: Omit<UrlClaim, 'peer'>): Promise<Uint8Array> {
-    return (await signMessage(await this.components.key(), { t: 'claim', claim: { ...claim, peer: this.self } })).bytes
+    return (await signMessage(this.components.privateKey, { t: 'claim', claim: { ...claim, peer: this.self } })).bytes
   }
 
   /** Gossip a signed claim. */

@@ -28,10 +28,15 @@ export interface SyncEvent {
   error?: Error
 }
 
+/** What auto-sync downloads through: a node swarm-downloads a DAG from its peers and pins it. */
+export interface Downloads {
+  fetch: (root: CID, options: { signal: AbortSignal, patienceMs: number, pinOwner: string }) => Promise<unknown>
+}
+
 export interface CollectionSyncComponents {
   store: Pick<Blockstore, 'isPinned' | 'isComplete' | 'pin' | 'unpin'>
   /** Fetch and pin a DAG (a swarm download from the connected peers). */
-  fetch: (root: CID, options: { signal: AbortSignal, patienceMs: number, pinOwner: string }) => Promise<unknown>
+  downloads: Downloads
   collections: () => StoredCollection[]
   save: (c: StoredCollection) => void
   onEvent: (e: SyncEvent) => void
@@ -159,7 +164,7 @@ export class CollectionSync {
       }
       if ((this.backoff.get(key)?.until ?? 0) > Date.now()) continue
       try {
-        await this.components.fetch(root, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.fetchTimeoutMs)]), patienceMs: SYNC_PATIENCE_MS, pinOwner: COLLECTION_PIN })
+        await this.components.downloads.fetch(root, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.fetchTimeoutMs)]), patienceMs: SYNC_PATIENCE_MS, pinOwner: COLLECTION_PIN })
         this.backoff.delete(key)
         c.pinned.add(key)
         this.components.save(c)

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 import { basename } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { parseCid } from '../../dag/cid.js'
-import type { ImportOptions, ImportResult } from '../../dag/importer.js'
+import { importPath, type ImportOptions } from '../../dag/importer.js'
 import { CmeshError, CollectionNotFoundError, ResourceNotFoundError } from '../../errors.js'
 import { checkAnnouncementId, openAnnouncement, signAnnouncement, type Announcement, type OpenedAnnouncement } from '../../policy/collections/announcement.js'
 import { admit, headKey, liveShares, record } from '../../policy/collections/collection-rules.js'
@@ -13,7 +13,7 @@ import type { PublisherKey } from '../../policy/trust/keys.js'
 import { CollectionFiles, type StoredCollection } from './collection-file.js'
 import type { Blockstore } from '../../store/interface.js'
 import { CollectionHeads, COLLECTION_HEADS_PROTOCOL, type HeadEntry } from './collection-heads.js'
-import { CollectionSync, type SyncEvent, type SyncStatus } from './collection-sync.js'
+import { CollectionSync, type Downloads, type SyncEvent, type SyncStatus } from './collection-sync.js'
 import { ANTI_ENTROPY_INTERVAL_MS, COLLECTION_FETCH_TIMEOUT_MS, COLLECTION_PIN, COLLECTION_RETRY_MS, COLLECTION_SWEEP_MS } from './constants.js'
 import { collectionTopicScore, type Pubsub } from '../net/pubsub.js'
 
@@ -32,10 +32,10 @@ export interface CollectionsComponents {
   repo: string
   libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getPeers' | 'addEventListener' | 'removeEventListener'>
   pubsub: Pubsub
-  store: Pick<Blockstore, 'isPinned' | 'isComplete' | 'pin' | 'unpin' | 'adoptLegacyPin'>
-  add: (path: string, options?: ImportOptions) => Promise<ImportResult>
-  /** Swarm-download and pin a DAG. */
-  fetch: (root: CID, options: { signal: AbortSignal, patienceMs: number, pinOwner: string }) => Promise<unknown>
+  /** Where shared files are imported and resources pinned. */
+  store: Blockstore
+  /** Swarm-downloads and pins the resources auto-sync wants. */
+  downloads: Downloads
 }
 
 export interface JoinOptions {
@@ -153,7 +153,7 @@ export class Collections {
     this.heads = new CollectionHeads(components.libp2p, topics => this.headsFor(topics))
     this.sync = new CollectionSync({
       store: components.store,
-      fetch: components.fetch,
+      downloads: components.downloads,
       collections: () => [...this.byName.values()],
       save: c => { this.files.save(c) },
       onEvent: e => { this.emit(e) }
@@ -199,6 +199,15 @@ export class Collections {
     await this.sync.stop()
     await this.heads.stop()
     for (const c of this.byName.values()) this.detach(c)
+  }
+
+  /** Roots of the resources of these purposes in the joined collections (priority classes with `purposes`). */
+  purposeRoots (purposes: Purpose[]): CID[] {
+    const out: CID[] = []
+    for (const c of this.list()) {
+      for (const e of this.browse(c.name)) if (purposes.includes(e.purpose)) out.push(parseCid(e.root))
+    }
+    return out
   }
 
   /** Whether a joined collection holds (pins) this root: the community cache never evicts such content. */
@@ -396,7 +405,7 @@ export class Collections {
     const c = this.get(options.collection)
     const id = checkAnnouncementId(options.id ?? slug(basename(path)))
     // pinned for the collections: their retraction or expiry unpins it here as everywhere else
-    const imported = await this.components.add(path, { ...options.import, pinOwner: COLLECTION_PIN })
+    const imported = await importPath(this.components.store, path, { ...options.import, pinOwner: COLLECTION_PIN })
     const held = c.heads.get(headKey(options.key.publicKey, id))
     const now = Date.now()
     const root = imported.cid.toString()

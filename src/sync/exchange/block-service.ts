@@ -8,7 +8,7 @@ import { MESSAGE_TIME_MS } from '../../policy/fairness/constants.js'
 import { FloodGuard } from '../../policy/fairness/flood-guard.js'
 import { Ledger } from '../../policy/fairness/ledger.js'
 import { parsePolicy, type Policy } from '../../policy/fairness/policy-file.js'
-import { PriorityClasses, type PurposeRoots } from '../../policy/fairness/priority-classes.js'
+import { PriorityClasses } from '../../policy/fairness/priority-classes.js'
 import { uploadGroup } from '../../policy/fairness/upload-groups.js'
 import { UploadScheduler, type UploadGrant } from '../../policy/fairness/upload-scheduler.js'
 import { Unchoker, type ChokeState } from '../../policy/fairness/unchoker.js'
@@ -44,8 +44,6 @@ export interface BlockServiceOptions {
   fair?: boolean
   /** Bytes sent to and received from each peer. @default a ledger in memory */
   ledger?: Ledger
-  /** Roots of collection resources by purpose, for the `purposes` rules of priority classes. @default none */
-  purposeRoots?: PurposeRoots
   /**
    * Bytes requesters may make this node hold at once over all connections: partial frames, queued wants and
    * answers waiting to be sent (see BufferBudget). @default BUFFER_BUDGET_BYTES (64 MiB)
@@ -127,7 +125,7 @@ export class BlockService {
     this.ledger = init.ledger ?? new Ledger()
     this.unchoker = new Unchoker(this.ledger, this.policy.fairness.unchoke)
     this.flood = new FloodGuard(this.policy.fairness.flood, (peer, _reason, score) => { this.peer(peer).score -= score })
-    this.priorities = new PriorityClasses(components.store, this.policy.priorities, init.purposeRoots)
+    this.priorities = new PriorityClasses(components.store, this.policy.priorities)
     this.scheduler = this.makeScheduler()
     this.askHaves = init.rarestFirst ?? false
     this.compress = init.compress ?? DEFAULT_COMPRESS

@@ -113,3 +113,11 @@ export interface FetchResult {
   verifySeconds: number
   seconds: number
 }
+
+/** The peers a download draws on: a node ranks its connected peers and tells when one joins or leaves. */
+export interface PeerSources {
+  /** A block source for each connected peer, best first. */
+  sources: () => Promise<BlockSource[]>
+  /** Peers joining and leaving during a fetch (see FetchOptions.watch). */
+  watch?: FetchOptions['watch']
+}

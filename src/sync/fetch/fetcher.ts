@@ -10,7 +10,7 @@ import type { SourceStats } from './source-stats.js'
 import { Stalls } from './stalls.js'
 import { WantList } from './want-list.js'
 
-export type { BlockAnswer, BlockSource, FetchOptions, FetchProgressEvent, FetchResult, RequestOptions } from './fetch-interface.js'
+export type { BlockAnswer, BlockSource, FetchOptions, FetchProgressEvent, FetchResult, PeerSources, RequestOptions } from './fetch-interface.js'
 
 /** The parts of one fetch, over the state they share (the session). */
 interface Parts {

@@ -1,7 +1,9 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
-import { MAX_BUNDLE_BYTES } from '../../policy/trust/release-manifest.js'
+import { MAX_BUNDLE_BYTES, thinBundle } from '../../policy/trust/release-manifest.js'
+import type { ReleaseIndex } from '../../store/release-index.js'
 import { readFrames, sendFrame } from '../exchange/framing.js'
 import { ProtocolError } from '../exchange/wire.js'
 
@@ -44,12 +46,39 @@ export interface BundleQuestion {
   have: CID | null
 }
 
+/** Where release bundles come from (the release exchange, or a test's table). Peers are named by their id. */
+export interface BundleSource {
+  /** Bundles the connected peers hold for `name`, with who offered them. */
+  offers: (name: string, question: BundleQuestion, signal?: AbortSignal) => Promise<Array<{ peer: string, bundle: Uint8Array }>>
+  /** The bundle one peer holds for `name`, or undefined. */
+  ask: (peer: string, name: string, question: BundleQuestion, signal?: AbortSignal) => Promise<Uint8Array | undefined>
+}
+
+export interface ReleaseExchangeComponents {
+  libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getPeers'>
+  /** The installed releases whose bundles this node gives out. */
+  index: Pick<ReleaseIndex, 'bundle' | 'bundleOf'>
+}
+
 /**
  * /cmesh/release/1.0.0: ask a peer for the bundle of the release it holds for a name. The bytes are untrusted:
  * the caller opens the bundle (signature, trust, rollback, expiry) as it would any other.
  */
-export class ReleaseExchange {
-  constructor (private readonly libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getPeers'>, private readonly lookup: (name: string, question: BundleQuestion) => Uint8Array | undefined) {}
+export class ReleaseExchange implements BundleSource {
+  private readonly libp2p: ReleaseExchangeComponents['libp2p']
+  private readonly index: ReleaseExchangeComponents['index']
+
+  constructor (components: ReleaseExchangeComponents) {
+    this.libp2p = components.libp2p
+    this.index = components.index
+  }
+
+  /** The bundle this node gives for a question: the installed one, thinned to what the asker lacks. */
+  private lookup (name: string, question: BundleQuestion): Uint8Array | undefined {
+    const bundle = this.index.bundle(name)
+    if (bundle === undefined) return undefined
+    return thinBundle(bundle, { blocks: question.blocks, held: question.have === null ? undefined : this.index.bundleOf(question.have.toString()) })
+  }
 
   async start (): Promise<void> {
     await this.libp2p.handle(RELEASE_PROTOCOL, async (stream: Stream) => {
@@ -71,10 +100,10 @@ export class ReleaseExchange {
   }
 
   /** The bundle `peer` holds for `name`, or undefined. */
-  async ask (peer: PeerId, name: string, question: BundleQuestion, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+  async ask (peer: PeerId | string, name: string, question: BundleQuestion, signal?: AbortSignal): Promise<Uint8Array | undefined> {
     const timeout = AbortSignal.timeout(RELEASE_ASK_TIMEOUT_MS)
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
-    const stream = await this.libp2p.dialProtocol(peer, RELEASE_PROTOCOL, { signal: combined })
+    const stream = await this.libp2p.dialProtocol(typeof peer === 'string' ? peerIdFromString(peer) : peer, RELEASE_PROTOCOL, { signal: combined })
     const onAbort = (): void => { stream.abort(new ProtocolError('release question timed out')) }
     combined.addEventListener('abort', onAbort, { once: true })
     try {

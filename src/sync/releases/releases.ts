@@ -11,10 +11,11 @@ import { checkRelease, type TrustStore } from '../../policy/trust/trust.js'
 import type { Blockstore } from '../../store/interface.js'
 import { readCapped } from '../../store/read-capped.js'
 import type { InstalledRelease, ReleaseIndex } from '../../store/release-index.js'
-import { fetchDag, type BlockSource, type FetchOptions, type FetchProgressEvent } from '../fetch/fetcher.js'
+import { fetchDag, type BlockSource, type FetchProgressEvent } from '../fetch/fetcher.js'
 import { gatewaySource } from '../fetch/gateway-source.js'
 import { rangeMirrorSource } from '../fetch/range-mirror.js'
-import type { BundleQuestion } from './release-exchange.js'
+import type { PeerSources } from '../fetch/fetch-interface.js'
+import type { BundleSource } from './release-exchange.js'
 
 /** A manifest is valid this long unless the publisher says otherwise: a client refuses it after (freeze attacks). */
 export const DEFAULT_RELEASE_LIFETIME_MS = 90 * 24 * 3600 * 1000
@@ -90,14 +91,10 @@ export interface ReleaseComponents {
   store: Blockstore
   trust: TrustStore
   index: ReleaseIndex
-  /** Bundles connected peers hold for a name (the release exchange). */
-  offers?: (name: string, question: BundleQuestion, signal?: AbortSignal) => Promise<Array<{ peer: string, bundle: Uint8Array }>>
-  /** The bundle one peer holds for a name. */
-  bundleFrom?: (peer: string, name: string, question: BundleQuestion, signal?: AbortSignal) => Promise<Uint8Array | undefined>
-  /** Block sources for the connected peers, best first. */
-  peerSources?: () => Promise<BlockSource[]>
-  /** Peers joining and leaving during a fetch. */
-  watch?: FetchOptions['watch']
+  /** Where bundles come from: the release exchange asks connected peers. @default none (a bundle must be given) */
+  bundles?: BundleSource
+  /** The connected peers blocks are fetched from. @default none (mirrors only) */
+  peers?: PeerSources
 }
 
 /** Totals of a complete DAG in the store, and its interior blocks (what a bundle carries). */
@@ -217,7 +214,7 @@ export class Releases {
     // peers are asked for envelopes alone: the DAG then comes block by block, only what is missing
     const candidates = options.bundle !== undefined
       ? [{ peer: 'given', bundle: options.bundle }]
-      : await this.c.offers?.(name, { blocks: false, have: null }, options.signal) ?? []
+      : await this.c.bundles?.offers(name, { blocks: false, have: null }, options.signal) ?? []
     const offered = options.bundle === undefined ? candidates.reduce((n, c) => n + c.bundle.length, 0) : 0
     if (candidates.length === 0) throw new ReleaseNotFoundError(name, options.bundle === undefined ? 'no connected peer offers one' : 'no bundle given')
     let best: OpenedRelease | undefined
@@ -248,8 +245,8 @@ export class Releases {
     options.onProgress?.({ type: 'update:release', name, version: m.version, seq: m.seq, size: m.size })
     const result: UpdateResult = { name, version: m.version, seq: m.seq, release: best.cid.toString(), root: m.root.toString(), size: m.size, upToDate: false, wireBytes: offered, bundleBytes: offered, fetchedBytes: 0, sources: {}, deps: [], seconds: 0 }
     // plain web mirrors need the DAG's interior to locate chunks: ask the peer for it, less what we hold
-    if (options.bundle === undefined && options.useMirrors !== false && m.mirrors.some(x => x.type === 'files') && this.c.bundleFrom !== undefined) {
-      const full = await this.c.bundleFrom(bestPeer, name, { blocks: true, have: held === undefined ? null : CID.parse(held.release) }, options.signal).catch(() => undefined)
+    if (options.bundle === undefined && options.useMirrors !== false && m.mirrors.some(x => x.type === 'files') && this.c.bundles !== undefined) {
+      const full = await this.c.bundles.ask(bestPeer, name, { blocks: true, have: held === undefined ? null : CID.parse(held.release) }, options.signal).catch(() => undefined)
       if (full !== undefined) {
         result.wireBytes += full.length
         result.bundleBytes += full.length
@@ -281,13 +278,13 @@ export class Releases {
     const m = r.manifest
     await store.putMany(r.blocks)
     const sources = [
-      ...options.usePeers === false ? [] : await this.c.peerSources?.() ?? [],
+      ...options.usePeers === false ? [] : await this.c.peers?.sources() ?? [],
       ...options.useMirrors === false ? [] : await this.mirrorSources(m)
     ]
     const fetched = await fetchDag(store, m.root, sources, {
       signal: options.signal,
       onProgress: options.onProgress,
-      watch: options.usePeers === false ? undefined : this.c.watch,
+      watch: options.usePeers === false ? undefined : this.c.peers?.watch,
       pin: false,
       maxBytes: m.dagBytes,
       maxBlocks: m.blocks
@@ -305,7 +302,7 @@ export class Releases {
    * release must agree (same root for that version), and its mirrors and dependencies are used too.
    */
   private async fetchDependency (dep: Dependency, result: UpdateResult, options: UpdateOptions, now: number): Promise<Dependency[]> {
-    const offers = await this.c.offers?.(dep.name, { blocks: true, have: null }, options.signal) ?? []
+    const offers = await this.c.bundles?.offers(dep.name, { blocks: true, have: null }, options.signal) ?? []
     for (const o of offers) { result.wireBytes += o.bundle.length; result.bundleBytes += o.bundle.length }
     let opened: OpenedRelease | undefined
     for (const o of offers) {
@@ -318,11 +315,11 @@ export class Releases {
     }
     const before = result.wireBytes
     if (opened !== undefined) await this.c.store.putMany(opened.blocks)
-    const sources = [...await this.c.peerSources?.() ?? [], ...opened === undefined ? [] : await this.mirrorSources(opened.manifest)]
+    const sources = [...await this.c.peers?.sources() ?? [], ...opened === undefined ? [] : await this.mirrorSources(opened.manifest)]
     const fetched = await fetchDag(this.c.store, dep.root, sources, {
       signal: options.signal,
       onProgress: options.onProgress,
-      watch: this.c.watch,
+      watch: this.c.peers?.watch,
       pin: false,
       maxBytes: opened?.manifest.dagBytes,
       maxBlocks: opened?.manifest.blocks

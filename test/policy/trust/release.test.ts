@@ -24,7 +24,7 @@ function side (t: TestContext, from?: Blockstore): Side {
   t.after(async () => await store.close())
   const trust = new TrustStore(repo)
   const index = new ReleaseIndex(repo)
-  const releases = new Releases({ store, trust, index, peerSources: async () => from === undefined ? [] : [storeSource(from, 'publisher')] })
+  const releases = new Releases({ store, trust, index, peers: { sources: async () => from === undefined ? [] : [storeSource(from, 'publisher')] } })
   return { repo, store, trust, index, releases }
 }
 
@@ -228,7 +228,7 @@ describe('installing signed releases', () => {
       const app = await pub.releases.publish(tree(t, 15), { name: 'app', version: '2.0.0', key, deps: ['lib@1.0.0'] })
       const offers = async (name: string): Promise<Array<{ peer: string, bundle: Uint8Array }>> =>
         name === 'lib' ? [{ peer: 'mallory', bundle: libForged }] : [{ peer: 'publisher', bundle: app.bundle }]
-      const mixed = new Releases({ store: client.store, trust: client.trust, index: client.index, offers, peerSources: async () => [storeSource(pub.store, 'publisher')] })
+      const mixed = new Releases({ store: client.store, trust: client.trust, index: client.index, bundles: { offers, ask: async () => undefined }, peers: { sources: async () => [storeSource(pub.store, 'publisher')] } })
       await assert.rejects(mixed.update('app', { withDeps: true }), { code: 'ERR_MIX_AND_MATCH' })
       nothingInstalled(client, 'app', app.manifest.root.toString())
     })
@@ -247,8 +247,11 @@ describe('installing signed releases', () => {
       store: client.store,
       trust: client.trust,
       index: client.index,
-      offers: async name => bundles[name] === undefined ? [] : [{ peer: 'publisher', bundle: bundles[name] }],
-      peerSources: async () => [storeSource(pub.store, 'publisher')]
+      bundles: {
+        offers: async name => bundles[name] === undefined ? [] : [{ peer: 'publisher', bundle: bundles[name] }],
+        ask: async (_peer, name) => bundles[name]
+      },
+      peers: { sources: async () => [storeSource(pub.store, 'publisher')] }
     })
     const r = await releases.update('app', { withDeps: true })
     assert.deepEqual(r.deps.map(d => d.name).sort(), ['base', 'lib'])

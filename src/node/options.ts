@@ -1,0 +1,58 @@
+import type { AnalyticsOptions } from '../analytics/analytics.js'
+import type { CollectionsOptions } from '../sync/collections/collections.js'
+import type { UrlCacheOptions } from '../sync/cache/url-cache-interface.js'
+
+export interface NodeOptions {
+  /** Repository directory. @default $CMESH_REPO, else ~/.cmesh */
+  repo?: string
+  /** Store capacity in bytes. @default the repository's config.json `capacity`, else unlimited */
+  capacity?: number
+  /** Multiaddrs to listen on. @default ['/ip4/0.0.0.0/tcp/0'] */
+  listen?: string[]
+  /** Peers to dial at start. @default [] */
+  bootstrap?: string[]
+  /** Find peers on the local segment with mDNS (off when listening on loopback only). @default true */
+  mdns?: boolean
+  /** Upload limit in bytes a second, over all peers. @default unlimited */
+  uploadLimit?: number
+  /** Ask peers which blocks they hold and fetch the rarest first (see BlockServiceOptions). @default false */
+  rarestFirst?: boolean
+  /** Send blocks compressed when that saves at least 10 % (see BlockServiceOptions). @default true */
+  compress?: boolean
+  /** The community cache (URL -> CID): owners, budget, gossip and prefetch timings, an event hook. */
+  urlCache?: UrlCacheOptions
+  /** Serve blocks over HTTP as an IPFS trustless gateway (`GET /ipfs/{cid}`) on this host and port. @default off */
+  gateway?: { host?: string, port?: number }
+  /** Community collections: anti-entropy and auto-sync timings (see CollectionsOptions). */
+  collections?: CollectionsOptions
+  /** Connections below which the node dials peers it knows (bootstrap, mDNS, peer exchange, earlier). @default 4 */
+  minPeers?: number
+  /**
+   * Fail when none of the bootstrap addresses can be reached at start (a one-off command needs its peers). A
+   * daemon sets it false: it starts anyway and keeps dialling them in the background. @default true
+   */
+  bootstrapRequired?: boolean
+  /**
+   * Fair upload scheduling (deficit round robin over address groups, share cap, unchoking, priorities from
+   * `<repo>/policy.json`); false serves requests first come, first served. @default policy.json fairness.enabled, else true
+   */
+  fair?: boolean
+  /** Local counters and differentially private releases (see AnalyticsOptions). @default the repo's policy.json */
+  analytics?: AnalyticsOptions
+}
+
+export interface PeerInfo {
+  peerId: string
+  addrs: string[]
+  /** 'same' when the peer's address lies in one of our interfaces' subnets (the local segment). */
+  segment: 'same' | 'other'
+  /** Round-trip time of the last ping, in ms. */
+  rttMs?: number
+  /** When we last had a connection open to it (ms since the epoch). */
+  lastSeen: number
+  /** When this node first connected to it (ms since the epoch). */
+  firstConnected?: number
+  blocksServed: number
+  bytesReceived: number
+  score: number
+}

@@ -1,0 +1,83 @@
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { localSubnets, onSegment } from '../policy/fairness/segments.js'
+import type { BlockService } from '../sync/exchange/block-service.js'
+import type { BlockSource, FetchOptions, PeerSources } from '../sync/fetch/fetch-interface.js'
+import { PING_TIMEOUT_MS, RANKING_PINGS } from './constants.js'
+import type { PeerInfo } from './options.js'
+
+type Ping = { ping: (p: PeerId, o?: { signal?: AbortSignal }) => Promise<number> }
+
+export interface PeerRankingComponents {
+  libp2p: Pick<Libp2p, 'getPeers' | 'getConnections' | 'services' | 'addEventListener' | 'removeEventListener'>
+  blocks: Pick<BlockService, 'source' | 'peer'>
+}
+
+/**
+ * The connected peers, ranked as a download asks them for blocks: same segment first (an address in one of our
+ * interfaces' subnets), then by measured round-trip time. Downloads draw on it for their sources, and on its
+ * `watch` for peers joining and leaving.
+ */
+export class PeerRanking implements PeerSources {
+  private readonly firstConnected = new Map<string, number>()
+  /** Last measured round-trip time to each peer, and when. */
+  private readonly rtts = new Map<string, { ms: number, at: number }>()
+
+  constructor (private readonly components: PeerRankingComponents) {}
+
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
+    const id = evt.detail.toString()
+    if (!this.firstConnected.has(id)) this.firstConnected.set(id, Date.now())
+  }
+
+  start (): void {
+    this.components.libp2p.addEventListener('peer:connect', this.onConnect)
+  }
+
+  stop (): void {
+    this.components.libp2p.removeEventListener('peer:connect', this.onConnect)
+  }
+
+  /**
+   * Every connected peer, ranked. Each is pinged unless its last RTT is younger than `maxRttAgeMs` (default 0);
+   * a ping gives up after `pingTimeoutMs` (default 2000).
+   */
+  async peers (options: { maxRttAgeMs?: number, pingTimeoutMs?: number } = {}): Promise<PeerInfo[]> {
+    const { libp2p, blocks } = this.components
+    const subnets = localSubnets()
+    const ping = (libp2p.services as { ping: Ping }).ping
+    const out = await Promise.all(libp2p.getPeers().map(async (peer): Promise<PeerInfo> => {
+      const id = peer.toString()
+      const addrs = libp2p.getConnections(peer).map(c => c.remoteAddr.toString())
+      const known = this.rtts.get(id)
+      let rttMs = known?.ms
+      if (known === undefined || Date.now() - known.at > (options.maxRttAgeMs ?? 0)) {
+        try {
+          rttMs = await ping.ping(peer, { signal: AbortSignal.timeout(options.pingTimeoutMs ?? PING_TIMEOUT_MS) })
+          this.rtts.set(id, { ms: rttMs, at: Date.now() })
+        } catch {}
+      }
+      const segment = addrs.some(a => onSegment(a, subnets)) ? 'same' : 'other'
+      return { peerId: id, addrs, segment, rttMs, lastSeen: Date.now(), firstConnected: this.firstConnected.get(id), ...blocks.peer(id) }
+    }))
+    return out.sort((a, b) => (a.segment === b.segment ? 0 : a.segment === 'same' ? -1 : 1) || (a.rttMs ?? Infinity) - (b.rttMs ?? Infinity))
+  }
+
+  /** A block source for each connected peer, in rank order (RTTs up to a minute old are reused). */
+  async sources (): Promise<BlockSource[]> {
+    return (await this.peers(RANKING_PINGS)).map(p => this.components.blocks.source(peerIdFromString(p.peerId), p.peerId))
+  }
+
+  /** Peers that connect during a download join it; peers that leave are dropped from it. */
+  readonly watch: NonNullable<FetchOptions['watch']> = (add, remove) => {
+    const { libp2p, blocks } = this.components
+    const joined = (evt: CustomEvent<PeerId>): void => { add(blocks.source(evt.detail, evt.detail.toString())) }
+    const left = (evt: CustomEvent<PeerId>): void => { remove(evt.detail.toString()) }
+    libp2p.addEventListener('peer:connect', joined)
+    libp2p.addEventListener('peer:disconnect', left)
+    return () => {
+      libp2p.removeEventListener('peer:connect', joined)
+      libp2p.removeEventListener('peer:disconnect', left)
+    }
+  }
+}
