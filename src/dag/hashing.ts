@@ -21,26 +21,47 @@ class Sha256Hasher implements BlockHasher {
   }
 }
 
+/** Where a BLAKE3 digest is computed: native code (prebuilt for the usual platforms), else WebAssembly. */
+export type Blake3Implementation = 'native' | 'wasm'
+
 class Blake3Hasher implements BlockHasher {
   readonly name = 'blake3' as const
   readonly code = HASH_BLAKE3
-  private readonly wasm: IHasher
-  constructor (wasm: IHasher) {
-    this.wasm = wasm
-  }
+  constructor (readonly implementation: Blake3Implementation, readonly digest: (bytes: Uint8Array) => Uint8Array) {}
+}
 
-  digest (bytes: Uint8Array): Uint8Array {
-    return this.wasm.init().update(bytes).digest('binary')
+/** hash-wasm's BLAKE3: runs everywhere, at about a fifth of the native speed (bench:hash). */
+async function wasmBlake3 (): Promise<Blake3Hasher> {
+  const wasm: IHasher = await createBLAKE3(256)
+  return new Blake3Hasher('wasm', bytes => wasm.init().update(bytes).digest('binary'))
+}
+
+/** @napi-rs/blake-hash's BLAKE3 (the Rust crate), or undefined where no prebuilt binary loads. */
+async function nativeBlake3 (): Promise<Blake3Hasher | undefined> {
+  try {
+    const { blake3 } = await import('@napi-rs/blake-hash')
+    return new Blake3Hasher('native', bytes => blake3(bytes))
+  } catch {
+    return undefined
   }
+}
+
+/** Every BLAKE3 implementation that loads here (bench:hash compares them; tests check they agree). */
+export async function blake3Implementations (): Promise<Array<BlockHasher & { implementation: Blake3Implementation }>> {
+  const native = await nativeBlake3()
+  return [...native === undefined ? [] : [native], await wasmBlake3()]
 }
 
 let blake3: Promise<Blake3Hasher> | undefined
 const sha256 = new Sha256Hasher()
 
-/** Resolve a hash by name or multihash code. BLAKE3 is the default: fast on ARM boards without SHA extensions. */
+/**
+ * Resolve a hash by name or multihash code. BLAKE3 is the default: fast on ARM boards without SHA extensions. It
+ * runs natively where @napi-rs/blake-hash has a binary for the platform, else in WebAssembly (same digests).
+ */
 export async function getHasher (which: HashName | number = 'blake3'): Promise<BlockHasher> {
   if (which === 'blake3' || which === HASH_BLAKE3) {
-    blake3 ??= createBLAKE3(256).then(w => new Blake3Hasher(w))
+    blake3 ??= nativeBlake3().then(async native => native ?? await wasmBlake3())
     return await blake3
   }
   if (which === 'sha2-256' || which === HASH_SHA2_256) return sha256
