@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { openNodeClient, type NodeClient, type NodeClientOptions } from '../daemon/index.js'
 import { RepoError } from '../errors.js'
 import { createStore, resolveRepo } from '../store/index.js'
 import type { Blockstore } from '../store/interface.js'
@@ -14,10 +15,11 @@ export interface GlobalOptions {
   quiet: boolean
 }
 
-/** What a command gets: its output streams, global options, and the store opened on first use. */
+/** What a command gets: its output streams, global options, the store opened on first use, and the node it talks to. */
 export class CommandContext {
   private store: Blockstore | undefined
-  constructor (readonly options: GlobalOptions, readonly stdout: NodeJS.WritableStream = process.stdout) {}
+  private client: NodeClient | undefined
+  constructor (readonly options: GlobalOptions, readonly stdout: NodeJS.WritableStream = process.stdout, readonly stderr: NodeJS.WritableStream = process.stderr) {}
 
   /** Capacity from --capacity, else the repo's config.json `capacity` (bytes or "10GB"), else unlimited. */
   private capacity (repo: string): number | undefined {
@@ -44,8 +46,17 @@ export class CommandContext {
     return this.store
   }
 
+  /**
+   * The node this command talks to: the daemon running on the repository, else a node of the command's own started
+   * with `node` when first needed (see openNodeClient); closed with the context.
+   */
+  async nodeClient (node?: NodeClientOptions['node']): Promise<NodeClient> {
+    this.client ??= await openNodeClient({ repo: this.options.repo, node })
+    return this.client
+  }
+
   progress (label: string): ProgressBar {
-    return new ProgressBar(label, this.options.quiet)
+    return new ProgressBar(label, this.options.quiet, this.stderr as NodeJS.WriteStream)
   }
 
   print (line: string): void {
@@ -57,6 +68,19 @@ export class CommandContext {
   }
 
   async close (): Promise<void> {
-    await this.store?.close()
+    try {
+      await this.client?.close()
+    } finally {
+      await this.store?.close()
+    }
+  }
+}
+
+/** A node of the command's own, as the network options of the command line ask (`--listen`, `--bootstrap`, `--no-mdns`). */
+export function networkOptions (values: Record<string, unknown>, listen?: string[]): NonNullable<NodeClientOptions['node']> {
+  return {
+    listen: (values.listen as string[] | undefined) ?? listen,
+    bootstrap: values.bootstrap as string[] | undefined,
+    mdns: values['no-mdns'] !== true
   }
 }

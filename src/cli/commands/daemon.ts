@@ -1,4 +1,4 @@
-import { startApi } from '../../daemon/api.js'
+import { startApi } from '../../daemon/index.js'
 import { createNode } from '../../node/index.js'
 import { resolveRepo } from '../../store/index.js'
 import { parseRate } from '../../policy/fairness/token-bucket.js'
