@@ -32,7 +32,7 @@ export function refusal (req: IncomingMessage, port: number, token: string): str
 }
 
 /** A request body of at most `max` bytes; reading stops with ERR_TOO_LARGE past it. */
-export async function readBody (req: AsyncIterable<unknown>, max: number, what: string): Promise<Buffer> {
+async function readBody (req: AsyncIterable<unknown>, max: number, what: string): Promise<Buffer> {
   const parts: Buffer[] = []
   let total = 0
   for await (const part of req) {

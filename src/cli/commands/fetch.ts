@@ -13,8 +13,12 @@ export const fetch: Command = {
     // a daemon running on this repository does the fetch with its peers; otherwise a node of our own
     const client = await ctx.nodeClient(networkOptions(values, ['/ip4/0.0.0.0/tcp/0']))
     const bar = ctx.progress('fetch')
-    const r = await client.fetch(cid, { onProgress: p => bar.update(p.done, p.total, 'bytes') })
-    bar.done()
+    let r
+    try {
+      r = await client.fetch(cid, { onProgress: p => bar.update(p.done, p.total, 'bytes') })
+    } finally {
+      bar.done()
+    }
     if (ctx.options.json) ctx.printJson(r)
     else ctx.print(`${r.cid}: ${r.bytes} bytes from ${Object.keys(r.sources).length} peer(s) in ${r.seconds.toFixed(2)} s${client.via === 'daemon' ? ' (through the daemon)' : ''}`)
   }

@@ -20,8 +20,12 @@ export const update: Command = {
     const bundle = typeof values.manifest === 'string' ? await readBundle(values.manifest) : undefined
     const client = await ctx.nodeClient(networkOptions(values, ['/ip4/0.0.0.0/tcp/0']))
     const bar = ctx.progress('update')
-    const r = await client.update(name, { bundle, withDeps: values['with-deps'] === true, onProgress: p => bar.update(p.done, p.total, 'bytes') })
-    bar.done()
+    let r
+    try {
+      r = await client.update(name, { bundle, withDeps: values['with-deps'] === true, onProgress: p => bar.update(p.done, p.total, 'bytes') })
+    } finally {
+      bar.done() // an error's line starts on a clean line
+    }
     if (ctx.options.json) ctx.printJson(r)
     else ctx.print(report(r))
   }
