@@ -1,3 +1,4 @@
+import { openNodeClient, type NodeClient, type NodeClientOptions } from '../daemon/index.js'
 import { createStore, resolveRepo } from '../store/index.js'
 import type { Blockstore } from '../store/interface.js'
 import { parseSize } from './args.js'
@@ -12,12 +13,13 @@ export interface GlobalOptions {
 }
 
 /**
- * What a command gets: its output streams, global options, and the store opened on first use (its capacity from
- * --capacity, else the repository's config.json, as for the library).
+ * What a command gets: its output streams, global options, the store opened on first use (its capacity from
+ * --capacity, else the repository's config.json, as for the library), and the node it talks to.
  */
 export class CommandContext {
   private store: Blockstore | undefined
-  constructor (readonly options: GlobalOptions, readonly stdout: NodeJS.WritableStream = process.stdout) {}
+  private client: NodeClient | undefined
+  constructor (readonly options: GlobalOptions, readonly stdout: NodeJS.WritableStream = process.stdout, readonly stderr: NodeJS.WritableStream = process.stderr) {}
 
   openStore (): Blockstore {
     if (this.store === undefined) {
@@ -27,8 +29,18 @@ export class CommandContext {
     return this.store
   }
 
+  /**
+   * The node this command talks to: the daemon running on the repository, else a node of the command's own started
+   * with `node` when first needed (see openNodeClient); closed with the context.
+   */
+  async nodeClient (node?: NodeClientOptions['node']): Promise<NodeClient> {
+    const capacity = this.options.capacity === undefined ? undefined : parseSize(this.options.capacity, '--capacity')
+    this.client ??= await openNodeClient({ repo: this.options.repo, node: node === undefined ? undefined : { ...node, capacity } })
+    return this.client
+  }
+
   progress (label: string): ProgressBar {
-    return new ProgressBar(label, this.options.quiet)
+    return new ProgressBar(label, this.options.quiet, this.stderr as NodeJS.WriteStream)
   }
 
   print (line: string): void {
@@ -40,6 +52,19 @@ export class CommandContext {
   }
 
   async close (): Promise<void> {
-    await this.store?.close()
+    try {
+      await this.client?.close()
+    } finally {
+      await this.store?.close()
+    }
+  }
+}
+
+/** A node of the command's own, as the network options of the command line ask (`--listen`, `--bootstrap`, `--no-mdns`). */
+export function networkOptions (values: Record<string, unknown>, listen?: string[]): NonNullable<NodeClientOptions['node']> {
+  return {
+    listen: (values.listen as string[] | undefined) ?? listen,
+    bootstrap: values.bootstrap as string[] | undefined,
+    mdns: values['no-mdns'] !== true
   }
 }

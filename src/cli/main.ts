@@ -91,7 +91,7 @@ export async function main (argv: string[], stdout: NodeJS.WritableStream = proc
       stdout.write(`usage: cmesh ${command.usage}\n  ${command.summary}\n`)
       return 0
     }
-    ctx = new CommandContext({ repo: values.repo as string | undefined, capacity: values.capacity as string | undefined, json: values.json === true, quiet: values.quiet === true }, stdout)
+    ctx = new CommandContext({ repo: values.repo as string | undefined, capacity: values.capacity as string | undefined, json: values.json === true, quiet: values.quiet === true }, stdout, stderr)
     const code = await command.run(ctx, values, parsed.positionals)
     return code ?? 0
   } catch (err) {

@@ -17,17 +17,20 @@ export class ProgressBar {
 
   private readonly stream: NodeJS.WriteStream
 
-  update (done: number, total: number, unit: 'bytes' | 'items' = 'bytes'): void {
+  /** Draw `done` of `total` (a total not known yet: the amount and rate alone, an empty bar). */
+  update (done: number, total: number | undefined, unit: 'bytes' | 'items' = 'bytes'): void {
     if (!this.enabled) return
     const now = Date.now()
-    if (now - this.last < 100 && done < total) return
+    if (now - this.last < 100 && (total === undefined || done < total)) return
     this.last = now
     const width = 30
-    const frac = total > 0 ? Math.min(1, done / total) : 0
+    const frac = total !== undefined && total > 0 ? Math.min(1, done / total) : 0
     const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, ' ')
     const secs = Math.max(0.001, (now - this.started) / 1000)
-    const amount = unit === 'bytes' ? `${formatBytes(done)}/${formatBytes(total)} ${formatBytes(done / secs)}/s` : `${done}/${total}`
-    this.stream.write(`\r${this.label} [${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${amount}\x1b[K`)
+    const of = total === undefined ? '' : `/${unit === 'bytes' ? formatBytes(total) : total}`
+    const amount = unit === 'bytes' ? `${formatBytes(done)}${of} ${formatBytes(done / secs)}/s` : `${done}${of}`
+    const pct = total === undefined ? '   ?' : `${(frac * 100).toFixed(0).padStart(3)}%`
+    this.stream.write(`\r${this.label} [${bar}] ${pct} ${amount}\x1b[K`)
     this.drawn = true
   }
 

@@ -3,7 +3,7 @@ import { statSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { API_TOKEN_FILENAME, callApi, daemonApi, startApi } from '../../src/daemon/api.js'
+import { API_TOKEN_FILENAME, callApi, daemonApi, startApi } from '../../src/daemon/index.js'
 import { createNode } from '../../src/node/index.js'
 import { tempDir } from '../helpers/temp.js'
 

@@ -1,8 +1,8 @@
-import { startApi } from '../../daemon/api.js'
+import { startApi } from '../../daemon/index.js'
 import { createNode } from '../../node/index.js'
 import { resolveRepo } from '../../store/index.js'
 import { parseRate } from '../../policy/fairness/token-bucket.js'
-import { parseCount, UsageError } from '../args.js'
+import { parseCount, parseSize, UsageError } from '../args.js'
 import type { Command } from '../command.js'
 import { startMonitor } from '../../analytics/monitor.js'
 import { monitorSource } from '../../analytics/node-hooks.js'
@@ -52,6 +52,7 @@ export const daemon: Command = {
       gateway,
       uploadLimit,
       repo: ctx.options.repo,
+      capacity: ctx.options.capacity === undefined ? undefined : parseSize(ctx.options.capacity, '--capacity'),
       listen: values.listen as string[] | undefined,
       bootstrap: values.bootstrap as string[] | undefined,
       mdns: values['no-mdns'] !== true,

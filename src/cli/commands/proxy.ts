@@ -1,4 +1,4 @@
-import { daemonApi, startApi } from '../../daemon/api.js'
+import { daemonApi, startApi } from '../../daemon/index.js'
 import { CmeshError } from '../../errors.js'
 import { createNode } from '../../node/index.js'
 import { resolveRepo } from '../../store/index.js'

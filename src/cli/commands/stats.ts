@@ -1,13 +1,8 @@
-import { callApi, daemonApi } from '../../daemon/api.js'
-import { readLedger } from '../../policy/fairness/ledger.js'
+import type { StatsRow } from '../../daemon/index.js'
 import { readPolicy } from '../../policy/fairness/policy-file.js'
 import { resolveRepo } from '../../store/index.js'
-import type { PeerFairness } from '../../sync/exchange/block-service.js'
 import type { CommandContext } from '../context.js'
 import type { Command } from '../command.js'
-
-/** A row of `cmesh stats`: from the running daemon, or the ledger file alone (then no live state). */
-type StatsRow = Partial<PeerFairness> & Pick<PeerFairness, 'peer' | 'sent' | 'received' | 'ratio'>
 
 export const stats: Command = {
   name: 'stats',
@@ -15,13 +10,10 @@ export const stats: Command = {
   usage: 'stats [--json]',
   options: {},
   async run (ctx) {
-    const repo = resolveRepo(ctx.options.repo)
-    readPolicy(repo) // a broken policy.json is reported, even when the daemon runs on the one it read before
-    const api = await daemonApi(repo)
-    const rows: StatsRow[] = api !== undefined
-      ? await callApi(api, 'GET', '/api/v0/stats') as PeerFairness[]
-      : readLedger(repo).map(r => ({ peer: r.peer, sent: r.sent, received: r.received, ratio: r.ratio }))
-    for (const r of rows) print(ctx, r, api !== undefined)
+    readPolicy(resolveRepo(ctx.options.repo)) // a broken policy.json is reported, even when the daemon runs on the one it read before
+    // the daemon's live state; without one, the ledger file alone (no node is started for it)
+    const { live, rows } = await (await ctx.nodeClient()).stats()
+    for (const r of rows) print(ctx, r, live)
   }
 }
 

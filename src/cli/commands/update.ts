@@ -1,9 +1,7 @@
-import { callApi, daemonApi } from '../../daemon/api.js'
-import { createNode } from '../../node/index.js'
-import { resolveRepo } from '../../store/index.js'
 import { readBundle, type UpdateResult } from '../../sync/releases/releases.js'
 import { formatBytes, UsageError } from '../args.js'
 import type { Command } from '../command.js'
+import { networkOptions } from '../context.js'
 
 function report (r: UpdateResult): string {
   if (r.upToDate) return `${r.name} ${r.version} (seq ${r.seq}) is up to date`
@@ -20,33 +18,13 @@ export const update: Command = {
   async run (ctx, values, [name]) {
     if (name === undefined) throw new UsageError('update: missing <name>')
     const bundle = typeof values.manifest === 'string' ? await readBundle(values.manifest) : undefined
-    const withDeps = values['with-deps'] === true
-    const api = await daemonApi(resolveRepo(ctx.options.repo))
-    let r: UpdateResult
-    if (api !== undefined) {
-      r = await callApi(api, 'POST', `/api/v0/update?name=${encodeURIComponent(name)}${withDeps ? '&withDeps=1' : ''}`, bundle) as UpdateResult
-    } else {
-      const node = await createNode({
-        repo: ctx.options.repo,
-        listen: (values.listen as string[] | undefined) ?? ['/ip4/0.0.0.0/tcp/0'],
-        bootstrap: values.bootstrap as string[] | undefined,
-        mdns: values['no-mdns'] !== true
-      })
-      try {
-        const bar = ctx.progress('update')
-        let total = 0
-        r = await node.update(name, {
-          bundle,
-          withDeps,
-          onProgress: e => {
-            if (e.type === 'update:release') total = e.size
-            if (e.type === 'fetch:blocks') bar.update(e.bytes, Math.max(total, e.bytes), 'bytes')
-          }
-        })
-        bar.done()
-      } finally {
-        await node.stop()
-      }
+    const client = await ctx.nodeClient(networkOptions(values, ['/ip4/0.0.0.0/tcp/0']))
+    const bar = ctx.progress('update')
+    let r
+    try {
+      r = await client.update(name, { bundle, withDeps: values['with-deps'] === true, onProgress: p => bar.update(p.done, p.total, 'bytes') })
+    } finally {
+      bar.done() // an error's line starts on a clean line
     }
     if (ctx.options.json) ctx.printJson(r)
     else ctx.print(report(r))
