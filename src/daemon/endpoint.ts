@@ -4,14 +4,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { repoPath } from '../repo/index.js'
 import { ApiAuthError, CmeshError } from '../errors.js'
-
-/** File in the repository naming the running daemon's API address (removed when it stops). */
-export const API_FILENAME = 'api'
-
-/** File in the repository holding the API's bearer token (mode 0600: only the repository's owner may use the API). */
-export const API_TOKEN_FILENAME = 'api-token'
 
 /** Media type of a streamed answer: one JSON object a line (see ApiStreamLine). */
 export const NDJSON = 'application/x-ndjson'
@@ -33,7 +27,7 @@ export type ApiStreamLine =
 
 /** The repository's API token: read, or made (32 random bytes) on first use; the file is kept at mode 0600. */
 export async function apiToken (repo: string): Promise<string> {
-  const file = join(repo, API_TOKEN_FILENAME)
+  const file = repoPath(repo, 'apiToken')
   try {
     const token = (await readFile(file, 'utf8')).trim()
     if ((await stat(file)).mode & 0o077) await chmod(file, 0o600)
@@ -52,8 +46,8 @@ export async function daemonApi (repo: string): Promise<DaemonEndpoint | undefin
   let url: string
   let token: string
   try {
-    url = (await readFile(join(repo, API_FILENAME), 'utf8')).trim()
-    token = (await readFile(join(repo, API_TOKEN_FILENAME), 'utf8')).trim()
+    url = (await readFile(repoPath(repo, 'api'), 'utf8')).trim()
+    token = (await readFile(repoPath(repo, 'apiToken'), 'utf8')).trim()
   } catch {
     return undefined
   }

@@ -7,4 +7,4 @@ export type { FetchReport, NodeClient, NodeClientOptions, PeerReport, Progress, 
 export { openNodeClient } from './client.js'
 export { startApi, refusal } from './server.js'
 export { ROUTES, matchRoute, type Route, type RouteMatch } from './routes.js'
-export { API_FILENAME, API_TOKEN_FILENAME, NDJSON, apiToken, daemonApi, apiRequest, callApi, callApiStream, type ApiStreamLine, type DaemonEndpoint } from './endpoint.js'
+export { NDJSON, apiToken, daemonApi, apiRequest, callApi, callApiStream, type ApiStreamLine, type DaemonEndpoint } from './endpoint.js'

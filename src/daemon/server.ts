@@ -6,10 +6,10 @@
 import { timingSafeEqual } from 'node:crypto'
 import { rm, writeFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { join } from 'node:path'
 import { ApiAuthError, CmeshError, TooLargeError } from '../errors.js'
 import type { CmeshNode } from '../node/index.js'
-import { API_FILENAME, API_TOKEN_FILENAME, apiToken, type DaemonEndpoint } from './endpoint.js'
+import { apiToken, type DaemonEndpoint } from './endpoint.js'
+import { REPO_ENTRIES, repoPath } from '../repo/index.js'
 import { matchRoute, ROUTES, type Route } from './routes.js'
 
 /**
@@ -27,7 +27,7 @@ export function refusal (req: IncomingMessage, port: number, token: string): str
   const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')
   const given = Buffer.from(m?.[1] ?? '')
   const want = Buffer.from(token)
-  if (given.length !== want.length || !timingSafeEqual(given, want)) return `the API needs the token in ${API_TOKEN_FILENAME} of the repository`
+  if (given.length !== want.length || !timingSafeEqual(given, want)) return `the API needs the token in ${REPO_ENTRIES.apiToken} of the repository`
   return undefined
 }
 
@@ -99,7 +99,7 @@ export async function startApi (node: CmeshNode, repo: string, port = 0, routes:
   })
   listening = (server.address() as { port: number }).port
   const url = `http://127.0.0.1:${listening}`
-  const file = join(repo, API_FILENAME)
+  const file = repoPath(repo, 'api')
   await writeFile(file, url + '\n')
   return {
     url,

@@ -3,7 +3,8 @@ import { statSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { API_TOKEN_FILENAME, callApi, daemonApi, startApi } from '../../src/daemon/index.js'
+import { callApi, daemonApi, startApi } from '../../src/daemon/index.js'
+import { repoPath } from '../../src/repo/index.js'
 import { createNode } from '../../src/node/index.js'
 import { tempDir } from '../helpers/temp.js'
 
@@ -28,7 +29,7 @@ describe('control API', () => {
     t.after(async () => await api.close())
     const host = new URL(api.url).host
     const token = `Bearer ${api.token}`
-    assert.equal(statSync(join(node.store.repo, API_TOKEN_FILENAME)).mode & 0o777, 0o600, 'the token file is the owner\'s alone')
+    assert.equal(statSync(repoPath(node.store.repo, 'apiToken')).mode & 0o777, 0o600, 'the token file is the owner\'s alone')
 
     assert.equal((await raw(`${api.url}/api/v0/id`, 'GET', { host, authorization: token })).status, 200)
     const none = await raw(`${api.url}/api/v0/id`, 'GET', { host })
