@@ -4,7 +4,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import fc from 'fast-check'
 import { CID } from 'multiformats/cid'
 import { MAX_ENTRIES, MAX_MESSAGE_BYTES } from '../../src/sync/exchange/constants.js'
-import { decodeMessage, encodeMessage, type Message } from '../../src/sync/exchange/wire.js'
+import { decodeMessage, encodeBinaryBlocks, encodeMessage, MAX_CID_BYTES, type Message } from '../../src/sync/exchange/wire.js'
 import { deviationArb, encodeVariant, HUGE_LENGTHS, type Deviation } from './cbor-variants.js'
 import { arbitraryBytes, assertSameBytes, assertSmallAllocation, cidArb, decodeOrRefuse, mutatedFrom, plain } from './helpers.js'
 import { fuzzParams } from './settings.js'
@@ -29,6 +29,7 @@ const encodedArb = messageArb.map(m => encodeMessage(m))
 
 /** If decodeMessage accepted `bytes`, they are the one encoding of what it returned. */
 function assertCanonical (bytes: Uint8Array, decoded: Message): void {
+  if (bytes[0] === 0 && decoded.t === 'blocks') return assertSameBytes(encodeBinaryBlocks(decoded.blocks), bytes, 'decodeMessage accepted binary bytes that are not the encoding of the blocks it returned')
   assertSameBytes(encodeMessage(decoded), bytes, 'decodeMessage accepted bytes that are not the encoding of the message it returned')
 }
 
@@ -92,5 +93,74 @@ describe('fuzz: block-protocol messages (src/sync/exchange/wire.ts decodeMessage
       const r = decodeOrRefuse(() => decodeMessage(bytes), CODES, 'decodeMessage')
       assert.equal(r.ok, false, `zblocks of size ${size} was accepted`)
     }), fuzzParams(0.5))
+  })
+})
+
+const blocksArb = fc.array(fc.record({ cid: cidArb, bytes: fc.uint8Array({ maxLength: 200 }) }), { minLength: 1, maxLength: 6 })
+const binaryArb = blocksArb.map(blocks => encodeBinaryBlocks(blocks))
+
+/** If decodeMessage accepted binary `bytes`, they are the one binary encoding of the blocks it returned. */
+function assertCanonicalBinary (bytes: Uint8Array, decoded: Message): void {
+  assert.equal(decoded.t, 'blocks', 'a binary message decoded to something other than blocks')
+  if (decoded.t === 'blocks') assertSameBytes(encodeBinaryBlocks(decoded.blocks), bytes, 'decodeMessage accepted binary bytes that are not the encoding of the blocks it returned')
+}
+
+/** A binary blocks message with `n` entries of `cid`, each one byte long (built by hand: the encoder refuses bad counts). */
+function binaryOf (cid: CID, n: number): Uint8Array {
+  const varint = (v: number): number[] => { const out: number[] = []; while (v >= 0x80) { out.push((v & 0x7f) | 0x80); v = Math.floor(v / 128) } out.push(v); return out }
+  const head = [0, ...varint(n)]
+  for (let i = 0; i < n; i++) head.push(...varint(cid.bytes.length), ...cid.bytes, 1)
+  return Uint8Array.from([...head, ...new Array<number>(n).fill(7)])
+}
+
+describe('fuzz: binary blocks messages (src/sync/exchange/wire.ts)', () => {
+  it('decodes every binary message back to the same blocks, as views into the frame rather than copies', () => {
+    fc.assert(fc.property(blocksArb, blocks => {
+      const bytes = encodeBinaryBlocks(blocks)
+      const decoded = decodeMessage(bytes)
+      assert.deepStrictEqual(plain(decoded), plain({ t: 'blocks', blocks }))
+      if (decoded.t === 'blocks') for (const b of decoded.blocks) assert.equal(b.bytes.buffer, bytes.buffer, 'a block was copied out of its frame')
+    }), fuzzParams())
+  })
+
+  it('refuses arbitrary bytes behind the binary type byte with ProtocolError, and accepts only a canonical encoding', () => {
+    fc.assert(fc.property(arbitraryBytes, bytes => {
+      const framed = Uint8Array.from([0, ...bytes])
+      const r = decodeOrRefuse(() => decodeMessage(framed), CODES, 'decodeMessage')
+      if (r.ok) assertCanonicalBinary(framed, r.value)
+    }), fuzzParams())
+  })
+
+  it('refuses a binary message with bytes flipped, inserted or deleted, unless the result is itself canonical', () => {
+    fc.assert(fc.property(mutatedFrom(binaryArb), ({ bytes }) => {
+      const r = decodeOrRefuse(() => decodeMessage(bytes), CODES, 'decodeMessage')
+      if (r.ok) assertCanonical(bytes, r.value)
+    }), fuzzParams())
+  })
+
+  it('accepts 1 to MAX_ENTRIES blocks and refuses none or more', () => {
+    for (const n of [0, 1, MAX_ENTRIES, MAX_ENTRIES + 1]) {
+      const r = decodeOrRefuse(() => decodeMessage(binaryOf(EXAMPLE_CID, n)), CODES, 'decodeMessage')
+      assert.equal(r.ok, n >= 1 && n <= MAX_ENTRIES, `a binary message of ${n} blocks was ${r.ok ? 'accepted' : 'refused'}`)
+    }
+  })
+
+  it('refuses long or padded varints, oversized CIDs and lengths, and lengths that do not add up, without allocating what they declare', () => {
+    const cid = EXAMPLE_CID.bytes
+    const cases: Array<[string, number[]]> = [
+      ['padded count', [0, 0x81, 0x00, cid.length, ...cid, 0]],
+      ['five-byte count', [0, 0x81, 0x80, 0x80, 0x80, 0x00]],
+      ['CID longer than the limit', [0, 1, 0x81, 0x01, ...new Array<number>(MAX_CID_BYTES + 1).fill(1)]],
+      ['CID with bytes left over', [0, 1, cid.length + 1, ...cid, 0, 0]],
+      ['block length past the limit', [0, 1, cid.length, ...cid, 0xff, 0xff, 0xff, 0x7f]],
+      ['blocks shorter than declared', [0, 1, cid.length, ...cid, 3, 1, 2]],
+      ['blocks longer than declared', [0, 1, cid.length, ...cid, 1, 1, 2]],
+      ['no CID', [0, 1, 0]]
+    ]
+    for (const [what, bytes] of cases) {
+      const r = assertSmallAllocation(() => decodeOrRefuse(() => decodeMessage(Uint8Array.from(bytes)), CODES, 'decodeMessage'), 16 * 1024 * 1024, what)
+      assert.equal(r.ok, false, `${what} was accepted`)
+    }
+    assert.throws(() => encodeBinaryBlocks([]), { code: 'ERR_PROTOCOL' })
   })
 })

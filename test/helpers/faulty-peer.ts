@@ -6,7 +6,7 @@ import { BlockNotFoundError } from '../../src/errors.js'
 import type { CmeshNode } from '../../src/node/index.js'
 import type { Block } from '../../src/store/interface.js'
 import { compress, packBlocks } from '../../src/sync/exchange/compression.js'
-import { BLOCKS_PROTOCOL, MAX_ENTRIES, MAX_MESSAGE_BYTES, MESSAGE_TARGET_BYTES } from '../../src/sync/exchange/constants.js'
+import { BLOCKS_PROTOCOLS, MAX_ENTRIES, MAX_MESSAGE_BYTES, MESSAGE_TARGET_BYTES } from '../../src/sync/exchange/constants.js'
 import { framedLength, readFrames, sendFrame } from '../../src/sync/exchange/framing.js'
 import { decodeMessage, encodeMessage, ProtocolError } from '../../src/sync/exchange/wire.js'
 
@@ -80,8 +80,8 @@ export async function installFaults (node: CmeshNode, faults: Faults): Promise<v
     if (missing.length > 0) await sendFrame(stream, encodeMessage({ t: 'dont-have', cids: missing }), signal)
   }
 
-  await libp2p.unhandle(BLOCKS_PROTOCOL)
-  await libp2p.handle(BLOCKS_PROTOCOL, async (stream, connection) => {
+  for (const protocol of BLOCKS_PROTOCOLS) await libp2p.unhandle(protocol)
+  await libp2p.handle(BLOCKS_PROTOCOLS, async (stream, connection) => {
     // a requester that resets the stream also ends our waits
     const gone = new AbortController()
     stream.addEventListener('close', () => { gone.abort() }, { once: true })

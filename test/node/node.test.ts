@@ -5,8 +5,10 @@ import { describe, it, type TestContext } from 'node:test'
 import { collect, pseudoRandom, tempDir } from '../helpers/temp.js'
 import { decodeNode } from '../../src/dag/nodes.js'
 import { createNode, type CmeshNode } from '../../src/node/index.js'
-import { BLOCKS_PROTOCOL } from '../../src/sync/exchange/constants.js'
-import { encodeFrame } from '../../src/sync/exchange/framing.js'
+import { BLOCKS_PROTOCOL, BLOCKS_PROTOCOL_V1, MAX_MESSAGE_BYTES } from '../../src/sync/exchange/constants.js'
+import { encodeFrame, readFrames } from '../../src/sync/exchange/framing.js'
+import { decodeMessage, encodeMessage } from '../../src/sync/exchange/wire.js'
+import { decompress } from '../../src/sync/exchange/compression.js'
 import { decodePex, encodePex } from '../../src/sync/net/peer-exchange.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -196,6 +198,34 @@ describe('nodes exchanging blocks over loopback', () => {
     assert.ok(server.blocks.peer(attacker.peerId.toString()).score < 0)
     const fetched = await attacker.fetch(cid)
     assert.ok(fetched.fetchedBlocks > 0, 'the server still serves after the attack')
+  })
+
+  it('answers /cmesh/blocks/1.1.0 with binary blocks messages and a 1.0.0 peer with DAG-CBOR ones, the same blocks', async t => {
+    const dir = tempDir(t)
+    writeFileSync(join(dir, 'f'), pseudoRandom(50_000, 64))
+    const server = await startNode(t)
+    const { cid } = await server.add(join(dir, 'f'), { chunker: SMALL_CHUNKS })
+    const client = await startNode(t, [server.addrs()[0]!])
+    const answers: Record<string, { first: number, blocks: Array<{ cid: string, size: number }> }> = {}
+    for (const protocol of [BLOCKS_PROTOCOL, BLOCKS_PROTOCOL_V1]) {
+      const stream = await client.libp2p.dialProtocol(server.peerId, protocol)
+      assert.equal(stream.protocol, protocol)
+      stream.send(encodeFrame(encodeMessage({ t: 'want', cids: [cid], blocks: true })))
+      for await (const frame of readFrames(stream, MAX_MESSAGE_BYTES)) {
+        // a small DAG node compresses: the blocks message is then the payload of a zblocks
+        const outer = decodeMessage(frame)
+        const plainBytes = outer.t === 'zblocks' ? await decompress(outer.alg, outer.data, outer.size) : frame
+        const m = decodeMessage(plainBytes)
+        assert.equal(m.t, 'blocks')
+        if (m.t === 'blocks') answers[protocol] = { first: plainBytes[0]!, blocks: m.blocks.map(b => ({ cid: b.cid.toString(), size: b.bytes.length })) }
+        break
+      }
+      stream.abort(new Error('done'))
+    }
+    assert.equal(answers[BLOCKS_PROTOCOL]?.first, 0, 'binary on 1.1.0')
+    assert.ok((answers[BLOCKS_PROTOCOL_V1]?.first ?? 0) >= 0xa0 && (answers[BLOCKS_PROTOCOL_V1]?.first ?? 0) <= 0xbf, 'a DAG-CBOR map on 1.0.0')
+    assert.deepEqual(answers[BLOCKS_PROTOCOL]?.blocks, answers[BLOCKS_PROTOCOL_V1]?.blocks)
+    assert.equal(answers[BLOCKS_PROTOCOL]?.blocks[0]?.cid, cid.toString())
   })
 
   it('dials again the peers it lost when its connections drop', async t => {

@@ -15,7 +15,7 @@ import { Unchoker, type ChokeState } from '../../policy/fairness/unchoker.js'
 import type { Block, Blockstore } from '../../store/interface.js'
 import { packBlocks } from './compression.js'
 import { BufferBudget } from './buffer-budget.js'
-import { BLOCKS_PROTOCOL, BUFFER_BUDGET_BYTES, DEFAULT_COMPRESS, MAX_ENTRIES, MAX_MESSAGE_BYTES, MESSAGE_TARGET_BYTES, QUEUED_CID_BYTES } from './constants.js'
+import { BLOCKS_PROTOCOL_V1, BLOCKS_PROTOCOLS, BUFFER_BUDGET_BYTES, DEFAULT_COMPRESS, MAX_ENTRIES, MAX_MESSAGE_BYTES, MESSAGE_TARGET_BYTES, QUEUED_CID_BYTES } from './constants.js'
 import type { BlockSource } from '../fetch/fetch-interface.js'
 import { framedLength, readFrames, SendQueue } from './framing.js'
 import { decodeMessage, encodeMessage, ProtocolError } from './wire.js'
@@ -198,7 +198,7 @@ export class BlockService {
   }
 
   async start (): Promise<void> {
-    await this.libp2p.handle(BLOCKS_PROTOCOL, async (stream: Stream, connection: Connection) => {
+    await this.libp2p.handle(BLOCKS_PROTOCOLS, async (stream: Stream, connection: Connection) => {
       const peer = connection.remotePeer.toString()
       const f = this.policy.fairness
       const group = uploadGroup(connection.remoteAddr?.toString(), peer, { prefixV4: f.groupPrefixV4, prefixV6: f.groupPrefixV6, segmentPrefixV4: f.segmentPrefixV4 })
@@ -208,7 +208,7 @@ export class BlockService {
   }
 
   async stop (): Promise<void> {
-    await this.libp2p.unhandle(BLOCKS_PROTOCOL)
+    for (const protocol of BLOCKS_PROTOCOLS) await this.libp2p.unhandle(protocol)
     this.scheduler.close()
     this.ledger.close()
   }
@@ -273,7 +273,7 @@ export class BlockService {
           continue
         }
         try {
-          await this.answer(out, peer, group, want.cids, want.blocks, cancelled, gone.signal)
+          await this.answer(out, peer, group, want, cancelled, gone.signal, stream.protocol !== BLOCKS_PROTOCOL_V1)
         } finally {
           if (want.blocks) this.flood.done(peer)
           account.release(want.bytes)
@@ -293,7 +293,8 @@ export class BlockService {
     }
   }
 
-  private async answer (out: SendQueue, peer: string, group: string, cids: CID[], sendBlocks: boolean, cancelled: Set<string>, signal: AbortSignal): Promise<void> {
+  private async answer (out: SendQueue, peer: string, group: string, want: { cids: CID[], blocks: boolean }, cancelled: Set<string>, signal: AbortSignal, binary: boolean): Promise<void> {
+    const { cids, blocks: sendBlocks } = want
     const missing: CID[] = []
     const have: CID[] = []
     for (const cid of cids) {
@@ -343,7 +344,7 @@ export class BlockService {
             batchBytes += bytes.length
           }
           if (batch.length > 0) {
-            const message = await packBlocks(batch, { compress: this.compress })
+            const message = await packBlocks(batch, { compress: this.compress, binary })
             wire = framedLength(message.length)
             // the turn ends once the message is on the stream; waiting for a slow reader to drain it holds up
             // this stream, and the scheduler's slot of the next turn for MESSAGE_TIME_MS at most (see drain)

@@ -5,7 +5,7 @@ import {
   BROTLI_QUALITY, COMPRESS_SAMPLE_SLICE_BYTES, COMPRESS_SAMPLE_SLICES, COMPRESSION_ALG, DEFAULT_COMPRESS, GZIP_LEVEL,
   MAX_MESSAGE_BYTES, MIN_COMPRESS_BYTES, MIN_COMPRESSION_GAIN, ZLIB_CHUNK_BYTES
 } from './constants.js'
-import { decodeMessage, encodeMessage, ProtocolError, type CompressionAlg, type Message } from './wire.js'
+import { decodeMessage, encodeBinaryBlocks, encodeMessage, ProtocolError, type CompressionAlg, type Message } from './wire.js'
 
 // zlib's asynchronous calls run on libuv's thread pool: a 1 MiB batch costs the event loop nothing, and
 // answers to several peers compress on several cores (bench:compression measured them as fast as the sync calls)
@@ -22,6 +22,8 @@ export interface PackOptions {
   compress?: boolean
   /** Compression to use. @default COMPRESSION_ALG ('br') */
   alg?: CompressionAlg
+  /** Block bytes in a binary blocks message (/cmesh/blocks/1.1.0), not a DAG-CBOR one (1.0.0). @default true */
+  binary?: boolean
 }
 
 /** Compress `bytes` with `alg` at the level set in constants.ts. */
@@ -70,7 +72,7 @@ function sampleOf (plain: Uint8Array): Uint8Array {
  * data (media, archives, packed binaries) costs a sample's compression, not a whole message's.
  */
 export async function packBlocks (blocks: Block[], options: PackOptions = {}): Promise<Uint8Array> {
-  const plain = encodeMessage({ t: 'blocks', blocks })
+  const plain = options.binary === false ? encodeMessage({ t: 'blocks', blocks }) : encodeBinaryBlocks(blocks)
   if (!(options.compress ?? DEFAULT_COMPRESS) || plain.length < MIN_COMPRESS_BYTES) return plain
   const alg = options.alg ?? COMPRESSION_ALG
   const pays = (packed: number, original: number): boolean => packed <= original * (1 - MIN_COMPRESSION_GAIN)

@@ -1,8 +1,12 @@
 /** Compression of a block message's payload (zblocks). */
 export type CompressionAlg = 'br' | 'gzip'
 
-/** The block exchange protocol. */
-export const BLOCKS_PROTOCOL = '/cmesh/blocks/1.0.0'
+/** The block exchange protocol: block bytes in binary blocks messages (see wire.ts). */
+export const BLOCKS_PROTOCOL = '/cmesh/blocks/1.1.0'
+/** The first version, still answered: its block bytes travel in DAG-CBOR `blocks` messages. */
+export const BLOCKS_PROTOCOL_V1 = '/cmesh/blocks/1.0.0'
+/** The versions a node answers and asks, newest first (a requester gets the newest both ends speak). */
+export const BLOCKS_PROTOCOLS = [BLOCKS_PROTOCOL, BLOCKS_PROTOCOL_V1]
 /** Largest encoded message accepted or sent; a longer length prefix closes the stream before any byte is read. */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024 + 64 * 1024
 /** Entries (CIDs or blocks) in one message: small blocks travel many to a message, never one per round trip. */

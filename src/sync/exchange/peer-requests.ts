@@ -5,7 +5,7 @@ import { AbortError } from '../../errors.js'
 import type { Block } from '../../store/interface.js'
 import type { BlockAnswer, RequestOptions } from '../fetch/fetch-interface.js'
 import { unpackBlocks } from './compression.js'
-import { BLOCKS_PROTOCOL, MAX_ENTRIES, MAX_MESSAGE_BYTES } from './constants.js'
+import { BLOCKS_PROTOCOLS, MAX_ENTRIES, MAX_MESSAGE_BYTES } from './constants.js'
 import { framedLength, readFrames, sendFrame } from './framing.js'
 import { decodeMessage, encodeMessage, ProtocolError, type Message } from './wire.js'
 
@@ -32,7 +32,7 @@ export interface Requester {
 export async function askHaves (libp2p: Pick<Libp2p, 'dialProtocol'>, peerId: PeerTarget, cids: CID[], signal?: AbortSignal): Promise<CID[]> {
   const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
   const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
-  const stream = await libp2p.dialProtocol(peerId, BLOCKS_PROTOCOL, { signal: combined })
+  const stream = await libp2p.dialProtocol(peerId, BLOCKS_PROTOCOLS, { signal: combined })
   const open = new Set(cids.map(cidKey))
   const have: CID[] = []
   try {
@@ -59,7 +59,7 @@ export async function requestBlocks (requester: Requester, peerId: PeerTarget, i
   const { signal, onBlocks } = options
   const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
   const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
-  const stream = await libp2p.dialProtocol(peerId, BLOCKS_PROTOCOL, { signal: combined })
+  const stream = await libp2p.dialProtocol(peerId, BLOCKS_PROTOCOLS, { signal: combined })
   // a cancelled or timed-out request resets its stream at once, which also stops the peer sending
   const onAbort = (): void => { stream.abort(new AbortError('request cancelled')) }
   combined.addEventListener('abort', onAbort, { once: true })

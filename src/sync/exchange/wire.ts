@@ -1,4 +1,5 @@
 import * as dagCbor from '@ipld/dag-cbor'
+import { equals } from 'multiformats/bytes'
 import { CID } from 'multiformats/cid'
 import { decodeCanonical } from '../../store/links.js'
 import { CmeshError } from '../../errors.js'
@@ -6,7 +7,8 @@ import { MAX_BLOCK_SIZE } from '../../dag/constants.js'
 import { MAX_ENTRIES, MAX_MESSAGE_BYTES, type CompressionAlg } from './constants.js'
 
 /**
- * Messages of /cmesh/blocks/1.0.0, each one DAG-CBOR map behind a varint length prefix:
+ * Messages of the block protocol, each one frame behind a varint length prefix. Every message but block bytes is a
+ * DAG-CBOR map:
  *   { t: 'want', cids: [cid, ...], blocks: bool }   ask for blocks (or, with blocks: false, only whether they are had)
  *   { t: 'cancel', cids: [cid, ...] }               no longer wanted
  *   { t: 'have', cids: [cid, ...] }                 the sender holds these
@@ -16,8 +18,16 @@ import { MAX_ENTRIES, MAX_MESSAGE_BYTES, type CompressionAlg } from './constants
  *                                                   a compressed blocks message: `data` decompresses (brotli or
  *                                                   gzip) to exactly `size` bytes, the complete DAG-CBOR encoding
  *                                                   of one `blocks` message as above (never another zblocks)
+ * Block bytes travel in a binary blocks message on /cmesh/blocks/1.1.0 (and as the CBOR `blocks` map above to a
+ * /cmesh/blocks/1.0.0 peer), which is not CBOR, so its bytes are sliced out of the frame, not decoded:
+ *   0x00                                            the message type (a CBOR message starts with a map, 0xa0-0xbf)
+ *   varint n                                        1 to MAX_ENTRIES blocks
+ *   n x (varint cidLength, cid, varint size)        each block's CID (1 to MAX_CID_BYTES) and length (to MAX_BLOCK_SIZE)
+ *   the n blocks' bytes back to back                the frame ends where the last block does
+ * Varints are unsigned LEB128 in their shortest form. Both forms decode to the same `blocks` message.
  * Decoding is strict: canonical DAG-CBOR only, exact fields, at most MAX_ENTRIES entries, blocks within the limit,
- * a zblocks `size` from 1 to MAX_MESSAGE_BYTES. Decompressing a zblocks (src/sync/exchange/compression.ts) is a separate,
+ * a zblocks `size` from 1 to MAX_MESSAGE_BYTES; a binary message with a long varint, a CID with bytes left over, or
+ * a length that does not add up to the frame is refused. Decompressing a zblocks (src/sync/exchange/compression.ts) is a separate,
  * asynchronous step that stops at `size` bytes and refuses a payload of any other length.
  */
 export type Message =
@@ -65,6 +75,7 @@ export function encodeMessage (m: Message): Uint8Array {
 
 export function decodeMessage (bytes: Uint8Array): Message {
   if (bytes.length > MAX_MESSAGE_BYTES) fail('too large')
+  if (bytes[0] === BINARY_BLOCKS) return decodeBinaryBlocks(bytes)
   let value: unknown
   try {
     value = decodeCanonical(bytes)
@@ -106,5 +117,102 @@ export function decodeMessage (bytes: Uint8Array): Message {
     }
     default:
       fail('unknown message type')
+  }
+}
+
+/** First byte of a binary blocks message. */
+const BINARY_BLOCKS = 0x00
+/** Longest CID in a binary blocks message: a CIDv1 with a 64-byte digest and long codes fits many times over. */
+export const MAX_CID_BYTES = 128
+/** Bytes of a varint for values below 2^28 (every count and length of a message). */
+const MAX_VARINT_BYTES = 4
+
+function varintLength (n: number): number {
+  let len = 1
+  while (n >= 0x80) { n = Math.floor(n / 128); len++ }
+  return len
+}
+
+function writeVarint (out: Uint8Array, at: number, n: number): number {
+  while (n >= 0x80) {
+    out[at++] = (n & 0x7f) | 0x80
+    n = Math.floor(n / 128)
+  }
+  out[at++] = n
+  return at
+}
+
+/**
+ * A binary blocks message: one buffer with the header, then each block's bytes copied once behind it. Refuses an
+ * empty list, more than MAX_ENTRIES blocks, a block over MAX_BLOCK_SIZE and a message over MAX_MESSAGE_BYTES.
+ */
+export function encodeBinaryBlocks (blocks: Array<{ cid: CID, bytes: Uint8Array }>): Uint8Array {
+  if (blocks.length === 0 || blocks.length > MAX_ENTRIES) throw new ProtocolError(`a blocks message carries 1-${MAX_ENTRIES} blocks, not ${blocks.length}`)
+  let size = 1 + varintLength(blocks.length)
+  for (const b of blocks) {
+    if (b.bytes.length > MAX_BLOCK_SIZE) throw new ProtocolError(`a block of ${b.bytes.length} bytes exceeds the block size limit`)
+    size += varintLength(b.cid.bytes.length) + b.cid.bytes.length + varintLength(b.bytes.length) + b.bytes.length
+  }
+  if (size > MAX_MESSAGE_BYTES) throw new ProtocolError(`message of ${size} bytes exceeds ${MAX_MESSAGE_BYTES}`)
+  const out = new Uint8Array(size)
+  out[0] = BINARY_BLOCKS
+  let at = writeVarint(out, 1, blocks.length)
+  for (const b of blocks) {
+    at = writeVarint(out, at, b.cid.bytes.length)
+    out.set(b.cid.bytes, at)
+    at = writeVarint(out, at + b.cid.bytes.length, b.bytes.length)
+  }
+  for (const b of blocks) {
+    out.set(b.bytes, at)
+    at += b.bytes.length
+  }
+  return out
+}
+
+/** Read the binary blocks message in `bytes`: its blocks are views into `bytes`, not copies. */
+function decodeBinaryBlocks (bytes: Uint8Array): Message {
+  let at = 1
+  const varint = (what: string, max: number): number => {
+    let n = 0
+    for (let i = 0; i < MAX_VARINT_BYTES; i++) {
+      if (at >= bytes.length) fail(`binary blocks: ${what} runs past the end`)
+      const b = bytes[at++]!
+      n += (b & 0x7f) * 2 ** (7 * i)
+      if ((b & 0x80) === 0) {
+        if (b === 0 && i > 0) fail(`binary blocks: ${what} is not in its shortest form`)
+        if (n > max) fail(`binary blocks: ${what} ${n} exceeds ${max}`)
+        return n
+      }
+    }
+    fail(`binary blocks: ${what} is longer than ${MAX_VARINT_BYTES} bytes`)
+  }
+  const count = varint('the block count', MAX_ENTRIES)
+  if (count === 0) fail(`blocks must be a list of 1-${MAX_ENTRIES}`)
+  const heads: Array<{ cid: CID, size: number }> = []
+  let total = 0
+  for (let i = 0; i < count; i++) {
+    const cidLength = varint('a CID length', MAX_CID_BYTES)
+    if (cidLength === 0 || at + cidLength > bytes.length) fail('binary blocks: a CID runs past the end')
+    let cid: CID
+    try {
+      cid = CID.decode(bytes.subarray(at, at + cidLength))
+    } catch (err) {
+      fail(`binary blocks: an entry is not a CID (${(err as Error).message})`)
+    }
+    // multiformats also reads some non-canonical forms (00 <codec> <multihash> as a CIDv0): one CID, one encoding
+    if (!equals(cid.bytes, bytes.subarray(at, at + cidLength))) fail('binary blocks: a CID is not in its canonical form')
+    at += cidLength
+    const size = varint('a block length', MAX_BLOCK_SIZE)
+    total += size
+    heads.push({ cid, size })
+  }
+  if (at + total !== bytes.length) fail(`binary blocks: the blocks' lengths add up to ${total} bytes, the message holds ${bytes.length - at}`)
+  return {
+    t: 'blocks',
+    blocks: heads.map(h => {
+      const block = { cid: h.cid, bytes: bytes.subarray(at, at + h.size) }
+      at += h.size
+      return block
+    })
   }
 }
