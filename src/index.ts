@@ -50,5 +50,5 @@ export {
   ReleaseNotFoundError, KeyError, DagTooLargeError, GovernanceError, CollectionNotFoundError, InvalidAnnouncementError, UnauthorizedError,
   AnnouncementExpiredError, ReplayError, QuotaError, ResourceNotFoundError, InvalidUrlError, ForbiddenDestinationError, ApiAuthError,
   UrlUnavailableError, OriginStatusError, BadClaimError, AnalyticsPolicyError, PrivacyBudgetError, InvalidReportError, PolicyFileError,
-  BufferBudgetError
+  BufferBudgetError, ConfigError
 } from './errors.js'

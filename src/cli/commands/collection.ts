@@ -1,4 +1,4 @@
-import { MAX_GOVERNANCE_BYTES } from '../../policy/collections/governance.js'
+import { MAX_GOVERNANCE_BYTES } from '../../policy/collections/constants.js'
 import { readCapped } from '../../store/read-capped.js'
 import { GovernanceError, TooLargeError } from '../../errors.js'
 import type { CollectionInfo } from '../../sync/collections/collections.js'

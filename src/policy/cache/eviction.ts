@@ -1,3 +1,5 @@
+import { DEFAULT_NON_OWNER_FACTOR, DEFAULT_REQUEST_COST } from './constants.js'
+
 /**
  * Greedy-Dual-Size-Frequency eviction with community popularity. An item's priority is
  *
@@ -28,9 +30,6 @@ export interface GdsfOptions {
   /** Priority multiplier of items this node does not own. @default 0.25 */
   nonOwnerFactor?: number
 }
-
-export const DEFAULT_REQUEST_COST = 4096
-export const DEFAULT_NON_OWNER_FACTOR = 0.25
 
 export class GdsfPolicy {
   /** The inflation L: priority of the last item evicted. */

@@ -1,16 +1,10 @@
+import { HEURISTIC_FRACTION, HEURISTIC_MAX_MS, STORED_HEADERS } from './constants.js'
+
 /**
  * HTTP caching rules (RFC 9111) as a shared cache applies them: which responses may be stored and shared with
  * the community, how long one stays fresh, and the conditional request that revalidates it. Pure functions of
  * header maps (lower-case names), so proxies, the node and tests use the same rules.
  */
-
-/** Header names kept with a cached response (the rest is hop-by-hop or specific to one exchange). */
-export const STORED_HEADERS = ['content-type', 'etag', 'last-modified', 'cache-control', 'expires', 'date', 'age', 'content-language', 'content-disposition'] as const
-
-/** Heuristic freshness (no max-age, no Expires, a Last-Modified): this fraction of the time since modification. */
-export const HEURISTIC_FRACTION = 0.1
-/** Heuristic freshness is capped at a day (RFC 9111 §4.2.2 leaves the cap to the cache; Squid's default is 3 days). */
-export const HEURISTIC_MAX_MS = 24 * 3600_000
 
 export type Headers = Record<string, string | undefined>
 

@@ -2,7 +2,8 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { createHash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import { BadSignatureError, InvalidAnnouncementError, TooLargeError } from '../../errors.js'
-import { PURPOSES, type Purpose } from './governance.js'
+import { MAX_ANNOUNCEMENT_BYTES, MAX_LICENSE, MAX_TAGS, MAX_TITLE, MAX_TOPIC, PURPOSES } from './constants.js'
+import type { Purpose } from './governance.js'
 import { parsePublicKey, signPayload, verifyPayload, type PublisherKey } from '../trust/keys.js'
 import { strictReader } from '../trust/strict.js'
 import { decodeCanonical } from '../../store/links.js'
@@ -20,15 +21,11 @@ import { decodeCanonical } from '../../store/links.js'
  * and the canonical bytes of the announcement, so no other signed thing of cmesh passes for one.
  */
 
-/** Largest envelope accepted: announcements are metadata and travel in gossip messages. */
-export const MAX_ANNOUNCEMENT_BYTES = 16 * 1024
+/** Formats of a resource's id, its tags and its language (BCP 47): what a valid announcement holds, not tunables. */
 const ID = /^[a-z0-9][a-z0-9._-]{0,63}$/
 const TAG = /^[a-z0-9][a-z0-9-]{0,31}$/
 const LANG = /^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{1,8}){0,3}$/
-const MAX_TAGS = 16
-const MAX_TITLE = 200
-const MAX_LICENSE = 64
-const MAX_TOPIC = 256
+/** Signatures cover this prefix and the announcement: no other signed thing of cmesh passes for one. */
 const DOMAIN = new TextEncoder().encode('cmesh-announcement-v1\0')
 
 export interface Resource {

@@ -1,5 +1,6 @@
 import { AnnouncementExpiredError, QuotaError, ReplayError, TooLargeError, UnauthorizedError } from '../../errors.js'
 import type { Announcement, OpenedAnnouncement } from './announcement.js'
+import { MAX_CLOCK_SKEW_MS } from './constants.js'
 import { mayModerate, mayPublish, retentionMs, type Governance } from './governance.js'
 
 /**
@@ -8,8 +9,7 @@ import { mayModerate, mayPublish, retentionMs, type Governance } from './governa
  * Pure and synchronous, so gossipsub's validator can decide and record in one step.
  */
 
-/** Announcements dated further ahead than this are refused: clocks in a neighbourhood disagree, but not by hours. */
-export const MAX_CLOCK_SKEW_MS = 10 * 60 * 1000
+/** Units of the quota windows (maxAnnouncementsPerHour, maxBytesPerDay), not tunables. */
 const HOUR_MS = 3600 * 1000
 const DAY_MS = 24 * HOUR_MS
 

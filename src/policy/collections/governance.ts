@@ -2,6 +2,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { createHash } from 'node:crypto'
 import { GovernanceError } from '../../errors.js'
 import { parsePublicKey } from '../trust/keys.js'
+import { DEFAULT_PRIORITIES, MAX_KEYS, PURPOSES } from './constants.js'
 
 /**
  * A collection's governance document: the JSON file a community edits and every member loads
@@ -12,17 +13,10 @@ import { parsePublicKey } from '../trust/keys.js'
  *     quotas: { maxResourceBytes, maxAnnouncementsPerHour, maxBytesPerDay }, retentionDays, priorities? }
  */
 
-export const PURPOSES = ['notice', 'education', 'media', 'software', 'other'] as const
 export type Purpose = typeof PURPOSES[number]
 
-/** Fetch order when a governance document names none: notices first, media last. */
-export const DEFAULT_PRIORITIES: Readonly<Record<Purpose, number>> = { notice: 0, education: 1, software: 2, other: 3, media: 4 }
-
+/** Format of a collection's name (it goes into the topic and the repository's file names): not a tunable. */
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/
-const MAX_KEYS = 1024
-
-/** A governance document's bytes at most (a thousand keys with their roles fit in a fraction of it). */
-export const MAX_GOVERNANCE_BYTES = 1024 * 1024
 const DAY_MS = 24 * 3600 * 1000
 
 export interface Quotas {

@@ -1,8 +1,6 @@
 import type { Database } from 'lmdb'
 import { PrivacyBudgetError } from '../../errors.js'
-
-/** Slack for floating-point sums of epsilon (a period split in thirds still adds up to its budget). */
-const SLACK = 1e-9
+import { EPSILON_SLACK } from './constants.js'
 
 export interface BudgetState {
   /** Epsilon spent on the period. */
@@ -26,10 +24,10 @@ export class PrivacyLedger {
   spend (periodStart: number, epsilon: number, limits: { perPeriod: number, lifetime: number }): BudgetState {
     return this.db.transactionSync(() => {
       const s = this.state(periodStart)
-      if (s.period + epsilon > limits.perPeriod + SLACK) {
+      if (s.period + epsilon > limits.perPeriod + EPSILON_SLACK) {
         throw new PrivacyBudgetError(`the period's privacy budget is spent (${s.period} of ${limits.perPeriod}); nothing more is released until the next period`)
       }
-      if (s.lifetime + epsilon > limits.lifetime + SLACK) {
+      if (s.lifetime + epsilon > limits.lifetime + EPSILON_SLACK) {
         throw new PrivacyBudgetError(`the lifetime privacy budget is spent (${s.lifetime} of ${limits.lifetime}); nothing more is released`)
       }
       const next = { period: s.period + epsilon, lifetime: s.lifetime + epsilon }

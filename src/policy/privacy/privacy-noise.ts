@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { RANDOM_POOL_BYTES } from './constants.js'
 
 /** A uniform number in (0, 1]. */
 export type Uniform = () => number
@@ -9,7 +10,7 @@ let at = 0
 /** Uniform in (0, 1] from 53 random bits of node:crypto (noise must not be predictable from Math.random). */
 export const secureUniform: Uniform = () => {
   if (at + 8 > pool.length) {
-    pool = randomBytes(4096)
+    pool = randomBytes(RANDOM_POOL_BYTES)
     at = 0
   }
   const hi = pool.readUInt32BE(at) >>> 5 // 27 bits

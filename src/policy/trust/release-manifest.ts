@@ -6,6 +6,7 @@ import { getHasher, type HashName } from '../../dag/hashing.js'
 import { verifyBlock } from '../../dag/verify.js'
 import { BadSignatureError, InvalidManifestError, TooLargeError } from '../../errors.js'
 import type { Block } from '../../store/interface.js'
+import { MAX_BUNDLE_BYTES, MAX_DEPS, MAX_MANIFEST_BYTES, MAX_MIRROR_URL, MAX_MIRRORS } from './constants.js'
 import { parsePublicKey, signPayload, verifyPayload, type KeyAlgorithm, type PublisherKey } from './keys.js'
 import { strictReader } from './strict.js'
 import { decodeCanonical } from '../../store/links.js'
@@ -25,12 +26,7 @@ import { decodeCanonical } from '../../store/links.js'
  * the manifest declares is refused (endless data).
  */
 
-/** Largest signed envelope accepted: the manifest is metadata, not data. */
-export const MAX_MANIFEST_BYTES = 64 * 1024
-/** Largest bundle accepted (envelope and interior blocks): enough for the interior of a DAG of several GiB. */
-export const MAX_BUNDLE_BYTES = 16 * 1024 * 1024
-const MAX_MIRRORS = 32
-const MAX_DEPS = 1024
+/** Formats of a release's name (npm-like) and version: what a valid manifest holds, not tunables. */
 const NAME = /^[a-z0-9@][a-z0-9._@/+-]{0,213}$/
 const VERSION = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$/
 
@@ -111,7 +107,7 @@ export function checkVersion (version: string): string {
 }
 
 function checkUrl (url: unknown): string {
-  if (typeof url !== 'string' || url.length > 2048) bad('a mirror URL is not valid')
+  if (typeof url !== 'string' || url.length > MAX_MIRROR_URL) bad('a mirror URL is not valid')
   let u: URL
   try {
     u = new URL(url)

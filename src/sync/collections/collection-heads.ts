@@ -1,6 +1,6 @@
 import * as dagCbor from '@ipld/dag-cbor'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
-import { MAX_ANNOUNCEMENT_BYTES } from '../../policy/collections/announcement.js'
+import { MAX_ANNOUNCEMENT_BYTES } from '../../policy/collections/constants.js'
 import { readFrames, sendFrame } from '../exchange/framing.js'
 import { ProtocolError } from '../exchange/wire.js'
 

@@ -1,5 +1,6 @@
 import { loadPublisherKey } from '../../policy/trust/keys.js'
-import { PURPOSES, type Purpose } from '../../policy/collections/governance.js'
+import { PURPOSES } from '../../policy/collections/constants.js'
+import type { Purpose } from '../../policy/collections/governance.js'
 import { InvalidAnnouncementError } from '../../errors.js'
 import type { BrowseQuery, Collections } from './collections.js'
 

@@ -9,20 +9,7 @@ import { parseCid } from '../../dag/cid.js'
 import { getVerified } from '../../dag/verify.js'
 import { BlockNotFoundError } from '../../errors.js'
 import type { Blockstore } from '../../store/interface.js'
-
-/** Interface a gateway listens on unless told otherwise: loopback, since it serves everything the store holds. */
-export const DEFAULT_GATEWAY_HOST = '127.0.0.1'
-/** Port a gateway listens on unless told otherwise: 0 lets the system pick a free one. */
-export const DEFAULT_GATEWAY_PORT = 0
-
-const RAW = 'application/vnd.ipld.raw'
-const CAR = 'application/vnd.ipld.car'
-/** Every CAR served is walked depth-first and holds each block once, and says so. */
-const CAR_TYPE = `${CAR}; version=1; order=dfs; dups=n`
-/** A response named by a CID never changes. */
-const IMMUTABLE = 'public, max-age=29030400, immutable'
-/** The identity CID of no bytes: clients probe it to learn that a URL is a trustless gateway. */
-const PROBE_CID = 'bafkqaaa'
+import { CAR_CONTENT_TYPE, CAR_MEDIA_TYPE, DEFAULT_GATEWAY_HOST, DEFAULT_GATEWAY_PORT, IMMUTABLE_CACHE_CONTROL, PROBE_CID, RAW_MEDIA_TYPE } from './constants.js'
 
 export interface GatewayComponents {
   store: Pick<Blockstore, 'getSync' | 'has'>
@@ -108,7 +95,7 @@ async function serve (store: GatewayComponents['store'], req: IncomingMessage, r
   if (!await store.has(cid)) return refuse(res, 404, `block ${cid} is not held here`)
 
   const etag = wanted.format === 'raw' ? `"${cid}.raw"` : `"${cid}.car.${wanted.scope}"`
-  const headers: Record<string, string> = { 'Cache-Control': IMMUTABLE, ETag: etag, Vary: 'Accept' }
+  const headers: Record<string, string> = { 'Cache-Control': IMMUTABLE_CACHE_CONTROL, ETag: etag, Vary: 'Accept' }
   if (url.searchParams.get('format') === null) {
     const query = new URLSearchParams(url.searchParams)
     query.set('format', wanted.format)
@@ -127,11 +114,11 @@ async function serve (store: GatewayComponents['store'], req: IncomingMessage, r
     throw err
   }
   if (wanted.format === 'raw') {
-    res.writeHead(200, { ...headers, 'Content-Type': RAW, 'Content-Length': String(bytes.length), 'Content-Disposition': `attachment; filename="${cid}.bin"` })
+    res.writeHead(200, { ...headers, 'Content-Type': RAW_MEDIA_TYPE, 'Content-Length': String(bytes.length), 'Content-Disposition': `attachment; filename="${cid}.bin"` })
     res.end(req.method === 'HEAD' ? undefined : bytes)
     return
   }
-  res.writeHead(200, { ...headers, 'Content-Type': CAR_TYPE, 'Content-Disposition': `attachment; filename="${cid}.car"` })
+  res.writeHead(200, { ...headers, 'Content-Type': CAR_CONTENT_TYPE, 'Content-Disposition': `attachment; filename="${cid}.car"` })
   if (req.method === 'HEAD') {
     res.end()
     return
@@ -151,7 +138,7 @@ async function probe (wanted: Wanted, req: IncomingMessage, res: ServerResponse)
     await closing
     body = Buffer.concat(parts)
   }
-  res.writeHead(200, { 'Content-Type': wanted.format === 'raw' ? RAW : CAR_TYPE, 'Content-Length': String(body.length) })
+  res.writeHead(200, { 'Content-Type': wanted.format === 'raw' ? RAW_MEDIA_TYPE : CAR_CONTENT_TYPE, 'Content-Length': String(body.length) })
   res.end(req.method === 'HEAD' ? undefined : body)
 }
 
@@ -167,10 +154,10 @@ function negotiate (url: URL, accept: string | undefined): Wanted | [number, str
     if (format !== 'raw' && format !== 'car') return [406, `format=${format} is not served: this trustless gateway serves raw and car`]
     kind = format
   } else if (accept === undefined || accept.trim() === '') {
-    return [400, `this trustless gateway needs Accept: ${RAW} or ${CAR} (or ?format=raw or ?format=car)`]
+    return [400, `this trustless gateway needs Accept: ${RAW_MEDIA_TYPE} or ${CAR_MEDIA_TYPE} (or ?format=raw or ?format=car)`]
   } else {
     kind = fromAccept(accept)
-    if (kind === undefined) return [406, `none of ${JSON.stringify(accept)} is served: ask for ${RAW} or ${CAR}; version=1; order=dfs; dups=n`]
+    if (kind === undefined) return [406, `none of ${JSON.stringify(accept)} is served: ask for ${RAW_MEDIA_TYPE} or ${CAR_CONTENT_TYPE}`]
   }
   if (kind === 'raw') return { format: 'raw' }
   const q = url.searchParams
@@ -192,9 +179,9 @@ function fromAccept (accept: string): 'raw' | 'car' | undefined {
     }))
     const q = params.has('q') ? Number(params.get('q')) : 1
     const media = type.toLowerCase()
-    const kind = media === RAW
+    const kind = media === RAW_MEDIA_TYPE
       ? 'raw'
-      : media === CAR && carVariant(params.get('version'), params.get('order'), params.get('dups')) ? 'car' : undefined
+      : media === CAR_MEDIA_TYPE && carVariant(params.get('version'), params.get('order'), params.get('dups')) ? 'car' : undefined
     if (kind === undefined || !(q > 0)) continue
     if (best === undefined || q > best.q) best = { kind, q }
   }

@@ -3,4 +3,5 @@
  */
 export { loadOrCreateIdentity } from './identity.js'
 export { announceable, isLoopback } from './addresses.js'
-export { pubsubService, collectionTopicScore, PUBSUB_SCORE_THRESHOLDS } from './pubsub.js'
+export { pubsubService, collectionTopicScore } from './pubsub.js'
+export { PUBSUB_SCORE_THRESHOLDS } from './constants.js'

@@ -3,18 +3,9 @@ import type { IdentifyResult, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { isLoopback } from './addresses.js'
+import { DEFAULT_MAX_CONNECTIONS, MAX_ADDRS, MAX_PEERS, MAX_PEX_BYTES, PEX_ASK_TIMEOUT_MS, PEX_MAX_INBOUND_STREAMS, PEX_PROTOCOL } from './constants.js'
 import { readFrames, sendFrame } from '../exchange/framing.js'
 import { ProtocolError } from '../exchange/wire.js'
-
-/** Peer exchange: a connected peer tells us whom else it is connected to, so one bootstrap address finds many. */
-export const PEX_PROTOCOL = '/cmesh/pex/1.0.0'
-/** Peers in one answer. */
-const MAX_PEERS = 64
-/** Addresses of one peer in an answer. */
-const MAX_ADDRS = 8
-const MAX_PEX_BYTES = 64 * 1024
-/** Connections past which we stop dialing peers we hear of. */
-const DEFAULT_MAX_CONNECTIONS = 32
 
 export interface PexEntry { peerId: string, addrs: string[] }
 
@@ -73,7 +64,7 @@ export class PeerExchange {
       } catch (err) {
         stream.abort(err as Error)
       }
-    }, { maxInboundStreams: 2 })
+    }, { maxInboundStreams: PEX_MAX_INBOUND_STREAMS })
     this.libp2p.addEventListener('peer:identify', this.onIdentify)
   }
 
@@ -84,7 +75,7 @@ export class PeerExchange {
 
   /** Ask one peer whom it knows and dial the peers we are not connected to yet. */
   async ask (peer: PeerId): Promise<PexEntry[]> {
-    const stream = await this.libp2p.dialProtocol(peer, PEX_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+    const stream = await this.libp2p.dialProtocol(peer, PEX_PROTOCOL, { signal: AbortSignal.timeout(PEX_ASK_TIMEOUT_MS) })
     let entries: PexEntry[] = []
     try {
       for await (const frame of readFrames(stream, MAX_PEX_BYTES)) {

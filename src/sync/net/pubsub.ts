@@ -1,7 +1,7 @@
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { createTopicScoreParams, type TopicScoreParams } from '@libp2p/gossipsub/score'
 import { createHash } from 'node:crypto'
-import { MAX_ANNOUNCEMENT_BYTES } from '../../policy/collections/announcement.js'
+import { COLLECTION_TOPIC_SCORE, PUBSUB_MAX_MESSAGE_BYTES, PUBSUB_MESH_DEGREES, PUBSUB_SCORE_THRESHOLDS } from './constants.js'
 
 /**
  * Gossipsub as collections use it. Messages are announcements that carry their publisher's signature, so
@@ -10,45 +10,23 @@ import { MAX_ANNOUNCEMENT_BYTES } from '../../policy/collections/announcement.js
  * neighbourhood of tens of devices; scoring is on, and a peer relaying invalid announcements soon stops
  * being heard (graylisted).
  */
-export const PUBSUB_SCORE_THRESHOLDS = { gossipThreshold: -10, publishThreshold: -25, graylistThreshold: -50 }
-
 export function pubsubService (): ReturnType<typeof gossipsub> {
   return gossipsub({
     globalSignaturePolicy: 'StrictNoSign',
     msgIdFn: msg => createHash('sha256').update(msg.data).digest(),
     allowPublishToZeroTopicPeers: true,
     ignoreDuplicatePublishError: true,
-    D: 4,
-    Dlo: 2,
-    Dhi: 8,
-    Dout: 1,
-    Dscore: 2,
-    maxInboundDataLength: MAX_ANNOUNCEMENT_BYTES + 1024,
+    ...PUBSUB_MESH_DEGREES,
+    maxInboundDataLength: PUBSUB_MAX_MESSAGE_BYTES,
     // neighbours often share one public address (one household, one NAT): colocation says nothing here
     scoreParams: { IPColocationFactorWeight: 0 },
     scoreThresholds: PUBSUB_SCORE_THRESHOLDS
   })
 }
 
-/**
- * Score parameters of a collection's topic: invalid announcements (P4) cost -1 times their count squared, so a
- * handful is forgiven while a flooder is graylisted within a few; a quiet mesh peer is no fault (collections
- * are mostly silent), so mesh delivery deficits are not penalised.
- */
+/** Score parameters of a collection's topic (COLLECTION_TOPIC_SCORE over gossipsub's defaults). */
 export function collectionTopicScore (): TopicScoreParams {
-  return createTopicScoreParams({
-    topicWeight: 1,
-    timeInMeshWeight: 0.01,
-    timeInMeshQuantum: 1000,
-    timeInMeshCap: 100,
-    firstMessageDeliveriesWeight: 0.5,
-    firstMessageDeliveriesDecay: 0.9,
-    firstMessageDeliveriesCap: 10,
-    meshMessageDeliveriesWeight: 0,
-    meshFailurePenaltyWeight: 0,
-    invalidMessageDeliveriesWeight: -1,
-    invalidMessageDeliveriesDecay: 0.99
-  })
+  return createTopicScoreParams(COLLECTION_TOPIC_SCORE)
 }
 
 /** What collections use of gossipsub (the running service's score parameters are reached to add topics). */

@@ -1,16 +1,6 @@
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-
-/** Below this many connections, a node dials peers it knows until it is back at it. */
-export const DEFAULT_MIN_PEERS = 4
-/** How often the connection count is checked, besides right after a peer leaves. */
-const CHECK_INTERVAL_MS = 5_000
-/** First wait before dialling again a peer that could not be reached; it doubles with each failure. */
-const FIRST_BACKOFF_MS = 1_000
-/** Longest wait between attempts at one peer (or one bootstrap address). */
-const MAX_BACKOFF_MS = 60_000
-/** Dials in flight at once. */
-const PARALLEL_DIALS = 4
+import { CHECK_INTERVAL_MS, DEFAULT_MIN_PEERS, DISCONNECT_SETTLE_MS, FIRST_BACKOFF_MS, MAX_BACKOFF_MS, PARALLEL_DIALS, REDIAL_TIMEOUT_MS } from './constants.js'
 
 export interface RedialOptions {
   /** Keep at least this many connections while peers are known. @default 4 */
@@ -57,7 +47,7 @@ export class Redialer {
     this.soon = setTimeout(() => {
       this.soon = undefined
       void this.check()
-    }, 250)
+    }, DISCONNECT_SETTLE_MS)
     this.soon.unref()
   }
 
@@ -102,7 +92,7 @@ export class Redialer {
         targets.push({
           key,
           dial: async () => {
-            const connection = await this.libp2p.dial(addr, { signal: AbortSignal.timeout(10_000) })
+            const connection = await this.libp2p.dial(addr, { signal: AbortSignal.timeout(REDIAL_TIMEOUT_MS) })
             this.bootstrapPeer.set(key, connection.remotePeer.toString())
           }
         })
@@ -115,7 +105,7 @@ export class Redialer {
       const key = peer.id.toString()
       if (peer.id.equals(this.libp2p.peerId) || connected.has(key) || peer.addresses.length === 0 || !due(key)) continue
       if (targets.some(t => t.key.endsWith(`/p2p/${key}`))) continue
-      targets.push({ key, dial: async () => await this.libp2p.dial(peer.id, { signal: AbortSignal.timeout(10_000) }) })
+      targets.push({ key, dial: async () => await this.libp2p.dial(peer.id, { signal: AbortSignal.timeout(REDIAL_TIMEOUT_MS) }) })
     }
     let dialled = 0
     while (targets.length > 0 && short > 0 && !this.stopped) {

@@ -2,24 +2,11 @@ import * as dagCbor from '@ipld/dag-cbor'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
-import { MAX_BUNDLE_BYTES, thinBundle } from '../../policy/trust/release-manifest.js'
+import { thinBundle } from '../../policy/trust/release-manifest.js'
 import type { ReleaseIndex } from '../../store/release-index.js'
 import { readFrames, sendFrame } from '../exchange/framing.js'
 import { ProtocolError } from '../exchange/wire.js'
-
-/** Peers hand each other the bundle of the release they hold for a name. */
-export const RELEASE_PROTOCOL = '/cmesh/release/1.0.0'
-/**
- * A question is one small frame: `{ name, blocks, have }`. With `blocks: false` the answer is the signed envelope
- * alone (a few hundred bytes: enough to decide whether to update; the DAG then comes block by block, only what is
- * missing). With `blocks: true` it carries the DAG's interior blocks too (needed to use plain web mirrors), less
- * those of the release `have` the asker already holds, when the answering peer still has that release's bundle.
- */
-const MAX_QUESTION_BYTES = 1024
-/** Answers are `{ bundle: bytes | null }`: the bundle plus a few bytes of framing. */
-const MAX_ANSWER_BYTES = MAX_BUNDLE_BYTES + 1024
-/** A peer that does not answer within this long is skipped. */
-export const RELEASE_ASK_TIMEOUT_MS = 5000
+import { MAX_ANSWER_BYTES, MAX_QUESTION_BYTES, RELEASE_ASK_TIMEOUT_MS, RELEASE_MAX_INBOUND_STREAMS, RELEASE_PROTOCOL } from './constants.js'
 
 async function first (stream: Stream, max: number): Promise<unknown> {
   for await (const frame of readFrames(stream, max)) {
@@ -39,6 +26,13 @@ function exactMap (v: unknown, keys: string[]): Record<string, unknown> {
   return v as Record<string, unknown>
 }
 
+/**
+ * A question is one small frame: `{ name, blocks, have }`. With `blocks: false` the answer is the signed envelope
+ * alone (a few hundred bytes: enough to decide whether to update; the DAG then comes block by block, only what is
+ * missing). With `blocks: true` it carries the DAG's interior blocks too (needed to use plain web mirrors), less
+ * those of the release `have` the asker already holds, when the answering peer still has that release's bundle.
+ * An answer is `{ bundle: bytes | null }`.
+ */
 export interface BundleQuestion {
   /** Include the DAG's interior blocks. */
   blocks: boolean
@@ -92,7 +86,7 @@ export class ReleaseExchange implements BundleSource {
       } catch (err) {
         stream.abort(err as Error)
       }
-    }, { maxInboundStreams: 4 })
+    }, { maxInboundStreams: RELEASE_MAX_INBOUND_STREAMS })
   }
 
   async stop (): Promise<void> {

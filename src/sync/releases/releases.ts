@@ -6,7 +6,8 @@ import { importPath, type ImportOptions } from '../../dag/importer.js'
 import { chunkLocations } from '../../dag/locations.js'
 import { CmeshError, InvalidManifestError, MirrorError, MixAndMatchError, ReleaseNotFoundError, RollbackError, TooLargeError } from '../../errors.js'
 import type { PublisherKey } from '../../policy/trust/keys.js'
-import { encodeBundle, MAX_BUNDLE_BYTES, openBundle, signManifest, type Dependency, type Mirror, type OpenedRelease, type ReleaseManifest } from '../../policy/trust/release-manifest.js'
+import { MAX_BUNDLE_BYTES } from '../../policy/trust/constants.js'
+import { encodeBundle, openBundle, signManifest, type Dependency, type Mirror, type OpenedRelease, type ReleaseManifest } from '../../policy/trust/release-manifest.js'
 import { checkRelease, type TrustStore } from '../../policy/trust/trust.js'
 import type { Blockstore } from '../../store/interface.js'
 import { readCapped } from '../../store/read-capped.js'
@@ -15,10 +16,8 @@ import { fetchDag, type BlockSource, type FetchProgressEvent } from '../fetch/fe
 import { gatewaySource } from '../fetch/gateway-source.js'
 import { rangeMirrorSource } from '../fetch/range-mirror.js'
 import type { PeerSources } from '../fetch/fetch-interface.js'
+import { BUNDLE_FETCH_TIMEOUT_MS, DEFAULT_RELEASE_LIFETIME_MS } from './constants.js'
 import type { BundleSource } from './release-exchange.js'
-
-/** A manifest is valid this long unless the publisher says otherwise: a client refuses it after (freeze attacks). */
-export const DEFAULT_RELEASE_LIFETIME_MS = 90 * 24 * 3600 * 1000
 
 export interface PublishOptions {
   name: string
@@ -381,7 +380,7 @@ export async function readBundle (location: string, signal?: AbortSignal): Promi
   }
   let res: Response
   try {
-    res = await fetch(location, { signal: signal ?? AbortSignal.timeout(30_000) })
+    res = await fetch(location, { signal: signal ?? AbortSignal.timeout(BUNDLE_FETCH_TIMEOUT_MS) })
   } catch (err) {
     throw new MirrorError(location, (err as Error).message, { cause: err })
   }

@@ -1,0 +1,63 @@
+/** Tunables of the libp2p plumbing: peer exchange, redialing and gossipsub. */
+import { MAX_ANNOUNCEMENT_BYTES } from '../../policy/collections/constants.js'
+
+/** Peer exchange: a connected peer tells us whom else it is connected to, so one bootstrap address finds many. */
+export const PEX_PROTOCOL = '/cmesh/pex/1.0.0'
+/** Peer exchange: peers in one answer (a neighbourhood's tens of devices fit; more is no help to a bootstrap). */
+export const MAX_PEERS = 64
+/** Peer exchange: addresses of one peer in an answer (a device's interfaces and transports, not a list to scan). */
+export const MAX_ADDRS = 8
+/** Peer exchange: largest answer frame read (MAX_PEERS peers of MAX_ADDRS addresses fit with room to spare). */
+export const MAX_PEX_BYTES = 64 * 1024
+/** Peer exchange: connections past which we stop dialing peers we hear of (well above the redialer's minimum). */
+export const DEFAULT_MAX_CONNECTIONS = 32
+/** Peer exchange: asking a peer whom it knows is given up after this long (a dial and one small frame). */
+export const PEX_ASK_TIMEOUT_MS = 10_000
+/** Peer exchange: questions one peer may have open with us at once (it asks once per identify). */
+export const PEX_MAX_INBOUND_STREAMS = 2
+
+/** Redial: below this many connections, a node dials peers it knows until it is back at it. */
+export const DEFAULT_MIN_PEERS = 4
+/** Redial: how often the connection count is checked, besides right after a peer leaves. */
+export const CHECK_INTERVAL_MS = 5_000
+/** Redial: first wait before dialling again a peer that could not be reached; it doubles with each failure. */
+export const FIRST_BACKOFF_MS = 1_000
+/** Redial: longest wait between attempts at one peer (or one bootstrap address): one dial a minute at most. */
+export const MAX_BACKOFF_MS = 60_000
+/** Redial: dials in flight at once (a few: a node short of peers wants them back soon, not a dial storm). */
+export const PARALLEL_DIALS = 4
+/** Redial: one dial is given up after this long (a peer on the LAN answers in well under a second). */
+export const REDIAL_TIMEOUT_MS = 10_000
+/** Redial: after a disconnect the check waits this long, so a peer that hung up and redials us is not dialled twice. */
+export const DISCONNECT_SETTLE_MS = 250
+
+/**
+ * Gossipsub mesh degrees, suited to a neighbourhood of tens of devices: 4 mesh peers per topic (2 to 8), at least
+ * 1 outbound, 2 kept by score when the mesh is pruned.
+ */
+export const PUBSUB_MESH_DEGREES = { D: 4, Dlo: 2, Dhi: 8, Dout: 1, Dscore: 2 }
+/** Largest gossipsub message read: an announcement envelope plus the framing of an RPC. */
+export const PUBSUB_MAX_MESSAGE_BYTES = MAX_ANNOUNCEMENT_BYTES + 1024
+/**
+ * Gossipsub score thresholds: below -10 a peer is sent no gossip, below -25 it is not published to, below -50 it
+ * is graylisted (not heard). With COLLECTION_TOPIC_SCORE a peer relaying invalid announcements soon gets there.
+ */
+export const PUBSUB_SCORE_THRESHOLDS = { gossipThreshold: -10, publishThreshold: -25, graylistThreshold: -50 }
+/**
+ * Score parameters of a collection's topic: invalid announcements (P4) cost -1 times their count squared, so a
+ * handful is forgiven while a flooder is graylisted within a few; a quiet mesh peer is no fault (collections
+ * are mostly silent), so mesh delivery deficits are not penalised.
+ */
+export const COLLECTION_TOPIC_SCORE = {
+  topicWeight: 1,
+  timeInMeshWeight: 0.01,
+  timeInMeshQuantum: 1000,
+  timeInMeshCap: 100,
+  firstMessageDeliveriesWeight: 0.5,
+  firstMessageDeliveriesDecay: 0.9,
+  firstMessageDeliveriesCap: 10,
+  meshMessageDeliveriesWeight: 0,
+  meshFailurePenaltyWeight: 0,
+  invalidMessageDeliveriesWeight: -1,
+  invalidMessageDeliveriesDecay: 0.99
+}
