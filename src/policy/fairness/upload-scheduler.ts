@@ -1,4 +1,5 @@
 import { AbortError } from '../../errors.js'
+import { systemClock, type Clock } from './clock.js'
 import { AimdRate, type CongestionOptions } from './congestion.js'
 import { DeficitRoundRobin, Fifo } from './deficit-round-robin.js'
 import { DEFAULT_FAIR_MESSAGE_BYTES, DEFAULT_MAX_SHARE, DEFAULT_QUANTUM_BYTES, DEFAULT_SHARE_WINDOW_MS, DEFAULT_UPLOAD_SLOTS, MESSAGE_TIME_MS, MIN_MESSAGE_BYTES, PACING_BURST_BYTES, PACING_BURST_MS, SHARE_WINDOW_BUCKETS } from './constants.js'
@@ -24,6 +25,8 @@ export interface UploadSchedulerOptions {
   classes?: number
   /** Adaptive rate on congestion (src/policy/fairness/congestion.ts); false turns it off. @default on */
   congestion?: CongestionOptions | false
+  /** The clock grants are paced and shares measured on. @default the system's */
+  clock?: Clock
 }
 
 export interface UploadRequest {
@@ -137,11 +140,13 @@ export class UploadScheduler {
   private arrivals = 0
   private inFlight = 0
   private nextFree = Number.NEGATIVE_INFINITY
-  private timer: ReturnType<typeof setTimeout> | undefined
+  private timer: unknown
+  private readonly clock: Clock
   /** Bytes granted and sent, over the scheduler's life. */
   sentBytes = 0
 
   constructor (init: UploadSchedulerOptions = {}) {
+    this.clock = init.clock ?? systemClock
     this.fair = init.fair ?? true
     this.maxShare = init.maxShare ?? DEFAULT_MAX_SHARE
     this.limit = init.rate
@@ -245,11 +250,11 @@ export class UploadScheduler {
 
   private pump (): void {
     while (this.inFlight < this.slots && this.waiting > 0) {
-      const now = performance.now()
+      const now = this.clock.now()
       const rate = this.rate
       if (rate !== undefined && this.nextFree > now) {
         if (this.timer === undefined) {
-          this.timer = setTimeout(() => { this.timer = undefined; this.pump() }, Math.ceil(this.nextFree - now))
+          this.timer = this.clock.setTimeout(() => { this.timer = undefined; this.pump() }, Math.ceil(this.nextFree - now))
         }
         return
       }
@@ -297,7 +302,7 @@ export class UploadScheduler {
         if (released) return
         released = true
         this.inFlight--
-        const at = performance.now()
+        const at = this.clock.now()
         charge(sentBytes - estimate, at) // settle the estimate with what went out
         this.sentBytes += sentBytes
         if (sentBytes > 0 && delayMs !== undefined) this.observe(sentBytes, delayMs)
@@ -308,12 +313,12 @@ export class UploadScheduler {
 
   /** A message of `bytes` took `delayMs` to leave its stream's queue: the congestion controller's signal. */
   observe (bytes: number, delayMs: number): void {
-    this.congestion?.sample({ delayMs, bytes, at: performance.now() })
+    this.congestion?.sample({ delayMs, bytes, at: this.clock.now() })
   }
 
   /** Each group's share of the bytes sent over the last window. */
   shares (): Record<string, number> {
-    const { total, groups } = this.window.totals(performance.now())
+    const { total, groups } = this.window.totals(this.clock.now())
     const out: Record<string, number> = {}
     for (const [g, n] of groups) out[g] = total === 0 ? 0 : Math.max(0, n) / total
     return out
@@ -321,7 +326,7 @@ export class UploadScheduler {
 
   /** Reject everything waiting (the service stops). */
   close (): void {
-    if (this.timer !== undefined) clearTimeout(this.timer)
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer)
     this.timer = undefined
     const all: Waiter[] = [...this.fifo.items]
     for (const groups of this.queues) for (const g of [...groups.keys()]) for (const p of [...groups.get(g)!.keys()]) all.push(...groups.get(g)!.get(p)!.items)
