@@ -4,7 +4,7 @@
  */
 export { TokenBucket, parseRate, type TokenBucketOptions } from './token-bucket.js'
 export { systemClock, type Clock } from './clock.js'
-export { UploadScheduler, type UploadSchedulerOptions, type UploadRequest, type UploadGrant } from './upload-scheduler.js'
+export { UploadScheduler, type UploadSchedulerOptions, type UploadRequest, type UploadGrant, type GrantEvent } from './upload-scheduler.js'
 export { DeficitRoundRobin, Fifo } from './deficit-round-robin.js'
 export { uploadGroup, type GroupingOptions } from './upload-groups.js'
 export { AimdRate, type CongestionOptions } from './congestion.js'

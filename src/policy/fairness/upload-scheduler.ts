@@ -55,6 +55,17 @@ export interface UploadGrant {
   release: (sentBytes: number, delayMs?: number) => void
 }
 
+/** A grant as it is given, for traces and tests (`UploadScheduler.onGrant`). */
+export interface GrantEvent {
+  peer: string
+  group: string
+  /** The priority class it was granted in. */
+  priority: number
+  maxBytes: number
+  /** Messages left waiting in each priority class once it was granted. */
+  waiting: number[]
+}
+
 interface Waiter {
   order: number
   peer: string
@@ -137,6 +148,7 @@ export class UploadScheduler {
   private readonly window: ShareWindow
   readonly congestion: AimdRate | undefined
   private waiting = 0
+  private readonly waitingIn: number[] = []
   private arrivals = 0
   private inFlight = 0
   private nextFree = Number.NEGATIVE_INFINITY
@@ -144,6 +156,8 @@ export class UploadScheduler {
   private readonly clock: Clock
   /** Bytes granted and sent, over the scheduler's life. */
   sentBytes = 0
+  /** Called as each grant is given, in the order they are: which class went first, and what it went ahead of. */
+  onGrant: ((event: GrantEvent) => void) | undefined
 
   constructor (init: UploadSchedulerOptions = {}) {
     this.clock = init.clock ?? systemClock
@@ -156,7 +170,10 @@ export class UploadScheduler {
     this.slots = init.slots ?? DEFAULT_UPLOAD_SLOTS
     this.window = new ShareWindow(init.shareWindowMs ?? DEFAULT_SHARE_WINDOW_MS)
     this.congestion = init.congestion === false ? undefined : new AimdRate({ ...init.congestion, ceiling: init.rate })
-    for (let i = 0; i < Math.max(1, init.classes ?? 1); i++) this.queues.push(new DeficitRoundRobin<GroupQueue>(this.quantum))
+    for (let i = 0; i < Math.max(1, init.classes ?? 1); i++) {
+      this.queues.push(new DeficitRoundRobin<GroupQueue>(this.quantum))
+      this.waitingIn.push(0)
+    }
   }
 
   /** The rate grants are paced to now (bytes/s), if any. */
@@ -188,6 +205,7 @@ export class UploadScheduler {
 
   private enqueue (w: Waiter, weight: number): void {
     this.waiting++
+    this.waitingIn[w.cls]!++
     if (!this.fair) {
       this.fifo.push(w)
       return
@@ -207,6 +225,7 @@ export class UploadScheduler {
     const removed = this.fair ? this.queues[w.cls]!.get(w.group)?.get(w.peer)?.remove(w) === true : this.fifo.remove(w)
     if (removed) {
       this.waiting--
+      this.waitingIn[w.cls]!--
       w.done()
     }
     return removed
@@ -261,6 +280,7 @@ export class UploadScheduler {
       const w = this.pick(now)
       if (w === undefined) return
       this.waiting--
+      this.waitingIn[w.cls]!--
       w.done()
       this.grant(w, now, rate)
     }
@@ -295,6 +315,7 @@ export class UploadScheduler {
     }
     charge(estimate, now)
     this.inFlight++
+    this.onGrant?.({ peer: w.peer, group: w.group, priority: w.cls, maxBytes: estimate, waiting: [...this.waitingIn] })
     let released = false
     w.resolve({
       maxBytes: estimate,

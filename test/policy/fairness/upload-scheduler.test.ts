@@ -89,9 +89,11 @@ describe('upload scheduler', () => {
     assert.ok(share(fifo.bytes, p => p.startsWith('s')) > 0.4, 'without the scheduler the Sybil takes about half')
   })
 
-  it('serves a higher priority class first', async () => {
+  it('serves a higher priority class first, and reports each grant with what it went ahead of', async () => {
     const s = scheduler({ congestion: false, slots: 1, classes: 2 })
     const order: string[] = []
+    const events: Array<{ peer: string, priority: number, waiting: number[] }> = []
+    s.onGrant = e => events.push({ peer: e.peer, priority: e.priority, waiting: e.waiting })
     // the slot is taken; bulk requests queue, then a critical one arrives last
     const first = await s.acquire({ peer: 'x', group: 'gx', priority: 1 })
     const waits = [
@@ -102,6 +104,10 @@ describe('upload scheduler', () => {
     await Promise.all(waits)
     assert.equal(order[0], 'c')
     assert.deepEqual(order.slice(1).sort(), ['b1', 'b2', 'b3'])
+    // in the order given, as they were given: the critical one went ahead of three bulk ones
+    assert.deepEqual(events.map(e => [e.peer, e.priority, e.waiting]), [
+      ['x', 1, [0, 0]], ['c', 0, [0, 3]], [order[1], 1, [0, 2]], [order[2], 1, [0, 1]], [order[3], 1, [0, 0]]
+    ])
   })
 
   it('drops a waiting request when its signal aborts, and rejects what waits when closed', async () => {
