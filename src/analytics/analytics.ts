@@ -57,6 +57,8 @@ export interface ReleaseResult {
 export class Analytics {
   readonly enabled: boolean
   readonly metrics: Metrics
+  /** Auto-release looks done so far (a test waits for them, rather than for some time to pass). */
+  releaseChecks = 0
   private readonly store: MetricsStore | undefined
   private readonly ledger: PrivacyLedger | undefined
   private gossip: AnalyticsGossip | undefined
@@ -94,7 +96,7 @@ export class Analytics {
     }
     every(this.init.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS, async () => await this.tick())
     if (this.init.autoRelease === true) {
-      every(this.init.releaseCheckMs ?? DEFAULT_RELEASE_CHECK_MS, async () => await this.releaseClosed())
+      every(this.init.releaseCheckMs ?? DEFAULT_RELEASE_CHECK_MS, async () => await this.releaseClosed().finally(() => { this.releaseChecks++ }))
       every(REPUBLISH_MS, async () => await this.republish())
     }
   }

@@ -8,6 +8,7 @@ import { discreteLaplace, discreteLaplacePmf } from '../../src/policy/privacy/pr
 import { periodEnd, periodStart } from '../../src/analytics/period.js'
 import { epsilonShares, noisyRelease, quantityCap, type ReleaseInput } from '../../src/analytics/release.js'
 import { tempDir } from '../helpers/temp.js'
+import { waitFor } from '../helpers/wait.js'
 
 const WEEK = periodStart('week', Date.UTC(2026, 10, 23))
 const ROOT_A = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
@@ -165,12 +166,14 @@ describe('privacy budget', () => {
     t.after(async () => await analytics.stop())
     analytics.start()
     analytics.metrics.count('bytes.served', 3e6)
-    await new Promise(resolve => setTimeout(resolve, 100))
+    // a few looks while the week runs (the daemon's timer, not the test's clock, makes them)
+    await waitFor(() => analytics.releaseChecks >= 3, { what: 'looks for a closed period while the week runs' })
     assert.equal(analytics.reports().length, 0, 'nothing released while the week runs')
     now = periodEnd('week', WEEK) + 60_000
-    const until = Date.now() + 5000
-    while (analytics.reports().length === 0 && Date.now() < until) await new Promise(resolve => setTimeout(resolve, 20))
-    await new Promise(resolve => setTimeout(resolve, 100))
+    await waitFor(() => analytics.reports().length > 0, { what: 'the closed week to be released' })
+    // and a few looks more, each of which could release it again
+    const checks = analytics.releaseChecks
+    await waitFor(() => analytics.releaseChecks >= checks + 3, { what: 'looks after the release' })
     assert.deepEqual(analytics.reports().map(r => r.start), [WEEK], 'the closed week, once')
     assert.equal(analytics.budget(WEEK).period, 1)
   })

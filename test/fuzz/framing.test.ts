@@ -4,8 +4,8 @@ import { Worker } from 'node:worker_threads'
 import fc from 'fast-check'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { encodeFrame, readFrames } from '../../src/sync/exchange/framing.js'
-import { assertTyped, hex } from './helpers.js'
-import { DECODE_TIME_LIMIT_MS, fuzzParams } from './settings.js'
+import { assertTyped, cpuMs, hex } from './helpers.js'
+import { DECODE_CPU_LIMIT_MS, fuzzParams } from './settings.js'
 import { leb128 } from '../helpers/varint.js'
 
 /** What reading a whole stream gives: the frames in order, then a clean end or a refusal (with its code). */
@@ -14,15 +14,15 @@ interface Reading { frames: string[], end: 'ok' | string }
 /** Read `pieces` with readFrames; every refusal must be typed (ProtocolError). */
 async function read (pieces: Array<Uint8Array | Uint8ArrayList>, maxLength: number): Promise<Reading> {
   const frames: string[] = []
-  const started = performance.now()
+  const started = cpuMs()
   try {
     for await (const f of readFrames((async function * () { yield * pieces })(), maxLength)) frames.push(hex(f))
   } catch (err) {
     assertTyped(err, ['ERR_PROTOCOL'], 'readFrames')
     return { frames, end: err.code }
   } finally {
-    const ms = performance.now() - started
-    if (ms > DECODE_TIME_LIMIT_MS) assert.fail(`readFrames took ${ms.toFixed(0)} ms on ${pieces.length} pieces`)
+    const ms = cpuMs() - started
+    if (ms > DECODE_CPU_LIMIT_MS) assert.fail(`readFrames spent ${ms.toFixed(0)} ms of CPU on ${pieces.length} pieces`)
   }
   return { frames, end: 'ok' }
 }
@@ -125,11 +125,13 @@ describe('fuzz: length-prefixed frames (src/sync/exchange/framing.ts readFrames)
   // A peer that sends one maximal (4 MiB) block-protocol frame in 1-byte (or 16-byte) pieces — small yamux data
   // frames do it — freezes the node for minutes. Measured: 65536 pieces 1-24 s, 262144 pieces (this test) 45-223 s;
   // with an index instead of shift() (and one splice per frame) 262144 pieces take 0.6 s. The reading runs in a
-  // worker with a deadline so this test cannot hang the suite.
+  // worker that reports the CPU time it spent (which a loaded machine does not stretch, as it does the wall clock),
+  // and is stopped if still at it after a generous while, so this test cannot hang the suite.
   it('reassembles a maximal (4 MiB) frame delivered in 16-byte pieces in time linear in the pieces (a peer cannot stall the node)', async () => {
     const size = 4 << 20
     const pieceBytes = 16
-    const deadlineMs = 20_000 // linear: under a second, 2-3 s on a loaded machine; quadratic: 45 s and more
+    const cpuLimitMs = 10_000 // linear: under a second of CPU; quadratic: 45 s and more
+    const giveUpMs = 120_000 // not a threshold: only a worker far past cpuLimitMs is still at it by then
     const framing = new URL('../../src/sync/exchange/framing.js', import.meta.url).href
     const code = `
       const { parentPort, workerData } = require('node:worker_threads')
@@ -137,22 +139,25 @@ describe('fuzz: length-prefixed frames (src/sync/exchange/framing.ts readFrames)
         const wire = encodeFrame(new Uint8Array(workerData.size).fill(7))
         const pieces = []
         for (let i = 0; i < wire.length; i += workerData.pieceBytes) pieces.push(wire.slice(i, i + workerData.pieceBytes))
-        const started = performance.now()
+        const started = process.threadCpuUsage()
         let length = -1
         for await (const f of readFrames(pieces, workerData.size)) length = f.length
-        parentPort.postMessage({ length, ms: performance.now() - started })
+        const cpu = process.threadCpuUsage(started)
+        parentPort.postMessage({ length, cpuMs: (cpu.user + cpu.system) / 1000 })
       }, err => parentPort.postMessage({ error: String(err) }))`
     const worker = new Worker(code, { eval: true, workerData: { framing, size, pieceBytes } })
     try {
-      const result = await new Promise<{ length?: number, ms?: number, error?: string } | 'timeout'>((resolve, reject) => {
-        const timer = setTimeout(() => resolve('timeout'), deadlineMs)
+      const result = await new Promise<{ length?: number, cpuMs?: number, error?: string } | 'timeout'>((resolve, reject) => {
+        const timer = setTimeout(() => resolve('timeout'), giveUpMs)
         worker.once('message', m => { clearTimeout(timer); resolve(m) })
         worker.once('error', err => { clearTimeout(timer); reject(err) })
       })
-      assert.notEqual(result, 'timeout', `reassembling a ${size}-byte frame from ${size / pieceBytes} pieces of ${pieceBytes} bytes took more than ${deadlineMs} ms (quadratic in the pieces)`)
+      const what = `reassembling a ${size}-byte frame from ${size / pieceBytes} pieces of ${pieceBytes} bytes`
+      assert.notEqual(result, 'timeout', `${what} was still running after ${giveUpMs / 1000} s (quadratic in the pieces)`)
       if (result === 'timeout') return
       assert.equal(result.error, undefined)
       assert.equal(result.length, size)
+      assert.ok(result.cpuMs! < cpuLimitMs, `${what} spent ${result.cpuMs!.toFixed(0)} ms of CPU (quadratic in the pieces)`)
     } finally {
       await worker.terminate()
     }

@@ -42,10 +42,11 @@ export const LONG_MODE = FUZZ_RUNS > DEFAULT_RUNS
 const TIME_LIMIT_MS = envInt('FUZZ_TIME_LIMIT_MS')
 
 /**
- * A call of a decoder on one input (a few KiB) must return or throw within this long: nothing legitimate comes
- * near it (microseconds to a few milliseconds), so only a hang or super-linear work on a loaded machine trips it.
+ * A call of a decoder on one input (a few KiB) must return or throw having spent at most this much CPU time (of its
+ * own thread, which other processes on a loaded machine do not add to, as they do to the wall clock): nothing
+ * legitimate comes near it (microseconds to a few milliseconds), so only super-linear work trips it.
  */
-export const DECODE_TIME_LIMIT_MS = 2000
+export const DECODE_CPU_LIMIT_MS = 2000
 
 /**
  * fast-check parameters of one property: the shared seed and FUZZ_RUNS scaled by `weight` (an expensive property,

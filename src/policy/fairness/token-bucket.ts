@@ -1,4 +1,9 @@
-import { setTimeout as sleep } from 'node:timers/promises'
+import { sleep, systemClock, type Clock } from './clock.js'
+
+export interface TokenBucketOptions {
+  /** The clock it refills and waits on. @default the system's */
+  clock?: Clock
+}
 
 /**
  * A token bucket for upload limits: `rate` bytes a second on average, bursts up to `burst` bytes. `take`
@@ -7,15 +12,18 @@ import { setTimeout as sleep } from 'node:timers/promises'
  */
 export class TokenBucket {
   private tokens: number
-  private last = performance.now()
+  private last: number
   private queue: Promise<void> = Promise.resolve()
+  private readonly clock: Clock
 
-  constructor (readonly rate: number, readonly burst: number = Math.max(rate / 4, 256 * 1024)) {
+  constructor (readonly rate: number, readonly burst: number = Math.max(rate / 4, 256 * 1024), options: TokenBucketOptions = {}) {
+    this.clock = options.clock ?? systemClock
+    this.last = this.clock.now()
     this.tokens = this.burst
   }
 
   private refill (): void {
-    const now = performance.now()
+    const now = this.clock.now()
     this.tokens = Math.min(this.burst, this.tokens + (now - this.last) / 1000 * this.rate)
     this.last = now
   }
@@ -26,7 +34,7 @@ export class TokenBucket {
       this.refill()
       const need = Math.min(bytes, this.burst)
       while (this.tokens < need) {
-        await sleep(Math.ceil((need - this.tokens) / this.rate * 1000), undefined, { signal })
+        await sleep(this.clock, Math.ceil((need - this.tokens) / this.rate * 1000), signal)
         this.refill()
       }
       this.tokens -= bytes

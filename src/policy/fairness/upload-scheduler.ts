@@ -1,4 +1,5 @@
 import { AbortError } from '../../errors.js'
+import { systemClock, type Clock } from './clock.js'
 import { AimdRate, type CongestionOptions } from './congestion.js'
 import { DeficitRoundRobin, Fifo } from './deficit-round-robin.js'
 import { DEFAULT_FAIR_MESSAGE_BYTES, DEFAULT_MAX_SHARE, DEFAULT_QUANTUM_BYTES, DEFAULT_SHARE_WINDOW_MS, DEFAULT_UPLOAD_SLOTS, MESSAGE_TIME_MS, MIN_MESSAGE_BYTES, PACING_BURST_BYTES, PACING_BURST_MS, SHARE_WINDOW_BUCKETS } from './constants.js'
@@ -24,6 +25,8 @@ export interface UploadSchedulerOptions {
   classes?: number
   /** Adaptive rate on congestion (src/policy/fairness/congestion.ts); false turns it off. @default on */
   congestion?: CongestionOptions | false
+  /** The clock grants are paced and shares measured on. @default the system's */
+  clock?: Clock
 }
 
 export interface UploadRequest {
@@ -50,6 +53,17 @@ export interface UploadGrant {
    * the stream's queue, if known by then (else report it later with `observe`).
    */
   release: (sentBytes: number, delayMs?: number) => void
+}
+
+/** A grant as it is given, for traces and tests (`UploadScheduler.onGrant`). */
+export interface GrantEvent {
+  peer: string
+  group: string
+  /** The priority class it was granted in. */
+  priority: number
+  maxBytes: number
+  /** Messages left waiting in each priority class once it was granted. */
+  waiting: number[]
 }
 
 interface Waiter {
@@ -134,14 +148,19 @@ export class UploadScheduler {
   private readonly window: ShareWindow
   readonly congestion: AimdRate | undefined
   private waiting = 0
+  private readonly waitingIn: number[] = []
   private arrivals = 0
   private inFlight = 0
   private nextFree = Number.NEGATIVE_INFINITY
-  private timer: ReturnType<typeof setTimeout> | undefined
+  private timer: unknown
+  private readonly clock: Clock
   /** Bytes granted and sent, over the scheduler's life. */
   sentBytes = 0
+  /** Called as each grant is given, in the order they are: which class went first, and what it went ahead of. */
+  onGrant: ((event: GrantEvent) => void) | undefined
 
   constructor (init: UploadSchedulerOptions = {}) {
+    this.clock = init.clock ?? systemClock
     this.fair = init.fair ?? true
     this.maxShare = init.maxShare ?? DEFAULT_MAX_SHARE
     this.limit = init.rate
@@ -151,7 +170,10 @@ export class UploadScheduler {
     this.slots = init.slots ?? DEFAULT_UPLOAD_SLOTS
     this.window = new ShareWindow(init.shareWindowMs ?? DEFAULT_SHARE_WINDOW_MS)
     this.congestion = init.congestion === false ? undefined : new AimdRate({ ...init.congestion, ceiling: init.rate })
-    for (let i = 0; i < Math.max(1, init.classes ?? 1); i++) this.queues.push(new DeficitRoundRobin<GroupQueue>(this.quantum))
+    for (let i = 0; i < Math.max(1, init.classes ?? 1); i++) {
+      this.queues.push(new DeficitRoundRobin<GroupQueue>(this.quantum))
+      this.waitingIn.push(0)
+    }
   }
 
   /** The rate grants are paced to now (bytes/s), if any. */
@@ -183,6 +205,7 @@ export class UploadScheduler {
 
   private enqueue (w: Waiter, weight: number): void {
     this.waiting++
+    this.waitingIn[w.cls]!++
     if (!this.fair) {
       this.fifo.push(w)
       return
@@ -202,6 +225,7 @@ export class UploadScheduler {
     const removed = this.fair ? this.queues[w.cls]!.get(w.group)?.get(w.peer)?.remove(w) === true : this.fifo.remove(w)
     if (removed) {
       this.waiting--
+      this.waitingIn[w.cls]!--
       w.done()
     }
     return removed
@@ -245,17 +269,18 @@ export class UploadScheduler {
 
   private pump (): void {
     while (this.inFlight < this.slots && this.waiting > 0) {
-      const now = performance.now()
+      const now = this.clock.now()
       const rate = this.rate
       if (rate !== undefined && this.nextFree > now) {
         if (this.timer === undefined) {
-          this.timer = setTimeout(() => { this.timer = undefined; this.pump() }, Math.ceil(this.nextFree - now))
+          this.timer = this.clock.setTimeout(() => { this.timer = undefined; this.pump() }, Math.ceil(this.nextFree - now))
         }
         return
       }
       const w = this.pick(now)
       if (w === undefined) return
       this.waiting--
+      this.waitingIn[w.cls]!--
       w.done()
       this.grant(w, now, rate)
     }
@@ -290,6 +315,7 @@ export class UploadScheduler {
     }
     charge(estimate, now)
     this.inFlight++
+    this.onGrant?.({ peer: w.peer, group: w.group, priority: w.cls, maxBytes: estimate, waiting: [...this.waitingIn] })
     let released = false
     w.resolve({
       maxBytes: estimate,
@@ -297,7 +323,7 @@ export class UploadScheduler {
         if (released) return
         released = true
         this.inFlight--
-        const at = performance.now()
+        const at = this.clock.now()
         charge(sentBytes - estimate, at) // settle the estimate with what went out
         this.sentBytes += sentBytes
         if (sentBytes > 0 && delayMs !== undefined) this.observe(sentBytes, delayMs)
@@ -308,12 +334,12 @@ export class UploadScheduler {
 
   /** A message of `bytes` took `delayMs` to leave its stream's queue: the congestion controller's signal. */
   observe (bytes: number, delayMs: number): void {
-    this.congestion?.sample({ delayMs, bytes, at: performance.now() })
+    this.congestion?.sample({ delayMs, bytes, at: this.clock.now() })
   }
 
   /** Each group's share of the bytes sent over the last window. */
   shares (): Record<string, number> {
-    const { total, groups } = this.window.totals(performance.now())
+    const { total, groups } = this.window.totals(this.clock.now())
     const out: Record<string, number> = {}
     for (const [g, n] of groups) out[g] = total === 0 ? 0 : Math.max(0, n) / total
     return out
@@ -321,7 +347,7 @@ export class UploadScheduler {
 
   /** Reject everything waiting (the service stops). */
   close (): void {
-    if (this.timer !== undefined) clearTimeout(this.timer)
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer)
     this.timer = undefined
     const all: Waiter[] = [...this.fifo.items]
     for (const groups of this.queues) for (const g of [...groups.keys()]) for (const p of [...groups.get(g)!.keys()]) all.push(...groups.get(g)!.get(p)!.items)

@@ -10,7 +10,7 @@ import { Ledger } from '../../policy/fairness/ledger.js'
 import { parsePolicy, type Policy } from '../../policy/fairness/policy-file.js'
 import { PriorityClasses } from '../../policy/fairness/priority-classes.js'
 import { uploadGroup } from '../../policy/fairness/upload-groups.js'
-import { UploadScheduler, type UploadGrant } from '../../policy/fairness/upload-scheduler.js'
+import { UploadScheduler, type UploadGrant, type UploadSchedulerOptions } from '../../policy/fairness/upload-scheduler.js'
 import { Unchoker, type ChokeState } from '../../policy/fairness/unchoker.js'
 import type { Block, Blockstore } from '../../store/interface.js'
 import { packBlocks } from './compression.js'
@@ -98,8 +98,10 @@ export class BlockService {
   private readonly libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>
   private readonly store: Pick<Blockstore, 'has' | 'getSync'>
 
-  /** Upload scheduling (recreated when the policy changes). */
+  /** Upload scheduling (recreated when the policy changes its settings). */
   scheduler: UploadScheduler
+  /** The settings `scheduler` was made with. */
+  private schedulerSettings = ''
   readonly ledger: Ledger
   readonly unchoker: Unchoker
   readonly flood: FloodGuard
@@ -141,8 +143,14 @@ export class BlockService {
   }
 
   private makeScheduler (): UploadScheduler {
+    const options = this.schedulerOptions()
+    this.schedulerSettings = JSON.stringify(options)
+    return new UploadScheduler(options)
+  }
+
+  private schedulerOptions (): UploadSchedulerOptions {
     const f = this.policy.fairness
-    return new UploadScheduler({
+    return {
       fair: this.fairOverride ?? f.enabled ?? true,
       rate: this.uploadLimit,
       maxShare: f.maxShare,
@@ -153,13 +161,19 @@ export class BlockService {
       slots: f.slots,
       classes: this.priorities.names.length,
       congestion: f.congestion?.enabled === false ? false : f.congestion
-    })
+    }
   }
 
-  /** Apply a changed policy file: new requests use the new scheduler, waiting ones finish under the old. */
+  /**
+   * Apply a changed policy file: new requests use the new scheduler, waiting ones finish under the old. A policy
+   * whose scheduler settings are unchanged (new priority rules or weights, or the same file read again) keeps the
+   * scheduler: a new one would pace beside the old to the whole limit while the old one's queue drains, neither
+   * seeing the other's priorities.
+   */
   setPolicy (policy: Policy): void {
     this.policy = policy
     this.priorities.set(policy.priorities)
+    if (JSON.stringify(this.schedulerOptions()) === this.schedulerSettings) return
     this.scheduler = this.makeScheduler()
   }
 

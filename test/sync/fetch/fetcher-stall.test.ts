@@ -12,6 +12,7 @@ import { rangeMirrorSource } from '../../../src/sync/fetch/range-mirror.js'
 import { storeSource } from '../../../src/sync/fetch/store-source.js'
 import { serveDir } from '../../helpers/static-server.js'
 import { collect, pseudoRandom, tempDir, tempStore } from '../../helpers/temp.js'
+import { waitFor } from '../../helpers/wait.js'
 
 const SMALL_CHUNKS = { minSize: 256, avgSize: 1024, maxSize: 4096 }
 const TIMEOUT = { timeout: 60_000 }
@@ -77,7 +78,7 @@ function stalling (inner: BlockSource, id: string, good: number): Stalling {
 }
 
 describe('fetching from sources that stall, leave and come back', () => {
-  it('moves a stalled peer\'s blocks to an HTTP mirror within seconds, and cancels the stalled requests', TIMEOUT, async t => {
+  it('moves a stalled peer\'s blocks to an HTTP mirror mid-download, and cancels the stalled requests', TIMEOUT, async t => {
     const dir = join(tempDir(t), 'release')
     const files = { 'a.bin': pseudoRandom(2_000_000, 91), 'b.bin': pseudoRandom(1_000_000, 92) }
     mkdirSync(dir)
@@ -100,15 +101,22 @@ describe('fetching from sources that stall, leave and come back', () => {
     const stalled = events.find(e => e.type === 'fetch:stalled' && e.source === 'peer')
     assert.ok(stalled?.type === 'fetch:stalled' && stalled.blocks > 0, JSON.stringify(events.filter(e => e.type === 'fetch:stalled')))
     assert.ok(events.some(e => e.type === 'fetch:blocks' && e.source === 'web' && e.at > stalled.at), 'the mirror went on after the stall')
-    assert.ok(peer.firstCancelAt !== undefined, 'a stalled request was cancelled once the mirror delivered its blocks')
-    const found = (stalled.at - peer.stalledAt) / 1000
-    const takenOver = (peer.firstCancelAt - peer.stalledAt) / 1000
-    t.diagnostic(`stall found after ${found.toFixed(2)} s, its blocks delivered by the mirror after ${takenOver.toFixed(2)} s, fetch ${r.seconds.toFixed(2)} s`)
-    assert.ok(takenOver < 3, `the mirror took over ${takenOver.toFixed(2)} s after the stall`)
+    assert.ok(peer.firstCancelAt !== undefined, 'a stalled request was cancelled')
+    // taken over mid-download, in this order: the stall was found, the mirror delivered the stalled blocks, the
+    // stalled request was cancelled for it, and the download went on; not raced in the endgame or dropped at the
+    // end. (How many seconds that takes depends on the machine: the stall's timing is judged on a fake clock, in
+    // stalls.test.ts.)
+    const blocksBy = (at: number): number => Math.max(0, ...events.map(e => e.type === 'fetch:blocks' && e.at < at ? e.blocks : 0))
+    const endgame = events.find(e => e.type === 'fetch:endgame')?.at ?? Number.POSITIVE_INFINITY
+    t.diagnostic(`blocks in when the stall was found ${blocksBy(stalled.at)}, when its request was cancelled ${blocksBy(peer.firstCancelAt)}, at the endgame ${blocksBy(endgame)}, of ${r.fetchedBlocks}`)
+    t.diagnostic(`stall found after ${((stalled.at - peer.stalledAt) / 1000).toFixed(2)} s, its blocks delivered by the mirror after ${((peer.firstCancelAt - peer.stalledAt) / 1000).toFixed(2)} s, fetch ${r.seconds.toFixed(2)} s`)
+    assert.ok(stalled.at < peer.firstCancelAt, 'the stalled request was cancelled before the stall was found')
+    assert.ok(peer.firstCancelAt < endgame, 'the stalled blocks were taken over only in the endgame')
+    assert.ok(blocksBy(peer.firstCancelAt) < r.fetchedBlocks, 'the stalled request was cancelled only at the end of the download')
     assert.ok((r.sources.peer ?? 0) > 0 && (r.sources.web ?? 0) > 0, JSON.stringify(r.sources))
     assert.ok(r.duplicates > 0)
     // every request left hanging was cancelled, by the race or by the end of the fetch
-    for (let i = 0; i < 50 && peer.cancelled < peer.hung; i++) await sleep(10)
+    await waitFor(() => peer.cancelled >= peer.hung, { what: `the ${peer.hung} requests left hanging to be cancelled` })
     assert.equal(peer.cancelled, peer.hung)
     const out = join(tempDir(t), 'out')
     await exportTo(local, root, out)

@@ -11,7 +11,7 @@ import type { SourceStats } from '../../../src/sync/fetch/source-stats.js'
 import { Stalls } from '../../../src/sync/fetch/stalls.js'
 import { WantList } from '../../../src/sync/fetch/want-list.js'
 import { tempStore } from '../../helpers/temp.js'
-import { FakeClock } from './fake-clock.js'
+import { FakeClock } from '../../helpers/fake-clock.js'
 
 /** Block `n` of a test (raw, its bytes in its CID). */
 export function block (n: number): CID {

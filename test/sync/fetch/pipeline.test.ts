@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { BlockSource } from '../../../src/sync/fetch/fetch-interface.js'
 import { SourceStats } from '../../../src/sync/fetch/source-stats.js'
-import { FakeClock } from './fake-clock.js'
+import { FakeClock } from '../../helpers/fake-clock.js'
 
 const MiB = 1024 * 1024
 const source: BlockSource = { id: 'peer', request: async () => ({ blocks: [], missing: [] }) }

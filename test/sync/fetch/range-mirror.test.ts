@@ -16,6 +16,7 @@ import { rangeMirrorSource } from '../../../src/sync/fetch/range-mirror.js'
 import type { Blockstore } from '../../../src/store/interface.js'
 import { serveDir, type ServerFault } from '../../helpers/static-server.js'
 import { collect, pseudoRandom, tempDir, tempStore } from '../../helpers/temp.js'
+import { waitFor } from '../../helpers/wait.js'
 
 const SMALL_CHUNKS = { minSize: 256, avgSize: 1024, maxSize: 4096 }
 const TIMEOUT = { timeout: 120_000 }
@@ -269,7 +270,7 @@ describe('fetching a release from a plain web server by byte ranges', () => {
     const total = locationTotals(locations).bytes
     assert.ok(mirror.stats.bytes < total + mirror.stats.requests * 1024 * 1024, `${mirror.stats.bytes} bytes received for ${total}`)
     // every response was cut off by the client (the server would send 64 MiB of junk after each)
-    for (let i = 0; i < 100 && server.clientClosed < server.requests.length; i++) await new Promise(resolve => setTimeout(resolve, 20))
+    await waitFor(() => server.clientClosed >= server.requests.length, { what: 'the client to cut off every response' })
     assert.equal(server.clientClosed, server.requests.length)
   })
 
@@ -292,10 +293,13 @@ describe('fetching a release from a plain web server by byte ranges', () => {
     const mirror = rangeMirrorSource(server.url, locations, { stallTimeoutMs: 60_000 })
     const controller = new AbortController()
     const keys = [...locations].filter(([, l]) => l.length > 0).map(([k]) => cidOfKey(k))
-    setTimeout(() => controller.abort(), 100)
-    await assert.rejects(mirror.request(keys, { signal: controller.signal }), { code: 'ERR_ABORTED' })
-    for (let i = 0; i < 100 && server.clientClosed < server.requests.length; i++) await new Promise(resolve => setTimeout(resolve, 20))
-    assert.ok(server.requests.length > 0 && server.clientClosed === server.requests.length, `${server.clientClosed} of ${server.requests.length} connections closed`)
+    const pending = mirror.request(keys, { signal: controller.signal })
+    // aborted once requests are in flight (the server holds their headers back)
+    await waitFor(() => server.requests.length > 0, { what: 'a request at the server' })
+    controller.abort()
+    await assert.rejects(pending, { code: 'ERR_ABORTED' })
+    await waitFor(() => server.clientClosed >= server.requests.length, { what: 'the client to close every connection' })
+    assert.equal(server.clientClosed, server.requests.length)
   })
 
   it('fails naming the mirrors tried when all fail, keeping the chunks fetched for a resume', TIMEOUT, async t => {
