@@ -12,7 +12,7 @@ import type { Block } from '../../../src/store/interface.js'
 import { compress, decompress, packBlocks, unpackBlocks, type ZBlocksMessage } from '../../../src/sync/exchange/compression.js'
 import { MAX_MESSAGE_BYTES, MIN_COMPRESS_BYTES } from '../../../src/sync/exchange/constants.js'
 import { encodeFrame, framedLength } from '../../../src/sync/exchange/framing.js'
-import { decodeMessage, encodeMessage, type CompressionAlg } from '../../../src/sync/exchange/wire.js'
+import { decodeMessage, encodeBinaryBlocks, encodeMessage, type CompressionAlg } from '../../../src/sync/exchange/wire.js'
 import { installFaults } from '../../helpers/faulty-peer.js'
 import { collect, pseudoRandom, tempDir } from '../../helpers/temp.js'
 
@@ -39,7 +39,7 @@ function zblocks (alg: CompressionAlg, size: number, data: Uint8Array): ZBlocksM
 describe('compressed blocks on the wire', () => {
   it('sends a compressible batch as a smaller zblocks message that round-trips to the same blocks', async () => {
     const blocks = await blocksOf(wordSalad(300_000, 1), wordSalad(200_000, 2), wordSalad(100, 3))
-    const plain = encodeMessage({ t: 'blocks', blocks })
+    const plain = encodeBinaryBlocks(blocks)
     const packed = await packBlocks(blocks)
     const m = decodeMessage(packed)
     assert.equal(m.t, 'zblocks')
@@ -47,16 +47,21 @@ describe('compressed blocks on the wire', () => {
     assert.ok(packed.length < plain.length / 2, `${packed.length} bytes compressed, ${plain.length} plain`)
     assert.deepEqual(encodeMessage(decodeMessage(packed)), packed, 'canonical: re-encodes to the same bytes')
     const back = await unpackBlocks(m)
-    assert.deepEqual(encodeMessage(back), plain)
+    assert.deepEqual(encodeBinaryBlocks(back.blocks), plain)
     // gzip too: a receiver accepts either
     const gz = decodeMessage(await packBlocks(blocks, { alg: 'gzip' }))
     assert.ok(gz.t === 'zblocks' && gz.alg === 'gzip')
-    assert.deepEqual(encodeMessage(await unpackBlocks(gz)), plain)
+    assert.deepEqual(encodeBinaryBlocks((await unpackBlocks(gz)).blocks), plain)
+    // to a /cmesh/blocks/1.0.0 peer the compressed payload is the DAG-CBOR blocks message
+    const v1 = decodeMessage(await packBlocks(blocks, { binary: false }))
+    assert.ok(v1.t === 'zblocks')
+    assert.deepEqual(encodeMessage(await unpackBlocks(v1)), encodeMessage({ t: 'blocks', blocks }))
   })
 
   it('sends incompressible (random) data, small messages, and everything when compression is off as plain blocks', async () => {
     const random = await blocksOf(pseudoRandom(700_000, 4), pseudoRandom(300_000, 5))
-    assert.deepEqual(await packBlocks(random), encodeMessage({ t: 'blocks', blocks: random }))
+    assert.deepEqual(await packBlocks(random), encodeBinaryBlocks(random))
+    assert.deepEqual(await packBlocks(random, { binary: false }), encodeMessage({ t: 'blocks', blocks: random }))
     const small = await blocksOf(new Uint8Array(MIN_COMPRESS_BYTES / 2))
     assert.equal(decodeMessage(await packBlocks(small)).t, 'blocks')
     // saving less than MIN_COMPRESSION_GAIN is not worth it
@@ -107,7 +112,11 @@ describe('compressed blocks on the wire', () => {
   it('refuses a zblocks whose payload is not a blocks message', async () => {
     const h = await getHasher('blake3')
     const cid = cidOf(h, CODEC_RAW, new Uint8Array(1))
-    for (const inner of [encodeMessage({ t: 'have', cids: Array(100).fill(cid) }), encodeMessage({ t: 'zblocks', alg: 'br', size: 10, data: new Uint8Array(900) }), new TextEncoder().encode('x'.repeat(2000))]) {
+    for (const inner of [
+      encodeMessage({ t: 'have', cids: Array(100).fill(cid) }),
+      encodeMessage({ t: 'zblocks', alg: 'br', size: 10, data: new Uint8Array(900) }),
+      new TextEncoder().encode('x'.repeat(2000))
+    ]) {
       await assert.rejects(unpackBlocks(zblocks('br', inner.length, await compress('br', inner))), { code: 'ERR_PROTOCOL' })
     }
   })
@@ -142,7 +151,12 @@ describe('compressed blocks on the wire', () => {
   it('never fails a hostile zblocks with anything but ERR_PROTOCOL (fuzz)', async () => {
     const plain = encodeMessage({ t: 'blocks', blocks: await blocksOf(wordSalad(4000, 11)) })
     const good = await compress('br', plain)
-    await fc.assert(fc.asyncProperty(fc.constantFrom<CompressionAlg>('br', 'gzip'), fc.integer({ min: 1, max: 10_000 }), fc.uint8Array({ minLength: 1, maxLength: 600 }), fc.nat(good.length - 1), async (alg, size, bytes, at) => {
+    await fc.assert(fc.asyncProperty(fc.constantFrom<CompressionAlg>('br', 'gzip'), fc.integer({ min: 1, max: 10_000 }), fc.uint8Array({ minLength: 1, maxLength: 600 }), fc.nat(good.length - 1), async (
+      alg,
+      size,
+      bytes,
+      at
+    ) => {
       // arbitrary bytes, and the good payload with arbitrary bytes spliced in
       const spliced = Uint8Array.from([...good.subarray(0, at), ...bytes, ...good.subarray(at)])
       for (const data of [bytes, spliced]) {
