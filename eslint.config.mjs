@@ -12,8 +12,8 @@ export default [
       'no-unmodified-loop-condition': 'off',
       // a `let` read by a closure before it is assigned is not a const
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
-      // long lines are being wrapped toward 160 characters; none may grow past this meanwhile
-      '@stylistic/max-len': ['error', { code: 300, ignoreUrls: true, ignoreStrings: true, ignoreTemplateLiterals: true }]
+      // code lines stay within 160 characters; a long message string or URL may run past it rather than be cut
+      '@stylistic/max-len': ['error', { code: 160, ignoreUrls: true, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true }]
     }
   },
   {

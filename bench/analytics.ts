@@ -44,7 +44,11 @@ async function seeder (name: string, file: string, analytics: boolean): Promise<
   mkdirSync(repo, { recursive: true })
   if (!analytics) writeFileSync(join(repo, 'policy.json'), JSON.stringify({ analytics: { enabled: false } }))
   execFileSync(process.execPath, [BIN, 'add', file, '--repo', repo, '--quiet'])
-  const child = spawn(process.execPath, [BIN, 'daemon', '--repo', repo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--upload-limit', String(args.rate)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(
+    process.execPath,
+    [BIN, 'daemon', '--repo', repo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--upload-limit', String(args.rate)],
+    { stdio: ['ignore', 'pipe', 'inherit'] }
+  )
   daemons.push(child)
   const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string]
   return { addr: (JSON.parse(line) as { addrs: string[] }).addrs[0]!, pid: child.pid! }
@@ -53,7 +57,13 @@ async function seeder (name: string, file: string, analytics: boolean): Promise<
 interface Run { seconds: number, cpu: number, leecherCpu: number }
 
 async function download (set: Array<{ addr: string, pid: number }>, cid: ReturnType<typeof parseCid>, analytics: boolean, name: string): Promise<Run> {
-  const leecher = await createNode({ repo: join(work, name), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: set.map(s => s.addr), analytics: { enabled: analytics } })
+  const leecher = await createNode({
+    repo: join(work, name),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    mdns: false,
+    bootstrap: set.map(s => s.addr),
+    analytics: { enabled: analytics }
+  })
   try {
     const seeders0 = set.reduce((a, s) => a + procCpu(s.pid), 0)
     const cpu0 = process.cpuUsage()
@@ -86,7 +96,18 @@ async function countingCost (): Promise<{ nsPerCount: number, msPerFlush: number
   // a flush as a busy node makes one every 5 s: a dozen counters and gauges, one transaction
   const flushes: number[] = []
   for (let i = 0; i < 50; i++) {
-    for (const name of ['bytes.served', 'bytes.received.peer', 'resources.fetched', 'errors', 'uptime.seconds', 'cache.hits', 'cache.misses', 'external.bytes', 'external.bytes.saved', 'bytes.received.mirror']) m.count(name, 1000)
+    for (const name of [
+      'bytes.served',
+      'bytes.received.peer',
+      'resources.fetched',
+      'errors',
+      'uptime.seconds',
+      'cache.hits',
+      'cache.misses',
+      'external.bytes',
+      'external.bytes.saved',
+      'bytes.received.mirror'
+    ]) m.count(name, 1000)
     m.gauge('peers.seen', 5)
     m.gauge('segment.peers', 3)
     const f0 = performance.now()
@@ -164,12 +185,17 @@ try {
   }
   const cost = await countingCost()
   // every block moved is counted once where it is served; a download adds a few counts
-  const blocks = (JSON.parse(execFileSync(process.execPath, [BIN, 'stat', '--repo', join(work, 'off-0'), '--json'], { encoding: 'utf8' })) as { blocks: number }).blocks
+  const blocks = (JSON.parse(execFileSync(
+    process.execPath,
+    [BIN, 'stat', '--repo', join(work, 'off-0'), '--json'],
+    { encoding: 'utf8' }
+  )) as { blocks: number }).blocks
   const counts = blocks + 10
   const countingFraction = counts * cost.nsPerCount / 1e9 / m.off.cpu
   // the work analytics adds to one download, from its parts: every block served through the counting view, a
   // flush every 5 s on each of the 1 + seeders nodes, a count per download
-  const addedSeconds = (blocks * Math.max(0, cost.nsPerBlockServed) + 10 * cost.nsPerCount) / 1e9 + (1 + count) * Math.ceil(m.on.seconds / 5) * cost.msPerFlush / 1e3
+  const counting = (blocks * Math.max(0, cost.nsPerBlockServed) + 10 * cost.nsPerCount) / 1e9
+  const addedSeconds = counting + (1 + count) * Math.ceil(m.on.seconds / 5) * cost.msPerFlush / 1e3
   const boundFraction = addedSeconds / m.off.cpu
   // each round's on and off ran back to back: the median of their ratios cancels the machine's drift
   const cpuOverhead = median(runs.on.map((r, i) => r.cpu / runs.off[i]!.cpu)) - 1

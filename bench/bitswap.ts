@@ -3,8 +3,9 @@
  *
  * Two Helia nodes in this process (createHeliaLight + withLibp2pLight + withBitswap: no DHT, no HTTP routers, no
  * default libp2p services but identify), each on TCP 127.0.0.1 with the encryption and muxer cmesh uses (TLS, yamux).
- * A --mb MiB random file (or --file, which bench:swarm passes so both move the same bytes) is imported with ipfs-unixfs-importer (its defaults: SHA-256, fixed 256 KiB chunks, raw
- * leaves) into node A's memory blockstore; node B, dialled to A, then fetches every block of the DAG over bitswap,
+ * A --mb MiB random file (or --file, which bench:swarm passes so both move the same bytes) is imported with
+ * ipfs-unixfs-importer (its defaults: SHA-256, fixed 256 KiB chunks, raw leaves) into node A's memory blockstore;
+ * node B, dialled to A, then fetches every block of the DAG over bitswap,
  * walking it itself with --concurrency blocks asked for at once (Helia's own pin walker asks for one at a time).
  * The clock runs from B's first request to its last block, after both nodes are connected and identified. Helia
  * checks each block against its CID on arrival; at the end B must hold exactly A's blocks and bytes.

@@ -189,7 +189,17 @@ async function main (): Promise<void> {
       failures
     })
     for (const r of perPair) {
-      detail.push({ config: c.label, pair: r.pair, newBytes: r.newBytes, leaves: r.leafNewBytes, nodes: r.nodeNewBytes, 'node %': (100 * r.nodeNewBytes / Math.max(1, r.newBytes)).toFixed(1), saved: r.savedPercent.toFixed(1) + ' %', 'x rsync': r.rsyncRatio?.toFixed(2) ?? 'n/a', blocks: r.blocks })
+      detail.push({
+        config: c.label,
+        pair: r.pair,
+        newBytes: r.newBytes,
+        leaves: r.leafNewBytes,
+        nodes: r.nodeNewBytes,
+        'node %': (100 * r.nodeNewBytes / Math.max(1, r.newBytes)).toFixed(1),
+        saved: r.savedPercent.toFixed(1) + ' %',
+        'x rsync': r.rsyncRatio?.toFixed(2) ?? 'n/a',
+        blocks: r.blocks
+      })
     }
     const row: Record<string, unknown> = { config: c.label }
     for (const r of perPair) row[r.pair] = `${r.savedPercent.toFixed(1)} % / ${r.rsyncRatio?.toFixed(2) ?? 'n/a'}x`
@@ -223,7 +233,11 @@ async function main (): Promise<void> {
   log(formatTable(summary) + '\n')
   for (const r of results) if (r.failures.length > 0) log(`${r.config}: ${r.failures.join('; ')}`)
   log(`\nrecommended: ${best?.config ?? 'none meets the targets'}\n`)
-  printTable(fanout, args.json === true, { pairs: pairs.map(p => ({ pair: p.label, rsyncLiteralBytes: p.rsync })), configs: results, recommended: best?.config ?? null, fanout: fanoutResults })
+  printTable(
+    fanout,
+    args.json === true,
+    { pairs: pairs.map(p => ({ pair: p.label, rsyncLiteralBytes: p.rsync })), configs: results, recommended: best?.config ?? null, fanout: fanoutResults }
+  )
 }
 
 await main()

@@ -64,10 +64,17 @@ const gzipAsync = promisify(zlib.gzip)
 const chunkSize = 256 * 1024
 const codecs: Codec[] = [
   ...[0, 1, 2, 3, 4, 5].map(q => {
-    const opts = (n: number): zlib.BrotliOptions => ({ chunkSize, params: { [zlib.constants.BROTLI_PARAM_QUALITY]: q, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: n } })
+    const opts = (n: number): zlib.BrotliOptions => ({
+      chunkSize,
+      params: { [zlib.constants.BROTLI_PARAM_QUALITY]: q, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: n }
+    })
     return { name: `br q${q}`, sync: (b: Uint8Array) => zlib.brotliCompressSync(b, opts(b.length)), async: async (b: Uint8Array) => await brotliAsync(b, opts(b.length)), inflate: (b: Uint8Array) => zlib.brotliDecompressSync(b) }
   }),
-  ...[1, 3, 6].map(level => ({ name: `gzip ${level}`, sync: (b: Uint8Array) => zlib.gzipSync(b, { chunkSize, level }), async: async (b: Uint8Array) => await gzipAsync(b, { chunkSize, level }), inflate: (b: Uint8Array) => zlib.gunzipSync(b) }))
+  ...[
+    1,
+    3,
+    6
+  ].map(level => ({ name: `gzip ${level}`, sync: (b: Uint8Array) => zlib.gzipSync(b, { chunkSize, level }), async: async (b: Uint8Array) => await gzipAsync(b, { chunkSize, level }), inflate: (b: Uint8Array) => zlib.gunzipSync(b) }))
 ]
 
 /** Best of `rounds` runs of `fn` over all messages, in ms per MiB of plain message. */
@@ -96,7 +103,13 @@ for (const c of codecs) {
   const compressedByPlain = new Map(messages.map((m, i) => [m, compressed[i]!]))
   const inflateMs = await msPerMiB(messages, m => c.inflate(compressedByPlain.get(m)!))
   const compressMBps = 1048576 / 1e6 / (asyncMs / 1000)
-  const row: Record<string, string | number> = { codec: c.name, ratio: ratio.toFixed(3), 'sync ms/MiB': syncMs.toFixed(2), 'async ms/MiB': asyncMs.toFixed(2), 'inflate ms/MiB': inflateMs.toFixed(2) }
+  const row: Record<string, string | number> = {
+    codec: c.name,
+    ratio: ratio.toFixed(3),
+    'sync ms/MiB': syncMs.toFixed(2),
+    'async ms/MiB': asyncMs.toFixed(2),
+    'inflate ms/MiB': inflateMs.toFixed(2)
+  }
   for (const [name, bps] of Object.entries(links)) row[`MB/s @ ${name}`] = Math.round(Math.min(compressMBps, bps / 1e6 / ratio))
   rows.push(row)
   ;(json.codecs as Record<string, unknown>)[c.name] = { ratio, syncMs, asyncMs, inflateMs }

@@ -16,7 +16,18 @@ export type CrowdCommand =
 export type CrowdReply =
   | { type: 'started', idx: number, addrs: string[], peerId: string }
   | { type: 'added', idx: number, cid: string }
-  | { type: 'fetched', idx: number, ok: boolean, at: number, error?: string, sources?: Record<string, number>, duplicates?: number, stolen?: number, wireBytes?: number }
+  | {
+    type: 'fetched',
+    idx: number,
+    ok: boolean,
+    at: number,
+    error?: string,
+    sources?: Record<string,
+    number>,
+    duplicates?: number,
+    stolen?: number,
+    wireBytes?: number
+  }
   | { type: 'sent', idx: number, bytes: number }
   | { type: 'error', idx: number, cmd: string, message: string }
 
@@ -29,7 +40,18 @@ function send (r: CrowdReply): void {
 async function run (c: CrowdCommand): Promise<void> {
   switch (c.cmd) {
     case 'start': {
-      const node = await createNode({ repo: c.repo, listen: [`/ip4/${c.ip}/tcp/0`], mdns: false, minPeers: 0, bootstrap: c.bootstrap, bootstrapRequired: false, uploadLimit: c.uploadLimit, fair: c.fair, rarestFirst: c.rarestFirst })
+      const node = await createNode({
+        repo: c.repo,
+        listen: [
+        `/ip4/${c.ip}/tcp/0`],
+        mdns: false,
+        minPeers: 0,
+        bootstrap: c.bootstrap,
+        bootstrapRequired: false,
+        uploadLimit: c.uploadLimit,
+        fair: c.fair,
+        rarestFirst: c.rarestFirst
+      })
       nodes.set(c.idx, node)
       send({ type: 'started', idx: c.idx, addrs: node.addrs().map(String), peerId: node.peerId.toString() })
       return

@@ -29,7 +29,21 @@ import { DEFAULT_MAX_SHARE } from '../src/policy/fairness/constants.js'
 import type { CrowdCommand, CrowdReply } from './crowd-node.js'
 import { parseBenchArgs, printTable } from './report.js'
 
-const args = parseBenchArgs(process.argv.slice(2), { peers: 16, rate: '8MB/s', seconds: 6, 'file-mb': 8, crowd: 50, seeders: 5, 'seed-rate': '1MB/s', 'crowd-mb': 2, 'per-process': 5, 'crowd-timeout': 120, 'crowd-only': false, rarest: false, json: false })
+const args = parseBenchArgs(process.argv.slice(2), {
+  peers: 16,
+  rate: '8MB/s',
+  seconds: 6,
+  'file-mb': 8,
+  crowd: 50,
+  seeders: 5,
+  'seed-rate': '1MB/s',
+  'crowd-mb': 2,
+  'per-process': 5,
+  'crowd-timeout': 120,
+  'crowd-only': false,
+  rarest: false,
+  json: false
+})
 /** Ask peers which blocks they hold and fetch the rarest first (createNode's rarestFirst). */
 const rarestFirst = args.rarest === true
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-fairness-'))
@@ -72,7 +86,12 @@ interface Requester { node: CmeshNode, greedy: boolean, group: string }
  * `requesters` each download their own file from `server` for `seconds`; bytes the server sent each, and each
  * group's largest share of what was sent over 1 s windows.
  */
-async function backlog (server: CmeshNode, files: CID[], requesters: Requester[]): Promise<{ bytes: number[], groupBytes: Map<string, number>, maxShare: number }> {
+async function backlog (server: CmeshNode, files: CID[], requesters: Requester[]): Promise<{
+  bytes: number[],
+  groupBytes: Map<string,
+  number>,
+  maxShare: number
+}> {
   // requesters of distinct files know only the server: left to find each other, each asks fifteen peers that
   // hold nothing it wants, and the whole swarm slows to a fifth (seen on main too; see the report)
   for (const a of requesters) for (const b of requesters) if (a !== b) a.node.blocks.banned.add(b.node.peerId.toString())
@@ -80,7 +99,8 @@ async function backlog (server: CmeshNode, files: CID[], requesters: Requester[]
   const sentTo = (): Map<string, number> => new Map(server.stats().map(r => [r.peer, r.sent]))
   const base = sentTo()
   const controller = new AbortController()
-  const downloads = requesters.map(async (r, i) => await r.node.fetch(files[i % files.length]!, { signal: controller.signal, perSource: r.greedy ? 12 : 4 }).catch(() => undefined))
+  const downloads = requesters.map(async (r, i) =>
+    await r.node.fetch(files[i % files.length]!, { signal: controller.signal, perSource: r.greedy ? 12 : 4 }).catch(() => undefined))
   let maxShare = 0
   await sleep(1000) // the first second: connections warm up, the first requests arrive
   let last = sentTo()
@@ -121,7 +141,12 @@ async function scenarios (fair: boolean, files: CID[], server: CmeshNode): Promi
   const two = await backlog(server, files, sybil)
   await stop(sybil.map(r => r.node))
   const total = [...two.groupBytes.values()].reduce((a, b) => a + b, 0)
-  return { jain: jain(one.bytes), maxShare: one.maxShare, sybilShare: (two.groupBytes.get('sybil') ?? 0) / total, mbps: one.bytes.reduce((a, b) => a + b, 0) / 1e6 / Number(args.seconds) }
+  return {
+    jain: jain(one.bytes),
+    maxShare: one.maxShare,
+    sybilShare: (two.groupBytes.get('sybil') ?? 0) / total,
+    mbps: one.bytes.reduce((a, b) => a + b, 0) / 1e6 / Number(args.seconds)
+  }
 }
 
 /** The crowd's child processes (bench/crowd-node.ts), and replies awaited from them. */
@@ -149,7 +174,16 @@ async function ask<T extends CrowdReply> (child: ChildProcess, cmd: CrowdCommand
  * `receivedTwice` the verified bytes received beyond one copy per completed download, over those copies, and
  * `wireTwice` the same for the bytes on the wire (what arrived and was dropped as held already counts too).
  */
-async function crowd (fair: boolean): Promise<{ ratios: number[], seconds: number, failed: number, seederShare: number, duplicates: number, stolen: number, receivedTwice: number, wireTwice: number }> {
+async function crowd (fair: boolean): Promise<{
+  ratios: number[],
+  seconds: number,
+  failed: number,
+  seederShare: number,
+  duplicates: number,
+  stolen: number,
+  receivedTwice: number,
+  wireTwice: number
+}> {
   const file = join(work, `crowd-${String(fair)}`)
   const size = Math.round(Number(args['crowd-mb']) * 1e6)
   writeFileSync(file, randomBytes(size))
@@ -178,9 +212,17 @@ async function crowd (fair: boolean): Promise<{ ratios: number[], seconds: numbe
     const downloaders = Array.from({ length: crowdSize }, (_, k) => seeders + k)
     await Promise.all(downloaders.map(async idx => await ask(host(idx), { cmd: 'start', idx, repo: join(work, `n${repos++}`), ip: `127.2.${idx - seeders + 1}.1`, bootstrap: addrs, fair, rarestFirst }, 'started')))
     const t0 = Date.now()
-    const results = await Promise.all(downloaders.map(async idx => await ask<Extract<CrowdReply, { type: 'fetched' }>>(host(idx), { cmd: 'fetch', idx, cid, timeoutMs: Number(args['crowd-timeout']) * 1000 }, 'fetched')))
+    const results = await Promise.all(downloaders.map(async idx => await ask<Extract<CrowdReply, { type: 'fetched' }>>(
+      host(idx),
+      { cmd: 'fetch', idx, cid, timeoutMs: Number(args['crowd-timeout']) * 1000 },
+      'fetched'
+    )))
     const seconds = (Math.max(...results.map(r => r.at)) - t0) / 1000
-    const sent = await Promise.all(Array.from({ length: seeders }, async (_, i) => (await ask<Extract<CrowdReply, { type: 'sent' }>>(host(i), { cmd: 'sent', idx: i }, 'sent')).bytes))
+    const sent = await Promise.all(Array.from({ length: seeders }, async (_, i) => (await ask<Extract<CrowdReply, { type: 'sent' }>>(
+      host(i),
+      { cmd: 'sent', idx: i },
+      'sent'
+    )).bytes))
     // verified bytes the downloaders got from seeders and from each other
     let fromSeeders = 0
     let fromPeers = 0
@@ -192,7 +234,16 @@ async function crowd (fair: boolean): Promise<{ ratios: number[], seconds: numbe
     // what crossed the network (framing too, and blocks dropped on arrival as already held or taken back)
     const wire = results.reduce((a, r) => a + (r.ok ? r.wireBytes ?? 0 : 0), 0)
     const wireTwice = completed === 0 ? 0 : wire / (size * completed) - 1
-    return { ratios: sent.map(b => b / size), seconds, failed: crowdSize - completed, seederShare: fromSeeders / Math.max(1, fromSeeders + fromPeers), duplicates, stolen, receivedTwice, wireTwice }
+    return {
+      ratios: sent.map(b => b / size),
+      seconds,
+      failed: crowdSize - completed,
+      seederShare: fromSeeders / Math.max(1, fromSeeders + fromPeers),
+      duplicates,
+      stolen,
+      receivedTwice,
+      wireTwice
+    }
   } finally {
     await Promise.all(kids.map(async child => {
       if (child.exitCode !== null) return
@@ -248,7 +299,17 @@ async function main (): Promise<void> {
     sybilShare: fair.sybilShare,
     seedRatioStdDev: stdDev(crowdFair.ratios),
     seedRatios: crowdFair.ratios,
-    crowd: { downloaders: Number(args.crowd), seeders: Number(args.seeders), seconds: crowdFair.seconds, failed: crowdFair.failed, seederShare: crowdFair.seederShare, duplicates: crowdFair.duplicates, stolen: crowdFair.stolen, receivedTwice: crowdFair.receivedTwice, wireTwice: crowdFair.wireTwice },
+    crowd: {
+      downloaders: Number(args.crowd),
+      seeders: Number(args.seeders),
+      seconds: crowdFair.seconds,
+      failed: crowdFair.failed,
+      seederShare: crowdFair.seederShare,
+      duplicates: crowdFair.duplicates,
+      stolen: crowdFair.stolen,
+      receivedTwice: crowdFair.receivedTwice,
+      wireTwice: crowdFair.wireTwice
+    },
     fifo: {
       jain: fifo.jain,
       maxShare: fifo.maxShare,

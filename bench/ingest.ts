@@ -98,7 +98,11 @@ function totalBytes (path: string): number {
 function run (job: string, path: string, work: string): RunResult {
   const dir = mkdtempSync(join(work, job + '-'))
   try {
-    const out = execFileSync(process.execPath, [...CMESH_NODE_FLAGS, fileURLToPath(import.meta.url), '--child', job, path, dir], { encoding: 'utf8', maxBuffer: 1 << 20 })
+    const out = execFileSync(
+      process.execPath,
+      [...CMESH_NODE_FLAGS, fileURLToPath(import.meta.url), '--child', job, path, dir],
+      { encoding: 'utf8', maxBuffer: 1 << 20 }
+    )
     return JSON.parse(out.trim().split('\n').pop()!) as RunResult
   } finally {
     rmSync(dir, { recursive: true, force: true })
@@ -121,14 +125,22 @@ function sparseFile (path: string, mib: number, islands = 0): void {
   ftruncateSync(fd, mib * 1024 * 1024)
   for (let i = 0; i < islands; i++) {
     const bytes = Math.min(SPARSE_ISLAND_MIB, mib) * 1024 * 1024
-    const at = Math.min(Math.floor((i + 0.5) * mib / islands) * 1024 * 1024 + 12345, mib * 1024 * 1024 - bytes) // mid-stretch, off any MiB boundary, inside the file
+    // mid-stretch, off any MiB boundary, inside the file
+    const at = Math.min(Math.floor((i + 0.5) * mib / islands) * 1024 * 1024 + 12345, mib * 1024 * 1024 - bytes)
     writeSync(fd, randomBytes(bytes), 0, bytes, at)
   }
   closeSync(fd)
 }
 
 async function main (): Promise<void> {
-  const args = parseBenchArgs(process.argv.slice(2), { mb: 256, 'rss-mb': 1024, 'zeros-mb': 1024, 'sparse-mb': 1024, tree: 'node_modules/typescript', rounds: 1 })
+  const args = parseBenchArgs(process.argv.slice(2), {
+    mb: 256,
+    'rss-mb': 1024,
+    'zeros-mb': 1024,
+    'sparse-mb': 1024,
+    tree: 'node_modules/typescript',
+    rounds: 1
+  })
   if (args.child === true) throw new Error('--child needs a job')
   if (typeof args.child === 'string') {
     await child(args.child, args._[0]!, args._[1]!)
@@ -159,8 +171,23 @@ async function main (): Promise<void> {
         rows.push({ data: name, run: job, 'MB/s': mbps(r).toFixed(0), blocks: r.blocks, 'peak RSS MB': r.maxRssMB.toFixed(0), 'anon/file MB': `${r.maxAnonMB.toFixed(0)}/${r.maxFileMB.toFixed(0)}`, 'cmesh ratio': (mbps(cm) / mbps(r)).toFixed(2) })
       }
       const key = name.startsWith('random') ? 'random' : 'tree'
-      json[key] = { cmeshMBps: mbps(cm), importerFsMBps: mbps(fs), importerMemMBps: mbps(mem), cmeshBlocks: cm.blocks, importerBlocks: fs.blocks, peakRssMB: cm.maxRssMB, peakAnonRssMB: cm.maxAnonMB }
-      if (key === 'random') Object.assign(json, { cmeshMBps: mbps(cm), importerFsMBps: mbps(fs), importerMemMBps: mbps(mem), ratioVsImporterFs: mbps(cm) / mbps(fs) })
+      json[key] = {
+        cmeshMBps: mbps(cm),
+        importerFsMBps: mbps(fs),
+        importerMemMBps: mbps(mem),
+        cmeshBlocks: cm.blocks,
+        importerBlocks: fs.blocks,
+        peakRssMB: cm.maxRssMB,
+        peakAnonRssMB: cm.maxAnonMB
+      }
+      if (key === 'random') {
+        Object.assign(json, {
+          cmeshMBps: mbps(cm),
+          importerFsMBps: mbps(fs),
+          importerMemMBps: mbps(mem),
+          ratioVsImporterFs: mbps(cm) / mbps(fs)
+        })
+      }
     }
     if (Number(args['rss-mb']) > 0) {
       const big = join(work, 'big.bin')

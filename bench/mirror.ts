@@ -86,7 +86,11 @@ const cmesh = (...argv: string[]): string => execFileSync(process.execPath, [BIN
 
 /** A `cmesh daemon` on the seeder's repo; resolves once it prints its addresses. */
 async function startSeeder (): Promise<{ child: ChildProcess, addr: string }> {
-  const child = spawn(process.execPath, [BIN, 'daemon', '--repo', join(work, 'seeder'), '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(
+    process.execPath,
+    [BIN, 'daemon', '--repo', join(work, 'seeder'), '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0'],
+    { stdio: ['ignore', 'pipe', 'inherit'] }
+  )
   daemons.add(child)
   child.once('exit', () => daemons.delete(child))
   const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string]
@@ -102,7 +106,14 @@ async function stopSeeder (child: ChildProcess, signal: NodeJS.Signals = 'SIGTER
 
 let clients = 0
 async function startClient (trust: string, name: string, seeder?: string): Promise<CmeshNode> {
-  const node = await createNode({ repo: join(work, `client-${clients++}`), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: seeder === undefined ? [] : [seeder] })
+  const node = await createNode({
+    repo: join(
+      work,
+    `client-${clients++}`),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    mdns: false,
+    bootstrap: seeder === undefined ? [] : [seeder]
+  })
   nodes.add(node)
   node.trust.add(name, trust)
   return node
@@ -133,7 +144,14 @@ async function run (release: Release, mode: Mode, server: StaticServer, trust: s
     const { mirrorWire, peerWire } = split(r, release.mirror)
     if (mode === 'mirror only' && peerWire > 0) throw new Error(`${release.label} mirror only: ${peerWire} bytes came from peers`)
     if (mode === 'P2P only' && mirrorWire > 0) throw new Error(`${release.label} P2P only: ${mirrorWire} bytes came from the mirror`)
-    return { seconds: r.seconds, mbps: r.size / 1e6 / r.seconds, mirrorWire, peerWire, httpRequests: server.requests - requests, httpBytes: server.bytes - bytes }
+    return {
+      seconds: r.seconds,
+      mbps: r.size / 1e6 / r.seconds,
+      mirrorWire,
+      peerWire,
+      httpRequests: server.requests - requests,
+      httpBytes: server.bytes - bytes
+    }
   } finally {
     await stopClient(client)
   }
@@ -213,7 +231,24 @@ try {
   const releases: Release[] = []
   const publish = (label: string, name: string, version: string, path: string, mirror: string): void => {
     const bundle = join(work, `${name}.cmesh`)
-    const out = JSON.parse(cmesh('publish', path, '--repo', join(work, 'seeder'), '--name', name, '--version', version, '--key', key, '--mirror', mirror, '-o', bundle, '--json', '--quiet')) as { size: number, blocks: number }
+    const out = JSON.parse(cmesh(
+      'publish',
+      path,
+      '--repo',
+      join(work, 'seeder'),
+      '--name',
+      name,
+      '--version',
+      version,
+      '--key',
+      key,
+      '--mirror',
+      mirror,
+      '-o',
+      bundle,
+      '--json',
+      '--quiet'
+    )) as { size: number, blocks: number }
     releases.push({ label, name, mirror, bundle: readFileSync(bundle), size: out.size, blocks: out.blocks })
   }
   if (mb > 0) {

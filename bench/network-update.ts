@@ -66,7 +66,16 @@ export async function networkUpdate (oldDir: string, newDir: string): Promise<Ne
     const direct = client.libp2p.getConnections().filter(c => !c.remoteAddr.toString().includes(`/tcp/${proxy!.port}`))
     if (direct.length > 0) throw new Error(`the client has connections around the relay (${direct.map(c => c.remoteAddr.toString()).join(', ')}): socketBytes would miss them`)
     if (r.seq !== 2 || r.upToDate) throw new Error(`the client's update got seq ${r.seq} (upToDate ${String(r.upToDate)}), expected seq 2`)
-    return { wireBytes: r.wireBytes, socketBytes, sources: r.sources, fetchedBytes: r.fetchedBytes, bundleBytes: r.bundleBytes, size: r.size, seconds: r.seconds, installWireBytes: install.wireBytes }
+    return {
+      wireBytes: r.wireBytes,
+      socketBytes,
+      sources: r.sources,
+      fetchedBytes: r.fetchedBytes,
+      bundleBytes: r.bundleBytes,
+      size: r.size,
+      seconds: r.seconds,
+      installWireBytes: install.wireBytes
+    }
   } finally {
     for (const n of nodes.reverse()) await n.stop().catch(() => {})
     await proxy?.close()

@@ -53,7 +53,14 @@ function key (pem: string): PublisherKey {
 }
 
 async function start (c: Extract<Command, { cmd: 'start' }>): Promise<void> {
-  const node = await createNode({ repo: c.repo, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: c.bootstrap, uploadLimit: c.uploadLimit, bootstrapRequired: false })
+  const node = await createNode({
+    repo: c.repo,
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    mdns: false,
+    bootstrap: c.bootstrap,
+    uploadLimit: c.uploadLimit,
+    bootstrapRequired: false
+  })
   if (!c.pex) await node.pex.stop()
   if (c.doc !== undefined) await node.collections.join(c.doc)
   node.collections.on(e => {

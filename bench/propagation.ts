@@ -107,7 +107,11 @@ function host (idx: number): ChildProcess {
 
 async function request<T extends Reply> (child: ChildProcess, cmd: Command, match: (r: Reply) => boolean, ms = 60_000): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined
-  const waiter = { child, match: (r: Reply) => match(r) || (r.type === 'error' && 'idx' in cmd && r.idx === cmd.idx && r.cmd === cmd.cmd), resolve: (_r: Reply) => {} }
+  const waiter = {
+    child,
+    match: (r: Reply) => match(r) || (r.type === 'error' && 'idx' in cmd && r.idx === cmd.idx && r.cmd === cmd.cmd),
+    resolve: (_r: Reply) => {}
+  }
   const p = new Promise<Reply>((resolve, reject) => {
     waiter.resolve = resolve
     timer = setTimeout(() => { waiters.delete(waiter); reject(new Error(`no answer to ${cmd.cmd} within ${ms} ms`)) }, ms)
@@ -124,7 +128,18 @@ async function request<T extends Reply> (child: ChildProcess, cmd: Command, matc
 }
 
 async function startNode (idx: number, bootstrap: string[], doc: unknown, flooder: string): Promise<void> {
-  const r = await request<Extract<Reply, { type: 'started' }>>(host(idx), { cmd: 'start', idx, repo: join(work, `node-${idx}`), bootstrap, uploadLimit, pex: args.pex !== 'off', doc, flooder }, r => r.type === 'started' && r.idx === idx)
+  const r = await request<Extract<Reply, { type: 'started' }>>(host(idx), {
+    cmd: 'start',
+    idx,
+    repo: join(work, `node-${idx}`),
+    bootstrap,
+    uploadLimit,
+    pex: args.pex !== 'off',
+    doc,
+    flooder
+  },
+  r => r.type === 'started' && r.idx === idx
+  )
   addrs.set(idx, r.addrs)
   up.add(idx)
   transitions.push({ at: r.at, idx, up: true })
@@ -204,10 +219,28 @@ async function scenario (name: 'plain' | 'churn' | 'flood', churners: number[], 
   if (name === 'flood') {
     const floodDir = join(work, 'flood')
     mkdirSync(floodDir, { recursive: true })
-    flooded = request(host(flooder), { cmd: 'flood', idx: flooder, keyPem: pem(flooderKey), doc: governance, perMinute: Number(args['flood-rate']), max: Number(args['flood-max']), dir: floodDir }, r => r.type === 'flooded' && r.idx === flooder, TIMEOUT_MS + 120_000)
+    flooded = request(
+      host(flooder),
+      {
+        cmd: 'flood',
+        idx: flooder,
+        keyPem: pem(flooderKey),
+        doc: governance,
+        perMinute: Number(args['flood-rate']),
+        max: Number(args['flood-max']),
+        dir: floodDir
+      },
+      r => r.type === 'flooded' && r.idx === flooder,
+      TIMEOUT_MS + 120_000
+    )
     await sleep(2000)
   }
-  const shared = await request<Extract<Reply, { type: 'shared' }>>(host(0), { cmd: 'share', idx: 0, path: file, id, keyPem: pem(leader), purpose: 'software' }, r => r.type === 'shared' && r.idx === 0, 300_000)
+  const shared = await request<Extract<Reply, { type: 'shared' }>>(
+    host(0),
+    { cmd: 'share', idx: 0, path: file, id, keyPem: pem(leader), purpose: 'software' },
+    r => r.type === 'shared' && r.idx === 0,
+    300_000
+  )
   rmSync(file)
   const t0 = accepted.get(id)?.get(0) ?? shared.at
   // the leader holds what it shared (it has no 'synced' event for it)
@@ -248,11 +281,22 @@ async function scenario (name: 'plain' | 'churn' | 'flood', churners: number[], 
     host(flooder).send({ cmd: 'flood-stop', idx: flooder } satisfies Command)
     const f = await flooded
     await sleep(2000)
-    const counts = await Promise.all(children.map(async c => await request<Extract<Reply, { type: 'flood-counts' }>>(c, { cmd: 'counts' }, r => r.type === 'flood-counts')))
+    const counts = await Promise.all(children.map(async c => await request<Extract<Reply, { type: 'flood-counts' }>>(
+      c,
+      { cmd: 'counts' },
+      r => r.type === 'flood-counts'
+    )))
     const perNode = counts.flatMap(c => c.accepted.filter((_, i) => i % 2 === 1))
     const rejected: Record<string, number> = {}
     for (const c of counts) for (const [code, n] of Object.entries(c.rejected)) rejected[code] = (rejected[code] ?? 0) + n
-    flood = { sent: f.sent, seconds: f.seconds, acceptedTotal: perNode.reduce((a, b) => a + b, 0), acceptedMaxPerNode: Math.max(0, ...perNode), nodesAccepting: perNode.filter(n => n > 0).length, rejected }
+    flood = {
+      sent: f.sent,
+      seconds: f.seconds,
+      acceptedTotal: perNode.reduce((a, b) => a + b, 0),
+      acceptedMaxPerNode: Math.max(0, ...perNode),
+      nodesAccepting: perNode.filter(n => n > 0).length,
+      rejected
+    }
   }
   const all = allBy(synced, id, t0)
   const holders = synced.get(id)?.size ?? 0
@@ -299,7 +343,11 @@ try {
   let status: Array<Extract<Reply, { type: 'status' }>> = []
   for (let tries = 0; tries < 30; tries++) {
     await sleep(1000)
-    status = await Promise.all([...Array(N).keys()].map(async idx => await request<Extract<Reply, { type: 'status' }>>(host(idx), { cmd: 'status', idx }, r => r.type === 'status' && r.idx === idx)))
+    status = await Promise.all([...Array(N).keys()].map(async idx => await request<Extract<Reply, { type: 'status' }>>(
+      host(idx),
+      { cmd: 'status', idx },
+      r => r.type === 'status' && r.idx === idx
+    )))
     if (tries >= 4 && status.every(s => s.mesh >= 1)) break
   }
   const meanDegree = status.reduce((a, s) => a + s.peers, 0) / N

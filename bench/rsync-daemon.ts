@@ -81,7 +81,13 @@ export async function rsyncZ (oldDir: string, newDir: string): Promise<RsyncZRes
     ''
   ].join('\n'))
   const port = await freePort()
-  const daemon = spawn('rsync', ['--daemon', '--no-detach', `--config=${conf}`, '--address=127.0.0.1', `--port=${port}`], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const daemon = spawn('rsync', ['--daemon', '--no-detach', `--config=${conf}`, '--address=127.0.0.1', `--port=${port}`], {
+    stdio: [
+      'ignore',
+      'ignore',
+      'inherit'
+    ]
+  })
   const exited = once(daemon, 'exit')
   try {
     await Promise.race([waitForPort(port, 10_000), exited.then(([code]) => { throw new Error(`rsync daemon exited with ${String(code)}`) })])

@@ -28,7 +28,14 @@ import { parseRate } from '../src/policy/fairness/token-bucket.js'
 import { buildSegments, canRunNamespaces } from '../test/helpers/netns.js'
 import { parseBenchArgs, printTable } from './report.js'
 
-const args = parseBenchArgs(process.argv.slice(2), { mb: 128, seeders: 8, rate: '5MB/s', trials: 5, rarest: false, tree: fileURLToPath(new URL('../../node_modules/typescript', import.meta.url)) })
+const args = parseBenchArgs(process.argv.slice(2), {
+  mb: 128,
+  seeders: 8,
+  rate: '5MB/s',
+  trials: 5,
+  rarest: false,
+  tree: fileURLToPath(new URL('../../node_modules/typescript', import.meta.url))
+})
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-swarm-'))
 const nodes: CmeshNode[] = []
 
@@ -40,7 +47,11 @@ async function seeder (name: string, paths: string[], rate?: string): Promise<st
   const repo = join(work, name)
   for (const path of paths) execFileSync(process.execPath, [BIN, 'add', path, '--repo', repo, '--quiet'])
   const extra = rate === undefined ? [] : ['--upload-limit', rate]
-  const child = spawn(process.execPath, [BIN, 'daemon', '--repo', repo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(
+    process.execPath,
+    [BIN, 'daemon', '--repo', repo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', ...extra],
+    { stdio: ['ignore', 'pipe', 'inherit'] }
+  )
   daemons.push(child)
   const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string]
   return (JSON.parse(line) as { addrs: string[] }).addrs[0]!
@@ -62,8 +73,20 @@ async function meshed (names: string[], ms: number): Promise<boolean> {
   }
 }
 
-async function download (seeders: string[], cid: CID, name: string): Promise<{ seconds: number, mbps: number, verifySeconds: number, sources: number, blocks: number }> {
-  const leecher = await createNode({ repo: join(work, name), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: seeders, rarestFirst: args.rarest === true })
+async function download (seeders: string[], cid: CID, name: string): Promise<{
+  seconds: number,
+  mbps: number,
+  verifySeconds: number,
+  sources: number,
+  blocks: number
+}> {
+  const leecher = await createNode({
+    repo: join(work, name),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    mdns: false,
+    bootstrap: seeders,
+    rarestFirst: args.rarest === true
+  })
   nodes.push(leecher)
   const r = await leecher.fetch(cid)
   // stop it: a leecher that stayed would be found by the next one (peer exchange) and serve it unthrottled
@@ -125,14 +148,34 @@ async function discovery (trials: number): Promise<{ median: number | null, samp
     const { hosts } = buildSegments(fn => cleanups.push(fn))
     const ids: string[] = []
     for (const name of ['a2', 'a3']) {
-      const child = spawn('ip', ['netns', 'exec', hosts.get(name)!.ns, process.execPath, BIN, 'daemon', '--repo', join(work, `ns-${name}`), '--json', '--listen', '/ip4/0.0.0.0/tcp/4001'], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const child = spawn('ip', [
+        'netns',
+        'exec',
+        hosts.get(name)!.ns,
+        process.execPath,
+        BIN,
+        'daemon',
+        '--repo',
+        join(work, `ns-${name}`), '--json', '--listen', '/ip4/0.0.0.0/tcp/4001'],
+      { stdio: ['ignore', 'pipe', 'inherit'] }
+      )
       children.push(child)
       const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string]
       ids.push((JSON.parse(line) as { peerId: string }).peerId)
     }
     const samples: number[] = []
     for (let i = 0; i < trials; i++) {
-      const out = execFileSync('ip', ['netns', 'exec', hosts.get('a1')!.ns, process.execPath, BIN, 'peers', '--repo', join(work, `ns-a1-${i}`), '--json', '--wait', '2', '--listen', '/ip4/0.0.0.0/tcp/4001'], { encoding: 'utf8' })
+      const out = execFileSync('ip', [
+        'netns',
+        'exec',
+        hosts.get('a1')!.ns,
+        process.execPath,
+        BIN,
+        'peers',
+        '--repo',
+        join(work, `ns-a1-${i}`), '--json', '--wait', '2', '--listen', '/ip4/0.0.0.0/tcp/4001'],
+      { encoding: 'utf8' }
+      )
       const peers = out.trim().split('\n').filter(l => l !== '').map(l => JSON.parse(l) as { peerId: string, discoveredAfterMs?: number })
       const found = ids.map(id => peers.find(p => p.peerId === id)?.discoveredAfterMs)
       if (found.every(ms => ms !== undefined)) samples.push(Math.max(...found as number[]) / 1000)
@@ -159,7 +202,11 @@ try {
   const names = Array.from({ length: count }, (_, i) => `seeder-${i}`)
   const seeders: string[] = []
   for (const name of names) seeders.push(await seeder(name, [file, tree], String(args.rate)))
-  const add = (path: string): CID => parseCid(execFileSync(process.execPath, [BIN, 'add', path, '--repo', join(work, 'seeder-0'), '--quiet'], { encoding: 'utf8' }).trim())
+  const add = (path: string): CID => parseCid(execFileSync(
+    process.execPath,
+    [BIN, 'add', path, '--repo', join(work, 'seeder-0'), '--quiet'],
+    { encoding: 'utf8' }
+  ).trim())
   const cid = add(file)
   const treeCid = add(tree)
   // one seeder alone, before the seeders have met (afterwards a leecher of one would hear of the others)

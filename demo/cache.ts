@@ -37,7 +37,15 @@ export async function communityCacheDemo (repoRoot: string): Promise<void> {
   const nodes: CmeshNode[] = []
   try {
     for (const name of names) {
-      const n = await createNode({ repo: join(repoRoot, `u-${name}`), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, minPeers: 0, urlCache: { statusIntervalMs: 300, prefetchIntervalMs: 0, allowLoopbackOrigins: true } })
+      const n = await createNode({
+        repo: join(
+          repoRoot,
+        `u-${name}`),
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        mdns: false,
+        minPeers: 0,
+        urlCache: { statusIntervalMs: 300, prefetchIntervalMs: 0, allowLoopbackOrigins: true }
+      })
       for (const other of nodes) await n.dial(other.addrs()[0]!)
       nodes.push(n)
     }

@@ -190,7 +190,13 @@ async function notices (repoRoot: string): Promise<void> {
       }
     })
     const t0 = performance.now()
-    const shared = await nodes[0]!.collections.share(notice, { collection: 'neighbourhood', key: leader, title: 'Water off on Saturday', purpose: 'notice', tags: ['water'] })
+    const shared = await nodes[0]!.collections.share(notice, {
+      collection: 'neighbourhood',
+      key: leader,
+      title: 'Water off on Saturday',
+      purpose: 'notice',
+      tags: ['water']
+    })
     console.log(`  the leader posts a notice (${shared.size ?? 0} bytes, root ${shared.root ?? ''}), signed, to ${shared.recipients} neighbour(s) directly`)
     await Promise.race([done, new Promise(resolve => setTimeout(resolve, 20_000))])
     for (const name of names.slice(1)) {

@@ -44,7 +44,8 @@ export async function neighbourhoodReport (repoRoot: string, outDir = join(tmpdi
       const bootstrap = nodes.length === 0 ? [] : [nodes[nodes.length - 1]!.addrs()[0]!]
       nodes.push(await createNode({ repo, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap }))
     }
-    const mesh = (n: CmeshNode): number => (n.libp2p.services as { pubsub: { getMeshPeers: (t: string) => string[] } }).pubsub.getMeshPeers(ANALYTICS_TOPIC).length
+    type WithPubsub = { pubsub: { getMeshPeers: (t: string) => string[] } }
+    const mesh = (n: CmeshNode): number => (n.libp2p.services as WithPubsub).pubsub.getMeshPeers(ANALYTICS_TOPIC).length
     await until(() => nodes.every(n => mesh(n) > 0), 10_000)
     for (const n of nodes) await n.analytics.release()
     // a member of the demo's collection combines: it knows the titles of the resources shared there

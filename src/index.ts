@@ -15,12 +15,36 @@
 export { CID } from 'multiformats/cid'
 
 // the block store
-export { createStore, resolveRepo, USER_PIN, type StoreOptions, type Blockstore, type Block, type PutResult, type RootInfo, type StoreStat, type GcResult, type StoreSession, type PinRecord } from './store/index.js'
+export {
+  createStore,
+  resolveRepo,
+  USER_PIN,
+  type StoreOptions,
+  type Blockstore,
+  type Block,
+  type PutResult,
+  type RootInfo,
+  type StoreStat,
+  type GcResult,
+  type StoreSession,
+  type PinRecord
+} from './store/index.js'
 
 // files and directories as DAGs
 export { parseCid, type ChunkerOptions, type HashName, type DagNode, type DirEntry, type EntryKind } from './dag/index.js'
 export { importPath, importBytes, importStream, type ImportOptions, type ImportResult, type ImportProgressEvent } from './dag/index.js'
-export { cat, ls, stat, resolvePath, exportTo, type CatOptions, type ExportOptions, type ExportProgressEvent, type StatResult, type ReadStore } from './dag/index.js'
+export {
+  cat,
+  ls,
+  stat,
+  resolvePath,
+  exportTo,
+  type CatOptions,
+  type ExportOptions,
+  type ExportProgressEvent,
+  type StatResult,
+  type ReadStore
+} from './dag/index.js'
 export { exportCar, importCar, carStream, type CarOptions, type CarExportResult, type CarImportResult, type CarProgressEvent } from './dag/index.js'
 export { verifyStore, type VerifyOptions, type VerifyReport, type VerifyProgressEvent } from './dag/index.js'
 
@@ -29,7 +53,15 @@ export { createNode, CmeshNode, type NodeOptions, type PeerInfo } from './node/i
 export { type FetchOptions, type FetchResult, type FetchProgressEvent, type BlockSource } from './sync/index.js'
 export { startGateway, type Gateway, type GatewayInit } from './sync/index.js'
 export { readBundle, type PublishOptions, type PublishResult, type UpdateOptions, type UpdateResult, type UpdateProgressEvent } from './sync/index.js'
-export { type CollectionsOptions, type JoinOptions, type ShareOptions, type RetractOptions, type BrowseQuery, type BrowseEntry, type CollectionInfo } from './sync/index.js'
+export {
+  type CollectionsOptions,
+  type JoinOptions,
+  type ShareOptions,
+  type RetractOptions,
+  type BrowseQuery,
+  type BrowseEntry,
+  type CollectionInfo
+} from './sync/index.js'
 export { type UrlCacheOptions, type UrlResponse, type FetchUrlOptions, type CacheEvent, type UrlCacheStats } from './sync/index.js'
 export { startProxy, DEFAULT_PROXY_PORT, type HttpProxy, type ProxyOptions, type DestinationOptions } from './sync/index.js'
 
@@ -39,7 +71,17 @@ export { TrustStore, type ReleaseManifest, type Mirror, type Dependency } from '
 export { parseGovernance, type Governance, type Purpose } from './policy/index.js'
 
 // community reports and monitoring
-export { combineReports, renderReport, readAnalyticsPolicy, startMonitor, REPORT_FORMATS, type CommunityReport, type ReportFormat, type AnalyticsPolicy, type AnalyticsOptions } from './analytics/index.js'
+export {
+  combineReports,
+  renderReport,
+  readAnalyticsPolicy,
+  startMonitor,
+  REPORT_FORMATS,
+  type CommunityReport,
+  type ReportFormat,
+  type AnalyticsPolicy,
+  type AnalyticsOptions
+} from './analytics/index.js'
 
 // errors: every one carries a stable `code`
 export {

@@ -25,7 +25,10 @@ export function monitorHandler (source: MonitorSource): (req: IncomingMessage, r
 }
 
 /** A server with /metrics and /health only (nothing that controls the node), for a monitoring system to scrape. */
-export async function startMonitor (source: MonitorSource, listen: { host?: string, port?: number } = {}): Promise<{ url: string, close: () => Promise<void> }> {
+export async function startMonitor (
+  source: MonitorSource,
+  listen: { host?: string, port?: number } = {}
+): Promise<{ url: string, close: () => Promise<void> }> {
   const handle = monitorHandler(source)
   const server: Server = createServer((req, res) => {
     handle(req, res).then(done => {

@@ -91,7 +91,13 @@ export function analyticsLinks (node: { libp2p: Libp2p, collections: Collections
 }
 
 /** What /metrics and /health read from a running node. */
-export function monitorSource (node: { libp2p: Libp2p, store: Pick<Blockstore, 'stat'>, started: number, analytics: { totals: () => Record<string, number>, budget: () => { lifetime: number, lifetimeLimit: number } } }): MonitorSource {
+export function monitorSource (node: {
+  libp2p: Libp2p,
+  store: Pick<Blockstore,
+  'stat'>,
+  started: number,
+  analytics: { totals: () => Record<string, number>, budget: () => { lifetime: number, lifetimeLimit: number } }
+}): MonitorSource {
   return {
     totals: () => node.analytics.totals(),
     uptimeSeconds: () => (Date.now() - node.started) / 1000,

@@ -51,7 +51,17 @@ export function createRegistry (source: MonitorSource): Registry {
 }
 
 /** The /health answer: a summary for a liveness probe, with no peer id or address in it. */
-export function health (source: MonitorSource): { status: 'ok', uptimeSeconds: number, peers: number, store: { blocks: number, bytes: number, capacity: number | null } } {
+export function health (source: MonitorSource): {
+  status: 'ok',
+  uptimeSeconds: number,
+  peers: number,
+  store: { blocks: number, bytes: number, capacity: number | null }
+} {
   const s = source.store()
-  return { status: 'ok', uptimeSeconds: Math.round(source.uptimeSeconds()), peers: source.peers(), store: { ...s, capacity: Number.isFinite(s.capacity) ? s.capacity : null } }
+  return {
+    status: 'ok',
+    uptimeSeconds: Math.round(source.uptimeSeconds()),
+    peers: source.peers(),
+    store: { ...s, capacity: Number.isFinite(s.capacity) ? s.capacity : null }
+  }
 }

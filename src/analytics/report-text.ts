@@ -25,9 +25,20 @@ export function explain (r: CommunityReport): string {
 export function reportMarkdown (r: CommunityReport): string {
   const out: string[] = ['# Community network report', '', `Generated ${r.generated} from ${r.reports} node reports, by ${r.period}.`, '', explain(r), '']
   if (r.periods.length === 0) return [...out, 'No reports yet: nodes release one per period.', ''].join('\n')
-  out.push('## Network health', '', '| period | nodes online | uptime h | MB in / h | error rate | segment peers |', '| --- | ---: | ---: | ---: | ---: | ---: |')
+  out.push(
+    '## Network health',
+    '',
+    '| period | nodes online | uptime h | MB in / h | error rate | segment peers |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |'
+  )
   for (const p of r.periods) out.push(`| ${p.label} | ${p.nodesOnline} | ${est(p.totals.uptimeHours!)} | ${fmt(p.throughputMBPerHour, 1)} | ${pct(p.errorRate)} | ${p.segmentPeers === null ? 'n/a' : fmt(p.segmentPeers, 1)} |`)
-  out.push('', '## Community benefit', '', '| period | MB from neighbours | MB saved by caches | MB from outside | MB from mirrors | external bandwidth saved | share |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
+  out.push(
+    '',
+    '## Community benefit',
+    '',
+    '| period | MB from neighbours | MB saved by caches | MB from outside | MB from mirrors | external bandwidth saved | share |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |'
+  )
   for (const p of r.periods) out.push(`| ${p.label} | ${est(p.totals.peerMB!)} | ${est(p.totals.savedMB!)} | ${est(p.totals.externalMB!)} | ${est(p.totals.mirrorMB!)} | ${est(p.savedMB)} MB | ${pct(p.savedShare)} |`)
   out.push('', '## Growth and adoption', '', '| period | nodes online | new nodes | resources fetched | MB served |', '| --- | ---: | ---: | ---: | ---: |')
   for (const p of r.periods) out.push(`| ${p.label} | ${p.nodesOnline} | ${est(p.newNodes)} | ${est(p.totals.resources!)} | ${est(p.totals.servedMB!)} |`)

@@ -19,7 +19,11 @@ export interface GlobalOptions {
 export class CommandContext {
   private store: Blockstore | undefined
   private client: NodeClient | undefined
-  constructor (readonly options: GlobalOptions, readonly stdout: NodeJS.WritableStream = process.stdout, readonly stderr: NodeJS.WritableStream = process.stderr) {}
+  constructor (
+    readonly options: GlobalOptions,
+    readonly stdout: NodeJS.WritableStream = process.stdout,
+    readonly stderr: NodeJS.WritableStream = process.stderr
+  ) {}
 
   openStore (): Blockstore {
     if (this.store === undefined) {

@@ -30,7 +30,35 @@ import { proxy } from './commands/proxy.js'
 import { report } from './commands/report.js'
 import { stats } from './commands/stats.js'
 
-const COMMANDS: Command[] = [add, get, cat, ls, exportCommand, importCommand, pin, unpin, gc, stat, verify, daemon, fetch, peers, keygen, publish, trust, update, releases, collection, share, browse, retract, getUrl, proxy, report, stats]
+const COMMANDS: Command[] = [
+  add,
+  get,
+  cat,
+  ls,
+  exportCommand,
+  importCommand,
+  pin,
+  unpin,
+  gc,
+  stat,
+  verify,
+  daemon,
+  fetch,
+  peers,
+  keygen,
+  publish,
+  trust,
+  update,
+  releases,
+  collection,
+  share,
+  browse,
+  retract,
+  getUrl,
+  proxy,
+  report,
+  stats
+]
 
 const GLOBAL_OPTIONS: OptionSpec = {
   repo: { type: 'string' },
@@ -91,7 +119,11 @@ export async function main (argv: string[], stdout: NodeJS.WritableStream = proc
       stdout.write(`usage: cmesh ${command.usage}\n  ${command.summary}\n`)
       return 0
     }
-    ctx = new CommandContext({ repo: values.repo as string | undefined, capacity: values.capacity as string | undefined, json: values.json === true, quiet: values.quiet === true }, stdout, stderr)
+    ctx = new CommandContext(
+      { repo: values.repo as string | undefined, capacity: values.capacity as string | undefined, json: values.json === true, quiet: values.quiet === true },
+      stdout,
+      stderr
+    )
     const code = await command.run(ctx, values, parsed.positionals)
     return code ?? 0
   } catch (err) {

@@ -65,7 +65,15 @@ export async function daemonApi (repo: string): Promise<DaemonEndpoint | undefin
 }
 
 /** A request to the daemon's API, with its token (and any other headers). */
-export async function apiRequest (api: DaemonEndpoint, method: 'GET' | 'POST', path: string, payload?: Uint8Array, signal?: AbortSignal, headers: Record<string, string> = {}): Promise<Response> {
+export async function apiRequest (
+  api: DaemonEndpoint,
+  method: 'GET' | 'POST',
+  path: string,
+  payload?: Uint8Array,
+  signal?: AbortSignal,
+  headers: Record<string,
+  string> = {}
+): Promise<Response> {
   return await fetch(`${api.url}${path}`, { method, body: payload, signal, headers: { ...headers, authorization: `Bearer ${api.token}` } })
 }
 
@@ -90,7 +98,12 @@ export async function callApi (api: DaemonEndpoint, method: 'GET' | 'POST', path
  * and the result line is returned; an error line, or an error answer before the stream began, is thrown as the
  * CmeshError it names. A stream that ends with neither fails with ERR_DAEMON.
  */
-export async function callApiStream (api: DaemonEndpoint, path: string, payload: Uint8Array | undefined, onProgress: (p: { done: number, total?: number }) => void): Promise<unknown> {
+export async function callApiStream (
+  api: DaemonEndpoint,
+  path: string,
+  payload: Uint8Array | undefined,
+  onProgress: (p: { done: number, total?: number }) => void
+): Promise<unknown> {
   const res = await apiRequest(api, 'POST', path, payload, undefined, { accept: NDJSON })
   if (!res.ok) throw await apiError(res)
   if (res.headers.get('content-type') !== NDJSON) return await res.json() // a daemon from before streaming

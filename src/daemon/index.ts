@@ -3,7 +3,18 @@
  * table in routes.ts); `openNodeClient({ repo, node })` gives a command one `NodeClient` (contract.ts): the daemon
  * running on the repository, else a node of its own.
  */
-export type { FetchReport, NodeClient, NodeClientOptions, PeerReport, Progress, ProgressOptions, StatsReport, StatsRow, UpdateRequest, UrlReport } from './contract.js'
+export type {
+  FetchReport,
+  NodeClient,
+  NodeClientOptions,
+  PeerReport,
+  Progress,
+  ProgressOptions,
+  StatsReport,
+  StatsRow,
+  UpdateRequest,
+  UrlReport
+} from './contract.js'
 export { openNodeClient } from './client.js'
 export { startApi, refusal } from './server.js'
 export { ROUTES, matchRoute, type Route, type RouteMatch } from './routes.js'

@@ -45,7 +45,12 @@ function declaredSize (store: Pick<Blockstore, 'getSync'>, root: CID): number | 
  * `finish` reports done = total once the fetch has succeeded (the total is what was fetched for a DAG that
  * declares no size).
  */
-export function fetchProgress (store: Pick<Blockstore, 'getSync'>, root: CID, report: (p: Progress) => void): { onProgress: (e: FetchProgressEvent) => void, finish: () => void } {
+export function fetchProgress (
+  store: Pick<Blockstore,
+  'getSync'>,
+  root: CID,
+  report: (p: Progress) => void
+): { onProgress: (e: FetchProgressEvent) => void, finish: () => void } {
   let total = declaredSize(store, root)
   let done = 0
   return {
@@ -76,7 +81,13 @@ export async function fetchWithProgress (node: CmeshNode, cid: CID, onProgress?:
  * its manifest, once chosen), done the verified bytes fetched, dependencies' fetches added on (the total grows with
  * them: their sizes are not known ahead).
  */
-export async function updateWithProgress (node: CmeshNode, name: string, options: Omit<UpdateOptions, 'onProgress'>, onProgress?: (p: Progress) => void): Promise<UpdateResult> {
+export async function updateWithProgress (
+  node: CmeshNode,
+  name: string,
+  options: Omit<UpdateOptions,
+  'onProgress'>,
+  onProgress?: (p: Progress) => void
+): Promise<UpdateResult> {
   if (onProgress === undefined) return await node.update(name, options)
   let total = 0
   let base = 0

@@ -66,7 +66,12 @@ function reply (res: ServerResponse, status: number, body: unknown, headers: Rec
  * unknown path is 404 ERR_NOT_FOUND, a known path with another method 405 ERR_METHOD_NOT_ALLOWED (and Allow).
  * `port` 0 (the default) takes a free one; the address is written to the repository's api file.
  */
-export async function startApi (node: CmeshNode, repo: string, port = 0, routes: readonly Route[] = ROUTES): Promise<DaemonEndpoint & { close: () => Promise<void> }> {
+export async function startApi (
+  node: CmeshNode,
+  repo: string,
+  port = 0,
+  routes: readonly Route[] = ROUTES
+): Promise<DaemonEndpoint & { close: () => Promise<void> }> {
   const token = await apiToken(repo)
   let listening = 0
   const server: Server = createServer((req, res) => {
@@ -90,7 +95,11 @@ export async function startApi (node: CmeshNode, repo: string, port = 0, routes:
       if (!res.headersSent) reply(res, 200, answer)
     })().catch((err: Error) => {
       if (res.headersSent) return void res.destroy(err) // a streamed body broke off: the client sees it cut short
-      reply(res, err instanceof CmeshError ? (err.code === 'ERR_INTERNAL' ? 500 : 400) : 500, { error: err.message, code: (err as CmeshError).code ?? 'ERR_INTERNAL' })
+      reply(
+        res,
+        err instanceof CmeshError ? (err.code === 'ERR_INTERNAL' ? 500 : 400) : 500,
+        { error: err.message, code: (err as CmeshError).code ?? 'ERR_INTERNAL' }
+      )
     })
   })
   await new Promise<void>((resolve, reject) => {

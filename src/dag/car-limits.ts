@@ -16,7 +16,11 @@ const V2_HEADER_BYTES = 40
  * than the limits: a reader that buffers whole sections (as @ipld/car's does) never holds more than one block.
  * CARv1, and the v1 payload of a CARv2 (its index, after the payload, is passed through unread).
  */
-export async function * capCarSections (source: AsyncIterable<Uint8Array>, maxSection = MAX_CAR_SECTION_BYTES, maxHeader = MAX_CAR_HEADER_BYTES): AsyncGenerator<Uint8Array> {
+export async function * capCarSections (
+  source: AsyncIterable<Uint8Array>,
+  maxSection = MAX_CAR_SECTION_BYTES,
+  maxHeader = MAX_CAR_HEADER_BYTES
+): AsyncGenerator<Uint8Array> {
   let pos = 0 // offset in the stream of the byte being looked at
   let state: 'len' | 'skip' | 'pragma' | 'v2header' | 'gap' | 'rest' = 'len'
   let value = 0 // a varint being read

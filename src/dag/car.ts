@@ -77,7 +77,12 @@ export async function exportCar (store: Pick<Blockstore, 'getSync'>, root: CID, 
  * read; with `scope: 'block'` only the root block. Pulled, so the consumer sets the pace. A missing or corrupt
  * block throws mid-stream: a consumer sees an error, never a short CAR that ends cleanly.
  */
-export async function * carStream (store: Pick<Blockstore, 'getSync'>, root: CID, options: { signal?: AbortSignal, scope?: 'all' | 'block' } = {}): AsyncGenerator<Uint8Array> {
+export async function * carStream (
+  store: Pick<Blockstore,
+  'getSync'>,
+  root: CID,
+  options: { signal?: AbortSignal, scope?: 'all' | 'block' } = {}
+): AsyncGenerator<Uint8Array> {
   yield lengthPrefixed(dagCbor.encode({ version: 1, roots: [root] }), new Uint8Array(0))
   const blocks = options.scope === 'block' ? [{ cid: root, bytes: await getVerified(store, root) }] : walkDag(store, root, options.signal)
   for await (const { cid, bytes } of blocks) {
@@ -126,7 +131,12 @@ async function * carBlocks (path: string, signal?: AbortSignal): AsyncGenerator<
  * its CID refuses the whole file (ERR_BLOCK_CORRUPT) and nothing of it is stored. Roots whose DAG is
  * complete afterwards are pinned (or only recorded complete with `pin: false`).
  */
-export async function importCar (store: Pick<Blockstore, 'putMany' | 'openSession' | 'missing' | 'pin' | 'markComplete'>, path: string, options: CarOptions & { pin?: boolean } = {}): Promise<CarImportResult> {
+export async function importCar (
+  store: Pick<Blockstore,
+  'putMany' | 'openSession' | 'missing' | 'pin' | 'markComplete'>,
+  path: string,
+  options: CarOptions & { pin?: boolean } = {}
+): Promise<CarImportResult> {
   // pass 1: verify everything, store nothing
   const check = carBlocks(path, options.signal)
   let n = 0

@@ -5,7 +5,16 @@ import { AbortError, InvalidOptionError, PathNotFoundError, UnsupportedFileTypeE
 import type { Blockstore } from '../store/interface.js'
 import { BlockWriter } from './block-writer.js'
 import { cidOf } from './cid.js'
-import { CODEC_DAG_CBOR, CODEC_RAW, DEFAULT_DIR_FANOUT, DEFAULT_FILE_FANOUT, DIR_NODE_TARGET_BYTES, LARGE_FILE_BYTES, LARGE_FILE_CHUNKER, READ_SIZE } from './constants.js'
+import {
+  CODEC_DAG_CBOR,
+  CODEC_RAW,
+  DEFAULT_DIR_FANOUT,
+  DEFAULT_FILE_FANOUT,
+  DIR_NODE_TARGET_BYTES,
+  LARGE_FILE_BYTES,
+  LARGE_FILE_CHUNKER,
+  READ_SIZE
+} from './constants.js'
 import { allocReadBuffer, cutAndHash, dropSpareReadBuffers, recycleReadBuffer } from './chunker/chunk-pipeline.js'
 import { FastCdc, type ChunkerOptions } from './chunker/fastcdc.js'
 import { FileTreeBuilder } from './file-tree.js'
@@ -105,7 +114,8 @@ function chunkerFor (asked: ChunkerOptions | undefined, length: number): Chunker
  * the same bytes imported from a path would be), then hand on what was read and the rest.
  */
 async function measured (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<{ length: number, source: AsyncIterable<Uint8Array> }> {
-  const iterator = (Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]()) as AsyncIterator<Uint8Array> | Iterator<Uint8Array>
+  const iterator = (Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]()) as
+    AsyncIterator<Uint8Array> | Iterator<Uint8Array>
   const head: Uint8Array[] = []
   let length = 0
   let done = false
@@ -133,7 +143,12 @@ async function measured (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array
  * @param recycle the source is readFile's: its buffers go back to allocReadBuffer once their chunks are
  *   committed and the chunker has moved past them (it keeps a view of a batch's segment until the next batch)
  */
-async function importFileContent (ctx: ImportContext, input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, length: number | undefined, recycle = false): Promise<{ cid: CID, size: number }> {
+async function importFileContent (
+  ctx: ImportContext,
+  input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  length: number | undefined,
+  recycle = false
+): Promise<{ cid: CID, size: number }> {
   const tree = new FileTreeBuilder(ctx.fileFanout, async bytes => await ctx.node(bytes))
   let source = input
   if (length === undefined && ctx.options.chunker === undefined) ({ length, source } = await measured(input))
@@ -286,7 +301,11 @@ async function totalSize (path: string): Promise<number> {
   return sum
 }
 
-async function runImport (store: ImportStore, options: ImportOptions, body: (ctx: ImportContext) => Promise<{ cid: CID, size: number }>): Promise<ImportResult> {
+async function runImport (
+  store: ImportStore,
+  options: ImportOptions,
+  body: (ctx: ImportContext) => Promise<{ cid: CID, size: number }>
+): Promise<ImportResult> {
   const hasher = await getHasher(options.hash ?? 'blake3')
   const session = store.openSession()
   try {
@@ -322,7 +341,11 @@ export async function importPath (store: ImportStore, path: string, options: Imp
 }
 
 /** Import a stream of bytes as one file. Input buffers are copied, so the source may reuse them. */
-export async function importStream (store: ImportStore, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: ImportOptions & { totalBytes?: number } = {}): Promise<ImportResult> {
+export async function importStream (
+  store: ImportStore,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: ImportOptions & { totalBytes?: number } = {}
+): Promise<ImportResult> {
   // totalBytes is for progress only: a stream's length is learnt from its bytes, so a wrong hint cannot change its CID
   return await importOneFile(store, copying(source), options.totalBytes, options)
 }
@@ -333,7 +356,13 @@ export async function importBytes (store: ImportStore, bytes: Uint8Array, option
 }
 
 /** `length`: the content's exact length (bytes in memory), or undefined for a stream (totalBytes: a progress hint). */
-async function importOneFile (store: ImportStore, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, totalBytes: number | undefined, options: ImportOptions, length?: number): Promise<ImportResult> {
+async function importOneFile (
+  store: ImportStore,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  totalBytes: number | undefined,
+  options: ImportOptions,
+  length?: number
+): Promise<ImportResult> {
   return await runImport(store, options, async ctx => {
     ctx.totalBytes = totalBytes ?? 0
     options.onProgress?.({ type: 'import:start', totalBytes: ctx.totalBytes })

@@ -8,7 +8,18 @@ export { cidOf, parseCid } from './cid.js'
 export { decodeNode, type DagNode, type DirEntry, type FileNode, type DirNode, type EntryKind } from './nodes.js'
 export { blockLinks } from './links.js'
 export { importPath, importBytes, importStream, type ImportOptions, type ImportResult, type ImportProgressEvent } from './importer.js'
-export { cat, ls, stat, resolvePath, exportTo, type CatOptions, type ExportOptions, type ExportProgressEvent, type StatResult, type ReadStore } from './exporter.js'
+export {
+  cat,
+  ls,
+  stat,
+  resolvePath,
+  exportTo,
+  type CatOptions,
+  type ExportOptions,
+  type ExportProgressEvent,
+  type StatResult,
+  type ReadStore
+} from './exporter.js'
 export { exportCar, importCar, walkDag, carStream, type CarOptions, type CarExportResult, type CarImportResult, type CarProgressEvent } from './car.js'
 export { verifyBlock, getVerified, verifyStore, type VerifyOptions, type VerifyReport, type VerifyProgressEvent } from './verify.js'
 export { chunkLocations, locationTotals, type ChunkLocation, type ChunkLocationOptions, type LocationTotals } from './locations.js'

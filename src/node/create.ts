@@ -105,7 +105,23 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       ? undefined
       : await startGateway({ store: countServed(store, metrics, [COUNTERS.bytesServed, COUNTERS.bytesServedGateway]) }, init.gateway)
 
-    const node = new CmeshNode({ store, libp2p, blocks, pex, redialer, ranking, downloads, trust, releaseExchange, releases, collections, urlCache, analytics, policyWatch, gateway })
+    const node = new CmeshNode({
+      store,
+      libp2p,
+      blocks,
+      pex,
+      redialer,
+      ranking,
+      downloads,
+      trust,
+      releaseExchange,
+      releases,
+      collections,
+      urlCache,
+      analytics,
+      policyWatch,
+      gateway
+    })
     started.length = 0
     started.push({ stop: async () => await node.stop() })
     await dialBootstrap(node, init)

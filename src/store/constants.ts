@@ -1,4 +1,7 @@
-/** On-disk format of the store (2: block bytes keyed by sequence number, see lmdb-store.ts; 1 is migrated on open); a repo written by a newer format is refused rather than misread. */
+/**
+ * On-disk format of the store (2: block bytes keyed by sequence number, see lmdb-store.ts; 1 is migrated on open); a
+ * repo written by a newer format is refused rather than misread.
+ */
 export const STORE_FORMAT = 2
 /** Capacity when none is configured: unlimited. */
 export const DEFAULT_CAPACITY = Number.POSITIVE_INFINITY

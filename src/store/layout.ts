@@ -62,7 +62,15 @@ export function nextSeq (data: Database<Uint8Array, Uint8Array>): number {
  * transactions; refs, pins and roots are keyed by CID in both formats and stay as they are. A crash part way
  * leaves format 1 recorded and every block in one layout or the other: the next open carries on.
  */
-export function migrateFormat1 (env: RootDatabase, data: Database<Uint8Array, Uint8Array>, index: Database<Uint8Array, Uint8Array>, meta: Database<unknown, string>): void {
+export function migrateFormat1 (
+  env: RootDatabase,
+  data: Database<Uint8Array,
+  Uint8Array>,
+  index: Database<Uint8Array,
+  Uint8Array>,
+  meta: Database<unknown,
+  string>
+): void {
   const old = env.openDB<Uint8Array, Uint8Array>({ name: 'blocks', keyEncoding: 'binary', encoding: 'binary' })
   const sizes = env.openDB<number, Uint8Array>({ name: 'sizes', keyEncoding: 'binary' })
   for (;;) {

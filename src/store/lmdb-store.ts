@@ -6,7 +6,17 @@ import { BlockNotFoundError, BlockPinnedError, BlockTooLargeError, InvalidOption
 import { CODEC_DAG_CBOR, CODEC_RAW, GC_BATCH, MAX_BLOCK_SIZE, STORE_FORMAT } from './constants.js'
 import { bytesKey, codecLinks } from './links.js'
 import { location, locationSize, migrateFormat1, nextSeq, PackedKeys, SEQ_BYTES } from './layout.js'
-import { USER_PIN, type Block, type Blockstore, type GcResult, type PinRecord, type PutResult, type RootInfo, type StoreSession, type StoreStat } from './interface.js'
+import {
+  USER_PIN,
+  type Block,
+  type Blockstore,
+  type GcResult,
+  type PinRecord,
+  type PutResult,
+  type RootInfo,
+  type StoreSession,
+  type StoreStat
+} from './interface.js'
 import { repoPath } from '../repo/index.js'
 
 interface Usage { blocks: number, bytes: number }

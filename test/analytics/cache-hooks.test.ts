@@ -11,7 +11,13 @@ describe('community cache counters', () => {
     await origin.start()
     t.after(async () => await origin.stop())
     origin.set('/pkg.tar', { bytes: pseudoRandom(200_000, 4), headers: { 'cache-control': 'max-age=600' } })
-    const node = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, minPeers: 0, urlCache: { prefetchIntervalMs: 0, allowLoopbackOrigins: true } })
+    const node = await createNode({
+      repo: join(tempDir(t), 'repo'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      mdns: false,
+      minPeers: 0,
+      urlCache: { prefetchIntervalMs: 0, allowLoopbackOrigins: true }
+    })
     t.after(async () => await node.stop().catch(() => {}))
     await collect((await node.fetchUrl(origin.url('/pkg.tar'))).body())
     await collect((await node.fetchUrl(origin.url('/pkg.tar'))).body())

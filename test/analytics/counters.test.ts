@@ -58,14 +58,29 @@ describe('analytics policy', () => {
   it('reads only the analytics key of policy.json, strictly', t => {
     const repo = tempDir(t)
     assert.equal(readAnalyticsPolicy(repo).epsilonPerPeriod, 1, 'defaults without a file')
-    writeFileSync(join(repo, 'policy.json'), JSON.stringify({ fairness: { anything: true }, priorities: [1], analytics: { period: 'day', epsilonPerPeriod: 0.5, lifetimeEpsilon: 20 } }))
+    writeFileSync(join(repo, 'policy.json'), JSON.stringify({
+      fairness: { anything: true },
+      priorities: [1],
+      analytics: { period: 'day', epsilonPerPeriod: 0.5, lifetimeEpsilon: 20 }
+    }))
     const p = readAnalyticsPolicy(repo)
     assert.equal(p.period, 'day')
     assert.equal(p.epsilonPerPeriod, 0.5)
     assert.equal(p.lifetimeEpsilon, 20)
     writeFileSync(join(repo, 'policy.json'), JSON.stringify({ analytics: { caps: { servedMB: 50 } } }))
     assert.deepEqual(readAnalyticsPolicy(repo).caps, { servedMB: 50 })
-    for (const bad of [{ epsilon: 1 }, { epsilonPerPeriod: -1 }, { epsilonPerPeriod: 0 }, { period: 'year' }, { maxResources: 0 }, { epsilonPerPeriod: 5, lifetimeEpsilon: 2 }, { caps: { who: 1 } }, { caps: { servedMB: 0.5 } }, { caps: { newNode: 5 } }, 'on']) {
+    for (const bad of [
+      { epsilon: 1 },
+      { epsilonPerPeriod: -1 },
+      { epsilonPerPeriod: 0 },
+      { period: 'year' },
+      { maxResources: 0 },
+      { epsilonPerPeriod: 5, lifetimeEpsilon: 2 },
+      { caps: { who: 1 } },
+      { caps: { servedMB: 0.5 } },
+      { caps: { newNode: 5 } },
+      'on'
+    ]) {
       writeFileSync(join(repo, 'policy.json'), JSON.stringify({ analytics: bad }))
       assert.throws(() => readAnalyticsPolicy(repo), { code: 'ERR_ANALYTICS_POLICY' }, JSON.stringify(bad))
     }

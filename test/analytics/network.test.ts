@@ -21,7 +21,14 @@ import { waitFor } from '../helpers/wait.js'
 const POLICY = { epsilonPerPeriod: 8, lifetimeEpsilon: 100, popularityThreshold: 1 }
 
 async function startNode (t: TestContext, doc: Record<string, unknown>, gateway?: { port: number }): Promise<CmeshNode> {
-  const node = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, minPeers: 0, gateway, analytics: { policy: POLICY, flushIntervalMs: 200 } })
+  const node = await createNode({
+    repo: join(tempDir(t), 'repo'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    mdns: false,
+    minPeers: 0,
+    gateway,
+    analytics: { policy: POLICY, flushIntervalMs: 200 }
+  })
   t.after(async () => await node.stop().catch(() => {}))
   await node.collections.join(doc)
   return node
@@ -56,7 +63,13 @@ function scan (what: string, bytes: Uint8Array | string, needles: Array<{ what: 
 describe('analytics across a neighbourhood', () => {
   it('counts, releases over gossip, combines at every node, and no report, metric or gossip message names a node', async t => {
     const leader = generatePublisherKey()
-    const doc = { name: 'riverside', publishers: [leader.publicKey], moderators: [], quotas: { maxResourceBytes: 10_000_000, maxAnnouncementsPerHour: 100, maxBytesPerDay: 100_000_000 }, retentionDays: 30 }
+    const doc = {
+      name: 'riverside',
+      publishers: [leader.publicKey],
+      moderators: [],
+      quotas: { maxResourceBytes: 10_000_000, maxAnnouncementsPerHour: 100, maxBytesPerDay: 100_000_000 },
+      retentionDays: 30
+    }
     const nodes = [await startNode(t, doc, { port: 0 }), await startNode(t, doc), await startNode(t, doc)]
     const [a, b, c] = nodes as [CmeshNode, CmeshNode, CmeshNode]
     await a.dial(b.addrs()[0]!)
@@ -106,7 +119,15 @@ describe('analytics across a neighbourhood', () => {
     // what a broken or hostile node might send is checked before it is stored or relayed: garbage, an unknown
     // field, an oversized message; a valid aggregate sent after them shows they were seen and refused
     const pubsub = (a.libp2p.services as { pubsub: { publish: (topic: string, data: Uint8Array) => Promise<unknown> } }).pubsub
-    const valid = noisyRelease({ period: 'week', start: periodStart('week', Date.now()), counters: {}, requested: new Set(), catalog: [], epsilon: 1, maxResources: 1 })
+    const valid = noisyRelease({
+      period: 'week',
+      start: periodStart('week', Date.now()),
+      counters: {},
+      requested: new Set(),
+      catalog: [],
+      epsilon: 1,
+      maxResources: 1
+    })
     await pubsub.publish(ANALYTICS_TOPIC, new Uint8Array([0xa1, 0x61, 0x76, 0x01]))
     await pubsub.publish(ANALYTICS_TOPIC, dagCbor.encode({ ...valid, peer: a.peerId.toString() }))
     await pubsub.publish(ANALYTICS_TOPIC, new Uint8Array(MAX_REPORT_BYTES + 100))

@@ -140,7 +140,11 @@ describe('differential privacy of released reports', () => {
 describe('privacy budget', () => {
   it('a release spends the period budget; the next is refused and nothing is released until the next period', async t => {
     let now = WEEK + 3600_000
-    const analytics = new Analytics(join(tempDir(t), 'repo'), { enabled: true, now: () => now, policy: { epsilonPerPeriod: 1, lifetimeEpsilon: 2.5, caps: { servedMB: 50 } } })
+    const analytics = new Analytics(join(tempDir(t), 'repo'), {
+      enabled: true,
+      now: () => now,
+      policy: { epsilonPerPeriod: 1, lifetimeEpsilon: 2.5, caps: { servedMB: 50 } }
+    })
     t.after(async () => await analytics.stop())
     analytics.metrics.count('bytes.served', 5e6)
     const first = await analytics.release({ epsilon: 0.5 })
@@ -162,7 +166,14 @@ describe('privacy budget', () => {
 
   it('a daemon releases each closed period by itself, once', async t => {
     let now = WEEK + 3600_000
-    const analytics = new Analytics(join(tempDir(t), 'repo'), { enabled: true, now: () => now, autoRelease: true, releaseCheckMs: 20, flushIntervalMs: 20, policy: { epsilonPerPeriod: 1 } })
+    const analytics = new Analytics(join(tempDir(t), 'repo'), {
+      enabled: true,
+      now: () => now,
+      autoRelease: true,
+      releaseCheckMs: 20,
+      flushIntervalMs: 20,
+      policy: { epsilonPerPeriod: 1 }
+    })
     t.after(async () => await analytics.stop())
     analytics.start()
     analytics.metrics.count('bytes.served', 3e6)

@@ -20,7 +20,15 @@ const ROOT = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
 const DAY = periodStart('day', Date.UTC(2026, 10, 23))
 
 function community (nodes: number, requested: number): ReturnType<typeof noisyRelease>[] {
-  return Array.from({ length: nodes }, (_, i) => noisyRelease({ period: 'day', start: DAY, counters: { 'bytes.received.peer': 5e6 }, requested: new Set(i < requested ? [ROOT] : []), catalog: [ROOT], epsilon: 50, maxResources: 1 }))
+  return Array.from({ length: nodes }, (_, i) => noisyRelease({
+    period: 'day',
+    start: DAY,
+    counters: { 'bytes.received.peer': 5e6 },
+    requested: new Set(i < requested ? [ROOT] : []),
+    catalog: [ROOT],
+    epsilon: 50,
+    maxResources: 1
+  }))
 }
 
 describe('community reports', () => {
@@ -59,11 +67,28 @@ describe('community reports', () => {
     // 40 nodes, 10 MB each from peers in a week, byte caps of 10 MB, epsilon 50: 400 MB against a margin of ~130
     const caps = { peerMB: 10, savedMB: 10, externalMB: 10, mirrorMB: 10 }
     const week = periodStart('week', DAY)
-    const many = Array.from({ length: 40 }, () => noisyRelease({ period: 'week', start: week, counters: { 'bytes.received.peer': 10e6 }, requested: new Set(), catalog: [], epsilon: 50, maxResources: 1, caps }, uniform))
+    const many = Array.from({ length: 40 }, () => noisyRelease({
+      period: 'week',
+      start: week,
+      counters: { 'bytes.received.peer': 10e6 },
+      requested: new Set(),
+      catalog: [],
+      epsilon: 50,
+      maxResources: 1,
+      caps
+    }, uniform))
     const clear = combineReports(many, { period: 'week' }).periods[0]!
     assert.ok(clear.savedShare !== null && clear.savedShare > 0.7, `share ${String(clear.savedShare)}`)
     // 3 nodes at epsilon 1: the margin (thousands of MB) dwarfs 15 MB
-    const few = Array.from({ length: 3 }, () => noisyRelease({ period: 'day', start: DAY, counters: { 'bytes.received.peer': 5e6 }, requested: new Set(), catalog: [], epsilon: 1, maxResources: 1 }, uniform))
+    const few = Array.from({ length: 3 }, () => noisyRelease({
+      period: 'day',
+      start: DAY,
+      counters: { 'bytes.received.peer': 5e6 },
+      requested: new Set(),
+      catalog: [],
+      epsilon: 1,
+      maxResources: 1
+    }, uniform))
     const noisy = combineReports(few, { period: 'day' }).periods[0]!
     assert.equal(noisy.savedShare, null)
     assert.equal(noisy.errorRate, null)
@@ -72,7 +97,15 @@ describe('community reports', () => {
 
   it('group daily releases by week and give margins that grow with the number of nodes', () => {
     const days = [0, 1, 2, 7].map(d => DAY + d * 86_400_000)
-    const reports = days.flatMap(start => [1, 2, 3].map(() => noisyRelease({ period: 'day', start, counters: {}, requested: new Set(), catalog: [], epsilon: 1, maxResources: 1 })))
+    const reports = days.flatMap(start => [1, 2, 3].map(() => noisyRelease({
+      period: 'day',
+      start,
+      counters: {},
+      requested: new Set(),
+      catalog: [],
+      epsilon: 1,
+      maxResources: 1
+    })))
     const weekly = combineReports(reports, { period: 'week' })
     assert.deepEqual(weekly.periods.map(p => [p.reports, p.nodesOnline]), [[9, 3], [3, 3]])
     assert.ok(weekly.periods[0]!.totals.servedMB!.margin > weekly.periods[1]!.totals.servedMB!.margin)

@@ -11,7 +11,15 @@ const ROOT = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
 const START = periodStart('week', Date.UTC(2026, 10, 25))
 
 function report (): AnalyticsReport {
-  return noisyRelease({ period: 'week', start: START, counters: { 'bytes.served': 5e8 }, requested: new Set([ROOT]), catalog: [ROOT], epsilon: 1, maxResources: 4 })
+  return noisyRelease({
+    period: 'week',
+    start: START,
+    counters: { 'bytes.served': 5e8 },
+    requested: new Set([ROOT]),
+    catalog: [ROOT],
+    epsilon: 1,
+    maxResources: 4
+  })
 }
 
 const mutate = (over: (r: Record<string, unknown>) => void): Uint8Array => {
@@ -23,7 +31,15 @@ const mutate = (over: (r: Record<string, unknown>) => void): Uint8Array => {
 describe('analytics report wire format', () => {
   it('round-trips every release', () => {
     fc.assert(fc.property(fc.double({ min: 0.01, max: 100, noNaN: true }), eps => {
-      const r = noisyRelease({ period: 'day', start: periodStart('day', Date.UTC(2026, 0, 3)), counters: { 'bytes.served': 1e9 }, requested: new Set(), catalog: [ROOT], epsilon: eps, maxResources: 2 })
+      const r = noisyRelease({
+        period: 'day',
+        start: periodStart('day', Date.UTC(2026, 0, 3)),
+        counters: { 'bytes.served': 1e9 },
+        requested: new Set(),
+        catalog: [ROOT],
+        epsilon: eps,
+        maxResources: 2
+      })
       assert.deepEqual(decodeReport(encodeReport(r)), { ...r, id: new Uint8Array(r.id) })
     }), { numRuns: 50 })
   })

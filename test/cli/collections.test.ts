@@ -15,7 +15,13 @@ async function setup (t: TestContext): Promise<{ dir: string, key: string, gov: 
   assert.equal(made.code, 0, made.stderr)
   const { publicKey } = JSON.parse(made.stdout) as { publicKey: string }
   const gov = join(dir, 'riverside.json')
-  writeFileSync(gov, JSON.stringify({ name: 'riverside', publishers: [publicKey], moderators: [], quotas: { maxResourceBytes: 1_000_000, maxAnnouncementsPerHour: 10, maxBytesPerDay: 10_000_000 }, retentionDays: 7 }))
+  writeFileSync(gov, JSON.stringify({
+    name: 'riverside',
+    publishers: [publicKey],
+    moderators: [],
+    quotas: { maxResourceBytes: 1_000_000, maxAnnouncementsPerHour: 10, maxBytesPerDay: 10_000_000 },
+    retentionDays: 7
+  }))
   writeFileSync(join(dir, 'notice.txt'), 'Bins go out on Monday night')
   return { dir, key, gov }
 }
@@ -27,14 +33,53 @@ describe('cmesh collection, share, browse, retract', () => {
     const joined = await runCli(['collection', 'join', gov, '--budget', '10MB', '--repo', repo])
     assert.equal(joined.code, 0, joined.stderr)
     assert.match(joined.stdout, /^joined riverside \(\/cmesh\/collection\/1\/riverside\/[0-9a-f]{16}\), budget 10\.0 MB\n$/)
-    const shared = await runCli(['share', join(dir, 'notice.txt'), '--collection', 'riverside', '--key', key, '--title', 'Bin day', '--purpose', 'notice', '--tag', 'bins', '--lang', 'en', '--repo', repo, '--json'])
+    const shared = await runCli([
+      'share',
+      join(dir, 'notice.txt'),
+      '--collection',
+      'riverside',
+      '--key',
+      key,
+      '--title',
+      'Bin day',
+      '--purpose',
+      'notice',
+      '--tag',
+      'bins',
+      '--lang',
+      'en',
+      '--repo',
+      repo,
+      '--json'
+    ])
     assert.equal(shared.code, 0, shared.stderr)
     assert.equal((JSON.parse(shared.stdout) as { seq: number }).seq, 1)
-    const found = JSON.parse((await runCli(['browse', 'riverside', '--tag', 'bins', '--json', '--repo', repo])).stdout) as Array<{ title: string, status: string }>
+    const found = JSON.parse((await runCli([
+      'browse',
+      'riverside',
+      '--tag',
+      'bins',
+      '--json',
+      '--repo',
+      repo
+    ])).stdout) as Array<{ title: string, status: string }>
     assert.deepEqual(found.map(e => [e.title, e.status]), [['Bin day', 'synced']])
     assert.match((await runCli(['browse', 'riverside', '--repo', repo])).stdout, /^notice\tBin day\tnotice\.txt\t\S+\t27 B\tsynced\t#bins\n$/)
     assert.match((await runCli(['collection', 'ls', '--repo', repo])).stdout, /^riverside\t1\/1 synced\t27 B of 10\.0 MB\t0 peer\(s\)\n$/)
-    const bad = await runCli(['share', join(dir, 'notice.txt'), '--collection', 'riverside', '--key', key, '--title', 'x', '--purpose', 'gossip', '--repo', repo])
+    const bad = await runCli([
+      'share',
+      join(dir, 'notice.txt'),
+      '--collection',
+      'riverside',
+      '--key',
+      key,
+      '--title',
+      'x',
+      '--purpose',
+      'gossip',
+      '--repo',
+      repo
+    ])
     assert.equal(bad.code, 1)
     assert.match(bad.stderr, /\[ERR_INVALID_ANNOUNCEMENT\]/)
     const retracted = await runCli(['retract', 'notice.txt', '--collection', 'riverside', '--key', key, '--repo', repo])
@@ -48,11 +93,28 @@ describe('cmesh collection, share, browse, retract', () => {
   it('goes through the running daemon, which joins and publishes at once', async t => {
     const { dir, key, gov } = await setup(t)
     const repo = join(dir, 'repo')
-    const daemon = spawn(process.execPath, [CMESH_BIN, 'daemon', '--repo', repo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const daemon = spawn(
+      process.execPath,
+      [CMESH_BIN, 'daemon', '--repo', repo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0'],
+      { stdio: ['ignore', 'pipe', 'inherit'] }
+    )
     t.after(() => { if (daemon.exitCode === null) daemon.kill('SIGKILL') })
     await once(createInterface({ input: daemon.stdout }), 'line')
     assert.equal((await runCli(['collection', 'join', gov, '--repo', repo])).code, 0)
-    const shared = await runCli(['share', join(dir, 'notice.txt'), '--collection', 'riverside', '--key', key, '--title', 'Bin day', '--purpose', 'notice', '--repo', repo])
+    const shared = await runCli([
+      'share',
+      join(dir, 'notice.txt'),
+      '--collection',
+      'riverside',
+      '--key',
+      key,
+      '--title',
+      'Bin day',
+      '--purpose',
+      'notice',
+      '--repo',
+      repo
+    ])
     assert.equal(shared.code, 0, shared.stderr)
     assert.match(shared.stdout, /^shared notice\.txt seq 1 in riverside: \S+ \(0 peer\(s\) told\)\n$/)
     const list = JSON.parse((await runCli(['collection', 'ls', '--json', '--repo', repo])).stdout) as Array<{ name: string, resources: number }>

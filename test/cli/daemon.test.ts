@@ -17,7 +17,11 @@ describe('cmesh daemon and fetch', () => {
     const seeder = join(dir, 'seeder')
     const cid = (await runCli(['add', join(dir, 'f'), '--repo', seeder])).stdout.trim()
 
-    const daemon = spawn(process.execPath, [CMESH_BIN, 'daemon', '--repo', seeder, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--upload-limit', '50MB/s'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const daemon = spawn(
+      process.execPath,
+      [CMESH_BIN, 'daemon', '--repo', seeder, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--upload-limit', '50MB/s'],
+      { stdio: ['ignore', 'pipe', 'inherit'] }
+    )
     const exited = once(daemon, 'exit')
     t.after(() => { if (daemon.exitCode === null) daemon.kill('SIGKILL') })
     const [line] = await once(createInterface({ input: daemon.stdout }), 'line') as [string]
@@ -35,13 +39,27 @@ describe('cmesh daemon and fetch', () => {
     const copy = await runCli(['cat', cid, '--repo', leecher])
     assert.deepEqual(copy.stdoutBytes, Buffer.from(data))
 
-    const missing = await runCli(['fetch', 'bafkr4ibc7z4xu3k4zqmqhsy6yyenhbnz3wfxkr5k2r4rcfzaxbxcsemdoy', '--repo', leecher, '--bootstrap', addr, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0'])
+    const missing = await runCli([
+      'fetch',
+      'bafkr4ibc7z4xu3k4zqmqhsy6yyenhbnz3wfxkr5k2r4rcfzaxbxcsemdoy',
+      '--repo',
+      leecher,
+      '--bootstrap',
+      addr,
+      '--no-mdns',
+      '--listen',
+      '/ip4/127.0.0.1/tcp/0'
+    ])
     assert.equal(missing.code, 1)
     assert.match(missing.stderr, /^cmesh: no source has block .+ \(tried: 12D3Koo\S+\) \[ERR_FETCH_FAILED\]\n$/)
 
     // a second daemon: `cmesh fetch` and `cmesh peers` on its repository go through it
     const viaRepo = join(dir, 'via-daemon')
-    const second = spawn(process.execPath, [CMESH_BIN, 'daemon', '--repo', viaRepo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--bootstrap', addr], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const second = spawn(
+      process.execPath,
+      [CMESH_BIN, 'daemon', '--repo', viaRepo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--bootstrap', addr],
+      { stdio: ['ignore', 'pipe', 'inherit'] }
+    )
     const secondExit = once(second, 'exit')
     t.after(() => { if (second.exitCode === null) second.kill('SIGKILL') })
     await once(createInterface({ input: second.stdout }), 'line')
@@ -75,7 +93,11 @@ describe('cmesh daemon and fetch', () => {
     const seederBytes = (JSON.parse((await runCli(['stat', '--repo', seeder, '--json'])).stdout) as { bytes: number }).bytes
     /** The seeder's daemon, and its address; slow enough that a loaded machine sees the first download part way. */
     const startSeeder = async (uploadLimit: string): Promise<{ addr: string, stop: () => Promise<void> }> => {
-      const daemon = spawn(process.execPath, [CMESH_BIN, 'daemon', '--repo', seeder, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--upload-limit', uploadLimit], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const daemon = spawn(
+        process.execPath,
+        [CMESH_BIN, 'daemon', '--repo', seeder, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--upload-limit', uploadLimit],
+        { stdio: ['ignore', 'pipe', 'inherit'] }
+      )
       const exited = once(daemon, 'exit')
       t.after(() => { if (daemon.exitCode === null) daemon.kill('SIGKILL') })
       const [line] = await once(createInterface({ input: daemon.stdout }), 'line') as [string]

@@ -27,7 +27,11 @@ describe('cmesh get-url and cmesh proxy', () => {
     assert.equal(JSON.parse(alone.stdout).source, 'origin')
 
     const repo = join(dir, 'proxy')
-    const child = spawn(process.execPath, [CMESH_BIN, 'proxy', '--repo', repo, '--port', '0', '--host', '127.0.0.1', '--allow-loopback-destinations', '--json', ...net], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } })
+    const child = spawn(
+      process.execPath,
+      [CMESH_BIN, 'proxy', '--repo', repo, '--port', '0', '--host', '127.0.0.1', '--allow-loopback-destinations', '--json', ...net],
+      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } }
+    )
     const exited = once(child, 'exit')
     t.after(() => { if (child.exitCode === null) child.kill('SIGKILL') })
     const [line] = await once(createInterface({ input: child.stdout }), 'line') as [string]

@@ -27,13 +27,36 @@ describe('cmesh keygen, publish, trust, update, releases', () => {
     const { publicKey } = JSON.parse(kg.stdout) as { publicKey: string }
     assert.match(publicKey, /^ed25519:/)
 
-    const pub = await runCli(['publish', pkg, '--repo', pubRepo, '--name', 'pkg', '--version', '1.0.0', '--key', join(dir, 'key.pem'), '--mirror', server.url, '-o', join(www, 'pkg.cmesh'), '--json'])
+    const pub = await runCli([
+      'publish',
+      pkg,
+      '--repo',
+      pubRepo,
+      '--name',
+      'pkg',
+      '--version',
+      '1.0.0',
+      '--key',
+      join(dir, 'key.pem'),
+      '--mirror',
+      server.url,
+      '-o',
+      join(www, 'pkg.cmesh'),
+      '--json'
+    ])
     assert.equal(pub.code, 0, pub.stderr)
     const published = JSON.parse(pub.stdout) as { root: string, seq: number, release: string }
     assert.equal(published.seq, 1)
 
     // not trusted yet: refused, one line, non-zero exit
-    const refused = await runCli(['update', 'pkg', '--repo', userRepo, '--manifest', `${server.url}/pkg.cmesh`, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0'])
+    const refused = await runCli([
+      'update',
+      'pkg',
+      '--repo',
+      userRepo,
+      '--manifest',
+      `${server.url}/pkg.cmesh`, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0']
+    )
     assert.equal(refused.code, 1)
     assert.match(refused.stderr, /ERR_UNTRUSTED_KEY/)
     assert.equal(refused.stderr.trim().split('\n').length, 1)
@@ -43,7 +66,14 @@ describe('cmesh keygen, publish, trust, update, releases', () => {
     const ls = await runCli(['trust', 'ls', '--repo', userRepo, '--json'])
     assert.deepEqual(JSON.parse(ls.stdout), [{ name: 'pkg', keys: [publicKey] }])
 
-    const up = await runCli(['update', 'pkg', '--repo', userRepo, '--manifest', `${server.url}/pkg.cmesh`, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--json'])
+    const up = await runCli([
+      'update',
+      'pkg',
+      '--repo',
+      userRepo,
+      '--manifest',
+      `${server.url}/pkg.cmesh`, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--json']
+    )
     assert.equal(up.code, 0, up.stderr)
     const r = JSON.parse(up.stdout) as { version: string, root: string, wireBytes: number, size: number }
     assert.equal(r.version, '1.0.0')
@@ -67,7 +97,11 @@ describe('cmesh keygen, publish, trust, update, releases', () => {
     const pub = await runCli(['publish', pkg, '--repo', pubRepo, '--name', 'pkg', '--version', '1.0.0', '--key', join(dir, 'key.pem'), '--json'])
     assert.equal(pub.code, 0, pub.stderr)
     const start = async (repo: string, extra: string[]): Promise<{ addrs: string[], gateway?: string }> => {
-      const child = spawn(process.execPath, [CMESH_BIN, 'daemon', '--repo', repo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const child = spawn(
+        process.execPath,
+        [CMESH_BIN, 'daemon', '--repo', repo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', ...extra],
+        { stdio: ['ignore', 'pipe', 'inherit'] }
+      )
       const exited = once(child, 'exit')
       t.after(async () => { if (child.exitCode === null) { child.kill('SIGTERM'); await exited } })
       const [line] = await once(createInterface({ input: child.stdout }), 'line') as [string]

@@ -59,7 +59,11 @@ describe('cmesh report and monitoring', () => {
   it('a daemon serves /metrics and /health on its API port, 127.0.0.1', async t => {
     const repo = join(tempDir(t), 'repo')
     const port = await freePort()
-    const daemon = spawn(process.execPath, [CMESH_BIN, 'daemon', '--repo', repo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--api-port', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const daemon = spawn(
+      process.execPath,
+      [CMESH_BIN, 'daemon', '--repo', repo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--api-port', String(port)],
+      { stdio: ['ignore', 'pipe', 'inherit'] }
+    )
     const exited = once(daemon, 'exit')
     t.after(() => { if (daemon.exitCode === null) daemon.kill('SIGKILL') })
     const [line] = await once(createInterface({ input: daemon.stdout }), 'line') as [string]

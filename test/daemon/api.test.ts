@@ -39,7 +39,11 @@ describe('control API', () => {
     // a page's form post (a "simple" request: no preflight), with and without a rebound Host
     const form = { host, origin: 'http://evil.example', 'content-type': 'text/plain' }
     assert.equal((await raw(`${api.url}/api/v0/collections`, 'POST', form, '{"op":"list"}')).status, 403)
-    assert.equal((await raw(`${api.url}/api/v0/collections`, 'POST', { ...form, host: 'evil.example', authorization: token }, '{"op":"list"}')).status, 403, 'DNS rebinding: the Host is the page\'s')
+    assert.equal((
+      await raw(`${api.url}/api/v0/collections`, 'POST', { ...form, host: 'evil.example', authorization: token }, '{"op":"list"}')).status,
+    403,
+    'DNS rebinding: the Host is the page\'s'
+    )
     assert.equal((await raw(`${api.url}/api/v0/collections`, 'POST', { host, authorization: token, origin: 'http://evil.example' }, '{"op":"list"}')).status, 403, 'an Origin that is not the API')
     assert.equal((await raw(`${api.url}/api/v0/id`, 'GET', { host, authorization: token, 'sec-fetch-site': 'cross-site' })).status, 403)
     // monitoring stays open to this machine without the token, but not to a rebound name

@@ -49,7 +49,12 @@ describe('control API route table', () => {
     }
 
     // every route of the table, and paths no route has: the checks come first
-    const targets = [...ROUTES.map(r => ({ method: r.method, path: r.path })), { method: 'GET', path: '/api/v0/nothing' }, { method: 'DELETE', path: '/api/v0/id' }, { method: 'GET', path: '/nothing' }]
+    const targets = [
+      ...ROUTES.map(r => ({ method: r.method, path: r.path })),
+      { method: 'GET', path: '/api/v0/nothing' },
+      { method: 'DELETE', path: '/api/v0/id' },
+      { method: 'GET', path: '/nothing' }
+    ]
     for (const { method, path } of targets) {
       const what = `${method} ${path}`
       const url = `${api.url}${path}`

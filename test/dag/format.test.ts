@@ -27,7 +27,13 @@ describe('on-disk format', () => {
     // modes are part of the DAG: set them explicitly so a checkout's umask does not matter
     const tree = join(tempDir(t), 'tree')
     cpSync(join(FIXTURES, 'tree'), tree, { recursive: true, verbatimSymlinks: true })
-    for (const [p, mode] of [['', 0o755], ['sub', 0o755], ['a.txt', 0o644], ['run.sh', 0o755], ['sub/zeros.bin', 0o644]] as const) chmodSync(join(tree, p), mode)
+    for (const [p, mode] of [
+      ['', 0o755],
+      ['sub', 0o755],
+      ['a.txt', 0o644],
+      ['run.sh', 0o755],
+      ['sub/zeros.bin', 0o644]
+    ] as const) chmodSync(join(tree, p), mode)
     assert.equal((await importPath(store, tree)).cid.toString(), expected.tree)
   })
 

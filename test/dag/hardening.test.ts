@@ -64,7 +64,11 @@ describe('untrusted DAGs carry no privileges', () => {
     // a target that did not exist is not left behind either
     const fresh = join(dir, 'fresh')
     const leaf = (await importBytes(store, new TextEncoder().encode('x'))).cid
-    const bad = await node({ type: 'dir', size: 2, entries: [['a', 0, leaf, 1, 0o644], ['b', 0, (await node({ type: 'file', size: 1, links: [[leaf, 1]] })).cid, 1, 0o644]] })
+    const bad = await node({
+      type: 'dir',
+      size: 2,
+      entries: [['a', 0, leaf, 1, 0o644], ['b', 0, (await node({ type: 'file', size: 1, links: [[leaf, 1]] })).cid, 1, 0o644]]
+    })
     await store.put(bad.cid, bad.bytes)
     await assert.rejects(exportTo(store, bad.cid, fresh), { code: 'ERR_BLOCK_NOT_FOUND' })
     assert.equal(existsSync(fresh), false)

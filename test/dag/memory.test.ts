@@ -58,7 +58,12 @@ if (process.argv[2] === '--child') {
       const chunk = new Uint8Array(128 * 1024)
       const cid = cidOf(hasher, CODEC_RAW, chunk)
       let commits = 0
-      const writer = new BlockWriter({ putMany: async blocks => { commits++; return { newBlocks: blocks.length, newBytes: blocks.reduce((s, b) => s + b.bytes.length, 0) } } })
+      const writer = new BlockWriter({
+        putMany: async blocks => {
+          commits++
+          return { newBlocks: blocks.length, newBytes: blocks.reduce((s, b) => s + b.bytes.length, 0) }
+        }
+      })
       await writer.put(cid, chunk) // one new block opens a batch that repeats alone will not fill
       let freed = false
       writer.afterLeavesCommitted(() => { freed = true })

@@ -63,7 +63,15 @@ const EXAMPLE = signAnnouncement({
   target: null,
   created: 0,
   expires: 1,
-  resource: { root: CID.parse('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'), size: 1, title: 't', purpose: 'other', tags: [], lang: null, license: null }
+  resource: {
+    root: CID.parse('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'),
+    size: 1,
+    title: 't',
+    purpose: 'other',
+    tags: [],
+    lang: null,
+    license: null
+  }
 }, signers[0]!).bytes
 
 const signedArb = announcementArb.map(({ a, signer }) => signAnnouncement(a, signers[signer]!).bytes)
@@ -91,7 +99,11 @@ function envelopeOf (opened: OpenedAnnouncement, sigValue: unknown): Uint8Array 
 /** An accepted envelope is the one encoding of what it says, so its bytes and hash (the gossip id) are unique. */
 function assertCanonical (bytes: Uint8Array, opened: OpenedAnnouncement): void {
   const sigValue = (dagCbor.decode(bytes) as { sig: { value: unknown } }).sig.value
-  assertSameBytes(envelopeOf(opened, sigValue), bytes, 'openAnnouncement accepted a signed envelope that is not the one encoding of its announcement (a relay can re-encode it: new bytes, new hash, same valid signature)')
+  assertSameBytes(
+    envelopeOf(opened, sigValue),
+    bytes,
+    'openAnnouncement accepted a signed envelope that is not the one encoding of its announcement (a relay can re-encode it: new bytes, new hash, same valid signature)'
+  )
   assertSameBytes(opened.bytes, bytes, 'opened.bytes is not the input')
 }
 

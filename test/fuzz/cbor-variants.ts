@@ -34,7 +34,24 @@ export interface Deviation {
 export const ENCODING_ONLY: readonly DeviationKind[] = ['float16', 'float32', 'float64', 'wideHeader', 'indefinite', 'swapKeys', 'invalidUtf8']
 
 export const deviationArb: fc.Arbitrary<Deviation> = fc.record({
-  kind: fc.constantFrom<DeviationKind>('float16', 'float32', 'float64', 'wideHeader', 'indefinite', 'swapKeys', 'dupEntry', 'invalidUtf8', 'hugeLength', 'retype', 'wrap', 'dropEntry', 'addEntry', 'dropItem', 'dupItem', 'cidVersion0'),
+  kind: fc.constantFrom<DeviationKind>(
+    'float16',
+    'float32',
+    'float64',
+    'wideHeader',
+    'indefinite',
+    'swapKeys',
+    'dupEntry',
+    'invalidUtf8',
+    'hugeLength',
+    'retype',
+    'wrap',
+    'dropEntry',
+    'addEntry',
+    'dropItem',
+    'dupItem',
+    'cidVersion0'
+  ),
   at: fc.nat(),
   alt: fc.nat()
 })
@@ -46,7 +63,26 @@ const SOME_CID = CID.parse('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aq
 
 /** Replacements for a retyped item: other types, edge numbers, near misses. */
 function replacements (v: unknown): unknown[] {
-  const out: unknown[] = [null, true, false, 0, -1, 1, 0.5, 2 ** 53, -(2 ** 53), 2 ** 32, '', 'x'.repeat(300), new Uint8Array(0), new Uint8Array(33), {}, [], SOME_CID, ['x']]
+  const out: unknown[] = [
+    null,
+    true,
+    false,
+    0,
+    -1,
+    1,
+    0.5,
+    2 ** 53,
+    -(2 ** 53),
+    2 ** 32,
+    '',
+    'x'.repeat(300),
+    new Uint8Array(0),
+    new Uint8Array(33),
+    {},
+    [],
+    SOME_CID,
+    ['x']
+  ]
   if (typeof v === 'number') out.push(String(v), v + 1, v - 1, -v, v * 1024, v + 0.5)
   if (typeof v === 'string') out.push(v + 'x', v.slice(1), v.toUpperCase(), `../${v}`, `${v}\0`, `${v}/x`, new TextEncoder().encode(v), Number(v))
   if (v instanceof Uint8Array) out.push(v.subarray(1), Uint8Array.from([...v, 0]), Buffer.from(v).toString('hex'))

@@ -99,7 +99,13 @@ describe('fuzz: gossip and peer-to-peer decoders (src/sync/cache/url-claims.ts, 
       'raw',
       'mutate',
       'deviate'
-    ), arbitraryBytes, fc.array(fc.record({ at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 3 }), deviationArb, async (m, how, raw, edits, dev) => {
+    ), arbitraryBytes, fc.array(fc.record({ at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 3 }), deviationArb, async (
+      m,
+      how,
+      raw,
+      edits,
+      dev
+    ) => {
       const signed = (await signMessage(key, authored(m))).bytes
       let bytes: Uint8Array
       if (how === 'raw') bytes = raw
@@ -172,12 +178,37 @@ describe('fuzz: gossip and peer-to-peer decoders (src/sync/cache/url-claims.ts, 
   it('asks a peer about a URL and gets its claim, nothing, or a typed error, whatever it answers', async () => {
     const url = 'http://deb.example/pool/a.deb'
     const claimAnswer = fc.tuple(fc.boolean(), cidArb).map(([withClaim, cid]) => ({ withClaim, cid }))
-    await fc.assert(fc.asyncProperty(claimAnswer, fc.integer({ min: 0, max: 3 }), arbitraryBytes, fc.array(fc.record({ at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }), { maxLength: 3 }), deviationArb, fc.integer({ min: 1, max: 64 }), async ({ withClaim, cid }, how, raw, edits, dev, cut) => {
-      const claim = withClaim ? (await signMessage(key, { t: 'claim', claim: { url, cid, size: 3, headers: {}, fetchedAt: 1, freshUntil: 2, peer: peer.toString() } })).bytes : null
+    const editsArb = fc.array(fc.record({ at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }), { maxLength: 3 })
+    const cutArb = fc.integer({ min: 1, max: 64 })
+    await fc.assert(fc.asyncProperty(claimAnswer, fc.integer({ min: 0, max: 3 }), arbitraryBytes, editsArb, deviationArb, cutArb, async (
+      { withClaim, cid },
+      how,
+      raw,
+      edits,
+      dev,
+      cut
+    ) => {
+      const claim = withClaim
+        ? (await signMessage(key, {
+            t: 'claim',
+            claim: {
+              url,
+              cid,
+              size: 3,
+              headers: {},
+              fetchedAt: 1,
+              freshUntil: 2,
+              peer: peer.toString()
+            }
+          })).bytes
+        : null
       const valid = dagCbor.encode({ claim, error: null })
       let frame = valid
       if (how === 0) frame = raw
-      else if (how === 1) { frame = Uint8Array.from(valid); for (const e of edits) frame[e.at % frame.length] = e.byte } else if (how === 2) frame = encodeVariant(dagCbor.decode(valid), dev).bytes
+      else if (how === 1) {
+        frame = Uint8Array.from(valid)
+        for (const e of edits) frame[e.at % frame.length] = e.byte
+      } else if (how === 2) frame = encodeVariant(dagCbor.decode(valid), dev).bytes
       const community = new UrlCommunity({
         libp2p: libp2pAnswering([frame], cut),
         pubsub: {} as never,

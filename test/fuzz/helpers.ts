@@ -110,7 +110,14 @@ const HASHES: Array<[number, number]> = [[0x1e, 32], [0x12, 32]] // blake3, sha2
 
 /** CIDv1 of the codecs and hashes cmesh holds (random digests: what a peer may name), and now and then a CIDv0. */
 export const cidArb: fc.Arbitrary<CID> = fc.oneof(
-  { weight: 9, arbitrary: fc.tuple(fc.constantFrom(...CODECS), fc.constantFrom(...HASHES), fc.uint8Array({ minLength: 32, maxLength: 32 })).map(([codec, [code], digest]) => CID.create(1, codec, Digest.create(code, digest))) },
+  {
+    weight: 9,
+    arbitrary: fc.tuple(
+      fc.constantFrom(...CODECS),
+      fc.constantFrom(...HASHES),
+      fc.uint8Array({ minLength: 32, maxLength: 32 })
+    ).map(([codec, [code], digest]) => CID.create(1, codec, Digest.create(code, digest)))
+  },
   { weight: 1, arbitrary: fc.uint8Array({ minLength: 32, maxLength: 32 }).map(digest => CID.create(0, 0x70, Digest.create(0x12, digest)) as unknown as CID) }
 )
 

@@ -44,7 +44,15 @@ describe('fuzz: HTTP Range of the forward proxy (src/sync/cache/http-proxy.ts pa
     fc.assert(fc.property(fc.oneof(
       fc.string({ maxLength: 60 }),
       fc.string({ unit: 'binary', maxLength: 60 }),
-      fc.tuple(fc.constantFrom('bytes=', 'Bytes=', 'bytes =', ' bytes=', 'items=', 'bytes=-', ''), fc.string({ unit: fc.constantFrom('0', '1', '9', '-', ',', ' ', '=', '+', 'e', '.', 'x'), maxLength: 30 })).map(([a, b]) => a + b)
+      fc.tuple(fc.constantFrom(
+        'bytes=',
+        'Bytes=',
+        'bytes =',
+        ' bytes=',
+        'items=',
+        'bytes=-',
+        ''
+      ), fc.string({ unit: fc.constantFrom('0', '1', '9', '-', ',', ' ', '=', '+', 'e', '.', 'x'), maxLength: 30 })).map(([a, b]) => a + b)
     ), sizeArb, (header, size) => {
       assertInside(parseRange(header, size), size, header)
     }), fuzzParams())

@@ -65,7 +65,21 @@ const manifestArb: fc.Arbitrary<{ m: ReleaseManifest, key: number, interior: Uin
 const EXAMPLE = {
   key: 0,
   interior: [] as Uint8Array[],
-  m: { name: 'x', version: '1', seq: 1, root: CID.parse('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'), size: 1, dagBytes: 1, blocks: 1, hash: 'blake3', prev: null, mirrors: [], deps: [], created: 0, expires: 1 } satisfies ReleaseManifest as ReleaseManifest
+  m: {
+    name: 'x',
+    version: '1',
+    seq: 1,
+    root: CID.parse('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'),
+    size: 1,
+    dagBytes: 1,
+    blocks: 1,
+    hash: 'blake3',
+    prev: null,
+    mirrors: [],
+    deps: [],
+    created: 0,
+    expires: 1
+  } satisfies ReleaseManifest as ReleaseManifest
 }
 
 async function signed (x: { m: ReleaseManifest, key: number }): Promise<{ cid: CID, bytes: Uint8Array }> {
@@ -97,7 +111,11 @@ function envelopeOf (manifest: ReleaseManifest, signer: string, sigValue: unknow
 
 function assertCanonical (bytes: Uint8Array, opened: { cid: CID, manifest: ReleaseManifest, signer: string }): void {
   const sigValue = (dagCbor.decode(bytes) as { sig: { value: unknown } }).sig.value
-  assertSameBytes(envelopeOf(opened.manifest, opened.signer, sigValue), bytes, 'openEnvelope accepted a signed envelope that is not the one encoding of its manifest (a release gets another CID, its identity, with the same valid signature)')
+  assertSameBytes(
+    envelopeOf(opened.manifest, opened.signer, sigValue),
+    bytes,
+    'openEnvelope accepted a signed envelope that is not the one encoding of its manifest (a release gets another CID, its identity, with the same valid signature)'
+  )
   assert.equal(opened.cid.toString(), cidOf(hashers[opened.manifest.hash], 0x71, bytes).toString())
 }
 
@@ -157,7 +175,14 @@ describe('fuzz: release manifests (src/policy/trust/release-manifest.ts openEnve
       const r = await decodeOrRefuseAsync(async () => await openEnvelope(variant.bytes), CODES, 'openEnvelope')
       if (r.ok) assertCanonical(variant.bytes, r.value)
       else assert.ok(variant.applied, 'the canonical encoding of a signed envelope was refused')
-    }), { ...fuzzParams<[typeof EXAMPLE, Deviation]>(0.5), examples: [[EXAMPLE, { kind: 'swapKeys', at: 0, alt: 0 }], [EXAMPLE, { kind: 'wrap', at: 4, alt: 0 }]] })
+    }), {
+      ...fuzzParams<[typeof EXAMPLE, Deviation]>(0.5),
+      examples: [[EXAMPLE, {
+        kind: 'swapKeys',
+        at: 0,
+        alt: 0
+      }], [EXAMPLE, { kind: 'wrap', at: 4, alt: 0 }]]
+    })
   })
 
   it('refuses a bundle carrying more bytes or blocks than its manifest declares, or a block that is not interior, with a typed error', async () => {

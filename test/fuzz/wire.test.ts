@@ -29,7 +29,13 @@ const encodedArb = messageArb.map(m => encodeMessage(m))
 
 /** If decodeMessage accepted `bytes`, they are the one encoding of what it returned. */
 function assertCanonical (bytes: Uint8Array, decoded: Message): void {
-  if (bytes[0] === 0 && decoded.t === 'blocks') return assertSameBytes(encodeBinaryBlocks(decoded.blocks), bytes, 'decodeMessage accepted binary bytes that are not the encoding of the blocks it returned')
+  if (bytes[0] === 0 && decoded.t === 'blocks') {
+    return assertSameBytes(
+      encodeBinaryBlocks(decoded.blocks),
+      bytes,
+      'decodeMessage accepted binary bytes that are not the encoding of the blocks it returned'
+    )
+  }
   assertSameBytes(encodeMessage(decoded), bytes, 'decodeMessage accepted bytes that are not the encoding of the message it returned')
 }
 
@@ -66,13 +72,24 @@ describe('fuzz: block-protocol messages (src/sync/exchange/wire.ts decodeMessage
       const r = decodeOrRefuse(() => decodeMessage(variant.bytes), CODES, 'decodeMessage')
       if (r.ok) assertCanonical(variant.bytes, r.value)
       else assert.ok(variant.applied, 'the canonical encoding of a valid message was refused')
-    }), { ...fuzzParams<[Uint8Array, Deviation]>(), examples: [[encodeMessage({ t: 'want', cids: [EXAMPLE_CID], blocks: true }), { kind: 'swapKeys', at: 0, alt: 0 }]] })
+    }), {
+      ...fuzzParams<[Uint8Array, Deviation]>(),
+      examples: [[encodeMessage({
+        t: 'want',
+        cids: [EXAMPLE_CID],
+        blocks: true
+      }), { kind: 'swapKeys', at: 0, alt: 0 }]]
+    })
   })
 
   it('refuses a length header declaring up to 2^64 bytes or entries at once, without allocating what it declares', () => {
     fc.assert(fc.property(encodedArb, fc.nat(), fc.nat({ max: HUGE_LENGTHS.length - 1 }), (encoded, at, alt) => {
       const variant = encodeVariant(dagCbor.decode(encoded), { kind: 'hugeLength', at, alt })
-      const r = assertSmallAllocation(() => decodeOrRefuse(() => decodeMessage(variant.bytes), CODES, 'decodeMessage'), 16 * 1024 * 1024, 'decodeMessage of a huge declared length')
+      const r = assertSmallAllocation(
+        () => decodeOrRefuse(() => decodeMessage(variant.bytes), CODES, 'decodeMessage'),
+        16 * 1024 * 1024,
+        'decodeMessage of a huge declared length'
+      )
       assert.equal(r.ok, !variant.applied, variant.applied ? 'a truncated message with a huge length header was accepted' : 'a valid message was refused')
     }), fuzzParams())
   })
@@ -88,7 +105,11 @@ describe('fuzz: block-protocol messages (src/sync/exchange/wire.ts decodeMessage
   })
 
   it('refuses a zblocks size outside 1..MAX_MESSAGE_BYTES, or not an integer', () => {
-    fc.assert(fc.property(fc.oneof(fc.integer({ min: -10, max: 0 }), fc.integer({ min: MAX_MESSAGE_BYTES + 1, max: 2 ** 40 }), fc.double({ noNaN: true, noDefaultInfinity: true }).filter(d => !Number.isInteger(d))), size => {
+    fc.assert(fc.property(fc.oneof(
+      fc.integer({ min: -10, max: 0 }),
+      fc.integer({ min: MAX_MESSAGE_BYTES + 1, max: 2 ** 40 }),
+      fc.double({ noNaN: true, noDefaultInfinity: true }).filter(d => !Number.isInteger(d))
+    ), size => {
       const bytes = dagCbor.encode({ t: 'zblocks', alg: 'br', size, data: new Uint8Array(1) })
       const r = decodeOrRefuse(() => decodeMessage(bytes), CODES, 'decodeMessage')
       assert.equal(r.ok, false, `zblocks of size ${size} was accepted`)
@@ -102,12 +123,23 @@ const binaryArb = blocksArb.map(blocks => encodeBinaryBlocks(blocks))
 /** If decodeMessage accepted binary `bytes`, they are the one binary encoding of the blocks it returned. */
 function assertCanonicalBinary (bytes: Uint8Array, decoded: Message): void {
   assert.equal(decoded.t, 'blocks', 'a binary message decoded to something other than blocks')
-  if (decoded.t === 'blocks') assertSameBytes(encodeBinaryBlocks(decoded.blocks), bytes, 'decodeMessage accepted binary bytes that are not the encoding of the blocks it returned')
+  if (decoded.t === 'blocks') {
+    assertSameBytes(
+      encodeBinaryBlocks(decoded.blocks),
+      bytes,
+      'decodeMessage accepted binary bytes that are not the encoding of the blocks it returned'
+    )
+  }
 }
 
 /** A binary blocks message with `n` entries of `cid`, each one byte long (built by hand: the encoder refuses bad counts). */
 function binaryOf (cid: CID, n: number): Uint8Array {
-  const varint = (v: number): number[] => { const out: number[] = []; while (v >= 0x80) { out.push((v & 0x7f) | 0x80); v = Math.floor(v / 128) } out.push(v); return out }
+  const varint = (v: number): number[] => {
+    const out: number[] = []
+    while (v >= 0x80) { out.push((v & 0x7f) | 0x80); v = Math.floor(v / 128) }
+    out.push(v)
+    return out
+  }
   const head = [0, ...varint(n)]
   for (let i = 0; i < n; i++) head.push(...varint(cid.bytes.length), ...cid.bytes, 1)
   return Uint8Array.from([...head, ...new Array<number>(n).fill(7)])

@@ -61,7 +61,12 @@ describe('nodes exchanging blocks over loopback', () => {
     const { cid, blocks } = await a.add(join(dir, 'f'), { chunker: SMALL_CHUNKS, fileFanout: 4096 })
     const b = await startNode(t, [a.addrs()[0]!])
     const counts: number[] = []
-    const r = await b.fetch(cid, { perSource: 1, batchSize: 4096, requestBytes: 16 * 1024 * 1024, onProgress: e => { if (e.type === 'fetch:blocks') counts.push(e.blocks) } })
+    const r = await b.fetch(cid, {
+      perSource: 1,
+      batchSize: 4096,
+      requestBytes: 16 * 1024 * 1024,
+      onProgress: e => { if (e.type === 'fetch:blocks') counts.push(e.blocks) }
+    })
     assert.equal(r.fetchedBlocks, blocks)
     // the root, then the leaves in several steps: they could be passed on to others while the rest came
     assert.ok(counts.length >= 4, `stored in ${counts.length} steps: ${counts.join(' ')}`)
@@ -176,7 +181,13 @@ describe('nodes exchanging blocks over loopback', () => {
     const root = decodeNode(cid, partial.store.getSync(cid))
     assert.ok(root.type === 'file')
     for (const link of root.links.slice(0, 40)) await partial.store.delete(link.cid)
-    const c = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, rarestFirst: true, bootstrap: [partial.addrs()[0]!, full.addrs()[0]!] })
+    const c = await createNode({
+      repo: join(tempDir(t), 'repo'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      mdns: false,
+      rarestFirst: true,
+      bootstrap: [partial.addrs()[0]!, full.addrs()[0]!]
+    })
     t.after(async () => await c.stop())
     const r = await c.fetch(cid, { batchSize: 16 })
     assert.deepEqual(await collect(c.cat(cid)), Buffer.from(data))
@@ -189,7 +200,11 @@ describe('nodes exchanging blocks over loopback', () => {
     const server = await startNode(t)
     const { cid } = await server.add(join(dir, 'f'), { chunker: SMALL_CHUNKS })
     const attacker = await startNode(t, [server.addrs()[0]!])
-    for (const payload of [encodeFrame(new Uint8Array([1, 2, 3])), Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x7f), encodeFrame(new TextEncoder().encode('{"t":"want"}'))]) {
+    for (const payload of [
+      encodeFrame(new Uint8Array([1, 2, 3])),
+      Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x7f),
+      encodeFrame(new TextEncoder().encode('{"t":"want"}'))
+    ]) {
       const stream = await attacker.libp2p.dialProtocol(server.peerId, BLOCKS_PROTOCOL)
       stream.send(payload)
       const answer = await collect(stream as unknown as AsyncIterable<Uint8Array>).catch(() => new Uint8Array(0))
@@ -261,7 +276,13 @@ describe('nodes exchanging blocks over loopback', () => {
     assert.ok((r.sources[seed.peerId.toString()] ?? 0) > 0, 'the rest came from the seed that connected')
     assert.deepEqual(await collect(asker.cat(cid)), Buffer.from(data))
     // nobody holds even the root: no waiting
-    const { cid: unknown } = await startNode(t, [], undefined, 0).then(async n => await n.add(join(dir, 'f'), { chunker: { minSize: 512, avgSize: 2048, maxSize: 8192 } }))
+    const { cid: unknown } = await startNode(t, [], undefined, 0).then(async n => await n.add(join(dir, 'f'), {
+      chunker: {
+        minSize: 512,
+        avgSize: 2048,
+        maxSize: 8192
+      }
+    }))
     // (had it waited, the signal would end it with ERR_ABORTED instead)
     await assert.rejects(asker.fetch(unknown, { patienceMs: 600_000, signal: AbortSignal.timeout(20_000) }), { code: 'ERR_FETCH_FAILED' })
     await assert.rejects(asker.fetch(cid, { patienceMs: -1 }), { code: 'ERR_INVALID_OPTION' })
@@ -275,7 +296,13 @@ describe('nodes exchanging blocks over loopback', () => {
     // a one-off command needs its peer: it fails clearly
     await assert.rejects(createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: [addr] }))
     // a daemon starts anyway and keeps dialling
-    const daemon = await createNode({ repo: join(tempDir(t), 'daemon'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: [addr], bootstrapRequired: false })
+    const daemon = await createNode({
+      repo: join(tempDir(t), 'daemon'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      mdns: false,
+      bootstrap: [addr],
+      bootstrapRequired: false
+    })
     t.after(async () => await daemon.stop())
     assert.equal(daemon.libp2p.getPeers().length, 0)
     const port = addr.split('/')[4]!

@@ -158,7 +158,11 @@ describe('fair upload between peers', () => {
     const live = await runCli(['stats', '--json', '--repo', repo])
     await api.close()
     assert.equal(live.code, 0, live.stderr)
-    const liveRow = live.stdout.trim().split('\n').map(l => JSON.parse(l) as { peer: string, choke: string, live: boolean }).find(r => r.peer === b.peerId.toString())
+    const liveRow = live.stdout.trim().split('\n').map(l => JSON.parse(l) as {
+      peer: string,
+      choke: string,
+      live: boolean
+    }).find(r => r.peer === b.peerId.toString())
     assert.equal(liveRow?.choke, 'unchoked')
     assert.equal(liveRow?.live, true)
     await a.stop()

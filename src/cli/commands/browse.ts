@@ -14,7 +14,12 @@ export const browse: Command = {
     const list = await collectionOp(ctx, {
       op: 'browse',
       collection: name,
-      query: { tag: values.tag as string[] | undefined, purpose: values.purpose as Purpose | undefined, text: values.text as string | undefined, publisher: values.publisher as string | undefined }
+      query: {
+        tag: values.tag as string[] | undefined,
+        purpose: values.purpose as Purpose | undefined,
+        text: values.text as string | undefined,
+        publisher: values.publisher as string | undefined
+      }
     }) as BrowseEntry[]
     if (ctx.options.json) ctx.printJson(list)
     else for (const e of list) ctx.print(`${e.purpose}\t${e.title}\t${e.id}\t${e.root}\t${formatBytes(e.size)}\t${e.status}${e.tags.length > 0 ? `\t#${e.tags.join(' #')}` : ''}`)

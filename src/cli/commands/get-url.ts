@@ -6,7 +6,14 @@ import type { Command } from '../command.js'
 import { networkOptions, type CommandContext } from '../context.js'
 
 /** Write the body to `-o` (or stdout), then report. */
-async function deliver (ctx: CommandContext, out: string | undefined, body: AsyncIterable<Uint8Array>, meta: Record<string, unknown>, via: string): Promise<void> {
+async function deliver (
+  ctx: CommandContext,
+  out: string | undefined,
+  body: AsyncIterable<Uint8Array>,
+  meta: Record<string,
+  unknown>,
+  via: string
+): Promise<void> {
   if (out !== undefined) await pipeline(Readable.from(body), createWriteStream(out))
   else if (!ctx.options.json) await pipeline(Readable.from(body), ctx.stdout as NodeJS.WritableStream, { end: false })
   else for await (const _ of body) { /* --json without -o: the metadata alone, the body drained */ }
@@ -21,7 +28,12 @@ export const getUrl: Command = {
   name: 'get-url',
   summary: 'get a URL through the community cache (a member that holds it, its owner, else the origin)',
   usage: 'get-url <url> [-o FILE] [--bootstrap MULTIADDR]... [--no-mdns] [--json]',
-  options: { output: { type: 'string', short: 'o' }, bootstrap: { type: 'string', multiple: true }, 'no-mdns': { type: 'boolean' }, listen: { type: 'string', multiple: true } },
+  options: {
+    output: { type: 'string', short: 'o' },
+    bootstrap: { type: 'string', multiple: true },
+    'no-mdns': { type: 'boolean' },
+    listen: { type: 'string', multiple: true }
+  },
   async run (ctx, values, [url]) {
     if (url === undefined) throw new UsageError('get-url: a URL is required')
     // through the daemon of this repo when one runs (its peers, its cache); otherwise a node of our own

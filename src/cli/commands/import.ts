@@ -12,7 +12,13 @@ export const importCommand: Command = {
     const store = ctx.openStore()
     const result = await importCar(store, file, { pin: values['no-pin'] !== true })
     if (ctx.options.json) {
-      ctx.printJson({ roots: result.roots.map(String), complete: result.complete.map(String), blocks: result.blocks, newBlocks: result.newBlocks, newBytes: result.newBytes })
+      ctx.printJson({
+        roots: result.roots.map(String),
+        complete: result.complete.map(String),
+        blocks: result.blocks,
+        newBlocks: result.newBlocks,
+        newBytes: result.newBytes
+      })
     } else {
       for (const root of result.roots) ctx.print(`${root.toString()}${result.complete.some(c => c.equals(root)) ? '' : ' (incomplete: not all blocks are in the CAR or the store)'}`)
     }

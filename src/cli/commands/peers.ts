@@ -7,7 +7,12 @@ export const peers: Command = {
   name: 'peers',
   summary: 'the running daemon\'s peers (else a node of its own, after --wait seconds), ranked: same segment first, then RTT',
   usage: 'peers [--wait SECONDS] [--bootstrap MULTIADDR]... [--listen MULTIADDR]... [--no-mdns] [--json]',
-  options: { wait: { type: 'string' }, bootstrap: { type: 'string', multiple: true }, listen: { type: 'string', multiple: true }, 'no-mdns': { type: 'boolean' } },
+  options: {
+    wait: { type: 'string' },
+    bootstrap: { type: 'string', multiple: true },
+    listen: { type: 'string', multiple: true },
+    'no-mdns': { type: 'boolean' }
+  },
   async run (ctx, values) {
     const wait = parseCount(values.wait as string | undefined, '--wait') ?? 3
     const client = await ctx.nodeClient(networkOptions(values))

@@ -52,7 +52,19 @@ export const publish: Command = {
     if (typeof values.output === 'string') await writeFile(values.output, r.bundle)
     const m = r.manifest
     if (ctx.options.json) {
-      ctx.printJson({ release: r.release.toString(), name: m.name, version: m.version, seq: m.seq, root: m.root.toString(), size: m.size, blocks: m.blocks, dagBytes: m.dagBytes, bundleBytes: r.bundle.length, expires: m.expires, signer: key.publicKey })
+      ctx.printJson({
+        release: r.release.toString(),
+        name: m.name,
+        version: m.version,
+        seq: m.seq,
+        root: m.root.toString(),
+        size: m.size,
+        blocks: m.blocks,
+        dagBytes: m.dagBytes,
+        bundleBytes: r.bundle.length,
+        expires: m.expires,
+        signer: key.publicKey
+      })
     } else {
       ctx.print(`published ${m.name} ${m.version} (seq ${m.seq}): release ${r.release.toString()}, root ${m.root.toString()}, ${m.size} bytes`)
     }

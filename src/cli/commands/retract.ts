@@ -13,7 +13,13 @@ export const retract: Command = {
     if (id === undefined) throw new UsageError('retract: missing <id>')
     if (typeof values.collection !== 'string') throw new UsageError('retract: missing --collection')
     if (typeof values.key !== 'string') throw new UsageError('retract: missing --key')
-    const r = await collectionOp(ctx, { op: 'retract', collection: values.collection, keyFile: resolve(values.key), id, publisher: values.publisher as string | undefined }) as PublishedAnnouncement
+    const r = await collectionOp(ctx, {
+      op: 'retract',
+      collection: values.collection,
+      keyFile: resolve(values.key),
+      id,
+      publisher: values.publisher as string | undefined
+    }) as PublishedAnnouncement
     if (ctx.options.json) ctx.printJson(r)
     else ctx.print(`retracted ${id} in ${r.collection} (${r.recipients} peer(s) told)`)
   }

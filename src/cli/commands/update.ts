@@ -14,7 +14,13 @@ export const update: Command = {
   name: 'update',
   summary: 'install the newest trusted release of a name from peers (or a bundle file/URL), fetching only what changed',
   usage: 'update <name> [--manifest FILE|URL] [--with-deps] [--bootstrap MULTIADDR]... [--no-mdns] [--json]',
-  options: { manifest: { type: 'string' }, 'with-deps': { type: 'boolean' }, bootstrap: { type: 'string', multiple: true }, 'no-mdns': { type: 'boolean' }, listen: { type: 'string', multiple: true } },
+  options: {
+    manifest: { type: 'string' },
+    'with-deps': { type: 'boolean' },
+    bootstrap: { type: 'string', multiple: true },
+    'no-mdns': { type: 'boolean' },
+    listen: { type: 'string', multiple: true }
+  },
   async run (ctx, values, [name]) {
     if (name === undefined) throw new UsageError('update: missing <name>')
     const bundle = typeof values.manifest === 'string' ? await readBundle(values.manifest) : undefined

@@ -35,7 +35,11 @@ export class ChunkResync {
   /** The carry and the next segment's head, joined to cut the chunks that span two segments. */
   private readonly join: Uint8Array
 
-  constructor (private readonly cdc: FastCdc, private readonly hasher: BlockHasher, private readonly cutHere: (segment: Uint8Array, start: number) => CutResult) {
+  constructor (
+    private readonly cdc: FastCdc,
+    private readonly hasher: BlockHasher,
+    private readonly cutHere: (segment: Uint8Array, start: number) => CutResult
+  ) {
     this.join = new Uint8Array(2 * cdc.maxSize)
   }
 

@@ -121,7 +121,11 @@ export function chunkBytes (bytes: Uint8Array, options: ChunkerOptions = {}): Ui
  * a joined buffer from `alloc` where a chunk spans two inputs, so the source must not reuse a buffer after
  * yielding it. Memory held: at most one input plus one `maxSize` remainder.
  */
-export async function * chunkBatches (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: ChunkerOptions = {}, alloc: (size: number) => Uint8Array = size => new Uint8Array(size)): AsyncGenerator<Uint8Array[]> {
+export async function * chunkBatches (
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: ChunkerOptions = {},
+  alloc: (size: number) => Uint8Array = size => new Uint8Array(size)
+): AsyncGenerator<Uint8Array[]> {
   const cdc = new FastCdc(options)
   let rest: Uint8Array = new Uint8Array(0)
   for await (const input of source) {

@@ -38,7 +38,13 @@ class Wake {
  * join the results in stream order (ChunkResync). It cuts segments itself only while no worker is ready yet
  * (the first few of a process) and where the data repeats. Returning early stops the pump and closes the source.
  */
-export async function * cutAndHashParallel (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, pool: ChunkPool, chunker: ChunkerOptions | undefined, hasher: BlockHasher, signal?: AbortSignal): AsyncGenerator<HashedBatch> {
+export async function * cutAndHashParallel (
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  pool: ChunkPool,
+  chunker: ChunkerOptions | undefined,
+  hasher: BlockHasher,
+  signal?: AbortSignal
+): AsyncGenerator<HashedBatch> {
   const cdc = new FastCdc(chunker)
   const job = { chunker, hash: hasher.name }
   // where the data repeats (zeros) the chains do not meet and segments are cut here from the true chain, as

@@ -1,7 +1,17 @@
 /** Tunables of the community cache's rules: which headers are kept, heuristic freshness, and eviction weights. */
 
 /** Header names kept with a cached response (the rest is hop-by-hop or specific to one exchange). */
-export const STORED_HEADERS = ['content-type', 'etag', 'last-modified', 'cache-control', 'expires', 'date', 'age', 'content-language', 'content-disposition'] as const
+export const STORED_HEADERS = [
+  'content-type',
+  'etag',
+  'last-modified',
+  'cache-control',
+  'expires',
+  'date',
+  'age',
+  'content-language',
+  'content-disposition'
+] as const
 
 /** Heuristic freshness (no max-age, no Expires, a Last-Modified): this fraction of the time since modification. */
 export const HEURISTIC_FRACTION = 0.1

@@ -1,4 +1,12 @@
-import { DEFAULT_DUPLICATE_WINDOW_MS, DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_THROTTLE_MS, DUPLICATE_MEMORY, MAX_GUARDED_PEERS, STRIKE_SCORE, THROTTLED_WEIGHT } from './constants.js'
+import {
+  DEFAULT_DUPLICATE_WINDOW_MS,
+  DEFAULT_MAX_PENDING_REQUESTS,
+  DEFAULT_THROTTLE_MS,
+  DUPLICATE_MEMORY,
+  MAX_GUARDED_PEERS,
+  STRIKE_SCORE,
+  THROTTLED_WEIGHT
+} from './constants.js'
 
 export interface FloodOptions {
   /** Answers queued for one peer beyond which each new request is a strike. @default 16 (DEFAULT_MAX_PENDING_REQUESTS) */
@@ -31,7 +39,11 @@ export class FloodGuard {
   private readonly duplicateMs: number
   private readonly throttleMs: number
 
-  constructor (options: FloodOptions = {}, private readonly onStrike: (peer: string, reason: StrikeReason, score: number) => void = () => {}, private readonly now: () => number = Date.now) {
+  constructor (
+    options: FloodOptions = {},
+    private readonly onStrike: (peer: string, reason: StrikeReason, score: number) => void = () => {},
+    private readonly now: () => number = Date.now
+  ) {
     this.maxPending = options.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS
     this.duplicateMs = options.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS
     this.throttleMs = options.throttleMs ?? DEFAULT_THROTTLE_MS

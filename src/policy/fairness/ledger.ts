@@ -90,7 +90,12 @@ export class Ledger {
   }
 
   rows (): LedgerRow[] {
-    return [...this.entries].map(([peer, e]) => ({ peer, ...e, ratio: e.received === 0 ? null : e.sent / e.received, recentReceiveRate: this.recentRate(peer) }))
+    return [...this.entries].map(([peer, e]) => ({
+      peer,
+      ...e,
+      ratio: e.received === 0 ? null : e.sent / e.received,
+      recentReceiveRate: this.recentRate(peer)
+    }))
       .sort((a, b) => (b.sent + b.received) - (a.sent + a.received))
   }
 

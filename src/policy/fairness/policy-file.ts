@@ -83,7 +83,25 @@ const MAX_INT = Number.MAX_SAFE_INTEGER
 
 function parseFairness (v: unknown): FairnessPolicy {
   const w = 'fairness'
-  const o = map(v, w, ['enabled', 'maxShare', 'shareWindowMs', 'quantumBytes', 'messageBytes', 'slots', 'groupPrefixV4', 'groupPrefixV6', 'segmentPrefixV4', 'weights', 'congestion', 'unchoke', 'flood'])
+  const o = map(
+    v,
+    w,
+    [
+      'enabled',
+      'maxShare',
+      'shareWindowMs',
+      'quantumBytes',
+      'messageBytes',
+      'slots',
+      'groupPrefixV4',
+      'groupPrefixV6',
+      'segmentPrefixV4',
+      'weights',
+      'congestion',
+      'unchoke',
+      'flood'
+    ]
+  )
   const out: FairnessPolicy = {
     enabled: bool(o, 'enabled', w),
     maxShare: num(o, 'maxShare', w, 0.01, 1, false),
@@ -102,7 +120,14 @@ function parseFairness (v: unknown): FairnessPolicy {
   }
   if (o.congestion !== undefined) {
     const c = map(o.congestion, `${w}.congestion`, ['enabled', 'targetDelayMs', 'minRate'])
-    out.congestion = { enabled: bool(c, 'enabled', `${w}.congestion`), targetDelayMs: num(c, 'targetDelayMs', `${w}.congestion`, 1, 60_000), minRate: num(c, 'minRate', `${w}.congestion`, 1024, MAX_INT) }
+    out.congestion = {
+      enabled: bool(c, 'enabled', `${w}.congestion`),
+      targetDelayMs: num(c, 'targetDelayMs', `${w}.congestion`, 1, 60_000),
+      minRate: num(
+        c,
+        'minRate',
+      `${w}.congestion`, 1024, MAX_INT)
+    }
   }
   if (o.unchoke !== undefined) {
     const u = map(o.unchoke, `${w}.unchoke`, ['slots', 'optimisticIntervalMs', 'rechokeIntervalMs', 'weight', 'seederWeight'])
@@ -118,7 +143,11 @@ function parseFairness (v: unknown): FairnessPolicy {
   if (o.flood !== undefined) {
     const f = map(o.flood, `${w}.flood`, ['maxPendingRequests', 'duplicateWindowMs', 'throttleMs'])
     const fw = `${w}.flood`
-    out.flood = { maxPendingRequests: num(f, 'maxPendingRequests', fw, 1, 10_000), duplicateWindowMs: num(f, 'duplicateWindowMs', fw, 0, 3_600_000), throttleMs: num(f, 'throttleMs', fw, 0, 3_600_000) }
+    out.flood = {
+      maxPendingRequests: num(f, 'maxPendingRequests', fw, 1, 10_000),
+      duplicateWindowMs: num(f, 'duplicateWindowMs', fw, 0, 3_600_000),
+      throttleMs: num(f, 'throttleMs', fw, 0, 3_600_000)
+    }
   }
   return out
 }

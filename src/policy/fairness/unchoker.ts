@@ -1,5 +1,12 @@
 import type { Ledger } from './ledger.js'
-import { DEFAULT_OPTIMISTIC_INTERVAL_MS, DEFAULT_RECHOKE_INTERVAL_MS, DEFAULT_SEEDER_WEIGHT, DEFAULT_UNCHOKE_SLOTS, DEFAULT_UNCHOKED_WEIGHT, NEWCOMER_MS } from './constants.js'
+import {
+  DEFAULT_OPTIMISTIC_INTERVAL_MS,
+  DEFAULT_RECHOKE_INTERVAL_MS,
+  DEFAULT_SEEDER_WEIGHT,
+  DEFAULT_UNCHOKE_SLOTS,
+  DEFAULT_UNCHOKED_WEIGHT,
+  NEWCOMER_MS
+} from './constants.js'
 
 export interface UnchokeOptions {
   /** Peers uploading to us most that are unchoked. @default 4 (DEFAULT_UNCHOKE_SLOTS) */
@@ -37,7 +44,13 @@ export class Unchoker {
   private nextRechoke = Number.NEGATIVE_INFINITY
   private nextOptimistic = Number.NEGATIVE_INFINITY
 
-  constructor (private readonly ledger: Pick<Ledger, 'recentRate' | 'get'>, options: UnchokeOptions = {}, private readonly now: () => number = Date.now, private readonly random: () => number = Math.random) {
+  constructor (
+    private readonly ledger: Pick<Ledger,
+    'recentRate' | 'get'>,
+    options: UnchokeOptions = {},
+    private readonly now: () => number = Date.now,
+    private readonly random: () => number = Math.random
+  ) {
     this.slots = options.slots ?? DEFAULT_UNCHOKE_SLOTS
     this.optimisticMs = options.optimisticIntervalMs ?? DEFAULT_OPTIMISTIC_INTERVAL_MS
     this.rechokeMs = options.rechokeIntervalMs ?? DEFAULT_RECHOKE_INTERVAL_MS

@@ -2,7 +2,18 @@ import { AbortError } from '../../errors.js'
 import { systemClock, type Clock } from './clock.js'
 import { AimdRate, type CongestionOptions } from './congestion.js'
 import { DeficitRoundRobin, Fifo } from './deficit-round-robin.js'
-import { DEFAULT_FAIR_MESSAGE_BYTES, DEFAULT_MAX_SHARE, DEFAULT_QUANTUM_BYTES, DEFAULT_SHARE_WINDOW_MS, DEFAULT_UPLOAD_SLOTS, MESSAGE_TIME_MS, MIN_MESSAGE_BYTES, PACING_BURST_BYTES, PACING_BURST_MS, SHARE_WINDOW_BUCKETS } from './constants.js'
+import {
+  DEFAULT_FAIR_MESSAGE_BYTES,
+  DEFAULT_MAX_SHARE,
+  DEFAULT_QUANTUM_BYTES,
+  DEFAULT_SHARE_WINDOW_MS,
+  DEFAULT_UPLOAD_SLOTS,
+  MESSAGE_TIME_MS,
+  MIN_MESSAGE_BYTES,
+  PACING_BURST_BYTES,
+  PACING_BURST_MS,
+  SHARE_WINDOW_BUCKETS
+} from './constants.js'
 
 export interface UploadSchedulerOptions {
   /** Deficit round robin over groups, then peers (false: first come, first served, as before). @default true */
@@ -196,7 +207,15 @@ export class UploadScheduler {
       const onAbort = (): void => {
         if (this.remove(w)) reject(new AbortError('upload cancelled'))
       }
-      const w: Waiter = { order: req.order ?? this.arrivals++, peer: req.peer, group: req.group, cls, resolve, reject, done: () => req.signal?.removeEventListener('abort', onAbort) }
+      const w: Waiter = {
+        order: req.order ?? this.arrivals++,
+        peer: req.peer,
+        group: req.group,
+        cls,
+        resolve,
+        reject,
+        done: () => req.signal?.removeEventListener('abort', onAbort)
+      }
       req.signal?.addEventListener('abort', onAbort, { once: true })
       this.enqueue(w, req.weight ?? 1)
       this.pump()

@@ -5,10 +5,35 @@ import { cat, stat } from '../../dag/exporter.js'
 import { importStream } from '../../dag/importer.js'
 import { BadClaimError, CmeshError, OriginStatusError, UrlUnavailableError } from '../../errors.js'
 import { GdsfPolicy, type EvictionItem } from '../../policy/cache/eviction.js'
-import { conditionalHeaders, freshUntil, isFresh, isPrivateRequest, mergeNotModified, shareability, storedHeaders, type Headers } from '../../policy/cache/http-cache.js'
+import {
+  conditionalHeaders,
+  freshUntil,
+  isFresh,
+  isPrivateRequest,
+  mergeNotModified,
+  shareability,
+  storedHeaders,
+  type Headers
+} from '../../policy/cache/http-cache.js'
 import { Popularity } from '../../policy/cache/popularity.js'
 import { owners, type Member } from '../../policy/cache/rendezvous.js'
-import { ASK_AROUND_PEERS, ASK_AROUND_TIMEOUT_MS, HIT_FOR_PASS_MS, MAX_FORWARDED_PER_PEER, MEMBERS_VIEW_MS, CACHE_PIN, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_SHARE, DEFAULT_MAX_OBJECT_BYTES, DEFAULT_OWNERS, POPULARITY_HALF_LIFE_MS, PREFETCH_IDLE_MS, PREFETCH_INTERVAL_MS, PREFETCH_PER_ROUND, STATUS_TOP_URLS } from './constants.js'
+import {
+  ASK_AROUND_PEERS,
+  ASK_AROUND_TIMEOUT_MS,
+  HIT_FOR_PASS_MS,
+  MAX_FORWARDED_PER_PEER,
+  MEMBERS_VIEW_MS,
+  CACHE_PIN,
+  DEFAULT_CACHE_BYTES,
+  DEFAULT_CACHE_SHARE,
+  DEFAULT_MAX_OBJECT_BYTES,
+  DEFAULT_OWNERS,
+  POPULARITY_HALF_LIFE_MS,
+  PREFETCH_IDLE_MS,
+  PREFETCH_INTERVAL_MS,
+  PREFETCH_PER_ROUND,
+  STATUS_TOP_URLS
+} from './constants.js'
 import { fetchDag } from '../fetch/fetcher.js'
 import type { UrlClaim } from './url-claims.js'
 import { UrlCommunity } from './url-community.js'
@@ -119,7 +144,13 @@ export class UrlCache {
   }
 
   stats (): UrlCacheStats {
-    return { entries: this.index.size, usedBytes: this.index.usedBytes, cacheBytes: this.cacheBytes, members: this.community.memberCount() + 1, ...this.counters }
+    return {
+      entries: this.index.size,
+      usedBytes: this.index.usedBytes,
+      cacheBytes: this.cacheBytes,
+      members: this.community.memberCount() + 1,
+      ...this.counters
+    }
   }
 
   /**
@@ -259,7 +290,16 @@ export class UrlCache {
     const held = this.usable(url)
     if (held !== undefined) {
       // fresh unless the request asks for revalidation (no-cache, max-age=0)
-      if (isFresh(held.freshUntil, Date.now(), request)) return { entry: held, source: 'local', revalidated: false, stale: false, externalBytes: 0, peerBytes: 0 }
+      if (isFresh(held.freshUntil, Date.now(), request)) {
+        return {
+          entry: held,
+          source: 'local',
+          revalidated: false,
+          stale: false,
+          externalBytes: 0,
+          peerBytes: 0
+        }
+      }
       return await this.fromOrigin(url, held, signal)
     }
     // a node that has not heard from any member yet (just started) asks its peers directly
@@ -315,7 +355,12 @@ export class UrlCache {
   private async fromPeer (claim: UrlClaim, signal?: AbortSignal): Promise<Outcome> {
     const { store } = this.components
     const peers = [claim.peer, ...this.community.claimsFor(claim.url).filter(c => c.peer !== claim.peer && c.cid.equals(claim.cid)).map(c => c.peer)]
-    const result = await fetchDag(store, claim.cid, peers.map(p => this.components.blocks.source(peerIdFromString(p), p)), { pin: false, signal, maxBytes: claim.size + Math.ceil(claim.size / 16) + 1024 * 1024 })
+    const result = await fetchDag(
+      store,
+      claim.cid,
+      peers.map(p => this.components.blocks.source(peerIdFromString(p), p)),
+      { pin: false, signal, maxBytes: claim.size + Math.ceil(claim.size / 16) + 1024 * 1024 }
+    )
     const info = await stat(store, claim.cid)
     if (info.kind !== 'file' || info.size !== claim.size) {
       this.community.distrust(claim.peer)
@@ -323,7 +368,18 @@ export class UrlCache {
     }
     const peerBytes = Object.values(result.sources).reduce((a, b) => a + b, 0)
     this.emit('peer', claim.url, peerBytes)
-    const entry = await this.keep({ url: claim.url, cid: claim.cid.toString(), size: claim.size, headers: claim.headers, fetchedAt: claim.fetchedAt, freshUntil: claim.freshUntil, claimant: claim.peer, cachePinned: false, base: this.policy.inflation, lastUsed: Date.now() }, false)
+    const entry = await this.keep({
+      url: claim.url,
+      cid: claim.cid.toString(),
+      size: claim.size,
+      headers: claim.headers,
+      fetchedAt: claim.fetchedAt,
+      freshUntil: claim.freshUntil,
+      claimant: claim.peer,
+      cachePinned: false,
+      base: this.policy.inflation,
+      lastUsed: Date.now()
+    }, false)
     return { entry, source: 'peer', from: claim.peer, revalidated: false, stale: false, externalBytes: 0, peerBytes }
   }
 
@@ -352,7 +408,15 @@ export class UrlCache {
         }
         const headers = mergeNotModified(held.headers, res.headers)
         // confirmed by the origin: this node now vouches for it itself
-        const entry = await this.keep({ ...held, headers, claimant: this.self, fetchedAt: now, freshUntil: freshUntil(headers, now), base: this.policy.inflation, lastUsed: now }, true)
+        const entry = await this.keep({
+          ...held,
+          headers,
+          claimant: this.self,
+          fetchedAt: now,
+          freshUntil: freshUntil(headers, now),
+          base: this.policy.inflation,
+          lastUsed: now
+        }, true)
         this.emit('revalidated', url, 0)
         return { entry, source: 'local', revalidated: true, stale: false, externalBytes: 0, peerBytes: 0 }
       }
@@ -372,14 +436,30 @@ export class UrlCache {
         yield chunk
       }
     }
-    const imported = await importStream(this.components.store, counted(res.body, n => { this.emit('external', url, n) }), { pin: false, signal, chunkWorker: false })
+    const imported = await importStream(
+      this.components.store,
+      counted(res.body, n => { this.emit('external', url, n) }),
+      { pin: false, signal, chunkWorker: false }
+    )
     if (Number.isFinite(length) && length !== received) throw new UrlUnavailableError(url, `the origin sent ${received} of ${length} bytes`)
-    if (held !== undefined && held.claimant !== this.self && held.headers.etag !== undefined && held.headers.etag === res.headers.etag && held.cid !== imported.cid.toString()) {
+    const sameEtag = held?.headers.etag !== undefined && held.headers.etag === res.headers.etag
+    if (held !== undefined && held.claimant !== this.self && sameEtag && held.cid !== imported.cid.toString()) {
       // same validator, other bytes: the member that claimed this content lied (or the origin reused an ETag)
       this.community.distrust(held.claimant)
     }
     const headers = storedHeaders(res.headers)
-    const entry = await this.keep({ url, cid: imported.cid.toString(), size: received, headers, fetchedAt: now, freshUntil: freshUntil(res.headers, now), claimant: this.self, cachePinned: false, base: this.policy.inflation, lastUsed: now }, true)
+    const entry = await this.keep({
+      url,
+      cid: imported.cid.toString(),
+      size: received,
+      headers,
+      fetchedAt: now,
+      freshUntil: freshUntil(res.headers, now),
+      claimant: this.self,
+      cachePinned: false,
+      base: this.policy.inflation,
+      lastUsed: now
+    }, true)
     return { entry, source: 'origin', revalidated: false, stale: false, externalBytes: received, peerBytes: 0 }
   }
 
@@ -407,7 +487,14 @@ export class UrlCache {
     }
     if (fromOrigin || owned) {
       const { url, size, headers, fetchedAt, freshUntil } = entry
-      void this.community.signClaim({ url, cid, size, headers, fetchedAt, freshUntil }).then(async signed => { await this.community.announce(signed) }).catch(() => {})
+      void this.community.signClaim({
+        url,
+        cid,
+        size,
+        headers,
+        fetchedAt,
+        freshUntil
+      }).then(async signed => { await this.community.announce(signed) }).catch(() => {})
     }
     return entry
   }
@@ -415,7 +502,14 @@ export class UrlCache {
   private items (): EvictionItem[] {
     const out: EvictionItem[] = []
     for (const e of this.index.all()) {
-      out.push({ key: e.url, size: e.size, popularity: this.popularity.count(e.url), owned: this.owners(e.url).includes(this.self), protected: this.isProtected(e), base: e.base })
+      out.push({
+        key: e.url,
+        size: e.size,
+        popularity: this.popularity.count(e.url),
+        owned: this.owners(e.url).includes(this.self),
+        protected: this.isProtected(e),
+        base: e.base
+      })
     }
     return out
   }
@@ -478,7 +572,10 @@ export class UrlCache {
    */
   async prefetch (): Promise<number> {
     if (this.running > 0 || Date.now() - this.lastActivity < (this.options.prefetchIdleMs ?? PREFETCH_IDLE_MS)) return 0
-    const candidates = [...this.popularity.keys()].filter(u => this.index.get(u) === undefined).map(u => ({ url: u, pop: this.popularity.count(u) })).sort((a, b) => b.pop - a.pop)
+    const candidates = [...this.popularity.keys()]
+      .filter(u => this.index.get(u) === undefined)
+      .map(u => ({ url: u, pop: this.popularity.count(u) }))
+      .sort((a, b) => b.pop - a.pop)
     let done = 0
     for (const c of candidates) {
       if (done >= PREFETCH_PER_ROUND) break

@@ -69,7 +69,15 @@ function claimFrom (v: unknown): UrlClaim {
   if (h === null || typeof h !== 'object' || Array.isArray(h) || h instanceof Uint8Array || Object.keys(h).length > 16) fail('headers must be a map of at most 16 entries')
   const headers: Record<string, string> = {}
   for (const [k, val] of Object.entries(h)) headers[text(k, 'header name', 64)] = text(val, 'header value', 1024)
-  return { url: text(o.url, 'url'), cid, size: count(o.size, 'size'), headers, fetchedAt: count(o.fetchedAt, 'fetchedAt'), freshUntil: count(o.freshUntil, 'freshUntil'), peer: text(o.peer, 'peer', 128) }
+  return {
+    url: text(o.url, 'url'),
+    cid,
+    size: count(o.size, 'size'),
+    headers,
+    fetchedAt: count(o.fetchedAt, 'fetchedAt'),
+    freshUntil: count(o.freshUntil, 'freshUntil'),
+    peer: text(o.peer, 'peer', 128)
+  }
 }
 
 function statusFrom (v: unknown): MemberStatus {

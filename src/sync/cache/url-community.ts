@@ -4,7 +4,17 @@ import type { Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { BadClaimError, CmeshError } from '../../errors.js'
 import type { Member } from '../../policy/cache/rendezvous.js'
-import { MAX_REMOTE_CLAIMS, MAX_URL_LENGTH, MAX_URL_MESSAGE_BYTES, OWNER_ASK_TIMEOUT_MS, STATUS_INTERVAL_MS, STATUS_MIN_GAP_MS, STATUS_MISSED_INTERVALS, URL_PROTOCOL, URL_TOPIC } from './constants.js'
+import {
+  MAX_REMOTE_CLAIMS,
+  MAX_URL_LENGTH,
+  MAX_URL_MESSAGE_BYTES,
+  OWNER_ASK_TIMEOUT_MS,
+  STATUS_INTERVAL_MS,
+  STATUS_MIN_GAP_MS,
+  STATUS_MISSED_INTERVALS,
+  URL_PROTOCOL,
+  URL_TOPIC
+} from './constants.js'
 import { readFrames, sendFrame } from '../exchange/framing.js'
 import type { Pubsub } from '../net/pubsub.js'
 import { openMessage, signMessage, type MemberStatus, type UrlClaim } from './url-claims.js'

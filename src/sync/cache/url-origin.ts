@@ -14,7 +14,18 @@ export interface OriginResponse {
 }
 
 /** Headers never forwarded to the origin (hop-by-hop, RFC 9110 §7.6.1, and the proxy's own). */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host'])
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host'
+])
 
 export function flatHeaders (h: IncomingHttpHeaders): Headers {
   const out: Headers = {}

@@ -64,7 +64,9 @@ export class CollectionHeads {
           break
         }
         if (topics === undefined) throw new ProtocolError('stream ended before a heads question')
-        for (const e of this.lookup(topics).slice(0, MAX_HEADS_PER_ANSWER)) await sendFrame(stream, dagCbor.encode({ topic: e.topic, announcement: e.announcement }))
+        for (const e of this.lookup(topics).slice(0, MAX_HEADS_PER_ANSWER)) {
+          await sendFrame(stream, dagCbor.encode({ topic: e.topic, announcement: e.announcement }))
+        }
         await stream.close()
       } catch (err) {
         stream.abort(err as Error)

@@ -13,7 +13,19 @@ export type CollectionOp =
   | { op: 'join', document: unknown, budget?: number }
   | { op: 'list' }
   | { op: 'leave', name: string }
-  | { op: 'share', path: string, collection: string, keyFile: string, title: string, purpose: string, tags?: string[], id?: string, lang?: string, license?: string, expires?: number }
+  | {
+    op: 'share',
+    path: string,
+    collection: string,
+    keyFile: string,
+    title: string,
+    purpose: string,
+    tags?: string[],
+    id?: string,
+    lang?: string,
+    license?: string,
+    expires?: number
+  }
   | { op: 'retract', collection: string, keyFile: string, id: string, publisher?: string }
   | { op: 'browse', collection: string, query: BrowseQuery }
 
@@ -28,7 +40,17 @@ export async function runCollectionOp (collections: Collections, op: CollectionO
     case 'join': return await collections.join(op.document, { budget: op.budget })
     case 'list': return collections.list()
     case 'leave': await collections.leave(op.name); return { left: op.name }
-    case 'share': return await collections.share(op.path, { collection: op.collection, key: await loadPublisherKey(op.keyFile), title: op.title, purpose: purpose(op.purpose)!, tags: op.tags, id: op.id, lang: op.lang, license: op.license, expires: op.expires })
+    case 'share': return await collections.share(op.path, {
+      collection: op.collection,
+      key: await loadPublisherKey(op.keyFile),
+      title: op.title,
+      purpose: purpose(op.purpose)!,
+      tags: op.tags,
+      id: op.id,
+      lang: op.lang,
+      license: op.license,
+      expires: op.expires
+    })
     case 'retract': return await collections.retract({ collection: op.collection, key: await loadPublisherKey(op.keyFile), id: op.id, publisher: op.publisher })
     case 'browse': return collections.browse(op.collection, { ...op.query, purpose: purpose(op.query.purpose) })
     default: throw new InvalidAnnouncementError(`unknown collection operation ${JSON.stringify((op as { op?: unknown }).op)}`)

@@ -164,7 +164,11 @@ export class CollectionSync {
       }
       if ((this.backoff.get(key)?.until ?? 0) > Date.now()) continue
       try {
-        await this.components.downloads.fetch(root, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.fetchTimeoutMs)]), patienceMs: SYNC_PATIENCE_MS, pinOwner: COLLECTION_PIN })
+        await this.components.downloads.fetch(root, {
+          signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.fetchTimeoutMs)]),
+          patienceMs: SYNC_PATIENCE_MS,
+          pinOwner: COLLECTION_PIN
+        })
         this.backoff.delete(key)
         c.pinned.add(key)
         this.components.save(c)

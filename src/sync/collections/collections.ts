@@ -397,7 +397,15 @@ export class Collections {
     this.emit({ type: 'accepted', collection: c.governance.name, announcement: opened.announcement, from: 'self', via: 'local' })
     const sent = await this.components.pubsub.publish(c.topic, opened.bytes).catch(() => ({ recipients: [] }))
     if (this.started) void this.sync.kick().catch(() => {})
-    return { collection: c.governance.name, id: a.id, seq: a.seq, hash: opened.hash, root: a.resource?.root.toString(), size: a.resource?.size, recipients: sent.recipients.length }
+    return {
+      collection: c.governance.name,
+      id: a.id,
+      seq: a.seq,
+      hash: opened.hash,
+      root: a.resource?.root.toString(),
+      size: a.resource?.size,
+      recipients: sent.recipients.length
+    }
   }
 
   /** Import `path` and designate it in a collection with a signed announcement (an update if its id is held). */
@@ -416,7 +424,15 @@ export class Collections {
       seq: (held?.announcement.seq ?? 0) + 1,
       id,
       kind: 'share',
-      resource: { root: imported.cid, size: imported.size, title: options.title, purpose: options.purpose, tags: [...new Set(options.tags ?? [])], lang: options.lang ?? null, license: options.license ?? null },
+      resource: {
+        root: imported.cid,
+        size: imported.size,
+        title: options.title,
+        purpose: options.purpose,
+        tags: [...new Set(options.tags ?? [])],
+        lang: options.lang ?? null,
+        license: options.license ?? null
+      },
       target: null,
       created: now,
       expires: options.expires ?? now + retentionMs(c.governance)
@@ -467,7 +483,22 @@ export class Collections {
       .sort((x, y) => (c.governance.priorities[x.resource!.purpose] - c.governance.priorities[y.resource!.purpose]) || y.created - x.created)
       .map(a => {
         const r = a.resource!
-        return { collection: name, publisher: a.publisher, id: a.id, seq: a.seq, root: r.root.toString(), size: r.size, title: r.title, purpose: r.purpose, tags: r.tags, lang: r.lang, license: r.license, created: a.created, expires: a.expires, status: this.sync.status(c, a) }
+        return {
+          collection: name,
+          publisher: a.publisher,
+          id: a.id,
+          seq: a.seq,
+          root: r.root.toString(),
+          size: r.size,
+          title: r.title,
+          purpose: r.purpose,
+          tags: r.tags,
+          lang: r.lang,
+          license: r.license,
+          created: a.created,
+          expires: a.expires,
+          status: this.sync.status(c, a)
+        }
       })
   }
 }

@@ -15,7 +15,16 @@ import { Unchoker, type ChokeState } from '../../policy/fairness/unchoker.js'
 import type { Block, Blockstore } from '../../store/interface.js'
 import { packBlocks } from './compression.js'
 import { BufferBudget } from './buffer-budget.js'
-import { BLOCKS_PROTOCOL_V1, BLOCKS_PROTOCOLS, BUFFER_BUDGET_BYTES, DEFAULT_COMPRESS, MAX_ENTRIES, MAX_MESSAGE_BYTES, MESSAGE_TARGET_BYTES, QUEUED_CID_BYTES } from './constants.js'
+import {
+  BLOCKS_PROTOCOL_V1,
+  BLOCKS_PROTOCOLS,
+  BUFFER_BUDGET_BYTES,
+  DEFAULT_COMPRESS,
+  MAX_ENTRIES,
+  MAX_MESSAGE_BYTES,
+  MESSAGE_TARGET_BYTES,
+  QUEUED_CID_BYTES
+} from './constants.js'
 import type { BlockSource } from '../fetch/fetch-interface.js'
 import { framedLength, readFrames, SendQueue } from './framing.js'
 import { decodeMessage, encodeMessage, ProtocolError } from './wire.js'
@@ -118,7 +127,12 @@ export class BlockService {
   /** Requests answered so far: a request's number orders its messages among its peer's others. */
   private requests = 0
 
-  constructor (components: { libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>, store: Pick<Blockstore, 'has' | 'getSync'> }, init: BlockServiceOptions = {}) {
+  constructor (components: {
+    libp2p: Pick<Libp2p,
+    'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>,
+    store: Pick<Blockstore,
+    'has' | 'getSync'>
+  }, init: BlockServiceOptions = {}) {
     this.libp2p = components.libp2p
     this.store = components.store
     this.uploadLimit = init.uploadLimit
@@ -215,7 +229,11 @@ export class BlockService {
     await this.libp2p.handle(BLOCKS_PROTOCOLS, async (stream: Stream, connection: Connection) => {
       const peer = connection.remotePeer.toString()
       const f = this.policy.fairness
-      const group = uploadGroup(connection.remoteAddr?.toString(), peer, { prefixV4: f.groupPrefixV4, prefixV6: f.groupPrefixV6, segmentPrefixV4: f.segmentPrefixV4 })
+      const group = uploadGroup(
+        connection.remoteAddr?.toString(),
+        peer,
+        { prefixV4: f.groupPrefixV4, prefixV6: f.groupPrefixV6, segmentPrefixV4: f.segmentPrefixV4 }
+      )
       this.groups.set(peer, group)
       await this.serve(stream, peer, group)
     }, { maxInboundStreams: MAX_INBOUND_STREAMS })
@@ -307,7 +325,15 @@ export class BlockService {
     }
   }
 
-  private async answer (out: SendQueue, peer: string, group: string, want: { cids: CID[], blocks: boolean }, cancelled: Set<string>, signal: AbortSignal, binary: boolean): Promise<void> {
+  private async answer (
+    out: SendQueue,
+    peer: string,
+    group: string,
+    want: { cids: CID[], blocks: boolean },
+    cancelled: Set<string>,
+    signal: AbortSignal,
+    binary: boolean
+  ): Promise<void> {
     const { cids, blocks: sendBlocks } = want
     const missing: CID[] = []
     const have: CID[] = []
@@ -420,7 +446,11 @@ export class BlockService {
  * slowly would hold that turn's slot from everyone, so after MESSAGE_TIME_MS it gives the turn back and asks
  * again once drained. Gives the next turn, if one was asked for.
  */
-async function drain (sending: Promise<void>, next: Promise<UploadGrant> | undefined, turn: () => Promise<UploadGrant>): Promise<{ next?: Promise<UploadGrant> }> {
+async function drain (
+  sending: Promise<void>,
+  next: Promise<UploadGrant> | undefined,
+  turn: () => Promise<UploadGrant>
+): Promise<{ next?: Promise<UploadGrant> }> {
   if (next === undefined) {
     await sending
     return {}

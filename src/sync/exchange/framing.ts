@@ -40,7 +40,11 @@ export function framedLength (payloadLength: number): number {
  * once it is used up, a frame's bytes once the consumer asks for the next one (a consumer that keeps a frame longer
  * charges it itself), and whatever is still charged when the stream ends, however it ends.
  */
-export async function * readFrames (source: AsyncIterable<Uint8Array | Uint8ArrayList> | Iterable<Uint8Array>, maxLength: number, budget?: FrameBudget): AsyncGenerator<Uint8Array> {
+export async function * readFrames (
+  source: AsyncIterable<Uint8Array | Uint8ArrayList> | Iterable<Uint8Array>,
+  maxLength: number,
+  budget?: FrameBudget
+): AsyncGenerator<Uint8Array> {
   const pieces: Uint8Array[] = []
   let buffered = 0
   let need = -1 // frame length once its prefix is read
@@ -136,7 +140,11 @@ export async function * readFrames (source: AsyncIterable<Uint8Array | Uint8Arra
 export class SendQueue {
   private queued = 0
 
-  constructor (private readonly stream: Pick<Stream, 'send' | 'writeBufferLength' | 'addEventListener' | 'removeEventListener'>, private readonly budget: FrameBudget) {
+  constructor (
+    private readonly stream: Pick<Stream,
+    'send' | 'writeBufferLength' | 'addEventListener' | 'removeEventListener'>,
+    private readonly budget: FrameBudget
+  ) {
     stream.addEventListener('idle', this.settle)
   }
 
@@ -166,7 +174,12 @@ const WRITE_HIGH_WATER = 1024 * 1024
  * Send one frame and wait while the stream's send queue is over its high-water mark. libp2p 3's `onDrain()`
  * resolves at once after its first use, so this waits on the stream's own 'drain'/'idle'/'close' events instead.
  */
-export async function sendFrame (stream: Pick<Stream, 'send' | 'writeBufferLength' | 'addEventListener' | 'removeEventListener'>, payload: Uint8Array, signal?: AbortSignal): Promise<void> {
+export async function sendFrame (
+  stream: Pick<Stream,
+  'send' | 'writeBufferLength' | 'addEventListener' | 'removeEventListener'>,
+  payload: Uint8Array,
+  signal?: AbortSignal
+): Promise<void> {
   stream.send(encodeFrame(payload))
   while (stream.writeBufferLength > WRITE_HIGH_WATER) {
     signal?.throwIfAborted()

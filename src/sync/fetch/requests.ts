@@ -21,7 +21,21 @@ export class Requests {
   send (s: SourceStats, batch: CID[], origin?: Outstanding): Outstanding {
     const { session } = this
     const now = session.clock.now()
-    const entry: Outstanding = { cids: batch, open: new Map(batch.map(c => [keyOf(c), c])), arrived: new Set(), taken: new Set(), source: s, controller: new AbortController(), raced: origin !== undefined, raceable: batch, stalled: false, origin, settled: false, started: now, progressAt: now }
+    const entry: Outstanding = {
+      cids: batch,
+      open: new Map(batch.map(c => [keyOf(c), c])),
+      arrived: new Set(),
+      taken: new Set(),
+      source: s,
+      controller: new AbortController(),
+      raced: origin !== undefined,
+      raceable: batch,
+      stalled: false,
+      origin,
+      settled: false,
+      started: now,
+      progressAt: now
+    }
     const id = this.nextId++
     session.outstanding.set(id, entry)
     s.sent()

@@ -83,7 +83,13 @@ export class FetchSession {
   /** When the last verified block arrived (or the root was found held): a patient fetch waits this long for holders. */
   private lastProgress = Number.NEGATIVE_INFINITY
 
-  constructor (readonly store: FetchStore, readonly root: CID, sources: BlockSource[], readonly options: FetchOptions = {}, readonly clock: Clock = systemClock) {
+  constructor (
+    readonly store: FetchStore,
+    readonly root: CID,
+    sources: BlockSource[],
+    readonly options: FetchOptions = {},
+    readonly clock: Clock = systemClock
+  ) {
     this.started = clock.now()
     this.batchSize = options.batchSize ?? 128
     this.requestBytes = options.requestBytes ?? REQUEST_BYTES

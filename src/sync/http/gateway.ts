@@ -9,7 +9,15 @@ import { parseCid } from '../../dag/cid.js'
 import { getVerified } from '../../dag/verify.js'
 import { BlockNotFoundError } from '../../errors.js'
 import type { Blockstore } from '../../store/interface.js'
-import { CAR_CONTENT_TYPE, CAR_MEDIA_TYPE, DEFAULT_GATEWAY_HOST, DEFAULT_GATEWAY_PORT, IMMUTABLE_CACHE_CONTROL, PROBE_CID, RAW_MEDIA_TYPE } from './constants.js'
+import {
+  CAR_CONTENT_TYPE,
+  CAR_MEDIA_TYPE,
+  DEFAULT_GATEWAY_HOST,
+  DEFAULT_GATEWAY_PORT,
+  IMMUTABLE_CACHE_CONTROL,
+  PROBE_CID,
+  RAW_MEDIA_TYPE
+} from './constants.js'
 
 export interface GatewayComponents {
   store: Pick<Blockstore, 'getSync' | 'has'>

@@ -42,7 +42,11 @@ export function decodePex (bytes: Uint8Array): PexEntry[] {
  * this same host), and asks every newly identified peer the same, dialing those we did not know.
  */
 export class PeerExchange {
-  constructor (private readonly libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'dial' | 'getPeers' | 'getConnections' | 'peerStore' | 'peerId' | 'addEventListener' | 'removeEventListener'>, private readonly maxConnections = DEFAULT_MAX_CONNECTIONS) {}
+  constructor (
+    private readonly libp2p: Pick<Libp2p,
+    'handle' | 'unhandle' | 'dialProtocol' | 'dial' | 'getPeers' | 'getConnections' | 'peerStore' | 'peerId' | 'addEventListener' | 'removeEventListener'>,
+    private readonly maxConnections = DEFAULT_MAX_CONNECTIONS
+  ) {}
 
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
     if (evt.detail.protocols.includes(PEX_PROTOCOL)) void this.ask(evt.detail.peerId).catch(() => {})

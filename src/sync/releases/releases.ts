@@ -7,7 +7,15 @@ import { chunkLocations } from '../../dag/locations.js'
 import { CmeshError, InvalidManifestError, MirrorError, MixAndMatchError, ReleaseNotFoundError, RollbackError, TooLargeError } from '../../errors.js'
 import type { PublisherKey } from '../../policy/trust/keys.js'
 import { MAX_BUNDLE_BYTES } from '../../policy/trust/constants.js'
-import { encodeBundle, openBundle, signManifest, type Dependency, type Mirror, type OpenedRelease, type ReleaseManifest } from '../../policy/trust/release-manifest.js'
+import {
+  encodeBundle,
+  openBundle,
+  signManifest,
+  type Dependency,
+  type Mirror,
+  type OpenedRelease,
+  type ReleaseManifest
+} from '../../policy/trust/release-manifest.js'
 import { checkRelease, type TrustStore } from '../../policy/trust/trust.js'
 import type { Blockstore } from '../../store/interface.js'
 import { readCapped } from '../../store/read-capped.js'
@@ -97,7 +105,11 @@ export interface ReleaseComponents {
 }
 
 /** Totals of a complete DAG in the store, and its interior blocks (what a bundle carries). */
-async function dagTotals (store: Pick<Blockstore, 'getSync'>, root: CID, signal?: AbortSignal): Promise<{ blocks: number, bytes: number, interior: Array<{ cid: CID, bytes: Uint8Array }> }> {
+async function dagTotals (store: Pick<Blockstore, 'getSync'>, root: CID, signal?: AbortSignal): Promise<{
+  blocks: number,
+  bytes: number,
+  interior: Array<{ cid: CID, bytes: Uint8Array }>
+}> {
   let blocks = 0
   let bytes = 0
   const interior: Array<{ cid: CID, bytes: Uint8Array }> = []
@@ -174,7 +186,13 @@ export class Releases {
     }
   }
 
-  private async record (r: Pick<OpenedRelease, 'cid' | 'manifest' | 'signer'>, bundle: Uint8Array, held: InstalledRelease | undefined, deps: CID[] = []): Promise<void> {
+  private async record (
+    r: Pick<OpenedRelease,
+    'cid' | 'manifest' | 'signer'>,
+    bundle: Uint8Array,
+    held: InstalledRelease | undefined,
+    deps: CID[] = []
+  ): Promise<void> {
     const { store, index } = this.c
     const owner = releasePin(r.manifest.name)
     await store.pin(r.manifest.root, owner)
@@ -236,16 +254,49 @@ export class Releases {
     }
     if (best === undefined || bestBundle === undefined) {
       if (sameAsHeld && held !== undefined) {
-        return { name, version: held.version, seq: held.seq, release: held.release, root: held.root, size: held.size, upToDate: true, wireBytes: offered, bundleBytes: offered, fetchedBytes: 0, sources: {}, deps: [], seconds: (performance.now() - started) / 1000 }
+        return {
+          name,
+          version: held.version,
+          seq: held.seq,
+          release: held.release,
+          root: held.root,
+          size: held.size,
+          upToDate: true,
+          wireBytes: offered,
+          bundleBytes: offered,
+          fetchedBytes: 0,
+          sources: {},
+          deps: [],
+          seconds: (performance.now() - started) / 1000
+        }
       }
       throw firstError ?? new ReleaseNotFoundError(name, 'nothing was offered')
     }
     const m = best.manifest
     options.onProgress?.({ type: 'update:release', name, version: m.version, seq: m.seq, size: m.size })
-    const result: UpdateResult = { name, version: m.version, seq: m.seq, release: best.cid.toString(), root: m.root.toString(), size: m.size, upToDate: false, wireBytes: offered, bundleBytes: offered, fetchedBytes: 0, sources: {}, deps: [], seconds: 0 }
+    const result: UpdateResult = {
+      name,
+      version: m.version,
+      seq: m.seq,
+      release: best.cid.toString(),
+      root: m.root.toString(),
+      size: m.size,
+      upToDate: false,
+      wireBytes: offered,
+      bundleBytes: offered,
+      fetchedBytes: 0,
+      sources: {},
+      deps: [],
+      seconds: 0
+    }
     // plain web mirrors need the DAG's interior to locate chunks: ask the peer for it, less what we hold
     if (options.bundle === undefined && options.useMirrors !== false && m.mirrors.some(x => x.type === 'files') && this.c.bundles !== undefined) {
-      const full = await this.c.bundles.ask(bestPeer, name, { blocks: true, have: held === undefined ? null : CID.parse(held.release) }, options.signal).catch(() => undefined)
+      const full = await this.c.bundles.ask(
+        bestPeer,
+        name,
+        { blocks: true, have: held === undefined ? null : CID.parse(held.release) },
+        options.signal
+      ).catch(() => undefined)
       if (full !== undefined) {
         result.wireBytes += full.length
         result.bundleBytes += full.length
@@ -292,7 +343,8 @@ export class Releases {
     const totals = await dagTotals(store, m.root, options.signal)
     const size = (await stat(store, m.root)).size
     if (size !== m.size || totals.blocks !== m.blocks || totals.bytes !== m.dagBytes) {
-      throw new MixAndMatchError(`${m.name} ${m.version}: the fetched DAG (${size} bytes of content, ${totals.blocks} blocks, ${totals.bytes} bytes) does not match its manifest (${m.size}, ${m.blocks}, ${m.dagBytes})`)
+      const fetched = `${size} bytes of content, ${totals.blocks} blocks, ${totals.bytes} bytes`
+      throw new MixAndMatchError(`${m.name} ${m.version}: the fetched DAG (${fetched}) does not match its manifest (${m.size}, ${m.blocks}, ${m.dagBytes})`)
     }
   }
 

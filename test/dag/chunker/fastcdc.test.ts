@@ -56,7 +56,15 @@ describe('FastCDC chunker', () => {
   })
 
   it('rejects sizes it cannot honour', () => {
-    for (const bad of [{ minSize: 10 }, { avgSize: 3000 }, { minSize: 8192, avgSize: 4096 }, { maxSize: 2 * 1024 * 1024, avgSize: 1 << 20 }, { normalization: 4 }, { minSize: -1 }, { avgSize: 1.5 }]) {
+    for (const bad of [
+      { minSize: 10 },
+      { avgSize: 3000 },
+      { minSize: 8192, avgSize: 4096 },
+      { maxSize: 2 * 1024 * 1024, avgSize: 1 << 20 },
+      { normalization: 4 },
+      { minSize: -1 },
+      { avgSize: 1.5 }
+    ]) {
       assert.throws(() => new FastCdc(bad), (err: { code?: string }) => err.code === 'ERR_INVALID_OPTION', JSON.stringify(bad))
     }
   })

@@ -28,7 +28,12 @@ describe('eviction order (GDSF with community popularity)', () => {
   })
 
   it('never evicts pinned or collection content, whatever it takes', () => {
-    fc.assert(fc.property(fc.array(fc.record({ size: fc.integer({ min: 1, max: 1e6 }), popularity: fc.double({ min: 0, max: 100, noNaN: true }), owned: fc.boolean(), protected: fc.boolean() }), { maxLength: 40 }), fc.integer({ min: 0, max: 5e7 }), (specs, need) => {
+    fc.assert(fc.property(fc.array(fc.record({
+      size: fc.integer({ min: 1, max: 1e6 }),
+      popularity: fc.double({ min: 0, max: 100, noNaN: true }),
+      owned: fc.boolean(),
+      protected: fc.boolean()
+    }), { maxLength: 40 }), fc.integer({ min: 0, max: 5e7 }), (specs, need) => {
       const items = specs.map((s, i) => item(`k${i}`, s.size, s.popularity, { owned: s.owned, protected: s.protected }))
       const out = new GdsfPolicy().victims(items, need)
       assert.ok(out.every(v => !v.protected))

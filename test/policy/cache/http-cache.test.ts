@@ -2,7 +2,15 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { HEURISTIC_MAX_MS } from '../../../src/policy/cache/constants.js'
-import { conditionalHeaders, freshnessLifetime, freshUntil, isFresh, mergeNotModified, parseCacheControl, shareability } from '../../../src/policy/cache/http-cache.js'
+import {
+  conditionalHeaders,
+  freshnessLifetime,
+  freshUntil,
+  isFresh,
+  mergeNotModified,
+  parseCacheControl,
+  shareability
+} from '../../../src/policy/cache/http-cache.js'
 
 const NOW = Date.parse('2026-11-23T12:00:00Z')
 const date = (ms: number): string => new Date(ms).toUTCString()

@@ -26,7 +26,11 @@ describe('real network segments', () => {
     const addrs = new Map<string, { peerId: string, addrs: string[] }>()
     for (const name of ['a2', 'a3', 'b1', 'b2']) {
       const h = hosts.get(name)!
-      const child = spawn('ip', ['netns', 'exec', h.ns, process.execPath, CMESH_BIN, 'daemon', '--repo', join(dir, name), '--json', '--listen', '/ip4/0.0.0.0/tcp/4001'], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const child = spawn(
+        'ip',
+        ['netns', 'exec', h.ns, process.execPath, CMESH_BIN, 'daemon', '--repo', join(dir, name), '--json', '--listen', '/ip4/0.0.0.0/tcp/4001'],
+        { stdio: ['ignore', 'pipe', 'inherit'] }
+      )
       daemons.push(child)
       const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string]
       const ready = JSON.parse(line) as { peerId: string, addrs: string[] }
@@ -35,7 +39,26 @@ describe('real network segments', () => {
     }
     // the newcomer in A knows the B nodes only by bootstrap address: mDNS does not cross the router
     const bootstrap = ['b1', 'b2'].flatMap(n => ['--bootstrap', `/ip4/${hosts.get(n)!.addr}/tcp/4001/p2p/${addrs.get(n)!.peerId}`])
-    const out = execFileSync('ip', ['netns', 'exec', hosts.get('a1')!.ns, process.execPath, CMESH_BIN, 'peers', '--repo', join(dir, 'a1'), '--json', '--wait', '5', '--listen', '/ip4/0.0.0.0/tcp/4001', ...bootstrap], { encoding: 'utf8' })
+    const out = execFileSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        hosts.get('a1')!.ns,
+        process.execPath,
+        CMESH_BIN,
+        'peers',
+        '--repo',
+        join(dir, 'a1'),
+        '--json',
+        '--wait',
+        '5',
+        '--listen',
+        '/ip4/0.0.0.0/tcp/4001',
+        ...bootstrap
+      ],
+      { encoding: 'utf8' }
+    )
     const peers = out.trim().split('\n').map(l => JSON.parse(l) as { peerId: string, segment: string, discoveredAfterMs?: number, rttMs?: number })
     const sameSegment = new Set(['a2', 'a3'].map(n => addrs.get(n)!.peerId))
     const otherSegment = new Set(['b1', 'b2'].map(n => addrs.get(n)!.peerId))

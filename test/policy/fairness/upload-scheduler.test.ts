@@ -16,7 +16,12 @@ function scheduler (options: Omit<UploadSchedulerOptions, 'clock'> = {}): Upload
  * Backlogged requesters: each keeps `depth` requests waiting and sends a full message per grant at once. Returns
  * the block bytes each peer got over `messages` grants, the grants' order and their times on the clock.
  */
-async function run (scheduler: UploadScheduler & { time: FakeClock }, peers: Array<Omit<UploadRequest, 'signal'> & { depth?: number }>, messages: number): Promise<{ bytes: Map<string, number>, order: string[], times: number[] }> {
+async function run (
+  scheduler: UploadScheduler & { time: FakeClock },
+  peers: Array<Omit<UploadRequest,
+  'signal'> & { depth?: number }>,
+  messages: number
+): Promise<{ bytes: Map<string, number>, order: string[], times: number[] }> {
   const bytes = new Map<string, number>()
   const order: string[] = []
   const times: number[] = []

@@ -3,7 +3,15 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import * as dagCbor from '@ipld/dag-cbor'
-import { generatePublisherKey, loadPublisherKey, parsePublicKey, savePublisherKey, signPayload, verifyPayload, type PublisherKey } from '../../../src/policy/trust/keys.js'
+import {
+  generatePublisherKey,
+  loadPublisherKey,
+  parsePublicKey,
+  savePublisherKey,
+  signPayload,
+  verifyPayload,
+  type PublisherKey
+} from '../../../src/policy/trust/keys.js'
 import { MAX_BUNDLE_BYTES, MAX_MANIFEST_BYTES } from '../../../src/policy/trust/constants.js'
 import { encodeBundle, openBundle, openEnvelope, signManifest, thinBundle, type ReleaseManifest } from '../../../src/policy/trust/release-manifest.js'
 import { TrustStore } from '../../../src/policy/trust/trust.js'
@@ -47,7 +55,14 @@ async function resign (bundle: Uint8Array, key: PublisherKey, change: (m: Releas
 }
 
 /** Replace the envelope of a bundle with raw DAG-CBOR (to forge signatures). */
-function withEnvelope (bundle: Uint8Array, edit: (env: { manifest: unknown, sig: { alg: string, key: string, value: Uint8Array } | null }) => void): Uint8Array {
+function withEnvelope (bundle: Uint8Array, edit: (env: {
+  manifest: unknown,
+  sig: {
+    alg: string,
+    key: string,
+    value: Uint8Array
+  } | null
+}) => void): Uint8Array {
   const b = dagCbor.decode(bundle) as { release: Uint8Array, blocks: unknown[] }
   const env = dagCbor.decode(b.release) as { manifest: unknown, sig: { alg: string, key: string, value: Uint8Array } | null }
   edit(env)
@@ -229,7 +244,13 @@ describe('installing signed releases', () => {
       const app = await pub.releases.publish(tree(t, 15), { name: 'app', version: '2.0.0', key, deps: ['lib@1.0.0'] })
       const offers = async (name: string): Promise<Array<{ peer: string, bundle: Uint8Array }>> =>
         name === 'lib' ? [{ peer: 'mallory', bundle: libForged }] : [{ peer: 'publisher', bundle: app.bundle }]
-      const mixed = new Releases({ store: client.store, trust: client.trust, index: client.index, bundles: { offers, ask: async () => undefined }, peers: { sources: async () => [storeSource(pub.store, 'publisher')] } })
+      const mixed = new Releases({
+        store: client.store,
+        trust: client.trust,
+        index: client.index,
+        bundles: { offers, ask: async () => undefined },
+        peers: { sources: async () => [storeSource(pub.store, 'publisher')] }
+      })
       await assert.rejects(mixed.update('app', { withDeps: true }), { code: 'ERR_MIX_AND_MATCH' })
       nothingInstalled(client, 'app', app.manifest.root.toString())
     })
@@ -240,7 +261,13 @@ describe('installing signed releases', () => {
     const key = generatePublisherKey()
     const base = await pub.releases.publish(tree(t, 21), { name: 'base', version: '1.0.0', key, import: { chunker: SMALL_CHUNKS } })
     const lib = await pub.releases.publish(tree(t, 22), { name: 'lib', version: '1.0.0', key, deps: ['base@1.0.0'], import: { chunker: SMALL_CHUNKS } })
-    const app = await pub.releases.publish(tree(t, 23), { name: 'app', version: '1.0.0', key, deps: ['lib@1.0.0', 'base@1.0.0'], import: { chunker: SMALL_CHUNKS } })
+    const app = await pub.releases.publish(tree(t, 23), {
+      name: 'app',
+      version: '1.0.0',
+      key,
+      deps: ['lib@1.0.0', 'base@1.0.0'],
+      import: { chunker: SMALL_CHUNKS }
+    })
     const client = side(t, pub.store)
     client.trust.add('app', key.publicKey)
     const bundles: Record<string, Uint8Array> = { base: base.bundle, lib: lib.bundle, app: app.bundle }
@@ -256,7 +283,11 @@ describe('installing signed releases', () => {
     })
     const r = await releases.update('app', { withDeps: true })
     assert.deepEqual(r.deps.map(d => d.name).sort(), ['base', 'lib'])
-    for (const root of [app.manifest.root, lib.manifest.root, base.manifest.root]) assert.ok(client.store.isComplete(root) || client.store.isPinned(root), `${root} held`)
+    for (const root of [
+      app.manifest.root,
+      lib.manifest.root,
+      base.manifest.root
+    ]) assert.ok(client.store.isComplete(root) || client.store.isPinned(root), `${root} held`)
     // every package shares lib/shared.js: it crossed once, so the closure cost less than the three sizes
     const sizes = app.manifest.size + lib.manifest.size + base.manifest.size
     assert.ok(r.wireBytes < sizes, `${r.wireBytes} on the wire for ${sizes} of content`)
@@ -294,6 +325,10 @@ describe('release bundles', () => {
     b.blocks[0]![1][3] = b.blocks[0]![1][3]! ^ 1
     await assert.rejects(openBundle(dagCbor.encode(b)), { code: 'ERR_BLOCK_CORRUPT' })
     await assert.rejects(openBundle(dagCbor.encode({ release: new Uint8Array(3), blocks: [] })), { code: 'ERR_INVALID_MANIFEST' })
-    await assert.rejects(openBundle(dagCbor.encode({ release: (dagCbor.decode(v1.bundle) as { release: Uint8Array }).release, blocks: [], extra: 1 })), { code: 'ERR_INVALID_MANIFEST' })
+    await assert.rejects(openBundle(dagCbor.encode({
+      release: (dagCbor.decode(v1.bundle) as { release: Uint8Array }).release,
+      blocks: [],
+      extra: 1
+    })), { code: 'ERR_INVALID_MANIFEST' })
   })
 })

@@ -30,7 +30,19 @@ describe('destinations', () => {
 
   it('forbids loopback, link-local, unspecified, own and (unless allowed) private destinations', () => {
     const guard = new DestinationGuard(table({}))
-    for (const a of ['127.0.0.1', '::1', '::ffff:127.0.0.1', '0.0.0.0', '::', '169.254.169.254', 'fe80::1', '10.1.2.3', '192.168.1.1', '198.51.100.7', '::ffff:198.51.100.7']) {
+    for (const a of [
+      '127.0.0.1',
+      '::1',
+      '::ffff:127.0.0.1',
+      '0.0.0.0',
+      '::',
+      '169.254.169.254',
+      'fe80::1',
+      '10.1.2.3',
+      '192.168.1.1',
+      '198.51.100.7',
+      '::ffff:198.51.100.7'
+    ]) {
       assert.notEqual(guard.reason(a), undefined, a)
     }
     assert.equal(guard.reason('203.0.113.5'), undefined)
@@ -52,7 +64,18 @@ describe('destinations', () => {
       'router.example': ['192.168.1.1']
     }))
     assert.deepEqual((await guard.resolve('mirror.example')).map(a => a.address), ['203.0.113.5'])
-    for (const host of ['rebind.example', 'mixed.example', 'router.example', 'localhost', 'localhost.', 'a.localhost', '[::1]', '[::ffff:127.0.0.1]', '0.0.0.0', '[::]']) {
+    for (const host of [
+      'rebind.example',
+      'mixed.example',
+      'router.example',
+      'localhost',
+      'localhost.',
+      'a.localhost',
+      '[::1]',
+      '[::ffff:127.0.0.1]',
+      '0.0.0.0',
+      '[::]'
+    ]) {
       await assert.rejects(guard.resolve(host), { code: 'ERR_FORBIDDEN_DESTINATION' }, host)
       assert.equal(await guard.permits(host), false, host)
     }
@@ -66,7 +89,16 @@ describe('destinations', () => {
 
   it('judges literal hosts without resolving them', () => {
     const guard = new DestinationGuard(table({}))
-    for (const host of ['127.0.0.1', 'localhost', 'LOCALHOST.', 'x.localhost', '[::1]', '[::ffff:127.0.0.1]', '0.0.0.0', '10.0.0.1']) assert.notEqual(guard.literalReason(host), undefined, host)
+    for (const host of [
+      '127.0.0.1',
+      'localhost',
+      'LOCALHOST.',
+      'x.localhost',
+      '[::1]',
+      '[::ffff:127.0.0.1]',
+      '0.0.0.0',
+      '10.0.0.1'
+    ]) assert.notEqual(guard.literalReason(host), undefined, host)
     for (const host of ['203.0.113.5', 'example.org', '[2001:db8::1]']) assert.equal(guard.literalReason(host), undefined, host)
   })
 })

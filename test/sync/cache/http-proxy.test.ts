@@ -12,7 +12,11 @@ import { pseudoRandom, tempDir } from '../../helpers/temp.js'
 interface Answer { status: number, headers: IncomingHttpHeaders, body: Buffer }
 
 /** A request through the proxy, as a device configured with it sends one: the absolute URL as the target. */
-async function viaProxy (proxyPort: number, target: string, options: { method?: string, headers?: Record<string, string>, body?: string } = {}): Promise<Answer> {
+async function viaProxy (
+  proxyPort: number,
+  target: string,
+  options: { method?: string, headers?: Record<string, string>, body?: string } = {}
+): Promise<Answer> {
   return await new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port: proxyPort, path: target, method: options.method ?? 'GET', headers: options.headers }, res => {
       const parts: Buffer[] = []
@@ -26,7 +30,13 @@ async function viaProxy (proxyPort: number, target: string, options: { method?: 
 }
 
 async function node (t: TestContext): Promise<CmeshNode> {
-  const n = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, minPeers: 0, urlCache: { prefetchIntervalMs: 0, allowLoopbackOrigins: true } })
+  const n = await createNode({
+    repo: join(tempDir(t), 'repo'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    mdns: false,
+    minPeers: 0,
+    urlCache: { prefetchIntervalMs: 0, allowLoopbackOrigins: true }
+  })
   t.after(async () => await n.stop().catch(() => {}))
   return n
 }
@@ -134,7 +144,13 @@ describe('forward proxy', () => {
       req.on('error', reject)
       req.end()
     })
-    for (const path of [`127.0.0.1:${apiPort}`, `localhost:${apiPort}`, `0x7f.1:${apiPort}`, `[::1]:${apiPort}`, `[::ffff:127.0.0.1]:${apiPort}`]) assert.equal(await connect(path), 403, path)
+    for (const path of [`127.0.0.1:${apiPort}`, `localhost:${apiPort}`, `0x7f.1:${apiPort}`, `[::1]:${apiPort}`, `[::ffff:127.0.0.1]:${apiPort}`]) {
+      assert.equal(
+        await connect(path),
+        403,
+        path
+      )
+    }
     assert.equal(await connect('198.51.100.1:25'), 403, 'CONNECT to a port not allowed (SMTP)')
     assert.equal(await connect('no-port.example'), 400)
   })
@@ -155,7 +171,19 @@ describe('forward proxy', () => {
     assert.deepEqual(parseConnectTarget('example.org:443'), { host: 'example.org', port: 443 })
     assert.deepEqual(parseConnectTarget('[2001:db8::1]:443'), { host: '2001:db8::1', port: 443 })
     assert.deepEqual(parseConnectTarget('203.0.113.5:8443'), { host: '203.0.113.5', port: 8443 })
-    for (const bad of ['example.org', 'example.org:0', 'example.org:65536', 'example.org:044', ':443', 'a b:443', '[zz]:443', '[203.0.113.5]:443', 'user@example.org:443', '-a.example:443', 'example.org:443/x']) {
+    for (const bad of [
+      'example.org',
+      'example.org:0',
+      'example.org:65536',
+      'example.org:044',
+      ':443',
+      'a b:443',
+      '[zz]:443',
+      '[203.0.113.5]:443',
+      'user@example.org:443',
+      '-a.example:443',
+      'example.org:443/x'
+    ]) {
       assert.equal(parseConnectTarget(bad), undefined, bad)
     }
   })

@@ -124,7 +124,11 @@ describe('community cache', () => {
     }
     assert.equal(a!.urlCache.index.size, 0)
     for (const url of [...urls, `http://localhost.:${origin.port}/local`, `http://[::]:${origin.port}/local`, 'http://192.168.1.1/admin', 'http://169.254.169.254/latest/meta-data/']) {
-      await assert.rejects(b!.urlCache.community.ask(a!.peerId.toString(), url, true), (err: Error & { code?: string }) => err.code === 'ERR_FORBIDDEN_DESTINATION', url)
+      await assert.rejects(
+        b!.urlCache.community.ask(a!.peerId.toString(), url, true),
+        (err: Error & { code?: string }) => err.code === 'ERR_FORBIDDEN_DESTINATION',
+        url
+      )
     }
     assert.equal(origin.requestsByPath.get('/local'), urls.length, 'no peer\'s request reached the origin')
   })
@@ -133,7 +137,13 @@ describe('community cache', () => {
     const budgets = [1e6, 2e6, 4e6]
     const nodes: CmeshNode[] = []
     for (const cacheBytes of budgets) {
-      const n = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, minPeers: 0, urlCache: { cacheBytes, owners: 1, statusIntervalMs: 300, prefetchIntervalMs: 0 } })
+      const n = await createNode({
+        repo: join(tempDir(t), 'repo'),
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        mdns: false,
+        minPeers: 0,
+        urlCache: { cacheBytes, owners: 1, statusIntervalMs: 300, prefetchIntervalMs: 0 }
+      })
       t.after(async () => await n.stop().catch(() => {}))
       for (const other of nodes) await n.dial(other.addrs()[0]!)
       nodes.push(n)
@@ -160,7 +170,11 @@ describe('community cache', () => {
     let path = ''
     for (let i = 0; path === ''; i++) if (a!.urlCache.owners(origin.url(`/f${i}`))[0] === b!.peerId.toString()) path = `/f${i}`
     origin.set(path, { bytes: pseudoRandom(1000, 6), headers: { 'cache-control': 'max-age=60' } })
-    await assert.rejects(b!.urlCache.community.ask(a!.peerId.toString(), origin.url(path), true), (err: Error & { code?: string }) => err.code === 'ERR_NOT_OWNER')
+    await assert.rejects(b!.urlCache.community.ask(
+      a!.peerId.toString(),
+      origin.url(path),
+      true
+    ), (err: Error & { code?: string }) => err.code === 'ERR_NOT_OWNER')
     assert.equal(origin.requests, 0)
     // what a owns, it fetches when asked
     let mine = ''
@@ -221,7 +235,13 @@ describe('community cache', () => {
     await body(await a!.fetchUrl(origin.url('/keep')))
     await a!.stop()
     await origin.stop()
-    const again = await createNode({ repo, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, minPeers: 0, urlCache: { prefetchIntervalMs: 0, allowLoopbackOrigins: true } })
+    const again = await createNode({
+      repo,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      mdns: false,
+      minPeers: 0,
+      urlCache: { prefetchIntervalMs: 0, allowLoopbackOrigins: true }
+    })
     t.after(async () => await again.stop().catch(() => {}))
     const r = await again.fetchUrl(origin.url('/keep'))
     assert.equal(r.source, 'local')
@@ -230,7 +250,13 @@ describe('community cache', () => {
 
   it('evicts by popularity within its budget and never touches pinned content', async t => {
     const origin = await startOrigin(t)
-    for (const name of ['a', 'b', 'c', 'd', 'e']) origin.set(`/${name}`, { bytes: pseudoRandom(10_000, name.charCodeAt(0)), headers: { 'cache-control': 'max-age=3600' } })
+    for (const name of [
+      'a',
+      'b',
+      'c',
+      'd',
+      'e'
+    ]) origin.set(`/${name}`, { bytes: pseudoRandom(10_000, name.charCodeAt(0)), headers: { 'cache-control': 'max-age=3600' } })
     const [node] = await community(t, 1, { cacheBytes: 25_000 })
     const evicted: string[] = []
     node!.urlCache.on(e => { if (e.kind === 'evict') evicted.push(e.url) })
@@ -284,7 +310,14 @@ describe('claims', () => {
     const fake = pseudoRandom(30_000, 32)
     const { cid, size } = await importBytes(liar!.store, fake)
     const now = Date.now()
-    await liar!.urlCache.community.announce(await liar!.urlCache.community.signClaim({ url, cid, size, headers: { etag }, fetchedAt: now, freshUntil: now + 3600_000 }))
+    await liar!.urlCache.community.announce(await liar!.urlCache.community.signClaim({
+      url,
+      cid,
+      size,
+      headers: { etag },
+      fetchedAt: now,
+      freshUntil: now + 3600_000
+    }))
     await waitFor(() => victim!.urlCache.community.claimsFor(url).length === 1, { what: 'the claim to arrive' })
     const poisoned = await victim!.fetchUrl(url)
     assert.equal(poisoned.source, 'peer', 'the bytes match the CID the liar signed, so they are taken')
@@ -310,7 +343,14 @@ describe('claims that do not hold', () => {
     await asker!.store.gc()
     assert.equal(await asker!.store.has(cid), false)
     const now = Date.now()
-    await claimant!.urlCache.community.announce(await claimant!.urlCache.community.signClaim({ url, cid, size, headers: {}, fetchedAt: now, freshUntil: now + 3600_000 }))
+    await claimant!.urlCache.community.announce(await claimant!.urlCache.community.signClaim({
+      url,
+      cid,
+      size,
+      headers: {},
+      fetchedAt: now,
+      freshUntil: now + 3600_000
+    }))
     await waitFor(() => asker!.urlCache.community.claimsFor(url).length === 1, { what: 'the claim to arrive' })
     const r = await asker!.fetchUrl(url)
     assert.deepEqual(await body(r), real)
@@ -327,7 +367,14 @@ describe('a node just started', () => {
     const [holder] = await community(t, 1)
     await body(await holder!.fetchUrl(origin.url('/early')))
     // a one-off node (as `cmesh get-url` starts) with a status interval too long to have heard anything
-    const fresh = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, minPeers: 0, bootstrap: [holder!.addrs()[0]!], urlCache: { statusIntervalMs: 3600_000, prefetchIntervalMs: 0, allowLoopbackOrigins: true } })
+    const fresh = await createNode({
+      repo: join(tempDir(t), 'repo'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      mdns: false,
+      minPeers: 0,
+      bootstrap: [holder!.addrs()[0]!],
+      urlCache: { statusIntervalMs: 3600_000, prefetchIntervalMs: 0, allowLoopbackOrigins: true }
+    })
     t.after(async () => await fresh.stop().catch(() => {}))
     assert.equal(fresh.urlCache.community.memberCount(), 0)
     const r = await fresh.fetchUrl(origin.url('/early'))

@@ -28,7 +28,13 @@ function governance (d: Doc): Record<string, unknown> {
 
 /** A node on loopback without peer exchange, so the tests decide who is connected to whom. */
 async function startNode (t: TestContext, doc: Record<string, unknown> | undefined, budget?: number): Promise<CmeshNode> {
-  const node = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, minPeers: 0, collections: { antiEntropyIntervalMs: 60_000, retryMs: 500 } })
+  const node = await createNode({
+    repo: join(tempDir(t), 'repo'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    mdns: false,
+    minPeers: 0,
+    collections: { antiEntropyIntervalMs: 60_000, retryMs: 500 }
+  })
   t.after(async () => await node.stop().catch(() => {}))
   await node.pex.stop()
   if (doc !== undefined) await node.collections.join(doc, { budget })
@@ -76,7 +82,15 @@ function share (doc: Record<string, unknown>, key: PublisherKey, over: Partial<A
     seq: 1,
     id: 'x',
     kind: 'share',
-    resource: { root: parseCid('bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'), size: 10, title: 'x', purpose: 'other', tags: [], lang: null, license: null },
+    resource: {
+      root: parseCid('bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'),
+      size: 10,
+      title: 'x',
+      purpose: 'other',
+      tags: [],
+      lang: null,
+      license: null
+    },
     target: null,
     created: now,
     expires: now + HOUR,
@@ -116,7 +130,14 @@ describe('collections over the network', () => {
     await meshed([[a, 1], [b, 2], [c, 1]])
 
     const notice = file(t, 'water-cut.txt', 'Water is off on Tuesday 9-12.\n')
-    const r1 = await a.collections.share(notice, { collection: 'riverside', key: leader, title: 'Water cut Tuesday', purpose: 'notice', tags: ['water', 'urgent'], lang: 'en' })
+    const r1 = await a.collections.share(notice, {
+      collection: 'riverside',
+      key: leader,
+      title: 'Water cut Tuesday',
+      purpose: 'notice',
+      tags: ['water', 'urgent'],
+      lang: 'en'
+    })
     assert.equal(r1.id, 'water-cut.txt')
     assert.equal(r1.seq, 1)
     await waitFor(() => synced(c, 'water-cut.txt') && synced(b, 'water-cut.txt'), { what: 'the notice on c' })
@@ -124,7 +145,14 @@ describe('collections over the network', () => {
     assert.ok(c.store.isPinned(parseCid(r1.root!)))
 
     const lesson = file(t, 'fractions.bin', pseudoRandom(50_000, 3))
-    await b.collections.share(lesson, { collection: 'riverside', key: teacher, id: 'fractions', title: 'Fractions, lesson 1', purpose: 'education', tags: ['maths'] })
+    await b.collections.share(lesson, {
+      collection: 'riverside',
+      key: teacher,
+      id: 'fractions',
+      title: 'Fractions, lesson 1',
+      purpose: 'education',
+      tags: ['maths']
+    })
     await waitFor(() => synced(a, 'fractions') && synced(c, 'fractions'), { what: 'the lesson on a and c' })
     assert.deepEqual(c.collections.browse('riverside', { tag: ['maths'] }).map(e => e.id), ['fractions'])
     assert.deepEqual(c.collections.browse('riverside', { purpose: 'notice' }).map(e => e.title), ['Water cut Tuesday'])
@@ -133,7 +161,13 @@ describe('collections over the network', () => {
     assert.equal(c.collections.browse('riverside', { publisher: teacher.publicKey }).length, 1)
 
     // an update supersedes by seq, and the old version is unpinned everywhere
-    const r2 = await a.collections.share(file(t, 'water-cut.txt', 'Water is off on Tuesday 9-14.\n'), { collection: 'riverside', key: leader, title: 'Water cut Tuesday (longer)', purpose: 'notice', tags: ['water'] })
+    const r2 = await a.collections.share(file(t, 'water-cut.txt', 'Water is off on Tuesday 9-14.\n'), {
+      collection: 'riverside',
+      key: leader,
+      title: 'Water cut Tuesday (longer)',
+      purpose: 'notice',
+      tags: ['water']
+    })
     assert.equal(r2.seq, 2)
     await waitFor(() => c.collections.browse('riverside', { purpose: 'notice' })[0]?.seq === 2 && synced(c, 'water-cut.txt'), { what: 'the update on c' })
     await waitFor(() => !c.store.isPinned(parseCid(r1.root!)) && !b.store.isPinned(parseCid(r1.root!)), { what: 'the old version unpinned' })
@@ -150,10 +184,19 @@ describe('collections over the network', () => {
     // retraction by a moderator, from the far end of the line
     const lessonRoot = parseCid(c.collections.browse('riverside')[0]!.root)
     await c.collections.retract({ collection: 'riverside', key: moderator, publisher: teacher.publicKey, id: 'fractions' })
-    await waitFor(() => [a, b, c].every(n => n.collections.browse('riverside').length === 0 && !n.store.isPinned(lessonRoot)), { what: 'the lesson gone everywhere' })
+    await waitFor(() => [
+      a,
+      b,
+      c
+    ].every(n => n.collections.browse('riverside').length === 0 && !n.store.isPinned(lessonRoot)), { what: 'the lesson gone everywhere' })
     // only moderators retract others' resources
     await a.collections.share(lesson, { collection: 'riverside', key: teacher, id: 'fractions-2', title: 'Fractions again', purpose: 'education' })
-    await assert.rejects(a.collections.retract({ collection: 'riverside', key: leader, publisher: teacher.publicKey, id: 'fractions-2' }), { code: 'ERR_UNAUTHORIZED' })
+    await assert.rejects(a.collections.retract({
+      collection: 'riverside',
+      key: leader,
+      publisher: teacher.publicKey,
+      id: 'fractions-2'
+    }), { code: 'ERR_UNAUTHORIZED' })
     await assert.rejects(a.collections.retract({ collection: 'riverside', key: leader, id: 'nothing' }), { code: 'ERR_RESOURCE_NOT_FOUND' })
     assert.deepEqual(b.collections.stats('riverside').rejected, {})
     assert.equal(a.collections.list()[0]!.resources, 1)
@@ -177,7 +220,15 @@ describe('collections over the network', () => {
       seq: 1,
       id: 'x',
       kind: 'share',
-      resource: { root: parseCid('bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'), size: 10, title: 'x', purpose: 'other', tags: [], lang: null, license: null },
+      resource: {
+        root: parseCid('bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'),
+        size: 10,
+        title: 'x',
+        purpose: 'other',
+        tags: [],
+        lang: null,
+        license: null
+      },
       target: null,
       created: now,
       expires: now + HOUR
@@ -220,7 +271,19 @@ describe('collections over the network', () => {
     const doc = governance({ publishers: 'members', members: [flooder.publicKey, honest.publicKey], maxAnnouncementsPerHour: 5 })
     const topic = collectionTopic(parseGovernance(doc))
     const [f, b, h, d] = [await startNode(t, doc), await startNode(t, doc), await startNode(t, doc), await startNode(t, doc)]
-    if (process.env.DEBUG_COLL !== undefined) for (const [n, name] of [[b, 'b'], [d, 'd'], [h, 'h']] as const) n.collections.on(e => { if (e.type !== 'rejected') console.log(name, e.type, e.type === 'accepted' ? e.announcement.id : e.type === 'failed' ? e.error?.message : '') })
+    if (process.env.DEBUG_COLL !== undefined) {
+      for (const [n, name] of [[b, 'b'], [d, 'd'], [h, 'h']] as const) {
+        n.collections.on(e => {
+          if (e.type !== 'rejected') {
+            console.log(
+              name,
+              e.type,
+              e.type === 'accepted' ? e.announcement.id : e.type === 'failed' ? e.error?.message : ''
+            )
+          }
+        })
+      }
+    }
     await connect(f, b)
     await connect(h, b)
     await connect(b, d)
@@ -229,7 +292,12 @@ describe('collections over the network', () => {
     await Promise.all(Array.from({ length: 200 }, async (_, i) => await pubsub(f).publish(topic, share(doc, flooder, { id: `spam-${i}` })).catch(() => {})))
     await waitFor(() => (b.collections.stats('riverside').rejected.ERR_QUOTA ?? 0) >= 5, { what: 'b throttling the flooder' })
     if (process.env.DEBUG_COLL !== undefined) console.log([f, b, h, d].map(n => meshPeers(n)), b.collections.stats('riverside'))
-    await h.collections.share(file(t, 'meeting.txt', 'Residents meeting, Friday 7pm'), { collection: 'riverside', key: honest, title: 'Residents meeting', purpose: 'notice' })
+    await h.collections.share(file(t, 'meeting.txt', 'Residents meeting, Friday 7pm'), {
+      collection: 'riverside',
+      key: honest,
+      title: 'Residents meeting',
+      purpose: 'notice'
+    })
     await waitFor(() => synced(d, 'meeting.txt'), { what: 'the honest notice on d' })
     const fromFlooder = (n: CmeshNode): number => n.collections.browse('riverside', { publisher: flooder.publicKey }).length
     assert.equal(fromFlooder(b), 5)
@@ -238,7 +306,12 @@ describe('collections over the network', () => {
     // the local share path applies the same quota
     for (let i = 0; i < 4; i++) await h.collections.share(file(t, `n${i}.txt`, `notice ${i}`), { collection: 'riverside', key: honest, title: `Notice ${i}`, purpose: 'notice' })
     const pinsBefore = [...h.store.pins()].length
-    await assert.rejects(h.collections.share(file(t, 'n5.txt', 'one too many'), { collection: 'riverside', key: honest, title: 'Too many', purpose: 'notice' }), { code: 'ERR_QUOTA' })
+    await assert.rejects(h.collections.share(file(t, 'n5.txt', 'one too many'), {
+      collection: 'riverside',
+      key: honest,
+      title: 'Too many',
+      purpose: 'notice'
+    }), { code: 'ERR_QUOTA' })
     assert.equal([...h.store.pins()].length, pinsBefore, 'a refused share leaves no pin behind')
   })
 
@@ -246,9 +319,27 @@ describe('collections over the network', () => {
     const leader = generatePublisherKey()
     const doc = governance({ publishers: [leader.publicKey] })
     const a = await startNode(t, doc)
-    const media = await a.collections.share(file(t, 'festival.bin', pseudoRandom(120_000, 5)), { collection: 'riverside', key: leader, id: 'festival', title: 'Festival video', purpose: 'media' })
-    await a.collections.share(file(t, 'bins.txt', 'Bins go out on Monday night'), { collection: 'riverside', key: leader, id: 'bins', title: 'Bin day', purpose: 'notice' })
-    const huge = await a.collections.share(file(t, 'app.bin', pseudoRandom(400_000, 6)), { collection: 'riverside', key: leader, id: 'app', title: 'Community app', purpose: 'software' })
+    const media = await a.collections.share(file(t, 'festival.bin', pseudoRandom(120_000, 5)), {
+      collection: 'riverside',
+      key: leader,
+      id: 'festival',
+      title: 'Festival video',
+      purpose: 'media'
+    })
+    await a.collections.share(file(t, 'bins.txt', 'Bins go out on Monday night'), {
+      collection: 'riverside',
+      key: leader,
+      id: 'bins',
+      title: 'Bin day',
+      purpose: 'notice'
+    })
+    const huge = await a.collections.share(file(t, 'app.bin', pseudoRandom(400_000, 6)), {
+      collection: 'riverside',
+      key: leader,
+      id: 'app',
+      title: 'Community app',
+      purpose: 'software'
+    })
     // a late joiner with room for the notice and the video, not the app
     const b = await startNode(t, doc, 300_000)
     const seen = events(b)
@@ -281,8 +372,20 @@ describe('collections over the network', () => {
     // the bridge goes down
     await a2.libp2p.hangUp(b1.peerId)
     await waitFor(() => a2.libp2p.getConnections(b1.peerId).length === 0 && b1.libp2p.getConnections(a2.peerId).length === 0, { what: 'the halves apart' })
-    const r = await a1.collections.share(file(t, 'storm.txt', 'Storm warning tonight'), { collection: 'riverside', key: leader, id: 'storm', title: 'Storm warning', purpose: 'notice' })
-    await a1.collections.share(file(t, 'map.bin', pseudoRandom(30_000, 9)), { collection: 'riverside', key: leader, id: 'map', title: 'Shelter map', purpose: 'education' })
+    const r = await a1.collections.share(file(t, 'storm.txt', 'Storm warning tonight'), {
+      collection: 'riverside',
+      key: leader,
+      id: 'storm',
+      title: 'Storm warning',
+      purpose: 'notice'
+    })
+    await a1.collections.share(file(t, 'map.bin', pseudoRandom(30_000, 9)), {
+      collection: 'riverside',
+      key: leader,
+      id: 'map',
+      title: 'Shelter map',
+      purpose: 'education'
+    })
     await waitFor(() => synced(a2, 'storm') && synced(a2, 'map'), { what: 'a2 synced' })
     assert.equal(b2.collections.browse('riverside').length, 0)
     // heal: only a2 and b1 reconnect; b2 learns through b1's anti-entropy and gossip

@@ -11,7 +11,8 @@ import { pseudoRandom } from '../../helpers/temp.js'
 
 describe('block exchange wire format', () => {
   it('reassembles length-prefixed frames however the bytes are split (property)', async () => {
-    await fc.assert(fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 12 }), fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 8 }), async (frames, cuts) => {
+    const framesArb = fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 12 })
+    await fc.assert(fc.asyncProperty(framesArb, fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 8 }), async (frames, cuts) => {
       const wire = Buffer.concat(frames.map(f => encodeFrame(f)))
       const pieces: Uint8Array[] = []
       for (let pos = 0, i = 0; pos < wire.length; i++) {
@@ -26,7 +27,16 @@ describe('block exchange wire format', () => {
     const big = encodeFrame(new Uint8Array(2000))
     await assert.rejects((async () => { for await (const f of readFrames([big.subarray(0, 3)], 1000)) void f })(), { code: 'ERR_PROTOCOL' })
     await assert.rejects((async () => { for await (const f of readFrames([encodeFrame(new Uint8Array(10)).subarray(0, 5)], 1000)) void f })(), { code: 'ERR_PROTOCOL' })
-    await assert.rejects((async () => { for await (const f of readFrames([Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 0x01)], 1000)) void f })(), { code: 'ERR_PROTOCOL' })
+    await assert.rejects((async () => {
+      for await (const f of readFrames([Uint8Array.of(
+        0x80,
+        0x80,
+        0x80,
+        0x80,
+        0x80,
+        0x01
+      )], 1000)) void f
+    })(), { code: 'ERR_PROTOCOL' })
   })
 
   it('round-trips every message type', async () => {

@@ -48,9 +48,18 @@ describe('fetching a DAG from block sources', () => {
     const liar: BlockSource = { ...storeSource(bad, 'liar'), misbehaved: why => complaints.push(why) }
     const local = tempStore(t)
     const badEvents: string[] = []
-    const r = await fetchDag(local, cid, [liar, storeSource(good, 'good')], { batchSize: 8, onProgress: e => { if (e.type === 'fetch:bad-block') badEvents.push(e.source) } })
+    const r = await fetchDag(
+      local,
+      cid,
+      [liar, storeSource(good, 'good')],
+      { batchSize: 8, onProgress: e => { if (e.type === 'fetch:bad-block') badEvents.push(e.source) } }
+    )
     assert.deepEqual(await collect(cat(local, r.cid)), Buffer.from(data))
-    assert.ok(complaints.length === 1 && badEvents.includes('liar'), `the liar was caught once and dropped: ${JSON.stringify({ complaints, badEvents, sources: r.sources })}`)
+    assert.ok(complaints.length === 1 && badEvents.includes('liar'), `the liar was caught once and dropped: ${JSON.stringify({
+      complaints,
+      badEvents,
+      sources: r.sources
+    })}`)
   })
 
   it('resumes: blocks already held are not asked for again', async t => {
@@ -105,7 +114,12 @@ describe('fetching a DAG from block sources', () => {
   })
 
   /** A slow peer that answers block by block, 30 ms each; with `cancels`, it skips the blocks it is told it need not send. */
-  function slowPeer (seed: ReturnType<typeof tempStore>, cancels: boolean): { source: BlockSource, asked: () => CID[], sent: Set<string>, cancelled: string[] } {
+  function slowPeer (seed: ReturnType<typeof tempStore>, cancels: boolean): {
+    source: BlockSource,
+    asked: () => CID[],
+    sent: Set<string>,
+    cancelled: string[]
+  } {
     const cancelled: string[] = []
     const sent = new Set<string>()
     let asked: CID[] = []
@@ -232,7 +246,13 @@ describe('fetching a DAG from block sources', () => {
     const rare = root.links.slice(100, 108).map(l => l.cid)
     for (const c of rare) await most.delete(c)
     const order: string[] = []
-    const recording = (source: BlockSource): BlockSource => ({ ...source, request: async (cids, o) => { order.push(...cids.map(String)); return await source.request(cids, o) } })
+    const recording = (source: BlockSource): BlockSource => ({
+      ...source,
+      request: async (cids, o) => {
+        order.push(...cids.map(String))
+        return await source.request(cids, o)
+      }
+    })
     const local = tempStore(t)
     await fetchDag(local, cid, [recording(storeSource(most, 'most')), recording(storeSource(everything, 'everything'))], { batchSize: 8, perSource: 1 })
     assert.deepEqual(await collect(cat(local, cid)), Buffer.from(data))
@@ -247,7 +267,11 @@ describe('fetching a DAG from block sources', () => {
     /** A source that answers `answers` requests, then refuses every connection. */
     const dying = (id: string, kind: BlockSource['kind'], answers: number): BlockSource => {
       let n = 0
-      return { id, kind, request: async (cids, o) => { if (++n > answers) throw new Error('connection refused'); return await storeSource(src, id).request(cids, o) } }
+      return {
+        id,
+        kind,
+        request: async (cids, o) => { if (++n > answers) throw new Error('connection refused'); return await storeSource(src, id).request(cids, o) }
+      }
     }
     const local = tempStore(t)
     await assert.rejects(fetchDag(local, cid, [dying('peer-1', 'peer', 3), dying('mirror-1', 'mirror', 2)], { batchSize: 8 }),

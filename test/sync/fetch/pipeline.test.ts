@@ -42,12 +42,25 @@ describe('pipeline sizing: requests in flight to a source, by its recent through
     // 15 answers a second: 7.5 requests answered in 0.5 s, so 8 in flight, and one more being answered
     { name: 'sizes a source\'s pipeline to cover its throughput over 0.5 s, plus one', spells: [{ ms: 1000, answers: 15, bytes: 750_000 }], depth: 9 },
     // 50 KB in 3 busy seconds (one quick answer, then an empty one): a sixth of a request in 0.5 s
-    { name: 'gives a source that delivers little for the time it is busy 2, the least', spells: [{ ms: 100, answers: 1, bytes: 50_000 }, { ms: 2900, answers: 1, bytes: 0 }], depth: 2 },
+    {
+      name: 'gives a source that delivers little for the time it is busy 2, the least',
+      spells: [{ ms: 100, answers: 1, bytes: 50_000 }, { ms: 2900, answers: 1, bytes: 0 }],
+      depth: 2
+    },
     { name: 'gives a source at most 16, however fast', spells: [{ ms: 1000, answers: 100, bytes: 10 * MiB }], depth: 16 },
     // 5 MB/s over 0.5 s is 9.5 requests of 256 KiB (were the 1 MB answers counted whole, it would be 2.5)
-    { name: 'counts a request as requestBytes at most, however large its answers were', spells: [{ ms: 1000, answers: 5, bytes: 5_000_000 }], requestBytes: 256 * 1024, depth: 11 },
+    {
+      name: 'counts a request as requestBytes at most, however large its answers were',
+      spells: [{ ms: 1000, answers: 5, bytes: 5_000_000 }],
+      requestBytes: 256 * 1024,
+      depth: 11
+    },
     // answers take 1 s at the quickest (8 in flight, 8 a second): 0.5 s of throughput would leave it 5 in flight
-    { name: 'covers a source\'s quickest answer when that is longer than 0.5 s (a long round trip)', spells: [{ ms: 2000, answers: 16, bytes: 1_600_000, depth: 8 }], depth: 9 }
+    {
+      name: 'covers a source\'s quickest answer when that is longer than 0.5 s (a long round trip)',
+      spells: [{ ms: 2000, answers: 16, bytes: 1_600_000, depth: 8 }],
+      depth: 9
+    }
   ]
   for (const row of rows) {
     it(row.name, () => {

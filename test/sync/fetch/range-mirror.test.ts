@@ -51,7 +51,15 @@ async function copyInterior (from: Blockstore, to: Blockstore): Promise<number> 
 const cidOfKey = (key: string): CID => CID.decode(Uint8Array.from(Buffer.from(key, 'latin1')))
 
 /** A release served from `dir`, imported into A; B holds only its interior nodes and the chunk locations. */
-async function release (t: TestContext, files: Record<string, Uint8Array> = RELEASE): Promise<{ dir: string, a: Blockstore, b: Blockstore, root: CID, locations: Map<string, ChunkLocation>, interior: number }> {
+async function release (t: TestContext, files: Record<string, Uint8Array> = RELEASE): Promise<{
+  dir: string,
+  a: Blockstore,
+  b: Blockstore,
+  root: CID,
+  locations: Map<string,
+  ChunkLocation>,
+  interior: number
+}> {
   const dir = writeTree(join(tempDir(t), 'release'), files)
   const a = tempStore(t)
   const { cid: root } = await importPath(a, dir, { chunker: SMALL_CHUNKS })
@@ -163,7 +171,13 @@ describe('fetching a release from a plain web server by byte ranges', () => {
     const v1 = writeTree(join(base, 'v1'), RELEASE)
     const big = RELEASE['big.bin']!
     // two edits 30 KB apart in one file (a gap worth bridging), and a new file
-    const edited = Buffer.concat([big.subarray(0, 200_000), pseudoRandom(3000, 70), big.subarray(200_000, 230_000), pseudoRandom(3000, 72), big.subarray(230_000)])
+    const edited = Buffer.concat([
+      big.subarray(0, 200_000),
+      pseudoRandom(3000, 70),
+      big.subarray(200_000, 230_000),
+      pseudoRandom(3000, 72),
+      big.subarray(230_000)
+    ])
     const files2 = { ...RELEASE, 'big.bin': edited, 'lib/new.js': pseudoRandom(50_000, 71) }
     const v2 = writeTree(join(base, 'v2'), files2)
     const a = tempStore(t)

@@ -28,7 +28,13 @@ function release (t: TestContext, version: number): string {
   return dir
 }
 
-async function publish (node: CmeshNode, dir: string, version: number, key: PublisherKey, mirrors: string[] = []): Promise<Awaited<ReturnType<CmeshNode['publish']>>> {
+async function publish (
+  node: CmeshNode,
+  dir: string,
+  version: number,
+  key: PublisherKey,
+  mirrors: string[] = []
+): Promise<Awaited<ReturnType<CmeshNode['publish']>>> {
   return await node.publish(dir, { name: 'app', version: `${version}.0.0`, key, mirrors: mirrors.map(url => ({ url, type: 'files' as const })), import: { chunker: SMALL_CHUNKS } })
 }
 
@@ -46,7 +52,13 @@ describe('releases over the network', () => {
     assert.deepEqual(user.store.pinOwners(v1.manifest.root), ['release:app'])
     // a publish that fails (a dependency not installed here) leaves no pin behind
     const pins = [...maintainer.store.pins()].length
-    await assert.rejects(maintainer.publish(release(t, 9), { name: 'app', version: '9.0.0', key, deps: ['lib@1.0.0'], import: { chunker: SMALL_CHUNKS } }), { code: 'ERR_INVALID_MANIFEST' })
+    await assert.rejects(maintainer.publish(release(t, 9), {
+      name: 'app',
+      version: '9.0.0',
+      key,
+      deps: ['lib@1.0.0'],
+      import: { chunker: SMALL_CHUNKS }
+    }), { code: 'ERR_INVALID_MANIFEST' })
     assert.equal([...maintainer.store.pins()].length, pins)
 
     const v2 = await publish(maintainer, release(t, 2), 2, key)
@@ -95,7 +107,13 @@ describe('releases over the network', () => {
     const key = generatePublisherKey()
     const maintainer = await startNode(t, { gateway: { port: 0 } })
     assert.ok(maintainer.gateway !== undefined)
-    const v1 = await maintainer.publish(release(t, 5), { name: 'app', version: '5.0.0', key, mirrors: [{ url: maintainer.gateway.url, type: 'gateway' }], import: { chunker: SMALL_CHUNKS } })
+    const v1 = await maintainer.publish(release(t, 5), {
+      name: 'app',
+      version: '5.0.0',
+      key,
+      mirrors: [{ url: maintainer.gateway.url, type: 'gateway' }],
+      import: { chunker: SMALL_CHUNKS }
+    })
     // not connected as a peer: the blocks can only come over HTTP
     const client = await startNode(t)
     client.trust.add('app', key.publicKey)
