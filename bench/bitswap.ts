@@ -137,8 +137,12 @@ try {
   await ready
 
   const t0 = performance.now()
+  const cpu0 = process.cpuUsage()
   const got = await fetchDag(b, root, concurrency, AbortSignal.timeout(Number(args.timeout) * 1000))
   const seconds = (performance.now() - t0) / 1000
+  const cpu = process.cpuUsage(cpu0)
+  // both nodes live in this process: their CPU together, per GB moved
+  const cpuSecondsPerGB = (cpu.user + cpu.system) / 1e6 / (got.bytes / 1e9)
 
   let heldBlocks = 0
   for await (const _ of storeB.getAll()) heldBlocks++
@@ -154,7 +158,8 @@ try {
     'in flight': concurrency,
     'yamux window': window > 0 ? window : 'default',
     seconds: seconds.toFixed(2),
-    'MB/s': mbps.toFixed(1)
+    'MB/s': mbps.toFixed(1),
+    'CPU s/GB (both ends)': cpuSecondsPerGB.toFixed(1)
   }], args.json === true, {
     mb,
     blocks: got.blocks,
@@ -163,6 +168,7 @@ try {
     yamuxWindow: window > 0 ? window : 'default',
     seconds,
     heliaBitswapMBps: mbps,
+    cpuSecondsPerGB,
     versions
   })
 } finally {

@@ -7,8 +7,9 @@
  * seeders: the speedup is the ratio. The seeders first meet during a download (the leecher's peer exchange
  * introduces them, and the TLS handshakes of 28 new connections share the two cores with the transfer); that run
  * is reported as "cold". Then, the seeders connected to each other as a swarm's seeders are, the measured runs.
- * Then an unthrottled 1 -> 1 transfer next to raw Node TCP on loopback and Helia's bitswap (bench/bitswap.ts, in
- * a process of its own) moving the same bytes, the time spent verifying blocks, and (as root, in network
+ * Then an unthrottled 1 -> 1 transfer next to raw Node TCP on loopback, a plain libp2p stream (TCP, TLS, yamux: the
+ * ceiling of our stack) and Helia's bitswap (bench/bitswap.ts, in a process of its own) moving the same bytes, with
+ * the CPU seconds per GB each spends on both ends, the time spent verifying blocks, and (as root, in network
  * namespaces it builds) the median time for a new node to find the nodes of its segment by mDNS.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
@@ -17,13 +18,17 @@ import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseCid } from '../src/dag/cid.js'
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { createServer, connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { callApi, daemonApi } from '../src/daemon/index.js'
 import { createNode, type CmeshNode, type PeerInfo } from '../src/node/index.js'
+import { createHost } from '../src/node/host.js'
+import { sendFrame } from '../src/sync/exchange/framing.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Libp2p } from '@libp2p/interface'
 import { parseRate } from '../src/policy/fairness/token-bucket.js'
 import { buildSegments, canRunNamespaces } from '../test/helpers/netns.js'
 import { parseBenchArgs, printTable } from './report.js'
@@ -40,6 +45,8 @@ const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-swarm-'))
 const nodes: CmeshNode[] = []
 
 const daemons: ChildProcess[] = []
+/** The protocol of the plain-stream ceiling: bytes in frames, nothing else. */
+const PLAIN_PROTOCOL = '/cmesh-bench/plain/1.0.0'
 const BIN = fileURLToPath(new URL('../../bin/cmesh.js', import.meta.url))
 
 /** A seeder: `cmesh add` of each path into its own repo, then `cmesh daemon`; resolves to its listen address. */
@@ -73,12 +80,48 @@ async function meshed (names: string[], ms: number): Promise<boolean> {
   }
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux). */
+function cpuSecondsOf (pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100 // utime and stime, in clock ticks (USER_HZ = 100)
+}
+
+/**
+ * A plain libp2p stream between two hosts built as a node builds them (TCP, TLS, yamux), moving `bytes` in 1 MiB
+ * frames with no protocol on top: the ceiling of our stack on this machine. Both hosts run in this process.
+ */
+async function plainLibp2p (bytes: number): Promise<{ mbps: number, cpuSecondsPerGB: number }> {
+  const host = async (): Promise<Libp2p> => await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, banned: new Set() })
+  const [a, b] = [await host(), await host()]
+  try {
+    const chunk = randomBytes(1 << 20)
+    await a.handle(PLAIN_PROTOCOL, async stream => {
+      for (let sent = 0; sent < bytes; sent += chunk.length) await sendFrame(stream, chunk)
+      await stream.close()
+    })
+    await b.dial(a.getMultiaddrs()[0]!)
+    const cpu0 = process.cpuUsage()
+    const t0 = performance.now()
+    const stream = await b.dialProtocol(a.peerId, PLAIN_PROTOCOL)
+    let got = 0
+    for await (const piece of stream) got += piece.byteLength
+    const seconds = (performance.now() - t0) / 1000
+    const cpu = process.cpuUsage(cpu0)
+    return { mbps: got / 1e6 / seconds, cpuSecondsPerGB: (cpu.user + cpu.system) / 1e6 / (got / 1e9) }
+  } finally {
+    await a.stop()
+    await b.stop()
+  }
+}
+
 async function download (seeders: string[], cid: CID, name: string): Promise<{
   seconds: number,
   mbps: number,
   verifySeconds: number,
   sources: number,
-  blocks: number
+  blocks: number,
+  /** CPU seconds of this process (the leecher) per GB fetched. */
+  leecherCpuPerGB: number
 }> {
   const leecher = await createNode({
     repo: join(work, name),
@@ -88,12 +131,21 @@ async function download (seeders: string[], cid: CID, name: string): Promise<{
     rarestFirst: args.rarest === true
   })
   nodes.push(leecher)
+  const cpu0 = process.cpuUsage()
   const r = await leecher.fetch(cid)
+  const cpu = process.cpuUsage(cpu0)
   // stop it: a leecher that stayed would be found by the next one (peer exchange) and serve it unthrottled
   await leecher.stop()
   nodes.splice(nodes.indexOf(leecher), 1)
   const bytes = Object.values(r.sources).reduce((a, b) => a + b, 0)
-  return { seconds: r.seconds, mbps: bytes / 1e6 / r.seconds, verifySeconds: r.verifySeconds, sources: Object.keys(r.sources).length, blocks: r.fetchedBlocks }
+  return {
+    seconds: r.seconds,
+    mbps: bytes / 1e6 / r.seconds,
+    verifySeconds: r.verifySeconds,
+    sources: Object.keys(r.sources).length,
+    blocks: r.fetchedBlocks,
+    leecherCpuPerGB: (cpu.user + cpu.system) / 1e6 / (bytes / 1e9)
+  }
 }
 
 /** Raw Node TCP over loopback moving `bytes`, no encryption, no framing: the ceiling. */
@@ -125,11 +177,11 @@ async function rawTcp (bytes: number): Promise<number> {
 }
 
 /** Helia's bitswap moving `file` between two Helia nodes (bench/bitswap.ts, in a process of its own). */
-function bitswap (file: string): { seconds?: number, mbps?: number, why?: string } {
+function bitswap (file: string): { seconds?: number, mbps?: number, cpuSecondsPerGB?: number, why?: string } {
   try {
     const out = execFileSync(process.execPath, [fileURLToPath(new URL('./bitswap.js', import.meta.url)), '--file', file, '--json'], { encoding: 'utf8' })
-    const r = JSON.parse(out.trim().split('\n').pop()!) as { seconds: number, heliaBitswapMBps: number }
-    return { seconds: r.seconds, mbps: r.heliaBitswapMBps }
+    const r = JSON.parse(out.trim().split('\n').pop()!) as { seconds: number, heliaBitswapMBps: number, cpuSecondsPerGB?: number }
+    return { seconds: r.seconds, mbps: r.heliaBitswapMBps, cpuSecondsPerGB: r.cpuSecondsPerGB }
   } catch (err) {
     return { why: (err as Error).message.split('\n')[0] }
   }
@@ -217,8 +269,13 @@ try {
   const joined = await meshed(names, 20_000)
   const many = await download(seeders, cid, `leecher-${count}`)
   const treeMany = await download(seeders, treeCid, `leecher-tree-${count}`)
-  const unthrottled = await download([await seeder('free-seeder', [file])], cid, 'leecher-free')
+  const free = await seeder('free-seeder', [file])
+  const freePid = daemons[daemons.length - 1]!.pid!
+  const seederCpu0 = cpuSecondsOf(freePid)
+  const unthrottled = await download([free], cid, 'leecher-free')
+  const seederCpuPerGB = (cpuSecondsOf(freePid) - seederCpu0) / (mb * 1.048576 / 1e3)
   const raw = await rawTcp(mb * 1024 * 1024)
+  const plain = await plainLibp2p(mb * 1024 * 1024)
   const helia = bitswap(file)
   const found = await discovery(Number(args.trials))
 
@@ -232,8 +289,25 @@ try {
     row(`${mb} MiB file, ${count} seeders meeting during it (cold)`, cold, `${(one.seconds / cold.seconds).toFixed(2)}x`),
     row(`package tree (${treeOne.blocks} blocks), 1 seeder`, treeOne, '1.00'),
     row(`package tree, ${count} seeders`, treeMany, `${treeSpeedup.toFixed(2)}x speedup`),
-    row('1 -> 1 unthrottled (cmesh)', unthrottled, `${(unthrottled.mbps / raw).toFixed(2)} of raw TCP`),
-    { run: 'Helia bitswap 1 -> 1 (its defaults: SHA-256, 256 KiB chunks; memory blockstores)', seconds: helia.seconds?.toFixed(2) ?? `n/a: ${helia.why}`, 'MB/s': helia.mbps?.toFixed(1) ?? '', sources: 1, 'verify s': '', ratio: helia.mbps === undefined ? '' : `${(unthrottled.mbps / helia.mbps).toFixed(2)}x: cmesh / Helia` },
+    row('1 -> 1 unthrottled (cmesh)', unthrottled, `${(unthrottled.mbps / plain.mbps).toFixed(2)} of the plain libp2p stream`),
+    {
+      run: 'Helia bitswap 1 -> 1 (its defaults: SHA-256, 256 KiB chunks; memory blockstores)',
+      seconds: helia.seconds?.toFixed(2) ?? `n/a: ${helia.why}`,
+      'MB/s': helia.mbps?.toFixed(1) ?? '',
+      sources: 1,
+      'verify s': '',
+      ratio: helia.mbps === undefined ? '' : `${(unthrottled.mbps / helia.mbps).toFixed(2)}x: cmesh / Helia`
+    },
+    { run: 'plain libp2p stream 1 -> 1 (TCP, TLS, yamux; no protocol)', seconds: (mb * 1.048576 / plain.mbps).toFixed(2), 'MB/s': plain.mbps.toFixed(1), sources: 1, 'verify s': '', ratio: '' },
+    {
+      run: 'CPU s per GB, both ends: cmesh (leecher + seeder) / Helia / plain stream',
+      seconds: '',
+      'MB/s': '',
+      sources: '',
+      'verify s': '',
+      ratio: `${(unthrottled.leecherCpuPerGB + seederCpuPerGB).toFixed(1)} (${unthrottled.leecherCpuPerGB.toFixed(1)} + ${seederCpuPerGB.toFixed(1)})` +
+        ` / ${helia.cpuSecondsPerGB?.toFixed(1) ?? 'n/a'} / ${plain.cpuSecondsPerGB.toFixed(1)}`
+    },
     { run: 'raw Node TCP, loopback', seconds: (mb * 1.048576 / raw).toFixed(2), 'MB/s': raw.toFixed(1), sources: 1, 'verify s': '', ratio: '1.00' },
     { run: `discovery: new node lists its segment (median of ${found.samples.length})`, seconds: found.median?.toFixed(3) ?? `n/a: ${found.why ?? 'no trial found every peer'}`, 'MB/s': '', sources: '', 'verify s': '', ratio: 'mDNS in network namespaces' }
   ]
@@ -255,6 +329,13 @@ try {
     oneToOneMBps: unthrottled.mbps,
     rawTcpMBps: raw,
     heliaBitswapMBps: helia.mbps ?? null,
+    oneToOneOverHelia: helia.mbps === undefined ? null : unthrottled.mbps / helia.mbps,
+    plainLibp2pMBps: plain.mbps,
+    oneToOneOverPlainLibp2p: unthrottled.mbps / plain.mbps,
+    leecherCpuSecondsPerGB: unthrottled.leecherCpuPerGB,
+    seederCpuSecondsPerGB: seederCpuPerGB,
+    heliaCpuSecondsPerGB: helia.cpuSecondsPerGB ?? null,
+    plainLibp2pCpuSecondsPerGB: plain.cpuSecondsPerGB,
     discoveryMedianSeconds: found.median,
     discoverySamples: found.samples
   })
