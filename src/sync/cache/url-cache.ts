@@ -4,7 +4,7 @@ import { CID } from 'multiformats/cid'
 import { cat, stat } from '../../dag/exporter.js'
 import { importStream } from '../../dag/importer.js'
 import { BadClaimError, CmeshError, OriginStatusError, UrlUnavailableError } from '../../errors.js'
-import { GdsfPolicy, type EvictionItem } from '../../policy/cache/eviction.js'
+import { GdsfPolicy } from '../../policy/cache/eviction.js'
 import {
   conditionalHeaders,
   freshUntil,
@@ -38,6 +38,7 @@ import { fetchDag } from '../fetch/fetcher.js'
 import type { UrlClaim } from './url-claims.js'
 import { UrlCommunity } from './url-community.js'
 import { UrlIndex, type UrlEntry } from './url-index.js'
+import { UrlShelf } from './url-shelf.js'
 import type { CacheEvent, FetchUrlOptions, UrlCacheComponents, UrlCacheOptions, UrlCacheStats, UrlResponse } from './url-cache-interface.js'
 import type { Outcome } from './outcome.js'
 import { DestinationGuard } from './destination.js'
@@ -61,6 +62,8 @@ export class UrlCache {
   readonly community: UrlCommunity
   readonly popularity: Popularity
   readonly policy = new GdsfPolicy()
+  /** What the cache keeps within its budget. */
+  private readonly shelf: UrlShelf
   private readonly inflight = new Map<string, Promise<Outcome>>()
   /** URLs whose responses were found not shareable, until when: they go straight to the origin (hit-for-pass). */
   private readonly uncacheable = new Map<string, number>()
@@ -95,6 +98,15 @@ export class UrlCache {
       allowPrivate: options.allowPrivateOrigins ?? false
     })
     if (options.onCacheEvent !== undefined) this.listeners.add(options.onCacheEvent)
+    this.shelf = new UrlShelf({
+      store,
+      index: this.index,
+      popularity: this.popularity,
+      policy: this.policy,
+      collections: components.collections,
+      owns: url => this.owners(url).includes(this.self),
+      onEvict: (url, bytes) => { this.emit('evict', url, bytes) }
+    }, this.cacheBytes)
     this.community = new UrlCommunity({
       libp2p: components.libp2p,
       pubsub: components.pubsub,
@@ -464,71 +476,23 @@ export class UrlCache {
   }
 
   /**
-   * Keep an entry: make room by GDSF eviction (never protected content), pin the root for the cache,
-   * and announce the claim when this node fetched or confirmed it from the origin, or owns the URL.
+   * Keep an entry on the shelf (room made by GDSF eviction, never of protected content; the root pinned for the
+   * cache), and announce the claim when this node fetched or confirmed it from the origin, or owns the URL.
    */
   private async keep (entry: UrlEntry, fromOrigin: boolean): Promise<UrlEntry> {
-    const { store } = this.components
-    const cid = CID.parse(entry.cid)
-    const previous = this.index.get(entry.url)
-    if (previous !== undefined) {
-      this.index.delete(entry.url)
-      if (previous.cid !== entry.cid) await this.release(previous)
-      else entry.cachePinned = previous.cachePinned
-    }
-    const owned = this.owners(entry.url).includes(this.self)
-    if (entry.size <= this.cacheBytes) {
-      const over = this.index.usedBytes + entry.size - this.cacheBytes
-      if (over > 0) for (const v of this.policy.victims(this.items(), over)) await this.evict(v.key)
-      // the cache's own pin: a user's or a collection's pin of the same root is theirs, and outlives eviction
-      await store.pin(cid, CACHE_PIN)
-      entry.cachePinned = true
-      this.index.set(entry)
-    }
-    if (fromOrigin || owned) {
+    await this.shelf.put(entry)
+    if (fromOrigin || this.owners(entry.url).includes(this.self)) {
       const { url, size, headers, fetchedAt, freshUntil } = entry
-      void this.community.signClaim({
-        url,
-        cid,
-        size,
-        headers,
-        fetchedAt,
-        freshUntil
-      }).then(async signed => { await this.community.announce(signed) }).catch(() => {})
+      void this.community.signClaim({ url, cid: CID.parse(entry.cid), size, headers, fetchedAt, freshUntil })
+        .then(async signed => { await this.community.announce(signed) })
+        .catch(() => {})
     }
     return entry
   }
 
-  private items (): EvictionItem[] {
-    const out: EvictionItem[] = []
-    for (const e of this.index.all()) {
-      out.push({
-        key: e.url,
-        size: e.size,
-        popularity: this.popularity.count(e.url),
-        owned: this.owners(e.url).includes(this.self),
-        protected: this.isProtected(e),
-        base: e.base
-      })
-    }
-    return out
-  }
-
-  private isProtected (e: UrlEntry): boolean {
-    const cid = CID.parse(e.cid)
-    return this.components.store.pinOwners(cid).some(owner => owner !== CACHE_PIN) || (this.components.collections?.holds(cid.toString()) ?? false)
-  }
-
   /** Remove a URL from the cache (dropping the cache's pin of its root when no other URL uses it; others' pins stay). */
   async evict (url: string): Promise<void> {
-    const e = this.index.delete(url)
-    if (e === undefined) return
-    await this.release(e)
-    this.emit('evict', url, e.size)
-  }
-
-  private async release (e: UrlEntry): Promise<void> {
-    if (e.cachePinned && !this.index.sharesRoot(e.cid, e.url)) await this.components.store.unpin(CID.parse(e.cid), CACHE_PIN)
+    await this.shelf.evict(url)
   }
 
   /** A peer asks for a URL (fetching it first when it sees this node as the owner): our signed claim, or nothing. */
