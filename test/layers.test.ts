@@ -11,7 +11,7 @@ import { describe, it } from 'node:test'
 const root = join(import.meta.dirname, '..', '..', 'src')
 
 const LAYERS: Array<[prefix: string, layer: number]> = [
-  ['errors.ts', 0], ['repo/', 1], ['store/', 2], ['dag/', 3], ['policy/', 4], ['sync/', 5], ['analytics/', 6],
+  ['errors.ts', 0], ['clock.ts', 0], ['repo/', 1], ['store/', 2], ['dag/', 3], ['policy/', 4], ['sync/', 5], ['analytics/', 6],
   ['node/', 7], ['daemon/', 8], ['cli/', 9], ['index.ts', 9]
 ]
 

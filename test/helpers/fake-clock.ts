@@ -1,12 +1,11 @@
 import { setImmediate as macrotask } from 'node:timers/promises'
-import type { Clock as FairnessClock } from '../../src/policy/fairness/clock.js'
-import type { Clock as FetchClock } from '../../src/sync/fetch/clock.js'
+import type { Clock } from '../../src/clock.js'
 
 /**
  * Time that moves only when a test says so: timers fire, in order, as `advance` passes them. It is the clock of
- * both the fetcher and the upload side (the two interfaces must stay compatible: this class implements both).
+ * the fetcher and the upload side alike (src/clock.ts).
  */
-export class FakeClock implements FetchClock, FairnessClock {
+export class FakeClock implements Clock {
   private time = 10_000
   private nextId = 1
   private readonly timers = new Map<number, { at: number, callback: () => void }>()

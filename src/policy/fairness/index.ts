@@ -3,7 +3,7 @@
  * priority classes), unchoking on a reciprocation ledger, the flood guard, token buckets, and policy.json.
  */
 export { TokenBucket, parseRate, type TokenBucketOptions } from './token-bucket.js'
-export { systemClock, type Clock } from './clock.js'
+export { systemClock, type Clock } from '../../clock.js'
 export { UploadScheduler, type UploadSchedulerOptions, type UploadRequest, type UploadGrant, type GrantEvent } from './upload-scheduler.js'
 export { DeficitRoundRobin, Fifo } from './deficit-round-robin.js'
 export { uploadGroup, type GroupingOptions } from './upload-groups.js'

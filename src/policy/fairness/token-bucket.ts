@@ -1,4 +1,4 @@
-import { sleep, systemClock, type Clock } from './clock.js'
+import { sleep, systemClock, type Clock } from '../../clock.js'
 
 export interface TokenBucketOptions {
   /** The clock it refills and waits on. @default the system's */

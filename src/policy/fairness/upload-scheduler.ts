@@ -1,5 +1,5 @@
 import { AbortError } from '../../errors.js'
-import { systemClock, type Clock } from './clock.js'
+import { systemClock, type Clock } from '../../clock.js'
 import { AimdRate, type CongestionOptions } from './congestion.js'
 import { DeficitRoundRobin, Fifo } from './deficit-round-robin.js'
 import {

@@ -5,7 +5,7 @@ import type { Blockstore } from '../../store/interface.js'
 import type { BlockSource, FetchOptions, FetchProgressEvent, FetchResult } from './fetch-interface.js'
 import { Holders } from './holders.js'
 import { SourceStats } from './source-stats.js'
-import { systemClock, type Clock } from './clock.js'
+import { systemClock, type Clock } from '../../clock.js'
 
 export { systemClock, type Clock }
 

@@ -1,6 +1,6 @@
 /** What a fetch has measured of one source: how fast it answers, what it delivers, and how much to ask of it at once. */
 import type { BlockSource } from './fetch-interface.js'
-import type { Clock } from './clock.js'
+import type { Clock } from '../../clock.js'
 
 /** Requests in flight to a source that has not delivered yet (then sized by its throughput, see pipeline). */
 const DEFAULT_PIPELINE = 4

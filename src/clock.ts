@@ -1,8 +1,8 @@
-import { AbortError } from '../../errors.js'
+import { AbortError } from './errors.js'
 
 /**
- * Time as the upload side sees it (ms, monotonic): tests pass a fake one, so pacing and rate limits can be driven
- * without waiting. The same shape as the fetcher's clock (src/sync/fetch/clock.ts), so one fake serves both.
+ * Time as the parts that pace, wait and time out see it (ms, monotonic): the fetcher, the upload scheduler and the
+ * token bucket take one, so tests pass a fake one and drive them without waiting.
  */
 export interface Clock {
   now: () => number
