@@ -40,7 +40,8 @@ async function wasmBlake3 (): Promise<Blake3Hasher> {
 async function nativeBlake3 (): Promise<Blake3Hasher | undefined> {
   try {
     const { blake3 } = await import('@napi-rs/blake-hash')
-    return new Blake3Hasher('native', bytes => blake3(bytes))
+    // a Buffer over the same memory (no copy): the binding's types take a Buffer
+    return new Blake3Hasher('native', bytes => blake3(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)))
   } catch {
     return undefined
   }
