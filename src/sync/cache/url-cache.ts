@@ -1,44 +1,22 @@
-import type { IncomingMessage } from 'node:http'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
 import { cat, stat } from '../../dag/exporter.js'
-import { importStream } from '../../dag/importer.js'
 import { BadClaimError, CmeshError, OriginStatusError, UrlUnavailableError } from '../../errors.js'
 import { GdsfPolicy } from '../../policy/cache/eviction.js'
-import {
-  conditionalHeaders,
-  freshUntil,
-  isFresh,
-  isPrivateRequest,
-  mergeNotModified,
-  shareability,
-  storedHeaders,
-  type Headers
-} from '../../policy/cache/http-cache.js'
+import { isFresh, isPrivateRequest, type Headers } from '../../policy/cache/http-cache.js'
 import { Popularity } from '../../policy/cache/popularity.js'
 import { owners, type Member } from '../../policy/cache/rendezvous.js'
 import {
-  ASK_AROUND_PEERS,
-  ASK_AROUND_TIMEOUT_MS,
-  HIT_FOR_PASS_MS,
-  MAX_FORWARDED_PER_PEER,
-  MEMBERS_VIEW_MS,
-  CACHE_PIN,
-  DEFAULT_CACHE_BYTES,
-  DEFAULT_CACHE_SHARE,
-  DEFAULT_MAX_OBJECT_BYTES,
-  DEFAULT_OWNERS,
-  POPULARITY_HALF_LIFE_MS,
-  PREFETCH_IDLE_MS,
-  PREFETCH_INTERVAL_MS,
-  PREFETCH_PER_ROUND,
-  STATUS_TOP_URLS
+  ASK_AROUND_PEERS, ASK_AROUND_TIMEOUT_MS, HIT_FOR_PASS_MS, MAX_FORWARDED_PER_PEER, MEMBERS_VIEW_MS, CACHE_PIN,
+  DEFAULT_CACHE_BYTES, DEFAULT_CACHE_SHARE, DEFAULT_MAX_OBJECT_BYTES, DEFAULT_OWNERS, POPULARITY_HALF_LIFE_MS,
+  PREFETCH_IDLE_MS, PREFETCH_INTERVAL_MS, PREFETCH_PER_ROUND, STATUS_TOP_URLS
 } from './constants.js'
 import { fetchDag } from '../fetch/fetcher.js'
 import type { UrlClaim } from './url-claims.js'
 import { UrlCommunity } from './url-community.js'
 import { UrlIndex, type UrlEntry } from './url-index.js'
 import { UrlShelf } from './url-shelf.js'
+import { fromOrigin, type OriginSide } from './url-origin-fetch.js'
 import type { CacheEvent, FetchUrlOptions, UrlCacheComponents, UrlCacheOptions, UrlCacheStats, UrlResponse } from './url-cache-interface.js'
 import type { Outcome } from './outcome.js'
 import { DestinationGuard } from './destination.js'
@@ -47,8 +25,6 @@ import { drain, forwardable, lowerHeaders, normalizeUrl, originRequest, passedRe
 export type { CacheEvent, FetchUrlOptions, UrlCacheComponents, UrlCacheOptions, UrlCacheStats, UrlResponse } from './url-cache-interface.js'
 export { describeResponse } from './url-cache-interface.js'
 export { normalizeUrl } from './url-origin.js'
-
-const isNetworkError = (err: unknown): boolean => !(err instanceof CmeshError)
 
 /**
  * The community cache: `fetchUrl(url)` serves a URL from this node's store when fresh; otherwise from a member
@@ -64,6 +40,8 @@ export class UrlCache {
   readonly policy = new GdsfPolicy()
   /** What the cache keeps within its budget. */
   private readonly shelf: UrlShelf
+  /** What a trip to the origin needs of the cache (see url-origin-fetch.ts). */
+  private readonly originSide: OriginSide
   private readonly inflight = new Map<string, Promise<Outcome>>()
   /** URLs whose responses were found not shareable, until when: they go straight to the origin (hit-for-pass). */
   private readonly uncacheable = new Map<string, number>()
@@ -98,6 +76,18 @@ export class UrlCache {
       allowPrivate: options.allowPrivateOrigins ?? false
     })
     if (options.onCacheEvent !== undefined) this.listeners.add(options.onCacheEvent)
+    this.originSide = {
+      store,
+      destinations: this.destinations,
+      self: this.self,
+      maxObjectBytes: this.maxObjectBytes,
+      inflation: () => this.policy.inflation,
+      emit: (kind, url, bytes) => { this.emit(kind, url, bytes) },
+      touch: e => { this.touch(e) },
+      distrust: peer => { this.community.distrust(peer) },
+      keep: async (entry, fromOrigin) => await this.keep(entry, fromOrigin),
+      pass: (url, until) => { this.uncacheable.set(url, until) }
+    }
     this.shelf = new UrlShelf({
       store,
       index: this.index,
@@ -298,7 +288,7 @@ export class UrlCache {
    * the origin. `forwarded`: asked by a peer that sees this node as the owner (do not forward again).
    */
   private async obtain (url: string, forwarded: boolean, signal?: AbortSignal, request: Headers = {}): Promise<Outcome> {
-    if (this.passes(url)) return await this.fromOrigin(url, undefined, signal)
+    if (this.passes(url)) return await fromOrigin(this.originSide, url, undefined, signal)
     const held = this.usable(url)
     if (held !== undefined) {
       // fresh unless the request asks for revalidation (no-cache, max-age=0)
@@ -312,7 +302,7 @@ export class UrlCache {
           peerBytes: 0
         }
       }
-      return await this.fromOrigin(url, held, signal)
+      return await fromOrigin(this.originSide, url, held, signal)
     }
     // a node that has not heard from any member yet (just started) asks its peers directly
     if (this.community.memberCount() === 0) await this.community.askAround(url, ASK_AROUND_PEERS, ASK_AROUND_TIMEOUT_MS, signal)
@@ -336,22 +326,7 @@ export class UrlCache {
         }
       }
     }
-    return await this.fromOrigin(url, undefined, signal)
-  }
-
-  /**
-   * Content that came from a member is revalidated against the origin's length too (a HEAD: no body): a claim
-   * that copied the origin's ETag onto other bytes is caught. True when the origin states no length.
-   */
-  private async originLengthAgrees (url: string, size: number, signal?: AbortSignal): Promise<boolean> {
-    try {
-      const head = await originRequest(new URL(url), { method: 'HEAD', signal, guard: this.destinations })
-      await drain(head.body)
-      const length = head.headers['content-length']
-      return head.status !== 200 || length === undefined || Number(length) === size
-    } catch {
-      return true // the origin went away between the two requests: judged on the next revalidation
-    }
+    return await fromOrigin(this.originSide, url, undefined, signal)
   }
 
   /** Was the URL's response found not shareable a short while ago? */
@@ -393,86 +368,6 @@ export class UrlCache {
       lastUsed: Date.now()
     }, false)
     return { entry, source: 'peer', from: claim.peer, revalidated: false, stale: false, externalBytes: 0, peerBytes }
-  }
-
-  /** Download (or revalidate `held`) from the origin, store a shareable answer and announce it. */
-  private async fromOrigin (url: string, held: UrlEntry | undefined, signal?: AbortSignal): Promise<Outcome> {
-    let res: OriginResponse
-    try {
-      res = await originRequest(new URL(url), { headers: held === undefined ? {} : conditionalHeaders(held.headers), signal, guard: this.destinations })
-    } catch (err) {
-      if (held !== undefined && isNetworkError(err)) {
-        this.emit('stale', url, held.size)
-        this.touch(held)
-        return { entry: held, source: 'local', revalidated: false, stale: true, externalBytes: 0, peerBytes: 0 }
-      }
-      throw new UrlUnavailableError(url, (err as Error).message, { cause: err })
-    }
-    const now = Date.now()
-    if (res.status === 304 && held !== undefined) {
-      await drain(res.body)
-      const etag = res.headers.etag
-      if (etag === undefined || held.headers.etag === undefined || etag === held.headers.etag) {
-        if (held.claimant !== this.self && !await this.originLengthAgrees(url, held.size, signal)) {
-          // a member's claim carried the origin's validator with other bytes: it lied; take the origin's own
-          this.community.distrust(held.claimant)
-          return await this.fromOrigin(url, undefined, signal)
-        }
-        const headers = mergeNotModified(held.headers, res.headers)
-        // confirmed by the origin: this node now vouches for it itself
-        const entry = await this.keep({
-          ...held,
-          headers,
-          claimant: this.self,
-          fetchedAt: now,
-          freshUntil: freshUntil(headers, now),
-          base: this.policy.inflation,
-          lastUsed: now
-        }, true)
-        this.emit('revalidated', url, 0)
-        return { entry, source: 'local', revalidated: true, stale: false, externalBytes: 0, peerBytes: 0 }
-      }
-      // a 304 naming another validator: the stored response is not the origin's; fetch it whole
-      return await this.fromOrigin(url, undefined, signal)
-    }
-    const length = Number(res.headers['content-length'] ?? NaN)
-    if (!shareability('GET', {}, res.status, res.headers).shareable || length > this.maxObjectBytes) {
-      if (res.status === 200) this.uncacheable.set(url, now + HIT_FOR_PASS_MS)
-      return { pass: res, source: 'origin', revalidated: false, stale: false, externalBytes: 0, peerBytes: 0 }
-    }
-    let received = 0
-    const counted = async function * (body: IncomingMessage, emit: (n: number) => void): AsyncGenerator<Uint8Array> {
-      for await (const chunk of body as AsyncIterable<Buffer>) {
-        received += chunk.length
-        emit(chunk.length)
-        yield chunk
-      }
-    }
-    const imported = await importStream(
-      this.components.store,
-      counted(res.body, n => { this.emit('external', url, n) }),
-      { pin: false, signal, chunkWorker: false }
-    )
-    if (Number.isFinite(length) && length !== received) throw new UrlUnavailableError(url, `the origin sent ${received} of ${length} bytes`)
-    const sameEtag = held?.headers.etag !== undefined && held.headers.etag === res.headers.etag
-    if (held !== undefined && held.claimant !== this.self && sameEtag && held.cid !== imported.cid.toString()) {
-      // same validator, other bytes: the member that claimed this content lied (or the origin reused an ETag)
-      this.community.distrust(held.claimant)
-    }
-    const headers = storedHeaders(res.headers)
-    const entry = await this.keep({
-      url,
-      cid: imported.cid.toString(),
-      size: received,
-      headers,
-      fetchedAt: now,
-      freshUntil: freshUntil(res.headers, now),
-      claimant: this.self,
-      cachePinned: false,
-      base: this.policy.inflation,
-      lastUsed: now
-    }, true)
-    return { entry, source: 'origin', revalidated: false, stale: false, externalBytes: received, peerBytes: 0 }
   }
 
   /**
