@@ -13,7 +13,10 @@ import type { PublisherKey } from '../../policy/trust/keys.js'
 import { CollectionFiles, type StoredCollection } from './collection-file.js'
 import type { Blockstore } from '../../store/interface.js'
 import { CollectionHeads, COLLECTION_HEADS_PROTOCOL, type HeadEntry } from './collection-heads.js'
-import { CollectionSync, type Downloads, type SyncEvent, type SyncStatus } from './collection-sync.js'
+import { CollectionSync, type Downloads, type SyncEvent } from './collection-sync.js'
+import { browseShares, type BrowseEntry, type BrowseQuery } from './browse.js'
+
+export type { BrowseEntry, BrowseQuery } from './browse.js'
 import { ANTI_ENTROPY_INTERVAL_MS, COLLECTION_FETCH_TIMEOUT_MS, COLLECTION_PIN, COLLECTION_RETRY_MS, COLLECTION_SWEEP_MS } from './constants.js'
 import { collectionTopicScore, type Pubsub } from '../net/pubsub.js'
 
@@ -64,31 +67,6 @@ export interface RetractOptions {
   id: string
   /** Publisher of the resource: another's needs a moderator key. @default the key's own */
   publisher?: string
-}
-
-export interface BrowseQuery {
-  tag?: string[]
-  purpose?: Purpose
-  /** Words looked for in title, tags and id (case-insensitive). */
-  text?: string
-  publisher?: string
-}
-
-export interface BrowseEntry {
-  collection: string
-  publisher: string
-  id: string
-  seq: number
-  root: string
-  size: number
-  title: string
-  purpose: Purpose
-  tags: string[]
-  lang: string | null
-  license: string | null
-  created: number
-  expires: number
-  status: SyncStatus
 }
 
 export interface CollectionInfo {
@@ -470,36 +448,7 @@ export class Collections {
   /** Resources in force in a collection that match the query, highest priority first, then newest. */
   browse (name: string, query: BrowseQuery = {}): BrowseEntry[] {
     const c = this.get(name)
-    const words = (query.text ?? '').toLowerCase().split(/\s+/).filter(w => w !== '')
-    return liveShares(c)
-      .filter(a => {
-        const r = a.resource!
-        if (query.purpose !== undefined && r.purpose !== query.purpose) return false
-        if (query.publisher !== undefined && a.publisher !== query.publisher) return false
-        if (query.tag !== undefined && !query.tag.every(t => r.tags.includes(t))) return false
-        const hay = `${r.title} ${r.tags.join(' ')} ${a.id}`.toLowerCase()
-        return words.every(w => hay.includes(w))
-      })
-      .sort((x, y) => (c.governance.priorities[x.resource!.purpose] - c.governance.priorities[y.resource!.purpose]) || y.created - x.created)
-      .map(a => {
-        const r = a.resource!
-        return {
-          collection: name,
-          publisher: a.publisher,
-          id: a.id,
-          seq: a.seq,
-          root: r.root.toString(),
-          size: r.size,
-          title: r.title,
-          purpose: r.purpose,
-          tags: r.tags,
-          lang: r.lang,
-          license: r.license,
-          created: a.created,
-          expires: a.expires,
-          status: this.sync.status(c, a)
-        }
-      })
+    return browseShares(name, c, query, a => this.sync.status(c, a))
   }
 }
 
