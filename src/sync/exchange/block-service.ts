@@ -13,7 +13,7 @@ import { uploadGroup } from '../../policy/fairness/upload-groups.js'
 import { UploadScheduler, type UploadGrant, type UploadSchedulerOptions } from '../../policy/fairness/upload-scheduler.js'
 import { Unchoker, type ChokeState } from '../../policy/fairness/unchoker.js'
 import type { Block, Blockstore } from '../../store/interface.js'
-import { packBlocks } from './compression.js'
+import { CompressionGate, packBlocks } from './compression.js'
 import { BufferBudget } from './buffer-budget.js'
 import {
   BLOCKS_PROTOCOL_V1,
@@ -21,6 +21,7 @@ import {
   BUFFER_BUDGET_BYTES,
   DEFAULT_COMPRESS,
   MAX_ENTRIES,
+  MAX_COMPRESS_GATES,
   MAX_MESSAGE_BYTES,
   MESSAGE_TARGET_BYTES,
   QUEUED_CID_BYTES
@@ -103,6 +104,7 @@ export interface PeerStats {
  * not abort our downloads from honest peers.
  */
 export class BlockService {
+  private readonly gates = new Map<string, CompressionGate>()
   readonly stats = new Map<string, PeerStats>()
   private readonly libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>
   private readonly store: Pick<Blockstore, 'has' | 'getSync'>
@@ -217,6 +219,16 @@ export class BlockService {
         score: this.stats.get(r.peer)?.score ?? 0
       }
     })
+  }
+
+  /** Whether the answers to a peer have been worth compressing (see CompressionGate). */
+  private gate (id: string): CompressionGate {
+    let g = this.gates.get(id)
+    if (g === undefined) {
+      if (this.gates.size >= MAX_COMPRESS_GATES) this.gates.clear()
+      this.gates.set(id, g = new CompressionGate())
+    }
+    return g
   }
 
   peer (id: string): PeerStats {
@@ -384,7 +396,7 @@ export class BlockService {
             batchBytes += bytes.length
           }
           if (batch.length > 0) {
-            const message = await packBlocks(batch, { compress: this.compress, binary })
+            const message = await packBlocks(batch, { compress: this.compress, binary, gate: this.gate(peer) })
             wire = framedLength(message.length)
             // the turn ends once the message is on the stream; waiting for a slow reader to drain it holds up
             // this stream, and the scheduler's slot of the next turn for MESSAGE_TIME_MS at most (see drain)

@@ -2,7 +2,7 @@ import { promisify } from 'node:util'
 import * as zlib from 'node:zlib'
 import type { Block } from '../../store/interface.js'
 import {
-  BROTLI_QUALITY, COMPRESS_SAMPLE_SLICE_BYTES, COMPRESS_SAMPLE_SLICES, COMPRESSION_ALG, DEFAULT_COMPRESS, GZIP_LEVEL,
+  BROTLI_QUALITY, COMPRESS_SAMPLE_SLICE_BYTES, MAX_COMPRESS_SKIP, COMPRESS_SAMPLE_SLICES, COMPRESSION_ALG, DEFAULT_COMPRESS, GZIP_LEVEL,
   MAX_MESSAGE_BYTES, MIN_COMPRESS_BYTES, MIN_COMPRESSION_GAIN, ZLIB_CHUNK_BYTES
 } from './constants.js'
 import { decodeMessage, encodeBinaryBlocks, encodeMessage, ProtocolError, type CompressionAlg, type Message } from './wire.js'
@@ -24,6 +24,34 @@ export interface PackOptions {
   alg?: CompressionAlg
   /** Block bytes in a binary blocks message (/cmesh/blocks/1.1.0), not a DAG-CBOR one (1.0.0). @default true */
   binary?: boolean
+  /** Verdicts of earlier messages to the same peer: after samples that did not pay, messages go plain untried. */
+  gate?: CompressionGate
+}
+
+/**
+ * Whether the messages to one peer are worth a compression sample: each sample that does not pay doubles the number
+ * of messages then sent plain untried (up to MAX_COMPRESS_SKIP); a message whose compression pays resets it.
+ */
+export class CompressionGate {
+  private skip = 0
+  private backoff = 0
+
+  /** Whether the next message should be tried; false uses up one message of the skip. */
+  shouldTry (): boolean {
+    if (this.skip === 0) return true
+    this.skip--
+    return false
+  }
+
+  /** A tried message's verdict. */
+  record (paid: boolean): void {
+    if (paid) {
+      this.backoff = 0
+    } else {
+      this.backoff = Math.min(MAX_COMPRESS_SKIP, Math.max(1, this.backoff * 2))
+      this.skip = this.backoff
+    }
+  }
 }
 
 /** Compress `bytes` with `alg` at the level set in constants.ts. */
@@ -74,12 +102,19 @@ function sampleOf (plain: Uint8Array): Uint8Array {
 export async function packBlocks (blocks: Block[], options: PackOptions = {}): Promise<Uint8Array> {
   const plain = options.binary === false ? encodeMessage({ t: 'blocks', blocks }) : encodeBinaryBlocks(blocks)
   if (!(options.compress ?? DEFAULT_COMPRESS) || plain.length < MIN_COMPRESS_BYTES) return plain
+  const { gate } = options
+  if (gate?.shouldTry() === false) return plain
   const alg = options.alg ?? COMPRESSION_ALG
   const pays = (packed: number, original: number): boolean => packed <= original * (1 - MIN_COMPRESSION_GAIN)
   const sample = sampleOf(plain)
-  if (sample !== plain && !pays((await compress(alg, sample)).length, sample.length)) return plain
+  if (sample !== plain && !pays((await compress(alg, sample)).length, sample.length)) {
+    gate?.record(false)
+    return plain
+  }
   const packed = encodeMessage({ t: 'zblocks', alg, size: plain.length, data: await compress(alg, plain) })
-  return pays(packed.length, plain.length) ? packed : plain
+  const paid = pays(packed.length, plain.length)
+  gate?.record(paid)
+  return paid ? packed : plain
 }
 
 /** The blocks message inside a zblocks: inflated within its declared size, then decoded as strictly as any message. */

@@ -44,6 +44,14 @@ export const MIN_COMPRESS_BYTES = 1024
 export const COMPRESS_SAMPLE_SLICES = 4
 /** Bytes of each sample slice: incompressible data (media, archives) costs only 4 x 16 KiB of compression. */
 export const COMPRESS_SAMPLE_SLICE_BYTES = 16 * 1024
+/**
+ * Most messages sent plain, without a sample, after samples that did not pay: the skip doubles with each failed
+ * sample up to this, and one that pays ends it. A seeder of media spends a sample's compression per 16 messages
+ * instead of per message; compressible data after incompressible waits at most this many messages.
+ */
+export const MAX_COMPRESS_SKIP = 16
+/** Peers whose compression verdicts are kept; past this the verdicts are forgotten (they are a hint, not state). */
+export const MAX_COMPRESS_GATES = 1024
 /** Fraction the compressed message (sample, then whole) must save, or the message is sent plain. */
 export const MIN_COMPRESSION_GAIN = 0.1
 /** zlib output buffer: one thread-pool round trip per buffer, so 1 MiB inflates in 4 round trips, not 64. */

@@ -9,9 +9,9 @@ import { CODEC_RAW } from '../../../src/dag/constants.js'
 import { getHasher } from '../../../src/dag/hashing.js'
 import { createNode, type CmeshNode, type NodeOptions } from '../../../src/node/index.js'
 import type { Block } from '../../../src/store/interface.js'
-import { compress, decompress, packBlocks, unpackBlocks, type ZBlocksMessage } from '../../../src/sync/exchange/compression.js'
-import { MAX_MESSAGE_BYTES, MIN_COMPRESS_BYTES } from '../../../src/sync/exchange/constants.js'
-import { encodeFrame, framedLength } from '../../../src/sync/exchange/framing.js'
+import { CompressionGate, compress, decompress, packBlocks, unpackBlocks, type ZBlocksMessage } from '../../../src/sync/exchange/compression.js'
+import { MAX_COMPRESS_SKIP, MAX_MESSAGE_BYTES, MIN_COMPRESS_BYTES } from '../../../src/sync/exchange/constants.js'
+import { encodeFrame, framedLength, framePrefix } from '../../../src/sync/exchange/framing.js'
 import { decodeMessage, encodeBinaryBlocks, encodeMessage, type CompressionAlg } from '../../../src/sync/exchange/wire.js'
 import { installFaults } from '../../helpers/faulty-peer.js'
 import { collect, pseudoRandom, tempDir } from '../../helpers/temp.js'
@@ -170,7 +170,34 @@ describe('compressed blocks on the wire', () => {
   })
 
   it('counts a frame as its varint length prefix plus its payload', () => {
-    for (const n of [0, 1, 127, 128, 16_383, 16_384, 1_048_576, MAX_MESSAGE_BYTES]) assert.equal(framedLength(n), encodeFrame(new Uint8Array(n)).length, `${n}`)
+    for (const n of [0, 1, 127, 128, 16_383, 16_384, 1_048_576, MAX_MESSAGE_BYTES]) {
+      assert.equal(framedLength(n), encodeFrame(new Uint8Array(n)).length, `${n}`)
+      assert.equal(framedLength(n), framePrefix(n).length + n, `${n}`)
+    }
+    assert.deepEqual([...framePrefix(300)], [0xac, 0x02])
+  })
+
+  it('stops sampling a peer whose messages do not compress, backing off up to MAX_COMPRESS_SKIP, and resumes when one pays', async () => {
+    const random = await blocksOf(pseudoRandom(200_000, 8))
+    const text = await blocksOf(wordSalad(200_000, 9))
+    const gate = new CompressionGate()
+    // every pack is plain; count how many of them were tried (a tried one records a verdict and sets a skip)
+    const tried: boolean[] = []
+    for (let i = 0; i < 40; i++) {
+      const probe = new CompressionGate()
+      Object.assign(probe, gate)
+      tried.push(probe.shouldTry())
+      assert.deepEqual(await packBlocks(random, { gate }), encodeBinaryBlocks(random))
+    }
+    // tried at messages 0, 2, 5, 10, 19, then every MAX_COMPRESS_SKIP + 1
+    const at = tried.flatMap((t, i) => t ? [i] : [])
+    assert.deepEqual(at.slice(0, 5), [0, 2, 5, 10, 19])
+    assert.equal(at[5]! - at[4]!, MAX_COMPRESS_SKIP + 1)
+    // compressible data waits out the skip, then compresses, and the next message is tried at once
+    let waited = 0
+    while (decodeMessage(await packBlocks(text, { gate })).t === 'blocks') waited++
+    assert.ok(waited <= MAX_COMPRESS_SKIP, `${waited} plain messages before compressing`)
+    assert.equal(decodeMessage(await packBlocks(text, { gate })).t, 'zblocks')
   })
 })
 
