@@ -12,16 +12,23 @@ import type { MonitorSource } from './prometheus.js'
  * The block service's (or the gateway's) view of the store, counting the bytes of every block it reads to send
  * under `counters` (bytes served). Everything else is the store itself.
  */
+/** `store` with the bytes read from it (getSync, copyInto) counted under `counters`. */
 export function countServed<S extends Pick<Blockstore, 'getSync'>> (store: S, metrics: Metrics, counters: readonly string[] = [COUNTERS.bytesServed]): S {
   const getSync = (cid: Parameters<Blockstore['getSync']>[0]): Uint8Array => {
     const bytes = store.getSync(cid)
     for (const name of counters) metrics.count(name, bytes.length)
     return bytes
   }
+  const copyInto = (cid: Parameters<Blockstore['copyInto']>[0], out: Uint8Array, at: number): number => {
+    const n = (store as unknown as Pick<Blockstore, 'copyInto'>).copyInto(cid, out, at)
+    for (const name of counters) metrics.count(name, n)
+    return n
+  }
   const bound = new Map<PropertyKey, unknown>()
   return new Proxy(store, {
     get (target, prop) {
       if (prop === 'getSync') return getSync
+      if (prop === 'copyInto' && 'copyInto' in target) return copyInto
       const value = Reflect.get(target, prop, target) as unknown
       if (typeof value !== 'function') return value
       let fn = bound.get(prop)

@@ -62,6 +62,13 @@ export interface Blockstore {
   readonly capacity: number
   get(cid: CID): Promise<Uint8Array>
   getSync(cid: CID): Uint8Array
+  /** A held block's size from the index alone (no block bytes read); undefined when it is not held. */
+  sizeOf(cid: CID): number | undefined
+  /**
+   * Copy a held block's bytes into `out` at `at`, straight from the map (no intermediate buffer); its size. Throws
+   * BlockNotFoundError when it is not held, and RangeError when it does not fit.
+   */
+  copyInto(cid: CID, out: Uint8Array, at: number): number
   has(cid: CID): Promise<boolean>
   put(cid: CID, bytes: Uint8Array): Promise<PutResult>
   /** Atomic: all blocks are committed, or none. Fails with ERR_STORE_FULL when GC cannot make room. */

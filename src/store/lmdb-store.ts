@@ -107,6 +107,26 @@ export class LmdbBlockstore implements Blockstore {
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   }
 
+  sizeOf (cid: CID): number | undefined {
+    this.check()
+    const loc = this.index.getBinaryFast(cid.bytes)
+    return loc === undefined ? undefined : locationSize(loc)
+  }
+
+  copyInto (cid: CID, out: Uint8Array, at: number): number {
+    this.check()
+    const loc = this.index.getBinaryFast(cid.bytes)
+    if (loc === undefined) throw new BlockNotFoundError(cid.toString())
+    const size = locationSize(loc)
+    if (at < 0 || at + size > out.length) throw new RangeError(`a block of ${size} bytes does not fit at ${at} of ${out.length}`)
+    // the sequence number is copied out: the next fast read reuses the buffer `loc` is a view of. A fast read
+    // may also return lmdb's shared buffer, longer than the value: the index's size says where the block ends
+    const view = this.data.getBinaryFast(loc.slice(0, SEQ_BYTES))
+    if (view === undefined || view.length < size) throw new BlockNotFoundError(cid.toString())
+    out.set(view.subarray(0, size), at)
+    return size
+  }
+
   /** A block's bytes (a copy, never a view of the map), by way of its location in the index. */
   private read (key: Uint8Array): Uint8Array | undefined {
     const loc = this.index.getBinary(key)

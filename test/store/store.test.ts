@@ -36,6 +36,26 @@ describe('LMDB block store', () => {
     await assert.rejects(store.put(a.cid, new Uint8Array(1024 * 1024 + 1)), { code: 'ERR_BLOCK_TOO_LARGE' })
   })
 
+  it('gives a block\'s size from the index and copies its bytes straight into a buffer', async t => {
+    const store = tempStore(t)
+    const a = await rawBlock(3, 700)
+    const b = await rawBlock(4, 300)
+    await store.putMany([a, b])
+    assert.equal(store.sizeOf(a.cid), 700)
+    assert.equal(store.sizeOf(b.cid), 300)
+    const out = new Uint8Array(1010).fill(9)
+    // two copies in a row: the second fast read must not disturb the first's bytes
+    assert.equal(store.copyInto(a.cid, out, 5), 700)
+    assert.equal(store.copyInto(b.cid, out, 705), 300)
+    assert.deepEqual(Buffer.from(out.subarray(5, 705)), Buffer.from(a.bytes))
+    assert.deepEqual(Buffer.from(out.subarray(705, 1005)), Buffer.from(b.bytes))
+    assert.deepEqual([...out.subarray(0, 5), ...out.subarray(1005)], new Array(10).fill(9), 'nothing outside the block is written')
+    assert.throws(() => store.copyInto(a.cid, out, 400), RangeError, 'a block that does not fit is refused, not truncated')
+    await store.delete(b.cid)
+    assert.equal(store.sizeOf(b.cid), undefined)
+    assert.throws(() => store.copyInto(b.cid, out, 0), { code: 'ERR_BLOCK_NOT_FOUND' })
+  })
+
   it('keeps blocks shared by two pinned versions until neither is pinned', async t => {
     const store = tempStore(t)
     const v1 = pseudoRandom(200_000, 3)

@@ -3,7 +3,7 @@ import type { CID } from 'multiformats/cid'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { cidKey } from '../../dag/cid.js'
-import { BlockNotFoundError, BufferBudgetError } from '../../errors.js'
+import { BufferBudgetError } from '../../errors.js'
 import { MESSAGE_TIME_MS } from '../../policy/fairness/constants.js'
 import { FloodGuard } from '../../policy/fairness/flood-guard.js'
 import { Ledger } from '../../policy/fairness/ledger.js'
@@ -13,7 +13,7 @@ import { uploadGroup } from '../../policy/fairness/upload-groups.js'
 import { UploadScheduler, type UploadGrant, type UploadSchedulerOptions } from '../../policy/fairness/upload-scheduler.js'
 import { Unchoker, type ChokeState } from '../../policy/fairness/unchoker.js'
 import type { Block, Blockstore } from '../../store/interface.js'
-import { CompressionGate, packBlocks } from './compression.js'
+import { CompressionGate, packMessage } from './compression.js'
 import { BufferBudget } from './buffer-budget.js'
 import {
   BLOCKS_PROTOCOL_V1,
@@ -28,7 +28,7 @@ import {
 } from './constants.js'
 import type { BlockSource } from '../fetch/fetch-interface.js'
 import { framedLength, readFrames, SendQueue } from './framing.js'
-import { decodeMessage, encodeMessage, ProtocolError } from './wire.js'
+import { decodeMessage, encodeBinaryBlocksFrom, encodeMessage, ProtocolError } from './wire.js'
 import { askHaves, requestBlocks, type Requester } from './peer-requests.js'
 
 /** Concurrent block-exchange streams a peer may open to us, per connection. */
@@ -107,7 +107,7 @@ export class BlockService {
   private readonly gates = new Map<string, CompressionGate>()
   readonly stats = new Map<string, PeerStats>()
   private readonly libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>
-  private readonly store: Pick<Blockstore, 'has' | 'getSync'>
+  private readonly store: Pick<Blockstore, 'has' | 'getSync' | 'sizeOf' | 'copyInto'>
 
   /** Upload scheduling (recreated when the policy changes its settings). */
   scheduler: UploadScheduler
@@ -133,7 +133,7 @@ export class BlockService {
     libp2p: Pick<Libp2p,
     'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>,
     store: Pick<Blockstore,
-    'has' | 'getSync'>
+    'has' | 'getSync' | 'sizeOf' | 'copyInto'>
   }, init: BlockServiceOptions = {}) {
     this.libp2p = components.libp2p
     this.store = components.store
@@ -378,25 +378,30 @@ export class BlockService {
           next.catch(() => {}) // an aborted turn is seen where it is awaited
         }
         try {
-          const batch: Block[] = []
+          // a binary message is built straight from the store's map (sizes from the index, then one copy of each
+          // block into the message); a 1.0.0 peer's DAG-CBOR message needs each block's bytes first
+          const batch: Array<{ cid: CID, size: number }> = []
+          const blocks: Block[] = []
           let batchBytes = 0
           while (i < held.length && batchBytes < grant.maxBytes && batch.length < MAX_ENTRIES) {
             const cid = held[i]!
             i++
             if (cancelled.has(cidKey(cid))) continue // the requester no longer wants it: it gets no answer for it
-            let bytes: Uint8Array
-            try {
-              bytes = this.store.getSync(cid)
-            } catch (err) {
-              if (!(err instanceof BlockNotFoundError)) throw err
+            const size = this.store.sizeOf(cid)
+            if (size === undefined) {
               missing.push(cid) // removed since it was looked up (garbage collection)
               continue
             }
-            batch.push({ cid, bytes })
-            batchBytes += bytes.length
+            if (!binary) blocks.push({ cid, bytes: this.store.getSync(cid) })
+            batch.push({ cid, size })
+            batchBytes += size
           }
           if (batch.length > 0) {
-            const message = await packBlocks(batch, { compress: this.compress, binary, gate: this.gate(peer) })
+            // sizes and copies in one synchronous run read one snapshot of the store: nothing is removed between them
+            const plain = binary
+              ? encodeBinaryBlocksFrom(batch, (k, out, at) => this.store.copyInto(batch[k]!.cid, out, at))
+              : encodeMessage({ t: 'blocks', blocks })
+            const message = await packMessage(plain, { compress: this.compress, gate: this.gate(peer) })
             wire = framedLength(message.length)
             // the turn ends once the message is on the stream; waiting for a slow reader to drain it holds up
             // this stream, and the scheduler's slot of the next turn for MESSAGE_TIME_MS at most (see drain)

@@ -100,7 +100,11 @@ function sampleOf (plain: Uint8Array): Uint8Array {
  * data (media, archives, packed binaries) costs a sample's compression, not a whole message's.
  */
 export async function packBlocks (blocks: Block[], options: PackOptions = {}): Promise<Uint8Array> {
-  const plain = options.binary === false ? encodeMessage({ t: 'blocks', blocks }) : encodeBinaryBlocks(blocks)
+  return await packMessage(options.binary === false ? encodeMessage({ t: 'blocks', blocks }) : encodeBinaryBlocks(blocks), options)
+}
+
+/** An encoded blocks message (`plain`) as packBlocks sends it: compressed when that pays, else as it is. */
+export async function packMessage (plain: Uint8Array, options: Omit<PackOptions, 'binary'> = {}): Promise<Uint8Array> {
   if (!(options.compress ?? DEFAULT_COMPRESS) || plain.length < MIN_COMPRESS_BYTES) return plain
   const { gate } = options
   if (gate?.shouldTry() === false) return plain

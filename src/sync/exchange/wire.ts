@@ -147,24 +147,37 @@ function writeVarint (out: Uint8Array, at: number, n: number): number {
  * empty list, more than MAX_ENTRIES blocks, a block over MAX_BLOCK_SIZE and a message over MAX_MESSAGE_BYTES.
  */
 export function encodeBinaryBlocks (blocks: Array<{ cid: CID, bytes: Uint8Array }>): Uint8Array {
-  if (blocks.length === 0 || blocks.length > MAX_ENTRIES) throw new ProtocolError(`a blocks message carries 1-${MAX_ENTRIES} blocks, not ${blocks.length}`)
-  let size = 1 + varintLength(blocks.length)
-  for (const b of blocks) {
-    if (b.bytes.length > MAX_BLOCK_SIZE) throw new ProtocolError(`a block of ${b.bytes.length} bytes exceeds the block size limit`)
-    size += varintLength(b.cid.bytes.length) + b.cid.bytes.length + varintLength(b.bytes.length) + b.bytes.length
+  return encodeBinaryBlocksFrom(blocks.map(b => ({ cid: b.cid, size: b.bytes.length })), (i, out, at) => {
+    out.set(blocks[i]!.bytes, at)
+    return blocks[i]!.bytes.length
+  })
+}
+
+/**
+ * A binary blocks message of blocks known by CID and size, whose bytes `copy` writes into the message itself (a
+ * block store copies them straight from its map: no buffer per block). `copy` returns the bytes it wrote, which
+ * must be the size given. The same refusals as encodeBinaryBlocks.
+ */
+export function encodeBinaryBlocksFrom (heads: Array<{ cid: CID, size: number }>, copy: (index: number, out: Uint8Array, at: number) => number): Uint8Array {
+  if (heads.length === 0 || heads.length > MAX_ENTRIES) throw new ProtocolError(`a blocks message carries 1-${MAX_ENTRIES} blocks, not ${heads.length}`)
+  let size = 1 + varintLength(heads.length)
+  for (const h of heads) {
+    if (h.size > MAX_BLOCK_SIZE) throw new ProtocolError(`a block of ${h.size} bytes exceeds the block size limit`)
+    size += varintLength(h.cid.bytes.length) + h.cid.bytes.length + varintLength(h.size) + h.size
   }
   if (size > MAX_MESSAGE_BYTES) throw new ProtocolError(`message of ${size} bytes exceeds ${MAX_MESSAGE_BYTES}`)
   const out = new Uint8Array(size)
   out[0] = BINARY_BLOCKS
-  let at = writeVarint(out, 1, blocks.length)
-  for (const b of blocks) {
-    at = writeVarint(out, at, b.cid.bytes.length)
-    out.set(b.cid.bytes, at)
-    at = writeVarint(out, at + b.cid.bytes.length, b.bytes.length)
+  let at = writeVarint(out, 1, heads.length)
+  for (const h of heads) {
+    at = writeVarint(out, at, h.cid.bytes.length)
+    out.set(h.cid.bytes, at)
+    at = writeVarint(out, at + h.cid.bytes.length, h.size)
   }
-  for (const b of blocks) {
-    out.set(b.bytes, at)
-    at += b.bytes.length
+  for (let i = 0; i < heads.length; i++) {
+    const wrote = copy(i, out, at)
+    if (wrote !== heads[i]!.size) throw new RangeError(`block ${heads[i]!.cid} is ${wrote} bytes, not the ${heads[i]!.size} its entry says`)
+    at += wrote
   }
   return out
 }

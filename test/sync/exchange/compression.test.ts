@@ -12,7 +12,7 @@ import type { Block } from '../../../src/store/interface.js'
 import { CompressionGate, compress, decompress, packBlocks, unpackBlocks, type ZBlocksMessage } from '../../../src/sync/exchange/compression.js'
 import { MAX_COMPRESS_SKIP, MAX_MESSAGE_BYTES, MIN_COMPRESS_BYTES } from '../../../src/sync/exchange/constants.js'
 import { encodeFrame, framedLength, framePrefix } from '../../../src/sync/exchange/framing.js'
-import { decodeMessage, encodeBinaryBlocks, encodeMessage, type CompressionAlg } from '../../../src/sync/exchange/wire.js'
+import { decodeMessage, encodeBinaryBlocks, encodeBinaryBlocksFrom, encodeMessage, type CompressionAlg } from '../../../src/sync/exchange/wire.js'
 import { installFaults } from '../../helpers/faulty-peer.js'
 import { collect, pseudoRandom, tempDir } from '../../helpers/temp.js'
 
@@ -61,6 +61,12 @@ describe('compressed blocks on the wire', () => {
   it('sends incompressible (random) data, small messages, and everything when compression is off as plain blocks', async () => {
     const random = await blocksOf(pseudoRandom(700_000, 4), pseudoRandom(300_000, 5))
     assert.deepEqual(await packBlocks(random), encodeBinaryBlocks(random))
+    // built from sizes and a copier (as a block store does), the message is the same; a copier that writes another
+    // size than the entry says is refused
+    const heads = random.map(b => ({ cid: b.cid, size: b.bytes.length }))
+    const copier = (k: number, out: Uint8Array, at: number): number => { out.set(random[k]!.bytes, at); return random[k]!.bytes.length }
+    assert.deepEqual(encodeBinaryBlocksFrom(heads, copier), encodeBinaryBlocks(random))
+    assert.throws(() => encodeBinaryBlocksFrom([{ ...heads[0]!, size: heads[0]!.size - 1 }, heads[1]!], copier), RangeError)
     assert.deepEqual(await packBlocks(random, { binary: false }), encodeMessage({ t: 'blocks', blocks: random }))
     const small = await blocksOf(new Uint8Array(MIN_COMPRESS_BYTES / 2))
     assert.equal(decodeMessage(await packBlocks(small)).t, 'blocks')
