@@ -9,7 +9,8 @@
  * is reported as "cold". Then, the seeders connected to each other as a swarm's seeders are, the measured runs.
  * Then an unthrottled 1 -> 1 transfer next to raw Node TCP on loopback, a plain libp2p stream (TCP, TLS, yamux: the
  * ceiling of our stack) and Helia's bitswap (bench/bitswap.ts, in a process of its own) moving the same bytes, with
- * the CPU seconds per GB each spends on both ends, the time spent verifying blocks, and (as root, in network
+ * the CPU seconds per GB each spends on both ends, the time spent verifying blocks, a --big-mb (default 1024) file
+ * 1 -> 1 with the peak RSS of the seeder daemon and of a leecher in a process of its own, and (as root, in network
  * namespaces it builds) the median time for a new node to find the nodes of its segment by mDNS.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
@@ -39,6 +40,7 @@ const args = parseBenchArgs(process.argv.slice(2), {
   rate: '5MB/s',
   trials: 5,
   rarest: false,
+  'big-mb': 1024,
   tree: fileURLToPath(new URL('../../node_modules/typescript', import.meta.url))
 })
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-swarm-'))
@@ -146,6 +148,40 @@ async function download (seeders: string[], cid: CID, name: string): Promise<{
     blocks: r.fetchedBlocks,
     leecherCpuPerGB: (cpu.user + cpu.system) / 1e6 / (bytes / 1e9)
   }
+}
+
+/** Peak RSS of a live process in MB, from /proc (Linux): the kernel's high-water mark. */
+function peakRssOf (pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find(l => l.startsWith('VmHWM:'))
+  return Number(line?.split(/\s+/)[1] ?? NaN) * 1024 / 1e6
+}
+
+/**
+ * A `bigMb` MiB random file 1 -> 1, unthrottled: a seeder daemon holding it and a new node fetching it in a process of
+ * its own (bench/big-leecher.ts), so each peak RSS is one node's. The file is removed once the seeder holds it.
+ */
+async function bigOneToOne (bigMb: number): Promise<{
+  mbps: number,
+  seconds: number,
+  leecherPeakMB: number,
+  seederPeakMB: number,
+  leecherCpuPerGB: number,
+  seederCpuPerGB: number
+}> {
+  const path = join(work, 'big.bin')
+  const fd = openSync(path, 'w')
+  for (let i = 0; i < bigMb; i++) writeSync(fd, randomBytes(1 << 20))
+  closeSync(fd)
+  const cid = execFileSync(process.execPath, [BIN, 'add', path, '--repo', join(work, 'big-seeder'), '--quiet'], { encoding: 'utf8' }).trim()
+  rmSync(path)
+  const addr = await seeder('big-seeder', [])
+  const pid = daemons[daemons.length - 1]!.pid!
+  const cpu0 = cpuSecondsOf(pid)
+  const out = execFileSync(process.execPath, [fileURLToPath(new URL('./big-leecher.js', import.meta.url)), join(work, 'big-leecher'), addr, cid], { encoding: 'utf8' })
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { seconds: number, bytes: number, mbps: number, cpuSeconds: number, peakRssMB: number }
+  const gb = r.bytes / 1e9
+  const seederCpuPerGB = (cpuSecondsOf(pid) - cpu0) / gb
+  return { mbps: r.mbps, seconds: r.seconds, leecherPeakMB: r.peakRssMB, seederPeakMB: peakRssOf(pid), leecherCpuPerGB: r.cpuSeconds / gb, seederCpuPerGB }
 }
 
 /** Raw Node TCP over loopback moving `bytes`, no encryption, no framing: the ceiling. */
@@ -277,6 +313,8 @@ try {
   const raw = await rawTcp(mb * 1024 * 1024)
   const plain = await plainLibp2p(mb * 1024 * 1024)
   const helia = bitswap(file)
+  const bigMb = Number(args['big-mb'])
+  const big = bigMb > 0 ? await bigOneToOne(bigMb) : undefined
   const found = await discovery(Number(args.trials))
 
   const speedup = one.seconds / many.seconds
@@ -308,6 +346,17 @@ try {
       ratio: `${(unthrottled.leecherCpuPerGB + seederCpuPerGB).toFixed(1)} (${unthrottled.leecherCpuPerGB.toFixed(1)} + ${seederCpuPerGB.toFixed(1)})` +
         ` / ${helia.cpuSecondsPerGB?.toFixed(1) ?? 'n/a'} / ${plain.cpuSecondsPerGB.toFixed(1)}`
     },
+    ...(big === undefined
+      ? []
+      : [{
+          run: `${bigMb} MiB file 1 -> 1 unthrottled (leecher in its own process)`,
+          seconds: big.seconds.toFixed(2),
+          'MB/s': big.mbps.toFixed(1),
+          sources: 1,
+          'verify s': '',
+          ratio: `peak RSS ${big.leecherPeakMB.toFixed(0)} MB leecher, ${big.seederPeakMB.toFixed(0)} MB seeder; ` +
+            `CPU s/GB ${big.leecherCpuPerGB.toFixed(1)} + ${big.seederCpuPerGB.toFixed(1)}`
+        }]),
     { run: 'raw Node TCP, loopback', seconds: (mb * 1.048576 / raw).toFixed(2), 'MB/s': raw.toFixed(1), sources: 1, 'verify s': '', ratio: '1.00' },
     { run: `discovery: new node lists its segment (median of ${found.samples.length})`, seconds: found.median?.toFixed(3) ?? `n/a: ${found.why ?? 'no trial found every peer'}`, 'MB/s': '', sources: '', 'verify s': '', ratio: 'mDNS in network namespaces' }
   ]
@@ -336,6 +385,12 @@ try {
     seederCpuSecondsPerGB: seederCpuPerGB,
     heliaCpuSecondsPerGB: helia.cpuSecondsPerGB ?? null,
     plainLibp2pCpuSecondsPerGB: plain.cpuSecondsPerGB,
+    bigMb,
+    bigMBps: big?.mbps ?? null,
+    bigLeecherPeakRssMB: big?.leecherPeakMB ?? null,
+    bigSeederPeakRssMB: big?.seederPeakMB ?? null,
+    bigLeecherCpuSecondsPerGB: big?.leecherCpuPerGB ?? null,
+    bigSeederCpuSecondsPerGB: big?.seederCpuPerGB ?? null,
     discoveryMedianSeconds: found.median,
     discoverySamples: found.samples
   })

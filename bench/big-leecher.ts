@@ -1,0 +1,28 @@
+/**
+ * Child of bench/swarm.ts's large 1 -> 1 run: a new node in a process of its own fetches one root from one seeder
+ * and prints, as one JSON line, how long it took and what it cost this process: peak RSS (the kernel's high-water
+ * mark, so nothing between samples is missed) and CPU seconds.
+ * `node dist/bench/big-leecher.js REPO SEEDER_MULTIADDR CID`
+ */
+import { CID } from 'multiformats/cid'
+import { createNode } from '../src/node/index.js'
+
+const [repo, seeder, root] = process.argv.slice(2)
+if (repo === undefined || seeder === undefined || root === undefined) throw new Error('usage: big-leecher REPO SEEDER_MULTIADDR CID')
+const node = await createNode({ repo, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap: [seeder] })
+try {
+  const cpu0 = process.cpuUsage()
+  const r = await node.fetch(CID.parse(root))
+  const cpu = process.cpuUsage(cpu0)
+  const bytes = Object.values(r.sources).reduce((a, b) => a + b, 0)
+  console.log(JSON.stringify({
+    seconds: r.seconds,
+    bytes,
+    mbps: bytes / 1e6 / r.seconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    // resourceUsage().maxRSS is in KiB
+    peakRssMB: process.resourceUsage().maxRSS * 1024 / 1e6
+  }))
+} finally {
+  await node.stop()
+}
