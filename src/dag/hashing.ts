@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { createBLAKE3, type IHasher } from 'hash-wasm'
+import type { IHasher } from 'hash-wasm'
 import { UnsupportedHashError } from '../errors.js'
 import { HASH_BLAKE3, HASH_SHA2_256 } from './constants.js'
 
@@ -30,8 +30,12 @@ class Blake3Hasher implements BlockHasher {
   constructor (readonly implementation: Blake3Implementation, readonly digest: (bytes: Uint8Array) => Uint8Array) {}
 }
 
-/** hash-wasm's BLAKE3: runs everywhere, at about a fifth of the native speed (bench:hash). */
+/**
+ * hash-wasm's BLAKE3: runs everywhere, at about a fifth of the native speed (bench:hash). Loaded only when asked
+ * for: where the native binary loads, a node does not pay the ~15 MB of memory the WebAssembly module costs.
+ */
 async function wasmBlake3 (): Promise<Blake3Hasher> {
+  const { createBLAKE3 } = await import('hash-wasm')
   const wasm: IHasher = await createBLAKE3(256)
   return new Blake3Hasher('wasm', bytes => wasm.init().update(bytes).digest('binary'))
 }
