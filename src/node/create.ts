@@ -9,6 +9,7 @@ import { createStore } from '../store/index.js'
 import { ReleaseIndex } from '../store/release-index.js'
 import { UrlCache } from '../sync/cache/url-cache.js'
 import { Collections } from '../sync/collections/collections.js'
+import { BitswapService, BITSWAP_UPLOAD_GROUP } from '../sync/bitswap/index.js'
 import { BlockService } from '../sync/exchange/block-service.js'
 import { startGateway } from '../sync/http/gateway.js'
 import { loadOrCreateIdentity } from '../sync/net/identity.js'
@@ -65,6 +66,19 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     await blocks.start()
     started.push({ stop: async () => await blocks.stop() })
 
+    // IPFS peers: served under the upload scheduler as one upload group, and a source for downloads
+    const bitswap = init.bitswap === false
+      ? undefined
+      : new BitswapService({
+        libp2p,
+        store,
+        charge: async (bytes, signal) => await blocks.chargeUpload(BITSWAP_UPLOAD_GROUP, BITSWAP_UPLOAD_GROUP, bytes, signal)
+      })
+    if (bitswap !== undefined) {
+      await bitswap.start()
+      started.push({ stop: async () => await bitswap.stop() })
+    }
+
     const pex = new PeerExchange(libp2p)
     await pex.start()
     started.push({ stop: async () => await pex.stop() })
@@ -72,7 +86,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       void libp2p.dial(evt.detail.id).catch(() => {})
     })
 
-    const ranking = new PeerRanking({ libp2p, blocks })
+    const ranking = new PeerRanking({ libp2p, blocks, bitswap })
     ranking.start()
     started.push(ranking)
     const downloads = new NodeDownloads({ store, peers: ranking, metrics })

@@ -19,6 +19,11 @@ export interface NodeOptions {
   rarestFirst?: boolean
   /** Send blocks compressed when that saves at least 10 % (see BlockServiceOptions). @default true */
   compress?: boolean
+  /**
+   * Also speak bitswap 1.2 (by @helia/bitswap), so IPFS nodes (Helia, Kubo) fetch this node's blocks and it fetches
+   * theirs, under the same upload scheduler. @default true
+   */
+  bitswap?: boolean
   /** The community cache (URL -> CID): owners, budget, gossip and prefetch timings, an event hook. */
   urlCache?: UrlCacheOptions
   /** Serve blocks over HTTP as an IPFS trustless gateway (`GET /ipfs/{cid}`) on this host and port. @default off */

@@ -1,7 +1,9 @@
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { localSubnets, onSegment } from '../policy/fairness/segments.js'
+import { BITSWAP_PROTOCOLS, bitswapSource, type BitswapService } from '../sync/bitswap/index.js'
 import type { BlockService } from '../sync/exchange/block-service.js'
+import { BLOCKS_PROTOCOLS } from '../sync/exchange/constants.js'
 import type { BlockSource, FetchOptions, PeerSources } from '../sync/fetch/fetch-interface.js'
 import { PING_TIMEOUT_MS, RANKING_PINGS } from './constants.js'
 import type { PeerInfo } from './options.js'
@@ -9,8 +11,10 @@ import type { PeerInfo } from './options.js'
 type Ping = { ping: (p: PeerId, o?: { signal?: AbortSignal }) => Promise<number> }
 
 export interface PeerRankingComponents {
-  libp2p: Pick<Libp2p, 'getPeers' | 'getConnections' | 'services' | 'addEventListener' | 'removeEventListener'>
+  libp2p: Pick<Libp2p, 'getPeers' | 'getConnections' | 'services' | 'addEventListener' | 'removeEventListener' | 'peerStore'>
   blocks: Pick<BlockService, 'source' | 'peer'>
+  /** Where a peer that speaks bitswap and not the cmesh block protocol (an IPFS node) is fetched from. */
+  bitswap?: Pick<BitswapService, 'want'>
 }
 
 /**
@@ -65,7 +69,20 @@ export class PeerRanking implements PeerSources {
 
   /** A block source for each connected peer, in rank order (RTTs up to a minute old are reused). */
   async sources (): Promise<BlockSource[]> {
-    return (await this.peers(RANKING_PINGS)).map(p => this.components.blocks.source(peerIdFromString(p.peerId), p.peerId))
+    return await Promise.all((await this.peers(RANKING_PINGS)).map(async p => await this.sourceOf(peerIdFromString(p.peerId))))
+  }
+
+  /**
+   * The block source of a connected peer: the cmesh block protocol, unless identify said the peer speaks bitswap
+   * and not ours (an IPFS node), when it is asked over bitswap. A peer not identified yet is asked as a cmesh peer.
+   */
+  private async sourceOf (peer: PeerId): Promise<BlockSource> {
+    const { libp2p, blocks, bitswap } = this.components
+    const id = peer.toString()
+    if (bitswap === undefined) return blocks.source(peer, id)
+    const protocols = await libp2p.peerStore.get(peer).then(p => p.protocols, () => [])
+    const ipfsOnly = !protocols.some(p => BLOCKS_PROTOCOLS.includes(p)) && protocols.some(p => BITSWAP_PROTOCOLS.includes(p))
+    return ipfsOnly ? bitswapSource(bitswap, id) : blocks.source(peer, id)
   }
 
   /** Peers that connect during a download join it; peers that leave are dropped from it. */

@@ -231,6 +231,19 @@ export class BlockService {
     return g
   }
 
+  /**
+   * Wait for an upload turn for `bytes` that another protocol (bitswap) sends to `peer` of `group`: the same
+   * scheduler, upload limit and fair shares as this protocol's answers, and the bytes counted in the ledger (a row
+   * of `fairness()`).
+   */
+  async chargeUpload (peer: string, group: string, bytes: number, signal?: AbortSignal): Promise<void> {
+    this.unchoker.tick()
+    this.groups.set(peer, group)
+    const grant = await this.scheduler.acquire({ peer, group, weight: this.weight(peer), signal })
+    grant.release(bytes)
+    this.ledger.addSent(peer, bytes)
+  }
+
   peer (id: string): PeerStats {
     let s = this.stats.get(id)
     if (s === undefined) this.stats.set(id, s = { blocksServed: 0, bytesReceived: 0, score: 0 })
