@@ -43,6 +43,7 @@ export interface NodeOptions {
 
 export interface PeerInfo {
   peerId: string
+  /** Addresses it can be dialled at: announced by the peer (identify) or dialled by us; never an inbound ephemeral port. */
   addrs: string[]
   /** 'same' when the peer's address lies in one of our interfaces' subnets (the local segment). */
   segment: 'same' | 'other'
