@@ -102,9 +102,11 @@ export function monitorSource (node: {
   store: Pick<Blockstore,
   'stat'>,
   started: number,
-  analytics: { totals: () => Record<string, number>, budget: () => { lifetime: number, lifetimeLimit: number } }
+  analytics: { totals: () => Record<string, number>, budget: () => { lifetime: number, lifetimeLimit: number } },
+  reachability?: { summary: () => string[] }
 }): MonitorSource {
   return {
+    warnings: () => node.reachability?.summary() ?? [],
     totals: () => node.analytics.totals(),
     uptimeSeconds: () => (Date.now() - node.started) / 1000,
     peers: () => node.libp2p.getPeers().length,
