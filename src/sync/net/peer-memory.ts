@@ -123,6 +123,7 @@ export class PeerMemory {
         this.timer = undefined
         this.save()
       }, this.options.saveDelayMs ?? PEERS_SAVE_DELAY_MS)
+      ;(this.timer as { unref?: () => void } | undefined)?.unref?.()
     }
   }
 

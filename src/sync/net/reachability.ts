@@ -70,6 +70,8 @@ export class Reachability {
       this.check()
       this.schedule()
     }, this.options.checkMs ?? REACHABILITY_CHECK_MS)
+    // a one-off command's node must not be kept alive by it (the system clock's timers are Node's)
+    ;(this.timer as { unref?: () => void } | undefined)?.unref?.()
   }
 
   private targets (): Target[] {
