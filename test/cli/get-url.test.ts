@@ -53,6 +53,8 @@ describe('cmesh get-url and cmesh proxy', () => {
     assert.equal(held.source, 'local')
     assert.deepEqual([held.cache, held.originBytes, held.memberBytes, held.storeBytes, held.savedBytes], ['HIT', 0, 0, bytes.length, bytes.length])
     assert.deepEqual(new Uint8Array(readFileSync(join(dir, 'b.bin'))), bytes)
+    const text = await runCli(['get-url', origin.url('/file.bin'), '-o', join(dir, 'c.bin'), '--repo', repo], env)
+    assert.match(text.stdout, /: 70000 bytes from this node's cache \[HIT\] -> .*c\.bin \(through the daemon\)\n$/)
     assert.equal(origin.requestsByPath.get('/file.bin'), 2, 'one download for the lone node, one for the proxy node')
     await origin.stop()
     const offline = await runCli(['get-url', origin.url('/other.bin'), '--repo', repo])
