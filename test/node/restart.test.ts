@@ -96,18 +96,23 @@ describe('a node that comes back after a restart', () => {
     assert.ok(b.libp2p.getConnections(a.peerId).length > 0, 'connected before createNode returned')
   })
 
-  it('keeps a bounded memory: at most 64 peers of 8 addresses, plain IP only; a damaged peers.json is an empty one', async t => {
+  it('keeps a bounded memory: at most 64 peers of 8 addresses, plain IP only, none gone for weeks; a damaged peers.json is an empty one', async t => {
     const repo = join(tempDir(t), 'repo')
     mkdirSync(repo, { recursive: true })
     const ids = await Promise.all(Array.from({ length: 80 }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()))
     const addrs = [...Array.from({ length: 12 }, (_, i) => `/ip4/198.51.100.${i + 1}/tcp/4737`), '/dns4/example.org/tcp/4737']
     writeFileSync(repoPath(repo, 'peers'), JSON.stringify({
-      peers: [{ peerId: 'not-a-peer', addrs, lastConnected: 1, segment: 'other' }, ...ids.map((peerId, i) => ({ peerId, addrs, lastConnected: i, segment: 'other' }))]
+      peers: [
+        { peerId: 'not-a-peer', addrs, lastConnected: Date.now(), segment: 'other' },
+        // not connected for a month: it left the neighbourhood
+        { peerId: ids[0], addrs, lastConnected: Date.now() - 30 * 24 * 3600 * 1000, segment: 'other' },
+        ...ids.slice(1).map((peerId, i) => ({ peerId, addrs, lastConnected: Date.now() - i * 1000, segment: 'other' }))
+      ]
     }))
     const node = await start(t, { repo, listen: ['/ip4/127.0.0.1/tcp/0'], minPeers: 0 })
     const list = node.peerMemory.list()
     assert.ok(list.length > 0 && list.length <= 64, `${list.length} peers`)
-    assert.ok(list.every(p => ids.includes(p.peerId) && p.addrs.length === 8 && p.addrs.every(a => a.startsWith('/ip4/'))))
+    assert.ok(list.every(p => ids.slice(1).includes(p.peerId) && p.addrs.length === 8 && p.addrs.every(a => a.startsWith('/ip4/'))))
     const known = await node.libp2p.peerStore.get(peerIdFromString(list[0]!.peerId))
     assert.equal(known.addresses.length, 8, 'handed to the peer store')
     await node.stop()

@@ -64,6 +64,8 @@ export const COLLECTION_TOPIC_SCORE = {
 
 /** Peer memory: peers remembered across restarts (the most recently connected; a neighbourhood's devices fit). */
 export const MAX_REMEMBERED_PEERS = 64
+/** Peer memory: a peer not connected for this long is forgotten (it left: no more dials nor warnings about it). */
+export const MAX_REMEMBERED_AGE_MS = 14 * 24 * 3600 * 1000
 /** Peer memory: largest peers.json read (MAX_REMEMBERED_PEERS peers of MAX_ADDRS addresses fit many times over). */
 export const MAX_PEERS_FILE_BYTES = 256 * 1024
 /** Peer memory: what was learnt is written at most this often (and when the node stops). */

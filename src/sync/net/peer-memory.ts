@@ -7,7 +7,7 @@ import { localSubnets, onSegment } from '../../policy/fairness/segments.js'
 import { repoPath } from '../../repo/index.js'
 import { writeJsonFile } from '../../store/json-file.js'
 import { isLoopback } from './addresses.js'
-import { MAX_ADDRS, MAX_PEERS_FILE_BYTES, MAX_REMEMBERED_PEERS, PEERS_SAVE_DELAY_MS } from './constants.js'
+import { MAX_ADDRS, MAX_PEERS_FILE_BYTES, MAX_REMEMBERED_AGE_MS, MAX_REMEMBERED_PEERS, PEERS_SAVE_DELAY_MS } from './constants.js'
 
 /** A peer this node was connected to, as `<repo>/peers.json` keeps it. */
 export interface RememberedPeer {
@@ -48,7 +48,7 @@ function dialableAddr (a: string): boolean {
 
 /**
  * Remembers the peers this node was connected to, with their last good addresses, in `<repo>/peers.json`
- * (bounded: the MAX_REMEMBERED_PEERS most recent), and on start gives them back to the peer store, so the
+ * (bounded: the MAX_REMEMBERED_PEERS most recent, none unseen for two weeks), and on start gives them back to the peer store, so the
  * redialer and dials by peer id find them after a restart. A missing, oversized or unreadable file is an empty
  * memory: it is this node's own cache, never a reason not to start.
  */
@@ -142,6 +142,7 @@ export class PeerMemory {
       const out: RememberedPeer[] = []
       for (const e of raw.peers.slice(0, this.maxPeers) as Array<Partial<RememberedPeer>>) {
         if (typeof e !== 'object' || e === null || typeof e.peerId !== 'string' || !Array.isArray(e.addrs) || typeof e.lastConnected !== 'number') continue
+        if (Date.now() - e.lastConnected > MAX_REMEMBERED_AGE_MS) continue // gone for two weeks: it left
         try {
           peerIdFromString(e.peerId)
         } catch {
