@@ -45,10 +45,13 @@ export const POPULARITY_EPSILON_SHARE = 0.3
 
 /**
  * Counter names. Other components add to these with `node.metrics.count(name, n)`; the community cache uses
- * `cache.hits`, `cache.misses` (requests it answered from its store or had to fetch), `external.bytes` (bytes it
- * fetched from outside the community: the origin) and `external.bytes.saved` (bytes it served that would otherwise
- * have crossed the external link, not counting bytes neighbours already received from peers: those are counted
- * as `bytes.received.peer` and added by the report).
+ * `cache.hits`, `cache.misses` (requests it answered from its store or had to fetch), its ledger apart:
+ * `cache.origin.bytes` (bytes this node downloaded from origins, for itself or for members; also counted as
+ * `external.bytes`), `cache.member.bytes` (bytes received from members; `bytes.received.peer` counts the block
+ * downloads outside the URL cache), `cache.store.bytes` (bytes delivered
+ * from its own store), and `external.bytes.saved` (bytes delivered to its requests that did not cross the
+ * community's external link for them: own store, or a member that already held them). Summed over the nodes,
+ * saved bytes count each request once: the member serving counts nothing saved.
  */
 export const COUNTERS = {
   bytesServed: 'bytes.served',
@@ -60,6 +63,9 @@ export const COUNTERS = {
   cacheMisses: 'cache.misses',
   externalBytes: 'external.bytes',
   externalBytesSaved: 'external.bytes.saved',
+  cacheOriginBytes: 'cache.origin.bytes',
+  cacheMemberBytes: 'cache.member.bytes',
+  cacheStoreBytes: 'cache.store.bytes',
   resourcesFetched: 'resources.fetched',
   errors: 'errors',
   uptimeSeconds: 'uptime.seconds'

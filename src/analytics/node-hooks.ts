@@ -63,19 +63,25 @@ export function recordFetch (metrics: Metrics, root: string | undefined, sources
 }
 
 /**
- * Count a community-cache event: a hit (served from this node's store: external bytes saved), a miss, bytes
- * fetched from outside (the origin) or from a member. The URL is not recorded.
+ * Count a community-cache event: a hit, a miss, bytes fetched from outside (the origin) or from a member, bytes
+ * delivered from the own store, and bytes saved (delivered without crossing the external link for the request,
+ * counted by the requesting node only). The URL is not recorded.
  */
 export function countCacheEvent (metrics: Metrics, event: { kind: string, bytes: number }): void {
   if (event.kind === 'hit') {
     metrics.count(COUNTERS.cacheHits)
-    metrics.count(COUNTERS.externalBytesSaved, event.bytes)
   } else if (event.kind === 'miss') {
     metrics.count(COUNTERS.cacheMisses)
   } else if (event.kind === 'external') {
     metrics.count(COUNTERS.externalBytes, event.bytes)
+    metrics.count(COUNTERS.cacheOriginBytes, event.bytes)
   } else if (event.kind === 'peer') {
-    metrics.count(COUNTERS.bytesReceivedPeer, event.bytes)
+    // not bytes.received.peer: the report adds that to the saved bytes, which count these already
+    metrics.count(COUNTERS.cacheMemberBytes, event.bytes)
+  } else if (event.kind === 'store') {
+    metrics.count(COUNTERS.cacheStoreBytes, event.bytes)
+  } else if (event.kind === 'saved') {
+    metrics.count(COUNTERS.externalBytesSaved, event.bytes)
   }
 }
 
@@ -103,9 +109,11 @@ export function monitorSource (node: {
   store: Pick<Blockstore,
   'stat'>,
   started: number,
-  analytics: { totals: () => Record<string, number>, budget: () => { lifetime: number, lifetimeLimit: number } }
+  analytics: { totals: () => Record<string, number>, budget: () => { lifetime: number, lifetimeLimit: number } },
+  reachability?: { summary: () => string[] }
 }): MonitorSource {
   return {
+    warnings: () => node.reachability?.summary() ?? [],
     totals: () => node.analytics.totals(),
     uptimeSeconds: () => (Date.now() - node.started) / 1000,
     peers: () => node.libp2p.getPeers().length,

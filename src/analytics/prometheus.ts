@@ -9,6 +9,8 @@ export interface MonitorSource {
   store: () => { blocks: number, bytes: number, capacity: number }
   /** Epsilon this node has spent, and may spend, over its lifetime. */
   privacy: () => { spent: number, limit: number }
+  /** What an operator should look at (unreachable bootstrap peers, other segments), without ids. @default none */
+  warnings?: () => string[]
 }
 
 /** `cache.hits` -> `cmesh_cache_hits_total`. */
@@ -50,16 +52,22 @@ export function createRegistry (source: MonitorSource): Registry {
   return registry
 }
 
-/** The /health answer: a summary for a liveness probe, with no peer id or address in it. */
+/**
+ * The /health answer: a summary for a liveness probe, with no peer id or address in it. `status` is 'warn' while
+ * there are warnings (the node runs; a part of the neighbourhood is out of reach).
+ */
 export function health (source: MonitorSource): {
-  status: 'ok',
+  status: 'ok' | 'warn',
+  warnings: string[],
   uptimeSeconds: number,
   peers: number,
   store: { blocks: number, bytes: number, capacity: number | null }
 } {
   const s = source.store()
+  const warnings = source.warnings?.() ?? []
   return {
-    status: 'ok',
+    status: warnings.length > 0 ? 'warn' : 'ok',
+    warnings,
     uptimeSeconds: Math.round(source.uptimeSeconds()),
     peers: source.peers(),
     store: { ...s, capacity: Number.isFinite(s.capacity) ? s.capacity : null }

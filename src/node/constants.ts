@@ -22,3 +22,10 @@ export const BOOTSTRAP_BACKOFF_MS = 250
 
 /** Addresses a node listens on unless told otherwise: every IPv4 interface, a port the system picks. */
 export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/0']
+
+/**
+ * The port a daemon listens on (every IPv4 interface) when neither `--listen` nor config.json `port` says
+ * otherwise: fixed, so the addresses its neighbours remember still reach it after a restart. Not in the usual
+ * service lists, and away from IPFS's 4001.
+ */
+export const DEFAULT_PORT = 4737

@@ -1,10 +1,11 @@
+import type { Libp2p } from '@libp2p/interface'
 import { Analytics } from '../analytics/analytics.js'
 import { COUNTERS } from '../analytics/constants.js'
 import { analyticsLinks, countCacheEvent, countServed } from '../analytics/node-hooks.js'
 import { Ledger } from '../policy/fairness/ledger.js'
 import { readPolicy } from '../policy/fairness/policy-file.js'
 import { TrustStore } from '../policy/trust/trust.js'
-import { resolveRepo } from '../repo/index.js'
+import { readRepoConfig, rememberPort, resolveRepo } from '../repo/index.js'
 import { createStore } from '../store/index.js'
 import { ReleaseIndex } from '../store/release-index.js'
 import { UrlCache } from '../sync/cache/url-cache.js'
@@ -12,15 +13,18 @@ import { Collections } from '../sync/collections/collections.js'
 import { BitswapService, BITSWAP_UPLOAD_GROUP } from '../sync/bitswap/index.js'
 import { BlockService } from '../sync/exchange/block-service.js'
 import { startGateway } from '../sync/http/gateway.js'
+import { parseBootstrap, type Bootstrap } from '../sync/net/bootstrap.js'
 import { loadOrCreateIdentity } from '../sync/net/identity.js'
 import { PeerExchange } from '../sync/net/peer-exchange.js'
+import { PeerMemory } from '../sync/net/peer-memory.js'
+import { Reachability } from '../sync/net/reachability.js'
 import type { Pubsub } from '../sync/net/pubsub.js'
 import { Redialer } from '../sync/net/redial.js'
 import { ReleaseExchange } from '../sync/releases/release-exchange.js'
 import { Releases } from '../sync/releases/releases.js'
-import { BOOTSTRAP_ATTEMPTS, BOOTSTRAP_BACKOFF_MS } from './constants.js'
+import { BOOTSTRAP_ATTEMPTS, BOOTSTRAP_BACKOFF_MS, DEFAULT_PORT } from './constants.js'
 import { NodeDownloads } from './downloads.js'
-import { createHost } from './host.js'
+import { createHost, type HostInit } from './host.js'
 import { CmeshNode } from './node.js'
 import type { NodeOptions } from './options.js'
 import { PeerRanking } from './peers.js'
@@ -37,6 +41,7 @@ interface Started { stop: () => unknown }
  */
 export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
   const repo = resolveRepo(init.repo)
+  const bootstrap = parseBootstrap(init.bootstrap) // a malformed entry fails before anything starts
   const store = createStore({ repo, capacity: init.capacity })
   const started: Started[] = [{ stop: async () => await store.close() }]
   const unwind = async (): Promise<void> => {
@@ -46,8 +51,12 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     const privateKey = await loadOrCreateIdentity(repo)
     // a peer caught sending bad blocks is not let back in, nor dialled again (peer exchange, mDNS)
     const banned = new Set<string>()
-    const libp2p = await createHost({ privateKey, listen: init.listen, mdns: init.mdns, banned })
+    const libp2p = await listenHost(repo, init, { privateKey, mdns: init.mdns, banned })
     started.push({ stop: async () => await libp2p.stop() })
+    // the peers of earlier runs, with their last good addresses, back in the peer store before anything dials
+    const peerMemory = new PeerMemory({ libp2p, repo, clock: init.clock })
+    await peerMemory.start()
+    started.push(peerMemory)
     const pubsub = (libp2p.services as { pubsub: Pubsub }).pubsub
 
     const analytics = new Analytics(repo, init.analytics)
@@ -100,7 +109,15 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     blocks.priorities.follow(collections)
     const urlCache = new UrlCache({ store, libp2p, pubsub, privateKey, blocks, collections }, init.urlCache)
     urlCache.on(e => { countCacheEvent(metrics, e) })
-    const redialer = new Redialer(libp2p, init.bootstrap, { minPeers: init.minPeers })
+    // a peer of another segment connected before is dialled again however many local neighbours there are
+    const otherSegment = (): string[] => peerMemory.list().filter(p => p.segment === 'other').map(p => p.peerId)
+    const redialer = new Redialer(libp2p, init.bootstrap, { minPeers: init.minPeers, keep: otherSegment })
+    const reachability = new Reachability({ libp2p, clock: init.clock }, {
+      bootstrap,
+      remembered: () => peerMemory.list(),
+      onWarning: init.onWarning,
+      ...init.reachability
+    })
     const policyWatch = new PolicyWatch({ repo, blocks })
     policyWatch.start()
     started.push(policyWatch)
@@ -114,6 +131,8 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     started.push({ stop: async () => await urlCache.stop() })
     redialer.start()
     started.push(redialer)
+    reachability.start()
+    started.push(reachability)
     analytics.start(analyticsLinks({ libp2p, collections }))
     const gateway = init.gateway === undefined
       ? undefined
@@ -125,6 +144,8 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       blocks,
       pex,
       redialer,
+      peerMemory,
+      reachability,
       ranking,
       downloads,
       trust,
@@ -138,7 +159,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     })
     started.length = 0
     started.push({ stop: async () => await node.stop() })
-    await dialBootstrap(node, init)
+    await dialBootstrap(node, init, bootstrap)
     return node
   } catch (err) {
     await unwind()
@@ -150,11 +171,12 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
  * Dial the bootstrap addresses, each a few times with growing pauses (a busy node refuses more than a few new
  * connections a second from one host). Fails when every one fails and the caller needs them.
  */
-async function dialBootstrap (node: CmeshNode, init: NodeOptions): Promise<void> {
-  const dials = await Promise.allSettled((init.bootstrap ?? []).map(async addr => {
+async function dialBootstrap (node: CmeshNode, init: NodeOptions, bootstrap: Bootstrap): Promise<void> {
+  const entries = [...bootstrap.addrs.map(a => async () => await node.dial(a)), ...bootstrap.peers.map(id => async () => await node.dialPeer(id))]
+  const dials = await Promise.allSettled(entries.map(async dial => {
     for (let attempt = 1; ; attempt++) {
       try {
-        await node.dial(addr)
+        await dial()
         return
       } catch (err) {
         if (attempt >= BOOTSTRAP_ATTEMPTS) throw err
@@ -164,4 +186,29 @@ async function dialBootstrap (node: CmeshNode, init: NodeOptions): Promise<void>
   }))
   const failed = dials.find(d => d.status === 'rejected')
   if (failed !== undefined && dials.every(d => d.status === 'rejected') && (init.bootstrapRequired ?? true)) throw failed.reason
+}
+
+/** A busy port, as libp2p reports it (the listen error carries the system's EADDRINUSE in its message). */
+const portInUse = (err: unknown): boolean => /EADDRINUSE/.test(String((err as Error)?.message))
+
+/**
+ * The libp2p host on the addresses asked for; with `fixedPort` and none asked for, on the repository's port
+ * (remembered in config.json on the first start), or on a random port with a warning when that one is busy.
+ */
+async function listenHost (repo: string, init: NodeOptions, host: Omit<HostInit, 'listen'>): Promise<Libp2p> {
+  if (init.listen !== undefined || init.fixedPort !== true) return await createHost({ ...host, listen: init.listen })
+  const configured = readRepoConfig(repo).port
+  const port = configured ?? DEFAULT_PORT
+  let libp2p: Libp2p
+  try {
+    libp2p = await createHost({ ...host, listen: [`/ip4/0.0.0.0/tcp/${port}`] })
+  } catch (err) {
+    if (!portInUse(err)) throw err
+    libp2p = await createHost({ ...host, listen: ['/ip4/0.0.0.0/tcp/0'] })
+    const now = libp2p.getMultiaddrs()[0]?.toString().split('/')[4]
+    init.onWarning?.(`port ${port} is in use: listening on port ${now ?? '?'} for now; peers that know this node at ${port} find it again by mDNS or when it dials them`)
+    return libp2p
+  }
+  if (configured === undefined) rememberPort(repo, port)
+  return libp2p
 }

@@ -1,4 +1,5 @@
 import type { Libp2p, PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import type { Analytics } from '../analytics/analytics.js'
@@ -15,6 +16,8 @@ import type { BlockService, PeerFairness } from '../sync/exchange/block-service.
 import type { FetchOptions, FetchResult } from '../sync/fetch/fetcher.js'
 import type { Gateway } from '../sync/http/gateway.js'
 import type { PeerExchange } from '../sync/net/peer-exchange.js'
+import type { PeerMemory } from '../sync/net/peer-memory.js'
+import type { Reachability } from '../sync/net/reachability.js'
 import type { Redialer } from '../sync/net/redial.js'
 import type { ReleaseExchange } from '../sync/releases/release-exchange.js'
 import type { PublishOptions, PublishResult, Releases, UpdateOptions, UpdateResult } from '../sync/releases/releases.js'
@@ -30,6 +33,8 @@ export interface NodeServices {
   blocks: BlockService
   pex: PeerExchange
   redialer: Redialer
+  peerMemory: PeerMemory
+  reachability: Reachability
   ranking: PeerRanking
   downloads: NodeDownloads
   trust: TrustStore
@@ -56,6 +61,10 @@ export class CmeshNode {
   readonly pex: PeerExchange
   /** Dials known peers again when connections drop below the minimum. */
   readonly redialer: Redialer
+  /** The peers connected before, with their last good addresses (`<repo>/peers.json`). */
+  readonly peerMemory: PeerMemory
+  /** Bootstrap peers and peers of other segments unreachable for a minute (the daemon's warnings and /health). */
+  readonly reachability: Reachability
   /** Signed releases: publish, trust, update. */
   readonly releases: Releases
   readonly trust: TrustStore
@@ -76,6 +85,8 @@ export class CmeshNode {
     this.blocks = services.blocks
     this.pex = services.pex
     this.redialer = services.redialer
+    this.peerMemory = services.peerMemory
+    this.reachability = services.reachability
     this.releases = services.releases
     this.trust = services.trust
     this.gateway = services.gateway
@@ -141,6 +152,11 @@ export class CmeshNode {
     await this.libp2p.dial(multiaddr(addr))
   }
 
+  /** Dial a peer by id alone, at the addresses known for it (remembered from earlier runs, mDNS, peer exchange). */
+  async dialPeer (peerId: string): Promise<void> {
+    await this.libp2p.dial(peerIdFromString(peerId))
+  }
+
   /**
    * Connected peers ranked as they are asked for blocks: same segment first (an address in one of our
    * interfaces' subnets), then by measured round-trip time. Every peer is pinged, unless its last RTT is younger
@@ -159,6 +175,7 @@ export class CmeshNode {
   async stop (): Promise<void> {
     const s = this.services
     s.policyWatch.stop()
+    s.reachability.stop()
     s.redialer.stop()
     await s.analytics.stop()
     await s.gateway?.close()
@@ -166,6 +183,7 @@ export class CmeshNode {
     await s.urlCache.stop()
     await s.releaseExchange.stop()
     await s.pex.stop()
+    s.peerMemory.stop()
     s.ranking.stop()
     await s.blocks.stop()
     await s.libp2p.stop()

@@ -1,4 +1,5 @@
 import type { AnalyticsOptions } from '../analytics/analytics.js'
+import type { Clock } from '../clock.js'
 import type { CollectionsOptions } from '../sync/collections/collections.js'
 import type { UrlCacheOptions } from '../sync/cache/url-cache-interface.js'
 
@@ -7,9 +8,18 @@ export interface NodeOptions {
   repo?: string
   /** Store capacity in bytes. @default the repository's config.json `capacity`, else unlimited */
   capacity?: number
-  /** Multiaddrs to listen on. @default ['/ip4/0.0.0.0/tcp/0'] */
+  /** Multiaddrs to listen on. @default ['/ip4/0.0.0.0/tcp/0'], or the repository's port with `fixedPort` */
   listen?: string[]
-  /** Peers to dial at start. @default [] */
+  /**
+   * Without `listen`: listen on every IPv4 interface at the repository's port (config.json `port`, else
+   * DEFAULT_PORT 4737), written to config.json on the first start so a restart reuses it; when that port is
+   * busy, a random one, with a warning. The daemon and the proxy set it. @default false
+   */
+  fixedPort?: boolean
+  /**
+   * Peers to dial at start and keep connected: each a peer id alone (dialled at the addresses remembered for it
+   * or found by mDNS) or DNS-free multiaddrs, several separated by commas (see parseBootstrap). @default []
+   */
   bootstrap?: string[]
   /** Find peers on the local segment with mDNS (off when listening on loopback only). @default true */
   mdns?: boolean
@@ -44,10 +54,20 @@ export interface NodeOptions {
   fair?: boolean
   /** Local counters and differentially private releases (see AnalyticsOptions). @default the repo's policy.json */
   analytics?: AnalyticsOptions
+  /**
+   * Told what an operator should know: the fixed port was busy, a bootstrap peer or a peer of another segment
+   * connected before has been unreachable for a minute (or is reached again). @default nothing
+   */
+  onWarning?: (message: string) => void
+  /** Time for the peer memory's writes and the reachability checks. @default systemClock */
+  clock?: Clock
+  /** Reachability warnings: after how long unreachable, checked how often (ms). @default 60 s, 10 s */
+  reachability?: { warnAfterMs?: number, checkMs?: number }
 }
 
 export interface PeerInfo {
   peerId: string
+  /** Addresses it can be dialled at: announced by the peer (identify) or dialled by us; never an inbound ephemeral port. */
   addrs: string[]
   /** 'same' when the peer's address lies in one of our interfaces' subnets (the local segment). */
   segment: 'same' | 'other'

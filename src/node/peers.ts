@@ -1,4 +1,4 @@
-import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { localSubnets, onSegment } from '../policy/fairness/segments.js'
 import { BITSWAP_PROTOCOLS, bitswapSource, type BitswapService } from '../sync/bitswap/index.js'
@@ -11,10 +11,22 @@ import type { PeerInfo } from './options.js'
 type Ping = { ping: (p: PeerId, o?: { signal?: AbortSignal }) => Promise<number> }
 
 export interface PeerRankingComponents {
-  libp2p: Pick<Libp2p, 'getPeers' | 'getConnections' | 'services' | 'addEventListener' | 'removeEventListener' | 'peerStore'>
+  libp2p: Pick<Libp2p, 'getPeers' | 'getConnections' | 'peerStore' | 'services' | 'addEventListener' | 'removeEventListener'>
   blocks: Pick<BlockService, 'source' | 'peer'>
   /** Where a peer that speaks bitswap and not the cmesh block protocol (an IPFS node) is fetched from. */
   bitswap?: Pick<BitswapService, 'want'>
+}
+
+/**
+ * Addresses a peer can be dialled at: those it announced (identify, in the peer store) and those we dialled it
+ * at. The remote address of an inbound connection is left out: its port is the peer's ephemeral one.
+ */
+async function dialable (libp2p: Pick<Libp2p, 'peerStore'>, peer: PeerId, conns: Connection[]): Promise<string[]> {
+  const out = new Set(conns.filter(c => c.direction === 'outbound').map(c => c.remoteAddr.toString()))
+  try {
+    for (const a of (await libp2p.peerStore.get(peer)).addresses) out.add(a.multiaddr.toString())
+  } catch {} // not in the peer store yet: identify has not answered
+  return [...out]
 }
 
 /**
@@ -52,7 +64,8 @@ export class PeerRanking implements PeerSources {
     const ping = (libp2p.services as { ping: Ping }).ping
     const out = await Promise.all(libp2p.getPeers().map(async (peer): Promise<PeerInfo> => {
       const id = peer.toString()
-      const addrs = libp2p.getConnections(peer).map(c => c.remoteAddr.toString())
+      const conns = libp2p.getConnections(peer)
+      const addrs = await dialable(libp2p, peer, conns)
       const known = this.rtts.get(id)
       let rttMs = known?.ms
       if (known === undefined || Date.now() - known.at > (options.maxRttAgeMs ?? 0)) {
@@ -61,7 +74,7 @@ export class PeerRanking implements PeerSources {
           this.rtts.set(id, { ms: rttMs, at: Date.now() })
         } catch {}
       }
-      const segment = addrs.some(a => onSegment(a, subnets)) ? 'same' : 'other'
+      const segment = [...addrs, ...conns.map(c => c.remoteAddr.toString())].some(a => onSegment(a, subnets)) ? 'same' : 'other'
       return { peerId: id, addrs, segment, rttMs, lastSeen: Date.now(), firstConnected: this.firstConnected.get(id), ...blocks.peer(id) }
     }))
     return out.sort((a, b) => (a.segment === b.segment ? 0 : a.segment === 'same' ? -1 : 1) || (a.rttMs ?? Infinity) - (b.rttMs ?? Infinity))

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { ConfigError, RepoError } from '../errors.js'
 import { MAX_CONFIG_BYTES } from './constants.js'
 import { repoPath } from './paths.js'
@@ -7,6 +7,8 @@ import { repoPath } from './paths.js'
 export interface RepoConfig {
   /** Store capacity in bytes (written as a number of bytes or a size like "10GB"). */
   capacity?: number
+  /** TCP port a daemon listens on when not told otherwise; written on its first start (see rememberPort). */
+  port?: number
 }
 
 const UNITS: Record<string, number> = {
@@ -40,13 +42,42 @@ export function sizeInBytes (text: string): number | undefined {
  */
 export function readRepoConfig (repo: string): RepoConfig {
   const file = repoPath(repo, 'config')
+  const raw = readRaw(file)
+  if (raw === undefined) return {}
+  const { capacity, port } = raw as { capacity?: unknown, port?: unknown }
+  const config: RepoConfig = {}
+  if (port !== undefined) {
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError(`${file}: port must be a TCP port, 1 to 65535`)
+    config.port = port
+  }
+  if (capacity === undefined) return config
+  if (typeof capacity === 'number' && Number.isSafeInteger(capacity) && capacity >= 0) config.capacity = capacity
+  else if (typeof capacity === 'string' && sizeInBytes(capacity) !== undefined) config.capacity = sizeInBytes(capacity)
+  else throw new ConfigError(`${file}: capacity must be a number of bytes or a size like "10GB"`)
+  return config
+}
+
+/**
+ * Write the port a daemon listened on into `<repo>/config.json`, keeping every other field, so after a restart it
+ * listens on the same port and the addresses its neighbours remember still reach it.
+ */
+export function rememberPort (repo: string, port: number): void {
+  const file = repoPath(repo, 'config')
+  const raw = readRaw(file) ?? {}
+  const tmp = `${file}.${process.pid}.tmp`
+  writeFileSync(tmp, JSON.stringify({ ...raw, port }, null, 2) + '\n')
+  renameSync(tmp, file)
+}
+
+/** The configuration file's JSON object; undefined when there is no file. */
+function readRaw (file: string): Record<string, unknown> | undefined {
   let text: string
   try {
     const bytes = readFileSync(file)
     if (bytes.length > MAX_CONFIG_BYTES) throw new ConfigError(`${file}: larger than ${MAX_CONFIG_BYTES} bytes`)
     text = bytes.toString('utf8')
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     if (err instanceof ConfigError) throw err
     throw new RepoError(`cannot read ${file}: ${(err as Error).message}`, { cause: err })
   }
@@ -57,11 +88,5 @@ export function readRepoConfig (repo: string): RepoConfig {
     throw new RepoError(`cannot read ${file}: ${(err as Error).message}`, { cause: err })
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${file}: expected a JSON object`)
-  const { capacity } = raw as { capacity?: unknown }
-  const config: RepoConfig = {}
-  if (capacity === undefined) return config
-  if (typeof capacity === 'number' && Number.isSafeInteger(capacity) && capacity >= 0) config.capacity = capacity
-  else if (typeof capacity === 'string' && sizeInBytes(capacity) !== undefined) config.capacity = sizeInBytes(capacity)
-  else throw new ConfigError(`${file}: capacity must be a number of bytes or a size like "10GB"`)
-  return config
+  return raw as Record<string, unknown>
 }

@@ -16,8 +16,10 @@ export const REPO_ENTRIES = {
   metrics: 'metrics.mdb',
   /** The node's libp2p private key: the same peer after a restart. */
   identity: 'identity.key',
-  /** User settings read by the library and the CLI (`capacity`). */
+  /** User settings read by the library and the CLI (`capacity`, the daemon's `port`). */
   config: 'config.json',
+  /** Peers this node was connected to, with their last good addresses: dialled again after a restart. */
+  peers: 'peers.json',
   /** Fairness, priorities and analytics settings, reloaded while a daemon runs. */
   policy: 'policy.json',
   /** Which publisher keys are trusted for which release names. */

@@ -4,4 +4,4 @@
  */
 export { DEFAULT_REPO_DIRNAME, REPO_ENV, REPO_ENTRIES, MAX_CONFIG_BYTES, type RepoEntry } from './constants.js'
 export { resolveRepo, repoPath } from './paths.js'
-export { readRepoConfig, sizeInBytes, type RepoConfig } from './config.js'
+export { readRepoConfig, rememberPort, sizeInBytes, type RepoConfig } from './config.js'

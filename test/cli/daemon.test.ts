@@ -79,6 +79,10 @@ describe('cmesh daemon and fetch', () => {
     const bad = await runCli(['daemon', '--repo', join(dir, 'other'), '--upload-limit', 'fast', '--no-mdns'])
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /--upload-limit.*\[ERR_USAGE\]/)
+    // bootstrap entries: a peer id or IP multiaddrs; a DNS name is refused in one line before anything starts
+    const named = await runCli(['daemon', '--repo', join(dir, 'other'), '--no-mdns', '--bootstrap', '/dns4/example.org/tcp/4737'])
+    assert.equal(named.code, 1)
+    assert.match(named.stderr, /^cmesh: bootstrap: \/dns4\/example\.org\/tcp\/4737 must start with \/ip4\/ or \/ip6\/ \(no DNS names\) \[ERR_INVALID_OPTION\]\n$/)
 
     daemon.kill('SIGTERM')
     const [code] = await exited as [number]

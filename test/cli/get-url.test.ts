@@ -24,7 +24,9 @@ describe('cmesh get-url and cmesh proxy', () => {
     const alone = await runCli(['get-url', origin.url('/file.bin'), '-o', join(dir, 'a.bin'), '--json', '--repo', join(dir, 'alone'), ...net], env)
     assert.equal(alone.code, 0, alone.stderr)
     assert.deepEqual(new Uint8Array(readFileSync(join(dir, 'a.bin'))), bytes)
-    assert.equal(JSON.parse(alone.stdout).source, 'origin')
+    const first = JSON.parse(alone.stdout)
+    assert.equal(first.source, 'origin')
+    assert.deepEqual([first.cache, first.originBytes, first.memberBytes, first.storeBytes, first.savedBytes], ['MISS', bytes.length, 0, 0, 0])
 
     const repo = join(dir, 'proxy')
     const child = spawn(
@@ -47,8 +49,12 @@ describe('cmesh get-url and cmesh proxy', () => {
     // `cmesh get-url` on the proxy's repository goes through the running node: its cache already holds the file
     const through = await runCli(['get-url', origin.url('/file.bin'), '-o', join(dir, 'b.bin'), '--json', '--repo', repo], env)
     assert.equal(through.code, 0, through.stderr)
-    assert.equal(JSON.parse(through.stdout).source, 'local')
+    const held = JSON.parse(through.stdout)
+    assert.equal(held.source, 'local')
+    assert.deepEqual([held.cache, held.originBytes, held.memberBytes, held.storeBytes, held.savedBytes], ['HIT', 0, 0, bytes.length, bytes.length])
     assert.deepEqual(new Uint8Array(readFileSync(join(dir, 'b.bin'))), bytes)
+    const text = await runCli(['get-url', origin.url('/file.bin'), '-o', join(dir, 'c.bin'), '--repo', repo], env)
+    assert.match(text.stdout, /: 70000 bytes from this node's cache \[HIT\] -> .*c\.bin \(through the daemon\)\n$/)
     assert.equal(origin.requestsByPath.get('/file.bin'), 2, 'one download for the lone node, one for the proxy node')
     await origin.stop()
     const offline = await runCli(['get-url', origin.url('/other.bin'), '--repo', repo])

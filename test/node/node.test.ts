@@ -52,6 +52,19 @@ describe('nodes exchanging blocks over loopback', () => {
     assert.ok(servedByA !== undefined && servedByA.blocksServed > 0)
   })
 
+  it("lists a peer's announced addresses, not the ephemeral port its inbound connection came from", async t => {
+    const a = await startNode(t)
+    const b = await startNode(t, [a.addrs()[0]!])
+    const bare = (addr: string): string => addr.replace(/\/p2p\/.*$/, '')
+    const listening = b.addrs().map(bare)
+    await waitFor(() => a.libp2p.getConnections(b.peerId).length > 0, { what: 'b connected to a' })
+    const inbound = a.libp2p.getConnections(b.peerId).map(c => bare(c.remoteAddr.toString()))
+    assert.ok(inbound.length > 0 && inbound.every(addr => !listening.includes(addr)), 'b reached a from a port it does not listen on')
+    await waitFor(async () => (await a.peers()).find(p => p.peerId === b.peerId.toString())?.addrs.length === listening.length, { what: "b's addresses at a" })
+    const seen = (await a.peers()).find(p => p.peerId === b.peerId.toString())!
+    assert.deepEqual(seen.addrs.map(bare).sort(), listening.sort())
+  })
+
   it('stores the blocks of a long answer as its messages arrive, before the whole request is answered', async t => {
     const dir = tempDir(t)
     const data = pseudoRandom(1_000_000, 66)

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { ConfigError, RepoError } from '../../src/errors.js'
 import { createNode } from '../../src/node/index.js'
-import { MAX_CONFIG_BYTES, readRepoConfig, REPO_ENTRIES, repoPath, resolveRepo, sizeInBytes } from '../../src/repo/index.js'
+import { MAX_CONFIG_BYTES, readRepoConfig, rememberPort, REPO_ENTRIES, repoPath, resolveRepo, sizeInBytes } from '../../src/repo/index.js'
 import { createStore } from '../../src/store/index.js'
 import { tempDir } from '../helpers/temp.js'
 
@@ -53,6 +53,19 @@ describe('repository', () => {
     assert.throws(() => readRepoConfig(repo), (err: unknown) => err instanceof RepoError && err.code === 'ERR_REPO_UNREADABLE')
     writeFileSync(file, ' '.repeat(MAX_CONFIG_BYTES + 1))
     assert.throws(() => readRepoConfig(repo), ConfigError)
+  })
+
+  it('keeps the daemon\'s port in config.json beside the other settings, and refuses a port that is not one', t => {
+    const repo = tempDir(t)
+    rememberPort(repo, 4737)
+    assert.deepEqual(readRepoConfig(repo), { port: 4737 })
+    writeFileSync(repoPath(repo, 'config'), JSON.stringify({ capacity: '1GB' }))
+    rememberPort(repo, 5000)
+    assert.deepEqual(readRepoConfig(repo), { capacity: 1e9, port: 5000 })
+    for (const port of [0, 70000, 4.5, '4737']) {
+      writeFileSync(repoPath(repo, 'config'), JSON.stringify({ port }))
+      assert.throws(() => readRepoConfig(repo), { code: 'ERR_CONFIG_INVALID' }, String(port))
+    }
   })
 
   it('the library opens a store and a node with the capacity config.json sets; an option overrides it', async t => {

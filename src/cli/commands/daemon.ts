@@ -18,7 +18,7 @@ function parseHostPort (value: unknown, what: string): { host: string, port: num
 export const daemon: Command = {
   name: 'daemon',
   summary: 'run a node: serve blocks to peers, find neighbours by mDNS; prints its peer id and addresses; `cmesh fetch` and `cmesh peers` then go through it',
-  usage: 'daemon [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--no-mdns] [--upload-limit RATE] [--gateway HOST:PORT] [--api-port PORT] [--metrics HOST:PORT] [--allow-private-origins] [--json]',
+  usage: 'daemon [--listen MULTIADDR]... [--bootstrap PEERID|MULTIADDR[,MULTIADDR]...]... [--no-mdns] [--upload-limit RATE] [--gateway HOST:PORT] [--api-port PORT] [--metrics HOST:PORT] [--allow-private-origins] [--json]',
   options: {
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
@@ -53,7 +53,10 @@ export const daemon: Command = {
       uploadLimit,
       repo: ctx.options.repo,
       capacity: ctx.options.capacity === undefined ? undefined : parseSize(ctx.options.capacity, '--capacity'),
+      // without --listen: the repository's fixed port (config.json `port`, else 4737), the same after a restart
       listen: values.listen as string[] | undefined,
+      fixedPort: true,
+      onWarning: message => { process.stderr.write(`cmesh: warning: ${message}\n`) },
       bootstrap: values.bootstrap as string[] | undefined,
       mdns: values['no-mdns'] !== true,
       bootstrapRequired: false,

@@ -20,7 +20,7 @@ async function deliver (
   if (ctx.options.json) ctx.printJson(meta)
   else if (out !== undefined) {
     const from = meta.source === 'peer' ? `a peer (${String(meta.from)})` : meta.source === 'origin' ? 'the origin' : 'this node\'s cache'
-    ctx.print(`${String(meta.url)}: ${String(meta.size)} bytes from ${from}${meta.stale === true ? ' (stale: the origin cannot be reached)' : ''}${meta.revalidated === true ? ' (revalidated)' : ''} -> ${out}${via}`)
+    ctx.print(`${String(meta.url)}: ${String(meta.size)} bytes from ${from} [${String(meta.cache)}]${meta.stale === true ? ' (stale: the origin cannot be reached)' : ''}${meta.revalidated === true ? ' (revalidated)' : ''} -> ${out}${via}`)
   }
 }
 

@@ -9,7 +9,7 @@ import type { Command } from '../command.js'
 export const proxy: Command = {
   name: 'proxy',
   summary: 'run a node with a forward HTTP proxy: devices set it as their proxy and plain-HTTP GETs use the community cache',
-  usage: 'proxy [--port 3128] [--host ADDRESS]... [--connect-port 443]... [--allow-private-destinations] [--allow-loopback-destinations] [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--no-mdns] [--json]',
+  usage: 'proxy [--port 3128] [--host ADDRESS]... [--connect-port 443]... [--allow-private-destinations] [--allow-loopback-destinations] [--listen MULTIADDR]... [--bootstrap PEERID|MULTIADDR[,MULTIADDR]...]... [--no-mdns] [--json]',
   options: {
     port: { type: 'string' },
     host: { type: 'string', multiple: true },
@@ -34,6 +34,8 @@ export const proxy: Command = {
     const node = await createNode({
       repo: ctx.options.repo,
       listen: values.listen as string[] | undefined,
+      fixedPort: true,
+      onWarning: message => { process.stderr.write(`cmesh: warning: ${message}\n`) },
       bootstrap: values.bootstrap as string[] | undefined,
       mdns: values['no-mdns'] !== true,
       bootstrapRequired: false,

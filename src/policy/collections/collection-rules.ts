@@ -49,6 +49,7 @@ export function admit (state: CollectionState, opened: OpenedAnnouncement, now =
     if (held.hash === opened.hash) return 'duplicate'
     if (a.seq <= held.announcement.seq) throw new ReplayError(`announcement ${a.id} seq ${a.seq} is not newer than the ${held.announcement.seq} held`)
   }
+  if (retractsOwnShare(held, a)) return 'new'
   const log = state.log.get(a.publisher) ?? []
   const inHour = log.filter(([t]) => t > a.created - HOUR_MS && t <= a.created).length
   if (inHour + 1 > g.quotas.maxAnnouncementsPerHour) throw new QuotaError(`${a.publisher} is over ${g.quotas.maxAnnouncementsPerHour} announcements an hour in ${g.name}`)
@@ -61,10 +62,22 @@ export function admit (state: CollectionState, opened: OpenedAnnouncement, now =
 /** Record an admitted announcement: it becomes the head of its resource and counts against its quotas. */
 export function record (state: CollectionState, opened: OpenedAnnouncement): void {
   const a = opened.announcement
+  const free = retractsOwnShare(state.heads.get(headKey(a.publisher, a.id)), a)
   state.heads.set(headKey(a.publisher, a.id), opened)
+  if (free) return
   const log = state.log.get(a.publisher) ?? []
   log.push([a.created, a.resource?.size ?? 0])
   state.log.set(a.publisher, log)
+}
+
+/**
+ * A publisher retracting their own share in force is outside the quotas: a member at the hourly limit can still
+ * take back what they posted. At most one per share, since the retraction replaces the share as the head.
+ */
+function retractsOwnShare (held: OpenedAnnouncement | undefined, a: Announcement): boolean {
+  const t = a.target
+  return a.kind === 'retract' && t !== null && t.publisher === a.publisher && t.id === a.id &&
+    held?.announcement.kind === 'share' && t.seq >= held.announcement.seq
 }
 
 /** Drop expired heads and quota entries older than the retention; returns the heads dropped. */

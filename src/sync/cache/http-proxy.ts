@@ -73,7 +73,8 @@ function statusOf (err: unknown): number {
  * methods, HEAD included, are passed to the origin unstored; CONNECT (HTTPS) is tunnelled to the permitted ports,
  * and so never cached. Destinations are checked on resolved addresses (see ProxyOptions.destinations).
  * A single `Range:` of stored content is answered 206 (apt resumes downloads that way).
- * Answers say `X-Cache: HIT|MISS` and `Via`, as Squid's do; a stale answer served while the origin is
+ * Answers say `Via` and `X-Cache`: HIT (this node's store), MEMBER (a member that held it; the origin was not
+ * contacted), MISS (the origin was, here or by the member that fetched it for us); a stale answer served while the origin is
  * unreachable carries `Warning: 110`. An uncached URL with the origin unreachable is a 504.
  */
 export async function startProxy (cache: Fetcher, options: ProxyOptions = {}): Promise<HttpProxy> {
@@ -179,7 +180,7 @@ async function handle (cache: Fetcher, guard: DestinationGuard, req: IncomingMes
   await guard.resolve(new URL(target).hostname)
   if (req.method !== 'GET') return await passThrough(target, guard, req, res)
   const r = await cache.fetchUrl(target, { headers: forwardable(headers) as Record<string, string>, throwOnStatus: false, guard })
-  const out: Record<string, string> = { ...r.headers, via: VIA, 'x-cache': r.source === 'local' && !r.revalidated ? 'HIT' : 'MISS' }
+  const out: Record<string, string> = { ...r.headers, via: VIA, 'x-cache': r.cache }
   if (r.stale) out.warning = '110 cmesh "Response is Stale"'
   let status = r.status
   let range: { offset: number, length: number } | undefined

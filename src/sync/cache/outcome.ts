@@ -10,6 +10,9 @@ export interface Outcome {
   from?: string
   revalidated: boolean
   stale: boolean
+  /** Bytes that crossed the external link for this request: downloaded here, or by the member that fetched it for us. */
   externalBytes: number
   peerBytes: number
+  /** The member that served it downloaded it from the origin for this request (so nothing was saved). */
+  ownerFetched?: boolean
 }

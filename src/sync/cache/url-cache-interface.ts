@@ -44,12 +44,16 @@ export interface UrlCacheOptions {
 
 /**
  * What happened for one request. `hit`: served from this node's store; `peer`: content came from a member
- * (`bytes` verified bytes moved); `external`: bytes downloaded from the origin; `miss`: not held here;
- * `revalidated`: the origin confirmed a stored response (304); `stale`: a stale response served because the
- * origin could not be reached; `private`: passed through, neither stored nor shared; `evict`: removed.
+ * (`bytes` verified bytes moved); `external`: bytes downloaded from the origin by this node (for itself or for a
+ * member that asked it, as the URL's owner); `miss`: not held here; `revalidated`: the origin confirmed a stored
+ * response (304); `stale`: a stale response served because the origin could not be reached; `private`: passed
+ * through, neither stored nor shared; `evict`: removed. The ledger of a request answered: `store`: bytes
+ * delivered from this node's store; `saved`: bytes delivered that did not cross the community's external link for
+ * this request (own store, or a member that already held them). Each byte saved is counted once, by the node
+ * whose request it answered: a member serving it counts nothing saved.
  */
 export interface CacheEvent {
-  kind: 'hit' | 'miss' | 'external' | 'peer' | 'revalidated' | 'stale' | 'private' | 'evict'
+  kind: 'hit' | 'miss' | 'external' | 'peer' | 'revalidated' | 'stale' | 'private' | 'evict' | 'store' | 'saved'
   url: string
   bytes: number
 }
@@ -77,6 +81,11 @@ export interface UrlResponse {
   headers: Record<string, string>
   /** Where the bytes came from for this request. */
   source: 'local' | 'peer' | 'origin'
+  /**
+   * The proxy's `X-Cache`: HIT (this node's store), MEMBER (a member that held it served it; the origin was not
+   * contacted for this request), MISS (the origin was: by this node, or by the member that fetched it for us).
+   */
+  cache: CacheResult
   /** The peer the content came from, when source is 'peer'. */
   from?: string
   /** The origin confirmed the stored response (304) for this request. */
@@ -85,11 +94,19 @@ export interface UrlResponse {
   stale: boolean
   /** Shared with the community (stored and announced). */
   shared: boolean
+  /** Bytes that crossed the external link for this request (origin bytes): here, or at the member that fetched it for us. */
   externalBytes: number
+  /** Bytes received from members for this request. */
   peerBytes: number
+  /** Bytes delivered from this node's store. */
+  storeBytes: number
+  /** Bytes delivered that did not cross the community's external link for this request. */
+  savedBytes: number
   /** The content; a byte range of it for stored content (a passed-through answer ignores the range). */
   body: (range?: { offset: number, length: number }) => AsyncIterable<Uint8Array>
 }
+
+export type CacheResult = 'HIT' | 'MEMBER' | 'MISS'
 
 export interface UrlCacheStats {
   entries: number
@@ -98,8 +115,14 @@ export interface UrlCacheStats {
   members: number
   hits: number
   misses: number
+  /** Bytes this node downloaded from origins (for its own requests and for members'). */
   externalBytes: number
+  /** Bytes received from members. */
   peerBytes: number
+  /** Bytes delivered from this node's store to its requests. */
+  storeBytes: number
+  /** Bytes delivered to this node's requests without crossing the external link for them. */
+  savedBytes: number
   servedBytes: number
 }
 
@@ -123,12 +146,15 @@ export function describeResponse (r: UrlResponse): Record<string, unknown> {
     cid: r.cid?.toString() ?? null,
     size: r.size ?? null,
     source: r.source,
+    cache: r.cache,
     from: r.from ?? null,
     revalidated: r.revalidated,
     stale: r.stale,
     shared: r.shared,
-    externalBytes: r.externalBytes,
-    peerBytes: r.peerBytes,
+    originBytes: r.externalBytes,
+    memberBytes: r.peerBytes,
+    storeBytes: r.storeBytes,
+    savedBytes: r.savedBytes,
     contentType: r.headers['content-type'] ?? null
   }
 }

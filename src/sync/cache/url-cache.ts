@@ -59,7 +59,7 @@ export class UrlCache {
   private running = 0
   private membersView: { at: number, members: Member[], signature: string } | undefined
   private readonly ownersMemo = new Map<string, string[]>()
-  private readonly counters = { hits: 0, misses: 0, externalBytes: 0, peerBytes: 0, servedBytes: 0 }
+  private readonly counters = { hits: 0, misses: 0, externalBytes: 0, peerBytes: 0, storeBytes: 0, savedBytes: 0, servedBytes: 0 }
 
   constructor (private readonly components: UrlCacheComponents, private readonly options: UrlCacheOptions = {}) {
     const { store } = components
@@ -142,6 +142,8 @@ export class UrlCache {
     if (kind === 'miss') this.counters.misses++
     if (kind === 'external') this.counters.externalBytes += bytes
     if (kind === 'peer') this.counters.peerBytes += bytes
+    if (kind === 'store') this.counters.storeBytes += bytes
+    if (kind === 'saved') this.counters.savedBytes += bytes
     for (const l of this.listeners) l({ kind, url, bytes })
   }
 
@@ -246,9 +248,19 @@ export class UrlCache {
     this.index.changed()
   }
 
+  /**
+   * The answer to a request, and its line in the ledger: HIT when the bytes came from this node's store, MEMBER
+   * from a member that held them, MISS when the origin was contacted for them (here, or by the member that
+   * fetched them for us). What did not cross the external link for this request is counted saved, here only.
+   */
   private respond (e: UrlEntry, o: Omit<Outcome, 'entry' | 'pass'>): UrlResponse {
     const cid = CID.parse(e.cid)
     this.counters.servedBytes += e.size
+    const cache = o.source === 'local' ? 'HIT' : o.source === 'peer' && o.ownerFetched !== true ? 'MEMBER' : 'MISS'
+    const storeBytes = cache === 'HIT' ? e.size : 0
+    const savedBytes = cache === 'MISS' ? 0 : e.size
+    if (storeBytes > 0) this.emit('store', e.url, storeBytes)
+    if (savedBytes > 0) this.emit('saved', e.url, savedBytes)
     return {
       url: e.url,
       status: 200,
@@ -256,12 +268,15 @@ export class UrlCache {
       size: e.size,
       headers: e.headers,
       source: o.source,
+      cache,
       from: o.from,
       revalidated: o.revalidated,
       stale: o.stale,
       shared: true,
       externalBytes: o.externalBytes,
       peerBytes: o.peerBytes,
+      storeBytes,
+      savedBytes,
       body: range => cat(this.components.store, cid, range)
     }
   }
@@ -318,8 +333,12 @@ export class UrlCache {
       const [owner] = this.owners(url)
       if (owner !== undefined && owner !== this.self) {
         try {
-          const claim = await this.community.ask(owner, url, true, signal)
-          if (claim !== undefined) return await this.fromPeer(claim, signal)
+          const answer = await this.community.request(owner, url, true, signal)
+          if (answer !== undefined) {
+            const o = await this.fromPeer(answer.claim, signal)
+            // the owner downloaded it for this request: the origin bytes crossed the link for us, at the owner
+            return answer.fetched ? { ...o, ownerFetched: true, externalBytes: o.entry!.size } : o
+          }
         } catch (err) {
           // the owner is gone, or could not get it (offline, an origin error): try the origin from here
           if ((err as CmeshError).code === 'ERR_NOT_SHAREABLE') this.uncacheable.set(url, Date.now() + HIT_FOR_PASS_MS)
@@ -391,15 +410,17 @@ export class UrlCache {
   }
 
   /** A peer asks for a URL (fetching it first when it sees this node as the owner): our signed claim, or nothing. */
-  private async serve (input: string, fetch: boolean, from: string): Promise<Uint8Array | undefined> {
+  private async serve (input: string, fetch: boolean, from: string): Promise<{ claim: Uint8Array, fetched: boolean } | undefined> {
     const url = normalizeUrl(input)
     // never this machine's own services, or the LAN's unless configured, on a peer's behalf (by resolved address)
     await this.destinations.resolve(new URL(url).hostname)
     let entry = this.usable(url)
+    let fetched = false
     if (entry === undefined || !isFresh(entry.freshUntil, Date.now())) {
       if (!fetch) return undefined
       if (this.passes(url)) throw new CmeshError('ERR_NOT_SHAREABLE', `${url} is not shareable`)
       let running = this.inflight.get(url)
+      const joined = running !== undefined
       if (running === undefined) {
         // a member may make this node download only what it owns, a few at a time: no one drives its link
         if (!this.owners(url).includes(this.self)) throw new CmeshError('ERR_NOT_OWNER', `${url} is not this node's to fetch`)
@@ -420,9 +441,11 @@ export class UrlCache {
         throw new CmeshError(o.pass.status === 200 ? 'ERR_NOT_SHAREABLE' : 'ERR_ORIGIN_STATUS', `${url} is not shareable`)
       }
       entry = o.entry!
+      // the asker's ledger: this download from the origin was made for it (not for a request it joined)
+      fetched = !joined && o.source === 'origin'
     }
     const { size, headers, fetchedAt, freshUntil } = entry
-    return await this.community.signClaim({ url, cid: CID.parse(entry.cid), size, headers, fetchedAt, freshUntil })
+    return { claim: await this.community.signClaim({ url, cid: CID.parse(entry.cid), size, headers, fetchedAt, freshUntil }), fetched }
   }
 
   /**

@@ -27,9 +27,10 @@ export interface CommunityComponents {
   privateKey: PrivateKey
   /**
    * A peer asks for `url`: the signed claim of what this node holds for it, fetching it first when `fetch` is set
-   * (the asker sees this node as the URL's owner). Undefined when it holds nothing fresh and may not fetch.
+   * (the asker sees this node as the URL's owner), and whether it downloaded it from the origin for this question
+   * (the asker's ledger). Undefined when it holds nothing fresh and may not fetch.
    */
-  serve: (url: string, fetch: boolean, from: string) => Promise<Uint8Array | undefined>
+  serve: (url: string, fetch: boolean, from: string) => Promise<{ claim: Uint8Array, fetched: boolean } | undefined>
   /** This node's status: cache capacity, free capacity and its most requested URLs. */
   status: () => Omit<MemberStatus, 'peer' | 'at'>
   /** A member's status arrived (its popularity aggregates are merged by the cache). */
@@ -219,6 +220,14 @@ export class UrlCommunity {
    * signature verified and URL checked; undefined when the peer holds nothing for it.
    */
   async ask (peer: string, url: string, fetch: boolean, signal?: AbortSignal): Promise<UrlClaim | undefined> {
+    return (await this.request(peer, url, fetch, signal))?.claim
+  }
+
+  /**
+   * As `ask`, with what the peer says of its download: `fetched` when it went to the origin for this question
+   * (false from peers that do not say).
+   */
+  async request (peer: string, url: string, fetch: boolean, signal?: AbortSignal): Promise<{ claim: UrlClaim, fetched: boolean } | undefined> {
     const timeout = AbortSignal.timeout(this.ownerAskTimeoutMs)
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
     const stream = await this.components.libp2p.dialProtocol(peerIdFromString(peer), URL_PROTOCOL, { signal: combined })
@@ -236,7 +245,7 @@ export class UrlCommunity {
         break
       }
       await stream.close().catch(() => {})
-      const a = answer as { claim?: unknown, error?: unknown } | undefined
+      const a = answer as { claim?: unknown, error?: unknown, fetched?: unknown } | undefined
       if (a === undefined || a === null || typeof a !== 'object') throw new ProtocolError('no answer to a url question')
       // the peer's code is passed on only if it looks like one of ours: a peer does not choose what our callers see
       if (typeof a.error === 'string') throw new CmeshError(/^ERR_[A-Z_]{1,40}$/.test(a.error) ? a.error : 'ERR_PEER', `${peer} could not get ${url} (${a.error.slice(0, 80)})`)
@@ -244,7 +253,7 @@ export class UrlCommunity {
       if (!(a.claim instanceof Uint8Array)) throw new ProtocolError('claim must be bytes')
       const opened = await openMessage(a.claim)
       if (opened.message.t !== 'claim' || opened.message.claim.url !== url || opened.message.claim.peer !== peer) throw new BadClaimError(`${peer} answered with a claim that is not its own for ${url}`)
-      return opened.message.claim
+      return { claim: opened.message.claim, fetched: a.fetched === true }
     } catch (err) {
       stream.abort(err as Error)
       throw err
@@ -278,9 +287,11 @@ export class UrlCommunity {
       if (o === undefined || o === null || typeof o !== 'object' || Object.keys(o).length !== 2 || typeof o.url !== 'string' || typeof o.fetch !== 'boolean') {
         throw new ProtocolError('url question must be { url, fetch }')
       }
-      let reply: { claim: Uint8Array | null, error: string | null }
+      let reply: { claim: Uint8Array | null, error: string | null, fetched?: boolean }
       try {
-        reply = { claim: (await this.components.serve(o.url, o.fetch, from)) ?? null, error: null }
+        const served = await this.components.serve(o.url, o.fetch, from)
+        // `fetched` is new in the answer: older askers read claim and error alone
+        reply = served === undefined ? { claim: null, error: null } : { claim: served.claim, error: null, fetched: served.fetched }
       } catch (err) {
         reply = { claim: null, error: (err as CmeshError).code ?? 'ERR_INTERNAL' }
       }

@@ -126,11 +126,13 @@ export function passedResponse (url: string, res: OriginResponse, onBytes: (n: n
     status: res.status,
     headers: forwardable(res.headers),
     source: 'origin',
+    cache: 'MISS',
     revalidated: false,
     stale: false,
     shared: false,
-    externalBytes: 0,
     peerBytes: 0,
+    storeBytes: 0,
+    savedBytes: 0,
     body: async function * () {
       for await (const chunk of body as AsyncIterable<Buffer>) {
         counted += chunk.length
@@ -138,6 +140,8 @@ export function passedResponse (url: string, res: OriginResponse, onBytes: (n: n
         yield chunk
       }
     },
-    get size () { return counted }
+    get size () { return counted },
+    // every byte of a passed answer crosses the external link: known once the body is read
+    get externalBytes () { return counted }
   } as UrlResponse
 }

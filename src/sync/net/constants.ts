@@ -61,3 +61,16 @@ export const COLLECTION_TOPIC_SCORE = {
   invalidMessageDeliveriesWeight: -1,
   invalidMessageDeliveriesDecay: 0.99
 }
+
+/** Peer memory: peers remembered across restarts (the most recently connected; a neighbourhood's devices fit). */
+export const MAX_REMEMBERED_PEERS = 64
+/** Peer memory: a peer not connected for this long is forgotten (it left: no more dials nor warnings about it). */
+export const MAX_REMEMBERED_AGE_MS = 14 * 24 * 3600 * 1000
+/** Peer memory: largest peers.json read (MAX_REMEMBERED_PEERS peers of MAX_ADDRS addresses fit many times over). */
+export const MAX_PEERS_FILE_BYTES = 256 * 1024
+/** Peer memory: what was learnt is written at most this often (and when the node stops). */
+export const PEERS_SAVE_DELAY_MS = 5_000
+/** Reachability: a watched peer unreachable this long is warned about (log and /health). */
+export const UNREACHABLE_WARN_MS = 60_000
+/** Reachability: how often the watched peers are checked. */
+export const REACHABILITY_CHECK_MS = 10_000

@@ -1,7 +1,11 @@
 /**
- * libp2p plumbing: the node's identity, which addresses to announce, redialing, peer exchange and pubsub.
+ * libp2p plumbing: the node's identity, which addresses to announce, bootstrap entries, redialing, the peers
+ * remembered across restarts, reachability warnings, peer exchange and pubsub.
  */
 export { loadOrCreateIdentity } from './identity.js'
 export { announceable, isLoopback } from './addresses.js'
 export { pubsubService, collectionTopicScore } from './pubsub.js'
 export { PUBSUB_SCORE_THRESHOLDS } from './constants.js'
+export { parseBootstrap, type Bootstrap } from './bootstrap.js'
+export { PeerMemory, type RememberedPeer, type PeerMemoryOptions } from './peer-memory.js'
+export { Reachability, type ReachabilityOptions, type Unreachable } from './reachability.js'

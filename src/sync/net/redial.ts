@@ -1,5 +1,7 @@
 import type { Libp2p, PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { parseBootstrap } from './bootstrap.js'
 import { CHECK_INTERVAL_MS, DEFAULT_MIN_PEERS, DISCONNECT_SETTLE_MS, FIRST_BACKOFF_MS, MAX_BACKOFF_MS, PARALLEL_DIALS, REDIAL_TIMEOUT_MS } from './constants.js'
 
 export interface RedialOptions {
@@ -7,6 +9,11 @@ export interface RedialOptions {
   minPeers?: number
   /** Check this often (ms). @default 5000 */
   intervalMs?: number
+  /**
+   * Peers to keep connected whatever the count (peer ids): the peers of other segments connected before, whose
+   * link local neighbours cannot stand in for. Bootstrap entries are always kept. @default none
+   */
+  keep?: () => string[]
 }
 
 type RedialLibp2p = Pick<Libp2p, 'dial' | 'getPeers' | 'peerStore' | 'peerId' | 'addEventListener' | 'removeEventListener'>
@@ -17,12 +24,17 @@ type RedialLibp2p = Pick<Libp2p, 'dial' | 'getPeers' | 'peerStore' | 'peerId' | 
  * would wait for someone else to dial it. When connections fall below `minPeers`, right after a disconnect and
  * every few seconds, this dials the bootstrap addresses and the peers in the peer store (learnt from mDNS, peer
  * exchange and earlier connections), most recently seen first, each with its own doubling backoff so an
- * unreachable peer costs one dial a minute at most. Banned peers are refused by the connection gater as always.
+ * unreachable peer costs one dial a minute at most. Bootstrap entries (addresses, or peer ids dialled at the
+ * addresses known for them) and the `keep` peers are dialled whenever they are not connected, however many
+ * local neighbours are: a segment's link to the others is not replaced by more neighbours of its own. Banned
+ * peers are refused by the connection gater as always.
  */
 export class Redialer {
   private readonly minPeers: number
   private readonly intervalMs: number
   private readonly bootstrap: Multiaddr[]
+  /** Bootstrap peers given by id alone. */
+  private readonly bootstrapIds: string[]
   /** Peer id or bootstrap address -> when it may be tried again, and the next wait. */
   private readonly backoff = new Map<string, { until: number, delay: number }>()
   private timer: ReturnType<typeof setInterval> | undefined
@@ -34,10 +46,12 @@ export class Redialer {
   /** When we last had a connection to each peer: the most recently seen are dialled first. */
   private readonly seen = new Map<string, number>()
 
-  constructor (private readonly libp2p: RedialLibp2p, bootstrap: string[] = [], options: RedialOptions = {}) {
+  constructor (private readonly libp2p: RedialLibp2p, bootstrap: string[] = [], private readonly options: RedialOptions = {}) {
     this.minPeers = options.minPeers ?? DEFAULT_MIN_PEERS
     this.intervalMs = options.intervalMs ?? CHECK_INTERVAL_MS
-    this.bootstrap = bootstrap.map(a => multiaddr(a))
+    const parsed = parseBootstrap(bootstrap)
+    this.bootstrap = parsed.addrs.map(a => multiaddr(a))
+    this.bootstrapIds = parsed.peers
   }
 
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
@@ -79,8 +93,7 @@ export class Redialer {
 
   private async redial (): Promise<number> {
     const connected = new Set(this.libp2p.getPeers().map(p => p.toString()))
-    let short = this.minPeers - connected.size
-    if (short <= 0 || this.stopped) return 0
+    if (this.stopped) return 0
     const now = Date.now()
     const due = (key: string): boolean => (this.backoff.get(key)?.until ?? 0) <= now
     const targets: Array<{ key: string, dial: () => Promise<unknown> }> = []
@@ -98,6 +111,15 @@ export class Redialer {
         })
       }
     }
+    const self = this.libp2p.peerId.toString()
+    for (const id of new Set([...this.bootstrapIds, ...this.options.keep?.() ?? []])) {
+      if (id === self || connected.has(id) || !due(id) || targets.some(t => t.key.endsWith(`/p2p/${id}`))) continue
+      targets.push({ key: id, dial: async () => await this.libp2p.dial(peerIdFromString(id), { signal: AbortSignal.timeout(REDIAL_TIMEOUT_MS) }) })
+    }
+    // the bootstrap and kept peers, whatever the count
+    let dialled = await this.dialAll(targets.splice(0), Infinity)
+    const short = this.minPeers - this.libp2p.getPeers().length
+    if (short <= 0 || this.stopped) return dialled
     const known = await this.libp2p.peerStore.all().catch(() => [])
     const seen = (id: PeerId): number => this.seen.get(id.toString()) ?? 0
     known.sort((a, b) => seen(b.id) - seen(a.id))
@@ -107,7 +129,14 @@ export class Redialer {
       if (targets.some(t => t.key.endsWith(`/p2p/${key}`))) continue
       targets.push({ key, dial: async () => await this.libp2p.dial(peer.id, { signal: AbortSignal.timeout(REDIAL_TIMEOUT_MS) }) })
     }
+    dialled += await this.dialAll(targets, short)
+    return dialled
+  }
+
+  /** Dial `targets` a few at a time until `short` more peers are connected; returns the dials that succeeded. */
+  private async dialAll (targets: Array<{ key: string, dial: () => Promise<unknown> }>, short: number): Promise<number> {
     let dialled = 0
+    const wanted = this.libp2p.getPeers().length + short
     while (targets.length > 0 && short > 0 && !this.stopped) {
       const round = targets.splice(0, Math.min(PARALLEL_DIALS, short))
       const results = await Promise.allSettled(round.map(async t => await t.dial()))
@@ -121,7 +150,7 @@ export class Redialer {
           this.backoff.set(key, { until: Date.now() + delay, delay: Math.min(delay * 2, MAX_BACKOFF_MS) })
         }
       })
-      short = this.minPeers - this.libp2p.getPeers().length
+      short = wanted - this.libp2p.getPeers().length
     }
     return dialled
   }

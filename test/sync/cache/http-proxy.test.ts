@@ -7,7 +7,7 @@ import { startApi } from '../../../src/daemon/index.js'
 import { classifyAddress } from '../../../src/sync/cache/destination.js'
 import { isLocalAddress, parseConnectTarget, parseRange, startProxy } from '../../../src/sync/cache/http-proxy.js'
 import { Origin } from '../../helpers/origin.js'
-import { pseudoRandom, tempDir } from '../../helpers/temp.js'
+import { collect, pseudoRandom, tempDir } from '../../helpers/temp.js'
 
 interface Answer { status: number, headers: IncomingHttpHeaders, body: Buffer }
 
@@ -102,6 +102,29 @@ describe('forward proxy', () => {
     const offline = await viaProxy(proxy.port, origin.url('/pool/new.deb'))
     assert.equal(offline.status, 504)
     assert.match(offline.body.toString(), /ERR_URL_UNAVAILABLE/)
+  })
+
+  it('says X-Cache: MEMBER when a member served the file without the origin, HIT from its own store after', async t => {
+    const origin = new Origin()
+    await origin.start()
+    t.after(async () => await origin.stop())
+    const bytes = pseudoRandom(90_000, 4)
+    origin.set('/pool/a.deb', { bytes, headers: { 'cache-control': 'max-age=600' } })
+    const [a, b] = [await node(t), await node(t)]
+    await b.dial(a.addrs()[0]!)
+    const target = origin.url('/pool/a.deb')
+    await collect((await a.fetchUrl(target)).body())
+    const proxy = await startProxy(b, { host: '127.0.0.1', port: 0, destinations: { allowLoopback: true } })
+    t.after(async () => await proxy.close())
+    const fromMember = await viaProxy(proxy.port, target)
+    assert.equal(fromMember.headers['x-cache'], 'MEMBER')
+    assert.deepEqual(new Uint8Array(fromMember.body), bytes)
+    assert.equal((await viaProxy(proxy.port, target)).headers['x-cache'], 'HIT')
+    assert.equal(origin.requestsByPath.get('/pool/a.deb'), 1)
+    const totals = b.analytics.totals()
+    assert.equal(totals['external.bytes.saved'], 2 * bytes.length)
+    assert.equal(totals['cache.store.bytes'], bytes.length)
+    assert.equal(totals['cache.origin.bytes'] ?? 0, 0)
   })
 
   it('serves the local network only', async t => {

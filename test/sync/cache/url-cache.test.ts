@@ -72,6 +72,43 @@ describe('community cache', () => {
     assert.ok(stats.peerBytes + stats.externalBytes >= bytes.length)
   })
 
+  it('keeps one ledger: origin bytes once, where they crossed the link; saved bytes once, at the node that asked', async t => {
+    const origin = await startOrigin(t)
+    const bytes = pseudoRandom(200_000, 17)
+    origin.set('/iso', { bytes, headers: { 'cache-control': 'max-age=3600' } })
+    origin.delayMs = 300
+    const nodes = await community(t, 4)
+    const url = origin.url('/iso')
+    const answers = await Promise.all(nodes.slice(0, 3).map(async n => await n.fetchUrl(url)))
+    for (const a of answers) assert.deepEqual(await body(a), bytes)
+    answers.push(await nodes[3]!.fetchUrl(url), await nodes[3]!.fetchUrl(url))
+    assert.equal(origin.bytesSent, bytes.length)
+    // one request made the origin download (here, or at the owner that fetched it for this request): that one MISS
+    assert.deepEqual(answers.map(a => a.cache).filter(c => c === 'MISS'), ['MISS'])
+    assert.ok(answers.slice(0, 3).some(a => a.cache === 'MEMBER'), 'a member served another asker without the origin')
+    assert.equal(answers[4]!.cache, 'HIT')
+    for (const a of answers) {
+      assert.equal(a.cache === 'HIT', a.source === 'local')
+      assert.equal(a.savedBytes, a.cache === 'MISS' ? 0 : bytes.length)
+      assert.equal(a.storeBytes, a.cache === 'HIT' ? bytes.length : 0)
+      assert.equal(describeResponse(a).cache, a.cache)
+    }
+    assert.equal(answers.reduce((s, a) => s + a.externalBytes, 0), bytes.length, 'the origin bytes on the one request they were for')
+    // the nodes' counters: origin bytes where they were downloaded, saved bytes counted once for the community
+    const stats = nodes.map(n => n.urlCache.stats())
+    const sum = (k: 'externalBytes' | 'savedBytes' | 'storeBytes' | 'peerBytes'): number => stats.reduce((s, x) => s + x[k], 0)
+    assert.equal(sum('externalBytes'), bytes.length)
+    assert.equal(sum('savedBytes'), (answers.length - 1) * bytes.length)
+    assert.equal(sum('storeBytes'), answers.filter(a => a.cache === 'HIT').length * bytes.length)
+    assert.ok(sum('peerBytes') > 0)
+    const totals = nodes.map(n => n.analytics.totals())
+    const total = (name: string): number => totals.reduce((s, x) => s + (x[name] ?? 0), 0)
+    assert.equal(total('cache.origin.bytes'), bytes.length)
+    assert.equal(total('external.bytes.saved'), sum('savedBytes'))
+    assert.equal(total('cache.store.bytes'), sum('storeBytes'))
+    assert.equal(total('cache.member.bytes'), sum('peerBytes'))
+  })
+
   it('never stores or shares private responses', async t => {
     const origin = await startOrigin(t)
     origin.set('/account', { bytes: pseudoRandom(5000, 1), headers: { 'cache-control': 'max-age=3600' } })

@@ -315,6 +315,23 @@ describe('collections over the network', () => {
     assert.equal([...h.store.pins()].length, pinsBefore, 'a refused share leaves no pin behind')
   })
 
+  it('lets a member at the hourly quota retract their own post, on their node and on a neighbour', async t => {
+    const member = generatePublisherKey()
+    const doc = governance({ publishers: 'members', members: [member.publicKey], maxAnnouncementsPerHour: 2 })
+    const [a, b] = [await startNode(t, doc), await startNode(t, doc)]
+    await connect(a, b)
+    await meshed([[a, 1], [b, 1]])
+    for (const n of ['one', 'two']) await a.collections.share(file(t, `${n}.txt`, `post ${n}`), { collection: 'riverside', key: member, title: n, purpose: 'notice' })
+    await assert.rejects(a.collections.share(file(t, 'three.txt', 'post three'), { collection: 'riverside', key: member, title: 'three', purpose: 'notice' }), { code: 'ERR_QUOTA' })
+    await waitFor(() => b.collections.browse('riverside').length === 2, { what: 'both posts on b' })
+    await a.collections.retract({ collection: 'riverside', key: member, id: 'one.txt' })
+    assert.deepEqual(a.collections.browse('riverside').map(e => e.id), ['two.txt'])
+    await waitFor(() => b.collections.browse('riverside').length === 1, { what: 'the retraction on b' })
+    assert.equal(b.collections.stats('riverside').rejected.ERR_QUOTA ?? 0, 0)
+    // the retraction made no room for another post
+    await assert.rejects(a.collections.share(file(t, 'four.txt', 'post four'), { collection: 'riverside', key: member, title: 'four', purpose: 'notice' }), { code: 'ERR_QUOTA' })
+  })
+
   it('auto-syncs notices before media, within the collection budget, after catching up by anti-entropy', async t => {
     const leader = generatePublisherKey()
     const doc = governance({ publishers: [leader.publicKey] })
