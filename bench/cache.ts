@@ -127,7 +127,7 @@ try {
       minPeers: 0,
       urlCache: { cacheBytes: budgets[i], owners: Number(args.owners), statusIntervalMs: 2000, prefetchIntervalMs: 0, allowLoopbackOrigins: true }
     })
-    await node.pex.stop()
+    await node.pex?.stop()
     // a node refuses more than a few new connections a second from one host: retry with a pause
     for (const other of nodes) {
       for (let attempt = 1; ; attempt++) {

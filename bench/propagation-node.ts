@@ -61,7 +61,7 @@ async function start (c: Extract<Command, { cmd: 'start' }>): Promise<void> {
     uploadLimit: c.uploadLimit,
     bootstrapRequired: false
   })
-  if (!c.pex) await node.pex.stop()
+  if (!c.pex) await node.pex?.stop()
   if (c.doc !== undefined) await node.collections.join(c.doc)
   node.collections.on(e => {
     if (process.env.DEBUG_PROPAGATION !== undefined && !(e.type === 'rejected')) console.error(c.idx, e.type, 'id' in e ? e.id : '', e.type === 'accepted' ? `${e.announcement.id} ${e.via}` : '', e.type === 'failed' ? e.error?.message : '')

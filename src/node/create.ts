@@ -16,6 +16,7 @@ import { startGateway } from '../sync/http/gateway.js'
 import { parseBootstrap, type Bootstrap } from '../sync/net/bootstrap.js'
 import { loadOrCreateIdentity } from '../sync/net/identity.js'
 import { PeerExchange } from '../sync/net/peer-exchange.js'
+import { ContentRouting } from '../sync/routing/index.js'
 import { PeerMemory } from '../sync/net/peer-memory.js'
 import { Reachability } from '../sync/net/reachability.js'
 import type { Pubsub } from '../sync/net/pubsub.js'
@@ -51,7 +52,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     const privateKey = await loadOrCreateIdentity(repo)
     // a peer caught sending bad blocks is not let back in, nor dialled again (peer exchange, mDNS)
     const banned = new Set<string>()
-    const libp2p = await listenHost(repo, init, { privateKey, mdns: init.mdns, banned })
+    const libp2p = await listenHost(repo, init, { privateKey, mdns: init.mdns, banned, dht: init.dht })
     started.push({ stop: async () => await libp2p.stop() })
     // the peers of earlier runs, with their last good addresses, back in the peer store before anything dials
     const peerMemory = new PeerMemory({ libp2p, repo, clock: init.clock })
@@ -88,9 +89,13 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       started.push({ stop: async () => await bitswap.stop() })
     }
 
-    const pex = new PeerExchange(libp2p)
-    await pex.start()
-    started.push({ stop: async () => await pex.stop() })
+    const pex = init.peerExchange === false ? undefined : new PeerExchange(libp2p)
+    if (pex !== undefined) {
+      await pex.start()
+      started.push({ stop: async () => await pex.stop() })
+    }
+    const routing = init.dht === undefined || init.dht === 'off' ? undefined : new ContentRouting({ libp2p })
+    if (routing !== undefined) started.push(routing)
     libp2p.addEventListener('peer:discovery', evt => {
       void libp2p.dial(evt.detail.id).catch(() => {})
     })
@@ -98,7 +103,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     const ranking = new PeerRanking({ libp2p, blocks, bitswap })
     ranking.start()
     started.push(ranking)
-    const downloads = new NodeDownloads({ store, peers: ranking, metrics })
+    const downloads = new NodeDownloads({ store, peers: ranking, metrics, routing })
 
     const trust = new TrustStore(repo)
     const index = new ReleaseIndex(repo)
@@ -143,6 +148,8 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       libp2p,
       blocks,
       pex,
+      bitswap,
+      routing,
       redialer,
       peerMemory,
       reachability,
@@ -160,6 +167,8 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     started.length = 0
     started.push({ stop: async () => await node.stop() })
     await dialBootstrap(node, init, bootstrap)
+    // the roots held from earlier runs, newest first and bounded, once the node has its peers
+    if (routing !== undefined) void routing.provideAll(store.pins())
     return node
   } catch (err) {
     await unwind()

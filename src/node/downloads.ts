@@ -1,14 +1,18 @@
 import type { CID } from 'multiformats/cid'
 import type { Metrics } from '../analytics/counters.js'
 import { recordFetch } from '../analytics/node-hooks.js'
+import { FetchFailedError } from '../errors.js'
 import type { Blockstore } from '../store/interface.js'
 import type { Downloads } from '../sync/collections/collection-sync.js'
 import { fetchDag, type FetchOptions, type FetchResult, type PeerSources } from '../sync/fetch/fetcher.js'
+import type { ContentRouting } from '../sync/routing/index.js'
 
 export interface NodeDownloadsComponents {
   store: Blockstore
   peers: PeerSources
   metrics: Metrics
+  /** The community's DHT: asked for providers when no connected peer holds the root. */
+  routing?: Pick<ContentRouting, 'connectProviders' | 'provide'>
 }
 
 /**
@@ -19,11 +23,25 @@ export class NodeDownloads implements Downloads {
   constructor (private readonly components: NodeDownloadsComponents) {}
 
   async fetch (cid: CID, options?: FetchOptions): Promise<FetchResult> {
-    const { store, peers, metrics } = this.components
-    const sources = await peers.sources()
-    const result = await fetchDag(store, cid, sources, { ...options, watch: options?.watch ?? peers.watch })
-      .catch((err: unknown) => { recordFetch(metrics, cid.toString(), undefined); throw err })
+    const { store, peers, metrics, routing } = this.components
+    const attempt = async (): Promise<FetchResult> => await fetchDag(store, cid, await peers.sources(), { ...options, watch: options?.watch ?? peers.watch })
+    let result: FetchResult
+    try {
+      try {
+        result = await attempt()
+      } catch (err) {
+        // nobody connected has it: the DHT may know who does (the peers found are dialled, then asked as any other)
+        if (!(err instanceof FetchFailedError) || routing === undefined) throw err
+        const found = await routing.connectProviders(cid, options?.signal)
+        if (found.length === 0) throw err
+        result = { ...await attempt(), routed: found.map(p => p.toString()) }
+      }
+    } catch (err) {
+      recordFetch(metrics, cid.toString(), undefined)
+      throw err
+    }
     recordFetch(metrics, cid.toString(), result.sources)
+    if (options?.pin !== false) void routing?.provide(cid)
     return result
   }
 }

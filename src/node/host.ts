@@ -1,4 +1,5 @@
 import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { noise } from '@libp2p/noise'
@@ -8,6 +9,7 @@ import { tls } from '@libp2p/tls'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { announceable } from '../sync/net/addresses.js'
+import { DHT_PROTOCOL, type DhtMode } from '../sync/routing/index.js'
 import { pubsubService } from '../sync/net/pubsub.js'
 import { CONNECTION_MONITOR, DEFAULT_LISTEN, YAMUX_WINDOW } from './constants.js'
 
@@ -19,6 +21,8 @@ export interface HostInit {
   mdns?: boolean
   /** Peers caught sending bad blocks: refused inbound and never dialled (peer exchange, mDNS). */
   banned: Set<string>
+  /** The community's Kad-DHT (DHT_PROTOCOL): a server answers queries and holds records, a client only asks. @default 'off' */
+  dht?: DhtMode
 }
 
 /**
@@ -42,6 +46,12 @@ export async function createHost (init: HostInit): Promise<Libp2p> {
     streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: YAMUX_WINDOW, maxStreamWindowSize: 4 * YAMUX_WINDOW } })],
     peerDiscovery: useMdns ? [mdns()] : [],
     connectionMonitor: CONNECTION_MONITOR,
-    services: { identify: identify(), ping: ping(), pubsub: pubsubService() }
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: pubsubService(),
+      // a community's nodes sit on private and loopback addresses as often as public ones: none is mapped away
+      ...(init.dht === undefined || init.dht === 'off' ? {} : { dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: init.dht === 'client', peerInfoMapper: passthroughMapper }) })
+    }
   })
 }

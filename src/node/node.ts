@@ -25,13 +25,17 @@ import type { NodeDownloads } from './downloads.js'
 import type { PeerInfo } from './options.js'
 import type { PeerRanking } from './peers.js'
 import type { PolicyWatch } from './policy-watch.js'
+import type { BitswapService } from '../sync/bitswap/index.js'
+import type { ContentRouting } from '../sync/routing/index.js'
 
 /** The services a node is made of (see createNode, which builds and starts them in order). */
 export interface NodeServices {
   store: Blockstore
   libp2p: Libp2p
   blocks: BlockService
-  pex: PeerExchange
+  pex?: PeerExchange
+  bitswap?: BitswapService
+  routing?: ContentRouting
   redialer: Redialer
   peerMemory: PeerMemory
   reachability: Reachability
@@ -58,7 +62,7 @@ export class CmeshNode {
   readonly blocks: BlockService
   /** When this node started (ms since the epoch). */
   readonly started = Date.now()
-  readonly pex: PeerExchange
+  readonly pex: PeerExchange | undefined
   /** Dials known peers again when connections drop below the minimum. */
   readonly redialer: Redialer
   /** The peers connected before, with their last good addresses (`<repo>/peers.json`). */
@@ -109,7 +113,9 @@ export class CmeshNode {
   }
 
   async add (path: string, options?: ImportOptions): Promise<ImportResult> {
-    return await importPath(this.store, path, options)
+    const r = await importPath(this.store, path, options)
+    if (options?.pin !== false) void this.services.routing?.provide(r.cid)
+    return r
   }
 
   cat (cid: CID, options?: CatOptions): AsyncGenerator<Uint8Array> {
@@ -182,7 +188,9 @@ export class CmeshNode {
     await s.collections.stop()
     await s.urlCache.stop()
     await s.releaseExchange.stop()
-    await s.pex.stop()
+    await s.pex?.stop()
+    s.routing?.stop()
+    await s.bitswap?.stop()
     s.peerMemory.stop()
     s.ranking.stop()
     await s.blocks.stop()

@@ -34,6 +34,14 @@ export interface NodeOptions {
    * theirs, under the same upload scheduler. @default true
    */
   bitswap?: boolean
+  /**
+   * The community's Kad-DHT (`/cmesh/kad/1.0.0`, never the public IPFS one): 'server' answers queries and holds
+   * provider records, 'client' only asks. With it, the node provides the roots it pins, and a fetch that finds no
+   * holder among its connections asks the DHT. @default 'off' (`cmesh daemon` runs a server)
+   */
+  dht?: 'server' | 'client' | 'off'
+  /** Ask newly identified peers whom they know and dial those (`/cmesh/pex/1.0.0`). @default true */
+  peerExchange?: boolean
   /** The community cache (URL -> CID): owners, budget, gossip and prefetch timings, an event hook. */
   urlCache?: UrlCacheOptions
   /** Serve blocks over HTTP as an IPFS trustless gateway (`GET /ipfs/{cid}`) on this host and port. @default off */

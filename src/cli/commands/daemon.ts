@@ -18,7 +18,7 @@ function parseHostPort (value: unknown, what: string): { host: string, port: num
 export const daemon: Command = {
   name: 'daemon',
   summary: 'run a node: serve blocks to peers, find neighbours by mDNS; prints its peer id and addresses; `cmesh fetch` and `cmesh peers` then go through it',
-  usage: 'daemon [--listen MULTIADDR]... [--bootstrap PEERID|MULTIADDR[,MULTIADDR]...]... [--no-mdns] [--upload-limit RATE] [--gateway HOST:PORT] [--api-port PORT] [--metrics HOST:PORT] [--allow-private-origins] [--json]',
+  usage: 'daemon [--listen MULTIADDR]... [--bootstrap PEERID|MULTIADDR[,MULTIADDR]...]... [--no-mdns] [--upload-limit RATE] [--gateway HOST:PORT] [--api-port PORT] [--metrics HOST:PORT] [--allow-private-origins] [--dht server|client|off] [--json]',
   options: {
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
@@ -27,7 +27,8 @@ export const daemon: Command = {
     gateway: { type: 'string' },
     'api-port': { type: 'string' },
     metrics: { type: 'string' },
-    'allow-private-origins': { type: 'boolean' }
+    'allow-private-origins': { type: 'boolean' },
+    dht: { type: 'string' }
   },
   async run (ctx, values) {
     let uploadLimit: number | undefined
@@ -47,7 +48,11 @@ export const daemon: Command = {
     const apiPort = parseCount(values['api-port'] as string | undefined, 'daemon: --api-port') ?? 0
     if (apiPort > 65535) throw new UsageError(`daemon: --api-port must be at most 65535, got ${apiPort}`)
     const metricsAt = parseHostPort(values.metrics, '--metrics')
+    const dht = (values.dht as string | undefined) ?? 'server'
+    if (dht !== 'server' && dht !== 'client' && dht !== 'off') throw new UsageError(`daemon: --dht must be server, client or off, got ${dht}`)
     const node = await createNode({
+      // the community's DHT: a daemon answers queries and holds provider records unless told otherwise
+      dht,
       analytics: { autoRelease: true },
       gateway,
       uploadLimit,

@@ -112,6 +112,8 @@ export interface FetchResult {
   /** Time spent hashing received blocks to verify them (the price of trusting no one). */
   verifySeconds: number
   seconds: number
+  /** Peers found through the community's DHT and dialled for this fetch (no connected peer held the root). */
+  routed?: string[]
 }
 
 /** The peers a download draws on: a node ranks its connected peers and tells when one joins or leaves. */

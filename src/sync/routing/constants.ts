@@ -1,0 +1,12 @@
+/** Content routing among a community's nodes over libp2p's Kad-DHT. */
+
+/** The DHT protocol of cmesh communities: a private name, so it never mixes with the public IPFS DHT. */
+export const DHT_PROTOCOL = '/cmesh/kad/1.0.0'
+/** Pinned roots a node provides at start, newest first: a large store does not announce everything it ever pinned. */
+export const MAX_PROVIDED_ROOTS = 1024
+/** Providers dialled when a fetch finds no holder among its connections. */
+export const MAX_ROUTED_PROVIDERS = 3
+/** How long a provider lookup may take before the fetch gives up on the DHT. */
+export const FIND_PROVIDERS_TIMEOUT_MS = 10_000
+/** How long one provide may take (the DHT stores the record at the closest peers it reaches meanwhile). */
+export const PROVIDE_TIMEOUT_MS = 30_000

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { describe, it, type TestContext } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Libp2p } from '@libp2p/interface'
+import { cidOf } from '../../../src/dag/cid.js'
+import { CODEC_RAW } from '../../../src/dag/constants.js'
+import { getHasher } from '../../../src/dag/hashing.js'
+import { importBytes } from '../../../src/dag/importer.js'
+import { createHost } from '../../../src/node/host.js'
+import { createNode, type CmeshNode, type NodeOptions } from '../../../src/node/index.js'
+import { ContentRouting, DHT_PROTOCOL, routingKey, type DhtMode } from '../../../src/sync/routing/index.js'
+import { collect, pseudoRandom, tempDir } from '../../helpers/temp.js'
+import { waitFor } from '../../helpers/wait.js'
+
+async function host (t: TestContext, dht: DhtMode): Promise<Libp2p> {
+  const h = await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, banned: new Set(), dht })
+  t.after(async () => { await h.stop() })
+  return h
+}
+
+/** Wait until `a` counts `b` as a DHT peer (identify has told it `b` speaks the DHT protocol). */
+async function dhtPeers (a: Libp2p, b: Libp2p): Promise<void> {
+  await waitFor(async () => (await a.peerStore.get(b.peerId)).protocols.includes(DHT_PROTOCOL), { what: 'identify' })
+  await waitFor(() => (a.services.dht as { routingTable: { size: number } }).routingTable.size > 0, { what: 'a routing table entry' })
+}
+
+async function node (t: TestContext, options: NodeOptions): Promise<CmeshNode> {
+  const n = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, peerExchange: false, minPeers: 1, ...options })
+  t.after(async () => { await n.stop() })
+  return n
+}
+
+describe('content routing over the community DHT', () => {
+  it('finds and dials the provider of a root through a server it shares with it', async t => {
+    const b = await host(t, 'server')
+    const c = await host(t, 'server')
+    const a = await host(t, 'client')
+    await c.dial(b.getMultiaddrs()[0]!)
+    await dhtPeers(c, b)
+    const cid = cidOf(await getHasher('blake3'), CODEC_RAW, pseudoRandom(100, 1))
+    assert.equal(await new ContentRouting({ libp2p: c }).provide(cid), true)
+    await a.dial(b.getMultiaddrs()[0]!)
+    await dhtPeers(a, b)
+    // whatever the DHT's own traffic connected, A now has no connection to C: only a lookup can bring it back
+    await a.hangUp(c.peerId)
+    const routing = new ContentRouting({ libp2p: a })
+    t.after(() => { routing.stop() })
+    const found = await routing.connectProviders(cid)
+    assert.deepEqual(found.map(String), [c.peerId.toString()])
+    assert.ok(a.getConnections(c.peerId).length > 0, 'dialled')
+    // a root nobody provides: nothing found, nothing dialled, no error
+    const nobody = cidOf(await getHasher('blake3'), CODEC_RAW, pseudoRandom(100, 2))
+    assert.deepEqual(await routing.connectProviders(nobody, AbortSignal.timeout(5_000)), [])
+    // the key is the same for every node, a SHA-256 key whatever the root's hash, and not the root itself
+    assert.ok(routingKey(cid).equals(routingKey(cid)))
+    assert.equal(routingKey(cid).multihash.code, 0x12)
+    assert.ok(!routingKey(cid).equals(cid))
+  })
+
+  it('provides the newest roots up to its bound, and a lone node provides nothing without waiting', async t => {
+    const h = await getHasher('blake3')
+    const roots = [1, 2, 3].map(i => cidOf(h, CODEC_RAW, pseudoRandom(10, i)))
+    const lone = await host(t, 'server')
+    const alone = new ContentRouting({ libp2p: lone })
+    t.after(() => { alone.stop() })
+    assert.equal(await alone.provideAll(roots), 0, 'nobody to tell')
+    const b = await host(t, 'server')
+    const c = await host(t, 'server')
+    await c.dial(b.getMultiaddrs()[0]!)
+    await dhtPeers(c, b)
+    const routing = new ContentRouting({ libp2p: c }, { maxProvidedRoots: 2 })
+    t.after(() => { routing.stop() })
+    assert.equal(await routing.provideAll(roots), 2)
+    // B holds records for the two newest roots (the end of the list), not the oldest
+    const finder = new ContentRouting({ libp2p: b })
+    t.after(() => { finder.stop() })
+    assert.deepEqual((await finder.connectProviders(roots[2]!)).map(String), [c.peerId.toString()])
+    assert.deepEqual((await finder.connectProviders(roots[1]!)).map(String), [c.peerId.toString()])
+    assert.deepEqual(await finder.connectProviders(roots[0]!, AbortSignal.timeout(5_000)), [])
+  })
+
+  it('fetches a file held by a node it was never told about: the DHT introduces them', async t => {
+    const b = await node(t, { dht: 'server' })
+    const bAddr = b.libp2p.getMultiaddrs()[0]!.toString()
+    const c = await node(t, { dht: 'server', bootstrap: [bAddr] })
+    const content = pseudoRandom(300_000, 3)
+    const { cid } = await importBytes(c.store, content, { pin: true })
+    assert.equal(await new ContentRouting({ libp2p: c.libp2p }).provide(cid), true)
+    // A knows B only (no peer exchange, no mDNS): C's address can come to it from the DHT alone
+    const a = await node(t, { dht: 'client', bootstrap: [bAddr] })
+    const r = await a.fetch(cid)
+    assert.ok((r.sources[c.libp2p.peerId.toString()] ?? 0) > 0, `sources ${JSON.stringify(r.sources)}`)
+    if (r.routed !== undefined) assert.deepEqual(r.routed, [c.libp2p.peerId.toString()])
+    assert.deepEqual(Buffer.from(await collect(a.cat(cid))), Buffer.from(content))
+  })
+})
