@@ -147,7 +147,7 @@ async function createFile (path: string, mode: number, overwrite: boolean): Prom
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     const st = await lstat(path)
-    if (!overwrite || st.isDirectory()) throw new ExportConflictError(path, st.isDirectory() ? 'a directory is in the way' : 'it already exists (use overwrite)')
+    if (!overwrite || st.isDirectory()) throw new ExportConflictError(path, st.isDirectory() ? 'a directory is in the way' : 'it already exists', !st.isDirectory())
     await unlink(path) // removes a planted symlink itself, never what it points to
     return await open(path, flags, mode & 0o777)
   }
@@ -210,7 +210,7 @@ class Exporter {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       const st = await lstat(path)
-      if (!(this.options.overwrite ?? false) || st.isDirectory()) throw new ExportConflictError(path, 'it already exists')
+      if (!(this.options.overwrite ?? false) || st.isDirectory()) throw new ExportConflictError(path, 'it already exists', !st.isDirectory())
       await unlink(path)
       await symlink(target, path)
     }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { createBLAKE3, type IHasher } from 'hash-wasm'
+import type { IHasher } from 'hash-wasm'
 import { UnsupportedHashError } from '../errors.js'
 import { HASH_BLAKE3, HASH_SHA2_256 } from './constants.js'
 
@@ -32,6 +32,7 @@ class Blake3Hasher implements BlockHasher {
 
 /** hash-wasm's BLAKE3: runs everywhere, at about a fifth of the native speed (bench:hash). */
 async function wasmBlake3 (): Promise<Blake3Hasher> {
+  const { createBLAKE3 } = await import('hash-wasm') // 270 KB of JavaScript: loaded only where no native binary is
   const wasm: IHasher = await createBLAKE3(256)
   return new Blake3Hasher('wasm', bytes => wasm.init().update(bytes).digest('binary'))
 }
