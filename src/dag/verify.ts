@@ -2,7 +2,7 @@ import { CID } from 'multiformats/cid'
 import { equals } from 'multiformats/bytes'
 import { BlockCorruptError, BlockNotFoundError, InvalidNodeError } from '../errors.js'
 import type { Blockstore } from '../store/interface.js'
-import { CODEC_DAG_CBOR } from './constants.js'
+import { CODEC_DAG_CBOR, CODEC_DAG_PB } from './constants.js'
 import { getHasher, type BlockHasher } from './hashing.js'
 import { blockLinks } from './links.js'
 
@@ -41,7 +41,7 @@ export interface VerifyReport {
   incomplete: Array<{ root: CID, missing: CID[] }>
   /** Roots whose nodes could not be decoded. */
   malformed: Array<{ root: CID, reason: string }>
-  /** Blocks that hash right but are not valid nodes (a cmesh node outside the schema, unsafe names included). */
+  /** Blocks that hash right but are not valid nodes (a cmesh or UnixFS node outside its schema, unsafe names included). */
   invalid: Array<{ cid: CID, reason: string }>
   ok: boolean
 }
@@ -60,7 +60,7 @@ export async function verifyStore (store: Pick<Blockstore, 'entries' | 'roots' |
       continue
     }
     try {
-      if (cid.code === CODEC_DAG_CBOR) blockLinks(cid, bytes)
+      if (cid.code === CODEC_DAG_CBOR || cid.code === CODEC_DAG_PB) blockLinks(cid, bytes)
     } catch (err) {
       if (!(err instanceof InvalidNodeError)) throw err
       report.invalid.push({ cid, reason: err.message })
