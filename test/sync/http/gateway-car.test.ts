@@ -13,6 +13,8 @@ import { cat, resolvePath } from '../../../src/dag/exporter.js'
 import { importPath } from '../../../src/dag/importer.js'
 import { verifyBlock } from '../../../src/dag/verify.js'
 import type { Blockstore } from '../../../src/store/interface.js'
+import { fetchDag } from '../../../src/sync/fetch/fetcher.js'
+import { gatewaySource } from '../../../src/sync/fetch/gateway-source.js'
 import { startGateway, type Gateway } from '../../../src/sync/http/gateway.js'
 import { collect, pseudoRandom, tempDir, tempStore } from '../../helpers/temp.js'
 import { storeFixture, unixfsFixture } from '../../helpers/unixfs.js'
@@ -147,5 +149,16 @@ describe('gateway CARs with paths, dag-scope and entity-bytes', () => {
     const head = await fetch(`${gw.url}/ipfs/${cid}/lib/data.bin?format=car`, { method: 'HEAD' })
     assert.equal(head.status, 200)
     assert.equal((await fetch(`${gw.url}/ipfs/${cid}/nope?format=car`, { method: 'HEAD' })).status, 404)
+  })
+
+  it('fetches a whole UnixFS DAG block by block, HAMT included, and the copy reads the same', async t => {
+    const { store, root, total } = await unixfsSite(t)
+    const gw = await gatewayOver(t, store)
+    const local = tempStore(t)
+    const r = await fetchDag(local, root, [gatewaySource(gw.url)])
+    assert.equal(r.fetchedBlocks, total, 'every DAG-PB link was followed')
+    assert.deepEqual(local.missing(root), [])
+    assert.deepEqual(await collect(cat(local, (await resolvePath(local, root, 'assets/big.bin')).cid)), Buffer.from(DATA))
+    assert.equal((await collect(cat(local, (await resolvePath(local, root, 'many/entry-42')).cid))).toString(), 'entry 42\n')
   })
 })
