@@ -6,8 +6,12 @@ import { AbortError, ExportConflictError, InvalidOptionError, NotInDagError, Uns
 import type { Blockstore } from '../store/interface.js'
 import { CODEC_DAG_CBOR, CODEC_DAG_PB, CODEC_RAW } from './constants.js'
 import { checkEntryName, decodeNode, type DagNode, type DirEntry } from './nodes.js'
-import { readUnixfsFile, unixfsEntries, unixfsLookup, unixfsStat } from './unixfs/index.js'
 import { getVerified } from './verify.js'
+
+/** UnixFS reading, loaded on the first DAG-PB block: a command on cmesh's own format never loads its codecs. */
+async function unixfs (): Promise<typeof import('./unixfs/index.js')> {
+  return await import('./unixfs/index.js')
+}
 
 /** What reading needs of a store. */
 export type ReadStore = Pick<Blockstore, 'getSync'>
@@ -53,7 +57,7 @@ async function readNode (store: ReadStore, cid: CID): Promise<DagNode> {
 /** Kind and size of the DAG under `cid`, reading only its root block. */
 export async function stat (store: ReadStore, cid: CID): Promise<StatResult> {
   if (cid.code === CODEC_RAW) return { cid, kind: 'file', size: (await getVerified(store, cid)).length }
-  if (cid.code === CODEC_DAG_PB) return { cid, ...await unixfsStat(store, cid) }
+  if (cid.code === CODEC_DAG_PB) return { cid, ...await (await unixfs()).unixfsStat(store, cid) }
   if (cid.code !== CODEC_DAG_CBOR) throw new NotInDagError(`${cid} is not a cmesh or UnixFS file or directory (codec 0x${cid.code.toString(16)})`)
   const node = await readNode(store, cid)
   if (node.type === 'file') return { cid, kind: 'file', size: node.size }
@@ -74,6 +78,7 @@ export async function * cat (store: ReadStore, cid: CID, options: CatOptions = {
     const node = await readNode(store, cid)
     if (node.type !== 'file') throw new NotInDagError(`${cid} is a directory, not a file`)
   } else if (cid.code === CODEC_DAG_PB) {
+    const { unixfsStat, readUnixfsFile } = await unixfs()
     if ((await unixfsStat(store, cid)).kind !== 'file') throw new NotInDagError(`${cid} is a directory, not a file`)
     if (length > 0) yield * readUnixfsFile(store, cid, offset, end, options.signal)
     return
@@ -111,7 +116,7 @@ async function * readRange (store: ReadStore, cid: CID, base: number, from: numb
  */
 export async function * ls (store: ReadStore, cid: CID, options: { signal?: AbortSignal } = {}): AsyncGenerator<DirEntry> {
   if (cid.code === CODEC_DAG_PB) {
-    yield * unixfsEntries(store, cid, options.signal)
+    yield * (await unixfs()).unixfsEntries(store, cid, options.signal)
     return
   }
   if (cid.code === CODEC_RAW) throw new NotInDagError(`${cid} is a file, not a directory`)
@@ -140,7 +145,7 @@ export async function resolvePath (store: ReadStore, root: CID, path: string): P
     if (kind !== 'dir') throw new NotInDagError(`cannot look up ${JSON.stringify(name)}: not inside a directory`)
     entry = undefined
     if (cid.code === CODEC_DAG_PB) {
-      entry = await unixfsLookup(store, cid, name) // reads only the shards on the name's path in a HAMT
+      entry = await (await unixfs()).unixfsLookup(store, cid, name) // reads only the shards on the name's path in a HAMT
     } else {
       for await (const e of ls(store, cid)) {
         if (e.name === name) { entry = e; break }

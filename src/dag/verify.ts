@@ -4,7 +4,6 @@ import { BlockCorruptError, BlockNotFoundError, InvalidNodeError } from '../erro
 import type { Blockstore } from '../store/interface.js'
 import { CODEC_DAG_CBOR, CODEC_DAG_PB } from './constants.js'
 import { getHasher, type BlockHasher } from './hashing.js'
-import { blockLinks } from './links.js'
 
 /** Throw ERR_BLOCK_CORRUPT unless `bytes` hash to `cid`'s multihash (ERR_UNSUPPORTED_HASH for unknown hashes). */
 export async function verifyBlock (cid: CID, bytes: Uint8Array, where?: string): Promise<void> {
@@ -49,6 +48,7 @@ export interface VerifyReport {
 /** Re-hash every block against its CID and check that every complete root still has all its blocks. */
 export async function verifyStore (store: Pick<Blockstore, 'entries' | 'roots' | 'missing' | 'stat'>, options: VerifyOptions = {}): Promise<VerifyReport> {
   const total = store.stat().blocks
+  const { blockLinks } = await import('./links.js') // node codecs: loaded here, not by every reader of a block
   const report: VerifyReport = { blocks: 0, bytes: 0, corrupt: [], incomplete: [], malformed: [], invalid: [], ok: true }
   for (const { cid, bytes } of store.entries()) {
     options.signal?.throwIfAborted()
