@@ -110,7 +110,11 @@ async function serve (store: GatewayComponents['store'], req: IncomingMessage, r
   } catch (err) {
     return refuse(res, 400, (err as Error).message) // ERR_INVALID_CID: not a CID, or a codec or hash cmesh never holds
   }
-  if (!await store.has(cid)) return refuse(res, 404, `block ${cid} is not held here`)
+  if (!await store.has(cid)) {
+    // only-if-cached: the client asks whether this gateway holds the root, not for it to be found elsewhere (412)
+    const onlyIfCached = /(^|,)\s*only-if-cached\s*(,|$)/i.test(req.headers['cache-control'] ?? '')
+    return refuse(res, onlyIfCached ? 412 : 404, `block ${cid} is not held here`)
+  }
 
   const etag = wanted.format === 'raw' ? `"${cid}.raw"` : carEtag(cid, inside, wanted)
   const headers: Record<string, string> = { 'Cache-Control': IMMUTABLE_CACHE_CONTROL, ETag: etag, Vary: 'Accept' }

@@ -6,7 +6,8 @@ import { CarBlockIterator } from '@ipld/car'
 import * as dagPb from '@ipld/dag-pb'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { balanced } from 'ipfs-unixfs-importer/layout'
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
 import { entityRange, parseEntityBytes } from '../../../src/dag/car-scope.js'
 import { CODEC_RAW } from '../../../src/dag/constants.js'
 import { cat, resolvePath } from '../../../src/dag/exporter.js'
@@ -149,6 +150,14 @@ describe('gateway CARs with paths, dag-scope and entity-bytes', () => {
     const head = await fetch(`${gw.url}/ipfs/${cid}/lib/data.bin?format=car`, { method: 'HEAD' })
     assert.equal(head.status, 200)
     assert.equal((await fetch(`${gw.url}/ipfs/${cid}/nope?format=car`, { method: 'HEAD' })).status, 404)
+    const unknown = CID.createV1(CODEC_RAW, await sha256.digest(new TextEncoder().encode('held nowhere')))
+    assert.equal(await status(`/ipfs/${unknown}?format=car`), 404)
+    const cached = await fetch(`${gw.url}/ipfs/${unknown}?format=raw`, { headers: { 'cache-control': 'only-if-cached' } })
+    assert.equal(cached.status, 412, 'only-if-cached and the root is not held here')
+    await cached.arrayBuffer()
+    const held = await fetch(`${gw.url}/ipfs/${cid}?format=raw`, { headers: { 'cache-control': 'only-if-cached' } })
+    assert.equal(held.status, 200)
+    await held.arrayBuffer()
   })
 
   it('fetches a whole UnixFS DAG block by block, HAMT included, and the copy reads the same', async t => {
