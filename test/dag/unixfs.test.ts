@@ -9,7 +9,7 @@ import { balanced, trickle } from 'ipfs-unixfs-importer/layout'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import * as raw from 'multiformats/codecs/raw'
-import { importCar } from '../../src/dag/car.js'
+import { importCar, walkDag } from '../../src/dag/car.js'
 import { cat, exportTo, ls, resolvePath, stat } from '../../src/dag/exporter.js'
 import { blockLinks } from '../../src/dag/links.js'
 import { MAX_FILE_DEPTH, HamtBits, readUnixfsDir, decodeUnixfs } from '../../src/dag/unixfs/index.js'
@@ -100,6 +100,16 @@ describe('UnixFS: reading what IPFS tools write', () => {
     const report = await verifyStore(store)
     assert.equal(report.ok, true)
     assert.equal(report.blocks, fixture.blocks.length)
+
+    // GC follows DAG-PB links: a pinned UnixFS DAG keeps every block it links (the importer also wrote the raw
+    // leaves of the two small files it then inlined, for their mode and mtime: those go), an unpinned one loses all
+    let reachable = 0
+    for await (const _ of walkDag(store, root)) reachable++
+    assert.ok(reachable < fixture.blocks.length)
+    assert.equal((await store.gc()).removedBlocks, fixture.blocks.length - reachable)
+    assert.equal((await readAll(cat(store, (await resolvePath(store, root, 'readme.txt')).cid))).toString(), 'hello unixfs\n')
+    await store.unpin(root)
+    assert.equal((await store.gc()).removedBlocks, reachable)
   })
 
   it('reads DAG-PB leaves, CIDv0 and trickle DAGs, and single-leaf files', async t => {
