@@ -3,7 +3,16 @@
 // instead of 205 MB, at the same speed (bench:ingest). The flag applies when the kernel runs this file (a global
 // install, npx) and in `npm run cmesh`; `node bin/cmesh.js` runs with Node's defaults.
 // The cmesh command: compiled TypeScript lives in dist/ (built by `npm install` through the prepare script).
-import { main } from '../dist/src/cli/main.js'
+import module from 'node:module'
+
+// V8's compiled code for our modules and our dependencies, cached on disk (in the OS temp directory): a command
+// starts faster from the second run on. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+module.enableCompileCache?.()
+const { callerDirectory, main } = await import('../dist/src/cli/main.js')
+
+// `npm run -s cmesh -- add ./dir` runs in the package's directory: paths are the caller's, so resolve them there
+const caller = callerDirectory()
+if (caller !== undefined) process.chdir(caller)
 
 process.stdout.on('error', err => { if (err.code === 'EPIPE') process.exit(0) })
 process.exitCode = await main(process.argv.slice(2))

@@ -106,10 +106,17 @@ export class UnsafePathError extends CmeshError {
   }
 }
 
-/** Export would overwrite something that exists, or write through a symlink. */
+/**
+ * Export would overwrite something that exists, or write through a symlink. `overwritable`: the overwrite option
+ * would replace what is in the way (a file or symlink; never a directory, never by writing through a symlink).
+ */
 export class ExportConflictError extends CmeshError {
-  constructor (path: string, reason: string) {
+  readonly path: string
+  readonly overwritable: boolean
+  constructor (path: string, reason: string, overwritable = false) {
     super('ERR_EXPORT_CONFLICT', `cannot write ${path}: ${reason}`)
+    this.path = path
+    this.overwritable = overwritable
   }
 }
 

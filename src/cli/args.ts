@@ -12,6 +12,7 @@ export class UsageError extends CmeshError {
 
 /** "10GB", "512MiB", "1000" -> bytes. */
 export function parseSize (text: string, what: string): number {
+  if (text.trim().startsWith('-')) throw new UsageError(`${what}: must not be negative, got ${text}`)
   const bytes = sizeInBytes(text)
   if (bytes === undefined) throw new UsageError(`${what}: expected a size like 10GB or 512MiB, got ${JSON.stringify(text)}`)
   return bytes
@@ -20,6 +21,7 @@ export function parseSize (text: string, what: string): number {
 /** A non-negative integer option. */
 export function parseCount (text: string | undefined, what: string): number | undefined {
   if (text === undefined) return undefined
+  if (text.trim().startsWith('-')) throw new UsageError(`${what}: must not be negative, got ${text}`)
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) throw new UsageError(`${what}: expected a non-negative integer, got ${JSON.stringify(text)}`)
   return Number(text)
 }

@@ -1,4 +1,4 @@
-import { openNodeClient, type NodeClient, type NodeClientOptions } from '../daemon/index.js'
+import type { NodeClient, NodeClientOptions } from '../daemon/index.js'
 import { createStore, resolveRepo } from '../store/index.js'
 import type { Blockstore } from '../store/interface.js'
 import { parseSize } from './args.js'
@@ -39,6 +39,8 @@ export class CommandContext {
    */
   async nodeClient (node?: NodeClientOptions['node']): Promise<NodeClient> {
     const capacity = this.options.capacity === undefined ? undefined : parseSize(this.options.capacity, '--capacity')
+    // the network stack loads here, for the commands that use it, not for every command
+    const { openNodeClient } = await import('../daemon/index.js')
     this.client ??= await openNodeClient({ repo: this.options.repo, node: node === undefined ? undefined : { ...node, capacity } })
     return this.client
   }

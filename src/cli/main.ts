@@ -1,64 +1,11 @@
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { CmeshError } from '../errors.js'
 import { UsageError } from './args.js'
-import type { Command, OptionSpec } from './command.js'
+import type { OptionSpec } from './command.js'
 import { CommandContext } from './context.js'
-import { add } from './commands/add.js'
-import { daemon } from './commands/daemon.js'
-import { fetch } from './commands/fetch.js'
-import { peers } from './commands/peers.js'
-import { cat } from './commands/cat.js'
-import { exportCommand } from './commands/export.js'
-import { gc } from './commands/gc.js'
-import { get } from './commands/get.js'
-import { importCommand } from './commands/import.js'
-import { ls } from './commands/ls.js'
-import { pin, unpin } from './commands/pin.js'
-import { stat } from './commands/stat.js'
-import { verify } from './commands/verify.js'
-import { keygen } from './commands/keygen.js'
-import { publish } from './commands/publish.js'
-import { releases } from './commands/releases.js'
-import { trust } from './commands/trust.js'
-import { update } from './commands/update.js'
-import { collection } from './commands/collection.js'
-import { share } from './commands/share.js'
-import { browse } from './commands/browse.js'
-import { retract } from './commands/retract.js'
-import { getUrl } from './commands/get-url.js'
-import { proxy } from './commands/proxy.js'
-import { report } from './commands/report.js'
-import { stats } from './commands/stats.js'
-
-const COMMANDS: Command[] = [
-  add,
-  get,
-  cat,
-  ls,
-  exportCommand,
-  importCommand,
-  pin,
-  unpin,
-  gc,
-  stat,
-  verify,
-  daemon,
-  fetch,
-  peers,
-  keygen,
-  publish,
-  trust,
-  update,
-  releases,
-  collection,
-  share,
-  browse,
-  retract,
-  getUrl,
-  proxy,
-  report,
-  stats
-]
+import { commandHelp, mainHelp } from './help.js'
+import { COMMANDS } from './registry.js'
 
 const GLOBAL_OPTIONS: OptionSpec = {
   repo: { type: 'string' },
@@ -66,23 +13,6 @@ const GLOBAL_OPTIONS: OptionSpec = {
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' }
-}
-
-function help (): string {
-  const width = Math.max(...COMMANDS.map(c => c.usage.length))
-  return [
-    'usage: cmesh <command> [options]',
-    '',
-    'commands:',
-    ...COMMANDS.map(c => `  ${c.usage.padEnd(width)}  ${c.summary}`),
-    '',
-    'global options:',
-    '  --repo <dir>        repository (default: $CMESH_REPO, else ~/.cmesh)',
-    '  --capacity <size>   store capacity, e.g. 10GB (default: repo config.json, else unlimited)',
-    '  --json              machine-readable output',
-    '  -q, --quiet         no progress bar',
-    ''
-  ].join('\n')
 }
 
 /** Pull the command name out of argv, skipping global options and their values. */
@@ -97,26 +27,69 @@ function splitCommand (argv: string[]): { name: string | undefined, rest: string
   return { name: undefined, rest: argv }
 }
 
-/** Run the CLI; returns the exit code. Errors become one line on stderr, never a stack trace. */
+/**
+ * `--offset -5` as `--offset=-5`: parseArgs takes a value starting with a dash for an option (and calls it
+ * "ambiguous"), so a negative number reaches the option's own check, which says what it expects.
+ */
+function joinNegativeValues (args: string[], options: OptionSpec): string[] {
+  const out: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    const next = args[i + 1]
+    if (a.startsWith('--') && options[a.slice(2)]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`)
+      i++
+    } else {
+      out.push(a)
+    }
+  }
+  return out
+}
+
+/** This package's version, from its package.json. */
+export function version (): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+/**
+ * The directory the user ran the command from when npm started it (`npm run -s cmesh -- ...` runs the script in the
+ * package's directory and passes the caller's in INIT_CWD); undefined otherwise.
+ */
+export function callerDirectory (env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.npm_lifecycle_event === 'cmesh' && env.INIT_CWD !== undefined && env.INIT_CWD !== '' ? env.INIT_CWD : undefined
+}
+
+/**
+ * Run the CLI; returns the exit code. Errors become one line on stderr, never a stack trace. Only the module of the
+ * command that runs is loaded.
+ */
 export async function main (argv: string[], stdout: NodeJS.WritableStream = process.stdout, stderr: NodeJS.WritableStream = process.stderr): Promise<number> {
   const { name, rest } = splitCommand(argv)
-  if (name === undefined || name === 'help') {
-    ;(argv.includes('--help') || argv.includes('-h') || name === 'help' ? stdout : stderr).write(help())
-    return name === undefined && !argv.includes('--help') && !argv.includes('-h') ? 2 : 0
+  const helpAsked = argv.includes('--help') || argv.includes('-h')
+  if (name === undefined && argv.includes('--version')) {
+    stdout.write(`cmesh ${version()}\n`)
+    return 0
   }
-  const command = COMMANDS.find(c => c.name === name)
+  if (name === undefined || name === 'help') {
+    ;(helpAsked || name === 'help' ? stdout : stderr).write(mainHelp(COMMANDS))
+    return name === undefined && !helpAsked ? 2 : 0
+  }
+  const entry = COMMANDS.find(c => c.name === name)
   let ctx: CommandContext | undefined
   try {
-    if (command === undefined) throw new UsageError(`unknown command ${JSON.stringify(name)} (see cmesh --help)`)
+    if (entry === undefined) throw new UsageError(`unknown command ${JSON.stringify(name)} (see cmesh --help)`)
+    const command = await entry.load()
+    const options = { ...GLOBAL_OPTIONS, ...command.options }
     let parsed
     try {
-      parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true })
+      parsed = parseArgs({ args: joinNegativeValues(rest, options), options, allowPositionals: true, strict: true })
     } catch (err) {
       throw new UsageError(`${command.name}: ${(err as Error).message.split('\n')[0]!}`)
     }
     const values = parsed.values as Record<string, string | boolean | undefined>
     if (values.help === true) {
-      stdout.write(`usage: cmesh ${command.usage}\n  ${command.summary}\n`)
+      stdout.write(commandHelp(command))
       return 0
     }
     ctx = new CommandContext(

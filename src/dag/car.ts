@@ -83,8 +83,15 @@ export async function * carStream (
   root: CID,
   options: { signal?: AbortSignal, scope?: 'all' | 'block' } = {}
 ): AsyncGenerator<Uint8Array> {
-  yield lengthPrefixed(dagCbor.encode({ version: 1, roots: [root] }), new Uint8Array(0))
   const blocks = options.scope === 'block' ? [{ cid: root, bytes: await getVerified(store, root) }] : walkDag(store, root, options.signal)
+  yield * carSections(root, blocks)
+}
+
+type AnyIterable<T> = Iterable<T> | AsyncIterable<T>
+
+/** CARv1 bytes (roots `[root]`) of `blocks`, in their order, as they are pulled. */
+export async function * carSections (root: CID, blocks: AnyIterable<{ cid: CID, bytes: Uint8Array }>): AsyncGenerator<Uint8Array> {
+  yield lengthPrefixed(dagCbor.encode({ version: 1, roots: [root] }), new Uint8Array(0))
   for await (const { cid, bytes } of blocks) {
     // block bytes go out as they are: only the short prefix is copied
     yield lengthPrefixed(cid.bytes, bytes)

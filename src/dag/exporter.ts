@@ -4,9 +4,14 @@ import { basename, dirname, join, resolve } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { AbortError, ExportConflictError, InvalidOptionError, NotInDagError, UnsafePathError } from '../errors.js'
 import type { Blockstore } from '../store/interface.js'
-import { CODEC_DAG_CBOR, CODEC_RAW } from './constants.js'
+import { CODEC_DAG_CBOR, CODEC_DAG_PB, CODEC_RAW } from './constants.js'
 import { checkEntryName, decodeNode, type DagNode, type DirEntry } from './nodes.js'
 import { getVerified } from './verify.js'
+
+/** UnixFS reading, loaded on the first DAG-PB block: a command on cmesh's own format never loads its codecs. */
+async function unixfs (): Promise<typeof import('./unixfs/index.js')> {
+  return await import('./unixfs/index.js')
+}
 
 /** What reading needs of a store. */
 export type ReadStore = Pick<Blockstore, 'getSync'>
@@ -52,7 +57,8 @@ async function readNode (store: ReadStore, cid: CID): Promise<DagNode> {
 /** Kind and size of the DAG under `cid`, reading only its root block. */
 export async function stat (store: ReadStore, cid: CID): Promise<StatResult> {
   if (cid.code === CODEC_RAW) return { cid, kind: 'file', size: (await getVerified(store, cid)).length }
-  if (cid.code !== CODEC_DAG_CBOR) throw new NotInDagError(`${cid} is not a cmesh file or directory (codec 0x${cid.code.toString(16)})`)
+  if (cid.code === CODEC_DAG_PB) return { cid, ...await (await unixfs()).unixfsStat(store, cid) }
+  if (cid.code !== CODEC_DAG_CBOR) throw new NotInDagError(`${cid} is not a cmesh or UnixFS file or directory (codec 0x${cid.code.toString(16)})`)
   const node = await readNode(store, cid)
   if (node.type === 'file') return { cid, kind: 'file', size: node.size }
   return { cid, kind: 'dir', size: node.size, entries: node.count ?? node.entries?.length ?? 0 }
@@ -71,8 +77,13 @@ export async function * cat (store: ReadStore, cid: CID, options: CatOptions = {
   if (cid.code === CODEC_DAG_CBOR) {
     const node = await readNode(store, cid)
     if (node.type !== 'file') throw new NotInDagError(`${cid} is a directory, not a file`)
+  } else if (cid.code === CODEC_DAG_PB) {
+    const { unixfsStat, readUnixfsFile } = await unixfs()
+    if ((await unixfsStat(store, cid)).kind !== 'file') throw new NotInDagError(`${cid} is a directory, not a file`)
+    if (length > 0) yield * readUnixfsFile(store, cid, offset, end, options.signal)
+    return
   } else if (cid.code !== CODEC_RAW) {
-    throw new NotInDagError(`${cid} is not a cmesh file (codec 0x${cid.code.toString(16)})`)
+    throw new NotInDagError(`${cid} is not a cmesh or UnixFS file (codec 0x${cid.code.toString(16)})`)
   }
   if (length === 0) return
   yield * readRange(store, cid, 0, offset, end, options.signal)
@@ -99,9 +110,17 @@ async function * readRange (store: ReadStore, cid: CID, base: number, from: numb
   }
 }
 
-/** The entries of a directory in name order (split directories are read part by part). */
+/**
+ * The entries of a directory in name order (split directories are read part by part; a HAMT-sharded UnixFS
+ * directory in the order of its shards).
+ */
 export async function * ls (store: ReadStore, cid: CID, options: { signal?: AbortSignal } = {}): AsyncGenerator<DirEntry> {
-  if (cid.code !== CODEC_DAG_CBOR) throw new NotInDagError(`${cid} is a file, not a directory`)
+  if (cid.code === CODEC_DAG_PB) {
+    yield * (await unixfs()).unixfsEntries(store, cid, options.signal)
+    return
+  }
+  if (cid.code === CODEC_RAW) throw new NotInDagError(`${cid} is a file, not a directory`)
+  if (cid.code !== CODEC_DAG_CBOR) throw new NotInDagError(`${cid} is not a cmesh or UnixFS directory (codec 0x${cid.code.toString(16)})`)
   const node = await readNode(store, cid)
   if (node.type !== 'dir') throw new NotInDagError(`${cid} is a file, not a directory`)
   yield * dirEntries(store, node, options.signal)
@@ -125,8 +144,12 @@ export async function resolvePath (store: ReadStore, root: CID, path: string): P
   for (const name of path.split('/').filter(p => p !== '')) {
     if (kind !== 'dir') throw new NotInDagError(`cannot look up ${JSON.stringify(name)}: not inside a directory`)
     entry = undefined
-    for await (const e of ls(store, cid)) {
-      if (e.name === name) { entry = e; break }
+    if (cid.code === CODEC_DAG_PB) {
+      entry = await (await unixfs()).unixfsLookup(store, cid, name) // reads only the shards on the name's path in a HAMT
+    } else {
+      for await (const e of ls(store, cid)) {
+        if (e.name === name) { entry = e; break }
+      }
     }
     if (entry === undefined) throw new NotInDagError(`no entry ${JSON.stringify(name)} in ${cid}`)
     kind = entry.kind
@@ -147,7 +170,7 @@ async function createFile (path: string, mode: number, overwrite: boolean): Prom
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     const st = await lstat(path)
-    if (!overwrite || st.isDirectory()) throw new ExportConflictError(path, st.isDirectory() ? 'a directory is in the way' : 'it already exists (use overwrite)')
+    if (!overwrite || st.isDirectory()) throw new ExportConflictError(path, st.isDirectory() ? 'a directory is in the way' : 'it already exists', !st.isDirectory())
     await unlink(path) // removes a planted symlink itself, never what it points to
     return await open(path, flags, mode & 0o777)
   }
@@ -210,7 +233,7 @@ class Exporter {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       const st = await lstat(path)
-      if (!(this.options.overwrite ?? false) || st.isDirectory()) throw new ExportConflictError(path, 'it already exists')
+      if (!(this.options.overwrite ?? false) || st.isDirectory()) throw new ExportConflictError(path, 'it already exists', !st.isDirectory())
       await unlink(path)
       await symlink(target, path)
     }

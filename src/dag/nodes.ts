@@ -66,7 +66,8 @@ export type DagNode = FileNode | DirNode
 const KIND_CODES: Record<EntryKind, number> = { file: 0, dir: 1, symlink: 2 }
 const KINDS: EntryKind[] = ['file', 'dir', 'symlink']
 const MAX_NAME_BYTES = 255
-const MAX_TARGET_BYTES = 4096
+/** Longest symlink target accepted, in UTF-8 bytes (PATH_MAX on Linux). */
+export const MAX_TARGET_BYTES = 4096
 const encoder = new TextEncoder()
 
 export function encodeFileNode (links: FileLink[]): Uint8Array {

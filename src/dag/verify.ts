@@ -2,9 +2,8 @@ import { CID } from 'multiformats/cid'
 import { equals } from 'multiformats/bytes'
 import { BlockCorruptError, BlockNotFoundError, InvalidNodeError } from '../errors.js'
 import type { Blockstore } from '../store/interface.js'
-import { CODEC_DAG_CBOR } from './constants.js'
+import { CODEC_DAG_CBOR, CODEC_DAG_PB } from './constants.js'
 import { getHasher, type BlockHasher } from './hashing.js'
-import { blockLinks } from './links.js'
 
 /** Throw ERR_BLOCK_CORRUPT unless `bytes` hash to `cid`'s multihash (ERR_UNSUPPORTED_HASH for unknown hashes). */
 export async function verifyBlock (cid: CID, bytes: Uint8Array, where?: string): Promise<void> {
@@ -41,7 +40,7 @@ export interface VerifyReport {
   incomplete: Array<{ root: CID, missing: CID[] }>
   /** Roots whose nodes could not be decoded. */
   malformed: Array<{ root: CID, reason: string }>
-  /** Blocks that hash right but are not valid nodes (a cmesh node outside the schema, unsafe names included). */
+  /** Blocks that hash right but are not valid nodes (a cmesh or UnixFS node outside its schema, unsafe names included). */
   invalid: Array<{ cid: CID, reason: string }>
   ok: boolean
 }
@@ -49,6 +48,7 @@ export interface VerifyReport {
 /** Re-hash every block against its CID and check that every complete root still has all its blocks. */
 export async function verifyStore (store: Pick<Blockstore, 'entries' | 'roots' | 'missing' | 'stat'>, options: VerifyOptions = {}): Promise<VerifyReport> {
   const total = store.stat().blocks
+  const { blockLinks } = await import('./links.js') // node codecs: loaded here, not by every reader of a block
   const report: VerifyReport = { blocks: 0, bytes: 0, corrupt: [], incomplete: [], malformed: [], invalid: [], ok: true }
   for (const { cid, bytes } of store.entries()) {
     options.signal?.throwIfAborted()
@@ -60,7 +60,7 @@ export async function verifyStore (store: Pick<Blockstore, 'entries' | 'roots' |
       continue
     }
     try {
-      if (cid.code === CODEC_DAG_CBOR) blockLinks(cid, bytes)
+      if (cid.code === CODEC_DAG_CBOR || cid.code === CODEC_DAG_PB) blockLinks(cid, bytes)
     } catch (err) {
       if (!(err instanceof InvalidNodeError)) throw err
       report.invalid.push({ cid, reason: err.message })

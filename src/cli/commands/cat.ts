@@ -9,9 +9,9 @@ export const cat: Command = {
   usage: 'cat <cid>[/path] [--offset N] [--length N]',
   options: { offset: { type: 'string' }, length: { type: 'string' } },
   async run (ctx, values, [arg]) {
-    const { cid, path } = parseCidPath(arg, 'cat')
     const offset = parseCount(values.offset as string | undefined, '--offset')
     const length = parseCount(values.length as string | undefined, '--length')
+    const { cid, path } = parseCidPath(arg, 'cat')
     const store = ctx.openStore()
     const target = path === '' ? cid : (await resolvePath(store, cid, path)).cid
     for await (const bytes of catFile(store, target, { offset, length })) {

@@ -1,4 +1,5 @@
 import { exportTo, resolvePath } from '../../dag/exporter.js'
+import { ExportConflictError } from '../../errors.js'
 import { parseCidPath, UsageError } from '../args.js'
 import type { Command } from '../command.js'
 
@@ -16,6 +17,9 @@ export const get: Command = {
     const info = await exportTo(store, target, values.output, {
       overwrite: values.force === true,
       onProgress: e => { if (e.type === 'export:bytes') bar.update(e.bytes, e.totalBytes) }
+    }).catch(err => {
+      if (err instanceof ExportConflictError && err.overwritable) throw new ExportConflictError(err.path, 'it already exists (--force overwrites it)', true)
+      throw err
     })
     bar.done()
     if (ctx.options.json) ctx.printJson({ cid: target.toString(), kind: info.kind, size: info.size, path: values.output })

@@ -18,6 +18,7 @@ export const pin: Command = {
     const { cid } = parseCidPath(arg, 'pin')
     await store.pin(cid)
     if (ctx.options.json) ctx.printJson({ cid: cid.toString(), pinned: true })
+    else ctx.print(`pinned ${cid.toString()}`)
   }
 }
 
@@ -33,6 +34,7 @@ export const unpin: Command = {
     const others = store.pinOwners(cid)
     if (ctx.options.json) ctx.printJson({ cid: cid.toString(), wasPinned: was, pinnedBy: others })
     else if (!was) ctx.print(`${cid.toString()} was not pinned by you${others.length > 0 ? ` (pinned by ${others.join(', ')})` : ''}`)
-    else if (others.length > 0) ctx.print(`${cid.toString()} stays pinned by ${others.join(', ')}`)
+    else if (others.length > 0) ctx.print(`unpinned ${cid.toString()}; it stays pinned by ${others.join(', ')}`)
+    else ctx.print(`unpinned ${cid.toString()}; \`cmesh gc\` may now remove its blocks`)
   }
 }

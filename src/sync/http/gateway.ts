@@ -4,10 +4,12 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { CarWriter } from '@ipld/car'
 import { CID } from 'multiformats/cid'
-import { carStream } from '../../dag/car.js'
+import { createHash } from 'node:crypto'
+import { carSections } from '../../dag/car.js'
+import { parseEntityBytes, scopedBlocks, type DagScope, type EntityBytes } from '../../dag/car-scope.js'
 import { parseCid } from '../../dag/cid.js'
 import { getVerified } from '../../dag/verify.js'
-import { BlockNotFoundError } from '../../errors.js'
+import { BlockNotFoundError, InvalidOptionError, NotInDagError } from '../../errors.js'
 import type { Blockstore } from '../../store/interface.js'
 import {
   CAR_CONTENT_TYPE,
@@ -40,15 +42,17 @@ export interface Gateway {
   close: () => Promise<void>
 }
 
-type Wanted = { format: 'raw' } | { format: 'car', scope: 'all' | 'block' }
+type Wanted = { format: 'raw' } | { format: 'car', scope: DagScope, bytes?: EntityBytes, bytesText?: string }
 
 /**
  * Serve the store's blocks as an IPFS trustless gateway (specs.ipfs.tech/http-gateways/trustless-gateway):
- * `GET`/`HEAD /ipfs/{cid}` with `?format=raw` or `Accept: application/vnd.ipld.raw` answers the block, and with
- * `?format=car` or `Accept: application/vnd.ipld.car` a CARv1 of the DAG under it (depth-first, no duplicates;
- * `dag-scope=block` for the root block only), streamed. Every block is verified against its CID before it is
- * sent: a corrupt block is answered 500 or, in the middle of a CAR, cuts the connection. It is trustless only:
- * nothing is deserialized, so a request naming neither format is refused (400 without Accept, 406 otherwise).
+ * `GET`/`HEAD /ipfs/{cid}` with `?format=raw` or `Accept: application/vnd.ipld.raw` answers the block, and
+ * `/ipfs/{cid}[/{path}]` with `?format=car` or `Accept: application/vnd.ipld.car` a CARv1 (depth-first, no
+ * duplicates) of the blocks that resolve the path, then of what is at its end as `dag-scope` (block, entity, all)
+ * and `entity-bytes` ask (dag/car-scope.ts), in cmesh's format or UnixFS, streamed. Every block is verified
+ * against its CID before it is sent: a corrupt block is answered 500 or, in the middle of a CAR, cuts the
+ * connection. It is trustless only: nothing is served deserialized, so a request naming neither format is refused
+ * (400 without Accept, 406 otherwise).
  */
 export async function startGateway (components: GatewayComponents, init: GatewayInit = {}): Promise<Gateway> {
   const host = init.host ?? DEFAULT_GATEWAY_HOST
@@ -90,9 +94,15 @@ async function serve (store: GatewayComponents['store'], req: IncomingMessage, r
   const url = new URL(req.url ?? '/', 'http://gateway.invalid')
   const path = /^\/ipfs\/([^/]+)(\/.*)?$/.exec(url.pathname)
   if (path === null) return refuse(res, 404, `nothing at ${url.pathname}: blocks are at /ipfs/{cid}`)
-  if (path[2] !== undefined && path[2] !== '/') return refuse(res, 400, 'paths inside a DAG are not supported: ask for /ipfs/{cid}')
   const wanted = negotiate(url, req.headers.accept)
   if (Array.isArray(wanted)) return refuse(res, wanted[0], wanted[1])
+  let inside: string
+  try {
+    inside = (path[2] ?? '').split('/').filter(p => p !== '').map(p => decodeURIComponent(p)).join('/')
+  } catch {
+    return refuse(res, 400, `the path ${JSON.stringify(path[2])} is not well-formed`)
+  }
+  if (inside !== '' && wanted.format === 'raw') return refuse(res, 400, 'a block is asked for by its CID alone: paths are for CAR requests (format=car)')
   if (path[1] === PROBE_CID) return await probe(wanted, req, res)
   let cid: CID
   try {
@@ -100,9 +110,13 @@ async function serve (store: GatewayComponents['store'], req: IncomingMessage, r
   } catch (err) {
     return refuse(res, 400, (err as Error).message) // ERR_INVALID_CID: not a CID, or a codec or hash cmesh never holds
   }
-  if (!await store.has(cid)) return refuse(res, 404, `block ${cid} is not held here`)
+  if (!await store.has(cid)) {
+    // only-if-cached: the client asks whether this gateway holds the root, not for it to be found elsewhere (412)
+    const onlyIfCached = /(^|,)\s*only-if-cached\s*(,|$)/i.test(req.headers['cache-control'] ?? '')
+    return refuse(res, onlyIfCached ? 412 : 404, `block ${cid} is not held here`)
+  }
 
-  const etag = wanted.format === 'raw' ? `"${cid}.raw"` : `"${cid}.car.${wanted.scope}"`
+  const etag = wanted.format === 'raw' ? `"${cid}.raw"` : carEtag(cid, inside, wanted)
   const headers: Record<string, string> = { 'Cache-Control': IMMUTABLE_CACHE_CONTROL, ETag: etag, Vary: 'Accept' }
   if (url.searchParams.get('format') === null) {
     const query = new URLSearchParams(url.searchParams)
@@ -113,26 +127,52 @@ async function serve (store: GatewayComponents['store'], req: IncomingMessage, r
     res.writeHead(304, headers).end()
     return
   }
+  if (wanted.format === 'car') return await serveCar(store, cid, inside, wanted, headers, req, res)
   let bytes: Uint8Array
   try {
-    // the root is verified before the status line even for a CAR, so a corrupt root is a 500, not a cut stream
     bytes = await getVerified(store, cid)
   } catch (err) {
     if (err instanceof BlockNotFoundError) return refuse(res, 404, `block ${cid} is not held here`) // deleted meanwhile
     throw err
   }
-  if (wanted.format === 'raw') {
-    res.writeHead(200, { ...headers, 'Content-Type': RAW_MEDIA_TYPE, 'Content-Length': String(bytes.length), 'Content-Disposition': `attachment; filename="${cid}.bin"` })
-    res.end(req.method === 'HEAD' ? undefined : bytes)
-    return
+  res.writeHead(200, { ...headers, 'Content-Type': RAW_MEDIA_TYPE, 'Content-Length': String(bytes.length), 'Content-Disposition': `attachment; filename="${cid}.bin"` })
+  res.end(req.method === 'HEAD' ? undefined : bytes)
+}
+
+/** A CAR's ETag: the root, the scope, and (hashed) the path and byte range, so each variant has its own. */
+function carEtag (cid: CID, inside: string, wanted: Extract<Wanted, { format: 'car' }>): string {
+  const variant = inside === '' && wanted.bytesText === undefined
+    ? ''
+    : '.' + createHash('sha256').update(`${inside}\0${wanted.bytesText ?? ''}`).digest('hex').slice(0, 16)
+  return `"${cid}.car.${wanted.bytes !== undefined ? 'entity' : wanted.scope}${variant}"`
+}
+
+async function serveCar (
+  store: GatewayComponents['store'], cid: CID, inside: string, wanted: Extract<Wanted, { format: 'car' }>, headers: Record<string, string>,
+  req: IncomingMessage, res: ServerResponse
+): Promise<void> {
+  const blocks = scopedBlocks(store, cid, { path: inside, scope: wanted.scope, bytes: wanted.bytes })
+  let first: IteratorResult<{ cid: CID, bytes: Uint8Array }>
+  try {
+    // the path is resolved and the root verified before the status line, so a bad path is a 404, not a cut stream
+    first = await blocks.next()
+  } catch (err) {
+    if (err instanceof BlockNotFoundError) return refuse(res, 404, `${err.message}: this gateway does not hold the whole path`)
+    if (err instanceof NotInDagError) return refuse(res, 404, err.message)
+    throw err
   }
   res.writeHead(200, { ...headers, 'Content-Type': CAR_CONTENT_TYPE, 'Content-Disposition': `attachment; filename="${cid}.car"` })
   if (req.method === 'HEAD') {
+    await blocks.return(undefined)
     res.end()
     return
   }
+  async function * all (): AsyncGenerator<{ cid: CID, bytes: Uint8Array }> {
+    if (first.done !== true) yield first.value
+    yield * blocks
+  }
   // a block missing or corrupt further down throws here, the pipeline destroys the response, the client sees it cut
-  await pipeline(Readable.from(carStream(store, cid, { scope: wanted.scope })), res)
+  await pipeline(Readable.from(carSections(cid, all())), res)
 }
 
 /** The answer to the probe CID: an empty block, or a CAR with that root and no blocks. */
@@ -170,10 +210,16 @@ function negotiate (url: URL, accept: string | undefined): Wanted | [number, str
   if (kind === 'raw') return { format: 'raw' }
   const q = url.searchParams
   if (!carVariant(q.get('car-version'), q.get('car-order'), q.get('car-dups'))) return [406, 'only CARs of version 1, order dfs and dups n are served']
-  if (q.has('entity-bytes')) return [400, 'entity-bytes is not supported']
   const scope = q.get('dag-scope') ?? 'all'
-  if (scope !== 'all' && scope !== 'block') return [400, `dag-scope=${scope} is not supported: use all or block`]
-  return { format: 'car', scope }
+  if (scope !== 'all' && scope !== 'block' && scope !== 'entity') return [400, `dag-scope=${scope} is not one of block, entity, all`]
+  const bytesText = q.get('entity-bytes') ?? undefined
+  if (bytesText === undefined) return { format: 'car', scope }
+  try {
+    return { format: 'car', scope: 'entity', bytes: parseEntityBytes(bytesText), bytesText }
+  } catch (err) {
+    if (err instanceof InvalidOptionError) return [400, err.message]
+    throw err
+  }
 }
 
 /** The best of raw and CAR an Accept header lists, if any. */

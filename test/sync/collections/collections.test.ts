@@ -36,7 +36,7 @@ async function startNode (t: TestContext, doc: Record<string, unknown> | undefin
     collections: { antiEntropyIntervalMs: 60_000, retryMs: 500 }
   })
   t.after(async () => await node.stop().catch(() => {}))
-  await node.pex.stop()
+  await node.pex?.stop()
   if (doc !== undefined) await node.collections.join(doc, { budget })
   return node
 }

@@ -181,9 +181,9 @@ describe('trustless gateway server', () => {
     assert.equal(await status(`/ipfs/${cid}`, { headers: { accept: `${CAR}; dups=y` } }), 406)
     assert.equal(await status(`/ipfs/${cid}?format=car&car-version=2`), 406)
     assert.equal(await status(`/ipfs/${cid}?format=tar`), 406)
-    assert.equal(await status(`/ipfs/${cid}?format=car&dag-scope=entity`), 400)
-    assert.equal(await status(`/ipfs/${cid}?format=car&entity-bytes=0:99`), 400)
-    assert.equal(await status(`/ipfs/${cid}/some/path?format=car`), 400)
+    assert.equal(await status(`/ipfs/${cid}?format=car&dag-scope=files`), 400)
+    assert.equal(await status(`/ipfs/${cid}?format=car&entity-bytes=99`), 400)
+    assert.equal(await status(`/ipfs/${cid}/some/path?format=car`), 404, 'a file has no entries: the path is not in the DAG')
     assert.equal(gw.requests, 15, 'every request is counted, whatever the answer')
   })
 

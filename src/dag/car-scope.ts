@@ -1,0 +1,136 @@
+import type { CID } from 'multiformats/cid'
+import { InvalidNodeError, InvalidOptionError, NotInDagError } from '../errors.js'
+import type { Blockstore } from '../store/interface.js'
+import { walkDag } from './car.js'
+import { CODEC_DAG_CBOR, CODEC_DAG_PB, CODEC_RAW } from './constants.js'
+import { cat, resolvePath, stat } from './exporter.js'
+import { decodeNode } from './nodes.js'
+import { decodeUnixfs, MAX_HAMT_DEPTH } from './unixfs/index.js'
+import { getVerified } from './verify.js'
+
+/**
+ * Which blocks a CAR for `/ipfs/{root}/{path}` holds, as the trustless gateway spec's `dag-scope` and `entity-bytes`
+ * say (specs.ipfs.tech/http-gateways/trustless-gateway): first the blocks read to resolve the path (so a client can
+ * verify every step from the root it asked for), then, at the end of the path,
+ *   block:  its root block;
+ *   entity: a file's whole DAG; a directory's own nodes (a cmesh directory's parts, a UnixFS HAMT's shards), not
+ *           its entries; anything else, its root block;
+ *   all:    the whole DAG below it;
+ * and with `bytes`, for a file, only the blocks a reader of that byte range reads. Blocks come depth-first, once
+ * each, each verified as it is read; pulled, so memory holds a block or two at a time.
+ */
+export type DagScope = 'block' | 'entity' | 'all'
+
+/** An `entity-bytes=from:to` range: inclusive offsets, negative from the end, `to` undefined for `*`. */
+export interface EntityBytes {
+  from: number
+  to?: number
+}
+
+export interface ScopeOptions {
+  path?: string
+  scope?: DagScope
+  bytes?: EntityBytes
+  signal?: AbortSignal
+}
+
+type Block = { cid: CID, bytes: Uint8Array }
+type ReadStore = Pick<Blockstore, 'getSync'>
+
+/** Parse `from:to` (`*` for the end, negative offsets from the end); ERR_INVALID_OPTION for anything else. */
+export function parseEntityBytes (text: string): EntityBytes {
+  const m = /^(-?\d{1,16}):(\*|-?\d{1,16})$/.exec(text)
+  if (m === null) throw new InvalidOptionError(`entity-bytes must be from:to (integers, or * for the end), got ${JSON.stringify(text)}`)
+  const from = Number(m[1])
+  const to = m[2] === '*' ? undefined : Number(m[2])
+  if (to !== undefined && to >= 0 && from >= 0 && to < from) throw new InvalidOptionError(`entity-bytes ${text}: the range ends before it starts`)
+  return { from, to }
+}
+
+/** A store that notes, in order and once each, every block read through it. */
+class Recorder {
+  readonly seen = new Set<string>()
+  pending: Block[] = []
+  constructor (readonly store: ReadStore) {}
+  getSync (cid: CID): Uint8Array {
+    const bytes = this.store.getSync(cid)
+    const key = cid.toString()
+    if (!this.seen.has(key)) {
+      this.seen.add(key)
+      this.pending.push({ cid, bytes })
+    }
+    return bytes
+  }
+
+  * drain (): Generator<Block> {
+    const out = this.pending
+    this.pending = []
+    yield * out
+  }
+}
+
+/**
+ * The byte range [offset, offset + length) of the file of `size` bytes that `bytes` names, or undefined when it
+ * holds no byte of the file (the spec then answers as for dag-scope=block).
+ */
+export function entityRange (bytes: EntityBytes, size: number): { offset: number, length: number } | undefined {
+  const from = bytes.from < 0 ? Math.max(0, size + bytes.from) : bytes.from
+  const last = bytes.to === undefined ? size - 1 : Math.min(size - 1, bytes.to < 0 ? size + bytes.to : bytes.to)
+  if (from >= size || last < from) return undefined
+  return { offset: from, length: last - from + 1 }
+}
+
+/** The blocks of a scoped CAR (see DagScope). Resolving the path throws (ERR_NOT_IN_DAG...) before any block is yielded. */
+export async function * scopedBlocks (store: ReadStore, root: CID, options: ScopeOptions = {}): AsyncGenerator<Block> {
+  const recorder = new Recorder(store)
+  const path = options.path ?? ''
+  let target = root
+  if (path.split('/').some(p => p !== '')) {
+    const resolved = await resolvePath(recorder, root, path)
+    if (resolved.kind === 'symlink') throw new NotInDagError(`${path} is a symlink; symlinks are not followed`)
+    target = resolved.cid
+  }
+  await getVerified(recorder, target)
+  yield * recorder.drain() // the path's blocks, the target's root last
+  const scope = options.bytes !== undefined ? 'entity' : options.scope ?? 'all'
+  if (scope === 'block') return
+  if (scope === 'all') {
+    for await (const block of walkDag(store, target, options.signal)) if (!recorder.seen.has(block.cid.toString())) yield block
+    return
+  }
+  const kind = target.code === CODEC_DAG_PB || target.code === CODEC_DAG_CBOR || target.code === CODEC_RAW ? await kindOf(recorder, target) : undefined
+  if (kind === 'file') {
+    const range = options.bytes === undefined ? undefined : entityRange(options.bytes, (await stat(recorder, target)).size)
+    if (options.bytes !== undefined && range === undefined) return // no byte of the file: the root block alone
+    for await (const _ of cat(recorder, target, { ...range, signal: options.signal })) yield * recorder.drain()
+    yield * recorder.drain()
+    return
+  }
+  if (kind === 'dir') yield * dirNodes(recorder, target, options.signal)
+}
+
+async function kindOf (store: ReadStore, cid: CID): Promise<'file' | 'dir' | undefined> {
+  try {
+    return (await stat(store, cid)).kind
+  } catch (err) {
+    if (err instanceof NotInDagError) return undefined // not a cmesh or UnixFS node (a manifest, a symlink): its block alone
+    throw err
+  }
+}
+
+/** A directory's own nodes below its root: a cmesh directory's parts, a UnixFS HAMT's sub-shards. */
+async function * dirNodes (recorder: Recorder, cid: CID, signal?: AbortSignal, depth = 0): AsyncGenerator<Block> {
+  signal?.throwIfAborted()
+  if (depth > MAX_HAMT_DEPTH) throw new InvalidNodeError(cid.toString(), `directory nodes deeper than ${MAX_HAMT_DEPTH} levels`)
+  const bytes = await getVerified(recorder, cid)
+  yield * recorder.drain()
+  let below: CID[] = []
+  if (cid.code === CODEC_DAG_CBOR) {
+    const node = decodeNode(cid, bytes)
+    below = node.type === 'dir' ? (node.parts ?? []).map(p => p.cid) : []
+  } else if (cid.code === CODEC_DAG_PB) {
+    const node = decodeUnixfs(cid, bytes)
+    below = node.type === 'hamt' ? node.links.filter(l => l.name === undefined).map(l => l.cid) : []
+  }
+  for (const next of below) yield * dirNodes(recorder, next, signal, depth + 1)
+}

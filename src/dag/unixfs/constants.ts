@@ -1,0 +1,15 @@
+/**
+ * Deepest file tree read (levels of DAG-PB nodes above a leaf). Kubo's balanced layout of 174 links a node needs 5
+ * levels for a terabyte; trickle DAGs grow deeper, by a few levels per doubling. Past it the file is refused.
+ */
+export const MAX_FILE_DEPTH = 64
+/** Deepest HAMT-sharded directory read (shard levels). 64 bits of hash at 8 bits a level is 8; rehashing allows more. */
+export const MAX_HAMT_DEPTH = 64
+/** Largest HAMT fanout accepted: the UnixFS spec caps it at 1024 (Kubo and Helia write 256). */
+export const MAX_HAMT_FANOUT = 1024
+/** Multihash code of murmur3-x64-64, the only HAMT hash UnixFS defines. */
+export const HAMT_HASH_MURMUR3 = 0x22
+/** Mode of a UnixFS file that records none. */
+export const DEFAULT_FILE_MODE = 0o644
+/** Mode of a UnixFS directory that records none. */
+export const DEFAULT_DIR_MODE = 0o755

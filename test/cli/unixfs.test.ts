@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict'
+import { readFileSync, readlinkSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { fixedSize } from 'ipfs-unixfs-importer/chunker'
+import { runCli } from '../helpers/cli.js'
+import { pseudoRandom, tempDir } from '../helpers/temp.js'
+import { unixfsFixture, writeFixtureCar } from '../helpers/unixfs.js'
+
+describe('cmesh on standard IPFS (UnixFS) content', () => {
+  it('imports a CAR from IPFS tools, then lists, reads, ranges, gets and verifies it', async t => {
+    const dir = tempDir(t)
+    const repo = join(dir, 'repo')
+    const data = pseudoRandom(120_000, 5)
+    const fixture = await unixfsFixture([
+      { path: 'release/app.bin', content: data, mode: 0o755 },
+      { path: 'release/notes/CHANGES', content: new TextEncoder().encode('v2: faster\n') },
+      { path: 'release/current', link: 'app.bin' }
+    ], { rawLeaves: true, cidVersion: 1, chunker: fixedSize({ chunkSize: 16_384 }) })
+    const car = join(dir, 'release.car')
+    await writeFixtureCar(fixture, car)
+    const root = fixture.root.toString()
+
+    const imported = await runCli(['import', car, '--repo', repo, '--json'])
+    assert.equal(imported.code, 0, imported.stderr)
+    assert.deepEqual((JSON.parse(imported.stdout) as { complete: string[] }).complete, [root])
+
+    const ls = await runCli(['ls', root, '--repo', repo])
+    assert.equal(ls.code, 0, ls.stderr)
+    assert.match(ls.stdout, /^file\s+0755\s+120000 \S+ app\.bin$/m)
+    assert.match(ls.stdout, /^symlink 0644\s+0 -> app\.bin current$/m)
+    assert.match(ls.stdout, /^dir\s+0755\s+\d+ \S+ notes$/m)
+
+    assert.equal((await runCli(['cat', `${root}/notes/CHANGES`, '--repo', repo])).stdout, 'v2: faster\n')
+    const range = await runCli(['cat', `/ipfs/${root}/app.bin`, '--offset', '16000', '--length', '40000', '--repo', repo])
+    assert.equal(range.code, 0, range.stderr)
+    assert.deepEqual(range.stdoutBytes, Buffer.from(data.subarray(16_000, 56_000)))
+    const notDir = await runCli(['ls', `${root}/app.bin`, '--repo', repo])
+    assert.equal(notDir.code, 1)
+    assert.match(notDir.stderr, /is a file, not a directory \[ERR_NOT_IN_DAG\]/)
+
+    const out = join(dir, 'out')
+    const get = await runCli(['get', root, '-o', out, '--repo', repo])
+    assert.equal(get.code, 0, get.stderr)
+    assert.deepEqual(readFileSync(join(out, 'app.bin')), Buffer.from(data))
+    assert.equal(readlinkSync(join(out, 'current')), 'app.bin')
+
+    const verify = await runCli(['verify', '--repo', repo])
+    assert.equal(verify.code, 0, verify.stderr)
+    assert.match(verify.stdout, new RegExp(`^ok: ${fixture.blocks.length} blocks verified`))
+  })
+})
