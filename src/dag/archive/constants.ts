@@ -1,0 +1,23 @@
+/** Bytes of a tar block: headers and data are padded to it. */
+export const TAR_BLOCK = 512
+/** Bytes of the archive's start read to recognise it and to screen compressor settings. */
+export const SNIFF_BYTES = 4 * 1024 * 1024
+/** Bytes of uncompressed stream each candidate compressor setting is first tried on. */
+export const SCREEN_INPUT_BYTES = 256 * 1024
+/** Candidate settings that pass the screen and are then proven on the whole archive, at most. */
+export const MAX_PROOFS = 2
+/** A pax or GNU long-name record's body, at most: more is not a name, it is an attack. */
+export const MAX_META_RECORD = 1024 * 1024
+/** Header bytes gathered into one segment before it is stored (thousands of empty files in a row). */
+export const MAX_META_SEGMENT = 256 * 1024
+/** Members listed in an archive's tree, at most (each costs a directory entry in memory until the tree is built). */
+export const MAX_MEMBERS = 1_000_000
+/**
+ * Uncompressed bytes allowed per compressed byte past EXPANSION_FREE_BYTES: deflate reaches about 1032:1 on
+ * zeros; real tarballs stay under 20:1. A gzip bomb is refused (and stored as it is) instead of expanded.
+ */
+export const MAX_EXPANSION_RATIO = 200
+/** Uncompressed bytes always allowed, whatever the ratio. */
+export const EXPANSION_FREE_BYTES = 256 * 1024 * 1024
+/** Output chunk of the inflater and deflater. */
+export const ZLIB_CHUNK = 64 * 1024

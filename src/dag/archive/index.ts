@@ -1,0 +1,80 @@
+/**
+ * Archive-aware import: a gzip-compressed tar is stored as its uncompressed stream, cut at member boundaries,
+ * plus a recipe (gzip header, zlib settings) proven at import to rebuild the archive byte for byte; reading
+ * rebuilds it and checks its SHA-256. An archive the recipe cannot rebuild is stored as it is (the caller's
+ * fallback on ArchiveError).
+ */
+import { createHash } from 'node:crypto'
+import type { CID } from 'multiformats/cid'
+import { ArchiveRebuildError } from '../../errors.js'
+import type { ArchiveNode } from '../nodes.js'
+import { rebuildGzip, type DeflateSettings } from './gzip.js'
+import { proveRecipe, sniffTarGzip, storeTarGzip, type ArchiveSink, type RangeReader } from './tar-gzip.js'
+
+export { SNIFF_BYTES } from './constants.js'
+export type { ArchiveSink, RangeReader } from './tar-gzip.js'
+export type { DeflateSettings } from './gzip.js'
+
+/** How an archive was stored (`add --json`'s `archive`). */
+export interface ArchiveReport {
+  format: 'tar+gzip'
+  /** 'recipe': members and a recipe that rebuilds the archive; 'raw': its bytes as they are (see `reason`). */
+  stored: 'recipe' | 'raw'
+  /** Why it was stored raw: an error code (ERR_ARCHIVE_NOT_REPRODUCIBLE, ERR_ARCHIVE_INVALID, ERR_ARCHIVE_TOO_LARGE). */
+  reason?: string
+  /** Members listed in the tree, and those left out of it (unsafe names, links to nothing). */
+  members?: number
+  skipped?: number
+  /** The zlib settings that rebuild it. */
+  settings?: DeflateSettings
+}
+
+/**
+ * Import a file as an archive if it is one: undefined when `head` (the file's first SNIFF_BYTES) is not a
+ * recognised archive. Throws ArchiveError (ERR_ARCHIVE_*) when it is one that cannot be stored member by member,
+ * before anything is written for it, except for a tar whose headers turn out bad part way (blocks written until
+ * then stay unpinned, for GC).
+ */
+export async function importArchive (
+  sink: ArchiveSink,
+  read: RangeReader,
+  size: number,
+  head: Uint8Array
+): Promise<{ cid: CID, report: ArchiveReport } | undefined> {
+  const found = await sniffTarGzip(head, size)
+  if (found === undefined) return undefined
+  const proven = await proveRecipe(read, size, head, found)
+  const stored = await storeTarGzip(sink, read, size, proven)
+  const { level, memLevel, windowBits, strategy } = proven.recipe
+  return {
+    cid: stored.cid,
+    report: { format: 'tar+gzip', stored: 'recipe', members: stored.members, skipped: stored.skipped, settings: { level, memLevel, windowBits, strategy } }
+  }
+}
+
+/**
+ * Bytes [from, to) of the archive, rebuilt from its uncompressed stream (`content`: the verified bytes of
+ * `node.content`); a range is rebuilt from the start (deflate cannot be entered midway) and stops at its end.
+ * When the archive is read to its end, its SHA-256 is checked: ERR_ARCHIVE_REBUILD if this Node's zlib
+ * compresses differently from the one that proved the recipe (nothing past node.size is ever given out).
+ */
+export async function * rebuildArchive (
+  cid: CID,
+  node: ArchiveNode,
+  content: AsyncIterable<Uint8Array>,
+  from = 0,
+  to = Number.POSITIVE_INFINITY
+): AsyncGenerator<Uint8Array> {
+  const hash = createHash('sha256')
+  const end = Math.min(to, node.size)
+  let pos = 0
+  for await (const bytes of rebuildGzip(node.gzip, content)) {
+    hash.update(bytes)
+    const next = pos + bytes.length
+    if (next > from && pos < end) yield bytes.subarray(Math.max(0, from - pos), Math.min(bytes.length, end - pos))
+    pos = next
+    if (pos >= end && end < node.size) return
+    if (pos > node.size) break
+  }
+  if (pos !== node.size || !hash.digest().equals(node.sha256)) throw new ArchiveRebuildError(cid.toString())
+}
