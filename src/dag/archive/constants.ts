@@ -2,8 +2,13 @@
 export const TAR_BLOCK = 512
 /** Bytes of the archive's start read to recognise it and to screen compressor settings. */
 export const SNIFF_BYTES = 4 * 1024 * 1024
-/** Bytes of uncompressed stream each candidate compressor setting is first tried on. */
-export const SCREEN_INPUT_BYTES = 256 * 1024
+/**
+ * Bytes of the uncompressed stream a candidate compressor setting is tried on, growing until its output can be
+ * judged: most settings are ruled out by the first, cheap step.
+ */
+export const SCREEN_STEPS = [64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024]
+/** Bytes of the uncompressed stream inflated from the file's start for the screen. */
+export const SCREEN_INPUT_BYTES = 4 * 1024 * 1024
 /** Candidate settings that pass the screen and are then proven on the whole archive, at most. */
 export const MAX_PROOFS = 2
 /** A pax or GNU long-name record's body, at most: more is not a name, it is an attack. */

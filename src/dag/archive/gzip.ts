@@ -2,7 +2,7 @@ import { Readable, pipeline } from 'node:stream'
 import zlib from 'node:zlib'
 import { ArchiveError } from '../../errors.js'
 import { MAX_GZIP_HEADER, type GzipRecipe } from '../nodes.js'
-import { MAX_PROOFS, SCREEN_INPUT_BYTES, ZLIB_CHUNK } from './constants.js'
+import { MAX_PROOFS, SCREEN_STEPS, ZLIB_CHUNK } from './constants.js'
 
 /** zlib settings of a raw deflate stream. */
 export type DeflateSettings = Omit<GzipRecipe, 'header'>
@@ -71,34 +71,35 @@ function startsWith (whole: Uint8Array, part: Uint8Array): boolean {
 
 /**
  * The settings that could have made `deflated` (the original raw deflate bytes we hold, from the start) out of
- * `input` (the start of the uncompressed stream; `whole` when it is all of it). A setting passes when its output
- * for the input so far is a prefix of the original (or, for the whole stream, equals it); settings whose output
- * is still empty cannot be judged and are kept last. At most MAX_PROOFS are returned, for the full proof.
+ * `input` (the start of the uncompressed stream; `whole` when it is all of it). Each setting is tried on a
+ * growing start of the input (SCREEN_STEPS) until its output says something: a setting passes when its output
+ * is a prefix of the original (for the whole stream, equals it). zlib writes nothing until its first block is
+ * full (up to 64 Ki symbols at memLevel 9), so a setting whose output is still empty at the end is kept, last.
+ * At most MAX_PROOFS are returned, for the full proof.
  */
 export function screenSettings (input: Uint8Array, deflated: Uint8Array, whole: boolean, xfl: number): DeflateSettings[] {
   const conclusive: DeflateSettings[] = []
   const open: DeflateSettings[] = []
-  const small = input.subarray(0, Math.min(input.length, SCREEN_INPUT_BYTES / 4))
   for (const s of candidateSettings(xfl)) {
-    const flush = whole ? zlib.constants.Z_FINISH : zlib.constants.Z_NO_FLUSH
-    if (small.length < input.length) {
-      const quick = zlib.deflateRawSync(small, { ...s, finishFlush: zlib.constants.Z_NO_FLUSH })
-      if (!startsWith(deflated, quick)) continue
+    let verdict: boolean | undefined
+    for (const step of SCREEN_STEPS) {
+      const last = step >= input.length
+      const out = zlib.deflateRawSync(input.subarray(0, step), { ...s, finishFlush: last && whole ? zlib.constants.Z_FINISH : zlib.constants.Z_NO_FLUSH })
+      if (last && whole) verdict = out.length === deflated.length && startsWith(deflated, out)
+      else if (out.length > 0) verdict = startsWith(deflated, out)
+      if (verdict !== undefined || last) break
     }
-    const out = zlib.deflateRawSync(input, { ...s, finishFlush: flush })
-    if (whole) {
-      if (out.length === deflated.length && startsWith(deflated, out)) return [s]
-    } else if (out.length === 0) {
-      open.push(s)
-    } else if (startsWith(deflated, out)) {
+    if (verdict === true) {
+      if (whole) return [s]
       conclusive.push(s)
       if (conclusive.length >= MAX_PROOFS) break
+    } else if (verdict === undefined) {
+      open.push(s)
     }
   }
   return [...conclusive, ...open].slice(0, MAX_PROOFS)
 }
 
-/** A Node stream over an async iterable, errors passed through (the consumer's for-await throws). */
 type Source = AsyncIterable<Uint8Array> | Iterable<Uint8Array>
 
 function through (source: Source, transform: zlib.DeflateRaw | zlib.InflateRaw): AsyncIterable<Buffer> {
