@@ -236,7 +236,6 @@ function archiveSink (ctx: ImportContext): ArchiveSink {
     file: async (source, length) => await importFileContent(ctx, source, length),
     node: async bytes => await ctx.node(bytes),
     directory: async entries => await buildDirectory(ctx, entries),
-    fanout: ctx.fileFanout,
     expect: bytes => { ctx.totalBytes = bytes },
     checkAbort: () => { ctx.checkAbort() }
   }

@@ -26,3 +26,7 @@ export const MAX_EXPANSION_RATIO = 200
 export const EXPANSION_FREE_BYTES = 256 * 1024 * 1024
 /** Output chunk of the inflater and deflater. */
 export const ZLIB_CHUNK = 64 * 1024
+/** Links of a stream node, at least (unless it is the last), at most, and the digest bits that close one (average 32). */
+export const GROUP_MIN = 4
+export const GROUP_MAX = 128
+export const GROUP_MASK = 31

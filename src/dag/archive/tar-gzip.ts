@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 import { ArchiveError } from '../../errors.js'
-import { FileTreeBuilder } from '../file-tree.js'
 import { encodeArchiveNode, type DirEntry, type FileLink, type GzipRecipe } from '../nodes.js'
 import { ByteReader } from './byte-reader.js'
 import { EXPANSION_FREE_BYTES, MAX_EXPANSION_RATIO, MAX_META_RECORD, MAX_META_SEGMENT, SCREEN_INPUT_BYTES, TAR_BLOCK } from './constants.js'
 import { gzipHeaderLength, inflateRaw, isGzip, rebuildGzip, screenSettings, type DeflateSettings } from './gzip.js'
+import { LinkTree } from './link-tree.js'
 import { MemberTree } from './members.js'
 import { FILE_TYPES, META_TYPES, isZeroBlock, longName, memberPath, padding, parsePax, parseTarHeader, utf8 } from './tar.js'
 
@@ -20,8 +20,6 @@ export interface ArchiveSink {
   node: (bytes: Uint8Array) => Promise<CID>
   /** Store a directory's entries (split into parts when large). */
   directory: (entries: DirEntry[]) => Promise<FileLink>
-  /** Links per file node. */
-  fanout: number
   /** The uncompressed stream's length is known: progress counts toward it. */
   expect: (bytes: number) => void
   checkAbort: () => void
@@ -112,7 +110,8 @@ function invalid (reason: string): never {
 /**
  * Store a proven gzip-compressed tar: its uncompressed stream cut at member boundaries (header blocks in segments
  * of their own, each regular member's content as the file DAG a plain file of its length gets, so it shares
- * blocks with the unpacked tree), a directory tree of the members, and the archive node over both.
+ * blocks with the unpacked tree, then its zero padding), a directory tree of the members, and the archive node
+ * over both. The stream's nodes are grouped by content (LinkTree).
  */
 export async function storeTarGzip (
   sink: ArchiveSink,
@@ -123,7 +122,7 @@ export async function storeTarGzip (
   const { recipe, streamBytes } = proven
   sink.expect(streamBytes)
   const reader = new ByteReader(inflateRaw(read(recipe.header.length, size - 8), expansionLimit(size)))
-  const stream = new FileTreeBuilder(sink.fanout, sink.node)
+  const stream = new LinkTree(sink.node)
   const members = new MemberTree()
   let meta: Uint8Array[] = []
   let metaBytes = 0
@@ -181,7 +180,10 @@ export async function storeTarGzip (
       await stream.add(link)
       if (parts === undefined) members.skip()
       else members.file(parts, link.cid, link.size, h.mode)
-      keep(await body(padding(h.size)))
+      const pad = await body(padding(h.size))
+      // zero padding is a segment of its own: one of 511 leaves every archive shares, where in the next header's segment it would be new with it
+      if (pad.length > 0 && isZeroBlock(pad)) await stream.add(await sink.file([pad.slice()], pad.length))
+      else keep(pad)
     } else {
       if (h.size > 0) keep(await body(bodyBytes)) // a body no reader takes as content (unknown types)
       if (parts === undefined) members.skip()
