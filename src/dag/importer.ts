@@ -252,7 +252,7 @@ async function importFile (ctx: ImportContext, path: string, size: number): Prom
       }
     } catch (err) {
       if (!(err instanceof ArchiveError)) throw err
-      ctx.archive = { format: 'tar+gzip', stored: 'raw', reason: err.code }
+      ctx.archive = { format: 'tar+gzip', stored: 'raw', reason: err.code } // zip and ar never throw: they are imported as they are
       ctx.bytes = 0
       ctx.totalBytes = size
     }

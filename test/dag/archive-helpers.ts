@@ -50,3 +50,41 @@ export function packageFiles (seed: number, change = ''): Record<string, string 
 export function sha256 (bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex')
 }
+
+/** A zip of `files` (deflated members, a fixed DOS time), written by hand: the format's own layout, no tool needed. */
+export function zipOf (files: Record<string, string | Uint8Array>): Buffer {
+  const locals: Buffer[] = []
+  const central: Buffer[] = []
+  let offset = 0
+  for (const [name, content] of Object.entries(files)) {
+    const data = Buffer.from(content)
+    const packed = zlib.deflateRawSync(data, { level: 6 })
+    const fname = Buffer.from(name)
+    const local = Buffer.alloc(30)
+    local.writeUInt32LE(0x04034b50, 0)
+    local.writeUInt16LE(20, 4)
+    local.writeUInt16LE(8, 8) // deflate
+    local.writeUInt16LE(0x21, 12) // 1980-01-01
+    local.writeUInt32LE(zlib.crc32(data), 14)
+    local.writeUInt32LE(packed.length, 18)
+    local.writeUInt32LE(data.length, 22)
+    local.writeUInt16LE(fname.length, 26)
+    const entry = Buffer.alloc(46)
+    entry.writeUInt32LE(0x02014b50, 0)
+    entry.writeUInt16LE(20, 4)
+    entry.writeUInt16LE(20, 6)
+    local.copy(entry, 8, 6, 30) // flags, method, time, date, crc, sizes, name length, extra length
+    entry.writeUInt32LE(offset, 42)
+    locals.push(local, fname, packed)
+    central.push(entry, fname)
+    offset += 30 + fname.length + packed.length
+  }
+  const dir = Buffer.concat(central)
+  const end = Buffer.alloc(22)
+  end.writeUInt32LE(0x06054b50, 0)
+  end.writeUInt16LE(Object.keys(files).length, 8)
+  end.writeUInt16LE(Object.keys(files).length, 10)
+  end.writeUInt32LE(dir.length, 12)
+  end.writeUInt32LE(offset, 16)
+  return Buffer.concat([...locals, dir, end])
+}

@@ -15,7 +15,7 @@ import { importPath } from '../../src/dag/importer.js'
 import { chunkLocations } from '../../src/dag/locations.js'
 import { decodeNode, encodeArchiveNode, type ArchiveNode } from '../../src/dag/nodes.js'
 import { collect, tempDir, tempStore } from '../helpers/temp.js'
-import { gzipFile, packageFiles, sha256, sourceText, tarOf, writeTree } from './archive-helpers.js'
+import { gzipFile, packageFiles, sha256, sourceText, tarOf, writeTree, zipOf } from './archive-helpers.js'
 
 describe('archive-aware import of gzip-compressed tar', () => {
   it('rebuilds archives made by zlib at several levels byte for byte, from members and a recipe', async t => {
@@ -243,3 +243,51 @@ function renameMember (tar: Buffer, at: number, name: string): void {
   tar.write(name, at, 'latin1')
   fixChecksum(tar, at)
 }
+
+describe('archive-aware import of zip and ar', () => {
+  it('cuts a zip at member boundaries: rebuilt by concatenation, unchanged members shared between versions', async t => {
+    const dir = tempDir(t)
+    const v1 = packageFiles(12)
+    const v2 = { ...v1, 'README.md': 'changed\n' + (v1['README.md'] as string) }
+    const z1 = join(dir, 'a-1.whl')
+    const z2 = join(dir, 'a-2.whl')
+    writeFileSync(z1, zipOf(v1))
+    writeFileSync(z2, zipOf(v2))
+    const store = tempStore(t)
+    const r1 = await importPath(store, z1)
+    assert.deepEqual(r1.archive, { format: 'zip', stored: 'members', members: 5 })
+    assert.deepEqual(await collect(cat(store, r1.cid)), readFileSync(z1))
+    const r2 = await importPath(store, z2)
+    assert.deepEqual(await collect(cat(store, r2.cid)), readFileSync(z2))
+    const rawStore = tempStore(t)
+    await importPath(rawStore, z1, { raw: true })
+    const raw2 = await importPath(rawStore, z2, { raw: true })
+    assert.ok(r2.newBytes < raw2.newBytes, `members: ${r2.newBytes} new bytes, raw: ${raw2.newBytes}`)
+    assert.ok(r2.newBytes < readFileSync(z2).length / 4, `members: ${r2.newBytes} of ${readFileSync(z2).length}`)
+    // a zip whose index points past its end is imported as it is
+    const broken = zipOf(v1)
+    broken.writeUInt32LE(broken.length * 2, broken.length - 6)
+    writeFileSync(join(dir, 'broken.zip'), broken)
+    const b = await importPath(store, join(dir, 'broken.zip'))
+    assert.equal(b.archive, undefined)
+    assert.deepEqual(await collect(cat(store, b.cid)), broken)
+  })
+
+  it('cuts an ar archive (a .deb) at member boundaries', async t => {
+    const dir = tempDir(t)
+    writeFileSync(join(dir, 'debian-binary'), '2.0\n')
+    writeFileSync(join(dir, 'control.tar.gz'), zlib.gzipSync(sourceText(3001, 1)))
+    writeFileSync(join(dir, 'data.tar.gz'), zlib.gzipSync(sourceText(90_000, 2)))
+    const deb = join(dir, 'pkg.deb')
+    execFileSync('ar', ['rc', deb, 'debian-binary', 'control.tar.gz', 'data.tar.gz'], { cwd: dir })
+    const store = tempStore(t)
+    const r = await importPath(store, deb)
+    assert.deepEqual(r.archive, { format: 'ar', stored: 'members', members: 3 })
+    assert.deepEqual(await collect(cat(store, r.cid)), readFileSync(deb))
+    const truncated = readFileSync(deb).subarray(0, 200)
+    writeFileSync(join(dir, 'cut.deb'), truncated)
+    const c = await importPath(store, join(dir, 'cut.deb'))
+    assert.equal(c.archive, undefined)
+    assert.deepEqual(await collect(cat(store, c.cid)), truncated)
+  })
+})

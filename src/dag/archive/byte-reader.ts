@@ -48,14 +48,14 @@ export class ByteReader {
     return out
   }
 
-  /** The next `n` bytes as copies, stopping early at the end of the stream. */
+  /** The next `n` bytes as copies in buffers of their own (a chunk worker may take them), stopping early at the end of the stream. */
   async * take (n: number): AsyncGenerator<Uint8Array> {
     let left = n
     while (left > 0) {
       const piece = await this.some(Math.min(left, 1024 * 1024))
       if (piece.length === 0) return
       left -= piece.length
-      yield piece.slice()
+      yield new Uint8Array(piece) // a copy: Buffer.prototype.slice would be a view
     }
   }
 
@@ -64,7 +64,7 @@ export class ByteReader {
     for (;;) {
       const piece = await this.some(Number.MAX_SAFE_INTEGER)
       if (piece.length === 0) return
-      yield piece.slice()
+      yield new Uint8Array(piece) // a copy: Buffer.prototype.slice would be a view
     }
   }
 }

@@ -30,3 +30,5 @@ export const ZLIB_CHUNK = 64 * 1024
 export const GROUP_MIN = 4
 export const GROUP_MAX = 128
 export const GROUP_MASK = 31
+/** Bytes of a zip's central directory read into memory, at most (about 200,000 entries). */
+export const MAX_ZIP_DIRECTORY = 16 * 1024 * 1024

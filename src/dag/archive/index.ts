@@ -2,13 +2,16 @@
  * Archive-aware import: a gzip-compressed tar is stored as its uncompressed stream, cut at member boundaries,
  * plus a recipe (gzip header, zlib settings) proven at import to rebuild the archive byte for byte; reading
  * rebuilds it and checks its SHA-256. An archive the recipe cannot rebuild is stored as it is (the caller's
- * fallback on ArchiveError).
+ * fallback on ArchiveError). zip (wheels) and ar (.deb) are cut at member boundaries and rebuilt by concatenation.
  */
 import { createHash } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 import { ArchiveRebuildError } from '../../errors.js'
 import type { ArchiveNode } from '../nodes.js'
+import { MAX_MEMBERS } from './constants.js'
 import { rebuildGzip, type DeflateSettings } from './gzip.js'
+import { LinkTree } from './link-tree.js'
+import { archiveSegments, segmentedFormat, type SegmentedFormat } from './segments.js'
 import { proveRecipe, sniffTarGzip, storeTarGzip, type ArchiveSink, type RangeReader } from './tar-gzip.js'
 
 export { SNIFF_BYTES } from './constants.js'
@@ -17,9 +20,12 @@ export type { DeflateSettings } from './gzip.js'
 
 /** How an archive was stored (`add --json`'s `archive`). */
 export interface ArchiveReport {
-  format: 'tar+gzip'
-  /** 'recipe': members and a recipe that rebuilds the archive; 'raw': its bytes as they are (see `reason`). */
-  stored: 'recipe' | 'raw'
+  format: 'tar+gzip' | SegmentedFormat
+  /**
+   * 'recipe': members and a recipe that rebuilds the archive (tar+gzip); 'members': its bytes cut at member
+   * boundaries, rebuilt by concatenation (zip, ar); 'raw': its bytes as they are (see `reason`).
+   */
+  stored: 'recipe' | 'members' | 'raw'
   /** Why it was stored raw: an error code (ERR_ARCHIVE_NOT_REPRODUCIBLE, ERR_ARCHIVE_INVALID, ERR_ARCHIVE_TOO_LARGE). */
   reason?: string
   /** Members listed in the tree, and those left out of it (unsafe names, links to nothing). */
@@ -41,6 +47,8 @@ export async function importArchive (
   size: number,
   head: Uint8Array
 ): Promise<{ cid: CID, report: ArchiveReport } | undefined> {
+  const format = segmentedFormat(head)
+  if (format !== undefined) return await importSegmented(sink, read, size, format)
   const found = await sniffTarGzip(head, size)
   if (found === undefined) return undefined
   const proven = await proveRecipe(read, size, head, found)
@@ -50,6 +58,39 @@ export async function importArchive (
     cid: stored.cid,
     report: { format: 'tar+gzip', stored: 'recipe', members: stored.members, skipped: stored.skipped, settings: { level, memLevel, windowBits, strategy } }
   }
+}
+
+async function * copies (source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  for await (const b of source) yield new Uint8Array(b) // buffers of their own: a chunk worker may take them
+}
+
+/**
+ * A zip (wheel) or ar (.deb) archive cut at member boundaries: each member's bytes (compressed on their own, or
+ * not at all) as the file DAG a plain file of that length gets, so an unchanged member dedupes between versions.
+ * The root is a plain file node: reading it is concatenation. Undefined when the archive's index does not add up
+ * (then it is imported as it is).
+ */
+async function importSegmented (
+  sink: ArchiveSink,
+  read: RangeReader,
+  size: number,
+  format: SegmentedFormat
+): Promise<{ cid: CID, report: ArchiveReport } | undefined> {
+  const bytes = async (start: number, end: number): Promise<Uint8Array> => {
+    const parts: Uint8Array[] = []
+    for await (const b of read(start, end)) parts.push(b)
+    return Buffer.concat(parts)
+  }
+  const segments = await archiveSegments(format, bytes, size, MAX_MEMBERS)
+  if (segments === undefined) return undefined
+  const tree = new LinkTree(sink.node)
+  for (const s of segments) {
+    sink.checkAbort()
+    await tree.add(await sink.file(copies(read(s.start, s.end)), s.end - s.start))
+  }
+  const root = await tree.finish()
+  if (root === undefined) return undefined
+  return { cid: root.cid, report: { format, stored: 'members', members: segments.filter(s => s.member).length } }
 }
 
 /**

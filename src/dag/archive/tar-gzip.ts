@@ -126,7 +126,7 @@ export async function storeTarGzip (
   const members = new MemberTree()
   let meta: Uint8Array[] = []
   let metaBytes = 0
-  const keep = (bytes: Uint8Array): void => { meta.push(bytes.slice()); metaBytes += bytes.length }
+  const keep = (bytes: Uint8Array): void => { meta.push(new Uint8Array(bytes)); metaBytes += bytes.length }
   const flushMeta = async (): Promise<void> => {
     if (metaBytes === 0) return
     const parts = meta
@@ -152,7 +152,7 @@ export async function storeTarGzip (
       const head = meta
       meta = []
       metaBytes = 0
-      async function * tail (): AsyncGenerator<Uint8Array> { yield * head; yield block.slice(); yield * reader.rest() }
+      async function * tail (): AsyncGenerator<Uint8Array> { yield * head; yield new Uint8Array(block); yield * reader.rest() }
       await stream.add(await sink.file(tail(), undefined))
       break
     }
@@ -182,7 +182,7 @@ export async function storeTarGzip (
       else members.file(parts, link.cid, link.size, h.mode)
       const pad = await body(padding(h.size))
       // zero padding is a segment of its own: one of 511 leaves every archive shares, where in the next header's segment it would be new with it
-      if (pad.length > 0 && isZeroBlock(pad)) await stream.add(await sink.file([pad.slice()], pad.length))
+      if (pad.length > 0 && isZeroBlock(pad)) await stream.add(await sink.file([new Uint8Array(pad)], pad.length))
       else keep(pad)
     } else {
       if (h.size > 0) keep(await body(bodyBytes)) // a body no reader takes as content (unknown types)
