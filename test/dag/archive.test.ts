@@ -6,6 +6,7 @@ import { describe, it } from 'node:test'
 import zlib from 'node:zlib'
 import { ArchiveRebuildError } from '../../src/errors.js'
 import { inflateRaw } from '../../src/dag/archive/gzip.js'
+import { memberPath } from '../../src/dag/archive/tar.js'
 import { exportCar, importCar } from '../../src/dag/car.js'
 import { cidOf } from '../../src/dag/cid.js'
 import { CODEC_DAG_CBOR } from '../../src/dag/constants.js'
@@ -135,6 +136,19 @@ describe('archive-aware import of gzip-compressed tar', () => {
     assert.deepEqual(await collect(cat(store, r.cid)), readFileSync(path))
     const names = await listAll(store, r.cid)
     assert.ok(names.every(n => !n.includes('..') && !n.startsWith('/')), names.join(','))
+  })
+
+  it('turns member names into safe tree paths or none', () => {
+    const path = (name: string): string[] | undefined => memberPath(Buffer.from(name))
+    assert.deepEqual(path('./package/lib//a.js'), ['package', 'lib', 'a.js'])
+    assert.equal(path('../x'), undefined)
+    assert.equal(path('a/../../x'), undefined)
+    assert.equal(path('/etc/passwd'), undefined)
+    assert.equal(path('a\\b'), undefined)
+    assert.equal(path('./'), undefined)
+    assert.equal(memberPath(Buffer.from([0x61, 0xff])), undefined, 'not UTF-8')
+    assert.equal(path('a/'.repeat(100) + 'x')?.length, 101)
+    assert.equal(path('a/'.repeat(300) + 'x'), undefined, 'deeper than the tree is built')
   })
 
   it('refuses to expand a gzip bomb past its cap', async () => {

@@ -32,3 +32,5 @@ export const GROUP_MAX = 128
 export const GROUP_MASK = 31
 /** Bytes of a zip's central directory read into memory, at most (about 200,000 entries). */
 export const MAX_ZIP_DIRECTORY = 16 * 1024 * 1024
+/** Directories a member's path may nest, at most: the tree is built recursively, and a pax path can be 1 MiB long. */
+export const MAX_PATH_DEPTH = 256

@@ -1,6 +1,6 @@
 import { ArchiveError } from '../../errors.js'
 import { checkEntryName } from '../nodes.js'
-import { TAR_BLOCK } from './constants.js'
+import { MAX_PATH_DEPTH, TAR_BLOCK } from './constants.js'
 
 /** One tar header block, decoded as far as the member view needs. */
 export interface TarHeader {
@@ -117,7 +117,7 @@ export function longName (body: Uint8Array): Uint8Array {
 
 /**
  * A member name as path components inside the archive's tree, or undefined when it cannot be one: not UTF-8,
- * absolute, or with a `..`, an empty or an otherwise unsafe component (such members are left out of the tree;
+ * absolute, deeper than MAX_PATH_DEPTH, or with a `..` or an otherwise unsafe component (such members are left out of the tree;
  * the archive's bytes keep them).
  */
 export function memberPath (raw: Uint8Array): string[] | undefined {
@@ -125,7 +125,7 @@ export function memberPath (raw: Uint8Array): string[] | undefined {
   try { name = strictUtf8.decode(raw) } catch { return undefined }
   if (name.startsWith('/')) return undefined
   const parts = name.split('/').filter(p => p !== '' && p !== '.')
-  if (parts.length === 0) return undefined
+  if (parts.length === 0 || parts.length > MAX_PATH_DEPTH) return undefined
   for (const p of parts) if (checkEntryName(p) !== undefined) return undefined
   return parts
 }
