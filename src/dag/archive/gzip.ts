@@ -75,9 +75,9 @@ function startsWith (whole: Uint8Array, part: Uint8Array): boolean {
  * growing start of the input (SCREEN_STEPS) until its output says something: a setting passes when its output
  * is a prefix of the original (for the whole stream, equals it). zlib writes nothing until its first block is
  * full (up to 64 Ki symbols at memLevel 9), so a setting whose output is still empty at the end is kept, last.
- * At most MAX_PROOFS are returned, for the full proof.
+ * At most MAX_PROOFS are returned, for the full proof; `conclusive` when the first of them was judged.
  */
-export function screenSettings (input: Uint8Array, deflated: Uint8Array, whole: boolean, xfl: number): DeflateSettings[] {
+export function screenSettings (input: Uint8Array, deflated: Uint8Array, whole: boolean, xfl: number): { settings: DeflateSettings[], conclusive: boolean } {
   const conclusive: DeflateSettings[] = []
   const open: DeflateSettings[] = []
   for (const s of candidateSettings(xfl)) {
@@ -90,14 +90,14 @@ export function screenSettings (input: Uint8Array, deflated: Uint8Array, whole: 
       if (verdict !== undefined || last) break
     }
     if (verdict === true) {
-      if (whole) return [s]
+      if (whole) return { settings: [s], conclusive: true }
       conclusive.push(s)
       if (conclusive.length >= MAX_PROOFS) break
     } else if (verdict === undefined) {
       open.push(s)
     }
   }
-  return [...conclusive, ...open].slice(0, MAX_PROOFS)
+  return { settings: [...conclusive, ...open].slice(0, MAX_PROOFS), conclusive: conclusive.length > 0 }
 }
 
 type Source = AsyncIterable<Uint8Array> | Iterable<Uint8Array>

@@ -37,9 +37,9 @@ export interface ArchiveReport {
 
 /**
  * Import a file as an archive if it is one: undefined when `head` (the file's first SNIFF_BYTES) is not a
- * recognised archive. Throws ArchiveError (ERR_ARCHIVE_*) when it is one that cannot be stored member by member,
- * before anything is written for it, except for a tar whose headers turn out bad part way (blocks written until
- * then stay unpinned, for GC).
+ * recognised archive. Throws ArchiveError (ERR_ARCHIVE_*) when it is one that cannot be stored member by member;
+ * blocks written for it until then (a tar header bad part way, a proof failing after its screen passed) stay
+ * unpinned, for GC.
  */
 export async function importArchive (
   sink: ArchiveSink,
@@ -51,9 +51,12 @@ export async function importArchive (
   if (format !== undefined) return await importSegmented(sink, read, size, format)
   const found = await sniffTarGzip(head, size)
   if (found === undefined) return undefined
-  const proven = await proveRecipe(read, size, head, found)
-  const stored = await storeTarGzip(sink, read, size, proven)
-  const { level, memLevel, windowBits, strategy } = proven.recipe
+  // a proof the screen makes likely runs beside the store pass (zlib on its own threads); another is awaited first,
+  // so an archive that falls back to its raw bytes has nothing written for it
+  const proof = proveRecipe(read, size, head, found)
+  if (!found.conclusive) await proof
+  const stored = await storeTarGzip(sink, read, size, found.headerLength, proof)
+  const { level, memLevel, windowBits, strategy } = stored.proven.recipe
   return {
     cid: stored.cid,
     report: { format: 'tar+gzip', stored: 'recipe', members: stored.members, skipped: stored.skipped, settings: { level, memLevel, windowBits, strategy } }

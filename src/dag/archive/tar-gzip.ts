@@ -29,6 +29,8 @@ export interface ArchiveSink {
 export interface TarGzipHead {
   headerLength: number
   settings: DeflateSettings[]
+  /** The first setting's output was judged on the screen (not merely empty so far): the proof will likely pass. */
+  conclusive: boolean
 }
 
 /** Uncompressed bytes allowed for an archive of `size` bytes. */
@@ -68,9 +70,9 @@ export async function sniffTarGzip (head: Uint8Array, size: number): Promise<Tar
   const first = bytes.subarray(0, TAR_BLOCK)
   if (isZeroBlock(first)) return undefined
   try { parseTarHeader(first) } catch { return undefined } // gzip of something else
-  const settings = screenSettings(bytes, deflated, whole && ended, head[8]!)
+  const { settings, conclusive } = screenSettings(bytes, deflated, whole && ended, head[8]!)
   if (settings.length === 0) throw new ArchiveError('ERR_ARCHIVE_NOT_REPRODUCIBLE', 'no zlib setting reproduces the start of this gzip stream')
-  return { headerLength, settings }
+  return { headerLength, settings, conclusive }
 }
 
 /**
@@ -108,20 +110,21 @@ function invalid (reason: string): never {
 }
 
 /**
- * Store a proven gzip-compressed tar: its uncompressed stream cut at member boundaries (header blocks in segments
- * of their own, each regular member's content as the file DAG a plain file of its length gets, so it shares
- * blocks with the unpacked tree, then its zero padding), a directory tree of the members, and the archive node
- * over both. The stream's nodes are grouped by content (LinkTree).
+ * Store a gzip-compressed tar: its uncompressed stream cut at member boundaries (header blocks in segments of
+ * their own, each regular member's content as the file DAG a plain file of its length gets, so it shares blocks
+ * with the unpacked tree, then its zero padding), a directory tree of the members, and the archive node over both.
+ * The stream's nodes are grouped by content (LinkTree). `proof` may still be running (zlib works on its own
+ * threads): the archive node is written only once it has passed, and its failure is this call's.
  */
 export async function storeTarGzip (
   sink: ArchiveSink,
   read: RangeReader,
   size: number,
-  proven: ProvenRecipe
-): Promise<{ cid: CID, members: number, skipped: number }> {
-  const { recipe, streamBytes } = proven
-  sink.expect(streamBytes)
-  const reader = new ByteReader(inflateRaw(read(recipe.header.length, size - 8), expansionLimit(size)))
+  headerLength: number,
+  proof: Promise<ProvenRecipe>
+): Promise<{ cid: CID, members: number, skipped: number, proven: ProvenRecipe }> {
+  void proof.then(p => { sink.expect(p.streamBytes) }, () => {})
+  const reader = new ByteReader(inflateRaw(read(headerLength, size - 8), expansionLimit(size)))
   const stream = new LinkTree(sink.node)
   const members = new MemberTree()
   let meta: Uint8Array[] = []
@@ -159,7 +162,6 @@ export async function storeTarGzip (
     const h = parseTarHeader(block)
     keep(block)
     const bodyBytes = h.size + padding(h.size)
-    if (reader.position + bodyBytes > streamBytes) invalid(`member declares ${h.size} bytes, past the end of the archive`)
     if (META_TYPES.has(h.type)) {
       if (h.size > MAX_META_RECORD) invalid(`a type ${h.type} record of ${h.size} bytes`)
       const bytes = await body(bodyBytes)
@@ -176,7 +178,7 @@ export async function storeTarGzip (
     if (FILE_TYPES.has(h.type) && h.size > 0) {
       await flushMeta()
       const link = await sink.file(reader.take(h.size), h.size)
-      if (link.size !== h.size) invalid('archive ends inside a member')
+      if (link.size !== h.size) invalid(`member declares ${h.size} bytes, past the end of the archive`)
       await stream.add(link)
       if (parts === undefined) members.skip()
       else members.file(parts, link.cid, link.size, h.mode)
@@ -197,8 +199,9 @@ export async function storeTarGzip (
   }
   await flushMeta()
   const content = await stream.finish()
-  if (content === undefined || content.size !== streamBytes) invalid('stream length differs from the proof')
   const tree = await members.build(sink.directory)
-  const cid = await sink.node(encodeArchiveNode({ size, format: 'tar+gzip', content, tree: tree.cid, gzip: recipe, sha256: proven.sha256 }))
-  return { cid, members: members.members, skipped: members.skipped }
+  const proven = await proof
+  if (content === undefined || content.size !== proven.streamBytes) invalid('stream length differs from the proof')
+  const cid = await sink.node(encodeArchiveNode({ size, format: 'tar+gzip', content, tree: tree.cid, gzip: proven.recipe, sha256: proven.sha256 }))
+  return { cid, members: members.members, skipped: members.skipped, proven }
 }
