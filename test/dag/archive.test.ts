@@ -15,7 +15,7 @@ import { getHasher } from '../../src/dag/hashing.js'
 import { importPath } from '../../src/dag/importer.js'
 import { chunkLocations } from '../../src/dag/locations.js'
 import { decodeNode, encodeArchiveNode, type ArchiveNode } from '../../src/dag/nodes.js'
-import { collect, tempDir, tempStore } from '../helpers/temp.js'
+import { collect, pseudoRandom, tempDir, tempStore } from '../helpers/temp.js'
 import { gzipFile, packageFiles, sha256, sourceText, tarOf, writeTree, zipOf } from './archive-helpers.js'
 
 describe('archive-aware import of gzip-compressed tar', () => {
@@ -201,6 +201,23 @@ describe('archive-aware import of gzip-compressed tar', () => {
       const inArchive = await resolvePath(treeStore, archive.cid, `pkg/${f}`)
       assert.ok(inTree.cid.equals(inArchive.cid), f)
     }
+  })
+
+  it('cuts a member of several MiB as the plain file is cut (on the chunk workers), so the tree and the archive share it', async t => {
+    const dir = tempDir(t)
+    const big = pseudoRandom(3 * 1024 * 1024 + 77, 31)
+    const tree = writeTree(dir, { 'big.bin': big, 'small.txt': sourceText(5000, 3) })
+    const path = gzipFile(join(dir, 'big.tgz'), tarOf(dir), { level: 1 })
+    const store = tempStore(t)
+    const plain = await importPath(store, tree)
+    const archive = await importPath(store, path)
+    assert.equal(archive.archive?.stored, 'recipe')
+    const inTree = await resolvePath(store, plain.cid, 'big.bin')
+    const inArchive = await resolvePath(store, archive.cid, 'pkg/big.bin')
+    assert.ok(inTree.cid.equals(inArchive.cid))
+    assert.ok(archive.newBytes < 64 * 1024, `the archive adds ${archive.newBytes} bytes to its tree`)
+    assert.deepEqual(await collect(cat(store, inArchive.cid)), Buffer.from(big))
+    assert.equal(sha256(await collect(cat(store, archive.cid))), sha256(readFileSync(path)))
   })
 
   it('carries every block a rebuild needs through a CAR, and rejects a rebuild that does not match', async t => {
