@@ -132,12 +132,12 @@ export interface ArchiveRow {
   wireBytes: number
   rsyncZTree: number | null
   exact: boolean
-  /** How the old and the new archive were stored: recipe | raw (with the reason) | none (not recognised). */
+  /** How the old and the new archive were stored: recipe | members | raw (with the reason) | none (not recognised). */
   stored: string
 }
 
 const mbps = (bytes: number, seconds: number): number => Math.round(bytes / 1e6 / Math.max(seconds, 1e-6) * 10) / 10
-const how = (r: ImportResult): string => r.archive === undefined ? 'none' : r.archive.stored === 'recipe' ? 'recipe' : `raw (${r.archive.reason ?? ''})`
+const how = (r: ImportResult): string => r.archive === undefined ? 'none' : r.archive.stored === 'raw' ? `raw (${r.archive.reason ?? ''})` : r.archive.stored
 const pct = (bytes: number | null, size: number): string => bytes === null ? 'n/a' : (100 * (1 - bytes / size)).toFixed(1) + ' %'
 
 export async function archivesTable (args: BenchArgs): Promise<void> {
