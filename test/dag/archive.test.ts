@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { linkSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import zlib from 'node:zlib'
@@ -152,6 +152,40 @@ describe('archive-aware import of gzip-compressed tar', () => {
     assert.equal(memberPath(Buffer.from([0x61, 0xff])), undefined, 'not UTF-8')
     assert.equal(path('a/'.repeat(100) + 'x')?.length, 101)
     assert.equal(path('a/'.repeat(300) + 'x'), undefined, 'deeper than the tree is built')
+  })
+
+  it('reads long names (pax and GNU), symlinks and hard links into the member tree', async t => {
+    const dir = tempDir(t)
+    const long = 'd'.repeat(90) + '/' + 'n'.repeat(120) + '.txt'
+    const tree = writeTree(dir, { [long]: 'long name\n', 'target.txt': 'the target\n' })
+    symlinkSync('target.txt', join(tree, 'link'))
+    linkSync(join(tree, 'target.txt'), join(tree, 'hard.txt'))
+    const store = tempStore(t)
+    for (const format of ['pax', 'gnu']) {
+      const tar = execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', `--format=${format}`, '-C', dir, '-cf', '-', 'pkg'])
+      const path = gzipFile(join(dir, `${format}.tgz`), tar, { level: 6 })
+      const r = await importPath(store, path)
+      assert.equal(r.archive?.stored, 'recipe', format)
+      assert.equal(r.archive?.skipped, 0, format)
+      assert.equal(Buffer.from(await collect(cat(store, (await resolvePath(store, r.cid, `pkg/${long}`)).cid))).toString(), 'long name\n', format)
+      const link = await resolvePath(store, r.cid, 'pkg/link')
+      assert.deepEqual([link.kind, link.entry?.target], ['symlink', 'target.txt'], format)
+      const hard = await resolvePath(store, r.cid, 'pkg/hard.txt')
+      const target = await resolvePath(store, r.cid, 'pkg/target.txt')
+      assert.ok(hard.cid.equals(target.cid), `${format}: a hard link is the file it names`)
+      assert.deepEqual(await collect(cat(store, r.cid)), readFileSync(path))
+    }
+  })
+
+  it('stops an archive import when its signal aborts', async t => {
+    const dir = tempDir(t)
+    writeTree(dir, packageFiles(13))
+    const path = gzipFile(join(dir, 'pkg.tgz'), tarOf(dir), { level: 9 })
+    const store = tempStore(t)
+    const controller = new AbortController()
+    const started = importPath(store, path, { signal: controller.signal, onProgress: () => controller.abort() })
+    await assert.rejects(started, { code: 'ERR_ABORTED' })
+    assert.equal([...store.roots()].length, 0, 'nothing recorded complete')
   })
 
   it('refuses to expand a gzip bomb past its cap', async () => {

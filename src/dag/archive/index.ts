@@ -53,7 +53,7 @@ export async function importArchive (
   if (found === undefined) return undefined
   // a proof the screen makes likely runs beside the store pass (zlib on its own threads); another is awaited first,
   // so an archive that falls back to its raw bytes has nothing written for it
-  const proof = proveRecipe(read, size, head, found)
+  const proof = proveRecipe(read, size, head, found, sink.checkAbort)
   if (!found.conclusive) await proof
   const stored = await storeTarGzip(sink, read, size, found.headerLength, proof)
   const { level, memLevel, windowBits, strategy } = stored.proven.recipe

@@ -81,7 +81,7 @@ export async function sniffTarGzip (head: Uint8Array, size: number): Promise<Tar
  */
 export interface ProvenRecipe { recipe: GzipRecipe, sha256: Uint8Array, streamBytes: number }
 
-export async function proveRecipe (read: RangeReader, size: number, head: Uint8Array, found: TarGzipHead): Promise<ProvenRecipe> {
+export async function proveRecipe (read: RangeReader, size: number, head: Uint8Array, found: TarGzipHead, checkAbort: () => void): Promise<ProvenRecipe> {
   const header = Uint8Array.from(head.subarray(0, found.headerLength))
   for (const s of found.settings) {
     const recipe = { header, ...s }
@@ -96,6 +96,7 @@ export async function proveRecipe (read: RangeReader, size: number, head: Uint8A
     }
     let same = true
     for await (const out of rebuildGzip(recipe, counted())) {
+      checkAbort()
       const want = await expected.read(out.length)
       if (!Buffer.from(out.buffer, out.byteOffset, out.length).equals(want)) { same = false; break }
       hash.update(out)
