@@ -12,7 +12,9 @@
  *               update, counted by a relay (adds TLS, yamux, identify and ping)
  *   rsync -z    "Total bytes sent" by `rsync -rzc` pushing new to an rsync daemon holding old, on loopback
  *               (bench/rsync-daemon.ts; n/a without rsync)
+ * `--archives [--only eslint,curl]` prints the archives table instead (bench/archives.ts).
  */
+import { archivesTable } from './archives.js'
 import { networkUpdate } from './network-update.js'
 import { DEFAULT_PAIRS, FIXED_256K, haveRsync, importUpdate, pairLabel, resolveSide, rsyncLiteralBytes } from './packages.js'
 import { parseBenchArgs, printTable } from './report.js'
@@ -47,6 +49,7 @@ const round2 = (n: number): number => Math.round(n * 100) / 100
 
 async function main (): Promise<void> {
   const args = parseBenchArgs(process.argv.slice(2))
+  if (args.archives === true) return await archivesTable(args)
   if (args._.length !== 0 && args._.length !== 2) throw new Error('usage: bench:update [-- <old> <new>] [--json]')
   const pairs = args._.length === 2 ? [[args._[0]!, args._[1]!] as [string, string]] : DEFAULT_PAIRS
   const rsync = haveRsync()

@@ -417,3 +417,20 @@ export class BufferBudgetError extends CmeshError {
     super('ERR_BUFFER_BUDGET', message)
   }
 }
+
+// --- archives (src/dag/archive/) ---
+
+/**
+ * An archive cannot be stored member by member: a bad gzip or tar header, a size past the caps (a gzip bomb), no
+ * compressor setting that rebuilds it exactly. Importing falls back to storing the bytes as they are.
+ */
+export class ArchiveError extends CmeshError {
+  declare readonly code: 'ERR_ARCHIVE_INVALID' | 'ERR_ARCHIVE_TOO_LARGE' | 'ERR_ARCHIVE_NOT_REPRODUCIBLE'
+}
+
+/** An archive rebuilt from its members and recipe does not hash to the SHA-256 its node records (another zlib?). */
+export class ArchiveRebuildError extends CmeshError {
+  constructor (cid: string) {
+    super('ERR_ARCHIVE_REBUILD', `archive ${cid} rebuilt from its members does not match its recorded SHA-256 (a different zlib build?)`)
+  }
+}

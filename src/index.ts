@@ -32,7 +32,7 @@ export {
 
 // files and directories as DAGs
 export { parseCid, type ChunkerOptions, type HashName, type DagNode, type DirEntry, type EntryKind } from './dag/index.js'
-export { importPath, importBytes, importStream, type ImportOptions, type ImportResult, type ImportProgressEvent } from './dag/index.js'
+export { importPath, importBytes, importStream, type ImportOptions, type ImportResult, type ImportProgressEvent, type ArchiveReport } from './dag/index.js'
 export {
   cat,
   ls,
@@ -92,5 +92,5 @@ export {
   ReleaseNotFoundError, KeyError, DagTooLargeError, GovernanceError, CollectionNotFoundError, InvalidAnnouncementError, UnauthorizedError,
   AnnouncementExpiredError, ReplayError, QuotaError, ResourceNotFoundError, InvalidUrlError, ForbiddenDestinationError, ApiAuthError,
   UrlUnavailableError, OriginStatusError, BadClaimError, AnalyticsPolicyError, PrivacyBudgetError, InvalidReportError, PolicyFileError,
-  BufferBudgetError, ConfigError
+  BufferBudgetError, ConfigError, ArchiveError, ArchiveRebuildError
 } from './errors.js'

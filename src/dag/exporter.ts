@@ -4,6 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { AbortError, ExportConflictError, InvalidOptionError, NotInDagError, UnsafePathError } from '../errors.js'
 import type { Blockstore } from '../store/interface.js'
+import { rebuildArchive } from './archive/index.js'
 import { CODEC_DAG_CBOR, CODEC_DAG_PB, CODEC_RAW } from './constants.js'
 import { checkEntryName, decodeNode, type DagNode, type DirEntry } from './nodes.js'
 import { getVerified } from './verify.js'
@@ -60,7 +61,7 @@ export async function stat (store: ReadStore, cid: CID): Promise<StatResult> {
   if (cid.code === CODEC_DAG_PB) return { cid, ...await (await unixfs()).unixfsStat(store, cid) }
   if (cid.code !== CODEC_DAG_CBOR) throw new NotInDagError(`${cid} is not a cmesh or UnixFS file or directory (codec 0x${cid.code.toString(16)})`)
   const node = await readNode(store, cid)
-  if (node.type === 'file') return { cid, kind: 'file', size: node.size }
+  if (node.type !== 'dir') return { cid, kind: 'file', size: node.size } // an archive is a file too
   return { cid, kind: 'dir', size: node.size, entries: node.count ?? node.entries?.length ?? 0 }
 }
 
@@ -76,6 +77,10 @@ export async function * cat (store: ReadStore, cid: CID, options: CatOptions = {
   const end = offset + length
   if (cid.code === CODEC_DAG_CBOR) {
     const node = await readNode(store, cid)
+    if (node.type === 'archive') {
+      if (length > 0) yield * rebuildArchive(cid, node, readRange(store, node.content.cid, 0, 0, Number.POSITIVE_INFINITY, options.signal), offset, end)
+      return
+    }
     if (node.type !== 'file') throw new NotInDagError(`${cid} is a directory, not a file`)
   } else if (cid.code === CODEC_DAG_PB) {
     const { unixfsStat, readUnixfsFile } = await unixfs()
@@ -112,7 +117,7 @@ async function * readRange (store: ReadStore, cid: CID, base: number, from: numb
 
 /**
  * The entries of a directory in name order (split directories are read part by part; a HAMT-sharded UnixFS
- * directory in the order of its shards).
+ * directory in the order of its shards); of an archive, its members.
  */
 export async function * ls (store: ReadStore, cid: CID, options: { signal?: AbortSignal } = {}): AsyncGenerator<DirEntry> {
   if (cid.code === CODEC_DAG_PB) {
@@ -121,7 +126,8 @@ export async function * ls (store: ReadStore, cid: CID, options: { signal?: Abor
   }
   if (cid.code === CODEC_RAW) throw new NotInDagError(`${cid} is a file, not a directory`)
   if (cid.code !== CODEC_DAG_CBOR) throw new NotInDagError(`${cid} is not a cmesh or UnixFS directory (codec 0x${cid.code.toString(16)})`)
-  const node = await readNode(store, cid)
+  let node = await readNode(store, cid)
+  if (node.type === 'archive') node = await readNode(store, node.tree)
   if (node.type !== 'dir') throw new NotInDagError(`${cid} is a file, not a directory`)
   yield * dirEntries(store, node, options.signal)
 }
@@ -142,6 +148,10 @@ export async function resolvePath (store: ReadStore, root: CID, path: string): P
   let kind: 'file' | 'dir' | 'symlink' = (await stat(store, root)).kind
   let entry: DirEntry | undefined
   for (const name of path.split('/').filter(p => p !== '')) {
+    if (kind === 'file' && cid.code === CODEC_DAG_CBOR) {
+      const node = await readNode(store, cid)
+      if (node.type === 'archive') { cid = node.tree; kind = 'dir' } // an archive's members are looked up in its tree
+    }
     if (kind !== 'dir') throw new NotInDagError(`cannot look up ${JSON.stringify(name)}: not inside a directory`)
     entry = undefined
     if (cid.code === CODEC_DAG_PB) {

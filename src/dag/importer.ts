@@ -1,8 +1,10 @@
+import { createReadStream } from 'node:fs'
 import { lstat, open, readdir, readlink, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
-import { AbortError, InvalidOptionError, PathNotFoundError, UnsupportedFileTypeError } from '../errors.js'
+import { AbortError, ArchiveError, InvalidOptionError, PathNotFoundError, UnsupportedFileTypeError } from '../errors.js'
 import type { Blockstore } from '../store/interface.js'
+import { importArchive, SNIFF_BYTES, type ArchiveReport, type ArchiveSink } from './archive/index.js'
 import { BlockWriter } from './block-writer.js'
 import { cidOf } from './cid.js'
 import {
@@ -43,6 +45,11 @@ export interface ImportOptions {
   fileFanout?: number
   /** Entries per directory node before it is split. @default DEFAULT_DIR_FANOUT (1024) */
   dirFanout?: number
+  /**
+   * Store a file given as `path` as it is, even when it is a recognised archive (a gzip-compressed tar is
+   * otherwise stored as its members plus a recipe that rebuilds it byte for byte). @default false
+   */
+  raw?: boolean
   /** Chunk and hash large files with worker threads, in parallel with writing. @default true */
   chunkWorker?: boolean
   signal?: AbortSignal
@@ -60,6 +67,8 @@ export interface ImportResult {
   newBlocks: number
   /** Bytes of those blocks: what a holder of the store's earlier content had to receive. */
   newBytes: number
+  /** How a recognised archive was stored (absent for anything else, and with `raw`). */
+  archive?: ArchiveReport
 }
 
 type ImportStore = Pick<Blockstore, 'putMany' | 'pin' | 'markComplete' | 'openSession'>
@@ -73,6 +82,7 @@ class ImportContext {
   readonly dirFanout: number
   readonly cdc: FastCdc
   readonly chunkWorker: boolean
+  archive: ArchiveReport | undefined
 
   constructor (readonly hasher: BlockHasher, readonly options: ImportOptions, writer: BlockWriter) {
     this.writer = writer
@@ -203,6 +213,53 @@ async function * readFile (path: string): AsyncGenerator<Uint8Array> {
   }
 }
 
+/** Bytes [start, end) of a file. */
+async function * readFileRange (path: string, start: number, end: number): AsyncGenerator<Uint8Array> {
+  if (end <= start) return
+  yield * createReadStream(path, { start, end: end - 1, highWaterMark: READ_SIZE }) as AsyncIterable<Buffer>
+}
+
+/** The first `n` bytes of a file (fewer if it is shorter). */
+async function readHead (path: string, n: number): Promise<Uint8Array> {
+  const fh = await open(path, 'r')
+  try {
+    const buf = Buffer.alloc(n)
+    const { bytesRead } = await fh.read(buf, 0, n, 0)
+    return buf.subarray(0, bytesRead)
+  } finally {
+    await fh.close()
+  }
+}
+
+function archiveSink (ctx: ImportContext): ArchiveSink {
+  return {
+    file: async (source, length) => await importFileContent(ctx, source, length),
+    node: async bytes => await ctx.node(bytes),
+    directory: async entries => await buildDirectory(ctx, entries),
+    expect: bytes => { ctx.totalBytes = bytes },
+    checkAbort: () => { ctx.checkAbort() }
+  }
+}
+
+/** A file given as the path to import: a recognised archive member by member (unless `raw`), else its bytes. */
+async function importFile (ctx: ImportContext, path: string, size: number): Promise<{ cid: CID, size: number }> {
+  if (ctx.options.raw !== true) {
+    try {
+      const stored = await importArchive(archiveSink(ctx), (start, end) => readFileRange(path, start, end), size, await readHead(path, SNIFF_BYTES))
+      if (stored !== undefined) {
+        ctx.archive = stored.report
+        return { cid: stored.cid, size }
+      }
+    } catch (err) {
+      if (!(err instanceof ArchiveError)) throw err
+      ctx.archive = { format: 'tar+gzip', stored: 'raw', reason: err.code } // zip and ar never throw: they are imported as they are
+      ctx.bytes = 0
+      ctx.totalBytes = size
+    }
+  }
+  return await importFileContent(ctx, readFile(path), size, true)
+}
+
 /** Store a directory's entries as one node, or split in order into parts (and parts of parts) when large. */
 async function buildDirectory (ctx: ImportContext, entries: DirEntry[]): Promise<{ cid: CID, size: number }> {
   sortEntries(entries)
@@ -317,7 +374,9 @@ async function runImport (
     // the root is recorded complete only now, after every block is committed
     if (options.pin ?? true) await store.pin(root.cid, options.pinOwner)
     else await store.markComplete(root.cid)
-    return { cid: root.cid, size: root.size, blocks: writer.blocks, newBlocks: writer.newBlocks, newBytes: writer.newBytes }
+    const result: ImportResult = { cid: root.cid, size: root.size, blocks: writer.blocks, newBlocks: writer.newBlocks, newBytes: writer.newBytes }
+    if (ctx.archive !== undefined) result.archive = ctx.archive
+    return result
   } finally {
     session.end()
     dropSpareReadBuffers() // also after a failed import
@@ -336,7 +395,7 @@ export async function importPath (store: ImportStore, path: string, options: Imp
   return await runImport(store, options, async ctx => {
     ctx.totalBytes = st.isFile() ? st.size : await totalSize(path)
     options.onProgress?.({ type: 'import:start', totalBytes: ctx.totalBytes })
-    return st.isFile() ? await importFileContent(ctx, readFile(path), st.size, true) : await importDirectory(ctx, path)
+    return st.isFile() ? await importFile(ctx, path, st.size) : await importDirectory(ctx, path)
   })
 }
 

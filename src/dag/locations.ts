@@ -36,7 +36,8 @@ type LocationStore = Pick<Blockstore, 'getSync'>
  * Map every leaf chunk of the DAG under `root` (by `cidKey`) to its file path and byte offset, reading only
  * interior nodes (verified); leaves need not be in the store. Dir parts and nested file nodes are followed,
  * a one-chunk file is its leaf at offset 0, symlinks are skipped, and a leaf found in several places keeps
- * its first (content addressing makes any copy right). Interior nodes come with the release manifest, so a
+ * its first (content addressing makes any copy right). An archive stored member by member has none: its chunks lie
+ * at no byte offset of the archive file, so they come from peers. Interior nodes come with the release manifest, so a
  * missing one is an error, not a gap: ERR_BLOCK_NOT_FOUND names it. A root that is itself a raw chunk must be
  * held, since only the chunk knows its length.
  */
@@ -64,6 +65,7 @@ export async function chunkLocations (store: LocationStore, root: CID, options: 
     if (cid.code !== CODEC_DAG_CBOR) throw new NotInDagError(`${cid} is not a cmesh file (codec 0x${cid.code.toString(16)})`)
     if (!first(cid)) return
     const node = decodeNode(cid, await getVerified(store, cid))
+    if (node.type === 'archive') return // its chunks are of the uncompressed stream, at no offset of the file a mirror serves
     if (node.type !== 'file') throw new NotInDagError(`${cid} is a directory inside a file`)
     let pos = base
     for (const link of node.links) {

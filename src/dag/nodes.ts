@@ -17,6 +17,12 @@ import { MAX_BLOCK_SIZE } from './constants.js'
  * resent whole whenever one file in them changes.
  *
  * A file that fits one chunk is its raw leaf: no node at all.
+ *
+ *   archive node: { type: 'archive', size, format: 'tar+gzip', content: [cid, size], tree: cid,
+ *                   gzip: [header, level, memLevel, windowBits, strategy], sha256 }
+ *               a file (a .tgz) stored as its uncompressed stream (`content`, a file DAG cut at member boundaries)
+ *               and the recipe that compresses it back byte for byte; `tree` is a directory DAG of its members
+ *               (sharing their file DAGs with `content`), `sha256` the archive's, checked when it is rebuilt.
  */
 
 export type EntryKind = 'file' | 'dir' | 'symlink'
@@ -61,7 +67,33 @@ export interface DirNode {
   count?: number
 }
 
-export type DagNode = FileNode | DirNode
+/** How a gzip member is rebuilt: its header bytes as found, then raw deflate with these zlib settings. */
+export interface GzipRecipe {
+  header: Uint8Array
+  level: number
+  memLevel: number
+  windowBits: number
+  strategy: number
+}
+
+export interface ArchiveNode {
+  type: 'archive'
+  /** Bytes of the archive file. */
+  size: number
+  format: 'tar+gzip'
+  /** The uncompressed stream. */
+  content: FileLink
+  /** Directory DAG of the members. */
+  tree: CID
+  gzip: GzipRecipe
+  /** SHA-256 of the archive file. */
+  sha256: Uint8Array
+}
+
+export type DagNode = FileNode | DirNode | ArchiveNode
+
+/** Bytes of a gzip header kept in a recipe (FEXTRA, a file name and a comment fit). */
+export const MAX_GZIP_HEADER = 4096
 
 const KIND_CODES: Record<EntryKind, number> = { file: 0, dir: 1, symlink: 2 }
 const KINDS: EntryKind[] = ['file', 'dir', 'symlink']
@@ -92,6 +124,47 @@ export function encodeDirParts (parts: DirPart[]): Uint8Array {
   let count = 0
   for (const p of parts) { size += p.size; count += p.count }
   return dagCbor.encode({ type: 'dir', size, count, parts: parts.map(p => [p.cid, p.size, p.count]) })
+}
+
+export function encodeArchiveNode (node: Omit<ArchiveNode, 'type'>): Uint8Array {
+  const g = node.gzip
+  return dagCbor.encode({
+    type: 'archive',
+    size: node.size,
+    format: node.format,
+    content: [node.content.cid, node.content.size],
+    tree: node.tree,
+    gzip: [g.header, g.level, g.memLevel, g.windowBits, g.strategy],
+    sha256: node.sha256
+  })
+}
+
+function inRange (v: unknown, min: number, max: number): v is number {
+  return isSize(v) && v >= min && v <= max
+}
+
+function decodeArchive (cid: CID, node: Record<string, unknown>): ArchiveNode {
+  exactKeys(cid, node, ['type', 'size', 'format', 'content', 'tree', 'gzip', 'sha256'], 'archive node')
+  if (node.format !== 'tar+gzip') fail(cid, 'unknown archive format')
+  const c = node.content
+  if (!Array.isArray(c) || c.length !== 2 || CID.asCID(c[0]) == null || !isSize(c[1])) fail(cid, 'archive content is not [cid, size]')
+  const tree = CID.asCID(node.tree)
+  if (tree == null) fail(cid, 'archive tree is not a CID')
+  const g = node.gzip
+  if (!Array.isArray(g) || g.length !== 5) fail(cid, 'gzip recipe is not [header, level, memLevel, windowBits, strategy]')
+  const [header, level, memLevel, windowBits, strategy] = g as unknown[]
+  if (!(header instanceof Uint8Array) || header.length < 10 || header.length > MAX_GZIP_HEADER) fail(cid, 'bad gzip header')
+  if (!inRange(level, 0, 9) || !inRange(memLevel, 1, 9) || !inRange(windowBits, 9, 15) || !inRange(strategy, 0, 4)) fail(cid, 'bad deflate settings')
+  if (!(node.sha256 instanceof Uint8Array) || node.sha256.length !== 32) fail(cid, 'bad sha256')
+  return {
+    type: 'archive',
+    size: node.size as number,
+    format: 'tar+gzip',
+    content: { cid: CID.asCID(c[0])!, size: c[1] },
+    tree,
+    gzip: { header, level, memLevel, windowBits, strategy },
+    sha256: node.sha256
+  }
 }
 
 /** Rough encoded size of an entry, used to keep directory nodes well under the block limit. */
@@ -169,11 +242,11 @@ export function decodeNode (cid: CID, bytes: Uint8Array): DagNode {
   return nodeFromValue(cid, obj)
 }
 
-/** Is a decoded DAG-CBOR value meant as a cmesh node (a map whose `type` is 'file' or 'dir')? */
+/** Is a decoded DAG-CBOR value meant as a cmesh node (a map whose `type` is 'file', 'dir' or 'archive')? */
 export function isNodeShaped (value: unknown): boolean {
   if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) return false
   const type = (value as { type?: unknown }).type
-  return type === 'file' || type === 'dir'
+  return type === 'file' || type === 'dir' || type === 'archive'
 }
 
 /** A decoded DAG-CBOR value as a cmesh node, rejecting anything outside the schema. */
@@ -223,5 +296,6 @@ export function nodeFromValue (cid: CID, obj: unknown): DagNode {
     if (size !== node.size) fail(cid, `entries add up to ${size} bytes, node says ${node.size}`)
     return { type: 'dir', size: node.size, entries }
   }
+  if (node.type === 'archive') return decodeArchive(cid, node)
   fail(cid, 'unknown node type')
 }

@@ -5,7 +5,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import fc from 'fast-check'
 import { CID } from 'multiformats/cid'
 import { blockLinks } from '../../src/dag/links.js'
-import { checkEntryName, decodeNode, encodeDirNode, encodeDirParts, encodeFileNode, sortEntries, type DagNode, type DirEntry } from '../../src/dag/nodes.js'
+import { checkEntryName, decodeNode, encodeArchiveNode, encodeDirNode, encodeDirParts, encodeFileNode, sortEntries, type DagNode, type DirEntry } from '../../src/dag/nodes.js'
 import { deviationArb, encodeVariant, type Deviation } from './cbor-variants.js'
 import { arbitraryBytes, assertSameBytes, cidArb, decodeOrRefuse, mutatedFrom, plain } from './helpers.js'
 import { fuzzParams } from './settings.js'
@@ -32,11 +32,27 @@ const fileLinks = fc.array(fc.record({ cid: cidArb, size }), { minLength: 1, max
 const dirEntries = fc.uniqueArray(entryArb, { selector: e => e.name, maxLength: 6 }).map(es => sortEntries(es))
 const dirParts = fc.array(fc.record({ cid: cidArb, size, count: fc.integer({ min: 0, max: 2 ** 30 }) }), { minLength: 1, maxLength: 6 })
 
-const encodedNode = fc.oneof(fileLinks.map(encodeFileNode), dirEntries.map(encodeDirNode), dirParts.map(encodeDirParts))
+const archiveArb = fc.record({
+  size,
+  format: fc.constant('tar+gzip' as const),
+  content: fc.record({ cid: cidArb, size }),
+  tree: cidArb,
+  gzip: fc.record({
+    header: fc.uint8Array({ minLength: 10, maxLength: 40 }),
+    level: fc.integer({ min: 0, max: 9 }),
+    memLevel: fc.integer({ min: 1, max: 9 }),
+    windowBits: fc.integer({ min: 9, max: 15 }),
+    strategy: fc.integer({ min: 0, max: 4 })
+  }),
+  sha256: fc.uint8Array({ minLength: 32, maxLength: 32 })
+})
+
+const encodedNode = fc.oneof(fileLinks.map(encodeFileNode), dirEntries.map(encodeDirNode), dirParts.map(encodeDirParts), archiveArb.map(encodeArchiveNode))
 
 /** The one encoding of a decoded node. */
 function reencode (n: DagNode): Uint8Array {
   if (n.type === 'file') return encodeFileNode(n.links)
+  if (n.type === 'archive') return encodeArchiveNode(n)
   if (n.parts !== undefined) return encodeDirParts(n.parts)
   return encodeDirNode(n.entries ?? [])
 }

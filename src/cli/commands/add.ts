@@ -5,9 +5,9 @@ import type { Command } from '../command.js'
 
 export const add: Command = {
   name: 'add',
-  summary: 'import a file or directory; prints its root CID',
-  usage: 'add <path> [--hash blake3|sha2-256] [--chunker MIN/AVG/MAX] [--no-pin] [--json]',
-  options: { hash: { type: 'string' }, chunker: { type: 'string' }, 'no-pin': { type: 'boolean' } },
+  summary: 'import a file or directory (a .tgz member by member, rebuilt byte for byte; --raw: as it is); prints its root CID',
+  usage: 'add <path> [--hash blake3|sha2-256] [--chunker MIN/AVG/MAX] [--raw] [--no-pin] [--json]',
+  options: { hash: { type: 'string' }, chunker: { type: 'string' }, raw: { type: 'boolean' }, 'no-pin': { type: 'boolean' } },
   async run (ctx, values, [path]) {
     if (path === undefined) throw new UsageError('add: missing <path>')
     const hash = (values.hash as string | undefined) ?? 'blake3'
@@ -25,11 +25,13 @@ export const add: Command = {
       hash: hash as HashName,
       chunker,
       pin: values['no-pin'] !== true,
+      raw: values.raw === true,
       onProgress: e => { if (e.type === 'import:bytes') bar.update(e.bytes, e.totalBytes) }
     })
     bar.done()
     if (ctx.options.json) {
-      ctx.printJson({ cid: result.cid.toString(), size: result.size, blocks: result.blocks, newBlocks: result.newBlocks, newBytes: result.newBytes })
+      const { cid, size, blocks, newBlocks, newBytes, archive } = result
+      ctx.printJson({ cid: cid.toString(), size, blocks, newBlocks, newBytes, archive: archive ?? null })
     } else {
       ctx.print(result.cid.toString())
     }

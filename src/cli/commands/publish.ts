@@ -12,7 +12,7 @@ const DAY_MS = 24 * 3600 * 1000
 export const publish: Command = {
   name: 'publish',
   summary: 'import a directory or file and publish it as a signed release (peers and `cmesh update` then offer it)',
-  usage: 'publish <path> --name N --version V --key KEYFILE [--mirror URL]... [--gateway-mirror URL]... [--dep NAME@VERSION]... [--seq N] [--expires-days D] [-o BUNDLE]',
+  usage: 'publish <path> --name N --version V --key KEYFILE [--mirror URL]... [--gateway-mirror URL]... [--dep NAME@VERSION]... [--seq N] [--expires-days D] [--raw] [-o BUNDLE]',
   options: {
     name: { type: 'string' },
     version: { type: 'string' },
@@ -22,7 +22,8 @@ export const publish: Command = {
     dep: { type: 'string', multiple: true },
     seq: { type: 'string' },
     'expires-days': { type: 'string' },
-    output: { type: 'string', short: 'o' }
+    output: { type: 'string', short: 'o' },
+    raw: { type: 'boolean' }
   },
   async run (ctx, values, [path]) {
     if (path === undefined) throw new UsageError('publish: missing <path>')
@@ -47,7 +48,8 @@ export const publish: Command = {
       mirrors,
       deps: values.dep as string[] | undefined,
       seq: parseCount(values.seq as string | undefined, 'publish: --seq'),
-      lifetimeMs: days === undefined ? undefined : days * DAY_MS
+      lifetimeMs: days === undefined ? undefined : days * DAY_MS,
+      import: values.raw === true ? { raw: true } : undefined
     })
     if (typeof values.output === 'string') await writeFile(values.output, r.bundle)
     const m = r.manifest

@@ -78,7 +78,9 @@ async function entryOf (store: ReadStore, link: UnixfsLink): Promise<DirEntry> {
   if (cid.code === CODEC_RAW) return { name, kind: 'file', cid, size: link.tsize, mode: DEFAULT_FILE_MODE }
   if (cid.code === CODEC_DAG_CBOR) {
     const node = decodeNode(cid, await getVerified(store, cid))
-    return { name, kind: node.type, cid, size: node.size, mode: node.type === 'file' ? DEFAULT_FILE_MODE : DEFAULT_DIR_MODE }
+    // an archive is a file (its members are reached through it, as through any cmesh archive)
+    const kind = node.type === 'dir' ? 'dir' : 'file'
+    return { name, kind, cid, size: node.size, mode: kind === 'file' ? DEFAULT_FILE_MODE : DEFAULT_DIR_MODE }
   }
   if (cid.code !== CODEC_DAG_PB) throw new NotInDagError(`entry ${JSON.stringify(name)} is neither UnixFS nor cmesh (codec 0x${cid.code.toString(16)})`)
   const node = decodeUnixfs(cid, await getVerified(store, cid))

@@ -98,7 +98,9 @@ function linksOf (cid: CID, bytes: Uint8Array, sizes: Map<string, number>): CID[
     return blockLinks(cid, bytes)
   }
   const links: CID[] = []
-  if (node.type === 'file') {
+  if (node.type === 'archive') {
+    links.push(node.content.cid, node.tree)
+  } else if (node.type === 'file') {
     for (const l of node.links) {
       links.push(l.cid)
       if (l.cid.code === CODEC_RAW) sizes.set(keyOf(l.cid), l.size)

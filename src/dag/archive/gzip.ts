@@ -1,0 +1,151 @@
+import { Readable, pipeline } from 'node:stream'
+import zlib from 'node:zlib'
+import { ArchiveError } from '../../errors.js'
+import { MAX_GZIP_HEADER, type GzipRecipe } from '../nodes.js'
+import { MAX_PROOFS, SCREEN_STEPS, ZLIB_CHUNK } from './constants.js'
+
+/** zlib settings of a raw deflate stream. */
+export type DeflateSettings = Omit<GzipRecipe, 'header'>
+
+const FHCRC = 2
+const FEXTRA = 4
+const FNAME = 8
+const FCOMMENT = 16
+
+function invalid (reason: string): never {
+  throw new ArchiveError('ERR_ARCHIVE_INVALID', `gzip: ${reason}`)
+}
+
+/** Does `head` start like a gzip member (magic and deflate method)? */
+export function isGzip (head: Uint8Array): boolean {
+  return head.length >= 18 && head[0] === 0x1f && head[1] === 0x8b && head[2] === 8
+}
+
+/** Length of the gzip header at the start of `head` (fields kept as bytes: mtime, flags, OS, name, comment ...). */
+export function gzipHeaderLength (head: Uint8Array): number {
+  if (!isGzip(head)) invalid('not a gzip member')
+  const flags = head[3]!
+  if ((flags & 0xe0) !== 0) invalid('reserved header flags set')
+  let pos = 10
+  const need = (n: number): void => { if (pos + n > Math.min(head.length, MAX_GZIP_HEADER)) invalid(`header longer than ${MAX_GZIP_HEADER} bytes`) }
+  if ((flags & FEXTRA) !== 0) {
+    need(2)
+    const xlen = head[pos]! | (head[pos + 1]! << 8)
+    need(2 + xlen)
+    pos += 2 + xlen
+  }
+  for (const flag of [FNAME, FCOMMENT]) {
+    if ((flags & flag) === 0) continue
+    for (;;) {
+      need(1)
+      if (head[pos++] === 0) break
+    }
+  }
+  if ((flags & FHCRC) !== 0) { need(2); pos += 2 }
+  return pos
+}
+
+/**
+ * zlib settings to try, likeliest first (about 40: each costs a deflate of the screen's input). XFL (byte 8 of
+ * the header) is 2 when zlib compressed at level 9 and 4 at level 1: that level goes first. Huffman-only and RLE
+ * output does not depend on the level; smaller windows are tried at the two common levels only.
+ */
+export function candidateSettings (xfl: number): DeflateSettings[] {
+  const first = xfl === 2 ? 9 : xfl === 4 ? 1 : 6
+  const levels = [first, ...[9, 6, 1, 2, 3, 4, 5, 7, 8].filter(l => l !== first)]
+  const out: DeflateSettings[] = []
+  const add = (level: number, memLevel: number, windowBits: number, strategy: number): void => { out.push({ level, memLevel, windowBits, strategy }) }
+  for (const level of levels) add(level, 8, 15, 0)
+  for (const level of levels) add(level, 9, 15, 0)
+  for (const level of levels) add(level, 8, 15, 1)
+  add(first, 8, 15, 2)
+  add(first, 8, 15, 3)
+  for (const level of [first, first === 9 ? 6 : 9]) for (let w = 14; w >= 9; w--) add(level, 8, w, 0)
+  add(0, 8, 15, 0)
+  return out
+}
+
+function startsWith (whole: Uint8Array, part: Uint8Array): boolean {
+  return part.length <= whole.length && Buffer.from(whole.buffer, whole.byteOffset, part.length).equals(part)
+}
+
+/**
+ * The settings that could have made `deflated` (the original raw deflate bytes we hold, from the start) out of
+ * `input` (the start of the uncompressed stream; `whole` when it is all of it). Each setting is tried on a
+ * growing start of the input (SCREEN_STEPS) until its output says something: a setting passes when its output
+ * is a prefix of the original (for the whole stream, equals it). zlib writes nothing until its first block is
+ * full (up to 64 Ki symbols at memLevel 9), so a setting whose output is still empty at the end is kept, last.
+ * At most MAX_PROOFS are returned, for the full proof; `conclusive` when the first of them was judged.
+ */
+export function screenSettings (input: Uint8Array, deflated: Uint8Array, whole: boolean, xfl: number): { settings: DeflateSettings[], conclusive: boolean } {
+  const conclusive: DeflateSettings[] = []
+  const open: DeflateSettings[] = []
+  for (const s of candidateSettings(xfl)) {
+    let verdict: boolean | undefined
+    for (const step of SCREEN_STEPS) {
+      const last = step >= input.length
+      const out = zlib.deflateRawSync(input.subarray(0, step), { ...s, finishFlush: last && whole ? zlib.constants.Z_FINISH : zlib.constants.Z_NO_FLUSH })
+      if (last && whole) verdict = out.length === deflated.length && startsWith(deflated, out)
+      else if (out.length > 0) verdict = startsWith(deflated, out)
+      if (verdict !== undefined || last) break
+    }
+    if (verdict === true) {
+      if (whole) return { settings: [s], conclusive: true }
+      conclusive.push(s)
+      if (conclusive.length >= MAX_PROOFS) break
+    } else if (verdict === undefined) {
+      open.push(s)
+    }
+  }
+  return { settings: [...conclusive, ...open].slice(0, MAX_PROOFS), conclusive: conclusive.length > 0 }
+}
+
+type Source = AsyncIterable<Uint8Array> | Iterable<Uint8Array>
+
+function through (source: Source, transform: zlib.DeflateRaw | zlib.InflateRaw): AsyncIterable<Buffer> {
+  return pipeline(Readable.from(source, { objectMode: false }), transform, () => {}) as AsyncIterable<Buffer>
+}
+
+/**
+ * Inflate a raw deflate stream, refusing more than `maxBytes` of output (a gzip bomb) with ERR_ARCHIVE_TOO_LARGE.
+ * zlib's own errors become ERR_ARCHIVE_INVALID.
+ */
+export async function * inflateRaw (source: Source, maxBytes: number): AsyncGenerator<Uint8Array> {
+  let total = 0
+  try {
+    for await (const chunk of through(source, zlib.createInflateRaw({ chunkSize: ZLIB_CHUNK }))) {
+      total += chunk.length
+      if (total > maxBytes) throw new ArchiveError('ERR_ARCHIVE_TOO_LARGE', `gzip: expands past ${maxBytes} bytes`)
+      yield chunk
+    }
+  } catch (err) {
+    if (err instanceof ArchiveError) throw err
+    if ((err as { code?: string }).code?.startsWith('Z_') === true) invalid((err as Error).message)
+    throw err
+  }
+}
+
+/** The trailer of a gzip member: CRC-32 and length (mod 2^32) of the uncompressed data, little-endian. */
+function trailer (crc: number, length: number): Uint8Array {
+  const out = Buffer.alloc(8)
+  out.writeUInt32LE(crc >>> 0, 0)
+  out.writeUInt32LE(length % 0x100000000, 4)
+  return out
+}
+
+/** Rebuild a gzip file from its uncompressed stream and recipe: the header as found, raw deflate, the trailer. */
+export async function * rebuildGzip (recipe: GzipRecipe, source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield recipe.header
+  let crc = 0
+  let length = 0
+  async function * tap (): AsyncGenerator<Uint8Array> {
+    for await (const chunk of source) {
+      crc = zlib.crc32(chunk, crc)
+      length += chunk.length
+      yield chunk
+    }
+  }
+  const { level, memLevel, windowBits, strategy } = recipe
+  yield * through(tap(), zlib.createDeflateRaw({ level, memLevel, windowBits, strategy, chunkSize: ZLIB_CHUNK }))
+  yield trailer(crc, length)
+}

@@ -1,0 +1,124 @@
+/**
+ * Archive-aware import: a gzip-compressed tar is stored as its uncompressed stream, cut at member boundaries,
+ * plus a recipe (gzip header, zlib settings) proven at import to rebuild the archive byte for byte; reading
+ * rebuilds it and checks its SHA-256. An archive the recipe cannot rebuild is stored as it is (the caller's
+ * fallback on ArchiveError). zip (wheels) and ar (.deb) are cut at member boundaries and rebuilt by concatenation.
+ */
+import { createHash } from 'node:crypto'
+import type { CID } from 'multiformats/cid'
+import { ArchiveRebuildError } from '../../errors.js'
+import type { ArchiveNode } from '../nodes.js'
+import { MAX_MEMBERS } from './constants.js'
+import { rebuildGzip, type DeflateSettings } from './gzip.js'
+import { LinkTree } from './link-tree.js'
+import { archiveSegments, segmentedFormat, type SegmentedFormat } from './segments.js'
+import { proveRecipe, sniffTarGzip, storeTarGzip, type ArchiveSink, type RangeReader } from './tar-gzip.js'
+
+export { SNIFF_BYTES } from './constants.js'
+export type { ArchiveSink, RangeReader } from './tar-gzip.js'
+export type { DeflateSettings } from './gzip.js'
+
+/** How an archive was stored (`add --json`'s `archive`). */
+export interface ArchiveReport {
+  format: 'tar+gzip' | SegmentedFormat
+  /**
+   * 'recipe': members and a recipe that rebuilds the archive (tar+gzip); 'members': its bytes cut at member
+   * boundaries, rebuilt by concatenation (zip, ar); 'raw': its bytes as they are (see `reason`).
+   */
+  stored: 'recipe' | 'members' | 'raw'
+  /** Why it was stored raw: an error code (ERR_ARCHIVE_NOT_REPRODUCIBLE, ERR_ARCHIVE_INVALID, ERR_ARCHIVE_TOO_LARGE). */
+  reason?: string
+  /** Members listed in the tree, and those left out of it (unsafe names, links to nothing). */
+  members?: number
+  skipped?: number
+  /** The zlib settings that rebuild it. */
+  settings?: DeflateSettings
+}
+
+/**
+ * Import a file as an archive if it is one: undefined when `head` (the file's first SNIFF_BYTES) is not a
+ * recognised archive. Throws ArchiveError (ERR_ARCHIVE_*) when it is one that cannot be stored member by member;
+ * blocks written for it until then (a tar header bad part way, a proof failing after its screen passed) stay
+ * unpinned, for GC.
+ */
+export async function importArchive (
+  sink: ArchiveSink,
+  read: RangeReader,
+  size: number,
+  head: Uint8Array
+): Promise<{ cid: CID, report: ArchiveReport } | undefined> {
+  const format = segmentedFormat(head)
+  if (format !== undefined) return await importSegmented(sink, read, size, format)
+  const found = await sniffTarGzip(head, size)
+  if (found === undefined) return undefined
+  // a proof the screen makes likely runs beside the store pass (zlib on its own threads); another is awaited first,
+  // so an archive that falls back to its raw bytes has nothing written for it
+  const proof = proveRecipe(read, size, head, found, sink.checkAbort)
+  if (!found.conclusive) await proof
+  const stored = await storeTarGzip(sink, read, size, found.headerLength, proof)
+  const { level, memLevel, windowBits, strategy } = stored.proven.recipe
+  return {
+    cid: stored.cid,
+    report: { format: 'tar+gzip', stored: 'recipe', members: stored.members, skipped: stored.skipped, settings: { level, memLevel, windowBits, strategy } }
+  }
+}
+
+async function * copies (source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  for await (const b of source) yield new Uint8Array(b) // buffers of their own: a chunk worker may take them
+}
+
+/**
+ * A zip (wheel) or ar (.deb) archive cut at member boundaries: each member's bytes (compressed on their own, or
+ * not at all) as the file DAG a plain file of that length gets, so an unchanged member dedupes between versions.
+ * The root is a plain file node: reading it is concatenation. Undefined when the archive's index does not add up
+ * (then it is imported as it is).
+ */
+async function importSegmented (
+  sink: ArchiveSink,
+  read: RangeReader,
+  size: number,
+  format: SegmentedFormat
+): Promise<{ cid: CID, report: ArchiveReport } | undefined> {
+  const bytes = async (start: number, end: number): Promise<Uint8Array> => {
+    const parts: Uint8Array[] = []
+    for await (const b of read(start, end)) parts.push(b)
+    return Buffer.concat(parts)
+  }
+  const segments = await archiveSegments(format, bytes, size, MAX_MEMBERS)
+  if (segments === undefined) return undefined
+  const tree = new LinkTree(sink.node)
+  for (const s of segments) {
+    sink.checkAbort()
+    await tree.add(await sink.file(copies(read(s.start, s.end)), s.end - s.start))
+  }
+  const root = await tree.finish()
+  if (root === undefined) return undefined
+  return { cid: root.cid, report: { format, stored: 'members', members: segments.filter(s => s.member).length } }
+}
+
+/**
+ * Bytes [from, to) of the archive, rebuilt from its uncompressed stream (`content`: the verified bytes of
+ * `node.content`); a range is rebuilt from the start (deflate cannot be entered midway) and stops at its end.
+ * When the archive is read to its end, its SHA-256 is checked: ERR_ARCHIVE_REBUILD if this Node's zlib
+ * compresses differently from the one that proved the recipe (nothing past node.size is ever given out).
+ */
+export async function * rebuildArchive (
+  cid: CID,
+  node: ArchiveNode,
+  content: AsyncIterable<Uint8Array>,
+  from = 0,
+  to = Number.POSITIVE_INFINITY
+): AsyncGenerator<Uint8Array> {
+  const hash = createHash('sha256')
+  const end = Math.min(to, node.size)
+  let pos = 0
+  for await (const bytes of rebuildGzip(node.gzip, content)) {
+    hash.update(bytes)
+    const next = pos + bytes.length
+    if (next > from && pos < end) yield bytes.subarray(Math.max(0, from - pos), Math.min(bytes.length, end - pos))
+    pos = next
+    if (pos >= end && end < node.size) return
+    if (pos > node.size) break
+  }
+  if (pos !== node.size || !hash.digest().equals(node.sha256)) throw new ArchiveRebuildError(cid.toString())
+}

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { runCli } from '../helpers/cli.js'
+import { tempDir } from '../helpers/temp.js'
+import { gzipFile, packageFiles, sha256, tarOf, writeTree } from '../dag/archive-helpers.js'
+
+describe('cmesh and archives', () => {
+  it('adds a .tgz member by member, lists and reads its members, and gives the archive back byte for byte', async t => {
+    const dir = tempDir(t)
+    const repo = join(dir, 'repo')
+    const files = packageFiles(11)
+    writeTree(dir, files)
+    const tgz = gzipFile(join(dir, 'pkg-1.0.11.tgz'), tarOf(dir), { level: 9 })
+
+    const added = await runCli(['add', tgz, '--repo', repo, '--json'])
+    assert.equal(added.code, 0, added.stderr)
+    const info = JSON.parse(added.stdout) as { cid: string, size: number, archive: { format: string, stored: string, members: number } }
+    assert.equal(info.size, readFileSync(tgz).length)
+    assert.deepEqual([info.archive.format, info.archive.stored], ['tar+gzip', 'recipe'])
+    assert.equal(info.archive.members, 8, '5 files and 3 directories')
+
+    const listed = await runCli(['ls', `${info.cid}/pkg/lib`, '--repo', repo])
+    assert.equal(listed.code, 0, listed.stderr)
+    assert.match(listed.stdout, /index\.js/)
+    assert.match(listed.stdout, /util\.js/)
+    const member = await runCli(['cat', `${info.cid}/pkg/lib/util.js`, '--repo', repo])
+    assert.equal(member.code, 0, member.stderr)
+    assert.equal(member.stdout, files['lib/util.js'])
+
+    const whole = await runCli(['cat', info.cid, '--repo', repo])
+    assert.equal(sha256(whole.stdoutBytes), sha256(readFileSync(tgz)))
+    const out = join(dir, 'got.tgz')
+    const got = await runCli(['get', info.cid, '-o', out, '--repo', repo])
+    assert.equal(got.code, 0, got.stderr)
+    assert.equal(sha256(readFileSync(out)), sha256(readFileSync(tgz)))
+
+    const raw = JSON.parse((await runCli(['add', tgz, '--raw', '--repo', repo, '--json'])).stdout) as { cid: string, archive: unknown }
+    assert.equal(raw.archive, null)
+    assert.notEqual(raw.cid, info.cid)
+    const notDir = await runCli(['ls', raw.cid, '--repo', repo])
+    assert.notEqual(notDir.code, 0, 'a raw archive has no members to list')
+  })
+})
