@@ -1,10 +1,8 @@
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { cidKey } from '../../dag/cid.js'
 import { BufferBudgetError } from '../../errors.js'
-import { MESSAGE_TIME_MS } from '../../policy/fairness/constants.js'
 import { FloodGuard } from '../../policy/fairness/flood-guard.js'
 import { Ledger } from '../../policy/fairness/ledger.js'
 import { parsePolicy, type Policy } from '../../policy/fairness/policy-file.js'
@@ -14,6 +12,7 @@ import { UploadScheduler, type UploadGrant, type UploadSchedulerOptions } from '
 import { Unchoker, type ChokeState } from '../../policy/fairness/unchoker.js'
 import type { Block, Blockstore } from '../../store/interface.js'
 import { CompressionGate, packMessage } from './compression.js'
+import { drain } from './drain.js'
 import { BufferBudget } from './buffer-budget.js'
 import {
   BLOCKS_PROTOCOL_V1,
@@ -469,33 +468,4 @@ export class BlockService {
       }
     }
   }
-}
-
-/**
- * Wait for a message to leave its stream. The request's next turn may come meanwhile; a reader that drains
- * slowly would hold that turn's slot from everyone, so after MESSAGE_TIME_MS it gives the turn back and asks
- * again once drained. Gives the next turn, if one was asked for.
- */
-async function drain (
-  sending: Promise<void>,
-  next: Promise<UploadGrant> | undefined,
-  turn: () => Promise<UploadGrant>
-): Promise<{ next?: Promise<UploadGrant> }> {
-  if (next === undefined) {
-    await sending
-    return {}
-  }
-  let sent = false
-  const done = sending.then(() => { sent = true })
-  await Promise.race([done, next.then(() => {}, () => {})])
-  if (sent) return { next }
-  const hold = new AbortController()
-  await Promise.race([done, sleep(MESSAGE_TIME_MS, undefined, { signal: hold.signal }).catch(() => {})])
-  hold.abort()
-  if (sent) return { next }
-  ;(await next).release(0)
-  await done
-  const again = turn()
-  again.catch(() => {})
-  return { next: again }
 }
