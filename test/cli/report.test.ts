@@ -44,7 +44,7 @@ describe('cmesh report and monitoring', () => {
     assert.match(page, /^<!doctype html>/)
     assert.equal((page.match(/<svg /g) ?? []).length, 8)
     const csv = await runCli(['report', '--repo', repo, '--format', 'csv', '--period', 'month'])
-    assert.match(csv.stdout.split('\n')[0]!, /^period,period_start,section,name,value,margin95$/)
+    assert.match(csv.stdout.split('\n')[0]!, /^period,period_start,section,name,value,margin95,too_noisy$/)
     assert.ok(csv.stdout.includes('2026-10,2026-10-01T00:00:00.000Z,health,nodesOnline,1'))
     const json = JSON.parse((await runCli(['report', '--repo', repo, '--json'])).stdout) as { reports: number, periods: unknown[] }
     assert.equal(json.reports, 3)
