@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { describe, it, type TestContext } from 'node:test'
+import * as dagCbor from '@ipld/dag-cbor'
+import type { Stream } from '@libp2p/interface'
+import { decodeIds, decodeSummary } from '../../src/analytics/anti-entropy.js'
+import { ANALYTICS_SYNC_PROTOCOL, MAX_SYNC_WANTS } from '../../src/analytics/constants.js'
+import { encodeReport } from '../../src/analytics/wire.js'
+import { noisyRelease } from '../../src/analytics/release.js'
+import { periodStart } from '../../src/analytics/period.js'
+import { createNode, type CmeshNode } from '../../src/node/index.js'
+import { readFrames, sendFrame } from '../../src/sync/exchange/framing.js'
+import { tempDir } from '../helpers/temp.js'
+import { waitFor } from '../helpers/wait.js'
+
+const POLICY = { epsilonPerPeriod: 8, lifetimeEpsilon: 100 }
+
+async function startNode (t: TestContext, repo: string): Promise<CmeshNode> {
+  const node = await createNode({ repo, listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, minPeers: 0, analytics: { policy: POLICY, flushIntervalMs: 200 } })
+  t.after(async () => await node.stop().catch(() => {}))
+  return node
+}
+
+const ids = (n: CmeshNode): string[] => n.analytics.reports().map(r => Buffer.from(r.id).toString('hex')).sort()
+
+describe('releases that arrive: kept on disk, exchanged on connect', () => {
+  it('a restarted node keeps its releases; a node that joins later, or comes back after a partition, gets every earlier one', async t => {
+    const dir = tempDir(t)
+    const a = await startNode(t, join(dir, 'a'))
+    let b = await startNode(t, join(dir, 'b'))
+    await a.dial(b.addrs()[0]!)
+    await a.analytics.release({ epsilon: 1 })
+    await b.analytics.release({ epsilon: 1 })
+    await waitFor(() => ids(a).length === 2 && ids(b).length === 2, { what: 'both releases at a and b' })
+
+    // b restarts: what it held is on disk
+    const held = ids(b)
+    await b.stop()
+    // while b is down, a releases again: b misses it live
+    await a.analytics.release({ epsilon: 1 })
+    b = await startNode(t, join(dir, 'b'))
+    assert.deepEqual(ids(b), held, 'the restarted node kept the releases it had')
+
+    // c joins later, meeting only b, and b meets a again: every release reaches everyone by anti-entropy alone
+    const c = await startNode(t, join(dir, 'c'))
+    await c.dial(b.addrs()[0]!)
+    await waitFor(() => ids(c).length === 2, { what: 'c to get what b held' })
+    await b.dial(a.addrs()[0]!)
+    await waitFor(() => ids(b).length === 3, { what: 'b to get the release it missed while down' })
+    assert.ok(b.analytics.exchanges.some(e => e.stored > 0), 'b fetched by anti-entropy')
+    // c's next exchange (a timer in a daemon) brings it the one b caught up on
+    await waitFor(async () => { await c.analytics.exchange(); return ids(c).length === 3 }, { what: 'c to catch up through b' })
+    assert.deepEqual(ids(c), ids(a))
+    assert.deepEqual(ids(b), ids(a))
+    // nothing more to exchange once they agree
+    const again = await c.analytics.exchange()
+    assert.deepEqual(again, { stored: 0, asked: 0 })
+  })
+
+  it('a peer answering with a release not asked for, a malformed one, or an oversized list is refused, and nothing is kept', async t => {
+    const dir = tempDir(t)
+    const honest = await startNode(t, join(dir, 'honest'))
+    const faulty = await startNode(t, join(dir, 'faulty'))
+    let mode: 'other' | 'garbage' | 'huge' = 'other'
+    const start = periodStart('week', Date.now())
+    const release = (): Uint8Array => encodeReport(noisyRelease({ period: 'week', start, counters: {}, requested: new Set(), catalog: [], epsilon: 1, maxResources: 1 }))
+    // a program that speaks the protocol badly, in place of the faulty node's own answerer
+    await faulty.libp2p.unhandle(ANALYTICS_SYNC_PROTOCOL)
+    await faulty.libp2p.handle(ANALYTICS_SYNC_PROTOCOL, async (stream: Stream) => {
+      const frames = readFrames(stream, 1 << 20)[Symbol.asyncIterator]()
+      await frames.next()
+      const wanted = new Uint8Array(16).fill(7)
+      if (mode === 'huge') {
+        await sendFrame(stream, dagCbor.encode({ ids: [[start, Array.from({ length: 20_001 }, () => wanted)]] }))
+      } else {
+        await sendFrame(stream, dagCbor.encode({ ids: [[start, [wanted]]] }))
+        await frames.next()
+        await sendFrame(stream, mode === 'other' ? release() : new Uint8Array([0xa1, 0x61, 0x76, 0x01]))
+      }
+      await stream.close().catch(() => {})
+    })
+    await honest.dial(faulty.addrs()[0]!)
+    for (const [m, code] of [['other', 'ERR_PROTOCOL'], ['garbage', 'ERR_INVALID_REPORT'], ['huge', 'ERR_PROTOCOL']] as const) {
+      mode = m
+      await assert.rejects(honest.analytics.exchange(), { code }, m)
+    }
+    assert.equal(honest.analytics.reports().length, 0)
+  })
+
+  it('summaries and id lists are decoded strictly', () => {
+    const digest = new Uint8Array(16)
+    assert.deepEqual(decodeSummary(dagCbor.encode({ summary: [[0, 1, digest]] })), [[0, 1, digest]])
+    assert.throws(() => decodeSummary(dagCbor.encode({ summary: [[0, 1, new Uint8Array(3)]] })), { code: 'ERR_PROTOCOL' })
+    assert.throws(() => decodeSummary(dagCbor.encode({ summary: [], extra: 1 })), { code: 'ERR_PROTOCOL' })
+    assert.throws(() => decodeIds(dagCbor.encode({ want: [[0, Array.from({ length: MAX_SYNC_WANTS + 1 }, () => digest)]] }), 'want'), /more than/)
+    assert.throws(() => decodeIds(new Uint8Array([0xff]), 'ids'), { code: 'ERR_PROTOCOL' })
+  })
+})
