@@ -14,15 +14,21 @@ const pad = (start: number): string => String(start).padStart(15, '0')
  * goes first), so a flood of made-up releases cannot fill the disk.
  */
 export class ReleaseHoldings {
-  constructor (private readonly db: Database<Uint8Array, string>) {}
+  private readonly perPeriod: number
+  private readonly held: number
+
+  constructor (private readonly db: Database<Uint8Array, string>, limits: { perPeriod?: number, held?: number } = {}) {
+    this.perPeriod = limits.perPeriod ?? MAX_REPORTS_PER_PERIOD
+    this.held = limits.held ?? MAX_REPORTS_HELD
+  }
 
   /** Store a checked release (decoded and verified by the caller). */
   keep (bytes: Uint8Array, report: AnalyticsReport): 'stored' | 'duplicate' | 'full' {
     const prefix = `${pad(report.start)}:`
     const key = prefix + Buffer.from(report.id).toString('hex')
     if (this.db.get(key) !== undefined) return 'duplicate'
-    if (this.count(prefix) >= MAX_REPORTS_PER_PERIOD) return 'full'
-    if ((this.db.getStats() as { entryCount: number }).entryCount >= MAX_REPORTS_HELD) {
+    if (this.count(prefix) >= this.perPeriod) return 'full'
+    if ((this.db.getStats() as { entryCount: number }).entryCount >= this.held) {
       const [oldest] = [...this.db.getKeys({ limit: 1 })]
       // the newest periods are kept: a release older than everything held is refused rather than stored
       if (oldest === undefined || oldest.slice(0, 15) >= pad(report.start)) return 'full'
@@ -34,7 +40,7 @@ export class ReleaseHoldings {
 
   private count (prefix: string): number {
     let n = 0
-    for (const _ of this.db.getKeys({ start: prefix, end: prefix + '~', limit: MAX_REPORTS_PER_PERIOD })) n++
+    for (const _ of this.db.getKeys({ start: prefix, end: prefix + '~', limit: this.perPeriod })) n++
     return n
   }
 

@@ -96,3 +96,30 @@ describe('releases that arrive: kept on disk, exchanged on connect', () => {
     assert.throws(() => decodeIds(new Uint8Array([0xff]), 'ids'), { code: 'ERR_PROTOCOL' })
   })
 })
+
+describe('releases held on disk', () => {
+  it('are bounded per period and in all (the oldest period goes first), and forgotten past the window', async t => {
+    const { open } = await import('lmdb')
+    const { ReleaseHoldings } = await import('../../src/analytics/holdings.js')
+    const env = open({ path: join(tempDir(t), 'holdings.mdb') })
+    t.after(async () => await env.close())
+    const holdings = new ReleaseHoldings(env.openDB<Uint8Array, string>({ name: 'reports', encoding: 'binary' }), { perPeriod: 3, held: 5 })
+    const week = (w: number): number => periodStart('week', Date.UTC(2026, 9, 5) + w * 7 * 86_400_000)
+    const keep = (w: number): string => {
+      const r = noisyRelease({ period: 'week', start: week(w), counters: {}, requested: new Set(), catalog: [], epsilon: 1, maxResources: 1 })
+      return holdings.keep(encodeReport(r), r)
+    }
+    assert.deepEqual([keep(0), keep(0), keep(0), keep(0)], ['stored', 'stored', 'stored', 'full'], 'three a period')
+    assert.deepEqual([keep(1), keep(1)], ['stored', 'stored'])
+    // full: a newer period pushes the oldest out; an older one than all held is refused
+    assert.equal(keep(2), 'stored')
+    assert.deepEqual(holdings.summary(10).map(([start, count]) => [start, count]), [[week(2), 1], [week(1), 2]])
+    // full again: a release older than every period held is refused rather than pushing a newer one out
+    assert.deepEqual([keep(2), keep(2), keep(0)], ['stored', 'stored', 'full'])
+    const [, , digest] = holdings.summary(1)[0]!
+    assert.equal(digest.length, 16)
+    assert.equal(holdings.ids(week(1)).length, 2)
+    assert.equal(holdings.prune(week(2)), 2)
+    assert.equal(holdings.all().length, 3)
+  })
+})
