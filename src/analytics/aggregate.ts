@@ -141,8 +141,8 @@ export function combineReports (reports: AnalyticsReport[], options: CombineOpti
     for (const [root, p] of pop) {
       const noisyK = threshold + discreteLaplace(thresholdNoise, seeded(`${start}|${root}|${ids}`))
       const requesters = estimate(p.sum, p.variance, list.length)
-      // named only when even the low end of its 95 % interval passes the noisy threshold
-      if (p.sum - requesters.margin >= noisyK) popular.push({ root, title: options.titles?.get(root), requesters })
+      // named only when even the low end of its 95 % interval (of the clamped count) passes the noisy threshold
+      if (requesters.value - requesters.margin >= noisyK) popular.push({ root, title: options.titles?.get(root), requesters })
     }
     popular.sort((a, b) => b.requesters.value - a.requesters.value || (a.root < b.root ? -1 : 1))
     const nodesOnline = Math.max(...perRelease.values())
