@@ -131,8 +131,23 @@ export class AntiEntropy {
     }
   }
 
-  /** Exchange with one peer: what it holds that this node lacks is fetched, verified and kept. */
+  private readonly inFlight = new Map<string, Promise<AntiEntropyResult>>()
+
+  /**
+   * Exchange with one peer: what it holds that this node lacks is fetched, verified and kept. One exchange with a
+   * peer at a time: one asked for meanwhile (a timer, a second identify) gets the outcome of the one under way.
+   */
   async exchange (peer: PeerId, signal?: AbortSignal): Promise<AntiEntropyResult> {
+    const key = peer.toString()
+    let running = this.inFlight.get(key)
+    if (running === undefined) {
+      running = this.exchangeOnce(peer, signal).finally(() => this.inFlight.delete(key))
+      this.inFlight.set(key, running)
+    }
+    return await running
+  }
+
+  private async exchangeOnce (peer: PeerId, signal?: AbortSignal): Promise<AntiEntropyResult> {
     const timeout = AbortSignal.timeout(SYNC_TIMEOUT_MS)
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
     const stream = await this.libp2p.dialProtocol(peer, ANALYTICS_SYNC_PROTOCOL, { signal: combined })
