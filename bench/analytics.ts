@@ -24,9 +24,15 @@ import { createStore } from '../src/store/index.js'
 import { parseCid } from '../src/dag/cid.js'
 import { createNode } from '../src/node/index.js'
 import { parseRate } from '../src/policy/fairness/token-bucket.js'
+import { noiseBench } from './analytics-noise.js'
 import { parseBenchArgs, printTable } from './report.js'
 
-const args = parseBenchArgs(process.argv.slice(2), { mb: 32, seeders: 4, rate: '25MB/s', rounds: 9 })
+const args = parseBenchArgs(process.argv.slice(2), { mb: 32, seeders: 4, rate: '25MB/s', rounds: 9, noise: false })
+if (args.noise === true) {
+  // the margins of a report, apart (fast, no daemons): bench/analytics-noise.ts
+  await noiseBench(args)
+  process.exit(0)
+}
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-analytics-'))
 const BIN = fileURLToPath(new URL('../../bin/cmesh.js', import.meta.url))
 const daemons: ChildProcess[] = []

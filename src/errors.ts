@@ -400,6 +400,13 @@ export class InvalidReportError extends CmeshError {
   }
 }
 
+/** A secure aggregation round that cannot go on: below its threshold, a foreign cohort, a share that does not decrypt. */
+export class SecureAggregationError extends CmeshError {
+  constructor (message: string) {
+    super('ERR_SECURE_AGGREGATION', message)
+  }
+}
+
 // --- fairness (src/policy/fairness/policy-file.ts) ---
 
 /** The repository's policy.json (fairness, priorities) is not valid. */

@@ -91,6 +91,6 @@ export {
   MirrorError, BadSignatureError, UntrustedKeyError, RollbackError, ExpiredError, TooLargeError, MixAndMatchError, InvalidManifestError,
   ReleaseNotFoundError, KeyError, DagTooLargeError, GovernanceError, CollectionNotFoundError, InvalidAnnouncementError, UnauthorizedError,
   AnnouncementExpiredError, ReplayError, QuotaError, ResourceNotFoundError, InvalidUrlError, ForbiddenDestinationError, ApiAuthError,
-  UrlUnavailableError, OriginStatusError, BadClaimError, AnalyticsPolicyError, PrivacyBudgetError, InvalidReportError, PolicyFileError,
-  BufferBudgetError, ConfigError, ArchiveError, ArchiveRebuildError
+  UrlUnavailableError, OriginStatusError, BadClaimError, AnalyticsPolicyError, PrivacyBudgetError, InvalidReportError, SecureAggregationError,
+  PolicyFileError, BufferBudgetError, ConfigError, ArchiveError, ArchiveRebuildError
 } from './errors.js'

@@ -2,12 +2,18 @@ import { createHash } from 'node:crypto'
 import { DEFAULT_POPULARITY_THRESHOLD, DEFAULT_THRESHOLD_NOISE, QUANTITIES, type PeriodName } from './constants.js'
 import { discreteLaplace, discreteLaplaceVariance, type Uniform } from '../policy/privacy/privacy-noise.js'
 import { periodHours, periodLabel, periodStart } from './period.js'
+import { epsilonShares } from './release.js'
 import type { AnalyticsReport } from './wire.js'
 
-/** A noisy community total and its 95 % error margin (1.96 standard deviations of the summed noise). */
+/**
+ * A noisy community total and its 95 % error margin (1.96 standard deviations of the summed noise). The value is
+ * clamped to what the releases make possible (0 up to the sum of the nodes' caps): post-processing, no privacy cost.
+ */
 export interface Estimate {
   value: number
   margin: number
+  /** The margin is larger than the value: the figure cannot be told from nothing, and reads "too noisy". */
+  tooNoisy: boolean
 }
 
 export interface PopularResource {
@@ -36,12 +42,12 @@ export interface CommunityPeriod {
   /** null while the bytes in are not above their noise margin (too few nodes to tell). */
   savedShare: number | null
   /** MB moved into the community's nodes per hour (peers, mirrors, origin). */
-  throughputMBPerHour: number
+  throughputMBPerHour: Estimate
   /** Errors per resource fetched; null while the resources fetched are not above their noise margin. */
   errorRate: number | null
   newNodes: Estimate
-  /** Mean peers a node sees on its own network segment. */
-  segmentPeers: number | null
+  /** Mean peers a node sees on its own network segment, at most the other nodes that reported (and the cap). */
+  segmentPeers: Estimate
 }
 
 export interface CommunityReport {
@@ -68,7 +74,17 @@ export interface CombineOptions {
   now?: () => number
 }
 
-const estimate = (value: number, variance: number): Estimate => ({ value, margin: 1.96 * Math.sqrt(variance) })
+/** An estimate from a noisy sum, clamped to [0, max] and marked too noisy when its margin passes it. */
+export function estimate (value: number, variance: number, max = Infinity): Estimate {
+  const margin = 1.96 * Math.sqrt(variance)
+  const clamped = Math.min(Math.max(0, value), Math.max(0, max))
+  return { value: clamped, margin, tooNoisy: margin > clamped }
+}
+
+/** The cap (sensitivity) a release used for `key`: its noise scale times the epsilon each scalar got. */
+function releasedCap (r: AnalyticsReport, key: string): number {
+  return Math.round(r.scales[key]! * epsilonShares(r.epsilon).scalar)
+}
 
 /**
  * Deterministic noise for the threshold of one resource in one period, seeded by the reports combined: the same
@@ -102,7 +118,8 @@ export function combineReports (reports: AnalyticsReport[], options: CombineOpti
   for (const [start, list] of [...groups].sort((a, b) => a[0] - b[0])) {
     const sums: Record<string, number> = {}
     const vars: Record<string, number> = {}
-    for (const q of QUANTITIES) { sums[q.key] = 0; vars[q.key] = 0 }
+    const caps: Record<string, number> = {}
+    for (const q of QUANTITIES) { sums[q.key] = 0; vars[q.key] = 0; caps[q.key] = 0 }
     const pop = new Map<string, { sum: number, variance: number }>()
     const perRelease = new Map<number, number>()
     for (const r of list) {
@@ -110,6 +127,7 @@ export function combineReports (reports: AnalyticsReport[], options: CombineOpti
       for (const q of QUANTITIES) {
         sums[q.key]! += r.values[q.key]!
         vars[q.key]! += discreteLaplaceVariance(r.scales[q.key]!)
+        caps[q.key]! += releasedCap(r, q.key)
       }
       for (const [root, bit] of r.popular) {
         const p = pop.get(root) ?? { sum: 0, variance: 0 }
@@ -122,12 +140,17 @@ export function combineReports (reports: AnalyticsReport[], options: CombineOpti
     const popular: PopularResource[] = []
     for (const [root, p] of pop) {
       const noisyK = threshold + discreteLaplace(thresholdNoise, seeded(`${start}|${root}|${ids}`))
-      if (p.sum >= noisyK) popular.push({ root, title: options.titles?.get(root), requesters: estimate(p.sum, p.variance) })
+      const requesters = estimate(p.sum, p.variance, list.length)
+      // named only when even the low end of its 95 % interval (of the clamped count) passes the noisy threshold
+      if (requesters.value - requesters.margin >= noisyK) popular.push({ root, title: options.titles?.get(root), requesters })
     }
     popular.sort((a, b) => b.requesters.value - a.requesters.value || (a.root < b.root ? -1 : 1))
+    const nodesOnline = Math.max(...perRelease.values())
+    // a node sees at most the other nodes of the community on its segment (those that report: a bound, not a count)
+    caps.segmentPeers = Math.min(caps.segmentPeers!, list.length * Math.max(0, nodesOnline - 1))
     const totals: Record<string, Estimate> = {}
-    for (const q of QUANTITIES) totals[q.key] = estimate(sums[q.key]!, vars[q.key]!)
-    const pos = (k: string): number => Math.max(0, sums[k]!)
+    for (const q of QUANTITIES) totals[q.key] = estimate(sums[q.key]!, vars[q.key]!, caps[q.key])
+    const pos = (k: string): number => totals[k]!.value
     const saved = pos('peerMB') + pos('savedMB')
     const inbound = saved + pos('externalMB') + pos('mirrorMB')
     // a ratio of noisy totals means something only when its denominator stands above its noise
@@ -137,16 +160,16 @@ export function combineReports (reports: AnalyticsReport[], options: CombineOpti
       start,
       label: periodLabel(period, start),
       hours,
-      nodesOnline: Math.max(...perRelease.values()),
+      nodesOnline,
       reports: list.length,
       totals,
       popular: popular.slice(0, options.top ?? 10),
-      savedMB: estimate(saved, vars.peerMB! + vars.savedMB!),
+      savedMB: estimate(saved, vars.peerMB! + vars.savedMB!, caps.peerMB! + caps.savedMB!),
       savedShare: inbound > 0 && significant(inbound, ['peerMB', 'savedMB', 'externalMB', 'mirrorMB']) ? saved / inbound : null,
-      throughputMBPerHour: (pos('peerMB') + pos('mirrorMB') + pos('externalMB')) / hours,
+      throughputMBPerHour: estimate((pos('peerMB') + pos('mirrorMB') + pos('externalMB')) / hours, (vars.peerMB! + vars.mirrorMB! + vars.externalMB!) / hours ** 2),
       errorRate: pos('resources') > 0 && significant(pos('resources'), ['resources']) ? pos('errors') / pos('resources') : null,
       newNodes: totals.newNode!,
-      segmentPeers: list.length > 0 ? pos('segmentPeers') / list.length : null
+      segmentPeers: estimate(pos('segmentPeers') / list.length, vars.segmentPeers! / list.length ** 2)
     })
   }
   return {

@@ -1,18 +1,21 @@
+import type { Libp2p } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import { AnalyticsPolicyError } from '../errors.js'
 import type { Pubsub } from '../sync/net/pubsub.js'
 import { PrivacyLedger, type BudgetState } from '../policy/privacy/privacy-budget.js'
-import { COUNTERS, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_RELEASE_CHECK_MS, GAUGES, MAX_POPULARITY_ENTRIES } from './constants.js'
+import { AntiEntropy, type AntiEntropyResult } from './anti-entropy.js'
+import {
+  COUNTERS, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_RELEASE_CHECK_MS, DEFAULT_SYNC_INTERVAL_MS, GAUGES, MAX_POPULARITY_ENTRIES, RELEASE_PAST_WINDOW_MS
+} from './constants.js'
 import { MetricsStore, NO_METRICS, type Metrics } from './counters.js'
-import { AnalyticsGossip } from './gossip.js'
+import { AnalyticsGossip, verifyRelease } from './gossip.js'
+import { ReleaseHoldings } from './holdings.js'
 import { secureUniform, type Uniform } from '../policy/privacy/privacy-noise.js'
 import { periodEnd, periodStart } from './period.js'
 import { parseAnalyticsPolicy, readAnalyticsPolicy, type AnalyticsPolicy } from './policy.js'
 import { noisyRelease } from './release.js'
-import { decodeReport, encodeReport, type AnalyticsReport } from './wire.js'
+import { encodeReport, type AnalyticsReport } from './wire.js'
 
-/** Reports kept per period at most (own and heard): a flood of made-up reports cannot fill the disk. */
-const MAX_REPORTS_PER_PERIOD = 10_000
 /** A daemon gossips its own recent releases again this often, for nodes that joined since (ms). */
 const REPUBLISH_MS = 10 * 60_000
 
@@ -27,6 +30,8 @@ export interface AnalyticsOptions {
   autoRelease?: boolean
   /** How often auto-release looks for a closed period not yet released (ms). @default 60000 */
   releaseCheckMs?: number
+  /** Besides on every new connection, exchange releases held with one connected peer this often (ms). @default 300000 */
+  syncIntervalMs?: number
   /** Clock (tests). @default Date.now */
   now?: () => number
   /** Source of noise (tests). @default node:crypto */
@@ -36,6 +41,8 @@ export interface AnalyticsOptions {
 /** What analytics reads from the running node: gossip, how many peers it has, the public resources it knows. */
 export interface AnalyticsLinks {
   pubsub?: Pubsub
+  /** The node's libp2p: releases held are exchanged with every peer it meets (anti-entropy). */
+  libp2p?: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getPeers' | 'addEventListener' | 'removeEventListener'>
   /** Peers connected now, and how many of them are on this node's own segment. */
   peers?: () => { connected: number, segment: number }
   /** Roots of the resources in force in the node's collections, newest first. */
@@ -50,6 +57,28 @@ export interface ReleaseResult {
   budget: BudgetState
 }
 
+/** What `cmesh report --release` says of a release: no value of it, only what was spent and where it went. */
+export interface ReleaseSummary {
+  period: string
+  /** Start of the period released (ISO 8601). */
+  start: string
+  epsilon: number
+  /** Peers the release was sent to at once; the others get it by anti-entropy when they meet this node. */
+  recipients: number
+  /** Epsilon spent on the period and over the node's lifetime, after this release. */
+  spent: { period: number, lifetime: number }
+}
+
+export function describeRelease (r: ReleaseResult): ReleaseSummary {
+  return {
+    period: r.report.period,
+    start: new Date(r.report.start).toISOString(),
+    epsilon: r.report.epsilon,
+    recipients: r.recipients,
+    spent: { period: r.budget.period, lifetime: r.budget.lifetime }
+  }
+}
+
 /**
  * A node's analytics: local counters (node.metrics), the privacy ledger, differentially private releases per
  * period over gossip, and the community aggregates heard from others.
@@ -59,9 +88,14 @@ export class Analytics {
   readonly metrics: Metrics
   /** Auto-release looks done so far (a test waits for them, rather than for some time to pass). */
   releaseChecks = 0
+  /** Anti-entropy exchanges this node started that finished, and what they brought (tests wait on these). */
+  readonly exchanges: AntiEntropyResult[] = []
   private readonly store: MetricsStore | undefined
   private readonly ledger: PrivacyLedger | undefined
+  private readonly holdings: ReleaseHoldings | undefined
   private gossip: AnalyticsGossip | undefined
+  private sync: AntiEntropy | undefined
+  private syncStarted: Promise<void> | undefined
   private links: AnalyticsLinks = {}
   private readonly timers: NodeJS.Timeout[] = []
   private readonly now: () => number
@@ -74,6 +108,8 @@ export class Analytics {
     this.enabled = init.enabled ?? this.policy().enabled
     this.store = this.enabled ? new MetricsStore(repo, this.now) : undefined
     this.ledger = this.store === undefined ? undefined : new PrivacyLedger(this.store.ledger)
+    this.holdings = this.store === undefined ? undefined : new ReleaseHoldings(this.store.reportsDb)
+    this.holdings?.prune(this.now() - RELEASE_PAST_WINDOW_MS)
     this.metrics = this.store ?? NO_METRICS
   }
 
@@ -89,6 +125,11 @@ export class Analytics {
       this.gossip = new AnalyticsGossip(links.pubsub, (bytes, report) => this.keep(bytes, report), this.now)
       this.gossip.start()
     }
+    if (links.libp2p !== undefined && this.holdings !== undefined) {
+      const sync = this.sync = new AntiEntropy(links.libp2p, { holdings: this.holdings, receive: bytes => this.receive(bytes) })
+      sync.onExchange = r => { this.exchanges.push(r); if (this.exchanges.length > 100) this.exchanges.shift() }
+      this.syncStarted = sync.start()
+    }
     const every = (ms: number, fn: () => Promise<unknown>): void => {
       const t = setInterval(() => { void fn().catch(() => {}) }, ms)
       t.unref()
@@ -99,6 +140,7 @@ export class Analytics {
       every(this.init.releaseCheckMs ?? DEFAULT_RELEASE_CHECK_MS, async () => await this.releaseClosed().finally(() => { this.releaseChecks++ }))
       every(REPUBLISH_MS, async () => await this.republish())
     }
+    if (this.sync !== undefined) every(this.init.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS, async () => await this.exchange())
   }
 
   /** Count uptime and sample the peer gauges, then write the counters. */
@@ -126,6 +168,13 @@ export class Analytics {
     if (this.ledger.state(previous).period > 0) return
     if (this.ledger.state(previous).lifetime + policy.epsilonPerPeriod > policy.lifetimeEpsilon) return
     await this.release({ at: previous })
+  }
+
+  /** Exchange the releases held with one connected peer (also done with every peer on connecting). */
+  async exchange (): Promise<AntiEntropyResult | undefined> {
+    const r = await this.sync?.exchangeWithAny()
+    if (r !== undefined) this.sync?.onExchange?.(r)
+    return r
   }
 
   private async republish (): Promise<void> {
@@ -187,35 +236,18 @@ export class Analytics {
 
   /** Store a checked report (own or heard). */
   private keep (bytes: Uint8Array, report: AnalyticsReport): 'stored' | 'duplicate' | 'full' {
-    const db = this.store?.reportsDb
-    if (db === undefined) return 'full'
-    const prefix = `${String(report.start).padStart(15, '0')}:`
-    const key = prefix + Buffer.from(report.id).toString('hex')
-    if (db.get(key) !== undefined) return 'duplicate'
-    let n = 0
-    for (const _ of db.getKeys({ start: prefix, end: prefix + '~', limit: MAX_REPORTS_PER_PERIOD })) n++
-    if (n >= MAX_REPORTS_PER_PERIOD) return 'full'
-    db.putSync(key, bytes)
-    return 'stored'
+    return this.holdings?.keep(bytes, report) ?? 'full'
   }
 
   /** Check and keep a report received some other way than gossip (throws ERR_INVALID_REPORT). */
   receive (bytes: Uint8Array): string {
-    if (this.gossip !== undefined) return this.gossip.receive(bytes)
-    return this.keep(bytes, decodeReport(bytes))
+    const report = verifyRelease(bytes, this.now())
+    return report === 'stale' ? 'stale' : this.keep(bytes, report)
   }
 
   /** Every aggregate held: this node's releases and those heard from the community. */
   reports (): AnalyticsReport[] {
-    const db = this.store?.reportsDb
-    if (db === undefined) return []
-    const out: AnalyticsReport[] = []
-    for (const { value } of db.getRange({})) {
-      try {
-        out.push(decodeReport(value))
-      } catch {}
-    }
-    return out
+    return this.holdings?.all() ?? []
   }
 
   /** Lifetime totals of this node's counters (local only: for /metrics). */
@@ -228,6 +260,9 @@ export class Analytics {
     this.timers.length = 0
     this.gossip?.stop()
     this.gossip = undefined
+    await this.syncStarted?.catch(() => {})
+    await this.sync?.stop()
+    this.sync = undefined
     if (this.store !== undefined) {
       await this.tick().catch(() => {})
       await this.store.close()

@@ -10,6 +10,37 @@ export const ANALYTICS_TOPIC = '/cmesh/analytics/1.0.0'
 /** Largest encoded aggregate accepted from the topic (a report holds at most MAX_POPULARITY_ENTRIES resources). */
 export const MAX_REPORT_BYTES = 16 * 1024
 
+/** Protocol peers use to exchange the releases they hold (anti-entropy: each asks every peer it meets). */
+export const ANALYTICS_SYNC_PROTOCOL = '/cmesh/analytics-sync/1.0.0'
+
+/** Releases a node keeps per period at most (own and heard): a flood of made-up releases cannot fill the disk. */
+export const MAX_REPORTS_PER_PERIOD = 10_000
+
+/** Releases a node keeps in all at most; past it the oldest period is dropped. */
+export const MAX_REPORTS_HELD = 50_000
+
+/** Periods one anti-entropy summary covers at most (the newest held). */
+export const MAX_SUMMARY_PERIODS = 256
+
+/** Release ids one anti-entropy answer lists at most, and releases one exchange asks for at most. */
+export const MAX_SYNC_IDS = 20_000
+export const MAX_SYNC_WANTS = 2_000
+
+/** Largest anti-entropy message (a list of MAX_SYNC_IDS ids, with room for its framing). */
+export const MAX_SYNC_MESSAGE_BYTES = 512 * 1024
+
+/** One anti-entropy exchange gives up after this long (ms). */
+export const SYNC_TIMEOUT_MS = 30_000
+
+/** Inbound anti-entropy streams a peer may hold open at once. */
+export const SYNC_MAX_INBOUND_STREAMS = 2
+
+/** A daemon also exchanges with one connected peer this often, besides on every new connection (ms). */
+export const DEFAULT_SYNC_INTERVAL_MS = 5 * 60_000
+
+/** Releases older than this are forgotten, and refused from the network (ms). */
+export const RELEASE_PAST_WINDOW_MS = 400 * 24 * 3600_000
+
 /** Counters are kept in memory and written to LMDB in one transaction this often (ms). */
 export const DEFAULT_FLUSH_INTERVAL_MS = 5000
 

@@ -90,6 +90,7 @@ export function analyticsLinks (node: { libp2p: Libp2p, collections: Collections
   const libp2p = node.libp2p
   return {
     pubsub: (libp2p.services as { pubsub?: Pubsub }).pubsub,
+    libp2p,
     peers: () => {
       const subnets = localSubnets()
       const peers = libp2p.getPeers()

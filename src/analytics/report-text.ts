@@ -5,9 +5,10 @@ export function fmt (n: number, digits = 0): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
 }
 
-/** A noisy total for display: never below zero, with its margin. */
+/** A noisy total for display, with its margin; "too noisy" first when the margin is larger than the value. */
 export function est (e: Estimate, digits = 0): string {
-  return `${fmt(Math.max(0, e.value), digits)} ± ${fmt(e.margin, digits)}`
+  const text = `${fmt(Math.max(0, e.value), digits)} ± ${fmt(e.margin, digits)}`
+  return e.tooNoisy ? `too noisy (${text})` : text
 }
 
 export const pct = (x: number | null): string => x === null ? 'too noisy' : `${(100 * x).toFixed(1)} %`
@@ -18,7 +19,9 @@ const mdCell = (s: string): string => s.replace(/[\\|`*_[\]<>#]/g, c => `\\${c}`
 export function explain (r: CommunityReport): string {
   return `Every figure is a sum of differentially private releases (epsilon ${r.epsilon} per node per period): ` +
     'each node adds noise to its own counts before they leave it, so no figure reveals what any one member did. ' +
-    `± is a 95 % margin of that noise. A resource is named only when its noisy count of requesting nodes passes a noisy threshold (k = ${r.threshold}).`
+    '± is a 95 % margin of that noise; a figure whose margin is larger than itself reads "too noisy", and totals are held to what the ' +
+    'nodes could have done (never below zero, uptime at most the period). ' +
+    `A resource is named only when its noisy count of requesting nodes clears a noisy threshold (k = ${r.threshold}) by its margin.`
 }
 
 /** The Markdown report: a newsletter section. */
@@ -31,7 +34,7 @@ export function reportMarkdown (r: CommunityReport): string {
     '| period | nodes online | uptime h | MB in / h | error rate | segment peers |',
     '| --- | ---: | ---: | ---: | ---: | ---: |'
   )
-  for (const p of r.periods) out.push(`| ${p.label} | ${p.nodesOnline} | ${est(p.totals.uptimeHours!)} | ${fmt(p.throughputMBPerHour, 1)} | ${pct(p.errorRate)} | ${p.segmentPeers === null ? 'n/a' : fmt(p.segmentPeers, 1)} |`)
+  for (const p of r.periods) out.push(`| ${p.label} | ${p.nodesOnline} | ${est(p.totals.uptimeHours!)} | ${est(p.throughputMBPerHour, 1)} | ${pct(p.errorRate)} | ${est(p.segmentPeers, 1)} |`)
   out.push(
     '',
     '## Community benefit',
@@ -62,16 +65,17 @@ const csvCell = (v: string | number | null): string => {
 
 /** The CSV report: one row per period and figure (period, section, name, value, margin), for a spreadsheet. */
 export function reportCsv (r: CommunityReport): string {
-  const rows: Array<Array<string | number | null>> = [['period', 'period_start', 'section', 'name', 'value', 'margin95']]
+  const rows: Array<Array<string | number | null>> = [['period', 'period_start', 'section', 'name', 'value', 'margin95', 'too_noisy']]
   const add = (p: CommunityPeriod, section: string, name: string, value: number | null, margin: number | null = null): void => {
-    rows.push([p.label, new Date(p.start).toISOString(), section, name, value, margin])
+    rows.push([p.label, new Date(p.start).toISOString(), section, name, value, margin, margin === null ? null : String(value === null || margin > value)])
   }
+  const round = (x: number, digits: number): number => Number(x.toFixed(digits))
   for (const p of r.periods) {
     add(p, 'health', 'nodesOnline', p.nodesOnline)
     add(p, 'health', 'reports', p.reports)
-    add(p, 'health', 'throughputMBPerHour', Number(p.throughputMBPerHour.toFixed(3)))
+    add(p, 'health', 'throughputMBPerHour', round(p.throughputMBPerHour.value, 3), round(p.throughputMBPerHour.margin, 3))
     add(p, 'health', 'errorRate', p.errorRate)
-    add(p, 'health', 'segmentPeers', p.segmentPeers)
+    add(p, 'health', 'segmentPeers', round(p.segmentPeers.value, 2), round(p.segmentPeers.margin, 2))
     for (const [k, e] of Object.entries(p.totals)) add(p, 'totals', k, e.value, Number(e.margin.toFixed(2)))
     add(p, 'benefit', 'savedMB', p.savedMB.value, Number(p.savedMB.margin.toFixed(2)))
     add(p, 'benefit', 'savedShare', p.savedShare === null ? null : Number(p.savedShare.toFixed(4)))

@@ -4,6 +4,7 @@
  * `openNodeClient` (client.ts) picks one; the commands call only this interface.
  */
 import type { CID } from 'multiformats/cid'
+import type { ReleaseSummary } from '../analytics/analytics.js'
 import type { NodeOptions, PeerInfo } from '../node/index.js'
 import type { CollectionOp } from '../sync/collections/collection-ops.js'
 import type { PeerFairness } from '../sync/exchange/block-service.js'
@@ -71,6 +72,8 @@ export interface NodeClient {
   stats: () => Promise<StatsReport>
   /** Get a URL through the community cache. */
   fetchUrl: (url: string) => Promise<UrlReport>
+  /** Release this node's aggregate of the current period now (the period is then closed for it). */
+  releaseReport: () => Promise<ReleaseSummary>
   /** Run a collection operation (join, list, leave, share, retract, browse). */
   collection: (op: CollectionOp) => Promise<unknown>
   /** Stop the node of the command's own, if one was started; nothing for a daemon. */

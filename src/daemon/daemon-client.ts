@@ -1,5 +1,6 @@
 /** The node client over the control API of the daemon running on the repository. */
 import type { CID } from 'multiformats/cid'
+import type { ReleaseSummary } from '../analytics/analytics.js'
 import type { PeerInfo } from '../node/index.js'
 import type { CollectionOp } from '../sync/collections/collection-ops.js'
 import type { PeerFairness } from '../sync/exchange/block-service.js'
@@ -42,6 +43,11 @@ export class DaemonClient implements NodeClient {
     if (!res.ok) throw await apiError(res)
     const meta = JSON.parse(decodeURIComponent(res.headers.get('x-cmesh-result') ?? '{}')) as Record<string, unknown>
     return { meta, body: res.body as unknown as AsyncIterable<Uint8Array> }
+  }
+
+  /** The daemon releases and gossips it to its peers at once. */
+  async releaseReport (): Promise<ReleaseSummary> {
+    return await callApi(this.endpoint, 'POST', '/api/v0/report/release') as ReleaseSummary
   }
 
   /** The daemon runs it and publishes at once. */

@@ -1,6 +1,7 @@
 /** The node client over a node of the command's own: started on the first operation that needs it, stopped on close. */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { CID } from 'multiformats/cid'
+import { Analytics, describeRelease, type ReleaseSummary } from '../analytics/analytics.js'
 import { readLedger } from '../policy/fairness/ledger.js'
 import { createNode, type CmeshNode } from '../node/index.js'
 import { resolveRepo } from '../store/index.js'
@@ -47,6 +48,16 @@ export class OwnNodeClient implements NodeClient {
   async fetchUrl (url: string): Promise<UrlReport> {
     const r = await (await this.started()).fetchUrl(url)
     return { meta: describeResponse(r), body: r.body() }
+  }
+
+  /** Released into the repository (no node is started): peers get it by anti-entropy when a daemon next runs. */
+  async releaseReport (): Promise<ReleaseSummary> {
+    const analytics = new Analytics(resolveRepo(this.options.repo), { enabled: true })
+    try {
+      return describeRelease(await analytics.release())
+    } finally {
+      await analytics.stop()
+    }
   }
 
   /** A share is signed and stored in the repository; neighbours get it by anti-entropy when a daemon next runs. */

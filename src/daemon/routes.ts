@@ -4,6 +4,7 @@
  * that declares one, up to the route's cap. A handler returns the JSON to answer with 200, or answers itself.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { describeRelease } from '../analytics/analytics.js'
 import { monitorHandler } from '../analytics/monitor.js'
 import { monitorSource } from '../analytics/node-hooks.js'
 import { parseCid } from '../dag/cid.js'
@@ -117,6 +118,11 @@ export const ROUTES: readonly Route[] = [
       if (!wantsStream(req)) return await updateWithProgress(node, name, options)
       return await streamed(res, async onProgress => await updateWithProgress(node, name, options, onProgress))
     }
+  },
+  {
+    method: 'POST',
+    path: '/api/v0/report/release',
+    handler: async ({ node }) => describeRelease(await node.analytics.release())
   },
   {
     method: 'POST',

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test'
 import { combineReports } from '../../src/analytics/aggregate.js'
 import { Analytics } from '../../src/analytics/analytics.js'
 import { QUANTITIES } from '../../src/analytics/constants.js'
+import { discreteLaplaceShare, minimumContributors } from '../../src/analytics/noise-shares.js'
 import { discreteLaplace, discreteLaplacePmf } from '../../src/policy/privacy/privacy-noise.js'
 import { periodEnd, periodStart } from '../../src/analytics/period.js'
 import { epsilonShares, noisyRelease, quantityCap, type ReleaseInput } from '../../src/analytics/release.js'
@@ -134,6 +135,36 @@ describe('differential privacy of released reports', () => {
     const withMember = community([member(0, true, popularEpsilon), ...others], RUNS, count)
     const without = community([member(0, false, popularEpsilon), ...others], RUNS, count)
     assert.ok(provenRatio(withMember, without) <= Math.E)
+  })
+})
+
+describe('differential privacy of the community sum under secure aggregation', () => {
+  /**
+   * The sum a secure aggregation round gives: each member's value clamped to the cap plus its share of noise of
+   * scale cap / epsilon cut for minimumContributors(cohort) shares. Only the sum is ever seen.
+   */
+  function community (values: number[], cohort: number, cap: number, epsilon: number, runs: number): number[] {
+    const parts = minimumContributors(cohort)
+    return Array.from({ length: runs }, () => values.reduce((s, v) => s + Math.min(cap, Math.max(0, v)) + discreteLaplaceShare(cap / epsilon, parts), 0))
+  }
+
+  it('differencing: two communities differing in what one member did, at the smallest size that unmasks, stay within e^epsilon', () => {
+    // who contributed is public (as the count of releases is today): the guarantee covers what a member did. A
+    // cohort of 6 unmasks with 4 contributions, whose noise is then exactly the full scale: the tightest case
+    const cap = 20
+    const others = [3, 17, 0]
+    const withMember = community([cap, ...others], 6, cap, 1, RUNS)
+    const without = community([0, ...others], 6, cap, 1, RUNS)
+    assert.ok(provenRatio(withMember, without) <= Math.E, 'what the member did shows through the sum')
+    const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
+    assert.ok(mean(withMember) - mean(without) > cap / 2, 'the sum carries the member\'s value on average')
+  })
+
+  it('the same test catches shares cut for too many contributors (noise for 8 when 4 may unmask)', () => {
+    const cap = 20
+    const parts = 8
+    const run = (values: number[]): number[] => Array.from({ length: RUNS }, () => values.reduce((s, v) => s + v + discreteLaplaceShare(cap, parts), 0))
+    assert.ok(provenRatio(run([cap, 3, 17, 0]), run([0, 3, 17, 0])) > Math.E)
   })
 })
 

@@ -111,3 +111,92 @@ describe('community reports', () => {
     assert.ok(weekly.periods[0]!.totals.servedMB!.margin > weekly.periods[1]!.totals.servedMB!.margin)
   })
 })
+
+describe('figures people can trust', () => {
+  /** n nodes of a day, each with the same counters, noised from a seeded generator (the same draws every run). */
+  function day (n: number, counters: Record<string, number>, epsilon: number, seed: number, requested = 0): ReturnType<typeof noisyRelease>[] {
+    const uniform = seededUniform(seed)
+    return Array.from({ length: n }, (_, i) => noisyRelease({
+      period: 'day',
+      start: DAY,
+      counters,
+      requested: new Set(i < requested ? [ROOT] : []),
+      catalog: [ROOT],
+      epsilon,
+      maxResources: 1
+    }, uniform))
+  }
+  const SMALL = { 'bytes.received.peer': 20e6, 'uptime.seconds': 20 * 3600, 'segment.peers': 3, 'peers.seen': 3 }
+
+  it('a small community at epsilon 1: headline figures read "too noisy" beside their margin, nothing is named', () => {
+    // 4 nodes, as an operator saw them: every headline figure is well inside its noise
+    for (let seed = 1; seed <= 20; seed++) {
+      const report = combineReports(day(4, SMALL, 1, seed, 4), { period: 'day', threshold: 2 })
+      const p = report.periods[0]!
+      assert.ok(p.savedMB.tooNoisy, `seed ${seed}: saved ${p.savedMB.value} ± ${p.savedMB.margin}`)
+      assert.equal(p.popular.length, 0, `seed ${seed}: a resource at ${JSON.stringify(p.popular[0]?.requesters)} was named`)
+      const html = renderReport(report, 'html')
+      const glance = html.slice(html.indexOf('At a glance'), html.indexOf('Network health'))
+      assert.match(glance, /too noisy<\/div>external bandwidth saved <span class="note">\([\d,]+ ± [\d,]+ MB\)/)
+      assert.match(glance, /peers on a node&#39;s own segment \(mean\)/)
+      assert.doesNotMatch(glance, /<div class="big">[\d,]+ MB<\/div>(?!<div class="margin">)/, 'no figure without its margin')
+      assert.match(renderReport(report, 'md'), /too noisy \([\d,]+ ± [\d,]+\) MB/)
+    }
+  })
+
+  it('totals are clamped to what the nodes could have done: never negative, uptime within the period, segment peers below the nodes', () => {
+    let clampedLow = 0
+    let clampedHigh = 0
+    for (let seed = 1; seed <= 30; seed++) {
+      const reports = day(4, SMALL, 1, seed)
+      const p = combineReports(reports, { period: 'day' }).periods[0]!
+      const raw = (k: string): number => reports.reduce((s, r) => s + r.values[k]!, 0)
+      for (const [k, e] of Object.entries(p.totals)) assert.ok(e.value >= 0, `seed ${seed}: ${k} = ${e.value}`)
+      assert.ok(p.totals.uptimeHours!.value <= 4 * 24, `uptime ${p.totals.uptimeHours!.value} h of 4 nodes in a day`)
+      assert.ok(p.segmentPeers.value <= 3, `segment peers ${p.segmentPeers.value} of 4 nodes`)
+      assert.ok(p.totals.newNode!.value <= 4)
+      if (raw('uptimeHours') < 0 || raw('peers') < 0) clampedLow++
+      if (raw('uptimeHours') > 96 || raw('segmentPeers') > 12) clampedHigh++
+      const json = JSON.parse(renderReport(combineReports(reports, { period: 'day' }), 'json')) as { periods: Array<{ totals: Record<string, { value: number }> }> }
+      assert.ok(Object.values(json.periods[0]!.totals).every(e => e.value >= 0))
+      const csv = renderReport(combineReports(reports, { period: 'day' }), 'csv')
+      for (const line of csv.trim().split('\n').slice(1)) assert.doesNotMatch(line.split(',')[4]!, /^-/, line)
+    }
+    // the raw sums did go out of range: the clamps were put to work
+    assert.ok(clampedLow > 0 && clampedHigh > 0, `low ${clampedLow}, high ${clampedHigh}`)
+  })
+
+  it('a figure above its margin shows value ± margin; a resource is named only when its count clears the threshold by the margin', () => {
+    // 40 nodes at epsilon 50 and 10 MB caps: every figure far above its noise
+    const uniform = seededUniform(7)
+    const reports = Array.from({ length: 40 }, (_, i) => noisyRelease({
+      period: 'day',
+      start: DAY,
+      counters: { ...SMALL, 'bytes.received.peer': 10e6 },
+      requested: new Set(i < 30 ? [ROOT] : []),
+      catalog: [ROOT],
+      epsilon: 50,
+      maxResources: 1,
+      caps: { peerMB: 70, savedMB: 70, externalMB: 70, mirrorMB: 70, segmentPeers: 5 }
+    }, uniform))
+    const report = combineReports(reports, { period: 'day', threshold: 5, titles: new Map([[ROOT, 'Lesson']]) })
+    const p = report.periods[0]!
+    assert.equal(p.savedMB.tooNoisy, false)
+    assert.ok(Math.abs(p.savedMB.value - 400) <= p.savedMB.margin * 2, `${p.savedMB.value} ± ${p.savedMB.margin}`)
+    assert.equal(p.popular[0]?.title, 'Lesson')
+    assert.ok(p.popular[0]!.requesters.value - p.popular[0]!.requesters.margin >= 5)
+    const html = renderReport(report, 'html')
+    const glance = html.slice(html.indexOf('At a glance'), html.indexOf('Network health'))
+    assert.match(glance, /<div class="big">[\d,]+ MB<\/div><div class="margin">± [\d,]+ MB<\/div>external bandwidth saved/)
+    assert.doesNotMatch(glance, /too noisy/)
+    assert.match(glance, /<div class="big">[\d.]+<\/div><div class="margin">± [\d.]+<\/div>peers on a node/)
+    // the threshold counts the margin: at epsilon 5 the count of 30 requesters carries a margin of about 10; a
+    // threshold just below the count (with no noise of its own) would have named it, its margin keeps it out
+    const loud = day(40, SMALL, 5, 11, 30)
+    const count = Math.min(40, loud.reduce((s, r) => s + r.popular[0]![1], 0))
+    const fair = combineReports(loud, { period: 'day', threshold: count - 1, thresholdNoise: 1e-9 }).periods[0]!
+    assert.equal(fair.popular.length, 0, `named at ${count} against k = ${count - 1}`)
+    const low = combineReports(loud, { period: 'day', threshold: count - 20, thresholdNoise: 1e-9 }).periods[0]!
+    assert.equal(low.popular.length, 1, `not named at ${count} against k = ${count - 20}`)
+  })
+})

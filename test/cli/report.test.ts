@@ -44,11 +44,19 @@ describe('cmesh report and monitoring', () => {
     assert.match(page, /^<!doctype html>/)
     assert.equal((page.match(/<svg /g) ?? []).length, 8)
     const csv = await runCli(['report', '--repo', repo, '--format', 'csv', '--period', 'month'])
-    assert.match(csv.stdout.split('\n')[0]!, /^period,period_start,section,name,value,margin95$/)
+    assert.match(csv.stdout.split('\n')[0]!, /^period,period_start,section,name,value,margin95,too_noisy$/)
     assert.ok(csv.stdout.includes('2026-10,2026-10-01T00:00:00.000Z,health,nodesOnline,1'))
     const json = JSON.parse((await runCli(['report', '--repo', repo, '--json'])).stdout) as { reports: number, periods: unknown[] }
     assert.equal(json.reports, 3)
     assert.equal(json.periods.length, 3)
+
+    // a new community need not wait a week: release now, without a daemon, and the report has this period
+    const fresh = join(dir, 'fresh')
+    const now = await runCli(['report', '--release', '--repo', fresh])
+    assert.equal(now.code, 0, now.stderr)
+    assert.match(now.stdout, /^released the week from \S+ at epsilon 1 to 0 peers now/)
+    const first = JSON.parse((await runCli(['report', '--repo', fresh, '--json'])).stdout) as { reports: number, periods: Array<{ nodesOnline: number }> }
+    assert.deepEqual([first.reports, first.periods[0]!.nodesOnline], [1, 1])
 
     const bad = await runCli(['report', '--repo', repo, '--format', 'pdf'])
     assert.equal(bad.code, 2)
@@ -77,6 +85,14 @@ describe('cmesh report and monitoring', () => {
     assert.match(text, /^cmesh_store_blocks 0$/m)
     const health = await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { status: string }
     assert.equal(health.status, 'ok')
+    // release now, through the daemon: its route spends the period's budget and says so
+    const released = await runCli(['report', '--release', '--repo', repo, '--json'])
+    assert.equal(released.code, 0, released.stderr)
+    const r = JSON.parse(released.stdout) as { period: string, epsilon: number, recipients: number, spent: { period: number } }
+    assert.deepEqual([r.period, r.epsilon, r.recipients, r.spent.period], ['week', 1, 0, 1])
+    const again = await runCli(['report', '--release', '--repo', repo])
+    assert.equal(again.code, 1)
+    assert.match(again.stderr, /^cmesh: .*\[ERR_PRIVACY_BUDGET\]\n$/)
     daemon.kill('SIGTERM')
     const [code] = await exited as [number]
     assert.equal(code, 0)
