@@ -2,8 +2,9 @@
  * Child of bench/fairness.ts's and bench/crowd.ts's flash crowds: hosts some of the crowd's nodes (seeders or
  * downloaders) in its own process, so the crowd runs on every core and no node's event loop waits on fifty others.
  * Obeys the parent over IPC. Each node has its own repo, listens on its own loopback address, mDNS off.
- * `throttle` caps every TCP read of the process (bench/download-throttle.ts), so it is for a process that hosts one
- * node at a time; a `freeRider` answers every want with dont-have (it downloads and never uploads). `stop` ends one
+ * `setup` caps every TCP read of the process (bench/download-throttle.ts) and makes its outbound loopback
+ * connections leave from the node's address (bench/source-address.ts), so it is for a process that hosts one node
+ * at a time, always on the same address; a `freeRider` answers every want with dont-have (it downloads and never uploads). `stop` ends one
  * node and keeps the process for the next.
  */
 import type { Stream } from '@libp2p/interface'
@@ -13,10 +14,11 @@ import { BLOCKS_PROTOCOLS, MAX_MESSAGE_BYTES } from '../src/sync/exchange/consta
 import { readFrames, sendFrame } from '../src/sync/exchange/framing.js'
 import { decodeMessage, encodeMessage } from '../src/sync/exchange/wire.js'
 import { throttleDownloads } from './download-throttle.js'
+import { bindOutbound } from './source-address.js'
 
 export type CrowdCommand =
   | { cmd: 'start', idx: number, repo: string, ip: string, bootstrap: string[], uploadLimit?: number, fair: boolean, rarestFirst: boolean, freeRider?: boolean }
-  | { cmd: 'throttle', idx: number, downloadLimit: number }
+  | { cmd: 'setup', idx: number, downloadLimit?: number, sourceIp?: string }
   | { cmd: 'stop', idx: number }
   | { cmd: 'add', idx: number, path: string }
   | { cmd: 'fetch', idx: number, cid: string, timeoutMs: number }
@@ -42,7 +44,7 @@ export type CrowdReply =
   }
   | { type: 'sent', idx: number, bytes: number }
   | { type: 'usage', idx: number, cpuSeconds: number }
-  | { type: 'throttled', idx: number }
+  | { type: 'ready', idx: number }
   | { type: 'stopped', idx: number }
   | { type: 'error', idx: number, cmd: string, message: string }
 
@@ -90,9 +92,10 @@ async function run (c: CrowdCommand): Promise<void> {
       send({ type: 'sent', idx: c.idx, bytes: nodes.get(c.idx)!.stats().reduce((a, r) => a + r.sent, 0) })
       return
     }
-    case 'throttle':
-      throttleDownloads(c.downloadLimit)
-      send({ type: 'throttled', idx: c.idx })
+    case 'setup':
+      if (c.downloadLimit !== undefined) throttleDownloads(c.downloadLimit)
+      if (c.sourceIp !== undefined) bindOutbound(c.sourceIp)
+      send({ type: 'ready', idx: c.idx })
       return
     case 'stop':
       await nodes.get(c.idx)?.stop().catch(() => {})

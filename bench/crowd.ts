@@ -121,6 +121,10 @@ function loadAverage (): string {
   }
 }
 
+/** Each seeder (by its number) and each downloader (by its number) listens and dials on an address of its own. */
+const seederIp = (i: number): string => `127.1.${i + 1}.1`
+const downloaderIp = (k: number): string => `127.2.${k + 1}.1`
+
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0)
 
 /**
@@ -150,7 +154,7 @@ async function run (
     let cid = ''
     for (let i = 0; i < s; i++) {
       const r = await ask<Extract<CrowdReply, { type: 'started' }>>(proc(i), {
-        cmd: 'start', idx: i, repo: join(work, `n${repos++}`), ip: `127.1.${i + 1}.1`, bootstrap: [], uploadLimit: seederUp, fair: true, ...opts
+        cmd: 'start', idx: i, repo: join(work, `n${repos++}`), ip: seederIp(i), bootstrap: [], uploadLimit: seederUp, fair: true, ...opts
       }, 'started')
       addrs.push(r.addrs[0]!)
       seederIds.add(r.peerId)
@@ -163,7 +167,7 @@ async function run (
       cmd: 'start',
       idx,
       repo: join(work, `n${repos++}`),
-      ip: `127.2.${idx - s + 1}.1`,
+      ip: downloaderIp(idx - s),
       bootstrap: addrs,
       uploadLimit: downloaderUp,
       fair: true,
@@ -180,6 +184,9 @@ async function run (
       Number(args.timeout) * 1000 + 60_000
     )))
     const cpuSeconds = await cpu() - cpu0
+    const errors = new Map<string, number>()
+    for (const r of results) if (!r.ok) errors.set(r.error ?? '?', (errors.get(r.error ?? '?') ?? 0) + 1)
+    for (const [e, k] of errors) console.error(`${mode}, ${s} seeder(s): ${k} download(s) failed: ${e}`)
     const sent = await Promise.all(Array.from({ length: s }, async (_, i) => (await ask<Extract<CrowdReply, { type: 'sent' }>>(proc(i), { cmd: 'sent', idx: i }, 'sent')).bytes))
     let fromSeeders = 0
     let fromPeers = 0
@@ -225,8 +232,12 @@ async function main (): Promise<void> {
   const downloadRate = parseRate(String(args['downloader-down']))
   const seedProcs = Array.from({ length: Math.max(...seederCounts) }, () => spawn())
   const downProcs = Array.from({ length: n }, () => spawn())
-  // each downloader's process reads at most --downloader-down: the cap is the process's
-  await Promise.all(downProcs.map(async (p, k) => await ask(p, { cmd: 'throttle', idx: k, downloadLimit: downloadRate }, 'throttled')))
+  // each downloader's process reads at most --downloader-down (the cap is the process's), and every process dials
+  // from its node's address, so peers see fifty downloaders, not one host
+  await Promise.all([
+    ...seedProcs.map(async (p, i) => await ask(p, { cmd: 'setup', idx: i, sourceIp: seederIp(i) }, 'ready')),
+    ...downProcs.map(async (p, k) => await ask(p, { cmd: 'setup', idx: k, downloadLimit: downloadRate, sourceIp: downloaderIp(k) }, 'ready'))
+  ])
   const runs: Array<Awaited<ReturnType<typeof run>>> = []
   for (const s of seederCounts) {
     for (const mode of modes) {
