@@ -25,7 +25,7 @@
  * stored (arrived twice, or were taken back; framing counts too, under 0.1 %); the free-rider's completion time
  * over the contributors' median; CPU seconds of all node processes during the downloads; the 1-minute load average
  * when the run ended (the machine is shared).
- * `--quick` is a smoke-sized run (10 downloaders, 0.5 MB, one seeder). `--json` prints, last, one line
+ * `--quick` is a smoke-sized run (6 downloaders, 0.25 MB, one seeder). `--json` prints, last, one line
  * {"runs": [{seeders, downloaders, mode, seederCopies, fromDownloadersShare, firstSeconds, medianSeconds,
  * lastSeconds, idealSeconds, seedersAloneSeconds, twiceShare, freeRiderRatio, cpuSeconds}, ...]}.
  */
@@ -53,9 +53,9 @@ const args = parseBenchArgs(process.argv.slice(2), {
   json: false
 })
 if (args.quick === true) {
-  args.downloaders = 10
+  args.downloaders = 6
   args.seeders = '1'
-  args['size-mb'] = 0.5
+  args['size-mb'] = 0.25
 }
 
 export type Mode = 'before' | 'trading'
@@ -172,6 +172,7 @@ async function run (
       uploadLimit: downloaderUp,
       fair: true,
       freeRider: isFreeRider(idx),
+      waitConnected: true,
       ...opts
     }, 'started')))
     const cpu = async (): Promise<number> => sum(await Promise.all(all.map(async idx => (await ask<Extract<CrowdReply, { type: 'usage' }>>(proc(idx), { cmd: 'usage', idx }, 'usage')).cpuSeconds)))
