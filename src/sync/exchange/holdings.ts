@@ -56,6 +56,14 @@ export class LeafSet {
     return true
   }
 
+  /** Remove leaf `i`; whether it was there. */
+  delete (i: number): boolean {
+    if (!this.has(i)) return false
+    this.bits[i >> 3]! &= ~(0x80 >> (i & 7))
+    this.held--
+    return true
+  }
+
   /** Add every leaf of `other` (a set over the same DAG); how many were new. */
   addAll (other: LeafSet): number {
     if (other.size !== this.size) throw new RangeError(`sets over ${other.size} and ${this.size} leaves`)

@@ -15,3 +15,4 @@ export {
   MAX_HOLDINGS_MESSAGE_BYTES,
   type HoldingsMessage
 } from './holdings.js'
+export { HoldingsTable, type HoldingsTableOptions } from './holdings-table.js'
