@@ -17,8 +17,18 @@ import { throttleDownloads } from './download-throttle.js'
 import { bindOutbound } from './source-address.js'
 
 export type CrowdCommand =
-  | { cmd: 'start', idx: number, repo: string, ip: string, bootstrap: string[], uploadLimit?: number, fair: boolean, rarestFirst: boolean, freeRider?: boolean,
-      waitConnected?: boolean }
+  | {
+    cmd: 'start',
+    idx: number,
+    repo: string,
+    ip: string,
+    bootstrap: string[],
+    uploadLimit?: number,
+    fair: boolean,
+    rarestFirst: boolean,
+    freeRider?: boolean,
+    waitConnected?: boolean
+  }
   | { cmd: 'setup', idx: number, downloadLimit?: number, sourceIp?: string }
   | { cmd: 'stop', idx: number }
   | { cmd: 'add', idx: number, path: string }
@@ -116,13 +126,13 @@ async function run (c: CrowdCommand): Promise<void> {
 }
 
 /**
- * Dial `bootstrap` until a connection stands (at most a minute): fifty nodes starting at once overrun libp2p's ten
+ * Dial `bootstrap` until a connection stands (at most two minutes): fifty nodes starting at once overrun libp2p's ten
  * pending inbound connections at a seeder, and a bench node (minPeers 0) does not redial by itself.
  */
 async function connect (node: CmeshNode, bootstrap: string[]): Promise<void> {
-  const deadline = Date.now() + 60_000
+  const deadline = Date.now() + 120_000
   while (node.libp2p.getPeers().length === 0) {
-    if (Date.now() > deadline) throw new Error(`no bootstrap peer answered in 60 s (${bootstrap.join(', ')})`)
+    if (Date.now() > deadline) throw new Error(`no bootstrap peer answered in 120 s (${bootstrap.join(', ')})`)
     await Promise.all(bootstrap.map(async a => { await node.dial(a).catch(() => {}) }))
     if (node.libp2p.getPeers().length === 0) await new Promise(resolve => setTimeout(resolve, 250 + Math.random() * 500))
   }

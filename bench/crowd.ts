@@ -125,6 +125,9 @@ function loadAverage (): string {
 const seederIp = (i: number): string => `127.1.${i + 1}.1`
 const downloaderIp = (k: number): string => `127.2.${k + 1}.1`
 
+/** Downloaders started (and connected) at a time before a run. */
+const START_WAVE = 5
+
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0)
 
 /**
@@ -163,18 +166,21 @@ async function run (
     const downloaders = Array.from({ length: n }, (_, k) => s + k)
     const isFreeRider = (idx: number): boolean => idx >= s + n - freeRiders
     // a free-rider's upload limit does not matter: it sends nothing
-    await Promise.all(downloaders.map(async idx => await ask(proc(idx), {
-      cmd: 'start',
-      idx,
-      repo: join(work, `n${repos++}`),
-      ip: downloaderIp(idx - s),
-      bootstrap: addrs,
-      uploadLimit: downloaderUp,
-      fair: true,
-      freeRider: isFreeRider(idx),
-      waitConnected: true,
-      ...opts
-    }, 'started')))
+    // in waves, each connected before the next starts: fifty handshakes at once starve a seeder on a busy machine
+    for (let w = 0; w < downloaders.length; w += START_WAVE) {
+      await Promise.all(downloaders.slice(w, w + START_WAVE).map(async idx => await ask(proc(idx), {
+        cmd: 'start',
+        idx,
+        repo: join(work, `n${repos++}`),
+        ip: downloaderIp(idx - s),
+        bootstrap: addrs,
+        uploadLimit: downloaderUp,
+        fair: true,
+        freeRider: isFreeRider(idx),
+        waitConnected: true,
+        ...opts
+      }, 'started')))
+    }
     const cpu = async (): Promise<number> => sum(await Promise.all(all.map(async idx => (await ask<Extract<CrowdReply, { type: 'usage' }>>(proc(idx), { cmd: 'usage', idx }, 'usage')).cpuSeconds)))
     const cpu0 = await cpu()
     const t0 = Date.now()
