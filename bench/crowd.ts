@@ -249,7 +249,8 @@ async function main (): Promise<void> {
   for (const s of seederCounts) {
     for (const mode of modes) {
       runs.push(await run(mode, s, seedProcs, downProcs, file, size))
-      if (args.json !== true) console.error(`done: ${s} seeder(s), ${mode}`)
+      // each run as it ends, so a long run that is stopped still leaves its figures
+      if (args.json !== true) console.error(`done: ${JSON.stringify(runs[runs.length - 1])}`)
     }
   }
   const f = (x: number | null, d = 1): string => x === null ? '-' : x.toFixed(d)
