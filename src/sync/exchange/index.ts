@@ -6,3 +6,13 @@ export { BLOCKS_PROTOCOL, BLOCKS_PROTOCOL_V1, BLOCKS_PROTOCOLS, MAX_MESSAGE_BYTE
 export { BlockService, type BlockServiceOptions, type PeerStats, type PeerFairness } from './block-service.js'
 export { BufferBudget, BudgetAccount, type BufferBudgetOptions, type FrameBudget } from './buffer-budget.js'
 export { encodeMessage, encodeBinaryBlocks, decodeMessage, ProtocolError, MAX_CID_BYTES, type Message } from './wire.js'
+export {
+  LeafSet,
+  encodeHoldings,
+  decodeHoldings,
+  encodedLengths,
+  MAX_HOLDINGS_LEAVES,
+  MAX_HOLDINGS_MESSAGE_BYTES,
+  type HoldingsMessage
+} from './holdings.js'
+export { HoldingsTable, type HoldingsTableOptions } from './holdings-table.js'

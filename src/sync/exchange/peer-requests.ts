@@ -14,7 +14,7 @@ import { decodeMessage, encodeMessage, ProtocolError, type Message } from './wir
  * What the answers say of the peer goes back to the block service through a Requester.
  */
 
-/** A request that gets no complete answer in this long is given up (the fetcher asks someone else). */
+/** A have question with no complete answer in this long, or a block request with no frame in this long, is given up (the fetcher asks someone else). */
 const REQUEST_TIMEOUT_MS = 30_000
 
 type PeerTarget = Parameters<Libp2p['dialProtocol']>[0]
@@ -57,8 +57,16 @@ export async function askHaves (libp2p: Pick<Libp2p, 'dialProtocol'>, peerId: Pe
 export async function requestBlocks (requester: Requester, peerId: PeerTarget, id: string, cids: CID[], options: RequestOptions): Promise<BlockAnswer> {
   const { libp2p } = requester
   const { signal, onBlocks } = options
-  const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
-  const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+  // given up after REQUEST_TIMEOUT_MS without a frame, not after that long in all: a slow uplink shared fairly by
+  // many requesters (a seeder's 1 MB/s among fifty) answers each a little at a time, and must not time out all
+  const idle = new AbortController()
+  let idleTimer: ReturnType<typeof setTimeout> | undefined
+  const progress = (): void => {
+    clearTimeout(idleTimer)
+    idleTimer = setTimeout(() => { idle.abort(new DOMException(`no answer for ${REQUEST_TIMEOUT_MS} ms`, 'TimeoutError')) }, REQUEST_TIMEOUT_MS)
+  }
+  progress()
+  const combined = signal === undefined ? idle.signal : AbortSignal.any([signal, idle.signal])
   const stream = await libp2p.dialProtocol(peerId, BLOCKS_PROTOCOLS, { signal: combined })
   // a cancelled or timed-out request resets its stream at once, which also stops the peer sending
   const onAbort = (): void => { stream.abort(new AbortError('request cancelled')) }
@@ -83,6 +91,7 @@ export async function requestBlocks (requester: Requester, peerId: PeerTarget, i
       await sendFrame(stream, encodeMessage({ t: 'want', cids: cids.slice(i, i + MAX_ENTRIES), blocks: true }), combined)
     }
     for await (const frame of readFrames(stream, MAX_MESSAGE_BYTES)) {
+      progress()
       wireBytes += framedLength(frame.length)
       combined.throwIfAborted()
       let m: Message = decodeMessage(frame)
@@ -117,6 +126,7 @@ export async function requestBlocks (requester: Requester, peerId: PeerTarget, i
     if (err instanceof ProtocolError) requester.protocolError()
     throw err
   } finally {
+    clearTimeout(idleTimer)
     combined.removeEventListener('abort', onAbort)
   }
 }
