@@ -12,6 +12,7 @@ import { UrlCache } from '../sync/cache/url-cache.js'
 import { Collections } from '../sync/collections/collections.js'
 import { BitswapService, BITSWAP_UPLOAD_GROUP } from '../sync/bitswap/index.js'
 import { BlockService } from '../sync/exchange/block-service.js'
+import { HoldingsService } from '../sync/exchange/holdings-service.js'
 import { startGateway } from '../sync/http/gateway.js'
 import { parseBootstrap, type Bootstrap } from '../sync/net/bootstrap.js'
 import { loadOrCreateIdentity } from '../sync/net/identity.js'
@@ -75,6 +76,12 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     })
     await blocks.start()
     started.push({ stop: async () => await blocks.stop() })
+    // who holds what of the files being fetched, traded with the other downloaders
+    const holdings = init.trading === true ? new HoldingsService({ libp2p, store }, { clock: init.clock }) : undefined
+    if (holdings !== undefined) {
+      await holdings.start()
+      started.push({ stop: async () => await holdings.stop() })
+    }
 
     // IPFS peers: served under the upload scheduler as one upload group, and a source for downloads
     const bitswap = init.bitswap === false
@@ -103,7 +110,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     const ranking = new PeerRanking({ libp2p, blocks, bitswap })
     ranking.start()
     started.push(ranking)
-    const downloads = new NodeDownloads({ store, peers: ranking, metrics, routing })
+    const downloads = new NodeDownloads({ store, peers: ranking, metrics, routing, holdings })
 
     const trust = new TrustStore(repo)
     const index = new ReleaseIndex(repo)
@@ -147,6 +154,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       store,
       libp2p,
       blocks,
+      holdings,
       pex,
       bitswap,
       routing,

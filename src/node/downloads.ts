@@ -4,6 +4,7 @@ import { recordFetch } from '../analytics/node-hooks.js'
 import { FetchFailedError } from '../errors.js'
 import type { Blockstore } from '../store/interface.js'
 import type { Downloads } from '../sync/collections/collection-sync.js'
+import type { HoldingsService } from '../sync/exchange/holdings-service.js'
 import { fetchDag, type FetchOptions, type FetchResult, type PeerSources } from '../sync/fetch/fetcher.js'
 import type { ContentRouting } from '../sync/routing/index.js'
 
@@ -13,6 +14,8 @@ export interface NodeDownloadsComponents {
   metrics: Metrics
   /** The community's DHT: asked for providers when no connected peer holds the root. */
   routing?: Pick<ContentRouting, 'connectProviders' | 'provide'>
+  /** Holdings traded with the other downloaders of a file (createNode's `trading`). */
+  holdings?: Pick<HoldingsService, 'trading'>
 }
 
 /**
@@ -23,8 +26,12 @@ export class NodeDownloads implements Downloads {
   constructor (private readonly components: NodeDownloadsComponents) {}
 
   async fetch (cid: CID, options?: FetchOptions): Promise<FetchResult> {
-    const { store, peers, metrics, routing } = this.components
-    const attempt = async (): Promise<FetchResult> => await fetchDag(store, cid, await peers.sources(), { ...options, watch: options?.watch ?? peers.watch })
+    const { store, peers, metrics, routing, holdings } = this.components
+    const attempt = async (): Promise<FetchResult> => await fetchDag(store, cid, await peers.sources(), {
+      ...options,
+      watch: options?.watch ?? peers.watch,
+      trading: options?.trading ?? holdings?.trading()
+    })
     let result: FetchResult
     try {
       try {

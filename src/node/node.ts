@@ -13,6 +13,7 @@ import type { FetchUrlOptions, UrlResponse } from '../sync/cache/url-cache-inter
 import type { UrlCache } from '../sync/cache/url-cache.js'
 import type { Collections } from '../sync/collections/collections.js'
 import type { BlockService, PeerFairness } from '../sync/exchange/block-service.js'
+import type { HoldingsService } from '../sync/exchange/holdings-service.js'
 import type { FetchOptions, FetchResult } from '../sync/fetch/fetcher.js'
 import type { Gateway } from '../sync/http/gateway.js'
 import type { PeerExchange } from '../sync/net/peer-exchange.js'
@@ -33,6 +34,7 @@ export interface NodeServices {
   store: Blockstore
   libp2p: Libp2p
   blocks: BlockService
+  holdings?: HoldingsService
   pex?: PeerExchange
   bitswap?: BitswapService
   routing?: ContentRouting
@@ -60,6 +62,8 @@ export class CmeshNode {
   readonly store: Blockstore
   readonly libp2p: Libp2p
   readonly blocks: BlockService
+  /** Holdings traded with the other downloaders of a file, when started with `trading`. */
+  readonly holdings: HoldingsService | undefined
   /** When this node started (ms since the epoch). */
   readonly started = Date.now()
   readonly pex: PeerExchange | undefined
@@ -87,6 +91,7 @@ export class CmeshNode {
     this.store = services.store
     this.libp2p = services.libp2p
     this.blocks = services.blocks
+    this.holdings = services.holdings
     this.pex = services.pex
     this.redialer = services.redialer
     this.peerMemory = services.peerMemory
@@ -193,6 +198,7 @@ export class CmeshNode {
     await s.bitswap?.stop()
     s.peerMemory.stop()
     s.ranking.stop()
+    await s.holdings?.stop()
     await s.blocks.stop()
     await s.libp2p.stop()
     await s.store.close()

@@ -30,6 +30,12 @@ export interface NodeOptions {
   /** Send blocks compressed when that saves at least 10 % (see BlockServiceOptions). @default true */
   compress?: boolean
   /**
+   * Trade holdings with the peers downloading the same file (/cmesh/holdings/1.0.0, see HoldingsService): fetches
+   * ask first the peers that said they hold a block, and go rarest first by what they said. Off until bench:crowd
+   * shows it pays. @default false
+   */
+  trading?: boolean
+  /**
    * Also speak bitswap 1.2 (by @helia/bitswap), so IPFS nodes (Helia, Kubo) fetch this node's blocks and it fetches
    * theirs, under the same upload scheduler. @default true
    */

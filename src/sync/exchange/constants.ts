@@ -56,3 +56,22 @@ export const MAX_COMPRESS_GATES = 1024
 export const MIN_COMPRESSION_GAIN = 0.1
 /** zlib output buffer: one thread-pool round trip per buffer, so 1 MiB inflates in 4 round trips, not 64. */
 export const ZLIB_CHUNK_BYTES = 256 * 1024
+
+/** The holdings protocol: peers fetching the same file trade what they hold of its leaves (holdings-service.ts). */
+export const HOLDINGS_PROTOCOL = '/cmesh/holdings/1.0.0'
+/** A have batch goes this long after its first leaf at most (ms): a handful of messages a second per peer, not one a block. */
+export const HAVE_BATCH_MS = 250
+/** A have batch goes at once when it holds this many leaves (16 MiB of 256 KiB chunks). */
+export const HAVE_BATCH_LEAVES = 64
+/** Files with fewer leaves are not traded: one chunk is fetched from whoever sent its file node. */
+export const MIN_TRADED_LEAVES = 2
+/** Files one fetch trades on at most (a directory of many files trades on its first ones only). */
+export const MAX_TRADED_FILES_PER_FETCH = 256
+/** Holdings messages one inbound stream may carry (one per file of a fetch a peer just joined, at most). */
+export const MAX_HOLDINGS_FRAMES_PER_STREAM = MAX_TRADED_FILES_PER_FETCH
+/** Concurrent holdings streams a peer may open to us, per connection. */
+export const MAX_HOLDINGS_INBOUND_STREAMS = 8
+/** Messages waiting to go to one peer at most; past it news is dropped (it is a hint, and a slow peer can do without). */
+export const MAX_HOLDINGS_QUEUED_PER_PEER = 64
+/** A holdings message not sent within this long is given up (ms). */
+export const HOLDINGS_SEND_TIMEOUT_MS = 10_000

@@ -16,3 +16,5 @@ export {
   type HoldingsMessage
 } from './holdings.js'
 export { HoldingsTable, type HoldingsTableOptions } from './holdings-table.js'
+export { HoldingsService, type HoldingsServiceOptions, type HoldingsCounts } from './holdings-service.js'
+export { HOLDINGS_PROTOCOL } from './constants.js'

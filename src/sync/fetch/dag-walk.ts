@@ -49,8 +49,10 @@ export class DagWalk {
   /** Note a block held (or just stored): its links join the walk. `from` sent it (undefined: it was held). */
   expand (cid: CID, bytes: Uint8Array, from?: string): void {
     if (cid.code === CODEC_RAW) return
-    const links = linksOf(cid, bytes, this.leafSize)
+    const { links, file } = linksOf(cid, bytes, this.leafSize)
     this.session.holders.linked(keyOf(cid), links.map(keyOf), from)
+    // a file node lists its leaves in order: the leaf order its holdings are told in
+    if (file && links.length > 0) this.session.options.trading?.file(cid, links, [...this.session.live.keys()])
     const start = Math.floor(this.rotation * links.length)
     for (let i = 0; i < links.length; i++) this.discover(links[(start + i) % links.length]!)
   }
@@ -87,15 +89,16 @@ export class DagWalk {
 
 /**
  * The links of a block to walk, noting the sizes a cmesh file or directory node gives its raw leaves: such a node
- * is decoded once for both; other blocks (manifests, DAG-PB) give their links without sizes.
+ * is decoded once for both; other blocks (manifests, DAG-PB) give their links without sizes. `file`: the block is
+ * a cmesh file node (its links are its leaves in order).
  */
-function linksOf (cid: CID, bytes: Uint8Array, sizes: Map<string, number>): CID[] {
-  if (cid.code !== CODEC_DAG_CBOR) return blockLinks(cid, bytes)
+function linksOf (cid: CID, bytes: Uint8Array, sizes: Map<string, number>): { links: CID[], file: boolean } {
+  if (cid.code !== CODEC_DAG_CBOR) return { links: blockLinks(cid, bytes), file: false }
   let node: DagNode
   try {
     node = decodeNode(cid, bytes)
   } catch {
-    return blockLinks(cid, bytes)
+    return { links: blockLinks(cid, bytes), file: false }
   }
   const links: CID[] = []
   if (node.type === 'archive') {
@@ -113,5 +116,5 @@ function linksOf (cid: CID, bytes: Uint8Array, sizes: Map<string, number>): CID[
     }
     for (const p of node.parts ?? []) links.push(p.cid)
   }
-  return links
+  return { links, file: node.type === 'file' }
 }

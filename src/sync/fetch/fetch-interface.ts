@@ -42,6 +42,29 @@ export interface BlockSource {
   haves?: (cids: CID[], options: { signal?: AbortSignal }) => Promise<CID[]>
 }
 
+/**
+ * What a fetch learns from, and tells, the peers downloading the same DAG (the holdings protocol,
+ * src/sync/exchange/holdings-service.ts): a file node's leaves, in order, are the leaf order its holdings speak of
+ * (the file node's CID is their root). Created per fetch; the fetcher only consults it, so a fetch without it (or
+ * whose peers sent nothing) behaves as before.
+ */
+export interface Trading {
+  /** The walk reached file node `node`, which lists `leaves` in order; `sources` are the fetch's source ids now. */
+  file: (node: CID, leaves: CID[], sources: string[]) => void
+  /** A source joined the fetch mid-way: it is told what this node holds. */
+  joined: (source: string) => void
+  /** Block `key` verified and stored: announced to the other downloaders in the next batch. */
+  verified: (key: string) => void
+  /** Whether `source` said it holds block `key`; undefined when it said nothing of its file. */
+  holds: (source: string, key: string) => boolean | undefined
+  /** `source` denied block `key` (did not send it when asked): a claim it made of it counts against it. */
+  denied: (source: string, key: string) => void
+  /** Grows whenever what peers said changes (the fetcher sorts again when it does). */
+  readonly version: number
+  /** The fetch ended: what is batched is sent, and nothing more is told. */
+  close: () => void
+}
+
 export type FetchProgressEvent =
   | { type: 'fetch:blocks', blocks: number, bytes: number, source: string }
   | { type: 'fetch:bad-block', cid: string, source: string }
@@ -92,6 +115,12 @@ export interface FetchOptions {
    * downloading the rest themselves. Content nobody has (not even its root) still fails at once. @default 0
    */
   patienceMs?: number
+  /**
+   * Trade holdings with the other downloaders of this DAG (see Trading): sources that said they hold a block go
+   * first, sources that said they lack it last, and blocks fewer sources hold go first (after a few random ones).
+   * @default none: nothing is told or learned
+   */
+  trading?: Trading
 }
 
 export interface FetchResult {

@@ -82,6 +82,7 @@ export async function fetchDag (store: FetchStore, root: CID, sources: BlockSour
     session.closed = true
     for (const o of session.outstanding.values()) o.controller.abort()
     wants.close()
+    options.trading?.close()
     unwatch?.()
     await intake.close()
   }

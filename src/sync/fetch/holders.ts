@@ -1,5 +1,10 @@
-/** How likely a source is to hold a block, best first: it sent the block's parent; nothing known; it lacked an ancestor. */
-export type HolderTier = 0 | 1 | 2
+import type { Trading } from './fetch-interface.js'
+
+/**
+ * How likely a source is to hold a block, best first: it said it holds it (holdings); it sent the block's parent;
+ * nothing known; it lacked an ancestor, or said it lacks the block (holdings).
+ */
+export type HolderTier = 0 | 1 | 2 | 3
 
 /** What a node taught about its children: who sent it, who lacked it, and what its own parent taught. */
 interface Hint {
@@ -15,8 +20,12 @@ interface Hint {
  * links to (a seeder holds whole DAGs), and a source that lacked the node most likely lacks that too. Hints only
  * order the sources; a source is never skipped on a hint, so neighbours mid-download still trade blocks. A have
  * answer does not count as a hint: a mirror answers from what it assumes, and would go ahead of the peers.
+ * What downloaders of the same DAG told of their holdings (`trading`) counts before the hints: a peer that said it
+ * holds a leaf goes first, one that said it lacks it last.
  */
 export class Holders {
+  constructor (private readonly trading?: Pick<Trading, 'holds'>) {}
+
   private readonly lacking = new Map<string, Set<string>>()
   private readonly holding = new Map<string, Set<string>>()
   private readonly hints = new Map<string, Hint>()
@@ -75,10 +84,13 @@ export class Holders {
 
   /** How likely `source` is to hold block `key`. */
   tier (key: string, source: string): HolderTier {
+    const claim = this.trading?.holds(source, key)
+    if (claim === true) return 0
+    if (claim === false) return 3
     const hint = this.hints.get(key)
-    if (hint?.from === source) return 0
+    if (hint?.from === source) return 1
     // a source that lacked an ancestor (the root, say) most likely lacks the whole DAG below it
-    for (let h = hint; h !== undefined; h = h.up) if (h.lackers?.has(source) === true) return 2
-    return 1
+    for (let h = hint; h !== undefined; h = h.up) if (h.lackers?.has(source) === true) return 3
+    return 2
   }
 }

@@ -157,7 +157,11 @@ export class Intake {
     session.result.fetchedBytes += r.newBytes
     this.requests.cancelRaced(entry, good)
     let bytes = 0
-    for (const b of good) { bytes += b.bytes.length; this.walk.expand(b.cid, b.bytes, source.id) }
+    for (const b of good) {
+      bytes += b.bytes.length
+      this.walk.expand(b.cid, b.bytes, source.id)
+      session.options.trading?.verified(keyOf(b.cid))
+    }
     session.result.sources[source.id] = (session.result.sources[source.id] ?? 0) + bytes
     s.credit(bytes)
     source.verified?.(bytes)

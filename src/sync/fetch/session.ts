@@ -57,7 +57,7 @@ export class FetchSession {
   readonly maxBlocks: number
   readonly patienceMs: number
   readonly result: FetchResult
-  readonly holders = new Holders()
+  readonly holders: Holders
   /** Sources still in the fetch, by id (a source dropped or gone is no longer here). */
   readonly live: Map<string, SourceStats>
   /** Every source that took part, for the error that ends a failed fetch. */
@@ -91,6 +91,7 @@ export class FetchSession {
     readonly clock: Clock = systemClock
   ) {
     this.started = clock.now()
+    this.holders = new Holders(options.trading)
     this.batchSize = options.batchSize ?? 128
     this.requestBytes = options.requestBytes ?? REQUEST_BYTES
     this.maxBytes = limit('maxBytes', options.maxBytes)
@@ -110,6 +111,7 @@ export class FetchSession {
     if (this.live.has(source.id)) return
     this.live.set(source.id, new SourceStats(source, this.clock))
     if (!this.tried.includes(source.id)) this.tried.push(source.id)
+    this.options.trading?.joined(source.id)
     this.wake?.()
   }
 

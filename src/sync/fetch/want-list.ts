@@ -14,6 +14,15 @@ const HAVES_WAIT_MS = 100
 const PATIENCE_REASK_MS = 1000
 /** What a block of unknown size (an interior node) is counted as in a request's bytes. */
 const UNKNOWN_BLOCK_BYTES = 16 * 1024
+/**
+ * Blocks a trading fetch takes in the walk's (random) order before it goes rarest first by what peers said they
+ * hold: a new downloader soon has something to trade (BitTorrent's random first pieces).
+ */
+const RANDOM_FIRST_BLOCKS = 4
+/** Blocks one takeFor passes over for other sources at most (what trading peers said): the scan is bounded. */
+const MAX_PASSED = 1024
+/** A trading fetch sorts again by what peers said at most this often (a have batch comes every 250 ms per peer). */
+const TRADING_SORT_MS = 250
 
 export class WantList {
   /** Wanted blocks; batches are taken from the end. */
@@ -30,6 +39,9 @@ export class WantList {
   private reaskAt: number | undefined
   /** Aborts the haves questions still out when the fetch ends. */
   private readonly stop = new AbortController()
+  /** The trading version the list was last sorted by, and when. */
+  private sortedVersion = 0
+  private sortedAt = Number.NEGATIVE_INFINITY
 
   constructor (private readonly session: FetchSession) {}
 
@@ -58,6 +70,8 @@ export class WantList {
   /** `s` lacks block `key` (it said so, or did not send it when asked). */
   lack (s: SourceStats, key: string): void {
     this.session.holders.lack(key, s.source.id)
+    // a claim it made of the block (holdings) counts against it
+    this.session.options.trading?.denied(s.source.id, key)
     s.lacked = true
     this.partialSeen = true
   }
@@ -72,9 +86,15 @@ export class WantList {
     const batch: CID[] = []
     let next = Number.POSITIVE_INFINITY
     let batchBytes = 0
+    let passed = 0
     for (let i = this.wanted.length - 1; i >= 0 && batch.length < room && batchBytes < requestBytes; i--) {
       const cid = this.wanted[i]!
       if (holders.lacks(keyOf(cid), s.source.id)) continue
+      // what a trading peer said it holds goes to it, and what `s` said it lacks to another (bounded scan)
+      if (this.elsewhere(s, keyOf(cid))) {
+        if (++passed >= MAX_PASSED) break
+        continue
+      }
       // waiting for the slowest of many seeders to list what it holds stalled whole swarms; with requests in
       // flight, answers queue behind block data, so do not wait
       const due = this.awaitingHaves.get(keyOf(cid))
@@ -85,6 +105,23 @@ export class WantList {
       this.wanted.splice(i, 1)
     }
     return { batch, next }
+  }
+
+  /**
+   * Whether block `key` should go to another source than `s` by what trading peers said: another live source said
+   * it holds it and `s` did not, or `s` said it lacks it and some other source may hold it.
+   */
+  private elsewhere (s: SourceStats, key: string): boolean {
+    const { trading } = this.session.options
+    if (trading === undefined) return false
+    const claim = trading.holds(s.source.id, key)
+    if (claim === true) return false
+    for (const [id, other] of this.session.live) {
+      if (other === s) continue
+      const c = trading.holds(id, key)
+      if (c === true || (claim === false && c === undefined && !this.session.holders.lacks(key, id))) return true
+    }
+    return false
   }
 
   /**
@@ -101,7 +138,9 @@ export class WantList {
   /** Ask every source that can say so which of the new wanted blocks it holds (rarest-first needs it). */
   private queryHaves (): void {
     const { session } = this
-    const cids = this.unqueried.filter(c => this.keys.has(keyOf(c)))
+    const { trading } = session.options
+    // blocks whose holders the trading peers have said are not asked about (see holderCount)
+    const cids = this.unqueried.filter(c => this.keys.has(keyOf(c)) && (trading === undefined || this.told(keyOf(c)) === undefined))
     this.unqueried = []
     const askable = [...session.live.values()].filter(s => s.source.haves !== undefined)
     for (const c of cids) session.holders.asking(keyOf(c))
@@ -134,12 +173,41 @@ export class WantList {
     }
   }
 
+  /**
+   * How many live sources hold block `key` by what trading peers said: those that said they hold it and those that
+   * said nothing of its file (a seeder, an old peer); undefined when no source said anything of it.
+   */
+  private told (key: string): number | undefined {
+    const { trading } = this.session.options
+    if (trading === undefined) return undefined
+    let said = false
+    let n = 0
+    for (const id of this.session.live.keys()) {
+      const claim = trading.holds(id, key)
+      if (claim !== undefined) said = true
+      if (claim !== false) n++
+    }
+    return said ? n : undefined
+  }
+
+  /** Whether what trading peers said changed enough, and long enough ago, to sort again. */
+  private tradingChanged (): boolean {
+    const { trading } = this.session.options
+    if (trading === undefined || trading.version === this.sortedVersion) return false
+    if (this.session.result.fetchedBlocks < RANDOM_FIRST_BLOCKS) return false
+    const now = this.session.clock.now()
+    if (now - this.sortedAt < TRADING_SORT_MS) return false
+    this.sortedVersion = trading.version
+    this.sortedAt = now
+    return true
+  }
+
   /** Rarest first: the list is kept so its end (where batches are taken) holds the blocks with fewest holders. */
   private sortByRarity (): void {
-    if (!this.rarityDirty) return
+    if (!this.tradingChanged() && !this.rarityDirty) return
     this.rarityDirty = false
     // counts are computed once per sort (a key per comparison would cost more than the whole download)
-    const counts = this.wanted.map(c => this.session.holders.count(keyOf(c)) ?? this.session.live.size)
+    const counts = this.wanted.map(c => this.told(keyOf(c)) ?? this.session.holders.count(keyOf(c)) ?? this.session.live.size)
     if (counts.every(n => n === counts[0])) return
     const order = counts.map((_, i) => i).sort((a, b) => counts[b]! - counts[a]!)
     const sorted = order.map(i => this.wanted[i]!)

@@ -8,13 +8,13 @@ describe('who holds the blocks of a fetch', () => {
     h.lack('root', 'busy')
     h.linked('root', ['mid'], 'seeder')
     h.linked('mid', ['leaf1', 'leaf2'], 'seeder')
-    assert.equal(h.tier('mid', 'seeder'), 0)
-    assert.equal(h.tier('leaf1', 'seeder'), 0)
-    assert.equal(h.tier('leaf1', 'stranger'), 1)
+    assert.equal(h.tier('mid', 'seeder'), 1)
+    assert.equal(h.tier('leaf1', 'seeder'), 1)
+    assert.equal(h.tier('leaf1', 'stranger'), 2)
     // it lacked the root, two levels up: most likely it lacks the leaves too
-    assert.equal(h.tier('leaf2', 'busy'), 2)
+    assert.equal(h.tier('leaf2', 'busy'), 3)
     // a block nobody linked: nothing known
-    assert.equal(h.tier('other', 'seeder'), 1)
+    assert.equal(h.tier('other', 'seeder'), 2)
   })
 
   it('counts what sources say they hold and lack, and forgets refusals when asked to', () => {
@@ -27,7 +27,7 @@ describe('who holds the blocks of a fetch', () => {
     h.hold('leaf', 'late')
     assert.equal(h.count('leaf'), 1)
     // a have answer orders nothing (a mirror answers from what it assumes): the hint stays
-    assert.equal(h.tier('leaf', 'late'), 2)
+    assert.equal(h.tier('leaf', 'late'), 3)
     // asked for it, it did not send it: no longer a holder
     h.lack('leaf', 'late')
     assert.equal(h.count('leaf'), 0)
@@ -41,6 +41,19 @@ describe('who holds the blocks of a fetch', () => {
   it('learns nothing from a node that was held here already and nobody lacked', () => {
     const h = new Holders()
     h.linked('root', ['leaf'], undefined)
-    assert.equal(h.tier('leaf', 'anyone'), 1)
+    assert.equal(h.tier('leaf', 'anyone'), 2)
+  })
+
+  it('puts what downloaders said of their holdings before the hints', () => {
+    const claims = new Map([['peer leaf', true], ['seeder leaf', false]])
+    const h = new Holders({ holds: (source, key) => claims.get(`${source} ${key}`) })
+    h.linked('root', ['leaf', 'other'], 'seeder')
+    // it said it holds the leaf: ahead of the sender of its parent
+    assert.equal(h.tier('leaf', 'peer'), 0)
+    // it said it lacks it: last, though it sent the parent
+    assert.equal(h.tier('leaf', 'seeder'), 3)
+    // nothing said of the other block: the hint as before
+    assert.equal(h.tier('other', 'seeder'), 1)
+    assert.equal(h.tier('other', 'peer'), 2)
   })
 })
