@@ -26,6 +26,7 @@ export type CrowdCommand =
     uploadLimit?: number,
     fair: boolean,
     rarestFirst: boolean,
+    trading?: boolean,
     freeRider?: boolean,
     waitConnected?: boolean
   }
@@ -78,7 +79,8 @@ async function run (c: CrowdCommand): Promise<void> {
         bootstrapRequired: false,
         uploadLimit: c.uploadLimit,
         fair: c.fair,
-        rarestFirst: c.rarestFirst
+        rarestFirst: c.rarestFirst,
+        trading: c.trading
       })
       nodes.set(c.idx, node)
       if (c.freeRider === true) await refuseUploads(node)

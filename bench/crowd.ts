@@ -11,8 +11,9 @@
  * what the machine can carry, so the run measures the protocol, not the two cores. `--free-riders` of the
  * downloaders upload nothing (they answer every want with dont-have).
  *
- * Modes: "before" is a node with today's defaults; "trading" turns on what the swarm has for trading (today
- * rarest-first, createNode's rarestFirst). Each S runs every mode with the same processes (fresh nodes and repos).
+ * Modes: "before" is a node with today's defaults; "trading" turns on what the swarm has for trading (the
+ * holdings protocol, createNode's `trading`: summaries and batched haves among downloaders, claimed holders asked
+ * first, rarest first by what they said; rarest-first by have questions stays off). Each S runs every mode with the same processes (fresh nodes and repos).
  *
  * Columns: seconds from the start of the fetches to the first, median and last completed download; the
  * seeders-alone bound N x size / (seeders' total upload); the ideal swarm bound, the classic lower bound on a
@@ -61,8 +62,8 @@ if (args.quick === true) {
 export type Mode = 'before' | 'trading'
 
 /** What a node of each mode is started with. */
-function modeOptions (mode: Mode): { rarestFirst: boolean } {
-  return mode === 'trading' ? { rarestFirst: true } : { rarestFirst: false }
+function modeOptions (mode: Mode): { rarestFirst: boolean, trading: boolean } {
+  return mode === 'trading' ? { rarestFirst: false, trading: true } : { rarestFirst: false, trading: false }
 }
 
 interface Run {
