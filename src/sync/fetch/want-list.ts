@@ -19,6 +19,8 @@ const UNKNOWN_BLOCK_BYTES = 16 * 1024
  * hold: a new downloader soon has something to trade (BitTorrent's random first pieces).
  */
 const RANDOM_FIRST_BLOCKS = 4
+/** Claims a sort by what trading peers said may look up (wanted blocks x sources): about 100 ms of work at most. */
+const MAX_TRADING_SORT_LOOKUPS = 1_000_000
 /** Blocks one takeFor passes over for other sources at most (what trading peers said): the scan is bounded. */
 const MAX_PASSED = 1024
 /** A trading fetch sorts again by what peers said at most this often (a have batch comes every 250 ms per peer). */
@@ -195,6 +197,8 @@ export class WantList {
     const { trading } = this.session.options
     if (trading === undefined || trading.version === this.sortedVersion) return false
     if (this.session.result.fetchedBlocks < RANDOM_FIRST_BLOCKS) return false
+    // a claim looked up per wanted block and source: past this the list keeps its order (a huge DAG, a crowd)
+    if (this.wanted.length * this.session.live.size > MAX_TRADING_SORT_LOOKUPS) return false
     const now = this.session.clock.now()
     if (now - this.sortedAt < TRADING_SORT_MS) return false
     this.sortedVersion = trading.version

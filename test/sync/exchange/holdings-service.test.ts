@@ -6,6 +6,8 @@ import type { CID } from 'multiformats/cid'
 import { cidKey } from '../../../src/dag/cid.js'
 import { importBytes } from '../../../src/dag/importer.js'
 import { decodeNode } from '../../../src/dag/nodes.js'
+import { fetchDag, type BlockSource } from '../../../src/sync/fetch/fetcher.js'
+import { storeSource } from '../../../src/sync/fetch/store-source.js'
 import { createNode, type CmeshNode } from '../../../src/node/index.js'
 import { HoldingsService } from '../../../src/sync/exchange/holdings-service.js'
 import { LeafSet } from '../../../src/sync/exchange/holdings.js'
@@ -157,5 +159,58 @@ describe('trading holdings between downloaders of one file', () => {
     ta.close()
     await waitFor(() => hb.counts.received.have === 3, { what: 'the last batch' })
     assert.equal(clock.pending, 0)
+  })
+  it('goes rarest first by what peers said they hold, after a few blocks in random order', async t => {
+    const seed = tempStore(t)
+    const { cid: root } = await importBytes(seed, pseudoRandom(LEAVES * 4096, 23), { chunker: CHUNKS, fileFanout: FANOUT })
+    const file = decodeNode(root, seed.getSync(root))
+    const leaves = file.type === 'file' ? file.links.map(l => cidKey(l.cid)) : []
+    const node = await startNode(t)
+    // both can serve every block; p1 said it holds all of the file, p2 only its first half: the second half is rarer
+    const all = new LeafSet(LEAVES)
+    const firstHalf = new LeafSet(LEAVES)
+    for (let i = 0; i < LEAVES; i++) {
+      all.add(i)
+      if (i < LEAVES / 2) firstHalf.add(i)
+    }
+    node.holdings!.take('p1', { t: 'holdings', root, leaves: all })
+    node.holdings!.take('p2', { t: 'holdings', root, leaves: firstHalf })
+    const asked: string[][] = []
+    const recording = (source: BlockSource): BlockSource => ({
+      id: source.id,
+      request: async (cids, o) => {
+        if (source.id === 'p1') asked.push(cids.map(cidKey))
+        return await source.request(cids, o)
+      }
+    })
+    const r = await fetchDag(tempStore(t), root, [recording(storeSource(seed, 'p1')), recording(storeSource(seed, 'p2'))], {
+      perSource: 1,
+      batchSize: 8,
+      trading: node.holdings!.trading()
+    })
+    assert.equal(r.fetchedBlocks, LEAVES + 1)
+    const index = (k: string): number => leaves.indexOf(k)
+    // p1 was asked for the root, then (the list not yet sorted) whatever came first; from its next request on it
+    // was asked for the blocks only it holds, until they ran out
+    const leafRequests = asked.filter(a => a.every(k => index(k) >= 0))
+    assert.ok(leafRequests.length >= 3, `${leafRequests.length} leaf requests to p1`)
+    for (const a of leafRequests.slice(1, 3)) assert.ok(a.every(k => index(k) >= LEAVES / 2), `p1 was asked for leaves ${a.map(index).join(', ')}`)
+    // p2 was never asked for what it said it lacks while p1 said it held it
+    assert.ok((r.sources.p2 ?? 0) <= (LEAVES / 2) * 4096)
+  })
+
+  it('fetches from a peer that does not trade (an older node) as before', async t => {
+    const s = await startNode(t, [], false)
+    const data = pseudoRandom(LEAVES * 4096, 29)
+    const path = join(tempDir(t), 'f')
+    writeFileSync(path, data)
+    const { cid: root } = await s.add(path, { chunker: CHUNKS, fileFanout: FANOUT })
+    const d = await startNode(t, [s.addrs()[0]!])
+    await connected(d, s)
+    const r = await d.fetch(root)
+    assert.deepEqual(await collect(d.cat(root)), Buffer.from(data))
+    assert.equal(r.sources[s.peerId.toString()], data.length + s.store.getSync(root).length)
+    // its summary found nobody to take it
+    assert.equal(d.holdings!.counts.sent.holdings, 0)
   })
 })
