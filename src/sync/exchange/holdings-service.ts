@@ -70,7 +70,7 @@ export class HoldingsService {
   /** Files being fetched, by root string (the latest fetch of a file wins). */
   private readonly traded = new Map<string, Traded>()
   /** Messages to each peer go one after another: a have must not overtake the holdings it adds to. */
-  private readonly queues = new Map<string, { tail: Promise<void>, length: number }>()
+  private readonly queues = new Map<string, { waiting: HoldingsMessage[], running: boolean }>()
   private changes = 0
 
   constructor (
@@ -141,7 +141,10 @@ export class HoldingsService {
     if (m.t === 'holdings') this.send(peer, [{ t: 'holdings', root: t.root, leaves: copy(t.held) }])
   }
 
-  /** Send `messages` to `peer` after those queued for it; failures are dropped (an old peer, or one gone). */
+  /**
+   * Send `messages` to `peer` after those queued for it; failures are dropped (an old peer, or one gone). Messages
+   * queued while a stream is out go together on the next one: a busy swarm opens fewer streams, not more.
+   */
   send (peer: string, messages: HoldingsMessage[]): void {
     let target: PeerId
     try {
@@ -149,26 +152,37 @@ export class HoldingsService {
     } catch {
       return // not a peer (an HTTP mirror, this store)
     }
-    const q = this.queues.get(peer) ?? { tail: Promise.resolve(), length: 0 }
+    let q = this.queues.get(peer)
+    if (q === undefined) this.queues.set(peer, q = { waiting: [], running: false })
     // what a slow peer has not taken yet is news it can do without: bounded
-    if (q.length >= MAX_HOLDINGS_QUEUED_PER_PEER) return
-    q.length++
-    this.queues.set(peer, q)
-    q.tail = q.tail.then(async () => {
-      const signal = AbortSignal.timeout(HOLDINGS_SEND_TIMEOUT_MS)
-      const stream = await this.components.libp2p.dialProtocol(target, HOLDINGS_PROTOCOL, { signal })
-      try {
-        for (const m of messages) {
-          await sendFrame(stream, encodeHoldings(m), signal)
-          this.counts.sent[m.t]++
-        }
-        await stream.close({ signal })
-      } catch (err) {
-        stream.abort(err as Error)
+    if (q.waiting.length + messages.length > MAX_HOLDINGS_QUEUED_PER_PEER) return
+    q.waiting.push(...messages)
+    if (!q.running) void this.drain(peer, target, q)
+  }
+
+  private async drain (peer: string, target: PeerId, q: { waiting: HoldingsMessage[], running: boolean }): Promise<void> {
+    q.running = true
+    try {
+      while (q.waiting.length > 0) {
+        const batch = q.waiting.splice(0, MAX_HOLDINGS_FRAMES_PER_STREAM)
+        const signal = AbortSignal.timeout(HOLDINGS_SEND_TIMEOUT_MS)
+        try {
+          const stream = await this.components.libp2p.dialProtocol(target, HOLDINGS_PROTOCOL, { signal })
+          try {
+            for (const m of batch) {
+              await sendFrame(stream, encodeHoldings(m), signal)
+              this.counts.sent[m.t]++
+            }
+            await stream.close({ signal })
+          } catch (err) {
+            stream.abort(err as Error)
+          }
+        } catch {} // it does not speak the protocol, or is gone: the batch is dropped
       }
-    }).catch(() => {}).finally(() => {
-      if (--q.length === 0 && this.queues.get(peer) === q) this.queues.delete(peer)
-    })
+    } finally {
+      q.running = false
+      if (this.queues.get(peer) === q) this.queues.delete(peer)
+    }
   }
 
   /** Start trading on file `root` (the latest fetch of it wins). */
