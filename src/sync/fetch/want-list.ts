@@ -110,8 +110,8 @@ export class WantList {
   }
 
   /**
-   * Whether block `key` should go to another source than `s` by what trading peers said: another live source said
-   * it holds it and `s` did not, or `s` said it lacks it and some other source may hold it.
+   * Whether block `key` should go to another source than `s` by what trading peers said: another live source (not
+   * stalled) said it holds it and `s` did not, or `s` said it lacks it and some other source may hold it.
    */
   private elsewhere (s: SourceStats, key: string): boolean {
     const { trading } = this.session.options
@@ -119,7 +119,8 @@ export class WantList {
     const claim = trading.holds(s.source.id, key)
     if (claim === true) return false
     for (const [id, other] of this.session.live) {
-      if (other === s) continue
+      // a stalled holder is no reason to wait: what it holds goes to whoever has room
+      if (other === s || other.stalled) continue
       const c = trading.holds(id, key)
       if (c === true || (claim === false && c === undefined && !this.session.holders.lacks(key, id))) return true
     }
