@@ -48,7 +48,7 @@ interface Traded {
   /** Leaves verified since the last have. */
   pending: LeafSet | undefined
   timer: unknown
-  /** Peers that told us their holdings of it: they get our haves (a seeder or an old peer never does). */
+  /** Peers that took our summary of it or sent us theirs: they get our haves (an old peer never does). */
   met: Set<string>
 }
 
@@ -56,7 +56,8 @@ interface Traded {
  * The /cmesh/holdings/1.0.0 protocol: peers fetching the same file trade what they hold of its leaves (the file
  * node's links, in order; the file node's CID is the root of its holdings). When a fetch reaches a file node it
  * sends a 'holdings' summary to every source of the fetch; a peer fetching the same file answers with its own the
- * first time it hears of it, and from then on both send each other 'have' batches of newly verified leaves, every
+ * first time it hears of it, and from then on every peer that took our summary or sent us its own gets our 'have'
+ * batches of newly verified leaves, every
  * `batchMs` or `batchLeaves` leaves, whichever comes first, never one per block. Each message travels on a stream
  * of its own (at most MAX_HOLDINGS_FRAMES_PER_STREAM frames of MAX_HOLDINGS_MESSAGE_BYTES), decoded strictly; what
  * peers say goes to one bounded HoldingsTable, which the fetcher consults through a per-fetch Trading.
@@ -172,6 +173,8 @@ export class HoldingsService {
             for (const m of batch) {
               await sendFrame(stream, encodeHoldings(m), signal)
               this.counts.sent[m.t]++
+              // it took our summary: it gets our haves from now on, so what it knows of us stays current
+              if (m.t === 'holdings') this.traded.get(m.root.toString())?.met.add(peer)
             }
             await stream.close({ signal })
           } catch (err) {

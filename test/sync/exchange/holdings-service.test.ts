@@ -20,8 +20,8 @@ const CHUNKS = { minSize: 4096, avgSize: 4096, maxSize: 4096 }
 const LEAVES = 96
 const FANOUT = 1024
 
-async function startNode (t: TestContext, bootstrap: string[] = [], trading = true, stop = true): Promise<CmeshNode> {
-  const node = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap, trading })
+async function startNode (t: TestContext, bootstrap: string[] = [], trading = true, stop = true, uploadLimit?: number): Promise<CmeshNode> {
+  const node = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap, trading, uploadLimit })
   if (stop) t.after(async () => await node.stop())
   return node
 }
@@ -71,6 +71,34 @@ describe('trading holdings between downloaders of one file', () => {
     const halfBytes = half * 4096
     assert.ok((r.sources[d1id] ?? 0) >= halfBytes * 0.75, `d1 sent ${r.sources[d1id]} of ${halfBytes}`)
     assert.ok((r.sources[sid] ?? 0) < data.length, `the seeder sent ${r.sources[sid]} of ${data.length}`)
+  })
+
+  it('keeps two downloaders fetching at once current on each other\'s holdings, with few have messages', async t => {
+    const s = await startNode(t, [], true, true, 192 * 1024)
+    const data = pseudoRandom(LEAVES * 4096, 31)
+    const path = join(tempDir(t), 'f')
+    writeFileSync(path, data)
+    const { cid: root } = await s.add(path, { chunker: CHUNKS, fileFanout: FANOUT })
+    const d1 = await startNode(t, [s.addrs()[0]!])
+    const d2 = await startNode(t, [s.addrs()[0]!, d1.addrs()[0]!])
+    await connected(d1, s)
+    await connected(d2, s)
+    await connected(d2, d1)
+    const [r1, r2] = await Promise.all([d1.fetch(root), d2.fetch(root)])
+    assert.deepEqual(await collect(d1.cat(root)), Buffer.from(data))
+    assert.deepEqual(await collect(d2.cat(root)), Buffer.from(data))
+    const d1id = d1.peerId.toString()
+    const d2id = d2.peerId.toString()
+    // each told the other what it verified, in batches
+    assert.ok(d1.holdings!.counts.received.have > 0 && d2.holdings!.counts.received.have > 0)
+    assert.ok(d1.holdings!.counts.sent.have < LEAVES / 2, `d1 sent ${d1.holdings!.counts.sent.have} haves for ${LEAVES} leaves`)
+    // the last batches arrive: each knows the other holds the whole file
+    await waitFor(() => [...Array(LEAVES).keys()].every(i => d2.holdings!.table.holds(d1id, root.toString(), i) === true &&
+      d1.holdings!.table.holds(d2id, root.toString(), i) === true), { what: 'each told the other all it holds' })
+    // the seeder sent less than a copy to each: the downloaders traded the rest
+    const sid = s.peerId.toString()
+    const fromSeeder = (r1.sources[sid] ?? 0) + (r2.sources[sid] ?? 0)
+    assert.ok(fromSeeder < 2 * data.length, `the seeder sent ${fromSeeder} bytes for two copies of ${data.length}`)
   })
 
   it('distrusts a peer that claims blocks it cannot serve, and the fetch completes from the seeder', async t => {
@@ -123,15 +151,16 @@ describe('trading holdings between downloaders of one file', () => {
     const aid = a.peerId.toString()
     const bid = b.peerId.toString()
 
-    // both fetch the file: each tells the other; a answers b's summary with its own, and b (which had not
-    // fetched the file when a's first summary came) answers a's second once
+    // both fetch the file; b, not connected to a as a source of its fetch, tells nobody, and answers a's summary
+    // with its own
     const ta = ha.trading()
     const tb = hb.trading()
     t.after(() => { ta.close(); tb.close() })
+    tb.file(root, leaves, [])
     ta.file(root, leaves, [bid])
-    await waitFor(() => hb.counts.received.holdings === 1, { what: "a's summary" })
-    tb.file(root, leaves, [aid])
-    await waitFor(() => ha.counts.received.holdings === 2 && hb.counts.received.holdings === 2, { what: 'the summaries traded' })
+    await waitFor(() => ha.counts.received.holdings === 1, { what: "b's answer" })
+    assert.equal(hb.counts.received.holdings, 1)
+    assert.equal(hb.counts.sent.holdings, 1)
     assert.equal(hb.table.holds(aid, root.toString(), 0), false)
 
     // ten leaves verified: nothing goes until the batch's time comes, then one have with all ten
