@@ -111,7 +111,8 @@ export class WantList {
 
   /**
    * Whether block `key` should go to another source than `s` by what trading peers said: another live source (not
-   * stalled) said it holds it and `s` did not, or `s` said it lacks it and some other source may hold it.
+   * stalled, and that did not refuse the block) said it holds it and `s` did not, or `s` said it lacks it and some
+   * other source may hold it.
    */
   private elsewhere (s: SourceStats, key: string): boolean {
     const { trading } = this.session.options
@@ -120,9 +121,10 @@ export class WantList {
     if (claim === true) return false
     for (const [id, other] of this.session.live) {
       // a stalled holder is no reason to wait: what it holds goes to whoever has room
-      if (other === s || other.stalled) continue
+      // nor one that refused it here (it may claim it again by a have before it is asked again)
+      if (other === s || other.stalled || this.session.holders.lacks(key, id)) continue
       const c = trading.holds(id, key)
-      if (c === true || (claim === false && c === undefined && !this.session.holders.lacks(key, id))) return true
+      if (c === true || (claim === false && c === undefined)) return true
     }
     return false
   }
