@@ -144,7 +144,7 @@ export class WantList {
   private queryHaves (): void {
     const { session } = this
     const { trading } = session.options
-    // blocks whose holders the trading peers have said are not asked about (see holderCount)
+    // blocks whose holders the trading peers have said are not asked about (see told)
     const cids = this.unqueried.filter(c => this.keys.has(keyOf(c)) && (trading === undefined || this.told(keyOf(c)) === undefined))
     this.unqueried = []
     const askable = [...session.live.values()].filter(s => s.source.haves !== undefined)
@@ -214,7 +214,10 @@ export class WantList {
     if (!this.tradingChanged() && !this.rarityDirty) return
     this.rarityDirty = false
     // counts are computed once per sort (a key per comparison would cost more than the whole download)
-    const counts = this.wanted.map(c => this.told(keyOf(c)) ?? this.session.holders.count(keyOf(c)) ?? this.session.live.size)
+    // a block nobody said anything of counts as held by every source; in a trading fetch it goes first instead:
+    // such blocks are interior nodes (and files of one chunk), which lead the walk to the rest
+    const unknown = this.session.options.trading === undefined ? this.session.live.size : 0
+    const counts = this.wanted.map(c => this.told(keyOf(c)) ?? this.session.holders.count(keyOf(c)) ?? unknown)
     if (counts.every(n => n === counts[0])) return
     const order = counts.map((_, i) => i).sort((a, b) => counts[b]! - counts[a]!)
     const sorted = order.map(i => this.wanted[i]!)
