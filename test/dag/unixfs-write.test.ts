@@ -10,7 +10,7 @@ import { chunkBytes } from '../../src/dag/chunker/index.js'
 import { cidOf } from '../../src/dag/cid.js'
 import { getHasher } from '../../src/dag/hashing.js'
 import { CODEC_DAG_PB, CODEC_RAW, HASH_BLAKE3 } from '../../src/dag/constants.js'
-import { cat, exportTo, ls } from '../../src/dag/exporter.js'
+import { cat, exportTo, ls, resolvePath } from '../../src/dag/exporter.js'
 import { importBytes, importPath, importStream } from '../../src/dag/importer.js'
 import { decodeUnixfs, UnixfsFileBuilder, writeUnixfsDirectory } from '../../src/dag/unixfs/index.js'
 import { verifyStore } from '../../src/dag/verify.js'
@@ -165,5 +165,34 @@ describe('writing UnixFS', () => {
     const d = await writeUnixfsDirectory(emit, [{ name: 'l', kind: 'symlink', target: 'x', size: 0, mode: 0o777 }])
     assert.equal(d.size, 0)
     assert.ok(d.tsize > 0)
+  })
+  it('writes a large directory HAMT-sharded, as ipfs-unixfs-importer does, and reads it back', async t => {
+    const store = tempStore(t)
+    const hasher = await getHasher('sha2-256')
+    const emit = async (bytes: Uint8Array): Promise<CID> => {
+      const cid = cidOf(hasher, CODEC_DAG_PB, bytes)
+      await store.put(cid, bytes)
+      return cid
+    }
+    const files = Array.from({ length: 300 }, (_, i) => ({ name: `file-${i}.txt`, content: new TextEncoder().encode(`content ${i}\n`) }))
+    const entries = []
+    for (const f of files) {
+      const r = await importBytes(store, f.content, { format: 'unixfs', hash: 'sha2-256' })
+      entries.push({ name: f.name, kind: 'file' as const, cid: r.cid, size: r.size, tsize: r.size, mode: 0o644 })
+    }
+    const threshold = 2000
+    const dir = await writeUnixfsDirectory(emit, entries, undefined, threshold)
+    const reference = await unixfsFixture(files.map(f => ({ path: f.name, content: f.content })), {
+      rawLeaves: true, cidVersion: 1, wrapWithDirectory: true, shardSplitThresholdBytes: threshold
+    })
+    assert.equal(dir.cid.toString(), reference.root.toString())
+    assert.equal(decodeUnixfs(dir.cid, store.getSync(dir.cid)).type, 'hamt')
+    const names = []
+    for await (const e of ls(store, dir.cid)) names.push(e.name)
+    assert.deepEqual(names.sort(), files.map(f => f.name).sort())
+    assert.equal(Buffer.from(await collect(cat(store, (await resolvePath(store, dir.cid, 'file-123.txt')).cid))).toString(), 'content 123\n')
+    // under the threshold: a plain directory
+    const small = await writeUnixfsDirectory(emit, entries.slice(0, 3), undefined, threshold)
+    assert.equal(decodeUnixfs(small.cid, store.getSync(small.cid)).type, 'dir')
   })
 })

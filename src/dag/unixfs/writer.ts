@@ -4,13 +4,14 @@ import type { CID } from 'multiformats/cid'
 import { BlockTooLargeError } from '../../errors.js'
 import { MAX_BLOCK_SIZE } from '../constants.js'
 import { sortEntries, type DirEntry } from '../nodes.js'
-import { DEFAULT_FILE_MODE } from './constants.js'
+import { DEFAULT_FILE_MODE, HAMT_SHARD_THRESHOLD } from './constants.js'
+import { writeHamtDirectory } from './hamt-writer.js'
 
 /**
  * Writing UnixFS (specs.ipfs.tech/unixfs) as `ipfs add --cid-version 1 --raw-leaves` shapes it, with cmesh's chunks:
  * raw leaves (the same blocks cmesh's own format stores for the same chunks and hash), DAG-PB file nodes in
  * ipfs-unixfs-importer's balanced layout (groups of `fanout` links folded level by level, a trailing group folded
- * too, a file of one chunk is its raw leaf), plain DAG-PB directories, symlink nodes. Modes are written where they
+ * too, a file of one chunk is its raw leaf), DAG-PB directories (HAMT-sharded when large, as Kubo shards), symlink nodes. Modes are written where they
  * differ from UnixFS's defaults (0644 files, 0755 directories), so typical content gets the CIDs IPFS tools give
  * the same blocks. `emit` stores a DAG-PB block and returns its CID.
  */
@@ -88,11 +89,11 @@ export class UnixfsFileBuilder {
 }
 
 /**
- * A plain UnixFS directory of `entries` (each with its `tsize`; symlinks get a node of their own here), with
- * `mode` when it is not 0755. Entries are sorted by the UTF-8 bytes of their names, as DAG-PB requires.
- * A directory too large for one block throws ERR_BLOCK_TOO_LARGE (HAMT sharding is not written).
+ * A UnixFS directory of `entries` (each with its `tsize`; symlinks get a node of their own here), with `mode` when
+ * it is not 0755: a plain node, entries sorted by the UTF-8 bytes of their names as DAG-PB requires, or, when the
+ * links' names and CIDs add up to more than `shardThreshold` bytes, a HAMT-sharded directory (hamt-writer.ts).
  */
-export async function writeUnixfsDirectory (emit: EmitPb, entries: DirEntry[], mode?: number): Promise<UnixfsPiece> {
+export async function writeUnixfsDirectory (emit: EmitPb, entries: DirEntry[], mode?: number, shardThreshold = HAMT_SHARD_THRESHOLD): Promise<UnixfsPiece> {
   sortEntries(entries)
   const links: dagPb.PBLink[] = []
   let size = 0
@@ -104,6 +105,12 @@ export async function writeUnixfsDirectory (emit: EmitPb, entries: DirEntry[], m
     }
     links.push({ Name: e.name, Tsize: e.tsize ?? e.size, Hash: e.cid! })
     size += e.size
+  }
+  let estimate = 0
+  for (const l of links) estimate += encoder.encode(l.Name).length + l.Hash.bytes.length
+  if (estimate > shardThreshold) {
+    const root = await writeHamtDirectory(links.map(l => ({ name: l.Name!, cid: l.Hash, tsize: l.Tsize! })), encodePb, emit, mode)
+    return { ...root, size }
   }
   const bytes = encodePb(new UnixFS({ type: 'directory', mode }), links)
   const tsize = links.reduce((sum, l) => sum + (l.Tsize ?? 0), bytes.length)
