@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { chmod, lstat, mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
@@ -17,6 +17,7 @@ import { verifyStore } from '../../src/dag/verify.js'
 import type { Blockstore } from '../../src/store/interface.js'
 import { collect, pseudoRandom, tempDir, tempStore } from '../helpers/temp.js'
 import { unixfsFixture } from '../helpers/unixfs.js'
+import { gzipFile, packageFiles, tarOf, writeTree } from './archive-helpers.js'
 
 const SMALL_CHUNKS = { minSize: 256, avgSize: 1024, maxSize: 4096 }
 
@@ -147,6 +148,18 @@ describe('writing UnixFS', () => {
       layout: balanced({ maxChildrenPerNode: 4 })
     })
     assert.equal(ours.cid.toString(), reference.root.toString())
+  })
+
+  it('stores a .tgz as its bytes (no archive recipe in UnixFS)', async t => {
+    const dir = tempDir(t)
+    const tgz = gzipFile(join(dir, 'pkg.tgz'), tarOf(dirname(writeTree(dir, packageFiles(1)))))
+    const store = tempStore(t)
+    const r = await importPath(store, tgz, { format: 'unixfs', chunker: SMALL_CHUNKS })
+    assert.equal(r.archive, undefined)
+    assert.equal(r.cid.code, CODEC_DAG_PB)
+    assert.deepEqual(await collect(cat(store, r.cid)), await readFile(tgz))
+    const own = await importPath(store, tgz, { chunker: SMALL_CHUNKS })
+    assert.equal(own.archive?.stored, 'recipe') // cmesh's format stores it member by member with a recipe
   })
 
   it('refuses an unknown format; the builders write an empty file with a mode and a directory with a symlink', async t => {
