@@ -106,15 +106,18 @@ describe('writing UnixFS', () => {
     await writeFile(join(src, 'run.sh'), '#!/bin/sh\necho hi\n')
     await chmod(join(src, 'run.sh'), 0o755)
     await symlink('big.bin', join(src, 'latest'))
+    const tool = pseudoRandom(20_000, 13) // several chunks, a mode on its root node
+    await writeFile(join(src, 'tool'), tool)
+    await chmod(join(src, 'tool'), 0o700)
 
     const store = tempStore(t)
     const r = await importPath(store, src, { format: 'unixfs', chunker: SMALL_CHUNKS })
     assert.equal(r.cid.code, CODEC_DAG_PB)
     assert.equal(r.cid.multihash.code, HASH_BLAKE3)
-    assert.equal(r.size, big.length + 8 + 18)
+    assert.equal(r.size, big.length + 8 + 18 + tool.length)
     const listed = []
     for await (const e of ls(store, r.cid)) listed.push(`${e.kind} ${e.mode.toString(8)} ${e.name}${e.target === undefined ? '' : ' -> ' + e.target}`)
-    assert.deepEqual(listed, ['file 644 big.bin', 'dir 755 docs', 'file 644 empty', 'symlink 777 latest -> big.bin', 'file 755 run.sh'])
+    assert.deepEqual(listed, ['file 644 big.bin', 'dir 755 docs', 'file 644 empty', 'symlink 777 latest -> big.bin', 'file 755 run.sh', 'file 700 tool'])
     assert.deepEqual(plainRead(store, plainLookup(store, r.cid, 'big.bin')), Buffer.from(big))
     assert.equal(plainRead(store, plainLookup(store, r.cid, 'run.sh')).toString(), '#!/bin/sh\necho hi\n')
     assert.equal(UnixFS.unmarshal(dagPb.decode(store.getSync(plainLookup(store, r.cid, 'run.sh'))).Data!).mode, 0o755)
@@ -126,6 +129,9 @@ describe('writing UnixFS', () => {
     assert.equal((await readFile(join(out, 'empty'))).length, 0)
     assert.equal(await readlink(join(out, 'latest')), 'big.bin')
     assert.equal((await lstat(join(out, 'run.sh'))).mode & 0o777, 0o755)
+    assert.deepEqual(await readFile(join(out, 'tool')), Buffer.from(tool))
+    assert.equal((await lstat(join(out, 'tool'))).mode & 0o777, 0o700)
+    assert.deepEqual(plainRead(store, plainLookup(store, r.cid, 'tool')), Buffer.from(tool))
     assert.deepEqual((await verifyStore(store)).corrupt, [])
 
     // without modes or symlinks, the directory CIDs are the reference importer's for the same chunks
