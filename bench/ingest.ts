@@ -2,7 +2,7 @@
  * How fast does cmesh ingest, next to Helia's importer? `npm run bench:ingest [-- --mb 256 --tree DIR --rss-mb 1024 --json]`
  *
  * Each run happens in a fresh child process (so peak RSS belongs to that run alone) on the same data:
- *   cmesh      importPath into LMDB (BLAKE3, FastCDC defaults)
+ *   cmesh      importPath into LMDB (BLAKE3, FastCDC defaults), in cmesh's own format and as UnixFS (format: 'unixfs')
  *   importer   ipfs-unixfs-importer with its defaults (SHA-256, fixed 256 KiB chunks) into blockstore-fs / memory
  * Datasets: a random file of --mb MiB, a real unpacked package tree (--tree, default node_modules/typescript),
  * and a --rss-mb MiB random file imported by cmesh alone to check peak RSS; then, by cmesh alone, content that
@@ -46,9 +46,9 @@ async function child (job: string, path: string, dir: string): Promise<void> {
   const t0 = process.hrtime.bigint()
   let bytes = 0
   let blocks = 0
-  if (job === 'cmesh') {
+  if (job === 'cmesh' || job === 'cmesh-unixfs') {
     const store = createStore({ repo: dir })
-    const r = await importPath(store, path)
+    const r = await importPath(store, path, { format: job === 'cmesh-unixfs' ? 'unixfs' : 'cmesh' })
     bytes = r.size
     blocks = r.blocks
     await store.close()
@@ -165,9 +165,12 @@ async function main (): Promise<void> {
         return b!
       }
       const cm = best('cmesh')
+      const cu = best('cmesh-unixfs')
       const fs = best('importer-fs')
       const mem = best('importer-mem')
-      for (const [job, r] of [['cmesh (LMDB, BLAKE3, FastCDC)', cm], ['importer -> blockstore-fs', fs], ['importer -> memory', mem]] as const) {
+      for (const [job, r] of [
+        ['cmesh (LMDB, BLAKE3, FastCDC)', cm], ['cmesh --format unixfs', cu], ['importer -> blockstore-fs', fs], ['importer -> memory', mem]
+      ] as const) {
         rows.push({ data: name, run: job, 'MB/s': mbps(r).toFixed(0), blocks: r.blocks, 'peak RSS MB': r.maxRssMB.toFixed(0), 'anon/file MB': `${r.maxAnonMB.toFixed(0)}/${r.maxFileMB.toFixed(0)}`, 'cmesh ratio': (mbps(cm) / mbps(r)).toFixed(2) })
       }
       const key = name.startsWith('random') ? 'random' : 'tree'
@@ -176,6 +179,9 @@ async function main (): Promise<void> {
         importerFsMBps: mbps(fs),
         importerMemMBps: mbps(mem),
         cmeshBlocks: cm.blocks,
+        unixfsMBps: mbps(cu),
+        unixfsBlocks: cu.blocks,
+        unixfsPeakRssMB: cu.maxRssMB,
         importerBlocks: fs.blocks,
         peakRssMB: cm.maxRssMB,
         peakAnonRssMB: cm.maxAnonMB

@@ -4,6 +4,7 @@
  * it; the seeder publishes the new version (seq 2) and the client updates. What that update received is the
  * measurement.
  */
+import type { ImportFormat } from '../src/dag/importer.js'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -40,7 +41,8 @@ export interface NetworkUpdate {
 }
 
 /** Measure the update from `oldDir` to `newDir` between two fresh nodes on loopback; stops both and removes their repos. */
-export async function networkUpdate (oldDir: string, newDir: string): Promise<NetworkUpdate> {
+/** `format`: the DAG format the seeder publishes in (cmesh's own, or UnixFS). */
+export async function networkUpdate (oldDir: string, newDir: string, format: ImportFormat = 'cmesh'): Promise<NetworkUpdate> {
   const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-netupdate-'))
   const nodes: CmeshNode[] = []
   let proxy: CountingProxy | undefined
@@ -48,7 +50,7 @@ export async function networkUpdate (oldDir: string, newDir: string): Promise<Ne
     const key = generatePublisherKey()
     const seeder = await createNode({ repo: join(work, 'seeder'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
     nodes.push(seeder)
-    await seeder.publish(oldDir, { name: RELEASE_NAME, version: '1.0.0', key })
+    await seeder.publish(oldDir, { name: RELEASE_NAME, version: '1.0.0', key, import: { format } })
     // the client reaches the seeder through the relay only: the seeder's address, with the relay's port
     const addr = seeder.addrs()[0]!
     const m = /^\/ip4\/127\.0\.0\.1\/tcp\/(\d+)(\/p2p\/.+)$/.exec(addr)
@@ -59,7 +61,7 @@ export async function networkUpdate (oldDir: string, newDir: string): Promise<Ne
     client.trust.add(RELEASE_NAME, key.publicKey)
     const install = await client.update(RELEASE_NAME)
     if (install.seq !== 1) throw new Error(`the client installed seq ${install.seq}, expected 1`)
-    await seeder.publish(newDir, { name: RELEASE_NAME, version: '2.0.0', key })
+    await seeder.publish(newDir, { name: RELEASE_NAME, version: '2.0.0', key, import: { format } })
     const before = proxy.down
     const r = await client.update(RELEASE_NAME)
     const socketBytes = proxy.down - before

@@ -82,7 +82,7 @@ export interface UpdateImport {
 }
 
 /** Import `oldDir` then `newDir` into a fresh store in a temp dir (removed after) and report the second import. */
-export async function importUpdate (oldDir: string, newDir: string, options: Pick<ImportOptions, 'chunker' | 'fileFanout'> = {}): Promise<UpdateImport> {
+export async function importUpdate (oldDir: string, newDir: string, options: Pick<ImportOptions, 'chunker' | 'fileFanout' | 'format'> = {}): Promise<UpdateImport> {
   const repo = mkdtempSync(join(tmpdir(), 'cmesh-bench-update-'))
   const store = createStore({ repo })
   try {

@@ -150,9 +150,9 @@ async function download (seeders: string[], cid: CID, name: string): Promise<{
   }
 }
 
-/** Peak RSS of a live process in MB, from /proc (Linux): the kernel's high-water mark. */
-function peakRssOf (pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find(l => l.startsWith('VmHWM:'))
+/** A field of a live process's /proc status in MB (Linux): VmHWM is the peak RSS, RssAnon its anonymous part now. */
+function procStatusMB (pid: number, field: 'VmHWM' | 'RssAnon'): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find(l => l.startsWith(`${field}:`))
   return Number(line?.split(/\s+/)[1] ?? NaN) * 1024 / 1e6
 }
 
@@ -165,6 +165,8 @@ async function bigOneToOne (bigMb: number): Promise<{
   seconds: number,
   leecherPeakMB: number,
   seederPeakMB: number,
+  leecherPeakAnonMB: number,
+  seederPeakAnonMB: number,
   leecherCpuPerGB: number,
   seederCpuPerGB: number
 }> {
@@ -177,11 +179,28 @@ async function bigOneToOne (bigMb: number): Promise<{
   const addr = await seeder('big-seeder', [])
   const pid = daemons[daemons.length - 1]!.pid!
   const cpu0 = cpuSecondsOf(pid)
-  const out = execFileSync(process.execPath, [fileURLToPath(new URL('./big-leecher.js', import.meta.url)), join(work, 'big-leecher'), addr, cid], { encoding: 'utf8' })
-  const r = JSON.parse(out.trim().split('\n').pop()!) as { seconds: number, bytes: number, mbps: number, cpuSeconds: number, peakRssMB: number }
+  // the seeder's anonymous memory (heap, buffers), sampled while it serves; the rest of its RSS is LMDB's mapped file
+  let seederPeakAnonMB = procStatusMB(pid, 'RssAnon')
+  const sampler = setInterval(() => { seederPeakAnonMB = Math.max(seederPeakAnonMB, procStatusMB(pid, 'RssAnon')) }, 100)
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./big-leecher.js', import.meta.url)), join(work, 'big-leecher'), addr, cid], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  const [code] = await once(child, 'exit') as [number | null]
+  clearInterval(sampler)
+  if (code !== 0) throw new Error(`big-leecher exited with ${code}`)
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { seconds: number, bytes: number, mbps: number, cpuSeconds: number, peakRssMB: number, peakAnonMB: number }
   const gb = r.bytes / 1e9
   const seederCpuPerGB = (cpuSecondsOf(pid) - cpu0) / gb
-  return { mbps: r.mbps, seconds: r.seconds, leecherPeakMB: r.peakRssMB, seederPeakMB: peakRssOf(pid), leecherCpuPerGB: r.cpuSeconds / gb, seederCpuPerGB }
+  return {
+    mbps: r.mbps,
+    seconds: r.seconds,
+    leecherPeakMB: r.peakRssMB,
+    seederPeakMB: procStatusMB(pid, 'VmHWM'),
+    leecherPeakAnonMB: r.peakAnonMB,
+    seederPeakAnonMB,
+    leecherCpuPerGB: r.cpuSeconds / gb,
+    seederCpuPerGB
+  }
 }
 
 /** Raw Node TCP over loopback moving `bytes`, no encryption, no framing: the ceiling. */
@@ -354,7 +373,8 @@ try {
           'MB/s': big.mbps.toFixed(1),
           sources: 1,
           'verify s': '',
-          ratio: `peak RSS ${big.leecherPeakMB.toFixed(0)} MB leecher, ${big.seederPeakMB.toFixed(0)} MB seeder; ` +
+          ratio: `peak RSS ${big.leecherPeakMB.toFixed(0)} MB leecher (${big.leecherPeakAnonMB.toFixed(0)} anonymous), ` +
+            `${big.seederPeakMB.toFixed(0)} MB seeder (${big.seederPeakAnonMB.toFixed(0)} anonymous); ` +
             `CPU s/GB ${big.leecherCpuPerGB.toFixed(1)} + ${big.seederCpuPerGB.toFixed(1)}`
         }]),
     { run: 'raw Node TCP, loopback', seconds: (mb * 1.048576 / raw).toFixed(2), 'MB/s': raw.toFixed(1), sources: 1, 'verify s': '', ratio: '1.00' },
@@ -389,6 +409,8 @@ try {
     bigMBps: big?.mbps ?? null,
     bigLeecherPeakRssMB: big?.leecherPeakMB ?? null,
     bigSeederPeakRssMB: big?.seederPeakMB ?? null,
+    bigLeecherPeakAnonMB: big?.leecherPeakAnonMB ?? null,
+    bigSeederPeakAnonMB: big?.seederPeakAnonMB ?? null,
     bigLeecherCpuSecondsPerGB: big?.leecherCpuPerGB ?? null,
     bigSeederCpuSecondsPerGB: big?.seederCpuPerGB ?? null,
     discoveryMedianSeconds: found.median,

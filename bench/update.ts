@@ -1,8 +1,9 @@
 /**
  * How much of a package update does a peer that holds the old version have to fetch?
- * `npm run bench:update [-- <old> <new>] [--json]`; old and new are directories or npm specs (default pairs:
+ * `npm run bench:update [-- <old> <new>] [--format both|cmesh|unixfs] [--json]`; old and new are directories or npm specs (default pairs:
  * bench/packages.ts). For each pair, the new version imported after the old one into a fresh store:
  *   cmesh       newBytes with the default FastCDC sizes (leaves and DAG nodes the store lacked)
+ *   unixfs      the same, written as UnixFS (format: 'unixfs'), and its wire bytes (--format both, the default)
  *   fixed 256K  newBytes with fixed 256 KiB chunks (what IPFS' default importer would dedupe)
  *   rsync       literal data of `rsync --no-whole-file` from a copy of old to new (n/a without rsync)
  * and over the network, in the same run:
@@ -40,6 +41,8 @@ interface UpdateResult {
   rsyncZBytes: number | null
   /** ... and bytes it received (the receiver's block checksums). */
   rsyncZReceivedBytes: number | null
+  /** The same import and network update written as UnixFS; null with --format cmesh. */
+  unixfs: { newBytes: number, savedPercent: number, wireBytes: number, wireSavedPercent: number } | null
 }
 
 const saved = (bytes: number, size: number): number => size === 0 ? 0 : 100 * (1 - bytes / size)
@@ -48,7 +51,9 @@ const ratio = (a: number, b: number | null): string => b === null ? 'n/a' : b ==
 const round2 = (n: number): number => Math.round(n * 100) / 100
 
 async function main (): Promise<void> {
-  const args = parseBenchArgs(process.argv.slice(2))
+  const args = parseBenchArgs(process.argv.slice(2), { format: 'both' })
+  const format = String(args.format)
+  if (format !== 'both' && format !== 'cmesh' && format !== 'unixfs') throw new Error('--format takes both, cmesh or unixfs')
   if (args.archives === true) return await archivesTable(args)
   if (args._.length !== 0 && args._.length !== 2) throw new Error('usage: bench:update [-- <old> <new>] [--json]')
   const pairs = args._.length === 2 ? [[args._[0]!, args._[1]!] as [string, string]] : DEFAULT_PAIRS
@@ -60,10 +65,14 @@ async function main (): Promise<void> {
   for (const [oldArg, newArg] of pairs) {
     const oldDir = await resolveSide(oldArg)
     const newDir = await resolveSide(newArg)
-    const cm = await importUpdate(oldDir, newDir)
+    // --format unixfs: the main columns are UnixFS's; both: cmesh's, with UnixFS's beside them
+    const main = format === 'unixfs' ? 'unixfs' : 'cmesh'
+    const cm = await importUpdate(oldDir, newDir, { format: main })
     const fixed = await importUpdate(oldDir, newDir, { chunker: FIXED_256K })
     const literal = rsyncLiteralBytes(oldDir, newDir)
-    const net = await networkUpdate(oldDir, newDir)
+    const net = await networkUpdate(oldDir, newDir, main)
+    const ux = format === 'both' ? await importUpdate(oldDir, newDir, { format: 'unixfs' }) : null
+    const uxNet = format === 'both' ? await networkUpdate(oldDir, newDir, 'unixfs') : null
     const z: RsyncZResult | null = rsync ? await rsyncZ(oldDir, newDir) : null
     const r: UpdateResult = {
       pair: pairLabel(oldArg, newArg),
@@ -78,7 +87,15 @@ async function main (): Promise<void> {
       bundleBytes: net.bundleBytes,
       wireSeconds: round2(net.seconds),
       rsyncZBytes: z?.sent ?? null,
-      rsyncZReceivedBytes: z?.received ?? null
+      rsyncZReceivedBytes: z?.received ?? null,
+      unixfs: ux === null || uxNet === null
+        ? null
+        : {
+            newBytes: ux.newBytes,
+            savedPercent: round2(saved(ux.newBytes, ux.newSize)),
+            wireBytes: uxNet.wireBytes,
+            wireSavedPercent: round2(saved(uxNet.wireBytes, ux.newSize))
+          }
     }
     results.push(r)
     rows.push({
@@ -91,8 +108,12 @@ async function main (): Promise<void> {
       'rsync literal': literal ?? 'n/a',
       'rsync saved': pct(literal, r.newSize),
       'cmesh/rsync': ratio(r.newBytes, literal),
+      ...r.unixfs === null
+        ? {}
+        : { 'unixfs newBytes': r.unixfs.newBytes, 'unixfs saved': pct(r.unixfs.newBytes, r.newSize), 'unixfs/rsync': ratio(r.unixfs.newBytes, literal) },
       'wire bytes': r.wireBytes,
       'wire saved': pct(r.wireBytes, r.newSize),
+      ...r.unixfs === null ? {} : { 'unixfs wire': r.unixfs.wireBytes, 'unixfs wire saved': pct(r.unixfs.wireBytes, r.newSize) },
       bundle: r.bundleBytes,
       'socket bytes': r.socketBytes,
       'rsync -z': r.rsyncZBytes ?? 'n/a',

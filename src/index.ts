@@ -32,7 +32,7 @@ export {
 
 // files and directories as DAGs
 export { parseCid, type ChunkerOptions, type HashName, type DagNode, type DirEntry, type EntryKind } from './dag/index.js'
-export { importPath, importBytes, importStream, type ImportOptions, type ImportResult, type ImportProgressEvent, type ArchiveReport } from './dag/index.js'
+export { importPath, importBytes, importStream, type ImportOptions, type ImportFormat, type ImportResult, type ImportProgressEvent, type ArchiveReport } from './dag/index.js'
 export {
   cat,
   ls,

@@ -9,6 +9,7 @@ import { BlockWriter } from './block-writer.js'
 import { cidOf } from './cid.js'
 import {
   CODEC_DAG_CBOR,
+  CODEC_DAG_PB,
   CODEC_RAW,
   DEFAULT_DIR_FANOUT,
   DEFAULT_FILE_FANOUT,
@@ -21,6 +22,7 @@ import { allocReadBuffer, cutAndHash, dropSpareReadBuffers, recycleReadBuffer } 
 import { FastCdc, type ChunkerOptions } from './chunker/fastcdc.js'
 import { FileTreeBuilder } from './file-tree.js'
 import { getHasher, type BlockHasher, type HashName } from './hashing.js'
+import { UnixfsFileBuilder, writeUnixfsDirectory } from './unixfs/writer.js'
 import { checkEntryName, encodeDirNode, encodeDirParts, entryEncodedSize, sortEntries, type DirEntry, type DirPart } from './nodes.js'
 
 export type ImportProgressEvent =
@@ -29,7 +31,15 @@ export type ImportProgressEvent =
   | { type: 'import:file', path: string }
   | { type: 'import:skip', path: string, reason: string }
 
+/** How a DAG is written: cmesh's own DAG-CBOR nodes, or UnixFS (DAG-PB, raw leaves) that IPFS tools read. */
+export type ImportFormat = 'cmesh' | 'unixfs'
+
 export interface ImportOptions {
+  /**
+   * The DAG format. 'unixfs': CIDv1 DAG-PB file nodes (`fileFanout` links each) and plain directories over the same
+   * raw leaves, modes other than 0644/0755 recorded; archives are stored as they are (as with `raw`). @default 'cmesh'
+   */
+  format?: ImportFormat
   /**
    * FastCDC sizes for every file. @default by the file's length: 1/2/16 KiB under LARGE_FILE_BYTES (16 MiB),
    * LARGE_FILE_CHUNKER (8/32/128 KiB) from it on (constants.ts)
@@ -82,6 +92,7 @@ class ImportContext {
   readonly dirFanout: number
   readonly cdc: FastCdc
   readonly chunkWorker: boolean
+  readonly unixfs: boolean
   archive: ArchiveReport | undefined
 
   constructor (readonly hasher: BlockHasher, readonly options: ImportOptions, writer: BlockWriter) {
@@ -92,14 +103,17 @@ class ImportContext {
     if (!Number.isSafeInteger(this.dirFanout) || this.dirFanout < 2 || this.dirFanout > 4096) throw new InvalidOptionError(`dirFanout must be 2-4096, got ${this.dirFanout}`)
     this.cdc = new FastCdc(options.chunker) // validates the chunker options up front
     this.chunkWorker = options.chunkWorker ?? true
+    const format = options.format ?? 'cmesh'
+    if (format !== 'cmesh' && format !== 'unixfs') throw new InvalidOptionError(`format must be cmesh or unixfs, got ${JSON.stringify(format)}`)
+    this.unixfs = format === 'unixfs'
   }
 
   checkAbort (): void {
     if (this.options.signal?.aborted === true) throw new AbortError()
   }
 
-  async node (bytes: Uint8Array): Promise<CID> {
-    const cid = cidOf(this.hasher, CODEC_DAG_CBOR, bytes)
+  async node (bytes: Uint8Array, codec = CODEC_DAG_CBOR): Promise<CID> {
+    const cid = cidOf(this.hasher, codec, bytes)
     await this.writer.put(cid, bytes)
     return cid
   }
@@ -112,6 +126,9 @@ class ImportContext {
 
 /** Files at least this large go through the worker thread(s) while the main thread writes. */
 const PARALLEL_MIN_BYTES = 1024 * 1024
+
+/** A stored DAG: its root, content bytes and (UnixFS) the block bytes below and including the root. */
+interface Stored { cid: CID, size: number, tsize?: number }
 
 /** The chunker for content of `length` bytes: the one asked for, else by length (see LARGE_FILE_BYTES). */
 function chunkerFor (asked: ChunkerOptions | undefined, length: number): ChunkerOptions | undefined {
@@ -157,9 +174,12 @@ async function importFileContent (
   ctx: ImportContext,
   input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   length: number | undefined,
-  recycle = false
-): Promise<{ cid: CID, size: number }> {
-  const tree = new FileTreeBuilder(ctx.fileFanout, async bytes => await ctx.node(bytes))
+  recycle = false,
+  mode?: number
+): Promise<Stored> {
+  const tree = ctx.unixfs
+    ? new UnixfsFileBuilder(ctx.fileFanout, async bytes => await ctx.node(bytes, CODEC_DAG_PB))
+    : new FileTreeBuilder(ctx.fileFanout, async bytes => await ctx.node(bytes))
   let source = input
   if (length === undefined && ctx.options.chunker === undefined) ({ length, source } = await measured(input))
   const parallel = (length ?? Number.POSITIVE_INFINITY) >= PARALLEL_MIN_BYTES && ctx.chunkWorker
@@ -180,12 +200,12 @@ async function importFileContent (
   }
   // the chunker has finished: the last batch's buffers are free once committed too
   if (previous.length > 0) ctx.writer.afterLeavesCommitted(() => { for (const b of previous) recycleReadBuffer(b) })
-  const root = await tree.finish()
+  const root = await tree.finish(mode)
   if (root !== undefined) return root
   const empty = new Uint8Array(0)
   const cid = cidOf(ctx.hasher, CODEC_RAW, empty)
   await ctx.writer.put(cid, empty)
-  return { cid, size: 0 }
+  return { cid, size: 0, tsize: 0 }
 }
 
 /** The read buffers (READ_SIZE, from readFile) that chunks are views of; chunks cut across two are copies. */
@@ -242,8 +262,8 @@ function archiveSink (ctx: ImportContext): ArchiveSink {
 }
 
 /** A file given as the path to import: a recognised archive member by member (unless `raw`), else its bytes. */
-async function importFile (ctx: ImportContext, path: string, size: number): Promise<{ cid: CID, size: number }> {
-  if (ctx.options.raw !== true) {
+async function importFile (ctx: ImportContext, path: string, size: number): Promise<Stored> {
+  if (ctx.options.raw !== true && !ctx.unixfs) {
     try {
       const stored = await importArchive(archiveSink(ctx), (start, end) => readFileRange(path, start, end), size, await readHead(path, SNIFF_BYTES))
       if (stored !== undefined) {
@@ -261,7 +281,8 @@ async function importFile (ctx: ImportContext, path: string, size: number): Prom
 }
 
 /** Store a directory's entries as one node, or split in order into parts (and parts of parts) when large. */
-async function buildDirectory (ctx: ImportContext, entries: DirEntry[]): Promise<{ cid: CID, size: number }> {
+async function buildDirectory (ctx: ImportContext, entries: DirEntry[], mode?: number): Promise<Stored> {
+  if (ctx.unixfs) return await writeUnixfsDirectory(async bytes => await ctx.node(bytes, CODEC_DAG_PB), entries, mode)
   sortEntries(entries)
   const groups: DirEntry[][] = [[]]
   let groupBytes = 0
@@ -315,7 +336,7 @@ async function readNames (dir: string): Promise<RawName[]> {
   return out.sort((a, b) => a.shown < b.shown ? -1 : a.shown > b.shown ? 1 : 0) // the order the string readdir sorted into
 }
 
-async function importDirectory (ctx: ImportContext, dir: string): Promise<{ cid: CID, size: number }> {
+async function importDirectory (ctx: ImportContext, dir: string, mode?: number): Promise<Stored> {
   const entries: DirEntry[] = []
   for (const { name, shown } of await readNames(dir)) {
     ctx.checkAbort()
@@ -336,17 +357,17 @@ async function importDirectory (ctx: ImportContext, dir: string): Promise<{ cid:
       if (target === undefined) ctx.options.onProgress?.({ type: 'import:skip', path, reason: 'symlink target is not valid UTF-8' })
       else entries.push({ name, kind: 'symlink', target, size: 0, mode })
     } else if (st.isDirectory()) {
-      const sub = await importDirectory(ctx, path)
-      entries.push({ name, kind: 'dir', cid: sub.cid, size: sub.size, mode })
+      const sub = await importDirectory(ctx, path, mode)
+      entries.push({ name, kind: 'dir', cid: sub.cid, size: sub.size, tsize: sub.tsize, mode })
     } else if (st.isFile()) {
       ctx.options.onProgress?.({ type: 'import:file', path })
-      const file = await importFileContent(ctx, readFile(path), st.size, true)
-      entries.push({ name, kind: 'file', cid: file.cid, size: file.size, mode })
+      const file = await importFileContent(ctx, readFile(path), st.size, true, mode)
+      entries.push({ name, kind: 'file', cid: file.cid, size: file.size, tsize: file.tsize, mode })
     } else {
       ctx.options.onProgress?.({ type: 'import:skip', path, reason: 'not a regular file, directory or symlink' })
     }
   }
-  return await buildDirectory(ctx, entries)
+  return await buildDirectory(ctx, entries, mode)
 }
 
 async function totalSize (path: string): Promise<number> {
@@ -361,7 +382,7 @@ async function totalSize (path: string): Promise<number> {
 async function runImport (
   store: ImportStore,
   options: ImportOptions,
-  body: (ctx: ImportContext) => Promise<{ cid: CID, size: number }>
+  body: (ctx: ImportContext) => Promise<Stored>
 ): Promise<ImportResult> {
   const hasher = await getHasher(options.hash ?? 'blake3')
   const session = store.openSession()

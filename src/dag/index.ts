@@ -7,7 +7,7 @@ export { getHasher, type BlockHasher, type HashName } from './hashing.js'
 export { cidOf, parseCid } from './cid.js'
 export { decodeNode, type DagNode, type DirEntry, type FileNode, type DirNode, type EntryKind } from './nodes.js'
 export { blockLinks } from './links.js'
-export { importPath, importBytes, importStream, type ImportOptions, type ImportResult, type ImportProgressEvent } from './importer.js'
+export { importPath, importBytes, importStream, type ImportOptions, type ImportFormat, type ImportResult, type ImportProgressEvent } from './importer.js'
 export type { ArchiveReport } from './archive/index.js'
 export {
   cat,

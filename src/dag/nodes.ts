@@ -50,6 +50,8 @@ export interface DirEntry {
   mode: number
   /** Symlink target, recorded as written; never followed. */
   target?: string
+  /** Written to UnixFS only: block bytes below and including the entry's root (a DAG-PB link's Tsize). */
+  tsize?: number
 }
 
 export interface DirPart {

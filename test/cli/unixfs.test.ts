@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import { readFileSync, readlinkSync } from 'node:fs'
+import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
+import { CID } from 'multiformats/cid'
 import { runCli } from '../helpers/cli.js'
 import { pseudoRandom, tempDir } from '../helpers/temp.js'
 import { unixfsFixture, writeFixtureCar } from '../helpers/unixfs.js'
@@ -48,5 +49,30 @@ describe('cmesh on standard IPFS (UnixFS) content', () => {
     const verify = await runCli(['verify', '--repo', repo])
     assert.equal(verify.code, 0, verify.stderr)
     assert.match(verify.stdout, new RegExp(`^ok: ${fixture.blocks.length} blocks verified`))
+  })
+  it('add --format unixfs writes a bafy... DAG-PB root that ls, cat, get and verify read', async t => {
+    const dir = tempDir(t)
+    const repo = join(dir, 'repo')
+    const src = join(dir, 'src')
+    mkdirSync(src)
+    const data = pseudoRandom(100_000, 9)
+    writeFileSync(join(src, 'data.bin'), data)
+    writeFileSync(join(src, 'hello.txt'), 'hello\n')
+    const bad = await runCli(['add', src, '--format', 'ipfs', '--repo', repo])
+    assert.equal(bad.code, 2, bad.stderr)
+    assert.match(bad.stderr, /--format must be cmesh or unixfs/)
+    const added = await runCli(['add', src, '--format', 'unixfs', '--hash', 'sha2-256', '--json', '--repo', repo])
+    assert.equal(added.code, 0, added.stderr)
+    const { cid } = JSON.parse(added.stdout) as { cid: string }
+    assert.match(cid, /^bafy/)
+    assert.equal(CID.parse(cid).code, 0x70)
+    const ls = await runCli(['ls', cid, '--repo', repo])
+    assert.match(ls.stdout, /^file\s+0644\s+100000 \S+ data\.bin$/m)
+    assert.equal((await runCli(['cat', `${cid}/hello.txt`, '--repo', repo])).stdout, 'hello\n')
+    const out = join(dir, 'out')
+    assert.equal((await runCli(['get', cid, '-o', out, '--repo', repo])).code, 0)
+    assert.deepEqual(readFileSync(join(out, 'data.bin')), Buffer.from(data))
+    const verify = await runCli(['verify', '--repo', repo])
+    assert.equal(verify.code, 0, verify.stderr)
   })
 })

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import { collect, pseudoRandom, tempDir } from '../helpers/temp.js'
+import { CODEC_DAG_PB } from '../../src/dag/constants.js'
+import { resolvePath } from '../../src/dag/exporter.js'
 import { decodeNode } from '../../src/dag/nodes.js'
+import { verifyStore } from '../../src/dag/verify.js'
 import { createNode, type CmeshNode } from '../../src/node/index.js'
 import { BLOCKS_PROTOCOL, BLOCKS_PROTOCOL_V1, MAX_MESSAGE_BYTES } from '../../src/sync/exchange/constants.js'
 import { encodeFrame, readFrames } from '../../src/sync/exchange/framing.js'
@@ -50,6 +53,30 @@ describe('nodes exchanging blocks over loopback', () => {
     assert.ok(peers.every(p => p.addrs[0]!.startsWith('/ip4/127.0.0.1/tcp/')))
     const servedByA = (await a.peers()).find(p => p.peerId === c.peerId.toString())
     assert.ok(servedByA !== undefined && servedByA.blocksServed > 0)
+  })
+
+  it('fetches, verifies and exports a UnixFS tree another node wrote', async t => {
+    const dir = tempDir(t)
+    const src = join(dir, 'tree')
+    mkdirSync(join(src, 'sub'), { recursive: true })
+    const data = pseudoRandom(300_000, 62)
+    writeFileSync(join(src, 'sub', 'big.bin'), data)
+    writeFileSync(join(src, 'a.txt'), 'a\n')
+    symlinkSync('sub/big.bin', join(src, 'link'))
+    const a = await startNode(t)
+    const { cid, blocks } = await a.add(src, { format: 'unixfs', chunker: SMALL_CHUNKS })
+    assert.equal(cid.code, CODEC_DAG_PB)
+    const b = await startNode(t, [a.addrs()[0]!])
+    const r = await b.fetch(cid, { batchSize: 32 })
+    assert.equal(r.fetchedBlocks, blocks)
+    const verified = await verifyStore(b.store)
+    assert.ok(verified.ok && verified.blocks === blocks, JSON.stringify(verified))
+    const big = await resolvePath(b.store, cid, 'sub/big.bin')
+    assert.deepEqual(await collect(b.cat(big.cid)), Buffer.from(data))
+    await b.get(cid, join(dir, 'copy'))
+    assert.deepEqual(readFileSync(join(dir, 'copy', 'sub', 'big.bin')), Buffer.from(data))
+    assert.equal(readFileSync(join(dir, 'copy', 'a.txt'), 'utf8'), 'a\n')
+    assert.equal(readlinkSync(join(dir, 'copy', 'link')), 'sub/big.bin')
   })
 
   it("lists a peer's announced addresses, not the ephemeral port its inbound connection came from", async t => {

@@ -13,3 +13,11 @@ export const HAMT_HASH_MURMUR3 = 0x22
 export const DEFAULT_FILE_MODE = 0o644
 /** Mode of a UnixFS directory that records none. */
 export const DEFAULT_DIR_MODE = 0o755
+/**
+ * A UnixFS directory is written HAMT-sharded when its links' names and CIDs add up to more than this many bytes,
+ * as Kubo and ipfs-unixfs-importer decide it (their default, 256 KiB; a plain node of that size is well under
+ * the block limit).
+ */
+export const HAMT_SHARD_THRESHOLD = 256 * 1024
+/** Bits of the name's hash per HAMT level when writing: a fanout of 256, as Kubo and Helia write. */
+export const HAMT_WRITE_BITS = 8

@@ -1,4 +1,6 @@
 /**
+ * Writing UnixFS (writer.ts: `importPath(..., { format: 'unixfs' })`) and reading it.
+ *
  * Reading UnixFS (specs.ipfs.tech/unixfs), the format IPFS tools write: DAG-PB files (raw or DAG-PB leaves, inline
  * data), plain and HAMT-sharded directories, symlinks, modes. The exporter (../exporter.ts) hands DAG-PB CIDs here,
  * so `cat`, `ls`, `get`, paths and the gateway read IPFS content as they read cmesh's own format, with the same
@@ -16,6 +18,7 @@ export { decodeUnixfs, dagPbLinks, type UnixfsNode, type UnixfsLink, type Unixfs
 export { readUnixfsFile, type ReadStore } from './file.js'
 export { unixfsEntries, unixfsLookup, readUnixfsDir } from './directory.js'
 export { HamtBits } from './hamt.js'
+export { UnixfsFileBuilder, writeUnixfsDirectory, type UnixfsPiece, type EmitPb } from './writer.js'
 
 /** Kind and size of the UnixFS node at `cid`, from its root block (see unixfsEntries for what a directory's size is). */
 export async function unixfsStat (store: ReadStore, cid: CID): Promise<{ kind: 'file' | 'dir', size: number, entries?: number }> {
