@@ -188,6 +188,13 @@ describe('trading holdings between downloaders of one file', () => {
     ta.close()
     await waitFor(() => hb.counts.received.have === 3, { what: 'the last batch' })
     assert.equal(clock.pending, 0)
+
+    // a summary of another leaf count than the file's is refused, and changes nothing
+    const wrong = new LeafSet(5)
+    wrong.add(4)
+    ha.send(bid, [{ t: 'holdings', root, leaves: wrong }])
+    await waitFor(() => hb.counts.refused === 1, { what: 'the bad summary refused' })
+    assert.equal(hb.table.holds(aid, root.toString(), 79), true)
   })
   it('goes rarest first by what peers said they hold, after a few blocks in random order', async t => {
     const seed = tempStore(t)
