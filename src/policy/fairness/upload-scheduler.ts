@@ -75,6 +75,8 @@ export interface GrantEvent {
   maxBytes: number
   /** Messages left waiting in each priority class once it was granted. */
   waiting: number[]
+  /** The groups that had a message waiting for a turn when it was granted, its own included. */
+  waitingGroups: string[]
 }
 
 interface Waiter {
@@ -280,6 +282,14 @@ export class UploadScheduler {
   }
 
   /** Whether a group other than `group` has a message waiting. */
+  /** The groups with a message waiting, and `group` (for traces: computed only when someone listens). */
+  private waitingGroups (group: string): string[] {
+    const out = new Set([group])
+    if (!this.fair) for (const w of this.fifo.items) out.add(w.group)
+    else for (const groups of this.queues) for (const g of groups.keys()) if ((groups.get(g)?.size ?? 0) > 0) out.add(g)
+    return [...out]
+  }
+
   private othersWaiting (group: string): boolean {
     if (!this.fair) return this.fifo.items.some(w => w.group !== group)
     for (const groups of this.queues) for (const g of groups.keys()) if (g !== group && (groups.get(g)?.size ?? 0) > 0) return true
@@ -334,7 +344,10 @@ export class UploadScheduler {
     }
     charge(estimate, now)
     this.inFlight++
-    this.onGrant?.({ peer: w.peer, group: w.group, priority: w.cls, maxBytes: estimate, waiting: [...this.waitingIn] })
+    const { onGrant } = this
+    if (onGrant !== undefined) {
+      onGrant({ peer: w.peer, group: w.group, priority: w.cls, maxBytes: estimate, waiting: [...this.waitingIn], waitingGroups: this.waitingGroups(w.group) })
+    }
     let released = false
     w.resolve({
       maxBytes: estimate,
