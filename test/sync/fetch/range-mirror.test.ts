@@ -262,7 +262,10 @@ describe('fetching a release from a plain web server by byte ranges', () => {
       const { dir, b, root, locations } = await release(t)
       const faulty = await serveDir(t, dir, { fault })
       const good = await serveDir(t, dir)
-      const failing = rangeMirrorSource(faulty.url, locations, { id: fault, stallTimeoutMs: 300 })
+      // a stall is detected by its timeout, kept short so the test is quick but long enough that a loaded machine
+      // does not mistake slow headers for a stall; other faults are found by what the server sends
+      const stallTimeoutMs = fault.startsWith('stall') ? 3000 : 60_000
+      const failing = rangeMirrorSource(faulty.url, locations, { id: fault, stallTimeoutMs })
       const [key] = [...locations].find(([, l]) => l.path === 'big.bin' && l.offset > 0)!
       await assert.rejects(failing.request([cidOfKey(key)], {}), (err: { code?: string, url?: string, status?: number }) =>
         err.code === 'ERR_MIRROR' && err.url === `${faulty.url}/big.bin` && err.status === status)
