@@ -45,10 +45,17 @@ describe('a two-segment neighbourhood after a power cut', () => {
       const { stdout } = await run('ip', ['netns', 'exec', host(name).ns, process.execPath, CMESH_BIN, 'peers', '--repo', join(dir, name), '--json'])
       return stdout.trim().split('\n').filter(l => l !== '').map(l => JSON.parse(l) as { peerId: string, addrs: string[] })
     }
+    /**
+     * Has every daemon been seen connected to every other since `settled` was last cleared? Each look spawns a
+     * `cmesh peers` in a namespace, so a daemon found complete is not asked again while the others are awaited.
+     */
+    const settled = new Set<string>()
     const everyoneConnected = async (ids: Map<string, string>): Promise<boolean> => {
       for (const name of names) {
+        if (settled.has(name)) continue
         const seen = new Set((await peersOf(name)).map(p => p.peerId))
         if (!names.every(other => other === name || seen.has(ids.get(other)!))) return false
+        settled.add(name)
       }
       return true
     }
@@ -61,16 +68,17 @@ describe('a two-segment neighbourhood after a power cut', () => {
       ids.set(name, d.peerId)
       assert.deepEqual(d.addrs, [`/ip4/${host(name).addr}/tcp/${DEFAULT_PORT}/p2p/${d.peerId}`], 'the default port, announced without loopback')
     }
-    await waitFor(async () => await everyoneConnected(ids), { what: 'all four daemons connected', intervalMs: 500, timeoutMs: 90_000 })
+    await waitFor(async () => await everyoneConnected(ids), { what: 'all four daemons connected', intervalMs: 1000, timeoutMs: 90_000 })
 
     // the power cut: every daemon stops, then all start again with no --bootstrap
     await stopAll(running)
+    settled.clear()
     for (const name of names) {
       const d = await startDaemon(name)
       assert.equal(d.peerId, ids.get(name))
       assert.deepEqual(d.addrs, [`/ip4/${host(name).addr}/tcp/${DEFAULT_PORT}/p2p/${d.peerId}`], 'the same port as before the restart')
     }
-    await waitFor(async () => await everyoneConnected(ids), { what: 'the two segments to rejoin', intervalMs: 500, timeoutMs: 90_000 })
+    await waitFor(async () => await everyoneConnected(ids), { what: 'the two segments to rejoin', intervalMs: 1000, timeoutMs: 90_000 })
     // what `cmesh peers` lists can be dialled: listen addresses, never an inbound connection's ephemeral port
     for (const name of names) {
       for (const p of await peersOf(name)) assert.ok(p.addrs.every(a => a.includes(`/tcp/${DEFAULT_PORT}`)), `${name} lists ${p.addrs.join(' ')}`)
