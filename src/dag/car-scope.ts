@@ -1,9 +1,10 @@
 import type { CID } from 'multiformats/cid'
-import { InvalidNodeError, InvalidOptionError, NotInDagError } from '../errors.js'
+import { AbortError, DagTooLargeError, InvalidNodeError, InvalidOptionError, NotInDagError } from '../errors.js'
 import type { Blockstore } from '../store/interface.js'
 import { walkDag } from './car.js'
 import { CODEC_DAG_CBOR, CODEC_DAG_PB, CODEC_RAW } from './constants.js'
 import { cat, resolvePath, stat } from './exporter.js'
+import { blockLinks } from './links.js'
 import { decodeNode } from './nodes.js'
 import { decodeUnixfs, MAX_HAMT_DEPTH } from './unixfs/index.js'
 import { getVerified } from './verify.js'
@@ -17,7 +18,8 @@ import { getVerified } from './verify.js'
  *           its entries; anything else, its root block;
  *   all:    the whole DAG below it;
  * and with `bytes`, for a file, only the blocks a reader of that byte range reads. Blocks come depth-first, once
- * each, each verified as it is read; pulled, so memory holds a block or two at a time.
+ * each (`dups=n`), or, with `dups`, every time the walk reaches them (`dups=y`: a file with a chunk twice sends it
+ * twice); each verified as it is read; pulled, so memory holds a block or two at a time.
  */
 export type DagScope = 'block' | 'entity' | 'all'
 
@@ -31,6 +33,13 @@ export interface ScopeOptions {
   path?: string
   scope?: DagScope
   bytes?: EntityBytes
+  /**
+   * Send a block every time the walk reaches it (`dups=y`) rather than once. Not with `bytes` (ERR_INVALID_OPTION):
+   * a range is read once through. @default false
+   */
+  dups?: boolean
+  /** Most blocks a `dups` walk may send (a DAG sharing a node at every level doubles at each): ERR_DAG_TOO_LARGE past it. */
+  maxBlocks?: number
   signal?: AbortSignal
 }
 
@@ -82,6 +91,7 @@ export function entityRange (bytes: EntityBytes, size: number): { offset: number
 
 /** The blocks of a scoped CAR (see DagScope). Resolving the path throws (ERR_NOT_IN_DAG...) before any block is yielded. */
 export async function * scopedBlocks (store: ReadStore, root: CID, options: ScopeOptions = {}): AsyncGenerator<Block> {
+  if (options.dups === true && options.bytes !== undefined) throw new InvalidOptionError('a byte range is sent without duplicates (dups=n)')
   const recorder = new Recorder(store)
   const path = options.path ?? ''
   let target = root
@@ -94,6 +104,10 @@ export async function * scopedBlocks (store: ReadStore, root: CID, options: Scop
   yield * recorder.drain() // the path's blocks, the target's root last
   const scope = options.bytes !== undefined ? 'entity' : options.scope ?? 'all'
   if (scope === 'block') return
+  if (options.dups === true && (scope === 'all' || (scope === 'entity' && await kindOf(recorder, target) === 'file'))) {
+    yield * everyVisit(store, target, options.maxBlocks ?? Number.POSITIVE_INFINITY, options.signal)
+    return
+  }
   if (scope === 'all') {
     for await (const block of walkDag(store, target, options.signal)) if (!recorder.seen.has(block.cid.toString())) yield block
     return
@@ -133,4 +147,19 @@ async function * dirNodes (recorder: Recorder, cid: CID, signal?: AbortSignal, d
     below = node.type === 'hamt' ? node.links.filter(l => l.name === undefined).map(l => l.cid) : []
   }
   for (const next of below) yield * dirNodes(recorder, next, signal, depth + 1)
+}
+
+/** The DAG below `root` depth-first, each block as often as the walk reaches it, `root` itself left out (sent already). */
+async function * everyVisit (store: ReadStore, root: CID, maxBlocks: number, signal?: AbortSignal): AsyncGenerator<Block> {
+  const stack: CID[] = blockLinks(root, await getVerified(store, root)).reverse()
+  let sent = 0
+  while (stack.length > 0) {
+    if (signal?.aborted === true) throw new AbortError()
+    const cid = stack.pop()!
+    if (++sent > maxBlocks) throw new DagTooLargeError(root.toString(), 'blocks', maxBlocks)
+    const bytes = await getVerified(store, cid)
+    yield { cid, bytes }
+    const links = blockLinks(cid, bytes)
+    for (let i = links.length - 1; i >= 0; i--) stack.push(links[i]!)
+  }
 }
