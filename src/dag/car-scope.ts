@@ -127,7 +127,8 @@ async function kindOf (store: ReadStore, cid: CID): Promise<'file' | 'dir' | und
   try {
     return (await stat(store, cid)).kind
   } catch (err) {
-    if (err instanceof NotInDagError) return undefined // not a cmesh or UnixFS node (a manifest, a symlink): its block alone
+    // not a cmesh or UnixFS node (a manifest, a symlink, any other DAG-CBOR): the spec's entity is then its block alone
+    if (err instanceof NotInDagError || err instanceof InvalidNodeError) return undefined
     throw err
   }
 }
