@@ -1,12 +1,13 @@
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
 import { AbortError, DagTooLargeError, InvalidNodeError, InvalidOptionError, NotInDagError } from '../errors.js'
 import type { Blockstore } from '../store/interface.js'
 import { walkDag } from './car.js'
 import { CODEC_DAG_CBOR, CODEC_DAG_PB, CODEC_RAW } from './constants.js'
 import { cat, resolvePath, stat } from './exporter.js'
 import { blockLinks } from './links.js'
-import { decodeNode } from './nodes.js'
-import { decodeUnixfs, MAX_HAMT_DEPTH } from './unixfs/index.js'
+import { decodeCbor } from '../store/links.js'
+import { decodeNode, isNodeShaped } from './nodes.js'
+import { decodeUnixfs, MAX_HAMT_DEPTH, unixfsLookupLink } from './unixfs/index.js'
 import { getVerified } from './verify.js'
 
 /**
@@ -94,12 +95,7 @@ export async function * scopedBlocks (store: ReadStore, root: CID, options: Scop
   if (options.dups === true && options.bytes !== undefined) throw new InvalidOptionError('a byte range is sent without duplicates (dups=n)')
   const recorder = new Recorder(store)
   const path = options.path ?? ''
-  let target = root
-  if (path.split('/').some(p => p !== '')) {
-    const resolved = await resolvePath(recorder, root, path)
-    if (resolved.kind === 'symlink') throw new NotInDagError(`${path} is a symlink; symlinks are not followed`)
-    target = resolved.cid
-  }
+  const target = await resolveSegments(recorder, root, path.split('/').filter(p => p !== ''))
   await getVerified(recorder, target)
   yield * recorder.drain() // the path's blocks, the target's root last
   const scope = options.bytes !== undefined ? 'entity' : options.scope ?? 'all'
@@ -163,4 +159,50 @@ async function * everyVisit (store: ReadStore, root: CID, maxBlocks: number, sig
     const links = blockLinks(cid, bytes)
     for (let i = links.length - 1; i >= 0; i--) stack.push(links[i]!)
   }
+}
+
+/**
+ * The CID at the end of `segments` below `root`, one segment at a time by what each block is: a UnixFS directory
+ * (its link by that name, HAMT shards on the name's path only), a cmesh node (its own lookup), or any other DAG-CBOR
+ * (IPLD pathing: map keys and list indexes down to a link). Symlinks are not followed. ERR_NOT_IN_DAG otherwise.
+ */
+async function resolveSegments (store: ReadStore, root: CID, segments: string[]): Promise<CID> {
+  let cid = root
+  let i = 0
+  while (i < segments.length) {
+    const name = segments[i]!
+    if (cid.code === CODEC_DAG_PB) {
+      const link = await unixfsLookupLink(store, cid, name)
+      if (link === undefined) throw new NotInDagError(`no entry ${JSON.stringify(name)} in ${cid}`)
+      cid = link.cid
+      i++
+      continue
+    }
+    if (cid.code !== CODEC_DAG_CBOR) throw new NotInDagError(`cannot look up ${JSON.stringify(name)}: ${cid} has no entries`)
+    const value = decodeCbor(cid, await getVerified(store, cid))
+    if (isNodeShaped(value)) {
+      const resolved = await resolvePath(store, cid, name)
+      if (resolved.kind === 'symlink') throw new NotInDagError(`${name} is a symlink; symlinks are not followed`)
+      cid = resolved.cid
+      i++
+      continue
+    }
+    let at: unknown = value
+    do {
+      at = ipldStep(at, segments[i]!)
+      i++
+    } while (i < segments.length && CID.asCID(at) === null)
+    const link = CID.asCID(at)
+    if (link === null) throw new NotInDagError(`${segments.slice(0, i).join('/')} below ${cid} is not a link`)
+    cid = link
+  }
+  return cid
+}
+
+/** One IPLD path segment into a decoded DAG-CBOR value: a map key, or a list index. */
+function ipldStep (value: unknown, segment: string): unknown {
+  if (Array.isArray(value) && /^(0|[1-9]\d{0,8})$/.test(segment) && Number(segment) < value.length) return value[Number(segment)]
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Uint8Array) && CID.asCID(value) === null &&
+    Object.hasOwn(value, segment)) return (value as Record<string, unknown>)[segment]
+  throw new NotInDagError(`no ${JSON.stringify(segment)} in the DAG-CBOR value`)
 }

@@ -4,6 +4,7 @@ import { request } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import { CarBlockIterator, CarReader } from '@ipld/car'
+import * as dagCbor from '@ipld/dag-cbor'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
@@ -157,7 +158,9 @@ const dupDir = root('dir-with-duplicate-files')
 const missing = root('file-3k-and-3-blocks-missing-block')
 const rawDir = root('gateway-raw-block')
 const ascii = at(rawDir, 'dir', 'ascii.txt')
-const document = pb(root('dir-with-dag-cbor-with-links')).Links.find(l => l.Name === 'document')!.Hash
+const withCbor = root('dir-with-dag-cbor-with-links')
+const document = at(withCbor, 'document')
+const documentFiles = (dagCbor.decode(bytesOf(document)) as { files: Record<string, CID> }).files
 const identityCid = CID.parse('bafkqaf3imvwgy3zaneqgc3janfxgy2lomvscay3jmqfa')
 const tooLong = CID.createV1(0x55, identity.digest(new Uint8Array(129).fill(7)))
 const hamt685 = hamtFind(hamt, '685.txt')!
@@ -231,6 +234,26 @@ const CASES: Case[] = [
     blocks: ids(hamt, hamt685.trail, hamt685.cid, descendants(hamt685.cid))
   },
   {
+    spec: `${PATH_GW}#traversing-through-dag-json-and-dag-cbor`,
+    name: 'default CAR response of a UnixFS file on a path with DAG-CBOR as root CID',
+    path: `/ipfs/${document}/files/single`,
+    query: { format: 'car' },
+    standardCar: true,
+    status: 200,
+    blocks: ids(document, documentFiles.single!)
+  },
+  {
+    spec: `${PATH_GW}#traversing-through-dag-json-and-dag-cbor`,
+    name: 'a chunked UnixFS file on a path through DAG-CBOR: the document, then the whole file',
+    path: `/ipfs/${document}/files/multiblock`,
+    query: { format: 'car' },
+    standardCar: true,
+    status: 200,
+    blocks: ids(document, documentFiles.multiblock!, descendants(documentFiles.multiblock!))
+  },
+  { spec: `${PATH_GW}#handling-traversal-errors`, name: 'a DAG-CBOR path that ends on a value, not a link: 404', path: `/ipfs/${document}/cats`, query: { format: 'car' }, status: 404 },
+  { spec: `${PATH_GW}#handling-traversal-errors`, name: 'a DAG-CBOR path to a key it does not have: 404', path: `/ipfs/${document}/files/none`, query: { format: 'car' }, status: 404 },
+  {
     spec: `${PATH_GW}#handling-traversal-errors`,
     name: 'default CAR response for a file that does not exist is a 404 (the path is resolved before streaming)',
     path: `/ipfs/${twoFiles}/subdir/i-do-not-exist`,
@@ -275,14 +298,12 @@ const CASES: Case[] = [
   },
   {
     spec: `${TRUSTLESS}#dag-scope-request-query-parameter`,
-    // the conformance test reaches the document by a path through a UnixFS directory; cmesh cannot (a UnixFS entry that
-    // is DAG-CBOR outside cmesh's schema is refused when the path is resolved), so the document is asked for by its CID
     name: 'dag-scope=entity of DAG-CBOR with links sends the document, not what it links',
-    path: `/ipfs/${document}`,
+    path: `/ipfs/${withCbor}/document`,
     query: { format: 'car', 'dag-scope': 'entity' },
     standardCar: true,
     status: 200,
-    blocks: ids(document)
+    blocks: ids(withCbor, document)
   },
 
   // TestTrustlessCarDagScopeAll
