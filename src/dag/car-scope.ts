@@ -90,13 +90,22 @@ export function entityRange (bytes: EntityBytes, size: number): { offset: number
   return { offset: from, length: last - from + 1 }
 }
 
-/** The blocks of a scoped CAR (see DagScope). Resolving the path throws (ERR_NOT_IN_DAG...) before any block is yielded. */
+/**
+ * The blocks of a scoped CAR (see DagScope). Resolving the path (ERR_NOT_IN_DAG...) and a range that starts past
+ * the end of the file (ERR_INVALID_OPTION) throw before any block is yielded.
+ */
 export async function * scopedBlocks (store: ReadStore, root: CID, options: ScopeOptions = {}): AsyncGenerator<Block> {
   if (options.dups === true && options.bytes !== undefined) throw new InvalidOptionError('a byte range is sent without duplicates (dups=n)')
   const recorder = new Recorder(store)
   const path = options.path ?? ''
   const target = await resolveSegments(recorder, root, path.split('/').filter(p => p !== ''))
   await getVerified(recorder, target)
+  if (options.bytes !== undefined && options.bytes.from >= 0 && await kindOf(recorder, target) === 'file') {
+    // known before the first block: a range that starts past the end is refused (the spec's SHOULD 400), where a
+    // range that is empty only once negative offsets are resolved gets the root block alone (below)
+    const size = (await stat(recorder, target)).size
+    if (size > 0 && options.bytes.from >= size) throw new InvalidOptionError(`entity-bytes start at ${options.bytes.from}, past the end of the file (${size} bytes)`)
+  }
   yield * recorder.drain() // the path's blocks, the target's root last
   const scope = options.bytes !== undefined ? 'entity' : options.scope ?? 'all'
   if (scope === 'block') return

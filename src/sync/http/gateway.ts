@@ -8,7 +8,7 @@ import { carSections } from '../../dag/car.js'
 import { scopedBlocks } from '../../dag/car-scope.js'
 import { parseCid } from '../../dag/cid.js'
 import { getVerified } from '../../dag/verify.js'
-import { BlockNotFoundError, IdentityTooLargeError, InvalidCidError, NotInDagError } from '../../errors.js'
+import { BlockNotFoundError, IdentityTooLargeError, InvalidCidError, InvalidOptionError, NotInDagError } from '../../errors.js'
 import { HASH_IDENTITY } from '../../store/constants.js'
 import type { Blockstore } from '../../store/interface.js'
 import {
@@ -215,6 +215,7 @@ async function serveCar (
   } catch (err) {
     if (err instanceof BlockNotFoundError) return refuse(res, 404, `${err.message}: this gateway does not hold the whole path`)
     if (err instanceof NotInDagError) return refuse(res, 404, err.message)
+    if (err instanceof InvalidOptionError) return refuse(res, 400, err.message) // entity-bytes past the end of the file
     throw err
   }
   res.writeHead(200, { ...headers, 'Content-Type': wanted.dups ? CAR_DUPS_CONTENT_TYPE : CAR_CONTENT_TYPE, 'Accept-Ranges': 'none' })

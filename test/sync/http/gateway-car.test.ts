@@ -100,11 +100,14 @@ describe('gateway CARs with paths, dag-scope and entity-bytes', () => {
     const tailStore = await clientStore(t, tail.blocks)
     assert.deepEqual(await collect(cat(tailStore, file.cid, { offset: 39_900 })), Buffer.from(DATA.subarray(39_900)))
     assert.equal(tail.blocks.filter(b => b.cid.code === CODEC_RAW).length, 1)
-    // outside the file: as dag-scope=block
-    const outside = await carBlocks(`${gw.url}/ipfs/${root}/assets/big.bin?format=car&entity-bytes=50000:*`)
+    // empty once -30000 is resolved: as dag-scope=block; starting past the end: 400
+    const outside = await carBlocks(`${gw.url}/ipfs/${root}/assets/big.bin?format=car&entity-bytes=20000:-30000`)
     assert.equal(outside.blocks.at(-1)!.cid.toString(), file.cid.toString())
     assert.equal(outside.blocks.filter(b => b.cid.code === CODEC_RAW).length, 0)
     assert.notEqual(outside.res.headers.get('etag'), tail.res.headers.get('etag'))
+    const past = await fetch(`${gw.url}/ipfs/${root}/assets/big.bin?format=car&entity-bytes=50000:*`)
+    assert.equal(past.status, 400)
+    assert.match(await past.text(), /past the end of the file \(40000 bytes\)/)
 
     assert.deepEqual(parseEntityBytes('0:*'), { from: 0, to: undefined })
     assert.deepEqual(entityRange({ from: 499, to: -1000 }, 10_000), { offset: 499, length: 8502 })

@@ -356,7 +356,15 @@ const CASES: Case[] = [
     status: 200,
     blocks: ids(multiblock, [...leaves])
   })),
-  { spec: `${TRUSTLESS}#entity-bytes-request-query-parameter`, name: 'entity-bytes wholly past the end of a file answers as dag-scope=block', path: `/ipfs/${multiblock}`, query: { format: 'car', 'entity-bytes': '5000:*' }, status: 200, blocks: ids(multiblock) },
+  { spec: `${TRUSTLESS}#entity-bytes-request-query-parameter`, name: 'entity-bytes starting past the end of a file, known up front: 400', path: `/ipfs/${multiblock}`, query: { format: 'car', 'entity-bytes': '5000:*' }, status: 400 },
+  {
+    spec: `${TRUSTLESS}#entity-bytes-request-query-parameter`,
+    name: 'entity-bytes empty once its negative end is resolved answers as dag-scope=block',
+    path: `/ipfs/${multiblock}`,
+    query: { format: 'car', 'entity-bytes': '100:-2000' },
+    status: 200,
+    blocks: ids(multiblock)
+  },
   { spec: `${TRUSTLESS}#entity-bytes-request-query-parameter`, name: 'entity-bytes that are not from:to are a 400', path: `/ipfs/${multiblock}`, query: { format: 'car', 'entity-bytes': '9:3' }, status: 400 },
 
   // TestTrustlessCarOrderAndDuplicates
