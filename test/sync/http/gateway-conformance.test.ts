@@ -1,93 +1,30 @@
 import assert from 'node:assert/strict'
-import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
-import { fileURLToPath } from 'node:url'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { CarBlockIterator, CarReader } from '@ipld/car'
+import { CarBlockIterator } from '@ipld/car'
 import * as dagCbor from '@ipld/dag-cbor'
-import * as dagPb from '@ipld/dag-pb'
-import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
 import { verifyBlock } from '../../../src/dag/verify.js'
 import { createStore } from '../../../src/store/index.js'
 import type { Blockstore } from '../../../src/store/interface.js'
 import { startGateway, type Gateway } from '../../../src/sync/http/gateway.js'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { at, blocks, bytesOf, descendants, hamtFind, ids, root, shards } from '../../helpers/gateway-conformance.js'
 
 /**
  * The trustless gateway checked against the expectations of ipfs/gateway-conformance (tests/trustless_gateway_car_test.go
  * and trustless_gateway_raw_test.go), on its own fixture CARs, and against the spec's other MUSTs and SHOULDs. Each
  * case names the section of specs.ipfs.tech/http-gateways it checks. What a response must hold is computed here from
- * the fixtures with @ipld/dag-pb and ipfs-unixfs, not with cmesh's reader.
+ * the fixtures with @ipld/dag-pb and ipfs-unixfs, not with cmesh's reader (test/helpers/gateway-conformance.ts).
  */
 
-const FIXTURES = fileURLToPath(new URL('../../../../test/fixtures/gateway-conformance/', import.meta.url))
 const TRUSTLESS = 'https://specs.ipfs.tech/http-gateways/trustless-gateway/'
 const PATH_GW = 'https://specs.ipfs.tech/http-gateways/path-gateway/'
 const RAW = 'application/vnd.ipld.raw'
 const CAR = 'application/vnd.ipld.car'
-
-/** Every fixture's blocks, verified, and each fixture's root. */
-const blocks = new Map<string, Uint8Array>()
-const roots = new Map<string, CID>()
-for (const file of readdirSync(FIXTURES).filter(f => f.endsWith('.car'))) {
-  const reader = await CarReader.fromBytes(readFileSync(join(FIXTURES, file)))
-  roots.set(file.replace(/\.car$/, ''), (await reader.getRoots())[0]!)
-  for await (const b of reader.blocks()) {
-    await verifyBlock(b.cid, b.bytes)
-    blocks.set(b.cid.toString(), b.bytes)
-  }
-}
-const root = (name: string): CID => roots.get(name) ?? assert.fail(`no fixture ${name}`)
-const bytesOf = (cid: CID): Uint8Array => blocks.get(cid.toString()) ?? assert.fail(`no block ${cid}`)
-const pb = (cid: CID): dagPb.PBNode => dagPb.decode(bytesOf(cid))
-const isHamt = (cid: CID): boolean => cid.code === dagPb.code && UnixFS.unmarshal(pb(cid).Data!).type === 'hamt-sharded-directory'
-
-/** The shards below a HAMT `shard` that lead to `name`, and the entry's CID. */
-function hamtFind (shard: CID, name: string): { trail: CID[], cid: CID } | undefined {
-  for (const link of pb(shard).Links) {
-    if (link.Name === undefined) continue
-    if (link.Name.length === 2) { // a sub-shard: its label alone
-      const below = hamtFind(link.Hash, name)
-      if (below !== undefined) return { trail: [link.Hash, ...below.trail], cid: below.cid }
-    } else if (link.Name.slice(2) === name) {
-      return { trail: [], cid: link.Hash }
-    }
-  }
-  return undefined
-}
-
-/** The CID at `names` below `cid`, through plain and HAMT-sharded UnixFS directories. */
-function at (cid: CID, ...names: string[]): CID {
-  for (const name of names) {
-    const found = isHamt(cid) ? hamtFind(cid, name)?.cid : pb(cid).Links.find(l => l.Name === name)?.Hash
-    cid = found ?? assert.fail(`no ${name} below ${cid}`)
-  }
-  return cid
-}
-
-/** Every block below `cid` depth-first, each once (or every time it is reached, with `dups`), `cid` itself left out. */
-function descendants (cid: CID, dups = false, seen = new Set<string>()): string[] {
-  const out: string[] = []
-  if (cid.code !== dagPb.code) return out
-  for (const link of pb(cid).Links) {
-    const key = link.Hash.toString()
-    if (!dups && seen.has(key)) continue
-    seen.add(key)
-    out.push(key, ...descendants(link.Hash, dups, seen))
-  }
-  return out
-}
-
-/** A HAMT's own shards below its root, depth-first in link order. */
-function shards (cid: CID): string[] {
-  return pb(cid).Links.filter(l => l.Name?.length === 2).flatMap(l => [l.Hash.toString(), ...shards(l.Hash)])
-}
-
-const ids = (...cids: Array<CID | string | Array<CID | string>>): string[] => cids.flat().map(String)
 
 interface Response {
   status: number
