@@ -71,6 +71,15 @@ export class InvalidCidError extends CmeshError {
   }
 }
 
+/** An identity CID (multihash 0x00) carries more inline bytes than cmesh accepts. */
+export class IdentityTooLargeError extends CmeshError {
+  readonly cid: string
+  constructor (cid: string, size: number, max: number) {
+    super('ERR_IDENTITY_TOO_LARGE', `identity CID ${cid.length > 80 ? cid.slice(0, 80) + '…' : cid} inlines ${size} bytes, over the ${max} byte limit`)
+    this.cid = cid
+  }
+}
+
 /** A DAG node does not follow the cmesh schema (decoded strictly). */
 export class InvalidNodeError extends CmeshError {
   constructor (cid: string, reason: string) {

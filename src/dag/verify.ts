@@ -1,12 +1,21 @@
 import { CID } from 'multiformats/cid'
 import { equals } from 'multiformats/bytes'
 import { BlockCorruptError, BlockNotFoundError, InvalidNodeError } from '../errors.js'
+import { identityBytes } from '../store/identity.js'
 import type { Blockstore } from '../store/interface.js'
 import { CODEC_DAG_CBOR, CODEC_DAG_PB } from './constants.js'
 import { getHasher, type BlockHasher } from './hashing.js'
 
-/** Throw ERR_BLOCK_CORRUPT unless `bytes` hash to `cid`'s multihash (ERR_UNSUPPORTED_HASH for unknown hashes). */
+/**
+ * Throw ERR_BLOCK_CORRUPT unless `bytes` hash to `cid`'s multihash (ERR_UNSUPPORTED_HASH for unknown hashes); an
+ * identity CID's bytes must be its digest (ERR_IDENTITY_TOO_LARGE past the cap).
+ */
 export async function verifyBlock (cid: CID, bytes: Uint8Array, where?: string): Promise<void> {
+  const inline = identityBytes(cid)
+  if (inline !== undefined) {
+    if (!equals(inline, bytes)) throw new BlockCorruptError(cid.toString(), where)
+    return
+  }
   checkDigest(await getHasher(cid.multihash.code), cid, bytes, where)
 }
 

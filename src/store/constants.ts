@@ -15,3 +15,7 @@ export const CODEC_DAG_CBOR = 0x71
 export const CODEC_DAG_PB = 0x70
 /** Largest block cmesh writes or accepts: 1 MiB. */
 export const MAX_BLOCK_SIZE = 1024 * 1024
+/** Multihash code of the identity "hash": the block's bytes are the digest, held inside the CID itself. */
+export const HASH_IDENTITY = 0x00
+/** Most bytes an identity CID may carry (as Kubo and boxo cap inlined blocks): larger ones are refused. */
+export const MAX_IDENTITY_SIZE = 128

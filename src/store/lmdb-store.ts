@@ -4,6 +4,7 @@ import { CID } from 'multiformats/cid'
 import * as dagCbor from '@ipld/dag-cbor'
 import { BlockNotFoundError, BlockPinnedError, BlockTooLargeError, InvalidOptionError, RepoError, StoreClosedError, StoreFullError } from '../errors.js'
 import { CODEC_DAG_CBOR, CODEC_RAW, GC_BATCH, MAX_BLOCK_SIZE, STORE_FORMAT } from './constants.js'
+import { identityBytes } from './identity.js'
 import { bytesKey, codecLinks } from './links.js'
 import { location, locationSize, migrateFormat1, nextSeq, PackedKeys, SEQ_BYTES } from './layout.js'
 import {
@@ -102,19 +103,27 @@ export class LmdbBlockstore implements Blockstore {
   /** Synchronous read; LMDB reads are memory-mapped and cheap. */
   getSync (cid: CID): Uint8Array {
     this.check()
-    const bytes = this.read(cid.bytes)
+    const bytes = identityBytes(cid) ?? this.read(cid.bytes)
     if (bytes === undefined) throw new BlockNotFoundError(cid.toString())
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   }
 
   sizeOf (cid: CID): number | undefined {
     this.check()
+    const inline = identityBytes(cid)
+    if (inline !== undefined) return inline.length
     const loc = this.index.getBinaryFast(cid.bytes)
     return loc === undefined ? undefined : locationSize(loc)
   }
 
   copyInto (cid: CID, out: Uint8Array, at: number): number {
     this.check()
+    const inline = identityBytes(cid)
+    if (inline !== undefined) {
+      if (at < 0 || at + inline.length > out.length) throw new RangeError(`a block of ${inline.length} bytes does not fit at ${at} of ${out.length}`)
+      out.set(inline, at)
+      return inline.length
+    }
     const loc = this.index.getBinaryFast(cid.bytes)
     if (loc === undefined) throw new BlockNotFoundError(cid.toString())
     const size = locationSize(loc)
@@ -135,7 +144,7 @@ export class LmdbBlockstore implements Blockstore {
 
   async has (cid: CID): Promise<boolean> {
     this.check()
-    return this.index.doesExist(cid.bytes)
+    return identityBytes(cid) !== undefined || this.index.doesExist(cid.bytes)
   }
 
   async put (cid: CID, bytes: Uint8Array): Promise<PutResult> {
@@ -147,6 +156,8 @@ export class LmdbBlockstore implements Blockstore {
     for (const b of blocks) {
       if (b.bytes.length > MAX_BLOCK_SIZE) throw new BlockTooLargeError(b.bytes.length, MAX_BLOCK_SIZE)
     }
+    // an identity CID's block is its CID: never written (its bytes were checked against it by whoever verified it)
+    if (blocks.some(b => identityBytes(b.cid) !== undefined)) blocks = blocks.filter(b => identityBytes(b.cid) === undefined)
     if (session !== undefined) (session as Session).protect(blocks)
     try {
       return await this.tryPut(blocks)
@@ -218,6 +229,11 @@ export class LmdbBlockstore implements Blockstore {
       const k = keyString(cid.bytes)
       if (seen.has(k)) continue
       seen.add(k)
+      const inline = identityBytes(cid)
+      if (inline !== undefined) { // held by every store, in no index: neither counted nor referenced, but its links are
+        for (const link of codecLinks(cid, inline)) stack.push(link)
+        continue
+      }
       // raw leaves have no links: test presence without touching their bytes. Nodes are copied out
       // (getBinary, never getBinaryFast): decoded CIDs are views of the bytes and must outlive the next read
       const bytes = cid.code === CODEC_RAW ? undefined : this.read(cid.bytes)

@@ -54,11 +54,14 @@ async function readShard (store: ReadStore, cid: CID, parent: CID, depth: number
  * so a lookup in a directory of a million entries reads a few blocks.
  */
 export async function unixfsLookup (store: ReadStore, cid: CID, name: string): Promise<DirEntry | undefined> {
+  const link = await unixfsLookupLink(store, cid, name)
+  return link === undefined ? undefined : await entryOf(store, link)
+}
+
+/** The link named `name` in a UnixFS directory (as unixfsLookup), without reading what it points to. */
+export async function unixfsLookupLink (store: ReadStore, cid: CID, name: string): Promise<UnixfsLink | undefined> {
   let node = await readUnixfsDir(store, cid)
-  if (node.type === 'dir') {
-    const link = node.links.find(l => l.name === name)
-    return link === undefined ? undefined : await entryOf(store, link)
-  }
+  if (node.type === 'dir') return node.links.find(l => l.name === name)
   const bits = new HamtBits(name)
   let shardCid = cid
   for (let depth = 0; ; depth++) {
@@ -66,7 +69,7 @@ export async function unixfsLookup (store: ReadStore, cid: CID, name: string): P
     const label = index.toString(16).toUpperCase().padStart(labelLength(node.fanout), '0')
     const link: HamtLink | undefined = node.links.find(l => l.label === label)
     if (link === undefined) return undefined
-    if (link.name !== undefined) return link.name === name ? await entryOf(store, { name, cid: link.cid, tsize: link.tsize }) : undefined
+    if (link.name !== undefined) return link.name === name ? { name, cid: link.cid, tsize: link.tsize } : undefined
     node = await readShard(store, link.cid, shardCid, depth + 1)
     shardCid = link.cid
   }

@@ -16,7 +16,7 @@ import { decodeUnixfs } from './node.js'
 export { MAX_FILE_DEPTH, MAX_HAMT_DEPTH, MAX_HAMT_FANOUT } from './constants.js'
 export { decodeUnixfs, dagPbLinks, type UnixfsNode, type UnixfsLink, type UnixfsChild, type HamtLink } from './node.js'
 export { readUnixfsFile, type ReadStore } from './file.js'
-export { unixfsEntries, unixfsLookup, readUnixfsDir } from './directory.js'
+export { unixfsEntries, unixfsLookup, unixfsLookupLink, readUnixfsDir } from './directory.js'
 export { HamtBits } from './hamt.js'
 export { UnixfsFileBuilder, writeUnixfsDirectory, type UnixfsPiece, type EmitPb } from './writer.js'
 

@@ -2,24 +2,25 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { CarWriter } from '@ipld/car'
-import { CID } from 'multiformats/cid'
+import type { CID } from 'multiformats/cid'
 import { createHash } from 'node:crypto'
 import { carSections } from '../../dag/car.js'
-import { parseEntityBytes, scopedBlocks, type DagScope, type EntityBytes } from '../../dag/car-scope.js'
+import { scopedBlocks } from '../../dag/car-scope.js'
 import { parseCid } from '../../dag/cid.js'
 import { getVerified } from '../../dag/verify.js'
-import { BlockNotFoundError, InvalidOptionError, NotInDagError } from '../../errors.js'
+import { BlockNotFoundError, IdentityTooLargeError, InvalidCidError, InvalidOptionError, NotInDagError } from '../../errors.js'
+import { HASH_IDENTITY } from '../../store/constants.js'
 import type { Blockstore } from '../../store/interface.js'
 import {
   CAR_CONTENT_TYPE,
-  CAR_MEDIA_TYPE,
+  CAR_DUPS_CONTENT_TYPE,
   DEFAULT_GATEWAY_HOST,
   DEFAULT_GATEWAY_PORT,
   IMMUTABLE_CACHE_CONTROL,
-  PROBE_CID,
+  MAX_DUPS_BLOCKS,
   RAW_MEDIA_TYPE
 } from './constants.js'
+import { negotiate, type CarWanted, type Wanted } from './negotiate.js'
 
 export interface GatewayComponents {
   store: Pick<Blockstore, 'getSync' | 'has'>
@@ -42,17 +43,16 @@ export interface Gateway {
   close: () => Promise<void>
 }
 
-type Wanted = { format: 'raw' } | { format: 'car', scope: DagScope, bytes?: EntityBytes, bytesText?: string }
-
 /**
  * Serve the store's blocks as an IPFS trustless gateway (specs.ipfs.tech/http-gateways/trustless-gateway):
- * `GET`/`HEAD /ipfs/{cid}` with `?format=raw` or `Accept: application/vnd.ipld.raw` answers the block, and
- * `/ipfs/{cid}[/{path}]` with `?format=car` or `Accept: application/vnd.ipld.car` a CARv1 (depth-first, no
- * duplicates) of the blocks that resolve the path, then of what is at its end as `dag-scope` (block, entity, all)
- * and `entity-bytes` ask (dag/car-scope.ts), in cmesh's format or UnixFS, streamed. Every block is verified
- * against its CID before it is sent: a corrupt block is answered 500 or, in the middle of a CAR, cuts the
- * connection. It is trustless only: nothing is served deserialized, so a request naming neither format is refused
- * (400 without Accept, 406 otherwise).
+ * `GET`/`HEAD /ipfs/{cid}` with `?format=raw` or `Accept: application/vnd.ipld.raw` answers the block (a single
+ * `Range` gets a 206), and `/ipfs/{cid}[/{path}]` with `?format=car` or `Accept: application/vnd.ipld.car` a CARv1
+ * (depth-first; each block once, or with `dups=y` every time it is reached) of the blocks that resolve the path,
+ * then of what is at its end as `dag-scope` (block, entity, all) and `entity-bytes` ask (dag/car-scope.ts), in
+ * cmesh's format or UnixFS, streamed. Every block is verified against its CID before it is sent: a corrupt block
+ * is answered 500 or, in the middle of a CAR, cuts the connection. Identity CIDs are answered from the CID and
+ * never put in a CAR. It is trustless only: nothing is served deserialized, so a request naming neither format is
+ * refused (400 without Accept, 406 otherwise); and non-recursive: what the store lacks is a 404, never fetched.
  */
 export async function startGateway (components: GatewayComponents, init: GatewayInit = {}): Promise<Gateway> {
   const host = init.host ?? DEFAULT_GATEWAY_HOST
@@ -95,7 +95,7 @@ async function serve (store: GatewayComponents['store'], req: IncomingMessage, r
   const path = /^\/ipfs\/([^/]+)(\/.*)?$/.exec(url.pathname)
   if (path === null) return refuse(res, 404, `nothing at ${url.pathname}: blocks are at /ipfs/{cid}`)
   const wanted = negotiate(url, req.headers.accept)
-  if (Array.isArray(wanted)) return refuse(res, wanted[0], wanted[1])
+  if (!('format' in wanted)) return refuse(res, wanted.status, wanted.reason)
   let inside: string
   try {
     inside = (path[2] ?? '').split('/').filter(p => p !== '').map(p => decodeURIComponent(p)).join('/')
@@ -103,12 +103,13 @@ async function serve (store: GatewayComponents['store'], req: IncomingMessage, r
     return refuse(res, 400, `the path ${JSON.stringify(path[2])} is not well-formed`)
   }
   if (inside !== '' && wanted.format === 'raw') return refuse(res, 400, 'a block is asked for by its CID alone: paths are for CAR requests (format=car)')
-  if (path[1] === PROBE_CID) return await probe(wanted, req, res)
   let cid: CID
   try {
     cid = parseCid(path[1]!)
   } catch (err) {
-    return refuse(res, 400, (err as Error).message) // ERR_INVALID_CID: not a CID, or a codec or hash cmesh never holds
+    // not a CID, a codec or hash cmesh never holds, or an identity CID past the inline cap
+    if (err instanceof InvalidCidError || err instanceof IdentityTooLargeError) return refuse(res, 400, err.message)
+    throw err
   }
   if (!await store.has(cid)) {
     // only-if-cached: the client asks whether this gateway holds the root, not for it to be found elsewhere (412)
@@ -117,13 +118,18 @@ async function serve (store: GatewayComponents['store'], req: IncomingMessage, r
   }
 
   const etag = wanted.format === 'raw' ? `"${cid}.raw"` : carEtag(cid, inside, wanted)
-  const headers: Record<string, string> = { 'Cache-Control': IMMUTABLE_CACHE_CONTROL, ETag: etag, Vary: 'Accept' }
-  if (url.searchParams.get('format') === null) {
-    const query = new URLSearchParams(url.searchParams)
-    query.set('format', wanted.format)
-    headers['Content-Location'] = `${url.pathname}?${query.toString()}`
+  const headers: Record<string, string> = {
+    'Cache-Control': IMMUTABLE_CACHE_CONTROL,
+    ETag: etag,
+    Vary: 'Accept',
+    'X-Ipfs-Path': url.pathname,
+    'Content-Disposition': disposition(url.searchParams.get('filename') ?? `${cid}.${wanted.format === 'raw' ? 'bin' : 'car'}`)
   }
-  if (req.headers['if-none-match']?.split(',').some(tag => tag.trim() === etag) === true) {
+  // the roots of the path's segments are known before the status line only when there is no path
+  if (inside === '') headers['X-Ipfs-Roots'] = cid.toString()
+  const location = contentLocation(url, wanted)
+  if (location !== undefined) headers['Content-Location'] = location
+  if (req.headers['if-none-match']?.split(',').some(tag => tag.trim() === etag || tag.trim() === '*') === true) {
     res.writeHead(304, headers).end()
     return
   }
@@ -135,23 +141,73 @@ async function serve (store: GatewayComponents['store'], req: IncomingMessage, r
     if (err instanceof BlockNotFoundError) return refuse(res, 404, `block ${cid} is not held here`) // deleted meanwhile
     throw err
   }
-  res.writeHead(200, { ...headers, 'Content-Type': RAW_MEDIA_TYPE, 'Content-Length': String(bytes.length), 'Content-Disposition': `attachment; filename="${cid}.bin"` })
+  headers['Content-Type'] = RAW_MEDIA_TYPE
+  headers['Accept-Ranges'] = 'bytes'
+  const range = byteRange(req.headers.range, bytes.length)
+  if (range === 'unsatisfiable') {
+    res.writeHead(416, { ...headers, 'Content-Range': `bytes */${bytes.length}`, 'Content-Length': '0' }).end()
+    return
+  }
+  if (range !== undefined) {
+    bytes = bytes.subarray(range.first, range.last + 1)
+    headers['Content-Range'] = `bytes ${range.first}-${range.last}/${range.size}`
+  }
+  res.writeHead(range === undefined ? 200 : 206, { ...headers, 'Content-Length': String(bytes.length) })
   res.end(req.method === 'HEAD' ? undefined : bytes)
 }
 
-/** A CAR's ETag: the root, the scope, and (hashed) the path and byte range, so each variant has its own. */
-function carEtag (cid: CID, inside: string, wanted: Extract<Wanted, { format: 'car' }>): string {
+/**
+ * The URL that names the response negotiated (path gateway spec, "Content-Location"): sent when Accept chose what
+ * the URL does not say, the format or blocks repeating (dups=y), so caches keep the variants apart.
+ */
+function contentLocation (url: URL, wanted: Wanted): string | undefined {
+  const query = new URLSearchParams(url.searchParams)
+  query.set('format', wanted.format)
+  if (wanted.format === 'car' && wanted.dups) query.set('car-dups', 'y')
+  return query.toString() === url.searchParams.toString() ? undefined : `${url.pathname}?${query.toString()}`
+}
+
+/**
+ * `attachment`, so a browser never renders the bytes, with the file name: ASCII (others and quotes as `_`) and,
+ * when it is not plain ASCII, the UTF-8 name percent-encoded too (RFC 8187), as the path gateway spec shows.
+ */
+function disposition (name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\]/gu, '_')
+  return ascii === name ? `attachment; filename="${name}"` : `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`
+}
+
+/**
+ * A single `Range: bytes=` range over `size` bytes (RFC 9110 14.1.2): its first and last byte, 'unsatisfiable',
+ * or undefined for none, several ranges or a malformed one (the whole block is then sent, as the RFC allows).
+ */
+function byteRange (header: string | undefined, size: number): { first: number, last: number, size: number } | 'unsatisfiable' | undefined {
+  const m = /^bytes=(\d{0,16})-(\d{0,16})$/.exec(header?.trim() ?? '')
+  if (m === null || (m[1] === '' && m[2] === '')) return undefined
+  if (m[1] === '') { // the last N bytes
+    const n = Number(m[2])
+    if (n === 0 || size === 0) return 'unsatisfiable'
+    return { first: Math.max(0, size - n), last: size - 1, size }
+  }
+  const first = Number(m[1])
+  const last = m[2] === '' ? size - 1 : Math.min(size - 1, Number(m[2]))
+  if (m[2] !== '' && Number(m[2]) < first) return undefined
+  if (first >= size) return 'unsatisfiable'
+  return { first, last, size }
+}
+
+/** A CAR's ETag: the root, the scope, duplicates, and (hashed) the path and byte range, so each variant has its own. */
+function carEtag (cid: CID, inside: string, wanted: CarWanted): string {
   const variant = inside === '' && wanted.bytesText === undefined
     ? ''
     : '.' + createHash('sha256').update(`${inside}\0${wanted.bytesText ?? ''}`).digest('hex').slice(0, 16)
-  return `"${cid}.car.${wanted.bytes !== undefined ? 'entity' : wanted.scope}${variant}"`
+  return `"${cid}.car.${wanted.bytes !== undefined ? 'entity' : wanted.scope}${wanted.dups ? '.dups' : ''}${variant}"`
 }
 
 async function serveCar (
-  store: GatewayComponents['store'], cid: CID, inside: string, wanted: Extract<Wanted, { format: 'car' }>, headers: Record<string, string>,
+  store: GatewayComponents['store'], cid: CID, inside: string, wanted: CarWanted, headers: Record<string, string>,
   req: IncomingMessage, res: ServerResponse
 ): Promise<void> {
-  const blocks = scopedBlocks(store, cid, { path: inside, scope: wanted.scope, bytes: wanted.bytes })
+  const blocks = scopedBlocks(store, cid, { path: inside, scope: wanted.scope, bytes: wanted.bytes, dups: wanted.dups, maxBlocks: MAX_DUPS_BLOCKS })
   let first: IteratorResult<{ cid: CID, bytes: Uint8Array }>
   try {
     // the path is resolved and the root verified before the status line, so a bad path is a 404, not a cut stream
@@ -159,9 +215,10 @@ async function serveCar (
   } catch (err) {
     if (err instanceof BlockNotFoundError) return refuse(res, 404, `${err.message}: this gateway does not hold the whole path`)
     if (err instanceof NotInDagError) return refuse(res, 404, err.message)
+    if (err instanceof InvalidOptionError) return refuse(res, 400, err.message) // entity-bytes past the end of the file
     throw err
   }
-  res.writeHead(200, { ...headers, 'Content-Type': CAR_CONTENT_TYPE, 'Content-Disposition': `attachment; filename="${cid}.car"` })
+  res.writeHead(200, { ...headers, 'Content-Type': wanted.dups ? CAR_DUPS_CONTENT_TYPE : CAR_CONTENT_TYPE, 'Accept-Ranges': 'none' })
   if (req.method === 'HEAD') {
     await blocks.return(undefined)
     res.end()
@@ -171,80 +228,12 @@ async function serveCar (
     if (first.done !== true) yield first.value
     yield * blocks
   }
+  async function * stored (): AsyncGenerator<{ cid: CID, bytes: Uint8Array }> {
+    // an identity CID's bytes are in the CID that links it: the spec forbids sending them as a block
+    for await (const b of all()) if (b.cid.multihash.code !== HASH_IDENTITY) yield b
+  }
   // a block missing or corrupt further down throws here, the pipeline destroys the response, the client sees it cut
-  await pipeline(Readable.from(carSections(cid, all())), res)
-}
-
-/** The answer to the probe CID: an empty block, or a CAR with that root and no blocks. */
-async function probe (wanted: Wanted, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  let body: Uint8Array = new Uint8Array(0)
-  if (wanted.format === 'car') {
-    const { writer, out } = CarWriter.create([CID.parse(PROBE_CID)])
-    const closing = writer.close()
-    const parts: Uint8Array[] = []
-    for await (const part of out) parts.push(part)
-    await closing
-    body = Buffer.concat(parts)
-  }
-  res.writeHead(200, { 'Content-Type': wanted.format === 'raw' ? RAW_MEDIA_TYPE : CAR_CONTENT_TYPE, 'Content-Length': String(body.length) })
-  res.end(req.method === 'HEAD' ? undefined : body)
-}
-
-/**
- * What the client asked for: `?format=` wins over Accept, as the spec says; in Accept the highest q wins, then
- * the first listed. CAR variants other than version 1, order dfs (or unk) and dups n are not produced. Otherwise
- * the status and reason of the refusal.
- */
-function negotiate (url: URL, accept: string | undefined): Wanted | [number, string] {
-  const format = url.searchParams.get('format')
-  let kind: 'raw' | 'car' | undefined
-  if (format !== null) {
-    if (format !== 'raw' && format !== 'car') return [406, `format=${format} is not served: this trustless gateway serves raw and car`]
-    kind = format
-  } else if (accept === undefined || accept.trim() === '') {
-    return [400, `this trustless gateway needs Accept: ${RAW_MEDIA_TYPE} or ${CAR_MEDIA_TYPE} (or ?format=raw or ?format=car)`]
-  } else {
-    kind = fromAccept(accept)
-    if (kind === undefined) return [406, `none of ${JSON.stringify(accept)} is served: ask for ${RAW_MEDIA_TYPE} or ${CAR_CONTENT_TYPE}`]
-  }
-  if (kind === 'raw') return { format: 'raw' }
-  const q = url.searchParams
-  if (!carVariant(q.get('car-version'), q.get('car-order'), q.get('car-dups'))) return [406, 'only CARs of version 1, order dfs and dups n are served']
-  const scope = q.get('dag-scope') ?? 'all'
-  if (scope !== 'all' && scope !== 'block' && scope !== 'entity') return [400, `dag-scope=${scope} is not one of block, entity, all`]
-  const bytesText = q.get('entity-bytes') ?? undefined
-  if (bytesText === undefined) return { format: 'car', scope }
-  try {
-    return { format: 'car', scope: 'entity', bytes: parseEntityBytes(bytesText), bytesText }
-  } catch (err) {
-    if (err instanceof InvalidOptionError) return [400, err.message]
-    throw err
-  }
-}
-
-/** The best of raw and CAR an Accept header lists, if any. */
-function fromAccept (accept: string): 'raw' | 'car' | undefined {
-  let best: { kind: 'raw' | 'car', q: number } | undefined
-  for (const range of accept.split(',')) {
-    const [type = '', ...rest] = range.split(';').map(s => s.trim())
-    const params = new Map(rest.map(p => {
-      const eq = p.indexOf('=')
-      return eq < 0 ? [p.toLowerCase(), ''] : [p.slice(0, eq).trim().toLowerCase(), p.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1')]
-    }))
-    const q = params.has('q') ? Number(params.get('q')) : 1
-    const media = type.toLowerCase()
-    const kind = media === RAW_MEDIA_TYPE
-      ? 'raw'
-      : media === CAR_MEDIA_TYPE && carVariant(params.get('version'), params.get('order'), params.get('dups')) ? 'car' : undefined
-    if (kind === undefined || !(q > 0)) continue
-    if (best === undefined || q > best.q) best = { kind, q }
-  }
-  return best?.kind
-}
-
-/** Whether a CAR with these parameters (absent: any) is one this gateway produces. */
-function carVariant (version?: string | null, order?: string | null, dups?: string | null): boolean {
-  return (version ?? '1') === '1' && ['dfs', 'unk'].includes(order ?? 'dfs') && (dups ?? 'n') === 'n'
+  await pipeline(Readable.from(carSections(cid, stored())), res)
 }
 
 function refuse (res: ServerResponse, status: number, reason: string): void {

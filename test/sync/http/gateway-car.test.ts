@@ -6,9 +6,10 @@ import { CarBlockIterator } from '@ipld/car'
 import * as dagPb from '@ipld/dag-pb'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { balanced } from 'ipfs-unixfs-importer/layout'
+import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { entityRange, parseEntityBytes } from '../../../src/dag/car-scope.js'
+import { entityRange, parseEntityBytes, scopedBlocks } from '../../../src/dag/car-scope.js'
 import { CODEC_RAW } from '../../../src/dag/constants.js'
 import { cat, resolvePath } from '../../../src/dag/exporter.js'
 import { importPath } from '../../../src/dag/importer.js'
@@ -100,11 +101,14 @@ describe('gateway CARs with paths, dag-scope and entity-bytes', () => {
     const tailStore = await clientStore(t, tail.blocks)
     assert.deepEqual(await collect(cat(tailStore, file.cid, { offset: 39_900 })), Buffer.from(DATA.subarray(39_900)))
     assert.equal(tail.blocks.filter(b => b.cid.code === CODEC_RAW).length, 1)
-    // outside the file: as dag-scope=block
-    const outside = await carBlocks(`${gw.url}/ipfs/${root}/assets/big.bin?format=car&entity-bytes=50000:*`)
+    // empty once -30000 is resolved: as dag-scope=block; starting past the end: 400
+    const outside = await carBlocks(`${gw.url}/ipfs/${root}/assets/big.bin?format=car&entity-bytes=20000:-30000`)
     assert.equal(outside.blocks.at(-1)!.cid.toString(), file.cid.toString())
     assert.equal(outside.blocks.filter(b => b.cid.code === CODEC_RAW).length, 0)
     assert.notEqual(outside.res.headers.get('etag'), tail.res.headers.get('etag'))
+    const past = await fetch(`${gw.url}/ipfs/${root}/assets/big.bin?format=car&entity-bytes=50000:*`)
+    assert.equal(past.status, 400)
+    assert.match(await past.text(), /past the end of the file \(40000 bytes\)/)
 
     assert.deepEqual(parseEntityBytes('0:*'), { from: 0, to: undefined })
     assert.deepEqual(entityRange({ from: 499, to: -1000 }, 10_000), { offset: 499, length: 8502 })
@@ -158,6 +162,32 @@ describe('gateway CARs with paths, dag-scope and entity-bytes', () => {
     const held = await fetch(`${gw.url}/ipfs/${cid}?format=raw`, { headers: { 'cache-control': 'only-if-cached' } })
     assert.equal(held.status, 200)
     await held.arrayBuffer()
+  })
+
+  it('dups=y sends a shared block every time it is reached, and stops a DAG that doubles at each level at the cap', async t => {
+    const store = tempStore(t)
+    const leaf = new TextEncoder().encode('the same chunk\n')
+    let below: CID = CID.createV1(CODEC_RAW, await sha256.digest(leaf))
+    await store.put(below, leaf)
+    let size = leaf.length
+    for (let level = 0; level < 4; level++) { // each node links the one below twice: 2^4 visits of the leaf
+      const data = new UnixFS({ type: 'file', blockSizes: [BigInt(size), BigInt(size)] })
+      const bytes = dagPb.encode(dagPb.prepare({ Data: data.marshal(), Links: [{ Hash: below, Tsize: size }, { Hash: below, Tsize: size }] }))
+      below = CID.createV1(dagPb.code, await sha256.digest(bytes))
+      await store.put(below, bytes)
+      size *= 2
+    }
+    const gw = await gatewayOver(t, store)
+    const res = await fetch(`${gw.url}/ipfs/${below}`, { headers: { accept: 'application/vnd.ipld.car; dups=y' } })
+    assert.equal(res.headers.get('content-type'), 'application/vnd.ipld.car; version=1; order=dfs; dups=y')
+    const sent: string[] = []
+    for await (const b of await CarBlockIterator.fromBytes(new Uint8Array(await res.arrayBuffer()))) sent.push(b.cid.toString())
+    assert.equal(sent.length, 1 + 2 + 4 + 8 + 16, 'every node and leaf as often as the walk reaches it')
+    const once = await carBlocks(`${gw.url}/ipfs/${below}?format=car`)
+    assert.equal(once.blocks.length, 5, 'dups=n: each block once')
+    const capped = scopedBlocks(store, below, { dups: true, maxBlocks: 20 })
+    await assert.rejects((async () => { for await (const _ of capped); })(), { code: 'ERR_DAG_TOO_LARGE' })
+    await assert.rejects((async () => { for await (const _ of scopedBlocks(store, below, { dups: true, bytes: { from: 0 } })); })(), { code: 'ERR_INVALID_OPTION' })
   })
 
   it('fetches a whole UnixFS DAG block by block, HAMT included, and the copy reads the same', async t => {

@@ -94,7 +94,7 @@ describe('trustless gateway server', () => {
     assert.equal(both.headers.get('content-type'), RAW)
     assert.deepEqual(new Uint8Array(await both.arrayBuffer()), store.getSync(leaf))
     // in Accept the highest q wins, and CAR variants it cannot produce are passed over
-    const weighed = await fetch(`${gw.url}/ipfs/${leaf}`, { headers: { accept: `${CAR}; dups=y, ${RAW};q=0.5` } })
+    const weighed = await fetch(`${gw.url}/ipfs/${leaf}`, { headers: { accept: `${CAR}; version=2, ${RAW};q=0.5` } })
     assert.equal(weighed.headers.get('content-type'), RAW)
     await weighed.arrayBuffer()
   })
@@ -178,7 +178,7 @@ describe('trustless gateway server', () => {
     assert.equal(await statusWithoutAccept(`${gw.url}/ipfs/${cid}`), 400, 'no Accept and no format: a strict trustless gateway says 400')
     assert.equal(await status(`/ipfs/${cid}`, { headers: { accept: 'text/html' } }), 406)
     assert.equal(await status(`/ipfs/${cid}`, { headers: { accept: '*/*' } }), 406)
-    assert.equal(await status(`/ipfs/${cid}`, { headers: { accept: `${CAR}; dups=y` } }), 406)
+    assert.equal(await status(`/ipfs/${cid}`, { headers: { accept: `${CAR}; order=random` } }), 406)
     assert.equal(await status(`/ipfs/${cid}?format=car&car-version=2`), 406)
     assert.equal(await status(`/ipfs/${cid}?format=tar`), 406)
     assert.equal(await status(`/ipfs/${cid}?format=car&dag-scope=files`), 400)
