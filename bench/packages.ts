@@ -46,6 +46,14 @@ export const WIDE_PAIRS: WidePair[] = [
   { old: 'three@0.175.0', new: 'three@0.176.0', kind: 'JS, large files', release: 'minor' }
 ]
 
+/** DEFAULT_PAIRS as WIDE_PAIRS are described (`bench:update -- --wide --tuned`). */
+export const TUNED_PAIRS: WidePair[] = [
+  { old: 'typescript@5.8.2', new: 'typescript@5.8.3', kind: 'tuned: JS, large files', release: 'patch' },
+  { old: 'typescript@5.8.3', new: 'typescript@5.9.2', kind: 'tuned: JS, large files', release: 'minor' },
+  { old: 'prettier@3.5.2', new: 'prettier@3.5.3', kind: 'tuned: bundled JS', release: 'patch' },
+  { old: '@esbuild/linux-x64@0.25.0', new: '@esbuild/linux-x64@0.25.1', kind: 'tuned: native binary', release: 'patch' }
+]
+
 /** Fixed-size chunking to compare with: FastCDC with min == max cuts every chunk at exactly that size. */
 export const FIXED_256K: ChunkerOptions = { minSize: 262144, avgSize: 262144, maxSize: 262144 }
 

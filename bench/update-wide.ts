@@ -1,9 +1,11 @@
 /**
- * Update diffing on packages nothing was tuned for: `npm run bench:update -- --wide [--only lodash,three]
+ * Update diffing on packages nothing was tuned for: `npm run bench:update -- --wide [--tuned] [--only lodash,three]
  * [--chunker min/avg/max] [--fanout n] [--json]` (pairs: WIDE_PAIRS in bench/packages.ts; --chunker in KiB and
- * --fanout set the FastCDC sizes for every file and the file fanout instead of the defaults, to try others). For each pair, the new version imported after the old one into a fresh
- * store, in cmesh's format and in UnixFS: the bytes a holder of the old version lacks, beside rsync's literal data
- * (`rsync --no-whole-file --checksum` from a copy of old to new); then the same bytes by block kind
+ * --fanout set the FastCDC sizes for every file and the file fanout instead of the defaults, to try others;
+ * --tuned measures bench:update's default pairs, which the defaults were chosen on, the same way). For each pair,
+ * the new version imported after the old one into a fresh store, in cmesh's format and in UnixFS: the bytes a
+ * holder of the old version lacks, beside rsync's literal data (`rsync --no-whole-file --checksum` from a copy of
+ * old to new); then the same bytes by block kind
  * (bench/update-account.ts). Targets: within 1.5x of rsync's literal data on every pair, at least 95 % saved on
  * every patch release, both formats.
  */
@@ -11,7 +13,7 @@ import type { ImportOptions } from '../src/dag/importer.js'
 import type { BenchArgs } from './report.js'
 import { formatTable } from './report.js'
 import { accountUpdate, BLOCK_KINDS, type UpdateAccount } from './update-account.js'
-import { haveRsync, resolveSide, rsyncLiteralBytes, WIDE_PAIRS, type WidePair } from './packages.js'
+import { haveRsync, resolveSide, rsyncLiteralBytes, TUNED_PAIRS, WIDE_PAIRS, type WidePair } from './packages.js'
 
 const RSYNC_RATIO_TARGET = 1.5
 const PATCH_SAVED_TARGET = 95
@@ -44,7 +46,9 @@ function meets (r: WideResult, a: UpdateAccount): boolean {
 
 export async function wideTable (args: BenchArgs): Promise<void> {
   const only = typeof args.only === 'string' ? args.only.split(',') : undefined
-  const pairs = WIDE_PAIRS.filter(p => only === undefined || only.some(o => p.old.includes(o)))
+  // --tuned: the same table for the pairs the defaults were chosen on (bench:update's default pairs)
+  const set = args.tuned === true ? TUNED_PAIRS : WIDE_PAIRS
+  const pairs = set.filter(p => only === undefined || only.some(o => p.old.includes(o)))
   if (!haveRsync()) console.error('rsync not found: the rsync columns show n/a (null in the JSON)')
   const options: Pick<ImportOptions, 'chunker' | 'fileFanout'> = {}
   if (typeof args.chunker === 'string') {
@@ -58,7 +62,8 @@ export async function wideTable (args: BenchArgs): Promise<void> {
     const newDir = await resolveSide(p.new)
     const cmesh = await accountUpdate(oldDir, newDir, { ...options, format: 'cmesh' })
     const unixfs = await accountUpdate(oldDir, newDir, { ...options, format: 'unixfs' })
-    results.push({ pair: label(p), kind: p.kind, release: p.release, newSize: cmesh.newSize, rsyncLiteralBytes: rsyncLiteralBytes(oldDir, newDir), cmesh, unixfs })
+    const literal = rsyncLiteralBytes(oldDir, newDir)
+    results.push({ pair: label(p), kind: p.kind, release: p.release, newSize: cmesh.newSize, rsyncLiteralBytes: literal, cmesh, unixfs })
   }
   const rows: Array<Record<string, unknown>> = results.map(r => ({
     pair: r.pair,

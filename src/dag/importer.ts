@@ -314,7 +314,8 @@ async function buildDirectory (ctx: ImportContext, entries: DirEntry[], mode?: n
     for (const end of ends) {
       const slice = run.slice(from, end)
       from = end
-      parts.push({ cid: await ctx.node(encodeDirParts(slice)), size: sizeOf(slice), count: slice.reduce((s, p) => s + p.count, 0), last: slice[slice.length - 1]!.last })
+      const count = slice.reduce((s, p) => s + p.count, 0)
+      parts.push({ cid: await ctx.node(encodeDirParts(slice)), size: sizeOf(slice), count, last: slice[slice.length - 1]!.last })
     }
   }
   return { cid: await ctx.node(encodeDirParts(parts)), size: sizeOf(parts) }

@@ -189,7 +189,9 @@ export function endsPart (name: string, level: number): boolean {
  * `ends(i)` says ends a part, and where a part would pass `fanout` items or `maxBytes` (`cost(i)`; only then does a
  * cut depend on more than the item itself).
  */
-export function cutRun (length: number, ends: (i: number) => boolean, fanout: number, maxBytes = Number.POSITIVE_INFINITY, cost: (i: number) => number = () => 0): number[] {
+export function cutRun (
+  length: number, ends: (i: number) => boolean, fanout: number, maxBytes = Number.POSITIVE_INFINITY, cost: (i: number) => number = () => 0
+): number[] {
   const out: number[] = []
   let count = 0
   let bytes = 0
