@@ -22,7 +22,8 @@ export const DEFAULT_DIR_MODE = 0o755
 export const HAMT_SHARD_THRESHOLD = 2 * 1024
 /**
  * Bits of the name's hash per HAMT level when writing: a fanout of 16 (ipfs-unixfs-importer's `shardFanoutBits`;
- * Kubo and Helia write 256 and read any power of two). A changed entry resends one shard a level: at 256 slots the
- * root shard of a 1000-entry directory alone is about 11 KB, at 16 each shard is under 1 KB.
+ * Kubo and Helia write 256; UnixFS allows any power of two, go-unixfs a multiple of 8). A changed entry resends one
+ * shard a level: at 256 slots the root shard of a 1000-entry directory alone is about 11 KB, at 16 each shard is
+ * under 1 KB.
  */
 export const HAMT_WRITE_BITS = 4
