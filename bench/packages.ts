@@ -22,6 +22,38 @@ export const DEFAULT_PAIRS: Array<[string, string]> = [
   ['@esbuild/linux-x64@0.25.0', '@esbuild/linux-x64@0.25.1']
 ]
 
+/** A version pair of the wide set: what kind of package it is and whether the release is a patch or a minor one. */
+export interface WidePair { old: string, new: string, kind: string, release: 'patch' | 'minor' }
+
+/**
+ * Pairs that nothing in cmesh was tuned on (`bench:update -- --wide`): JS libraries, bundles, native binaries,
+ * data, type definitions, docs, many small files and a few large ones, patch and minor releases.
+ */
+export const WIDE_PAIRS: WidePair[] = [
+  { old: 'lodash@4.17.20', new: 'lodash@4.17.21', kind: 'JS, 1000 small files in one directory', release: 'patch' },
+  { old: 'react-dom@18.3.0', new: 'react-dom@18.3.1', kind: 'bundled/minified JS', release: 'patch' },
+  { old: '@types/node@22.15.2', new: '@types/node@22.15.3', kind: 'type definitions', release: 'patch' },
+  { old: 'caniuse-lite@1.0.30001715', new: 'caniuse-lite@1.0.30001716', kind: 'data, many small files', release: 'patch' },
+  { old: '@esbuild/linux-x64@0.24.0', new: '@esbuild/linux-x64@0.24.1', kind: 'native binary (Go)', release: 'patch' },
+  { old: '@swc/core-linux-x64-gnu@1.11.21', new: '@swc/core-linux-x64-gnu@1.11.22', kind: 'native binary (Rust, large)', release: 'patch' },
+  { old: 'rxjs@7.8.1', new: 'rxjs@7.8.2', kind: 'JS, many small files, 4 builds', release: 'patch' },
+  { old: 'eslint@9.25.0', new: 'eslint@9.25.1', kind: 'JS library', release: 'patch' },
+  { old: 'npm@10.9.2', new: 'npm@10.9.3', kind: 'docs, man pages, bundled deps', release: 'patch' },
+  { old: 'moment@2.30.0', new: 'moment@2.30.1', kind: 'JS, locales, minified builds', release: 'patch' },
+  { old: 'zod@3.24.3', new: 'zod@3.24.4', kind: 'JS library, types', release: 'patch' },
+  { old: 'date-fns@4.0.0', new: 'date-fns@4.1.0', kind: 'JS, thousands of small files', release: 'minor' },
+  { old: 'axios@1.8.4', new: 'axios@1.9.0', kind: 'JS library, bundles', release: 'minor' },
+  { old: 'three@0.175.0', new: 'three@0.176.0', kind: 'JS, large files', release: 'minor' }
+]
+
+/** DEFAULT_PAIRS as WIDE_PAIRS are described (`bench:update -- --wide --tuned`). */
+export const TUNED_PAIRS: WidePair[] = [
+  { old: 'typescript@5.8.2', new: 'typescript@5.8.3', kind: 'tuned: JS, large files', release: 'patch' },
+  { old: 'typescript@5.8.3', new: 'typescript@5.9.2', kind: 'tuned: JS, large files', release: 'minor' },
+  { old: 'prettier@3.5.2', new: 'prettier@3.5.3', kind: 'tuned: bundled JS', release: 'patch' },
+  { old: '@esbuild/linux-x64@0.25.0', new: '@esbuild/linux-x64@0.25.1', kind: 'tuned: native binary', release: 'patch' }
+]
+
 /** Fixed-size chunking to compare with: FastCDC with min == max cuts every chunk at exactly that size. */
 export const FIXED_256K: ChunkerOptions = { minSize: 262144, avgSize: 262144, maxSize: 262144 }
 

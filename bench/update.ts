@@ -13,9 +13,11 @@
  *               update, counted by a relay (adds TLS, yamux, identify and ping)
  *   rsync -z    "Total bytes sent" by `rsync -rzc` pushing new to an rsync daemon holding old, on loopback
  *               (bench/rsync-daemon.ts; n/a without rsync)
- * `--archives [--only eslint,curl]` prints the archives table instead (bench/archives.ts).
+ * `--archives [--only eslint,curl]` prints the archives table instead (bench/archives.ts), `--wide [--only lodash]`
+ * the wide set of pairs nothing was tuned on, in both formats, bytes by block kind (bench/update-wide.ts).
  */
 import { archivesTable } from './archives.js'
+import { wideTable } from './update-wide.js'
 import { networkUpdate } from './network-update.js'
 import { DEFAULT_PAIRS, FIXED_256K, haveRsync, importUpdate, pairLabel, resolveSide, rsyncLiteralBytes } from './packages.js'
 import { parseBenchArgs, printTable } from './report.js'
@@ -55,6 +57,7 @@ async function main (): Promise<void> {
   const format = String(args.format)
   if (format !== 'both' && format !== 'cmesh' && format !== 'unixfs') throw new Error('--format takes both, cmesh or unixfs')
   if (args.archives === true) return await archivesTable(args)
+  if (args.wide === true) return await wideTable(args)
   if (args._.length !== 0 && args._.length !== 2) throw new Error('usage: bench:update [-- <old> <new>] [--json]')
   const pairs = args._.length === 2 ? [[args._[0]!, args._[1]!] as [string, string]] : DEFAULT_PAIRS
   const rsync = haveRsync()

@@ -14,16 +14,20 @@ import {
   DEFAULT_DIR_FANOUT,
   DEFAULT_FILE_FANOUT,
   DIR_NODE_TARGET_BYTES,
+  DIR_ROOT_PARTS,
+  DIR_SPLIT_BYTES,
   LARGE_FILE_BYTES,
   LARGE_FILE_CHUNKER,
-  READ_SIZE
+  READ_SIZE,
+  SMALL_FILE_BYTES,
+  SMALL_FILE_CHUNKER
 } from './constants.js'
 import { allocReadBuffer, cutAndHash, dropSpareReadBuffers, recycleReadBuffer } from './chunker/chunk-pipeline.js'
 import { FastCdc, type ChunkerOptions } from './chunker/fastcdc.js'
 import { FileTreeBuilder } from './file-tree.js'
 import { getHasher, type BlockHasher, type HashName } from './hashing.js'
 import { UnixfsFileBuilder, writeUnixfsDirectory } from './unixfs/writer.js'
-import { checkEntryName, encodeDirNode, encodeDirParts, entryEncodedSize, sortEntries, type DirEntry, type DirPart } from './nodes.js'
+import { checkEntryName, cutRun, encodeDirNode, encodeDirParts, endsPart, partEnds, sortEntries, type DirEntry, type DirPart } from './nodes.js'
 
 export type ImportProgressEvent =
   | { type: 'import:start', totalBytes: number }
@@ -41,8 +45,9 @@ export interface ImportOptions {
    */
   format?: ImportFormat
   /**
-   * FastCDC sizes for every file. @default by the file's length: 1/2/16 KiB under LARGE_FILE_BYTES (16 MiB),
-   * LARGE_FILE_CHUNKER (8/32/128 KiB) from it on (constants.ts)
+   * FastCDC sizes for every file. @default by the file's length: SMALL_FILE_CHUNKER (0.5/1/8 KiB) under
+   * SMALL_FILE_BYTES (1 MiB), 1/2/16 KiB under LARGE_FILE_BYTES (16 MiB), LARGE_FILE_CHUNKER (8/32/128 KiB) from it
+   * on (constants.ts)
    */
   chunker?: ChunkerOptions
   /** Hash of every block. @default 'blake3' */
@@ -51,9 +56,9 @@ export interface ImportOptions {
   pin?: boolean
   /** Whose pin it is (see Blockstore.pin). @default USER_PIN */
   pinOwner?: string
-  /** Links per file node before the tree grows a level. @default DEFAULT_FILE_FANOUT (64) */
+  /** Links per file node before the tree grows a level. @default DEFAULT_FILE_FANOUT (16) */
   fileFanout?: number
-  /** Entries per directory node before it is split. @default DEFAULT_DIR_FANOUT (1024) */
+  /** Entries in one directory node, and parts in one parts node, at most. @default DEFAULT_DIR_FANOUT (1024) */
   dirFanout?: number
   /**
    * Store a file given as `path` as it is, even when it is a recognised archive (a gzip-compressed tar is
@@ -130,9 +135,10 @@ const PARALLEL_MIN_BYTES = 1024 * 1024
 /** A stored DAG: its root, content bytes and (UnixFS) the block bytes below and including the root. */
 interface Stored { cid: CID, size: number, tsize?: number }
 
-/** The chunker for content of `length` bytes: the one asked for, else by length (see LARGE_FILE_BYTES). */
+/** The chunker for content of `length` bytes: the one asked for, else by length (see SMALL_FILE_BYTES, LARGE_FILE_BYTES). */
 function chunkerFor (asked: ChunkerOptions | undefined, length: number): ChunkerOptions | undefined {
   if (asked !== undefined) return asked
+  if (length < SMALL_FILE_BYTES) return SMALL_FILE_CHUNKER
   return length >= LARGE_FILE_BYTES ? LARGE_FILE_CHUNKER : undefined
 }
 
@@ -280,34 +286,37 @@ async function importFile (ctx: ImportContext, path: string, size: number): Prom
   return await importFileContent(ctx, readFile(path), size, true)
 }
 
-/** Store a directory's entries as one node, or split in order into parts (and parts of parts) when large. */
+/**
+ * Store a directory's entries as one node, or, when they encode to more than DIR_SPLIT_BYTES, split in order into
+ * parts cut by name (nodes.ts partEnds), and while more than DIR_ROOT_PARTS parts remain, parts of parts cut by the
+ * name each part ends with (endsPart one level up): a changed entry resends its part and one parts node a level.
+ */
 async function buildDirectory (ctx: ImportContext, entries: DirEntry[], mode?: number): Promise<Stored> {
   if (ctx.unixfs) return await writeUnixfsDirectory(async bytes => await ctx.node(bytes, CODEC_DAG_PB), entries, mode)
   sortEntries(entries)
-  const groups: DirEntry[][] = [[]]
-  let groupBytes = 0
-  for (const e of entries) {
-    const cost = entryEncodedSize(e)
-    const g = groups[groups.length - 1]!
-    if (g.length > 0 && (g.length >= ctx.dirFanout || groupBytes + cost > DIR_NODE_TARGET_BYTES)) {
-      groups.push([e])
-      groupBytes = cost
-    } else {
-      g.push(e)
-      groupBytes += cost
-    }
-  }
   const sizeOf = (items: Array<{ size: number }>): number => items.reduce((s, e) => s + e.size, 0)
-  if (groups.length === 1) return { cid: await ctx.node(encodeDirNode(groups[0]!)), size: sizeOf(groups[0]!) }
-  let parts: DirPart[] = []
-  for (const g of groups) parts.push({ cid: await ctx.node(encodeDirNode(g)), size: sizeOf(g), count: g.length })
-  while (parts.length > ctx.dirFanout) {
-    const up: DirPart[] = []
-    for (let i = 0; i < parts.length; i += ctx.dirFanout) {
-      const slice = parts.slice(i, i + ctx.dirFanout)
-      up.push({ cid: await ctx.node(encodeDirParts(slice)), size: sizeOf(slice), count: slice.reduce((s, p) => s + p.count, 0) })
+  let parts: Array<DirPart & { last: string }> = []
+  let start = 0
+  for (const end of partEnds(entries, ctx.dirFanout, DIR_NODE_TARGET_BYTES, DIR_SPLIT_BYTES)) {
+    const g = entries.slice(start, end)
+    start = end
+    parts.push({ cid: await ctx.node(encodeDirNode(g)), size: sizeOf(g), count: g.length, last: g[g.length - 1]!.name })
+  }
+  if (parts.length === 0) return { cid: await ctx.node(encodeDirNode([])), size: 0 }
+  if (parts.length === 1) return { cid: parts[0]!.cid, size: parts[0]!.size }
+  for (let level = 1; parts.length > DIR_ROOT_PARTS; level++) {
+    const run = parts
+    let ends = cutRun(run.length, i => endsPart(run[i]!.last, level), ctx.dirFanout)
+    // names chosen so that every part ends a group would never shrink the run: group it in fixed runs instead
+    if (ends.length === run.length) ends = cutRun(run.length, () => false, DIR_ROOT_PARTS)
+    parts = []
+    let from = 0
+    for (const end of ends) {
+      const slice = run.slice(from, end)
+      from = end
+      const count = slice.reduce((s, p) => s + p.count, 0)
+      parts.push({ cid: await ctx.node(encodeDirParts(slice)), size: sizeOf(slice), count, last: slice[slice.length - 1]!.last })
     }
-    parts = up
   }
   return { cid: await ctx.node(encodeDirParts(parts)), size: sizeOf(parts) }
 }

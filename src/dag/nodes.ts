@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { InvalidNodeError } from '../errors.js'
 import { decodeCanonical } from '../store/links.js'
-import { MAX_BLOCK_SIZE } from './constants.js'
+import { DIR_PART_ENTRIES, MAX_BLOCK_SIZE } from './constants.js'
 
 /**
  * The cmesh DAG schema, encoded in DAG-CBOR. Every link carries the byte size below it, so a byte range can be
@@ -172,6 +173,56 @@ function decodeArchive (cid: CID, node: Record<string, unknown>): ArchiveNode {
 /** Rough encoded size of an entry, used to keep directory nodes well under the block limit. */
 export function entryEncodedSize (e: DirEntry): number {
   return 64 + e.name.length * 3 + (e.target?.length ?? 0) * 3
+}
+
+/**
+ * Whether a part of a split directory ends after the entry `name` (level 0), or a parts node after a part whose last
+ * entry is `name` (level 1 and up): the first 32 bits of SHA-256 over the level and the name are a multiple of
+ * DIR_PART_ENTRIES.
+ */
+export function endsPart (name: string, level: number): boolean {
+  return createHash('sha256').update(`${level}/${name}`).digest().readUInt32BE(0) % DIR_PART_ENTRIES === 0
+}
+
+/**
+ * Where a run of items ends, content-defined (indices into the run, the last one its length): after each item
+ * `ends(i)` says ends a part, and where a part would pass `fanout` items or `maxBytes` (`cost(i)`; only then does a
+ * cut depend on more than the item itself).
+ */
+export function cutRun (
+  length: number, ends: (i: number) => boolean, fanout: number, maxBytes = Number.POSITIVE_INFINITY, cost: (i: number) => number = () => 0
+): number[] {
+  const out: number[] = []
+  let count = 0
+  let bytes = 0
+  for (let i = 0; i < length; i++) {
+    const c = cost(i)
+    if (count > 0 && (count >= fanout || bytes + c > maxBytes)) {
+      out.push(i)
+      count = 0
+      bytes = 0
+    }
+    count++
+    bytes += c
+    if (ends(i) && i < length - 1) {
+      out.push(i + 1)
+      count = 0
+      bytes = 0
+    }
+  }
+  if (length > 0) out.push(length)
+  return out
+}
+
+/**
+ * Where the parts of a directory end (indices into `entries`, sorted by name): one part when the entries encode to
+ * at most `splitBytes`, else cut by name (endsPart at level 0), at most `fanout` entries and `maxBytes` a part.
+ */
+export function partEnds (entries: DirEntry[], fanout: number, maxBytes: number, splitBytes: number): number[] {
+  let total = 0
+  for (const e of entries) total += entryEncodedSize(e)
+  const split = total > splitBytes
+  return cutRun(entries.length, i => split && endsPart(entries[i]!.name, 0), fanout, maxBytes, i => entryEncodedSize(entries[i]!))
 }
 
 function fail (cid: CID | string, reason: string): never {

@@ -11,7 +11,7 @@ describe('corruption detection', () => {
   it('raises ERR_BLOCK_CORRUPT naming the block when stored bytes do not match the CID', async t => {
     const store = tempStore(t)
     const data = pseudoRandom(40_000, 21)
-    const { cid } = await importBytes(store, data, { chunker: { minSize: 256, avgSize: 1024, maxSize: 4096 } })
+    const { cid } = await importBytes(store, data, { chunker: { minSize: 256, avgSize: 1024, maxSize: 4096 }, fileFanout: 64 })
     const root = decodeNode(cid, store.getSync(cid))
     assert.ok(root.type === 'file')
     const victim = root.links[5]!.cid

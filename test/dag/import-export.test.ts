@@ -194,6 +194,29 @@ describe('import and export', () => {
     assert.equal(readFileSync(join(out, 'd0', 'file-7.js'), 'utf8'), 'module.exports = 7\n')
   })
 
+  for (const format of ['cmesh', 'unixfs'] as const) {
+    it(`${format}: a changed or added entry in a large directory costs small directory blocks, not the whole listing`, async t => {
+      const dir = tempDir(t)
+      const src = join(dir, 'flat')
+      mkdirSync(src)
+      for (let f = 0; f < 1000; f++) writeFileSync(join(src, `module-${f}.js`), `module.exports = ${f}\n`)
+      const store = tempStore(t)
+      const before = await importPath(store, src, { format })
+      writeFileSync(join(src, 'module-500.js'), 'module.exports = "changed"\n')
+      writeFileSync(join(src, 'module-new.js'), 'module.exports = "new"\n')
+      const after = await importPath(store, src, { format })
+      assert.notEqual(after.cid.toString(), before.cid.toString())
+      // a plain listing of 1000 entries is about 40 KB; two changed entries resend a few small nodes
+      assert.ok(after.newBytes < 8000, `${after.newBytes} new bytes for two entries of 1001`)
+      assert.ok(after.newBlocks <= 12, `${after.newBlocks} new blocks`)
+      const names = []
+      for await (const e of ls(store, after.cid)) names.push(e.name)
+      assert.equal(names.length, 1001)
+      assert.equal(Buffer.from(await collect(cat(store, (await resolvePath(store, after.cid, 'module-500.js')).cid))).toString(), 'module.exports = "changed"\n')
+      assert.equal((await verifyStore(store)).ok, true)
+    })
+  }
+
   it('reports progress and honours an abort signal', async t => {
     const store = tempStore(t)
     const events: string[] = []

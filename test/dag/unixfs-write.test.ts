@@ -13,6 +13,7 @@ import { CODEC_DAG_PB, CODEC_RAW, HASH_BLAKE3 } from '../../src/dag/constants.js
 import { cat, exportTo, ls, resolvePath } from '../../src/dag/exporter.js'
 import { importBytes, importPath, importStream } from '../../src/dag/importer.js'
 import { decodeUnixfs, UnixfsFileBuilder, writeUnixfsDirectory } from '../../src/dag/unixfs/index.js'
+import { HAMT_WRITE_BITS } from '../../src/dag/unixfs/constants.js'
 import { verifyStore } from '../../src/dag/verify.js'
 import type { Blockstore } from '../../src/store/interface.js'
 import { collect, pseudoRandom, tempDir, tempStore } from '../helpers/temp.js'
@@ -200,12 +201,17 @@ describe('writing UnixFS', () => {
       entries.push({ name: f.name, kind: 'file' as const, cid: r.cid, size: r.size, tsize: r.size, mode: 0o644 })
     }
     const threshold = 2000
+    // Kubo's 256 slots a shard, and the 16 cmesh writes by default
+    for (const bits of [8, HAMT_WRITE_BITS]) {
+      const sharded = await writeUnixfsDirectory(emit, entries, undefined, threshold, bits)
+      const reference = await unixfsFixture(files.map(f => ({ path: f.name, content: f.content })), {
+        rawLeaves: true, cidVersion: 1, wrapWithDirectory: true, shardSplitThresholdBytes: threshold, shardFanoutBits: bits
+      })
+      assert.equal(sharded.cid.toString(), reference.root.toString(), `${1 << bits} slots a shard`)
+      const root = decodeUnixfs(sharded.cid, store.getSync(sharded.cid))
+      assert.ok(root.type === 'hamt' && root.fanout === 1 << bits)
+    }
     const dir = await writeUnixfsDirectory(emit, entries, undefined, threshold)
-    const reference = await unixfsFixture(files.map(f => ({ path: f.name, content: f.content })), {
-      rawLeaves: true, cidVersion: 1, wrapWithDirectory: true, shardSplitThresholdBytes: threshold
-    })
-    assert.equal(dir.cid.toString(), reference.root.toString())
-    assert.equal(decodeUnixfs(dir.cid, store.getSync(dir.cid)).type, 'hamt')
     const names = []
     for await (const e of ls(store, dir.cid)) names.push(e.name)
     assert.deepEqual(names.sort(), files.map(f => f.name).sort())

@@ -4,7 +4,7 @@ import type { CID } from 'multiformats/cid'
 import { BlockTooLargeError } from '../../errors.js'
 import { MAX_BLOCK_SIZE } from '../constants.js'
 import { sortEntries, type DirEntry } from '../nodes.js'
-import { DEFAULT_FILE_MODE, HAMT_SHARD_THRESHOLD } from './constants.js'
+import { DEFAULT_FILE_MODE, HAMT_SHARD_THRESHOLD, HAMT_WRITE_BITS } from './constants.js'
 import { writeHamtDirectory } from './hamt-writer.js'
 
 /**
@@ -91,9 +91,12 @@ export class UnixfsFileBuilder {
 /**
  * A UnixFS directory of `entries` (each with its `tsize`; symlinks get a node of their own here), with `mode` when
  * it is not 0755: a plain node, entries sorted by the UTF-8 bytes of their names as DAG-PB requires, or, when the
- * links' names and CIDs add up to more than `shardThreshold` bytes, a HAMT-sharded directory (hamt-writer.ts).
+ * links' names and CIDs add up to more than `shardThreshold` bytes, a HAMT-sharded directory of 2^shardBits slots a
+ * shard (hamt-writer.ts).
  */
-export async function writeUnixfsDirectory (emit: EmitPb, entries: DirEntry[], mode?: number, shardThreshold = HAMT_SHARD_THRESHOLD): Promise<UnixfsPiece> {
+export async function writeUnixfsDirectory (
+  emit: EmitPb, entries: DirEntry[], mode?: number, shardThreshold = HAMT_SHARD_THRESHOLD, shardBits = HAMT_WRITE_BITS
+): Promise<UnixfsPiece> {
   sortEntries(entries)
   const links: dagPb.PBLink[] = []
   let size = 0
@@ -109,7 +112,7 @@ export async function writeUnixfsDirectory (emit: EmitPb, entries: DirEntry[], m
   let estimate = 0
   for (const l of links) estimate += encoder.encode(l.Name).length + l.Hash.bytes.length
   if (estimate > shardThreshold) {
-    const root = await writeHamtDirectory(links.map(l => ({ name: l.Name!, cid: l.Hash, tsize: l.Tsize! })), encodePb, emit, mode)
+    const root = await writeHamtDirectory(links.map(l => ({ name: l.Name!, cid: l.Hash, tsize: l.Tsize! })), encodePb, emit, mode, shardBits)
     return { ...root, size }
   }
   const bytes = encodePb(new UnixFS({ type: 'directory', mode }), links)
