@@ -97,7 +97,7 @@ export function deflateSync (s: DeflateSettings, input: Uint8Array, finish: bool
   const d = canonicalDeflater(s, 4096)
   d.push(input, finish)
   if (d.err !== 0) throw new ArchiveError('ERR_ARCHIVE_INVALID', `deflate: ${d.msg}`)
-  return Buffer.concat(d.chunks)
+  return finish ? d.result : Buffer.concat(d.chunks) // finished, pako gathers its chunks into `result`
 }
 
 /** Bytes `a` and `b` share from their start. */

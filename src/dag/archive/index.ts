@@ -1,8 +1,9 @@
 /**
  * Archive-aware import: a gzip-compressed tar is stored as its uncompressed stream, cut at member boundaries,
  * plus a recipe (gzip header, compressor and its settings) proven at import to rebuild the archive byte for byte;
- * reading rebuilds it and checks its SHA-256. An archive the recipe rebuilds most of keeps the rest as a delta;
- * one it cannot is stored as it is (the caller's fallback on ArchiveError). zip (wheels) and ar (.deb) are cut at member boundaries and rebuilt by concatenation.
+ * reading rebuilds it and checks its SHA-256. An archive the recipe rebuilds most of keeps the rest as a
+ * delta; one it cannot is stored as it is (the caller's fallback on ArchiveError). zip (wheels) and ar (.deb)
+ * are cut at member boundaries and rebuilt by concatenation.
  */
 import { createHash } from 'node:crypto'
 import type { CID } from 'multiformats/cid'

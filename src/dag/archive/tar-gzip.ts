@@ -87,7 +87,9 @@ export async function * copies (source: AsyncIterable<Uint8Array>): AsyncGenerat
 export interface ProvenRecipe { recipe: GzipRecipe, sha256: Uint8Array, streamBytes?: number, keep?: number }
 
 /** Rebuild the archive with `s` and compare it with the file: the bytes equal from the start, `same` when all are. */
-async function attempt (read: RangeReader, size: number, header: Uint8Array, s: DeflateSettings, checkAbort: () => void): Promise<{ keep: number, same: boolean, hash: Uint8Array, streamBytes: number }> {
+interface Attempt { keep: number, same: boolean, hash: Uint8Array, streamBytes: number }
+
+async function attempt (read: RangeReader, size: number, header: Uint8Array, s: DeflateSettings, checkAbort: () => void): Promise<Attempt> {
   const recipe = { header, ...s }
   const expected = new ByteReader(read(0, size))
   const hash = createHash('sha256')
