@@ -9,7 +9,7 @@ export const SNIFF_BYTES = 4 * 1024 * 1024
 export const SCREEN_STEPS = [64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024]
 /** Bytes of the uncompressed stream inflated from the file's start for the screen. */
 export const SCREEN_INPUT_BYTES = 4 * 1024 * 1024
-/** Candidate settings that pass the screen and are then proven on the whole archive, at most. */
+/** Settings whose output was still empty at the end of the screen (a small archive) proven in turn, at most. */
 export const MAX_PROOFS = 2
 /** A pax or GNU long-name record's body, at most: more is not a name, it is an attack. */
 export const MAX_META_RECORD = 1024 * 1024

@@ -123,7 +123,7 @@ function startsWith (whole: Uint8Array, part: Uint8Array): boolean {
 
 /** What the screen found: settings to prove, and the nearest miss (for a delta when none proves). */
 export interface Screen {
-  /** At most MAX_PROOFS settings, those whose output was a prefix of the original first. */
+  /** The one setting whose output was a prefix of the original, or at most MAX_PROOFS whose output was still empty. */
   settings: DeflateSettings[]
   /** The first setting's output was judged (not merely empty so far). */
   conclusive: boolean
@@ -139,7 +139,6 @@ export interface Screen {
  * full (up to 64 Ki symbols at memLevel 9), so a setting whose output is still empty at the end is kept, last.
  */
 export function screenSettings (input: Uint8Array, deflated: Uint8Array, whole: boolean, xfl: number): Screen {
-  const conclusive: DeflateSettings[] = []
   const open: DeflateSettings[] = []
   let nearest: Screen['nearest']
   for (const s of candidateSettings(xfl)) {
@@ -156,14 +155,14 @@ export function screenSettings (input: Uint8Array, deflated: Uint8Array, whole: 
       if (verdict !== undefined || last) break
     }
     if (verdict === true) {
-      if (whole) return { settings: [s], conclusive: true }
-      conclusive.push(s)
-      if (conclusive.length >= MAX_PROOFS) break
+      // the first setting judged is proven at once: screening the ~50 others costs more than a rare failed proof,
+      // after which the nearest miss still makes a delta
+      return { settings: [s], conclusive: true }
     } else if (verdict === undefined) {
       open.push(s)
     }
   }
-  return { settings: [...conclusive, ...open].slice(0, MAX_PROOFS), conclusive: conclusive.length > 0, nearest }
+  return { settings: open.slice(0, MAX_PROOFS), conclusive: false, nearest }
 }
 
 type Source = AsyncIterable<Uint8Array> | Iterable<Uint8Array>
