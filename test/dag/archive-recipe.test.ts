@@ -110,6 +110,13 @@ describe('gzip recipes: canonical zlib and deltas', () => {
     const forgedCid = cidOf(await getHasher('blake3'), CODEC_DAG_CBOR, forged)
     await store.putMany([{ cid: forgedCid, bytes: forged }])
     await assert.rejects(collect(cat(store, forgedCid)), (err: Error) => err instanceof ArchiveRebuildError)
+    // an archive node not proven here is verified whole before any byte is served, even for a range it could stop short of
+    const wrongHash = encodeArchiveNode({ ...node, sha256: new Uint8Array(32) })
+    const wrongCid = cidOf(await getHasher('blake3'), CODEC_DAG_CBOR, wrongHash)
+    await store.putMany([{ cid: wrongCid, bytes: wrongHash }])
+    let served = 0
+    await assert.rejects((async () => { for await (const b of cat(store, wrongCid, { offset: 0, length: 100 })) served += b.length })(), ArchiveRebuildError)
+    assert.equal(served, 0, 'no byte of an unverified archive is served')
     const bad = encodeArchiveNode({ ...node, delta: { keep: keep + 1, tail: node.delta!.tail } })
     const badCid = cidOf(await getHasher('blake3'), CODEC_DAG_CBOR, bad)
     assert.throws(() => decodeNode(badCid, bad), InvalidNodeError)

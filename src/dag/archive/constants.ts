@@ -41,3 +41,5 @@ export const CANONICAL_INPUT_CHUNK = 256 * 1024
  * archive; past it the archive is stored as it is: the delta is new bytes in every version, the raw file costs little more.
  */
 export const MAX_DELTA_SHARE = 0.6
+/** Archive nodes remembered as proven or verified (CID strings, most recent kept): an unverified one is rebuilt once before it is served. */
+export const MAX_VERIFIED_ARCHIVES = 4096

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 import { ArchiveRebuildError } from '../../errors.js'
 import type { ArchiveNode } from '../nodes.js'
-import { MAX_MEMBERS } from './constants.js'
+import { MAX_MEMBERS, MAX_VERIFIED_ARCHIVES } from './constants.js'
 import { rebuildGzip, type DeflateSettings } from './gzip.js'
 import { LinkTree } from './link-tree.js'
 import { archiveSegments, segmentedFormat, type SegmentedFormat } from './segments.js'
@@ -69,6 +69,7 @@ export async function importArchive (
     settings: { compressor, level, memLevel, windowBits, strategy }
   }
   if (stored.tail !== undefined) report.deltaBytes = stored.tail.size
+  verified.remember(stored.cid) // proven by rebuilding it
   return { cid: stored.cid, report }
 }
 
@@ -105,11 +106,34 @@ async function importSegmented (
 export type DagRangeReader = (cid: CID, from: number, to: number) => AsyncIterable<Uint8Array>
 
 /**
+ * Archive nodes this process proved (imported) or rebuilt whole to their SHA-256, most recent last: their bytes
+ * are served as they are rebuilt. Bounded (MAX_VERIFIED_ARCHIVES); one forgotten is verified again.
+ */
+class VerifiedArchives {
+  private readonly cids = new Set<string>()
+
+  has (cid: CID): boolean {
+    return this.cids.has(cid.toString())
+  }
+
+  remember (cid: CID): void {
+    const key = cid.toString()
+    this.cids.delete(key)
+    this.cids.add(key)
+    if (this.cids.size > MAX_VERIFIED_ARCHIVES) this.cids.delete(this.cids.values().next().value!)
+  }
+}
+
+const verified = new VerifiedArchives()
+
+/**
  * Bytes [from, to) of the archive, rebuilt from its uncompressed stream (`node.content`, read with `read`); a range
  * is rebuilt from the start (deflate cannot be entered midway) and stops at its end. With a delta, the recipe's
- * output stops at `keep` and the stored tail follows (a range within the tail is read from it alone). When the
- * archive is read to its end, its SHA-256 is checked: ERR_ARCHIVE_REBUILD if this build compresses differently
- * from the one that proved the recipe (nothing past node.size is ever given out).
+ * output stops at `keep` and the stored tail follows (a range within the tail is read from it alone).
+ * An archive node this process has not proven or verified (one fetched from a peer: its recipe and delta are
+ * untrusted) is first rebuilt whole and its SHA-256 checked, yielding nothing: ERR_ARCHIVE_REBUILD if it differs
+ * (a forged node, or a build that compresses differently from the one that proved the recipe), before any byte is
+ * served. Nothing past node.size is ever given out (decoding checks a delta adds up to it).
  */
 export async function * rebuildArchive (
   cid: CID,
@@ -118,6 +142,14 @@ export async function * rebuildArchive (
   from = 0,
   to = Number.POSITIVE_INFINITY
 ): AsyncGenerator<Uint8Array> {
+  if (!verified.has(cid)) {
+    // a mismatch shows only at the end: untrusted bytes are rebuilt once unseen, then served
+    for await (const _ of rebuildRange(cid, node, read, 0, Number.POSITIVE_INFINITY)) { /* verify only */ }
+  }
+  yield * rebuildRange(cid, node, read, from, to)
+}
+
+async function * rebuildRange (cid: CID, node: ArchiveNode, read: DagRangeReader, from: number, to: number): AsyncGenerator<Uint8Array> {
   const end = Math.min(to, node.size)
   const keep = node.delta?.keep ?? node.size
   if (node.delta !== undefined && from >= keep) {
@@ -145,4 +177,5 @@ export async function * rebuildArchive (
     }
   }
   if (pos !== node.size || !hash.digest().equals(node.sha256)) throw new ArchiveRebuildError(cid.toString())
+  verified.remember(cid)
 }
