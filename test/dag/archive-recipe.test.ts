@@ -13,7 +13,7 @@ import { getHasher } from '../../src/dag/hashing.js'
 import { importPath } from '../../src/dag/importer.js'
 import { decodeNode, encodeArchiveNode, type ArchiveNode } from '../../src/dag/nodes.js'
 import { collect, tempDir, tempStore } from '../helpers/temp.js'
-import { packageFiles, sha256, sourceText, tarOf, writeTree } from './archive-helpers.js'
+import { packageFiles, sha256, sourceText, syncFlushedGzip, tarOf, writeTree } from './archive-helpers.js'
 
 /** A gzip file around raw deflate bytes: header with XFL and OS as given, trailer from `data`. */
 function gzipAround (deflated: Uint8Array[], data: Uint8Array, xfl: number, os: number): Buffer {
@@ -78,16 +78,8 @@ describe('gzip recipes: canonical zlib and deltas', () => {
     writeTree(dir, { ...packageFiles(13), 'lib/more.js': sourceText(600_000, 21) }) // several deflate blocks
     const tar = tarOf(dir)
     // zlib at level 9 with a sync flush near the end: the blocks from there on are not what zlib writes unasked
-    const cut = tar.length - 40_000
-    const deflate = zlib.createDeflateRaw({ level: 9 })
-    const parts: Buffer[] = []
-    deflate.on('data', (b: Buffer) => parts.push(b))
-    deflate.write(tar.subarray(0, cut))
-    await new Promise<void>(resolve => deflate.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()))
-    deflate.end(tar.subarray(cut))
-    await new Promise(resolve => deflate.on('end', resolve))
     const path = join(dir, 'flushed.tgz')
-    const file = gzipAround(parts, tar, 2, 3)
+    const file = await syncFlushedGzip(tar, 40_000)
     writeFileSync(path, file)
     const store = tempStore(t)
     const r = await importPath(store, path)
