@@ -109,6 +109,11 @@ describe('gzip recipes: canonical zlib and deltas', () => {
     let served = 0
     await assert.rejects((async () => { for await (const b of cat(store, wrongCid, { offset: 0, length: 100 })) served += b.length })(), ArchiveRebuildError)
     assert.equal(served, 0, 'no byte of an unverified archive is served')
+    // a stream far larger than any import of an archive that size would inflate: refused unread
+    const bomb = encodeArchiveNode({ ...node, content: { ...node.content, size: 2 ** 40 } })
+    const bombCid = cidOf(await getHasher('blake3'), CODEC_DAG_CBOR, bomb)
+    await store.putMany([{ cid: bombCid, bytes: bomb }])
+    await assert.rejects(collect(cat(store, bombCid)), ArchiveRebuildError)
     const bad = encodeArchiveNode({ ...node, delta: { keep: keep + 1, tail: node.delta!.tail } })
     const badCid = cidOf(await getHasher('blake3'), CODEC_DAG_CBOR, bad)
     assert.throws(() => decodeNode(badCid, bad), InvalidNodeError)

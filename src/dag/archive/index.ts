@@ -13,7 +13,7 @@ import { MAX_MEMBERS, MAX_VERIFIED_ARCHIVES } from './constants.js'
 import { rebuildGzip, type DeflateSettings } from './gzip.js'
 import { LinkTree } from './link-tree.js'
 import { archiveSegments, segmentedFormat, type SegmentedFormat } from './segments.js'
-import { copies, proveRecipe, sniffTarGzip, storeTarGzip, type ArchiveSink, type RangeReader } from './tar-gzip.js'
+import { copies, expansionLimit, proveRecipe, sniffTarGzip, storeTarGzip, type ArchiveSink, type RangeReader } from './tar-gzip.js'
 
 export { SNIFF_BYTES } from './constants.js'
 export type { ArchiveSink, RangeReader } from './tar-gzip.js'
@@ -133,7 +133,8 @@ const verified = new VerifiedArchives()
  * An archive node this process has not proven or verified (one fetched from a peer: its recipe and delta are
  * untrusted) is first rebuilt whole and its SHA-256 checked, yielding nothing: ERR_ARCHIVE_REBUILD if it differs
  * (a forged node, or a build that compresses differently from the one that proved the recipe), before any byte is
- * served. Nothing past node.size is ever given out (decoding checks a delta adds up to it).
+ * served. Nothing past node.size is ever given out (decoding checks a delta adds up to it), and a stream larger
+ * than an import would inflate for an archive of that size is refused unread.
  */
 export async function * rebuildArchive (
   cid: CID,
@@ -142,6 +143,7 @@ export async function * rebuildArchive (
   from = 0,
   to = Number.POSITIVE_INFINITY
 ): AsyncGenerator<Uint8Array> {
+  if (node.content.size > expansionLimit(node.size)) throw new ArchiveRebuildError(cid.toString())
   if (!verified.has(cid)) {
     // a mismatch shows only at the end: untrusted bytes are rebuilt once unseen, then served
     for await (const _ of rebuildRange(cid, node, read, 0, Number.POSITIVE_INFINITY)) { /* verify only */ }
