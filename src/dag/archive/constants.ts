@@ -34,8 +34,8 @@ export const GROUP_MASK = 31
 export const MAX_ZIP_DIRECTORY = 16 * 1024 * 1024
 /** Directories a member's path may nest, at most: the tree is built recursively, and a pax path can be 1 MiB long. */
 export const MAX_PATH_DEPTH = 256
-/** Input bytes canonical zlib (synchronous JS) deflates between two turns of the event loop. */
-export const CANONICAL_INPUT_CHUNK = 64 * 1024
+/** Input bytes sent to the canonical zlib worker in one message. */
+export const CANONICAL_INPUT_CHUNK = 256 * 1024
 /**
  * A delta (the archive's bytes past what the nearest recipe reproduces) is kept when it is at most this share of the
  * archive; past it the archive is stored as it is: the delta is new bytes in every version, the raw file costs little more.

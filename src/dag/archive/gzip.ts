@@ -1,9 +1,10 @@
 import { Readable, pipeline } from 'node:stream'
-import { setImmediate as yieldTurn } from 'node:timers/promises'
+import { Worker } from 'node:worker_threads'
 import zlib from 'node:zlib'
 import { Deflate as CanonicalDeflate } from 'pako'
 import { ArchiveError } from '../../errors.js'
 import { MAX_GZIP_HEADER, type Compressor, type GzipRecipe } from '../nodes.js'
+import type { DeflatePiece, DeflateReply } from './canonical-worker.js'
 import { CANONICAL_INPUT_CHUNK, MAX_PROOFS, SCREEN_STEPS, ZLIB_CHUNK } from './constants.js'
 
 /** Compressor and zlib settings of a raw deflate stream. */
@@ -198,25 +199,46 @@ function trailer (crc: number, length: number): Uint8Array {
   return out
 }
 
-/** Canonical zlib over a stream: synchronous JS, so it yields to the event loop between input chunks. */
+/**
+ * Canonical zlib over a stream, in a worker thread of its own (canonical-worker.ts): pako is synchronous
+ * JavaScript, several times slower than Node's zlib. Input goes in pieces of CANONICAL_INPUT_CHUNK, at most two
+ * in flight (the next is read while one is deflated); the worker is ended with the stream, or when it is abandoned.
+ */
 async function * canonicalDeflate (s: DeflateSettings, source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const d = canonicalDeflater(s, ZLIB_CHUNK)
-  let out: Uint8Array[] = []
-  d.onData = chunk => { out.push(chunk) }
-  const push = (bytes: Uint8Array, last: boolean): Uint8Array[] => {
-    d.push(bytes, last)
-    if (d.err !== 0) throw new ArchiveError('ERR_ARCHIVE_INVALID', `deflate: ${d.msg}`)
-    const ready = out
-    out = []
-    return ready
+  const { level, memLevel, windowBits, strategy } = s
+  const worker = new Worker(new URL('./canonical-worker.js', import.meta.url), { workerData: { level, memLevel, windowBits, strategy, chunkSize: ZLIB_CHUNK } })
+  const replies: Array<DeflateReply | Error> = []
+  let wake: (() => void) | undefined
+  const arrive = (r: DeflateReply | Error): void => { replies.push(r); wake?.() }
+  worker.on('message', (r: DeflateReply) => { arrive(r) })
+  worker.on('error', err => { arrive(err) })
+  worker.on('exit', code => { arrive(new Error(`canonical deflate worker exited (${code})`)) })
+  let pending = 0
+  async function * collect (): AsyncGenerator<Uint8Array> {
+    while (replies.length === 0) await new Promise<void>(resolve => { wake = resolve })
+    wake = undefined
+    const r = replies.shift()!
+    if (r instanceof Error || r.error !== undefined) throw new ArchiveError('ERR_ARCHIVE_INVALID', `deflate: ${r instanceof Error ? r.message : r.error ?? ''}`)
+    pending--
+    yield * r.chunks ?? []
   }
-  for await (const chunk of source) {
-    for (let at = 0; at < chunk.length; at += CANONICAL_INPUT_CHUNK) {
-      yield * push(chunk.subarray(at, at + CANONICAL_INPUT_CHUNK), false)
-      await yieldTurn()
+  const send = (bytes: Uint8Array, last: boolean): void => {
+    const copy = Uint8Array.from(bytes) // a buffer of its own, transferred
+    worker.postMessage({ input: copy.buffer, last } satisfies DeflatePiece, [copy.buffer])
+    pending++
+  }
+  try {
+    for await (const chunk of source) {
+      for (let at = 0; at < chunk.length; at += CANONICAL_INPUT_CHUNK) {
+        send(chunk.subarray(at, at + CANONICAL_INPUT_CHUNK), false)
+        while (pending >= 2) yield * collect()
+      }
     }
+    send(new Uint8Array(0), true)
+    while (pending > 0) yield * collect()
+  } finally {
+    await worker.terminate()
   }
-  yield * push(new Uint8Array(0), true)
 }
 
 /** Raw deflate of a stream with `s`: Node's zlib on its thread pool, or canonical zlib. */
