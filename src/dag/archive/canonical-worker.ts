@@ -6,12 +6,13 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { Deflate } from 'pako'
-import type { DeflateSettings } from './gzip.js'
 
+/** The worker's settings (workerData). */
+export interface CanonicalSettings { level: number, memLevel: number, windowBits: number, strategy: number, chunkSize: number }
 export interface DeflatePiece { input: ArrayBuffer, last: boolean }
 export interface DeflateReply { chunks?: Uint8Array[], error?: string }
 
-const { level, memLevel, windowBits, strategy, chunkSize } = workerData as DeflateSettings & { chunkSize: number }
+const { level, memLevel, windowBits, strategy, chunkSize } = workerData as CanonicalSettings
 const d = new Deflate({ raw: true, level, memLevel, windowBits, strategy: strategy as 0, legacyHash: true, chunkSize })
 let out: Uint8Array[] = []
 d.onData = chunk => { out.push(chunk) }

@@ -4,7 +4,7 @@ import zlib from 'node:zlib'
 import { Deflate as CanonicalDeflate } from 'pako'
 import { ArchiveError } from '../../errors.js'
 import { MAX_GZIP_HEADER, type Compressor, type GzipRecipe } from '../nodes.js'
-import type { DeflatePiece, DeflateReply } from './canonical-worker.js'
+import type { CanonicalSettings, DeflatePiece, DeflateReply } from './canonical-worker.js'
 import { CANONICAL_INPUT_CHUNK, MAX_PROOFS, SCREEN_STEPS, ZLIB_CHUNK } from './constants.js'
 
 /** Compressor and zlib settings of a raw deflate stream. */
@@ -206,7 +206,7 @@ function trailer (crc: number, length: number): Uint8Array {
  */
 async function * canonicalDeflate (s: DeflateSettings, source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   const { level, memLevel, windowBits, strategy } = s
-  const worker = new Worker(new URL('./canonical-worker.js', import.meta.url), { workerData: { level, memLevel, windowBits, strategy, chunkSize: ZLIB_CHUNK } })
+  const worker = new Worker(new URL('./canonical-worker.js', import.meta.url), { workerData: { level, memLevel, windowBits, strategy, chunkSize: ZLIB_CHUNK } satisfies CanonicalSettings })
   const replies: Array<DeflateReply | Error> = []
   let wake: (() => void) | undefined
   const arrive = (r: DeflateReply | Error): void => { replies.push(r); wake?.() }
