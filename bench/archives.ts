@@ -2,7 +2,10 @@
  * The archives table of bench:update (`npm run bench:update -- --archives [--json]`): pairs of real archives as
  * people download them (npm `.tgz`, Debian `.deb`), each fetched once into ARCHIVE_CACHE. For each pair, into
  * fresh stores, the old archive then the new one:
- *   aware       newBytes with archive-aware import (the default), and how each side was stored (recipe | raw)
+ *   aware       newBytes with archive-aware import (the default), and how each side was stored (recipe | delta | raw)
+ *   path        how the new archive comes back byte-identical: recipe (compressor and level: node = Node's zlib,
+ *               canonical = zlib's own algorithm), delta (a recipe for its start plus its remaining bytes stored),
+ *               members (zip, ar: concatenation) or raw
  *   raw         newBytes with --raw (the archive's bytes as they are)
  *   tree        newBytes of the unpacked trees (old tree, then new tree)
  *   rsync       literal data of `rsync --no-whole-file` on the archives, and on the unpacked trees
@@ -15,7 +18,7 @@
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cat } from '../src/dag/exporter.js'
@@ -132,17 +135,31 @@ export interface ArchiveRow {
   wireBytes: number
   rsyncZTree: number | null
   exact: boolean
-  /** How the old and the new archive were stored: recipe | members | raw (with the reason) | none (not recognised). */
+  /** How the old and the new archive were stored: recipe | delta | members | raw (with the reason) | none (not recognised). */
   stored: string
+  /** How the new archive is rebuilt exactly: recipe | delta | members | raw | none. */
+  path: string
+  /** The new archive's compressor and level (recipe and delta), and its delta's bytes. */
+  settings?: string
+  deltaBytes?: number
 }
 
 const mbps = (bytes: number, seconds: number): number => Math.round(bytes / 1e6 / Math.max(seconds, 1e-6) * 10) / 10
 const how = (r: ImportResult): string => r.archive === undefined ? 'none' : r.archive.stored === 'raw' ? `raw (${r.archive.reason ?? ''})` : r.archive.stored
+const settingsOf = (r: ImportResult): string | undefined => r.archive?.settings === undefined ? undefined : `${r.archive.settings.compressor} ${r.archive.settings.level}`
+function pathOf (r: ImportResult): string {
+  const a = r.archive
+  if (a === undefined) return 'none'
+  if (a.stored === 'recipe') return `recipe (${settingsOf(r) ?? ''})`
+  if (a.stored === 'delta') return `delta (${settingsOf(r) ?? ''}, ${a.deltaBytes ?? 0} B)`
+  return a.stored
+}
 const pct = (bytes: number | null, size: number): string => bytes === null ? 'n/a' : (100 * (1 - bytes / size)).toFixed(1) + ' %'
 
 export async function archivesTable (args: BenchArgs): Promise<void> {
   const only = typeof args.only === 'string' ? args.only.split(',') : undefined
-  const rows: ArchiveRow[] = []
+  const loadAtStart = loadavg()[0]!.toFixed(2)
+  const rows: Array<ArchiveRow & { result: ImportResult }> = []
   for (const [kind, oldSpec, newSpec] of ARCHIVE_PAIRS) {
     if (only !== undefined && !only.some(o => oldSpec.startsWith(o))) continue
     const a = ensureArchive(kind, oldSpec)
@@ -156,6 +173,7 @@ export async function archivesTable (args: BenchArgs): Promise<void> {
     const net = await networkUpdate(a, b)
     const z = haveRsync() ? await rsyncZ(ta, tb) : null
     rows.push({
+      result: aware.second.result,
       pair: `${oldSpec} -> ${newSpec.slice(newSpec.search(/[@=][^@=]*$/) + 1)}`,
       kind,
       size,
@@ -171,9 +189,14 @@ export async function archivesTable (args: BenchArgs): Promise<void> {
       wireBytes: net.wireBytes,
       rsyncZTree: z?.sent ?? null,
       exact: aware.rebuild!.sha256 === createHash('sha256').update(readFileSync(b)).digest('hex'),
-      stored: `${how(aware.first)} / ${how(aware.second.result)}`
+      stored: `${how(aware.first)} / ${how(aware.second.result)}`,
+      path: aware.second.result.archive?.stored ?? 'none',
+      settings: settingsOf(aware.second.result),
+      deltaBytes: aware.second.result.archive?.deltaBytes
     })
   }
+  // on stderr: the MB/s columns mean little without the machine's load beside them
+  console.error(`load average (1 min): ${loadAtStart} at start, ${loadavg()[0]!.toFixed(2)} at end`)
   printTable(rows.map(r => ({
     pair: r.pair,
     size: r.size,
@@ -192,6 +215,7 @@ export async function archivesTable (args: BenchArgs): Promise<void> {
     'rsync -z tree': r.rsyncZTree ?? 'n/a',
     'wire/rsync-z': r.rsyncZTree === null || r.rsyncZTree === 0 ? 'n/a' : (r.wireBytes / r.rsyncZTree).toFixed(2),
     exact: r.exact ? 'yes' : 'NO',
+    'exact path': pathOf(r.result),
     'stored old / new': r.stored
-  })), args.json === true, rows)
+  })), args.json === true, rows.map(({ result: _result, ...row }) => row))
 }

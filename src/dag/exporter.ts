@@ -78,7 +78,7 @@ export async function * cat (store: ReadStore, cid: CID, options: CatOptions = {
   if (cid.code === CODEC_DAG_CBOR) {
     const node = await readNode(store, cid)
     if (node.type === 'archive') {
-      if (length > 0) yield * rebuildArchive(cid, node, readRange(store, node.content.cid, 0, 0, Number.POSITIVE_INFINITY, options.signal), offset, end)
+      if (length > 0) yield * rebuildArchive(cid, node, (c, from, to) => readRange(store, c, 0, from, to, options.signal), offset, end)
       return
     }
     if (node.type !== 'file') throw new NotInDagError(`${cid} is a directory, not a file`)

@@ -20,10 +20,13 @@ import { DIR_PART_ENTRIES, MAX_BLOCK_SIZE } from './constants.js'
  * A file that fits one chunk is its raw leaf: no node at all.
  *
  *   archive node: { type: 'archive', size, format: 'tar+gzip', content: [cid, size], tree: cid,
- *                   gzip: [header, level, memLevel, windowBits, strategy], sha256 }
+ *                   gzip: [header, level, memLevel, windowBits, strategy(, 1)], sha256(, delta: [keep, [cid, size]]) }
  *               a file (a .tgz) stored as its uncompressed stream (`content`, a file DAG cut at member boundaries)
  *               and the recipe that compresses it back byte for byte; `tree` is a directory DAG of its members
  *               (sharing their file DAGs with `content`), `sha256` the archive's, checked when it is rebuilt.
+ *               A sixth recipe field 1 names canonical zlib (absent: Node's zlib). With `delta`, the recipe's
+ *               output is kept for its first `keep` bytes only, and the archive's remaining bytes are the file DAG
+ *               `cid` (keep + size = the archive's size).
  */
 
 export type EntryKind = 'file' | 'dir' | 'symlink'
@@ -70,9 +73,16 @@ export interface DirNode {
   count?: number
 }
 
-/** How a gzip member is rebuilt: its header bytes as found, then raw deflate with these zlib settings. */
+/**
+ * The deflate implementation a recipe names: 'node' is the zlib Node bundles (Chromium's fork, whose hashing
+ * differs from zlib's), 'canonical' is zlib's own algorithm (pako with zlib's hash, byte-equal to zlib 1.3).
+ */
+export type Compressor = 'node' | 'canonical'
+
+/** How a gzip member is rebuilt: its header bytes as found, then raw deflate with these settings. */
 export interface GzipRecipe {
   header: Uint8Array
+  compressor: Compressor
   level: number
   memLevel: number
   windowBits: number
@@ -91,6 +101,8 @@ export interface ArchiveNode {
   gzip: GzipRecipe
   /** SHA-256 of the archive file. */
   sha256: Uint8Array
+  /** The recipe reproduces the archive's first `keep` bytes only; the rest is stored as it is (`tail`). */
+  delta?: { keep: number, tail: FileLink }
 }
 
 export type DagNode = FileNode | DirNode | ArchiveNode
@@ -137,8 +149,9 @@ export function encodeArchiveNode (node: Omit<ArchiveNode, 'type'>): Uint8Array 
     format: node.format,
     content: [node.content.cid, node.content.size],
     tree: node.tree,
-    gzip: [g.header, g.level, g.memLevel, g.windowBits, g.strategy],
-    sha256: node.sha256
+    gzip: [g.header, g.level, g.memLevel, g.windowBits, g.strategy, ...g.compressor === 'canonical' ? [1] : []],
+    sha256: node.sha256,
+    ...node.delta === undefined ? {} : { delta: [node.delta.keep, [node.delta.tail.cid, node.delta.tail.size]] }
   })
 }
 
@@ -147,26 +160,39 @@ function inRange (v: unknown, min: number, max: number): v is number {
 }
 
 function decodeArchive (cid: CID, node: Record<string, unknown>): ArchiveNode {
-  exactKeys(cid, node, ['type', 'size', 'format', 'content', 'tree', 'gzip', 'sha256'], 'archive node')
+  exactKeys(cid, node, ['type', 'size', 'format', 'content', 'tree', 'gzip', 'sha256', ...Object.hasOwn(node, 'delta') ? ['delta'] : []], 'archive node')
   if (node.format !== 'tar+gzip') fail(cid, 'unknown archive format')
   const c = node.content
   if (!Array.isArray(c) || c.length !== 2 || CID.asCID(c[0]) == null || !isSize(c[1])) fail(cid, 'archive content is not [cid, size]')
   const tree = CID.asCID(node.tree)
   if (tree == null) fail(cid, 'archive tree is not a CID')
   const g = node.gzip
-  if (!Array.isArray(g) || g.length !== 5) fail(cid, 'gzip recipe is not [header, level, memLevel, windowBits, strategy]')
-  const [header, level, memLevel, windowBits, strategy] = g as unknown[]
+  if (!Array.isArray(g) || (g.length !== 5 && g.length !== 6)) fail(cid, 'gzip recipe is not [header, level, memLevel, windowBits, strategy(, 1)]')
+  const [header, level, memLevel, windowBits, strategy, compressor] = g as unknown[]
+  if (g.length === 6 && compressor !== 1) fail(cid, 'unknown compressor') // Node's zlib is the field's absence: one encoding per recipe
   if (!(header instanceof Uint8Array) || header.length < 10 || header.length > MAX_GZIP_HEADER) fail(cid, 'bad gzip header')
   if (!inRange(level, 0, 9) || !inRange(memLevel, 1, 9) || !inRange(windowBits, 9, 15) || !inRange(strategy, 0, 4)) fail(cid, 'bad deflate settings')
   if (!(node.sha256 instanceof Uint8Array) || node.sha256.length !== 32) fail(cid, 'bad sha256')
+  let delta: ArchiveNode['delta']
+  if (Object.hasOwn(node, 'delta')) {
+    const d = node.delta
+    const tail = Array.isArray(d) && d.length === 2 ? d[1] as unknown : undefined
+    if (!Array.isArray(d) || !Array.isArray(tail) || tail.length !== 2 || CID.asCID(tail[0]) == null || !isSize(d[0]) || !isSize(tail[1])) {
+      fail(cid, 'archive delta is not [keep, [cid, size]]')
+    }
+    // capped by the archive's own size: the delta never makes a rebuild yield more, or read more, than the archive
+    if (d[0] + tail[1] !== node.size || tail[1] === 0) fail(cid, 'archive delta does not add up to its size')
+    delta = { keep: d[0], tail: { cid: CID.asCID(tail[0])!, size: tail[1] } }
+  }
   return {
     type: 'archive',
     size: node.size as number,
     format: 'tar+gzip',
     content: { cid: CID.asCID(c[0])!, size: c[1] },
     tree,
-    gzip: { header, level, memLevel, windowBits, strategy },
-    sha256: node.sha256
+    gzip: { header, compressor: compressor === 1 ? 'canonical' : 'node', level, memLevel, windowBits, strategy },
+    sha256: node.sha256,
+    ...delta === undefined ? {} : { delta }
   }
 }
 

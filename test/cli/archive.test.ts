@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { runCli } from '../helpers/cli.js'
 import { tempDir } from '../helpers/temp.js'
-import { gzipFile, packageFiles, sha256, tarOf, writeTree } from '../dag/archive-helpers.js'
+import { gzipFile, packageFiles, sha256, sourceText, syncFlushedGzip, tarOf, writeTree } from '../dag/archive-helpers.js'
 
 describe('cmesh and archives', () => {
   it('adds a .tgz member by member, lists and reads its members, and gives the archive back byte for byte', async t => {
@@ -41,5 +41,22 @@ describe('cmesh and archives', () => {
     assert.notEqual(raw.cid, info.cid)
     const notDir = await runCli(['ls', raw.cid, '--repo', repo])
     assert.notEqual(notDir.code, 0, 'a raw archive has no members to list')
+  })
+
+  it('says which path an archive took (a delta here) and reads it back byte for byte', async t => {
+    const dir = tempDir(t)
+    const repo = join(dir, 'repo')
+    writeTree(dir, { ...packageFiles(12), 'lib/more.js': sourceText(600_000, 24) })
+    const tgz = join(dir, 'pkg-1.0.12.tgz')
+    writeFileSync(tgz, await syncFlushedGzip(tarOf(dir), 40_000))
+    const added = await runCli(['add', tgz, '--repo', repo, '--json'])
+    assert.equal(added.code, 0, added.stderr)
+    const info = JSON.parse(added.stdout) as { cid: string, archive: { stored: string, deltaBytes: number, settings: { compressor: string, level: number } } }
+    assert.equal(info.archive.stored, 'delta')
+    assert.ok(info.archive.deltaBytes > 0)
+    assert.deepEqual([info.archive.settings.compressor, info.archive.settings.level], ['node', 9])
+    const whole = await runCli(['cat', info.cid, '--repo', repo])
+    assert.equal(whole.code, 0, whole.stderr)
+    assert.equal(sha256(whole.stdoutBytes), sha256(readFileSync(tgz)))
   })
 })

@@ -88,3 +88,22 @@ export function zipOf (files: Record<string, string | Uint8Array>): Buffer {
   end.writeUInt32LE(offset, 16)
   return Buffer.concat([...locals, dir, end])
 }
+
+/**
+ * A gzip of `tar` by Node's zlib at level 9 with a sync flush `fromEnd` bytes before its end: zlib rebuilds it up
+ * to the block the flush ends, not after (a delta). Header XFL 2, OS 3.
+ */
+export async function syncFlushedGzip (tar: Uint8Array, fromEnd: number): Promise<Buffer> {
+  const cut = tar.length - fromEnd
+  const deflate = zlib.createDeflateRaw({ level: 9 })
+  const parts: Buffer[] = []
+  deflate.on('data', (b: Buffer) => parts.push(b))
+  deflate.write(tar.subarray(0, cut))
+  await new Promise<void>(resolve => deflate.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()))
+  deflate.end(tar.subarray(cut))
+  await new Promise(resolve => deflate.on('end', resolve))
+  const trailer = Buffer.alloc(8)
+  trailer.writeUInt32LE(zlib.crc32(tar), 0)
+  trailer.writeUInt32LE(tar.length, 4)
+  return Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3]), ...parts, trailer])
+}

@@ -39,6 +39,7 @@ const archiveArb = fc.record({
   tree: cidArb,
   gzip: fc.record({
     header: fc.uint8Array({ minLength: 10, maxLength: 40 }),
+    compressor: fc.constantFrom('node' as const, 'canonical' as const),
     level: fc.integer({ min: 0, max: 9 }),
     memLevel: fc.integer({ min: 1, max: 9 }),
     windowBits: fc.integer({ min: 9, max: 15 }),

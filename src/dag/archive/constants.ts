@@ -9,7 +9,7 @@ export const SNIFF_BYTES = 4 * 1024 * 1024
 export const SCREEN_STEPS = [64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024]
 /** Bytes of the uncompressed stream inflated from the file's start for the screen. */
 export const SCREEN_INPUT_BYTES = 4 * 1024 * 1024
-/** Candidate settings that pass the screen and are then proven on the whole archive, at most. */
+/** Settings whose output was still empty at the end of the screen (a small archive) proven in turn, at most. */
 export const MAX_PROOFS = 2
 /** A pax or GNU long-name record's body, at most: more is not a name, it is an attack. */
 export const MAX_META_RECORD = 1024 * 1024
@@ -34,3 +34,12 @@ export const GROUP_MASK = 31
 export const MAX_ZIP_DIRECTORY = 16 * 1024 * 1024
 /** Directories a member's path may nest, at most: the tree is built recursively, and a pax path can be 1 MiB long. */
 export const MAX_PATH_DEPTH = 256
+/** Input bytes sent to the canonical zlib worker in one message. */
+export const CANONICAL_INPUT_CHUNK = 256 * 1024
+/**
+ * A delta (the archive's bytes past what the nearest recipe reproduces) is kept when it is at most this share of the
+ * archive; past it the archive is stored as it is: the delta is new bytes in every version, the raw file costs little more.
+ */
+export const MAX_DELTA_SHARE = 0.6
+/** Archive nodes remembered as proven or verified (CID strings, most recent kept): an unverified one is rebuilt once before it is served. */
+export const MAX_VERIFIED_ARCHIVES = 4096

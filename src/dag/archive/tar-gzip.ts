@@ -3,8 +3,8 @@ import type { CID } from 'multiformats/cid'
 import { ArchiveError } from '../../errors.js'
 import { encodeArchiveNode, type DirEntry, type FileLink, type GzipRecipe } from '../nodes.js'
 import { ByteReader } from './byte-reader.js'
-import { EXPANSION_FREE_BYTES, MAX_EXPANSION_RATIO, MAX_META_RECORD, MAX_META_SEGMENT, SCREEN_INPUT_BYTES, TAR_BLOCK } from './constants.js'
-import { gzipHeaderLength, inflateRaw, isGzip, rebuildGzip, screenSettings, type DeflateSettings } from './gzip.js'
+import { EXPANSION_FREE_BYTES, MAX_DELTA_SHARE, MAX_EXPANSION_RATIO, MAX_META_RECORD, MAX_META_SEGMENT, SCREEN_INPUT_BYTES, TAR_BLOCK } from './constants.js'
+import { commonPrefix, gzipHeaderLength, inflateRaw, isGzip, rebuildGzip, screenSettings, type DeflateSettings, type Screen } from './gzip.js'
 import { LinkTree } from './link-tree.js'
 import { MemberTree } from './members.js'
 import { FILE_TYPES, META_TYPES, isZeroBlock, longName, memberPath, padding, parsePax, parseTarHeader, utf8 } from './tar.js'
@@ -25,12 +25,9 @@ export interface ArchiveSink {
   checkAbort: () => void
 }
 
-/** A gzip-compressed tar recognised from the file's first bytes, with the header and the start to screen settings on. */
-export interface TarGzipHead {
+/** A gzip-compressed tar recognised from the file's first bytes, with the settings its start screened. */
+export interface TarGzipHead extends Screen {
   headerLength: number
-  settings: DeflateSettings[]
-  /** The first setting's output was judged on the screen (not merely empty so far): the proof will likely pass. */
-  conclusive: boolean
 }
 
 /** Uncompressed bytes allowed for an archive of `size` bytes. */
@@ -70,40 +67,78 @@ export async function sniffTarGzip (head: Uint8Array, size: number): Promise<Tar
   const first = bytes.subarray(0, TAR_BLOCK)
   if (isZeroBlock(first)) return undefined
   try { parseTarHeader(first) } catch { return undefined } // gzip of something else
-  const { settings, conclusive } = screenSettings(bytes, deflated, whole && ended, head[8]!)
-  if (settings.length === 0) throw new ArchiveError('ERR_ARCHIVE_NOT_REPRODUCIBLE', 'no zlib setting reproduces the start of this gzip stream')
-  return { headerLength, settings, conclusive }
+  const screen = screenSettings(bytes, deflated, whole && ended, head[8]!)
+  if (screen.settings.length === 0 && screen.nearest === undefined) {
+    throw new ArchiveError('ERR_ARCHIVE_NOT_REPRODUCIBLE', 'no deflate setting reproduces the start of this gzip stream')
+  }
+  return { headerLength, ...screen }
+}
+
+/** Copies in buffers of their own (a chunk worker may take them). */
+export async function * copies (source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  for await (const b of source) yield new Uint8Array(b)
+}
+
+/**
+ * A proven recipe: the setting that rebuilds the archive, the archive's SHA-256, and the uncompressed stream's
+ * length. With `keep`, the recipe's output equals the archive's first `keep` bytes only (a delta stores the rest),
+ * and `streamBytes` is undefined (the proof stopped there).
+ */
+export interface ProvenRecipe { recipe: GzipRecipe, sha256: Uint8Array, streamBytes?: number, keep?: number }
+
+/** Rebuild the archive with `s` and compare it with the file: the bytes equal from the start, `same` when all are. */
+interface Attempt { keep: number, same: boolean, hash: Uint8Array, streamBytes: number }
+
+async function attempt (read: RangeReader, size: number, header: Uint8Array, s: DeflateSettings, checkAbort: () => void): Promise<Attempt> {
+  const recipe = { header, ...s }
+  const expected = new ByteReader(read(0, size))
+  const hash = createHash('sha256')
+  let streamBytes = 0
+  let keep = 0
+  async function * counted (): AsyncGenerator<Uint8Array> {
+    for await (const c of inflateRaw(read(header.length, size - 8), expansionLimit(size))) {
+      streamBytes += c.length
+      yield c
+    }
+  }
+  for await (const out of rebuildGzip(recipe, counted())) {
+    checkAbort()
+    const want = await expected.read(out.length)
+    const equal = commonPrefix(out, want)
+    keep += equal
+    if (equal !== out.length) return { keep, same: false, hash: new Uint8Array(0), streamBytes }
+    hash.update(out)
+  }
+  return { keep, same: (await expected.some(1)).length === 0, hash: hash.digest(), streamBytes }
+}
+
+async function fileHash (read: RangeReader, size: number): Promise<Uint8Array> {
+  const hash = createHash('sha256')
+  for await (const b of read(0, size)) hash.update(b)
+  return hash.digest()
 }
 
 /**
  * Prove a recipe: rebuild the whole archive from its inflated stream and compare it byte for byte with the file.
- * Returns the first setting that reproduces it, the archive's SHA-256 and the uncompressed stream's length.
+ * The screened settings are tried in turn; when none rebuilds it, the one that reproduced the longest start (the
+ * screen's nearest miss included) makes a delta, if the bytes past that start are at most MAX_DELTA_SHARE of the
+ * archive. Else ERR_ARCHIVE_NOT_REPRODUCIBLE.
  */
-export interface ProvenRecipe { recipe: GzipRecipe, sha256: Uint8Array, streamBytes: number }
-
 export async function proveRecipe (read: RangeReader, size: number, head: Uint8Array, found: TarGzipHead, checkAbort: () => void): Promise<ProvenRecipe> {
   const header = Uint8Array.from(head.subarray(0, found.headerLength))
-  for (const s of found.settings) {
-    const recipe = { header, ...s }
-    const expected = new ByteReader(read(0, size))
-    const hash = createHash('sha256')
-    let streamBytes = 0
-    async function * counted (): AsyncGenerator<Uint8Array> {
-      for await (const c of inflateRaw(read(found.headerLength, size - 8), expansionLimit(size))) {
-        streamBytes += c.length
-        yield c
-      }
-    }
-    let same = true
-    for await (const out of rebuildGzip(recipe, counted())) {
-      checkAbort()
-      const want = await expected.read(out.length)
-      if (!Buffer.from(out.buffer, out.byteOffset, out.length).equals(want)) { same = false; break }
-      hash.update(out)
-    }
-    if (same && (await expected.some(1)).length === 0) return { recipe, sha256: hash.digest(), streamBytes }
+  let best: { settings: DeflateSettings, keep: number } | undefined
+  const tried = [...found.settings]
+  const near = found.nearest?.settings
+  if (near !== undefined && !tried.some(s => JSON.stringify(s) === JSON.stringify(near))) tried.push(near)
+  for (const s of tried) {
+    const r = await attempt(read, size, header, s, checkAbort)
+    if (r.same) return { recipe: { header, ...s }, sha256: r.hash, streamBytes: r.streamBytes }
+    if (r.keep > (best?.keep ?? 0)) best = { settings: s, keep: r.keep }
   }
-  throw new ArchiveError('ERR_ARCHIVE_NOT_REPRODUCIBLE', 'no zlib setting rebuilds this archive byte for byte')
+  if (best === undefined || best.keep <= found.headerLength || size - best.keep > size * MAX_DELTA_SHARE || best.keep >= size) {
+    throw new ArchiveError('ERR_ARCHIVE_NOT_REPRODUCIBLE', 'no deflate setting rebuilds this archive byte for byte, nor most of it')
+  }
+  return { recipe: { header, ...best.settings }, sha256: await fileHash(read, size), keep: best.keep }
 }
 
 function invalid (reason: string): never {
@@ -123,8 +158,8 @@ export async function storeTarGzip (
   size: number,
   headerLength: number,
   proof: Promise<ProvenRecipe>
-): Promise<{ cid: CID, members: number, skipped: number, proven: ProvenRecipe }> {
-  void proof.then(p => { sink.expect(p.streamBytes) }, () => {})
+): Promise<{ cid: CID, members: number, skipped: number, proven: ProvenRecipe, tail?: FileLink }> {
+  void proof.then(p => { if (p.streamBytes !== undefined) sink.expect(p.streamBytes) }, () => {})
   const reader = new ByteReader(inflateRaw(read(headerLength, size - 8), expansionLimit(size)))
   const stream = new LinkTree(sink.node)
   const members = new MemberTree()
@@ -202,7 +237,9 @@ export async function storeTarGzip (
   const content = await stream.finish()
   const tree = await members.build(sink.directory)
   const proven = await proof
-  if (content === undefined || content.size !== proven.streamBytes) invalid('stream length differs from the proof')
-  const cid = await sink.node(encodeArchiveNode({ size, format: 'tar+gzip', content, tree: tree.cid, gzip: proven.recipe, sha256: proven.sha256 }))
-  return { cid, members: members.members, skipped: members.skipped, proven }
+  if (content === undefined || (proven.streamBytes !== undefined && content.size !== proven.streamBytes)) invalid('stream length differs from the proof')
+  let delta: { keep: number, tail: FileLink } | undefined
+  if (proven.keep !== undefined) delta = { keep: proven.keep, tail: await sink.file(copies(read(proven.keep, size)), size - proven.keep) }
+  const cid = await sink.node(encodeArchiveNode({ size, format: 'tar+gzip', content, tree: tree.cid, gzip: proven.recipe, sha256: proven.sha256, ...delta === undefined ? {} : { delta } }))
+  return { cid, members: members.members, skipped: members.skipped, proven, tail: delta?.tail }
 }

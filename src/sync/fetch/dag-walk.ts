@@ -103,6 +103,7 @@ function linksOf (cid: CID, bytes: Uint8Array, sizes: Map<string, number>): { li
   const links: CID[] = []
   if (node.type === 'archive') {
     links.push(node.content.cid, node.tree)
+    if (node.delta !== undefined) links.push(node.delta.tail.cid)
   } else if (node.type === 'file') {
     for (const l of node.links) {
       links.push(l.cid)

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { cat, resolvePath } from '../../../src/dag/exporter.js'
@@ -7,7 +7,7 @@ import { importPath } from '../../../src/dag/importer.js'
 import { fetchDag } from '../../../src/sync/fetch/fetcher.js'
 import { storeSource } from '../../../src/sync/fetch/store-source.js'
 import { collect, tempDir, tempStore } from '../../helpers/temp.js'
-import { gzipFile, packageFiles, tarOf, writeTree } from '../../dag/archive-helpers.js'
+import { gzipFile, packageFiles, sourceText, syncFlushedGzip, tarOf, writeTree } from '../../dag/archive-helpers.js'
 
 describe('fetching an archive stored member by member', () => {
   it('fetches every block the rebuild and the members need, and only the changed members of the next version', async t => {
@@ -30,5 +30,19 @@ describe('fetching an archive stored member by member', () => {
     assert.ok(second.fetchedBytes < first.fetchedBytes / 4, `the update fetched ${second.fetchedBytes} bytes, the first ${first.fetchedBytes}`)
     const member = await resolvePath(local, b.cid, 'pkg/lib/index.js')
     assert.equal(Buffer.from(await collect(cat(local, member.cid))).toString(), packageFiles(21)['lib/index.js'])
+  })
+
+  it('fetches an archive stored as a delta: the stream, the tree and the stored tail', async t => {
+    const dir = tempDir(t)
+    writeTree(dir, { ...packageFiles(22), 'lib/more.js': sourceText(600_000, 23) })
+    const path = join(dir, 'flushed.tgz')
+    writeFileSync(path, await syncFlushedGzip(tarOf(dir), 40_000))
+    const seeder = tempStore(t)
+    const r = await importPath(seeder, path)
+    assert.equal(r.archive?.stored, 'delta')
+    const local = tempStore(t)
+    const fetched = await fetchDag(local, r.cid, [storeSource(seeder, 'seeder')])
+    assert.equal(fetched.fetchedBlocks, r.blocks)
+    assert.deepEqual(await collect(cat(local, r.cid)), readFileSync(path))
   })
 })
