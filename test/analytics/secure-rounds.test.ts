@@ -5,7 +5,9 @@ import { COUNTERS, QUANTITIES, SECURE_AGGREGATION_TOPIC } from '../../src/analyt
 import { communityReport } from '../../src/analytics/community.js'
 import { periodStart } from '../../src/analytics/period.js'
 import type { PeriodRelease } from '../../src/analytics/analytics.js'
-import { decodeSecureMessage } from '../../src/analytics/secure-wire.js'
+import * as dagCbor from '@ipld/dag-cbor'
+import { randomBytes } from 'node:crypto'
+import { decodeAggregate, decodeSecureMessage, encodeSecureMessage, type SecureMessage } from '../../src/analytics/secure-wire.js'
 import { createNode, type CmeshNode } from '../../src/node/index.js'
 import { tempDir } from '../helpers/temp.js'
 import { waitFor } from '../helpers/wait.js'
@@ -33,31 +35,95 @@ function count (node: CmeshNode, i: number, round: number): void {
   node.metrics.count(COUNTERS.errors, i % 2)
 }
 
+async function startNodes (t: TestContext, n: number, now: () => number): Promise<CmeshNode[]> {
+  const nodes: CmeshNode[] = []
+  for (let i = 0; i < n; i++) {
+    const node = await createNode({
+      repo: join(tempDir(t), 'repo'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      mdns: false,
+      minPeers: 0,
+      analytics: {
+        policy: POLICY,
+        flushIntervalMs: 200,
+        now,
+        // no noise: the community sum must be the true sum exactly
+        secureAggregation: { keyWindowMs: 3000, stepWindowMs: 15_000, noiseShare: () => 0 }
+      }
+    })
+    t.after(async () => await node.stop().catch(() => {}))
+    nodes.push(node)
+  }
+  for (let i = 0; i < nodes.length; i++) for (let j = i + 1; j < nodes.length; j++) await nodes[i]!.dial(nodes[j]!.addrs()[0]!)
+  await waitFor(() => nodes.every(x => meshPeers(x, SECURE_AGGREGATION_TOPIC) >= Math.min(2, n - 1)), { what: 'the secure aggregation mesh' })
+  return nodes
+}
+
+describe('secure aggregation messages', () => {
+  const key = new Uint8Array(32).fill(7)
+  const contribution: SecureMessage = {
+    v: 1, t: 'contribution', round: 'hour:0:1:abc', key, cohort: new Uint8Array(32), masked: new Uint8Array(8 * QUANTITIES.length), shares: [null, new Uint8Array(94), new Uint8Array(94)]
+  }
+
+  it('round-trip strictly, and anything off is ERR_INVALID_REPORT', () => {
+    assert.deepEqual(decodeSecureMessage(encodeSecureMessage(contribution)), contribution)
+    const bad: Array<[string, unknown]> = [
+      ['an extra field', { ...contribution, extra: 1 }],
+      ['a short key', { ...contribution, key: new Uint8Array(31) }],
+      ['a short vector', { ...contribution, masked: new Uint8Array(8) }],
+      ['no null share at the sender', { ...contribution, shares: [new Uint8Array(94), new Uint8Array(94)] }],
+      ['an unknown type', { ...contribution, t: 'sum' }],
+      ['survivors out of order', { v: 1, t: 'recovery', round: 'r', key, cohort: key, survivors: [2, 1], selfMaskShares: [], correction: new Uint8Array(8 * QUANTITIES.length) }],
+      ['a share of the wrong size', { v: 1, t: 'recovery', round: 'r', key, cohort: key, survivors: [0, 1], selfMaskShares: [[0, new Uint8Array(65)]], correction: new Uint8Array(8 * QUANTITIES.length) }]
+    ]
+    for (const [what, m] of bad) assert.throws(() => decodeSecureMessage(dagCbor.encode(m)), { code: 'ERR_INVALID_REPORT' }, what)
+    assert.throws(() => decodeSecureMessage(new Uint8Array(17 * 1024)), { code: 'ERR_INVALID_REPORT' }, 'oversize')
+    // the same map with its keys out of canonical order
+    const wire = Buffer.from(dagCbor.encode({ v: 1, t: 'key', round: 'r', key }))
+    const shuffled = Buffer.concat([wire.subarray(0, 1), wire.subarray(wire.indexOf('round') - 1), wire.subarray(1, wire.indexOf('round') - 1)])
+    assert.throws(() => decodeSecureMessage(shuffled), { code: 'ERR_INVALID_REPORT' }, 'non-canonical')
+    assert.throws(() => decodeAggregate(dagCbor.encode({ v: 1, kind: 'secure-sum' })), { code: 'ERR_INVALID_REPORT' })
+  })
+})
+
 describe('secure aggregation rounds over gossip', () => {
+  it('too few keys, or a member heard with another key list: nodes fall back to their own release before contributing, and spend once', async (t: TestContext) => {
+    let shift = 0
+    const base = periodStart('hour', Date.now()) + 20 * HOUR
+    const now = (): number => base + shift
+    const [a, b, c] = await startNodes(t, 3, now) as [CmeshNode, CmeshNode, CmeshNode]
+    // two of the three release: a cohort of 2 is below MIN_COHORT
+    const hour1 = now()
+    const pair = await Promise.all([a, b].map(async n => await n.analytics.releasePeriod({ at: hour1 })))
+    for (const r of pair) {
+      assert.equal(r.path, 'per-node')
+      assert.match((r as { reason: string }).reason, /2 keys heard/)
+    }
+    assert.equal(c.analytics.rounds!.sent.length, 0)
+
+    // an hour on, all three; someone claims b's key heard another key list (messages are not signed)
+    shift += HOUR
+    const hour2 = now()
+    const running = Promise.all([a, b, c].map(async n => await n.analytics.releasePeriod({ at: hour2 })))
+    const bKey = await waitFor(() => b.analytics.rounds!.sent.map(decodeSecureMessage).find(m => m.t === 'key' && m.round.startsWith(`hour:${hour2}:`)))
+    const lie = encodeSecureMessage({ v: 1, t: 'cohort', round: bKey.round, key: bKey.key, cohort: new Uint8Array(randomBytes(32)) })
+    a.analytics.rounds!.receive(lie)
+    c.analytics.rounds!.receive(lie)
+    const [ra, rb, rc] = await running
+    for (const r of [ra!, rc!]) {
+      assert.equal(r.path, 'per-node')
+      assert.match((r as { reason: string }).reason, /another key list/)
+    }
+    assert.equal(rb!.path, 'none', 'b contributed alone: its round is spoilt, its figures unread')
+    for (const n of [a, b, c]) assert.equal(n.analytics.budget(hour2).period, 1)
+    assert.equal(a.analytics.aggregates().length, 0)
+  })
+
   it('five nodes on loopback: the sum is exact without noise, a node that drops after contributing is recovered, one that does not contribute is out, and no message carries plain figures', async (t: TestContext) => {
     let shift = 0
     const base = periodStart('hour', Date.now()) + 10 * HOUR
     const now = (): number => base + shift
-    const nodes: CmeshNode[] = []
-    for (let i = 0; i < 5; i++) {
-      const node = await createNode({
-        repo: join(tempDir(t), 'repo'),
-        listen: ['/ip4/127.0.0.1/tcp/0'],
-        mdns: false,
-        minPeers: 0,
-        analytics: {
-          policy: POLICY,
-          flushIntervalMs: 200,
-          now,
-          // no noise: the community sum must be the true sum exactly
-          secureAggregation: { keyWindowMs: 3000, stepWindowMs: 15_000, noiseShare: () => 0 }
-        }
-      })
-      t.after(async () => await node.stop().catch(() => {}))
-      nodes.push(node)
-    }
-    for (let i = 0; i < nodes.length; i++) for (let j = i + 1; j < nodes.length; j++) await nodes[i]!.dial(nodes[j]!.addrs()[0]!)
-    await waitFor(() => nodes.every(n => meshPeers(n, SECURE_AGGREGATION_TOPIC) >= 2), { what: 'the secure aggregation mesh' })
+    const nodes = await startNodes(t, 5, now)
     const [a, b, c, d, e] = nodes as [CmeshNode, CmeshNode, CmeshNode, CmeshNode, CmeshNode]
 
     // round 1: all five; e stops as soon as its contribution is out (it never sends a recovery)
