@@ -21,7 +21,16 @@ export function explain (r: CommunityReport): string {
     'each node adds noise to its own counts before they leave it, so no figure reveals what any one member did. ' +
     '± is a 95 % margin of that noise; a figure whose margin is larger than itself reads "too noisy", and totals are held to what the ' +
     'nodes could have done (never below zero, uptime at most the period). ' +
-    `A resource is named only when its noisy count of requesting nodes clears a noisy threshold (k = ${r.threshold}) by its margin.`
+    `A resource is named only when its noisy count of requesting nodes clears a noisy threshold (k = ${r.threshold}) by its margin.` +
+    secureNote(r)
+}
+
+/** Which periods came (in part) from secure sums: there the noise was added once for the nodes in the sum. */
+function secureNote (r: CommunityReport): string {
+  const secure = r.periods.filter(p => p.secureContributors > 0)
+  if (secure.length === 0) return ''
+  return ` Secure aggregation: in ${secure.map(p => `${p.label} (${p.secureContributors} of ${p.nodesOnline} nodes)`).join(', ')}, ` +
+    'nodes sent their figures masked in one secure sum, with the noise added once for all of them: no node\'s own figures were seen.'
 }
 
 /** The Markdown report: a newsletter section. */

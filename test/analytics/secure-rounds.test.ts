@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import { COUNTERS, QUANTITIES, SECURE_AGGREGATION_TOPIC } from '../../src/analytics/constants.js'
 import { communityReport } from '../../src/analytics/community.js'
+import { explain } from '../../src/analytics/report-text.js'
 import { periodStart } from '../../src/analytics/period.js'
 import type { PeriodRelease } from '../../src/analytics/analytics.js'
 import * as dagCbor from '@ipld/dag-cbor'
@@ -173,6 +174,7 @@ describe('secure aggregation rounds over gossip', () => {
       return p !== undefined && p.nodesOnline === 4 ? p : undefined
     }, { what: 'd\'s per-node release at a' })
     assert.equal(report.secureContributors, 3)
+    assert.match(explain(communityReport(a.analytics, { now })), /Secure aggregation: in .*\(3 of 4 nodes\)/)
     assert.equal(communityReport(a.analytics, { now }).periods.find(p => p.start === hour1)!.secureContributors, 5)
 
     // no message a node broadcast carries its figures unmasked
