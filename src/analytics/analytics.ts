@@ -40,7 +40,8 @@ export interface AnalyticsOptions {
   uniform?: Uniform
   /**
    * Release each period by a secure aggregation round with the other nodes (the noise added once for the
-   * community), falling back to this node's own noisy release when no round can start. Off when absent.
+   * community), falling back to this node's own noisy release when no round can start, with these windows.
+   * @default on with the default windows when the policy's secureAggregation is true, else off
    */
   secureAggregation?: SecureRoundsOptions
 }
@@ -143,8 +144,8 @@ export class Analytics {
     if (links.pubsub !== undefined) {
       this.gossip = new AnalyticsGossip(links.pubsub, (bytes, report) => this.keep(bytes, report), this.now)
       this.gossip.start()
-      if (this.init.secureAggregation !== undefined) {
-        this.rounds = new SecureRounds(links.pubsub, this.init.secureAggregation)
+      if (this.init.secureAggregation !== undefined || this.policy().secureAggregation) {
+        this.rounds = new SecureRounds(links.pubsub, this.init.secureAggregation ?? {})
         this.rounds.start()
       }
     }

@@ -5,6 +5,7 @@ import { COUNTERS, QUANTITIES, SECURE_AGGREGATION_TOPIC } from '../../src/analyt
 import { communityReport } from '../../src/analytics/community.js'
 import { explain } from '../../src/analytics/report-text.js'
 import { periodStart } from '../../src/analytics/period.js'
+import { parseAnalyticsPolicy } from '../../src/analytics/policy.js'
 import type { PeriodRelease } from '../../src/analytics/analytics.js'
 import * as dagCbor from '@ipld/dag-cbor'
 import { randomBytes } from 'node:crypto'
@@ -84,6 +85,14 @@ describe('secure aggregation messages', () => {
     const shuffled = Buffer.concat([wire.subarray(0, 1), wire.subarray(wire.indexOf('round') - 1), wire.subarray(1, wire.indexOf('round') - 1)])
     assert.throws(() => decodeSecureMessage(shuffled), { code: 'ERR_INVALID_REPORT' }, 'non-canonical')
     assert.throws(() => decodeAggregate(dagCbor.encode({ v: 1, kind: 'secure-sum' })), { code: 'ERR_INVALID_REPORT' })
+  })
+})
+
+describe('secure aggregation policy', () => {
+  it('is off by default, turned on by policy.json\'s analytics.secureAggregation, a boolean', () => {
+    assert.equal(parseAnalyticsPolicy(undefined).secureAggregation, false)
+    assert.equal(parseAnalyticsPolicy({ secureAggregation: true }).secureAggregation, true)
+    assert.throws(() => parseAnalyticsPolicy({ secureAggregation: 'yes' }), { code: 'ERR_ANALYTICS_POLICY' })
   })
 })
 
