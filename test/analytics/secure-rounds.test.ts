@@ -6,7 +6,7 @@ import { communityReport } from '../../src/analytics/community.js'
 import { explain } from '../../src/analytics/report-text.js'
 import { periodStart } from '../../src/analytics/period.js'
 import { parseAnalyticsPolicy } from '../../src/analytics/policy.js'
-import type { PeriodRelease } from '../../src/analytics/analytics.js'
+import type { AnalyticsOptions, PeriodRelease } from '../../src/analytics/analytics.js'
 import * as dagCbor from '@ipld/dag-cbor'
 import { randomBytes } from 'node:crypto'
 import { decodeAggregate, decodeSecureMessage, encodeSecureMessage, type SecureMessage } from '../../src/analytics/secure-wire.js'
@@ -37,7 +37,7 @@ function count (node: CmeshNode, i: number, round: number): void {
   node.metrics.count(COUNTERS.errors, i % 2)
 }
 
-async function startNodes (t: TestContext, n: number, now: () => number): Promise<CmeshNode[]> {
+async function startNodes (t: TestContext, n: number, now: () => number, extra: Partial<AnalyticsOptions> = {}): Promise<CmeshNode[]> {
   const nodes: CmeshNode[] = []
   for (let i = 0; i < n; i++) {
     const node = await createNode({
@@ -50,7 +50,8 @@ async function startNodes (t: TestContext, n: number, now: () => number): Promis
         flushIntervalMs: 200,
         now,
         // no noise: the community sum must be the true sum exactly
-        secureAggregation: { keyWindowMs: 3000, stepWindowMs: 15_000, noiseShare: () => 0 }
+        secureAggregation: { keyWindowMs: 3000, stepWindowMs: 15_000, noiseShare: () => 0 },
+        ...extra
       }
     })
     t.after(async () => await node.stop().catch(() => {}))
@@ -127,6 +128,28 @@ describe('secure aggregation rounds over gossip', () => {
     assert.equal(rb!.path, 'none', 'b contributed alone: its round is spoilt, its figures unread')
     for (const n of [a, b, c]) assert.equal(n.analytics.budget(hour2).period, 1)
     assert.equal(a.analytics.aggregates().length, 0)
+  })
+
+  it('auto-release: once the hour closes, every node releases it in one round, once, and holds the same community sum', async (t: TestContext) => {
+    let shift = 0
+    const base = periodStart('hour', Date.now()) + 30 * HOUR
+    const now = (): number => base + shift
+    const nodes = await startNodes(t, 3, now, { autoRelease: true, releaseCheckMs: 100 })
+    nodes.forEach((n, i) => count(n, i, 1))
+    const hour = now()
+    shift += HOUR
+    const sums = await waitFor(() => {
+      const all = nodes.map(n => n.analytics.aggregates().filter(a => a.start === hour))
+      return all.every(a => a.length === 1) ? all.map(a => a[0]!) : undefined
+    }, { what: 'the community sum at every node' })
+    assert.deepEqual(sums.map(a => a.values.peerMB), [4 + 5 + 6, 4 + 5 + 6, 4 + 5 + 6])
+    assert.deepEqual(sums.map(a => a.values.savedMB), [5 + 7 + 9, 5 + 7 + 9, 5 + 7 + 9])
+    assert.deepEqual(sums.map(a => a.contributors), [3, 3, 3])
+    for (const n of nodes) {
+      assert.equal(n.analytics.budget(hour).period, 1)
+      assert.equal(n.analytics.reports().length, 0, 'no node released on its own')
+      assert.equal(n.analytics.rounds!.sent.filter(m => decodeSecureMessage(m).t === 'key').length, 1, 'one round, however many checks ran')
+    }
   })
 
   it('five nodes on loopback: the sum is exact without noise, a node that drops after contributing is recovered, one that does not contribute is out, and no message carries plain figures', async (t: TestContext) => {
