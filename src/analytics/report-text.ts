@@ -82,6 +82,7 @@ export function reportCsv (r: CommunityReport): string {
   for (const p of r.periods) {
     add(p, 'health', 'nodesOnline', p.nodesOnline)
     add(p, 'health', 'reports', p.reports)
+    add(p, 'health', 'secureContributors', p.secureContributors)
     add(p, 'health', 'throughputMBPerHour', round(p.throughputMBPerHour.value, 3), round(p.throughputMBPerHour.margin, 3))
     add(p, 'health', 'errorRate', p.errorRate)
     add(p, 'health', 'segmentPeers', round(p.segmentPeers.value, 2), round(p.segmentPeers.margin, 2))

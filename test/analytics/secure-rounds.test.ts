@@ -4,6 +4,7 @@ import { describe, it, type TestContext } from 'node:test'
 import { COUNTERS, QUANTITIES, SECURE_AGGREGATION_TOPIC } from '../../src/analytics/constants.js'
 import { communityReport } from '../../src/analytics/community.js'
 import { explain } from '../../src/analytics/report-text.js'
+import { renderReport } from '../../src/analytics/report.js'
 import { periodStart } from '../../src/analytics/period.js'
 import { parseAnalyticsPolicy } from '../../src/analytics/policy.js'
 import type { AnalyticsOptions, PeriodRelease } from '../../src/analytics/analytics.js'
@@ -207,6 +208,7 @@ describe('secure aggregation rounds over gossip', () => {
     }, { what: 'd\'s per-node release at a' })
     assert.equal(report.secureContributors, 3)
     assert.match(explain(communityReport(a.analytics, { now })), /Secure aggregation: in .*\(3 of 4 nodes\)/)
+    assert.ok(renderReport(communityReport(a.analytics, { now }), 'csv').includes(`${new Date(hour2).toISOString()},health,secureContributors,3,`))
     assert.equal(communityReport(a.analytics, { now }).periods.find(p => p.start === hour1)!.secureContributors, 5)
 
     // no message a node broadcast carries its figures unmasked
