@@ -77,6 +77,10 @@ interface RoundState {
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+/** Round names as roundName makes them; others are ignored. */
+const ROUND_NAME = /^(hour|day|week|month):\d{1,15}:\d+(\.\d+)?(e-?\d+)?:[0-9a-f]{16}$/
+/** Keys a round records at most (past MAX_COHORT: a cohort that large is refused, but the count is kept bounded). */
+const MAX_KEYS_HEARD = 4 * MAX_COHORT
 const MOD = 1n << 64n
 
 function vectorBytes (v: bigint[]): Uint8Array {
@@ -102,6 +106,7 @@ export class SecureRounds {
   /** Every message this node broadcast, in order (tests check that none carries a node's plain figures). */
   readonly sent: Uint8Array[] = []
   private readonly rounds = new Map<string, RoundState>()
+  private readonly running = new Set<string>()
   private readonly clock: Clock
   private readonly keyWindowMs: number
   private readonly stepWindowMs: number
@@ -137,10 +142,18 @@ export class SecureRounds {
     for (const r of this.rounds.values()) for (const w of r.wake) w()
   }
 
-  private state (round: string): RoundState {
+  /**
+   * The state of a round, made on its first message. At most MAX_ROUNDS_TRACKED are followed: the oldest not
+   * running here is forgotten first, so made-up round names cannot push out a round this node runs.
+   */
+  private state (round: string): RoundState | undefined {
     let s = this.rounds.get(round)
     if (s === undefined) {
-      if (this.rounds.size >= MAX_ROUNDS_TRACKED) this.rounds.delete(this.rounds.keys().next().value!)
+      if (this.rounds.size >= MAX_ROUNDS_TRACKED) {
+        const idle = [...this.rounds.keys()].find(r => !this.running.has(r))
+        if (idle === undefined) return undefined
+        this.rounds.delete(idle)
+      }
       this.rounds.set(round, s = { keys: new Map(), digests: new Map(), contributions: new Map(), recoveries: new Map(), wake: new Set() })
     }
     return s
@@ -153,13 +166,17 @@ export class SecureRounds {
   }
 
   private record (m: SecureMessage): boolean {
+    if (!ROUND_NAME.test(m.round)) return false
     const s = this.state(m.round)
+    if (s === undefined) return false
     const k = hex(m.key)
     let added = false
-    if (m.t === 'key' && !s.keys.has(k) && s.keys.size < 4 * MAX_COHORT) { s.keys.set(k, m.key); added = true }
-    if (m.t === 'cohort' && !s.digests.has(k)) { s.digests.set(k, hex(m.cohort)); added = true }
-    if (m.t === 'contribution' && !s.contributions.has(k)) { s.contributions.set(k, m); added = true }
-    if (m.t === 'recovery' && !s.recoveries.has(k)) { s.recoveries.set(k, m); added = true }
+    if (m.t === 'key' && !s.keys.has(k) && s.keys.size < MAX_KEYS_HEARD) { s.keys.set(k, m.key); added = true }
+    // the other messages only from keys heard: a round's memory is bounded by MAX_KEYS_HEARD senders
+    const known = s.keys.has(k)
+    if (known && m.t === 'cohort' && !s.digests.has(k)) { s.digests.set(k, hex(m.cohort)); added = true }
+    if (known && m.t === 'contribution' && !s.contributions.has(k)) { s.contributions.set(k, m); added = true }
+    if (known && m.t === 'recovery' && !s.recoveries.has(k)) { s.recoveries.set(k, m); added = true }
     if (added) for (const w of s.wake) w()
     return added
   }
@@ -190,7 +207,18 @@ export class SecureRounds {
   /** Run one round for `spec`: the community aggregate, or why there is none. */
   async run (spec: RoundSpec, hooks: RoundHooks = {}): Promise<RoundOutcome> {
     const round = roundName(spec)
-    const s = this.state(round)
+    if (this.running.has(round)) return { status: 'fallback', reason: 'this node already runs this round' }
+    this.running.add(round)
+    try {
+      const s = this.state(round)
+      if (s === undefined) return { status: 'fallback', reason: `${MAX_ROUNDS_TRACKED} rounds already running` }
+      return await this.steps(round, s, spec, hooks)
+    } finally {
+      this.running.delete(round)
+    }
+  }
+
+  private async steps (round: string, s: RoundState, spec: RoundSpec, hooks: RoundHooks): Promise<RoundOutcome> {
     const me = new SecureAggregationParticipant()
     const myKey = hex(me.publicKey)
     await this.publish({ v: 1, t: 'key', round, key: me.publicKey })

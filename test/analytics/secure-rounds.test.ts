@@ -139,6 +139,15 @@ describe('secure aggregation rounds over gossip', () => {
     nodes.forEach((n, i) => count(n, i, 1))
     const hour = now()
     shift += HOUR
+    // while the round runs, made-up round names flood one node: its running round is not pushed out
+    const rounds = nodes[0]!.analytics.rounds!
+    const started = await waitFor(() => rounds.sent.map(decodeSecureMessage).find(m => m.t === 'key'))
+    const junk = (round: string, t: 'key' | 'cohort' = 'key'): Uint8Array => encodeSecureMessage(t === 'key'
+      ? { v: 1, t, round, key: new Uint8Array(randomBytes(32)) }
+      : { v: 1, t, round, key: new Uint8Array(randomBytes(32)), cohort: new Uint8Array(32) })
+    for (let i = 0; i < 20; i++) assert.equal(rounds.receive(junk(`hour:${i * HOUR}:1:0123456789abcdef`)), true)
+    assert.equal(rounds.receive(junk('not a round name')), false)
+    assert.equal(rounds.receive(junk(started.round, 'cohort')), false, 'a digest from a key never announced')
     const sums = await waitFor(() => {
       const all = nodes.map(n => n.analytics.aggregates().filter(a => a.start === hour))
       return all.every(a => a.length === 1) ? all.map(a => a[0]!) : undefined
