@@ -1,6 +1,6 @@
 import type { Libp2p } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
-import { AnalyticsPolicyError } from '../errors.js'
+import { AnalyticsPolicyError, PrivacyBudgetError } from '../errors.js'
 import type { Pubsub } from '../sync/net/pubsub.js'
 import { PrivacyLedger, type BudgetState } from '../policy/privacy/privacy-budget.js'
 import { AntiEntropy, type AntiEntropyResult } from './anti-entropy.js'
@@ -264,6 +264,10 @@ export class Analytics {
     try {
       const ledger = this.ledger
       const epsilon = policy.epsilonPerPeriod
+      // refused before the round, so a node without budget takes no part in it
+      const spent = ledger.state(start)
+      if (spent.period > 0) throw new PrivacyBudgetError(`the period's privacy budget is spent (${spent.period} of ${policy.epsilonPerPeriod}); nothing more is released until the next period`)
+      if (spent.lifetime + epsilon > policy.lifetimeEpsilon) throw new PrivacyBudgetError(`the lifetime privacy budget is spent (${spent.lifetime} of ${policy.lifetimeEpsilon}); nothing more is released`)
       await this.tick()
       const end = periodEnd(policy.period, start)
       const counters = this.store.read(start, end)

@@ -112,6 +112,10 @@ describe('secure aggregation rounds over gossip', () => {
       assert.match((r as { reason: string }).reason, /2 keys heard/)
     }
     assert.equal(c.analytics.rounds!.sent.length, 0)
+    // the hour is spent: a second release is refused before any round message goes out
+    const before = a.analytics.rounds!.sent.length
+    await assert.rejects(a.analytics.releasePeriod({ at: hour1 }), { code: 'ERR_PRIVACY_BUDGET' })
+    assert.equal(a.analytics.rounds!.sent.length, before)
 
     // an hour on, all three; someone claims b's key heard another key list (messages are not signed)
     shift += HOUR
@@ -119,8 +123,11 @@ describe('secure aggregation rounds over gossip', () => {
     const running = Promise.all([a, b, c].map(async n => await n.analytics.releasePeriod({ at: hour2 })))
     const bKey = await waitFor(() => b.analytics.rounds!.sent.map(decodeSecureMessage).find(m => m.t === 'key' && m.round.startsWith(`hour:${hour2}:`)))
     const lie = encodeSecureMessage({ v: 1, t: 'cohort', round: bKey.round, key: bKey.key, cohort: new Uint8Array(randomBytes(32)) })
-    a.analytics.rounds!.receive(lie)
-    c.analytics.rounds!.receive(lie)
+    for (const n of [a, c]) {
+      // b's key first (a copy, if gossip has not brought it yet): digests are kept only from keys heard
+      n.analytics.rounds!.receive(encodeSecureMessage(bKey))
+      assert.equal(n.analytics.rounds!.receive(lie), true)
+    }
     const [ra, rb, rc] = await running
     for (const r of [ra!, rc!]) {
       assert.equal(r.path, 'per-node')
