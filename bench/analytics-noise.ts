@@ -8,10 +8,16 @@
  * carries it once), and, for scale, secure aggregation with the whole epsilon on that one figure. Each margin is
  * given from the noise's variance (1.96 standard deviations, as reports give it) and as seen: the 95th percentile of |reported - true| over --trials runs. One
  * secure aggregation round with real keys, masks and Shamir shares is timed, and its sum checked.
+ *
+ * Then the release format of secure rounds (secureFigures: SECURE_EPSILON_WEIGHTS give the headline figure half of
+ * epsilon, no popularity vector), its margin as the report computes it from one community aggregate, for a day at
+ * epsilon 1 and for a week at epsilon 7 (1 a day composed, caps of 300 MB a day), beside today's per-node releases
+ * of that week. The week's margins are given as a share of the week's true total (the same share per day).
  */
 import { combineReports } from '../src/analytics/aggregate.js'
 import { discreteLaplaceShare, minimumContributors } from '../src/analytics/noise-shares.js'
-import { epsilonShares, noisyRelease, quantityCap } from '../src/analytics/release.js'
+import { epsilonShares, noisyRelease, quantityCap, secureFigures } from '../src/analytics/release.js'
+import type { SecureAggregate } from '../src/analytics/secure-wire.js'
 import { QUANTITIES } from '../src/analytics/constants.js'
 import { SecureAggregationParticipant, unmaskSum, type Contribution } from '../src/analytics/secure-aggregation.js'
 import { periodStart } from '../src/analytics/period.js'
@@ -93,6 +99,55 @@ export async function noiseBench (args: BenchArgs): Promise<void> {
     weekErrors.push(Math.abs(sum - 7 * trueMB) / 7)
   }
   row('secureOneFigureWeek', 'the same, a week released at once at epsilon 7 (margin per day of the week\'s total)', 1.96 * Math.sqrt(discreteLaplaceVariance(oneScale) * n / parts) / 7, percentile95(weekErrors))
+
+  // the release format of secure rounds, through combineReports as a report reads it
+  const format = (period: 'day' | 'week', epsilon: number): { margin: number, seen: number, days: number } => {
+    const at = periodStart(period, Date.UTC(2026, 11, 7))
+    const days = period === 'week' ? 7 : 1
+    const c = { 'bytes.received.peer': days * perNode / 2 * 1e6, 'external.bytes.saved': days * perNode / 2 * 1e6, 'uptime.seconds': days * 86_400 }
+    const figures = secureFigures({ period, start: at, counters: c, epsilon, caps })
+    const errors: number[] = []
+    let margin = 0
+    for (let i = 0; i < trials; i++) {
+      // only the headline figures are drawn: the margin of the others does not enter "saved"
+      const values = Object.fromEntries(QUANTITIES.map(q => [q.key, n * figures.values[q.key]!]))
+      for (const key of ['peerMB', 'savedMB']) for (let j = 0; j < n; j++) values[key]! += discreteLaplaceShare(figures.scales[key]!, parts)
+      const aggregate: SecureAggregate = {
+        v: 1,
+        kind: 'secure-sum',
+        id: new Uint8Array(16),
+        period,
+        start: at,
+        epsilon,
+        contributors: n,
+        cohort: n,
+        threshold: parts,
+        values,
+        scales: figures.scales,
+        maxima: Object.fromEntries(QUANTITIES.map(q => [q.key, n * figures.caps[q.key]!]))
+      }
+      margin = combineReports([], { period, aggregates: [aggregate] }).periods[0]!.savedMB.margin
+      errors.push(Math.abs(values.peerMB! + values.savedMB! - days * trueMB))
+    }
+    return { margin, seen: percentile95(errors), days }
+  }
+  const frow = (key: string, scheme: string, r: { margin: number, seen: number, days: number }): void => {
+    const truth = r.days * trueMB
+    rows.push({ scheme, 'margin MB': r.margin.toFixed(0), 'of true': `${(100 * r.margin / truth).toFixed(1)} %`, 'seen MB': r.seen.toFixed(0), 'within 10 %': r.margin <= truth / 10 ? 'yes' : 'no' })
+    json[key] = { marginMB: r.margin, seenMB: r.seen, fraction: r.margin / truth, trueMB: truth }
+  }
+  const weekStart = periodStart('week', Date.UTC(2026, 11, 7))
+  const weekCounters = { 'bytes.received.peer': 7 * perNode / 2 * 1e6, 'external.bytes.saved': 7 * perNode / 2 * 1e6, 'uptime.seconds': 7 * 86_400 }
+  const weekErrorsToday: number[] = []
+  let weekMarginToday = 0
+  for (let i = 0; i < trials; i++) {
+    const releases = Array.from({ length: n }, () => noisyRelease({ period: 'week', start: weekStart, counters: weekCounters, requested: new Set(), catalog: [], epsilon: 7, maxResources: 4, caps }))
+    weekMarginToday = combineReports(releases, { period: 'week' }).periods[0]!.savedMB.margin
+    weekErrorsToday.push(Math.abs(releases.reduce((s, r) => s + r.values.peerMB! + r.values.savedMB!, 0) - 7 * trueMB))
+  }
+  frow('perNodeWeek', `today's per-node releases, a week at epsilon 7 (of the week's ${7 * trueMB} MB)`, { margin: weekMarginToday, seen: percentile95(weekErrorsToday), days: 7 })
+  frow('secureFormatDay', 'secure rounds, their format (headline half of epsilon), a day at epsilon 1', format('day', 1))
+  frow('secureFormatWeek', 'secure rounds, their format, a week at epsilon 7 (1 a day)', format('week', 7))
 
   // one real round: keys, masks, Shamir shares, recovery; the sum must be the clamped values plus the shares
   const vectors = Array.from({ length: n }, () => {

@@ -4,6 +4,7 @@ import { discreteLaplace, discreteLaplaceVariance, type Uniform } from '../polic
 import { periodHours, periodLabel, periodStart } from './period.js'
 import { epsilonShares } from './release.js'
 import type { AnalyticsReport } from './wire.js'
+import type { SecureAggregate } from './secure-wire.js'
 
 /**
  * A noisy community total and its 95 % error margin (1.96 standard deviations of the summed noise). The value is
@@ -30,6 +31,8 @@ export interface CommunityPeriod {
   /** Aggregates heard for the period (one per node online in it; the most in any release period it holds). */
   nodesOnline: number
   reports: number
+  /** Nodes whose figures came in secure sums (noise added once for all of them), of nodesOnline. */
+  secureContributors: number
   /** Noisy community totals of every released quantity (QUANTITIES keys). */
   totals: Record<string, Estimate>
   /** Resources whose noisy requester count passed the noisy threshold, most requested first. */
@@ -67,6 +70,8 @@ export interface CombineOptions {
   threshold?: number
   /** Scale of the noise added to k. @default 2 */
   thresholdNoise?: number
+  /** Community aggregates of secure rounds, combined with the per-node releases (each node is in one or the other). */
+  aggregates?: SecureAggregate[]
   /** Titles of known resources, by root. */
   titles?: Map<string, string>
   /** Most popular resources listed per period. @default 10 */
@@ -107,15 +112,23 @@ export function combineReports (reports: AnalyticsReport[], options: CombineOpti
   const period = options.period ?? 'week'
   const threshold = options.threshold ?? DEFAULT_POPULARITY_THRESHOLD
   const thresholdNoise = options.thresholdNoise ?? DEFAULT_THRESHOLD_NOISE
-  const groups = new Map<number, AnalyticsReport[]>()
-  for (const r of reports) {
-    const g = periodStart(period, r.start)
-    let list = groups.get(g)
-    if (list === undefined) groups.set(g, list = [])
-    list.push(r)
+  const groups = new Map<number, { list: AnalyticsReport[], sums: SecureAggregate[] }>()
+  const group = (start: number): { list: AnalyticsReport[], sums: SecureAggregate[] } => {
+    const g = periodStart(period, start)
+    let entry = groups.get(g)
+    if (entry === undefined) groups.set(g, entry = { list: [], sums: [] })
+    return entry
+  }
+  for (const r of reports) group(r.start).list.push(r)
+  const seen = new Set<string>()
+  for (const a of options.aggregates ?? []) {
+    const id = Buffer.from(a.id).toString('hex')
+    if (seen.has(id)) continue
+    seen.add(id)
+    group(a.start).sums.push(a)
   }
   const periods: CommunityPeriod[] = []
-  for (const [start, list] of [...groups].sort((a, b) => a[0] - b[0])) {
+  for (const [start, { list, sums: secure }] of [...groups].sort((a, b) => a[0] - b[0])) {
     const sums: Record<string, number> = {}
     const vars: Record<string, number> = {}
     const caps: Record<string, number> = {}
@@ -136,6 +149,16 @@ export function combineReports (reports: AnalyticsReport[], options: CombineOpti
         pop.set(root, p)
       }
     }
+    // a secure sum: one draw of noise for all its contributors (their shares were cut for `threshold`)
+    for (const a of secure) {
+      perRelease.set(a.start, (perRelease.get(a.start) ?? 0) + a.contributors)
+      for (const q of QUANTITIES) {
+        sums[q.key]! += a.values[q.key]!
+        vars[q.key]! += discreteLaplaceVariance(a.scales[q.key]!) * a.contributors / a.threshold
+        caps[q.key]! += a.maxima[q.key]!
+      }
+    }
+    const nodes = list.length + secure.reduce((n, a) => n + a.contributors, 0)
     const ids = list.map(r => Buffer.from(r.id).toString('hex')).sort().join()
     const popular: PopularResource[] = []
     for (const [root, p] of pop) {
@@ -147,7 +170,7 @@ export function combineReports (reports: AnalyticsReport[], options: CombineOpti
     popular.sort((a, b) => b.requesters.value - a.requesters.value || (a.root < b.root ? -1 : 1))
     const nodesOnline = Math.max(...perRelease.values())
     // a node sees at most the other nodes of the community on its segment (those that report: a bound, not a count)
-    caps.segmentPeers = Math.min(caps.segmentPeers!, list.length * Math.max(0, nodesOnline - 1))
+    caps.segmentPeers = Math.min(caps.segmentPeers!, nodes * Math.max(0, nodesOnline - 1))
     const totals: Record<string, Estimate> = {}
     for (const q of QUANTITIES) totals[q.key] = estimate(sums[q.key]!, vars[q.key]!, caps[q.key])
     const pos = (k: string): number => totals[k]!.value
@@ -161,7 +184,8 @@ export function combineReports (reports: AnalyticsReport[], options: CombineOpti
       label: periodLabel(period, start),
       hours,
       nodesOnline,
-      reports: list.length,
+      reports: list.length + secure.length,
+      secureContributors: secure.reduce((n, a) => n + a.contributors, 0),
       totals,
       popular: popular.slice(0, options.top ?? 10),
       savedMB: estimate(saved, vars.peerMB! + vars.savedMB!, caps.peerMB! + caps.savedMB!),
@@ -169,14 +193,14 @@ export function combineReports (reports: AnalyticsReport[], options: CombineOpti
       throughputMBPerHour: estimate((pos('peerMB') + pos('mirrorMB') + pos('externalMB')) / hours, (vars.peerMB! + vars.mirrorMB! + vars.externalMB!) / hours ** 2),
       errorRate: pos('resources') > 0 && significant(pos('resources'), ['resources']) ? pos('errors') / pos('resources') : null,
       newNodes: totals.newNode!,
-      segmentPeers: estimate(pos('segmentPeers') / list.length, vars.segmentPeers! / list.length ** 2)
+      segmentPeers: estimate(pos('segmentPeers') / nodes, vars.segmentPeers! / nodes ** 2)
     })
   }
   return {
     generated: new Date((options.now ?? Date.now)()).toISOString(),
     period,
     reports: reports.length,
-    epsilon: reports.reduce((m, r) => Math.max(m, r.epsilon), 0),
+    epsilon: [...reports, ...(options.aggregates ?? [])].reduce((m, r) => Math.max(m, r.epsilon), 0),
     threshold,
     periods
   }

@@ -1,6 +1,6 @@
 import type { Libp2p } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
-import { AnalyticsPolicyError } from '../errors.js'
+import { AnalyticsPolicyError, PrivacyBudgetError } from '../errors.js'
 import type { Pubsub } from '../sync/net/pubsub.js'
 import { PrivacyLedger, type BudgetState } from '../policy/privacy/privacy-budget.js'
 import { AntiEntropy, type AntiEntropyResult } from './anti-entropy.js'
@@ -13,7 +13,9 @@ import { ReleaseHoldings } from './holdings.js'
 import { secureUniform, type Uniform } from '../policy/privacy/privacy-noise.js'
 import { periodEnd, periodStart } from './period.js'
 import { parseAnalyticsPolicy, readAnalyticsPolicy, type AnalyticsPolicy } from './policy.js'
-import { noisyRelease } from './release.js'
+import { noisyRelease, secureFigures } from './release.js'
+import { SecureRounds, type RoundHooks, type RoundOutcome, type SecureRoundsOptions } from './secure-rounds.js'
+import { decodeAggregate, encodeAggregate, type SecureAggregate } from './secure-wire.js'
 import { encodeReport, type AnalyticsReport } from './wire.js'
 
 /** A daemon gossips its own recent releases again this often, for nodes that joined since (ms). */
@@ -36,7 +38,22 @@ export interface AnalyticsOptions {
   now?: () => number
   /** Source of noise (tests). @default node:crypto */
   uniform?: Uniform
+  /**
+   * Release each period by a secure aggregation round with the other nodes (the noise added once for the
+   * community), falling back to this node's own noisy release when no round can start, with these windows.
+   * @default on with the default windows when the policy's secureAggregation is true, else off
+   */
+  secureAggregation?: SecureRoundsOptions
 }
+
+/**
+ * How a period was released: in a community sum, on its own (and why), or not at all (contributed, no sum seen).
+ * `figures` are this node's own clamped figures before noise (local only: what it put in the round).
+ */
+export type PeriodRelease =
+  | { path: 'secure', aggregate: SecureAggregate, figures: Record<string, number> }
+  | { path: 'per-node', release: ReleaseResult, reason: string }
+  | { path: 'none', reason: string, figures: Record<string, number> }
 
 /** What analytics reads from the running node: gossip, how many peers it has, the public resources it knows. */
 export interface AnalyticsLinks {
@@ -101,6 +118,9 @@ export class Analytics {
   private readonly now: () => number
   private lastTick: number
   private readonly own = new Map<string, Uint8Array>()
+  /** Secure rounds on gossip, when secureAggregation is set (tests read what it broadcast). */
+  rounds: SecureRounds | undefined
+  private readonly inFlight = new Set<number>()
 
   constructor (readonly repo: string, private readonly init: AnalyticsOptions = {}) {
     this.now = init.now ?? Date.now
@@ -124,6 +144,10 @@ export class Analytics {
     if (links.pubsub !== undefined) {
       this.gossip = new AnalyticsGossip(links.pubsub, (bytes, report) => this.keep(bytes, report), this.now)
       this.gossip.start()
+      if (this.init.secureAggregation !== undefined || this.policy().secureAggregation) {
+        this.rounds = new SecureRounds(links.pubsub, this.init.secureAggregation ?? {})
+        this.rounds.start()
+      }
     }
     if (links.libp2p !== undefined && this.holdings !== undefined) {
       const sync = this.sync = new AntiEntropy(links.libp2p, { holdings: this.holdings, receive: bytes => this.receive(bytes) })
@@ -167,7 +191,8 @@ export class Analytics {
     const previous = periodStart(policy.period, current - 1)
     if (this.ledger.state(previous).period > 0) return
     if (this.ledger.state(previous).lifetime + policy.epsilonPerPeriod > policy.lifetimeEpsilon) return
-    await this.release({ at: previous })
+    if (this.inFlight.has(previous)) return
+    await this.releasePeriod({ at: previous })
   }
 
   /** Exchange the releases held with one connected peer (also done with every peer on connecting). */
@@ -223,6 +248,62 @@ export class Analytics {
     return { report, bytes, recipients, budget }
   }
 
+  /**
+   * Release the period holding `at` (default now) with the period's whole epsilon: by a secure round when
+   * secureAggregation is on (the epsilon is spent just before contributing), else, or when the round stops before
+   * this node contributed (too few keys, a disagreement on the key list), by this node's own noisy release. A node
+   * that contributed and saw no sum releases nothing more: its epsilon is spent once, on the round.
+   */
+  async releasePeriod (options: { at?: number, hooks?: RoundHooks } = {}): Promise<PeriodRelease> {
+    const policy = this.policy()
+    const start = periodStart(policy.period, options.at ?? this.now())
+    if (this.rounds === undefined) return { path: 'per-node', release: await this.release({ at: start }), reason: 'secure aggregation is off' }
+    if (this.store === undefined || this.ledger === undefined || !policy.enabled) throw new AnalyticsPolicyError('analytics is off for this node')
+    if (this.inFlight.has(start)) throw new AnalyticsPolicyError('a round for this period is already running')
+    this.inFlight.add(start)
+    try {
+      const ledger = this.ledger
+      const epsilon = policy.epsilonPerPeriod
+      // refused before the round, so a node without budget takes no part in it
+      const spent = ledger.state(start)
+      if (spent.period > 0) throw new PrivacyBudgetError(`the period's privacy budget is spent (${spent.period} of ${policy.epsilonPerPeriod}); nothing more is released until the next period`)
+      if (spent.lifetime + epsilon > policy.lifetimeEpsilon) throw new PrivacyBudgetError(`the lifetime privacy budget is spent (${spent.lifetime} of ${policy.lifetimeEpsilon}); nothing more is released`)
+      await this.tick()
+      const end = periodEnd(policy.period, start)
+      const counters = this.store.read(start, end)
+      const first = this.store.firstHour()
+      counters['new.node'] = first >= start && first < end ? 1 : 0
+      const figures = secureFigures({ period: policy.period, start, counters, epsilon, caps: policy.caps })
+      const outcome: RoundOutcome = await this.rounds.run({ period: policy.period, start, epsilon, ...figures }, {
+        ...options.hooks,
+        spend: () => { ledger.spend(start, epsilon, { perPeriod: policy.epsilonPerPeriod, lifetime: policy.lifetimeEpsilon }) }
+      })
+      if (outcome.status === 'aggregated') {
+        this.keepAggregate(outcome.aggregate)
+        return { path: 'secure', aggregate: outcome.aggregate, figures: figures.values }
+      }
+      if (outcome.status === 'incomplete') return { path: 'none', reason: outcome.reason, figures: figures.values }
+      return { path: 'per-node', release: await this.release({ at: start }), reason: outcome.reason }
+    } finally {
+      this.inFlight.delete(start)
+    }
+  }
+
+  private keepAggregate (a: SecureAggregate): void {
+    this.store?.aggregatesDb.putSync(`${String(a.start).padStart(15, '0')}:${Buffer.from(a.id).toString('hex')}`, encodeAggregate(a))
+  }
+
+  /** The community aggregates of secure rounds this node computed (each counts its contributors once). */
+  aggregates (): SecureAggregate[] {
+    const out: SecureAggregate[] = []
+    for (const { value } of this.store?.aggregatesDb.getRange({}) ?? []) {
+      try {
+        out.push(decodeAggregate(value))
+      } catch {}
+    }
+    return out
+  }
+
   private catalog (): string[] {
     const out: string[] = []
     for (const root of this.links.catalog?.() ?? []) {
@@ -258,6 +339,7 @@ export class Analytics {
   async stop (): Promise<void> {
     for (const t of this.timers) clearInterval(t)
     this.timers.length = 0
+    this.rounds?.stop()
     this.gossip?.stop()
     this.gossip = undefined
     await this.syncStarted?.catch(() => {})

@@ -9,6 +9,7 @@ export function communityReport (analytics: Analytics, options: { period?: Perio
   return combineReports(analytics.reports(), {
     period: options.period ?? policy.period,
     threshold: policy.popularityThreshold,
+    aggregates: analytics.aggregates(),
     titles: resourceTitles(analytics.repo),
     now: options.now
   })

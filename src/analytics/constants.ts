@@ -141,3 +141,35 @@ export const QUANTITIES: readonly Quantity[] = [
   { key: 'segmentPeers', source: GAUGES.segmentPeers, unit: 1, capPerWeek: 50, scales: false },
   { key: 'newNode', source: 'new.node', unit: 1, capPerWeek: 1, scales: false }
 ]
+
+/** Gossipsub topic of secure aggregation rounds: keys, cohort digests, masked contributions, recoveries. */
+export const SECURE_AGGREGATION_TOPIC = '/cmesh/analytics-secagg/1.0.0'
+
+/** Largest secure aggregation message accepted (a contribution of a full cohort is about 7 KB). */
+export const MAX_SECURE_MESSAGE_BYTES = 16 * 1024
+
+/** Largest cohort: keys heard past it are ignored (each contribution carries a share for every member). */
+export const MAX_COHORT = 64
+
+/** Smallest cohort a round runs with; fewer keys heard and each node releases its own noisy figures. */
+export const MIN_COHORT = 3
+
+/** Rounds a node follows at once (periods in flight); messages of older rounds are forgotten. */
+export const MAX_ROUNDS_TRACKED = 8
+
+/**
+ * Windows of a round (ms): keys are heard this long (twice the release check, so every node's key is in), then
+ * cohort digests, contributions and recoveries each at most this long (less when every member has answered).
+ */
+export const DEFAULT_KEY_WINDOW_MS = 150_000
+export const DEFAULT_STEP_WINDOW_MS = 60_000
+
+/**
+ * Epsilon weights of a secure release, by quantity (they add up to 1): the headline figure, bytes kept off the
+ * external link (peerMB + savedMB), gets half; the eleven other figures share the other half. Popularity is not in
+ * the secure sum (each node's catalog differs).
+ */
+export const SECURE_EPSILON_WEIGHTS: Readonly<Record<string, number>> = Object.fromEntries([
+  ['peerMB', 0.25], ['savedMB', 0.25],
+  ...['uptimeHours', 'servedMB', 'mirrorMB', 'externalMB', 'cacheHits', 'cacheMisses', 'resources', 'errors', 'peers', 'segmentPeers', 'newNode'].map(k => [k, 0.5 / 11])
+])

@@ -39,6 +39,8 @@ export class MetricsStore implements Metrics {
   private readonly resourcesDb: Database<number, string>
   readonly ledger: Database<number, string>
   readonly reportsDb: Database<Uint8Array, string>
+  /** Community aggregates of secure rounds this node computed, by `<period start>:<id>`. */
+  readonly aggregatesDb: Database<Uint8Array, string>
   private readonly meta: Database<number, string>
   private current: Hour
   private sealed: Hour[] = []
@@ -52,6 +54,7 @@ export class MetricsStore implements Metrics {
     this.resourcesDb = this.env.openDB({ name: 'resources' })
     this.ledger = this.env.openDB({ name: 'ledger' })
     this.reportsDb = this.env.openDB({ name: 'reports', encoding: 'binary' })
+    this.aggregatesDb = this.env.openDB({ name: 'aggregates', encoding: 'binary' })
     this.meta = this.env.openDB({ name: 'meta' })
     this.current = this.newHour()
     if (this.meta.get('firstHour') === undefined) this.meta.putSync('firstHour', this.current.hour)

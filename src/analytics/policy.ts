@@ -30,6 +30,12 @@ export interface AnalyticsPolicy {
    * @default {}
    */
   caps: Record<string, number>
+  /**
+   * Release each period in a secure aggregation round with the other nodes (the noise added once for the community,
+   * the headline figure given half of epsilon, no popularity), falling back to the node's own release when no round
+   * forms. Every node of the community should turn it on together. @default false
+   */
+  secureAggregation: boolean
 }
 
 export const DEFAULT_POLICY: AnalyticsPolicy = {
@@ -39,7 +45,8 @@ export const DEFAULT_POLICY: AnalyticsPolicy = {
   lifetimeEpsilon: DEFAULT_LIFETIME_EPSILON,
   popularityThreshold: DEFAULT_POPULARITY_THRESHOLD,
   maxResources: DEFAULT_MAX_RESOURCES,
-  caps: {}
+  caps: {},
+  secureAggregation: false
 }
 
 const positive = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0
@@ -53,6 +60,10 @@ export function parseAnalyticsPolicy (value: unknown, where = 'analytics policy'
     if (!(key in DEFAULT_POLICY)) throw new AnalyticsPolicyError(`${where}: unknown field ${JSON.stringify(key)}`)
   }
   const p = { ...DEFAULT_POLICY }
+  if (o.secureAggregation !== undefined) {
+    if (typeof o.secureAggregation !== 'boolean') throw new AnalyticsPolicyError(`${where}: secureAggregation must be true or false`)
+    p.secureAggregation = o.secureAggregation
+  }
   if (o.enabled !== undefined) {
     if (typeof o.enabled !== 'boolean') throw new AnalyticsPolicyError(`${where}: enabled must be true or false`)
     p.enabled = o.enabled

@@ -1,5 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto'
-import { MAX_POPULARITY_ENTRIES, POPULARITY_EPSILON_SHARE, QUANTITIES, type PeriodName, type Quantity } from './constants.js'
+import { MAX_POPULARITY_ENTRIES, POPULARITY_EPSILON_SHARE, QUANTITIES, SECURE_EPSILON_WEIGHTS, type PeriodName, type Quantity } from './constants.js'
 import { discreteLaplace, secureUniform, type Uniform } from '../policy/privacy/privacy-noise.js'
 import { periodHours } from './period.js'
 import type { AnalyticsReport } from './wire.js'
@@ -59,4 +59,31 @@ export function noisyRelease (input: ReleaseInput, uniform: Uniform = secureUnif
   const popularScale = input.maxResources / shares.popular
   const popular = catalog.map((root): [string, number] => [root, (chosen.has(root) ? 1 : 0) + discreteLaplace(popularScale, uniform)])
   return { v: 1, id: randomBytes(16), period: input.period, start: input.start, epsilon: input.epsilon, values, scales, popular, popularScale }
+}
+
+/** One node's part of a secure round: its clamped figures, each figure's cap, and the community noise scale in it. */
+export interface SecureFigures {
+  values: Record<string, number>
+  caps: Record<string, number>
+  scales: Record<string, number>
+  /** The caps and weights, as text: nodes whose parameters differ run different rounds. */
+  params: string
+}
+
+/**
+ * The figures a node puts in a secure aggregation round: each quantity clamped to [0, cap] as in noisyRelease, with
+ * epsilon split by SECURE_EPSILON_WEIGHTS (the headline figure gets half) and no popularity vector. The noise is
+ * not added here: each node adds its share in the round, and the sum carries discrete Laplace of `scales`.
+ */
+export function secureFigures (input: Omit<ReleaseInput, 'requested' | 'catalog' | 'maxResources'>): SecureFigures {
+  const values: Record<string, number> = {}
+  const caps: Record<string, number> = {}
+  const scales: Record<string, number> = {}
+  for (const q of QUANTITIES) {
+    const cap = quantityCap(q, input.period, input.start, input.caps?.[q.key])
+    values[q.key] = Math.min(cap, Math.max(0, Math.floor((input.counters[q.source] ?? 0) / q.unit)))
+    caps[q.key] = cap
+    scales[q.key] = cap / (input.epsilon * SECURE_EPSILON_WEIGHTS[q.key]!)
+  }
+  return { values, caps, scales, params: JSON.stringify({ caps, weights: SECURE_EPSILON_WEIGHTS }) }
 }

@@ -21,7 +21,16 @@ export function explain (r: CommunityReport): string {
     'each node adds noise to its own counts before they leave it, so no figure reveals what any one member did. ' +
     '± is a 95 % margin of that noise; a figure whose margin is larger than itself reads "too noisy", and totals are held to what the ' +
     'nodes could have done (never below zero, uptime at most the period). ' +
-    `A resource is named only when its noisy count of requesting nodes clears a noisy threshold (k = ${r.threshold}) by its margin.`
+    `A resource is named only when its noisy count of requesting nodes clears a noisy threshold (k = ${r.threshold}) by its margin.` +
+    secureNote(r)
+}
+
+/** Which periods came (in part) from secure sums: there the noise was added once for the nodes in the sum. */
+function secureNote (r: CommunityReport): string {
+  const secure = r.periods.filter(p => p.secureContributors > 0)
+  if (secure.length === 0) return ''
+  return ` Secure aggregation: in ${secure.map(p => `${p.label} (${p.secureContributors} of ${p.nodesOnline} nodes)`).join(', ')}, ` +
+    'nodes sent their figures masked in one secure sum, with the noise added once for all of them: no node\'s own figures were seen.'
 }
 
 /** The Markdown report: a newsletter section. */
@@ -73,6 +82,7 @@ export function reportCsv (r: CommunityReport): string {
   for (const p of r.periods) {
     add(p, 'health', 'nodesOnline', p.nodesOnline)
     add(p, 'health', 'reports', p.reports)
+    add(p, 'health', 'secureContributors', p.secureContributors)
     add(p, 'health', 'throughputMBPerHour', round(p.throughputMBPerHour.value, 3), round(p.throughputMBPerHour.margin, 3))
     add(p, 'health', 'errorRate', p.errorRate)
     add(p, 'health', 'segmentPeers', round(p.segmentPeers.value, 2), round(p.segmentPeers.margin, 2))

@@ -7,7 +7,7 @@ import { QUANTITIES } from '../../src/analytics/constants.js'
 import { discreteLaplaceShare, minimumContributors } from '../../src/analytics/noise-shares.js'
 import { discreteLaplace, discreteLaplacePmf } from '../../src/policy/privacy/privacy-noise.js'
 import { periodEnd, periodStart } from '../../src/analytics/period.js'
-import { epsilonShares, noisyRelease, quantityCap, type ReleaseInput } from '../../src/analytics/release.js'
+import { epsilonShares, noisyRelease, quantityCap, secureFigures, type ReleaseInput } from '../../src/analytics/release.js'
 import { tempDir } from '../helpers/temp.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -158,6 +158,27 @@ describe('differential privacy of the community sum under secure aggregation', (
     assert.ok(provenRatio(withMember, without) <= Math.E, 'what the member did shows through the sum')
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
     assert.ok(mean(withMember) - mean(without) > cap / 2, 'the sum carries the member\'s value on average')
+  })
+
+  it('differencing in the secure release format: one member at its full caps or idle moves the headline sum within e^(epsilon / 2)', () => {
+    // secureFigures gives the two figures of "external bandwidth saved" a quarter of epsilon each
+    const caps = { peerMB: 20, savedMB: 20 }
+    const figures = (mb: number): ReturnType<typeof secureFigures> => secureFigures({
+      period: 'week', start: WEEK, epsilon: 1, caps, counters: { 'bytes.received.peer': mb * 1e6, 'external.bytes.saved': mb * 1e6 }
+    })
+    const parts = minimumContributors(6)
+    const saved = (members: number[]): number[] => Array.from({ length: RUNS }, () => members.map(figures).reduce((s, f) => {
+      return s + f.values.peerMB! + f.values.savedMB! + discreteLaplaceShare(f.scales.peerMB!, parts) + discreteLaplaceShare(f.scales.savedMB!, parts)
+    }, 0))
+    assert.equal(figures(0).scales.peerMB, 80)
+    const withMember = saved([20, 5, 12, 0])
+    const without = saved([0, 5, 12, 0])
+    assert.ok(provenRatio(withMember, without) <= Math.exp(0.5), 'what the member did shows through the headline sum')
+    // and the test sees it when each figure's noise claims the whole epsilon (scale cap / 1)
+    const thin = (members: number[]): number[] => Array.from({ length: RUNS }, () => members.reduce((s, mb) => {
+      return s + 2 * mb + discreteLaplaceShare(20, parts) + discreteLaplaceShare(20, parts)
+    }, 0))
+    assert.ok(provenRatio(thin([20, 5, 12, 0]), thin([0, 5, 12, 0])) > Math.exp(0.5))
   })
 
   it('the same test catches shares cut for too many contributors (noise for 8 when 4 may unmask)', () => {
