@@ -3,9 +3,10 @@ import { CID } from 'multiformats/cid'
 import { AnalyticsPolicyError, PrivacyBudgetError } from '../errors.js'
 import type { Pubsub } from '../sync/net/pubsub.js'
 import { PrivacyLedger, type BudgetState } from '../policy/privacy/privacy-budget.js'
-import { AntiEntropy, type AntiEntropyResult } from './anti-entropy.js'
+import { AntiEntropy, type AntiEntropyResult, type SyncKind } from './anti-entropy.js'
 import {
-  COUNTERS, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_RELEASE_CHECK_MS, DEFAULT_SYNC_INTERVAL_MS, GAUGES, MAX_POPULARITY_ENTRIES, RELEASE_PAST_WINDOW_MS
+  ANALYTICS_SUM_SYNC_PROTOCOL, COUNTERS, DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_RELEASE_CHECK_MS, DEFAULT_SYNC_INTERVAL_MS, GAUGES, MAX_POPULARITY_ENTRIES,
+  MAX_TRANSCRIPT_BYTES, MAX_TRANSCRIPTS_HELD, MAX_TRANSCRIPTS_PER_PERIOD, RELEASE_PAST_WINDOW_MS
 } from './constants.js'
 import { MetricsStore, NO_METRICS, type Metrics } from './counters.js'
 import { AnalyticsGossip, verifyRelease } from './gossip.js'
@@ -14,9 +15,20 @@ import { secureUniform, type Uniform } from '../policy/privacy/privacy-noise.js'
 import { periodEnd, periodStart } from './period.js'
 import { parseAnalyticsPolicy, readAnalyticsPolicy, type AnalyticsPolicy } from './policy.js'
 import { noisyRelease, secureFigures } from './release.js'
-import { SecureRounds, type RoundHooks, type RoundOutcome, type SecureRoundsOptions } from './secure-rounds.js'
+import { SecureRounds, roundName, type RoundHooks, type RoundOutcome, type SecureRoundsOptions } from './secure-rounds.js'
+import { decodeTranscript, parseRoundName, transcriptId, unmaskTranscript } from './secure-transcript.js'
 import { decodeAggregate, encodeAggregate, type SecureAggregate } from './secure-wire.js'
 import { encodeReport, type AnalyticsReport } from './wire.js'
+
+/** Transcripts of secure rounds, by the start of the round's period and the transcript's hash. */
+const TRANSCRIPTS: SyncKind = {
+  protocol: ANALYTICS_SUM_SYNC_PROTOCOL,
+  maxItemBytes: MAX_TRANSCRIPT_BYTES,
+  locate: bytes => ({ start: parseRoundName(decodeTranscript(bytes).round).start, id: transcriptId(bytes) })
+}
+
+/** What became of a transcript received: kept with its sum, already held (or its round's), or not for this node. */
+export type TranscriptOutcome = 'stored' | 'duplicate' | 'full' | 'stale' | 'other-policy'
 
 /** A daemon gossips its own recent releases again this often, for nodes that joined since (ms). */
 const REPUBLISH_MS = 10 * 60_000
@@ -51,7 +63,7 @@ export interface AnalyticsOptions {
  * `figures` are this node's own clamped figures before noise (local only: what it put in the round).
  */
 export type PeriodRelease =
-  | { path: 'secure', aggregate: SecureAggregate, figures: Record<string, number> }
+  | { path: 'secure', aggregate: SecureAggregate, figures: Record<string, number>, transcript: Uint8Array }
   | { path: 'per-node', release: ReleaseResult, reason: string }
   | { path: 'none', reason: string, figures: Record<string, number> }
 
@@ -110,6 +122,11 @@ export class Analytics {
   private readonly store: MetricsStore | undefined
   private readonly ledger: PrivacyLedger | undefined
   private readonly holdings: ReleaseHoldings | undefined
+  private readonly transcripts: ReleaseHoldings | undefined
+  /** Anti-entropy exchanges of secure sums' transcripts this node started, and what they brought. */
+  readonly sumExchanges: AntiEntropyResult[] = []
+  private sumSync: AntiEntropy | undefined
+  private sumSyncStarted: Promise<void> | undefined
   private gossip: AnalyticsGossip | undefined
   private sync: AntiEntropy | undefined
   private syncStarted: Promise<void> | undefined
@@ -130,6 +147,9 @@ export class Analytics {
     this.ledger = this.store === undefined ? undefined : new PrivacyLedger(this.store.ledger)
     this.holdings = this.store === undefined ? undefined : new ReleaseHoldings(this.store.reportsDb)
     this.holdings?.prune(this.now() - RELEASE_PAST_WINDOW_MS)
+    const bounds = { perPeriod: MAX_TRANSCRIPTS_PER_PERIOD, held: MAX_TRANSCRIPTS_HELD }
+    this.transcripts = this.store === undefined ? undefined : new ReleaseHoldings(this.store.transcriptsDb, bounds)
+    this.transcripts?.prune(this.now() - RELEASE_PAST_WINDOW_MS)
     this.metrics = this.store ?? NO_METRICS
   }
 
@@ -153,6 +173,11 @@ export class Analytics {
       const sync = this.sync = new AntiEntropy(links.libp2p, { holdings: this.holdings, receive: bytes => this.receive(bytes) })
       sync.onExchange = r => { this.exchanges.push(r); if (this.exchanges.length > 100) this.exchanges.shift() }
       this.syncStarted = sync.start()
+    }
+    if (links.libp2p !== undefined && this.transcripts !== undefined) {
+      const sums = this.sumSync = new AntiEntropy(links.libp2p, { holdings: this.transcripts, receive: bytes => this.receiveTranscript(bytes) }, TRANSCRIPTS)
+      sums.onExchange = r => { this.sumExchanges.push(r); if (this.sumExchanges.length > 100) this.sumExchanges.shift() }
+      this.sumSyncStarted = sums.start()
     }
     const every = (ms: number, fn: () => Promise<unknown>): void => {
       const t = setInterval(() => { void fn().catch(() => {}) }, ms)
@@ -195,11 +220,17 @@ export class Analytics {
     await this.releasePeriod({ at: previous })
   }
 
-  /** Exchange the releases held with one connected peer (also done with every peer on connecting). */
+  /**
+   * Exchange the releases, and the transcripts of secure rounds, held with a connected peer (also done with every
+   * peer on connecting). Resolves to what the releases' exchange brought; throws the first exchange's error.
+   */
   async exchange (): Promise<AntiEntropyResult | undefined> {
-    const r = await this.sync?.exchangeWithAny()
-    if (r !== undefined) this.sync?.onExchange?.(r)
-    return r
+    const [r, sums] = await Promise.allSettled([this.sync?.exchangeWithAny(), this.sumSync?.exchangeWithAny()])
+    if (sums.status === 'fulfilled' && sums.value !== undefined) this.sumSync?.onExchange?.(sums.value)
+    if (r.status === 'rejected') throw r.reason
+    if (r.value !== undefined) this.sync?.onExchange?.(r.value)
+    if (sums.status === 'rejected') throw sums.reason
+    return r.value
   }
 
   private async republish (): Promise<void> {
@@ -280,7 +311,8 @@ export class Analytics {
       })
       if (outcome.status === 'aggregated') {
         this.keepAggregate(outcome.aggregate)
-        return { path: 'secure', aggregate: outcome.aggregate, figures: figures.values }
+        this.transcripts?.keep(outcome.transcript, { start, id: transcriptId(outcome.transcript) })
+        return { path: 'secure', aggregate: outcome.aggregate, figures: figures.values, transcript: outcome.transcript }
       }
       if (outcome.status === 'incomplete') return { path: 'none', reason: outcome.reason, figures: figures.values }
       return { path: 'per-node', release: await this.release({ at: start }), reason: outcome.reason }
@@ -293,7 +325,38 @@ export class Analytics {
     this.store?.aggregatesDb.putSync(`${String(a.start).padStart(15, '0')}:${Buffer.from(a.id).toString('hex')}`, encodeAggregate(a))
   }
 
-  /** The community aggregates of secure rounds this node computed (each counts its contributors once). */
+  /**
+   * Check and keep the transcript of a secure round from a peer, with the community sum it gives. The sum is
+   * recomputed from the transcript (unmaskTranscript), never taken as told, with this node's own policy for the
+   * round's period: a round under another policy (period, epsilon, caps: its name differs) is 'other-policy', one
+   * older than the releases kept is 'stale', and a second transcript of a round already held is a 'duplicate'
+   * (one sum per round). A malformed transcript, or one that does not unmask, is ERR_INVALID_REPORT and changes
+   * nothing.
+   */
+  receiveTranscript (bytes: Uint8Array): TranscriptOutcome {
+    if (this.transcripts === undefined || this.store === undefined) return 'full'
+    const t = decodeTranscript(bytes)
+    const { period, start, epsilon } = parseRoundName(t.round)
+    if (start < this.now() - RELEASE_PAST_WINDOW_MS) return 'stale'
+    const id = transcriptId(bytes)
+    if (this.transcripts.get(start, id) !== undefined) return 'duplicate'
+    const policy = this.policy()
+    if (period !== policy.period || epsilon !== policy.epsilonPerPeriod) return 'other-policy'
+    const figures = secureFigures({ period, start, counters: {}, epsilon, caps: policy.caps })
+    if (roundName({ period, start, epsilon, params: figures.params }) !== t.round) return 'other-policy'
+    for (const other of this.transcripts.ids(start)) {
+      const held = this.transcripts.get(start, other)
+      try {
+        if (held !== undefined && decodeTranscript(held).round === t.round) return 'duplicate'
+      } catch {}
+    }
+    const aggregate = unmaskTranscript(t, { period, start, epsilon, scales: figures.scales, caps: figures.caps })
+    const kept = this.transcripts.keep(bytes, { start, id })
+    if (kept === 'stored') this.keepAggregate(aggregate)
+    return kept
+  }
+
+  /** The community aggregates of secure rounds this node computed or recomputed from a transcript (each counts its contributors once). */
   aggregates (): SecureAggregate[] {
     const out: SecureAggregate[] = []
     for (const { value } of this.store?.aggregatesDb.getRange({}) ?? []) {
@@ -345,6 +408,9 @@ export class Analytics {
     await this.syncStarted?.catch(() => {})
     await this.sync?.stop()
     this.sync = undefined
+    await this.sumSyncStarted?.catch(() => {})
+    await this.sumSync?.stop()
+    this.sumSync = undefined
     if (this.store !== undefined) {
       await this.tick().catch(() => {})
       await this.store.close()

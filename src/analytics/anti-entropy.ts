@@ -12,9 +12,24 @@ import { decodeReport } from './wire.js'
 /** Where anti-entropy reads what this node holds and hands what it receives (to be verified and kept). */
 export interface SyncHoldings {
   holdings: Pick<ReleaseHoldings, 'summary' | 'ids' | 'get'>
-  /** Verify and keep a release from a peer: throws ERR_INVALID_REPORT on a malformed one. */
+  /** Verify and keep an item from a peer: throws ERR_INVALID_REPORT on a malformed or false one. */
   receive: (bytes: Uint8Array) => string
 }
+
+/**
+ * What one anti-entropy protocol exchanges: releases (the default), or the transcripts of secure rounds. Each kind
+ * runs under its own protocol id, so a peer without one kind still exchanges the others.
+ */
+export interface SyncKind {
+  protocol: string
+  /** Largest item accepted (checked before it is decoded). */
+  maxItemBytes: number
+  /** Decode an item strictly and say which it is (throws ERR_INVALID_REPORT when malformed). */
+  locate: (bytes: Uint8Array) => { start: number, id: Uint8Array }
+}
+
+/** Releases: /cmesh/analytics-sync/1.0.0. */
+export const RELEASES: SyncKind = { protocol: ANALYTICS_SYNC_PROTOCOL, maxItemBytes: MAX_REPORT_BYTES, locate: decodeReport }
 
 export interface AntiEntropyResult {
   /** Releases the peer sent that were stored (new to this node). */
@@ -74,7 +89,7 @@ const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(b)
  */
 export class AntiEntropy {
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
-    if (evt.detail.protocols.includes(ANALYTICS_SYNC_PROTOCOL)) void this.exchange(evt.detail.peerId).then(r => this.onExchange?.(r), () => {})
+    if (evt.detail.protocols.includes(this.kind.protocol)) void this.exchange(evt.detail.peerId).then(r => this.onExchange?.(r), () => {})
   }
 
   /** Called after every exchange this node started (tests wait on it; a daemon could log it). */
@@ -82,11 +97,12 @@ export class AntiEntropy {
 
   constructor (
     private readonly libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'getPeers' | 'addEventListener' | 'removeEventListener'>,
-    private readonly local: SyncHoldings
+    private readonly local: SyncHoldings,
+    private readonly kind: SyncKind = RELEASES
   ) {}
 
   async start (): Promise<void> {
-    await this.libp2p.handle(ANALYTICS_SYNC_PROTOCOL, async (stream: Stream) => {
+    await this.libp2p.handle(this.kind.protocol, async (stream: Stream) => {
       try {
         await this.answer(stream)
         await stream.close()
@@ -99,7 +115,7 @@ export class AntiEntropy {
 
   async stop (): Promise<void> {
     this.libp2p.removeEventListener('peer:identify', this.onIdentify)
-    await this.libp2p.unhandle(ANALYTICS_SYNC_PROTOCOL).catch(() => {})
+    await this.libp2p.unhandle(this.kind.protocol).catch(() => {})
   }
 
   private async answer (stream: Stream): Promise<void> {
@@ -150,7 +166,7 @@ export class AntiEntropy {
   private async exchangeOnce (peer: PeerId, signal?: AbortSignal): Promise<AntiEntropyResult> {
     const timeout = AbortSignal.timeout(SYNC_TIMEOUT_MS)
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
-    const stream = await this.libp2p.dialProtocol(peer, ANALYTICS_SYNC_PROTOCOL, { signal: combined })
+    const stream = await this.libp2p.dialProtocol(peer, this.kind.protocol, { signal: combined })
     const onAbort = (): void => { stream.abort(new ProtocolError('analytics exchange timed out')) }
     combined.addEventListener('abort', onAbort, { once: true })
     try {
@@ -175,10 +191,10 @@ export class AntiEntropy {
           for (const id of ids) {
             const bytes = await next('release')
             if (bytes.length === 0) continue
-            if (bytes.length > MAX_REPORT_BYTES) throw new ProtocolError(`analytics release of ${bytes.length} bytes exceeds ${MAX_REPORT_BYTES}`)
-            // the answer must be the release asked for (a peer cannot push others in its place)
-            const report = decodeReport(bytes)
-            if (report.start !== start || !same(report.id, id)) throw new ProtocolError('analytics peer sent a release not asked for')
+            if (bytes.length > this.kind.maxItemBytes) throw new ProtocolError(`analytics item of ${bytes.length} bytes exceeds ${this.kind.maxItemBytes}`)
+            // the answer must be the item asked for (a peer cannot push others in its place)
+            const item = this.kind.locate(bytes)
+            if (item.start !== start || !same(item.id, id)) throw new ProtocolError('analytics peer sent an item not asked for')
             if (this.local.receive(bytes) === 'stored') stored++
           }
         }

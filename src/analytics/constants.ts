@@ -29,6 +29,19 @@ export const MAX_SYNC_WANTS = 2_000
 /** Largest anti-entropy message (a list of MAX_SYNC_IDS ids, with room for its framing). */
 export const MAX_SYNC_MESSAGE_BYTES = 512 * 1024
 
+/**
+ * Protocol peers use to exchange the transcripts of secure rounds they hold: the same anti-entropy as releases
+ * (summary, ids, want, one item a frame), under its own protocol id so that a node without it keeps syncing releases.
+ */
+export const ANALYTICS_SUM_SYNC_PROTOCOL = '/cmesh/analytics-sync/sums/1.0.0'
+
+/** Largest transcript of a secure round (a full cohort of MAX_COHORT is about 310 KB), below MAX_SYNC_MESSAGE_BYTES. */
+export const MAX_TRANSCRIPT_BYTES = 448 * 1024
+
+/** Transcripts a node keeps per period (one per round name) and in all. */
+export const MAX_TRANSCRIPTS_PER_PERIOD = 16
+export const MAX_TRANSCRIPTS_HELD = 1024
+
 /** One anti-entropy exchange gives up after this long (ms). */
 export const SYNC_TIMEOUT_MS = 30_000
 

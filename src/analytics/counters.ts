@@ -41,6 +41,8 @@ export class MetricsStore implements Metrics {
   readonly reportsDb: Database<Uint8Array, string>
   /** Community aggregates of secure rounds this node computed, by `<period start>:<id>`. */
   readonly aggregatesDb: Database<Uint8Array, string>
+  /** Transcripts of secure rounds (computed here or received), by `<period start>:<id>`: exchanged by anti-entropy. */
+  readonly transcriptsDb: Database<Uint8Array, string>
   private readonly meta: Database<number, string>
   private current: Hour
   private sealed: Hour[] = []
@@ -55,6 +57,7 @@ export class MetricsStore implements Metrics {
     this.ledger = this.env.openDB({ name: 'ledger' })
     this.reportsDb = this.env.openDB({ name: 'reports', encoding: 'binary' })
     this.aggregatesDb = this.env.openDB({ name: 'aggregates', encoding: 'binary' })
+    this.transcriptsDb = this.env.openDB({ name: 'transcripts', encoding: 'binary' })
     this.meta = this.env.openDB({ name: 'meta' })
     this.current = this.newHour()
     if (this.meta.get('firstHour') === undefined) this.meta.putSync('firstHour', this.current.hour)

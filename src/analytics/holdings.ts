@@ -22,8 +22,8 @@ export class ReleaseHoldings {
     this.held = limits.held ?? MAX_REPORTS_HELD
   }
 
-  /** Store a checked release (decoded and verified by the caller). */
-  keep (bytes: Uint8Array, report: AnalyticsReport): 'stored' | 'duplicate' | 'full' {
+  /** Store a checked release, or any item held by period start and id (decoded and verified by the caller). */
+  keep (bytes: Uint8Array, report: Pick<AnalyticsReport, 'start' | 'id'>): 'stored' | 'duplicate' | 'full' {
     const prefix = `${pad(report.start)}:`
     const key = prefix + Buffer.from(report.id).toString('hex')
     if (this.db.get(key) !== undefined) return 'duplicate'

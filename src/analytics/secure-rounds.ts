@@ -8,6 +8,7 @@ import {
 } from './constants.js'
 import { discreteLaplaceShare, minimumContributors } from './noise-shares.js'
 import { SecureAggregationParticipant, unmaskSum, type Contribution, type Recovery } from './secure-aggregation.js'
+import { ROUND_NAME, bigBytes, bytesBig, bytesVector, encodeTranscript, hex, roundAggregate, vectorBytes } from './secure-transcript.js'
 import { SECURE_VECTOR_LENGTH, decodeSecureMessage, encodeSecureMessage, type SecureAggregate, type SecureMessage } from './secure-wire.js'
 
 /**
@@ -44,7 +45,8 @@ export interface RoundSpec {
 }
 
 export type RoundOutcome =
-  | { status: 'aggregated', aggregate: SecureAggregate, contributed: boolean }
+  /** The sum, and the round's transcript (secure-transcript.ts): what another node needs to compute it again. */
+  | { status: 'aggregated', aggregate: SecureAggregate, contributed: boolean, transcript: Uint8Array }
   /** The round stopped before this node contributed: nothing was sent of its figures, nothing spent. */
   | { status: 'fallback', reason: string }
   /** This node contributed, no sum came out here (too few contributions or recoveries). */
@@ -76,26 +78,8 @@ interface RoundState {
   wake: Set<() => void>
 }
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
-/** Round names as roundName makes them; others are ignored. */
-const ROUND_NAME = /^(hour|day|week|month):\d{1,15}:\d+(\.\d+)?(e-?\d+)?:[0-9a-f]{16}$/
 /** Keys a round records at most (past MAX_COHORT: a cohort that large is refused, but the count is kept bounded). */
 const MAX_KEYS_HEARD = 4 * MAX_COHORT
-const MOD = 1n << 64n
-
-function vectorBytes (v: bigint[]): Uint8Array {
-  const out = Buffer.alloc(8 * v.length)
-  v.forEach((x, i) => out.writeBigUInt64BE(((x % MOD) + MOD) % MOD, 8 * i))
-  return new Uint8Array(out)
-}
-
-function bytesVector (b: Uint8Array): bigint[] {
-  const buf = Buffer.from(b)
-  return Array.from({ length: b.length / 8 }, (_, i) => buf.readBigUInt64BE(8 * i))
-}
-
-const bigBytes = (n: bigint, length: number): Uint8Array => new Uint8Array(Buffer.from(n.toString(16).padStart(length * 2, '0'), 'hex'))
-const bytesBig = (b: Uint8Array): bigint => BigInt('0x' + (hex(b) || '0'))
 
 /** The name of a round: period, start, epsilon and a digest of the other parameters the cohort must share. */
 export function roundName (spec: Pick<RoundSpec, 'period' | 'start' | 'epsilon' | 'params'>): string {
@@ -300,22 +284,16 @@ export class SecureRounds {
       if (err instanceof SecureAggregationError) return { status: 'incomplete', reason: err.message }
       throw err
     }
-    const id = createHash('sha256').update(round).update(digest).update(survivors.join()).digest().subarray(0, 16)
-    const record = (f: (key: string) => number): Record<string, number> => Object.fromEntries(QUANTITIES.map(q => [q.key, f(q.key)]))
-    const aggregate: SecureAggregate = {
+    const aggregate = roundAggregate(round, cohort, survivors, sum, spec)
+    const transcript = encodeTranscript({
       v: 1,
-      kind: 'secure-sum',
-      id: new Uint8Array(id),
-      period: spec.period,
-      start: spec.start,
-      epsilon: spec.epsilon,
-      contributors: survivors.length,
-      cohort: n,
-      threshold,
-      values: record(k => sum[QUANTITIES.findIndex(q => q.key === k)]!),
-      scales: record(k => spec.scales[k]!),
-      maxima: record(k => spec.caps[k]! * survivors.length)
-    }
-    return { status: 'aggregated', aggregate, contributed: true }
+      kind: 'secure-transcript',
+      round,
+      keys: cohort,
+      contributions: survivors.map(i => [i, s.contributions.get(members[i]!)!.masked]),
+      recoveries: recoveries.map(r => [members.indexOf(hex(r.key)), r.selfMaskShares, r.correction] as [number, Array<[number, Uint8Array]>, Uint8Array])
+        .sort((x, y) => x[0] - y[0])
+    })
+    return { status: 'aggregated', aggregate, contributed: true, transcript }
   }
 }

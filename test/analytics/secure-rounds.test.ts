@@ -1,66 +1,24 @@
 import assert from 'node:assert/strict'
-import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
-import { COUNTERS, QUANTITIES, SECURE_AGGREGATION_TOPIC } from '../../src/analytics/constants.js'
+import { QUANTITIES } from '../../src/analytics/constants.js'
 import { communityReport } from '../../src/analytics/community.js'
 import { explain } from '../../src/analytics/report-text.js'
 import { renderReport } from '../../src/analytics/report.js'
 import { periodStart } from '../../src/analytics/period.js'
 import { parseAnalyticsPolicy } from '../../src/analytics/policy.js'
-import type { AnalyticsOptions, PeriodRelease } from '../../src/analytics/analytics.js'
+import type { PeriodRelease } from '../../src/analytics/analytics.js'
 import * as dagCbor from '@ipld/dag-cbor'
 import { randomBytes } from 'node:crypto'
 import { decodeAggregate, decodeSecureMessage, encodeSecureMessage, type SecureMessage } from '../../src/analytics/secure-wire.js'
-import { createNode, type CmeshNode } from '../../src/node/index.js'
-import { tempDir } from '../helpers/temp.js'
+import type { CmeshNode } from '../../src/node/index.js'
 import { waitFor } from '../helpers/wait.js'
-
-const HOUR = 3600_000
-const POLICY = { period: 'hour' as const, epsilonPerPeriod: 1, lifetimeEpsilon: 100 }
-
-function meshPeers (node: CmeshNode, topic: string): number {
-  return (node.libp2p.services as { pubsub: { getMeshPeers: (topic: string) => string[] } }).pubsub.getMeshPeers(topic).length
-}
+import { HOUR, count, startNodes } from './secure-fixtures.js'
 
 /** 8-byte big-endian two's complement of v, as a contribution would carry it unmasked. */
 function word (v: number): Buffer {
   const b = Buffer.alloc(8)
   b.writeBigUInt64BE(BigInt.asUintN(64, BigInt(v)))
   return b
-}
-
-/** What a node puts in: distinct figures per node, within the hour's caps. */
-function count (node: CmeshNode, i: number, round: number): void {
-  node.metrics.count(COUNTERS.bytesReceivedPeer, (3 + i + round) * 1e6)
-  node.metrics.count(COUNTERS.externalBytesSaved, (5 + 2 * i) * 1e6)
-  node.metrics.count(COUNTERS.bytesServed, (1 + i * round) * 1e6)
-  node.metrics.count(COUNTERS.cacheHits, 2 + i)
-  node.metrics.count(COUNTERS.errors, i % 2)
-}
-
-async function startNodes (t: TestContext, n: number, now: () => number, extra: Partial<AnalyticsOptions> = {}): Promise<CmeshNode[]> {
-  const nodes: CmeshNode[] = []
-  for (let i = 0; i < n; i++) {
-    const node = await createNode({
-      repo: join(tempDir(t), 'repo'),
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      mdns: false,
-      minPeers: 0,
-      analytics: {
-        policy: POLICY,
-        flushIntervalMs: 200,
-        now,
-        // no noise: the community sum must be the true sum exactly
-        secureAggregation: { keyWindowMs: 3000, stepWindowMs: 15_000, noiseShare: () => 0 },
-        ...extra
-      }
-    })
-    t.after(async () => await node.stop().catch(() => {}))
-    nodes.push(node)
-  }
-  for (let i = 0; i < nodes.length; i++) for (let j = i + 1; j < nodes.length; j++) await nodes[i]!.dial(nodes[j]!.addrs()[0]!)
-  await waitFor(() => nodes.every(x => meshPeers(x, SECURE_AGGREGATION_TOPIC) >= Math.min(2, n - 1)), { what: 'the secure aggregation mesh' })
-  return nodes
 }
 
 describe('secure aggregation messages', () => {
