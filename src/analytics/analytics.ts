@@ -310,8 +310,11 @@ export class Analytics {
         spend: () => { ledger.spend(start, epsilon, { perPeriod: policy.epsilonPerPeriod, lifetime: policy.lifetimeEpsilon }) }
       })
       if (outcome.status === 'aggregated') {
-        this.keepAggregate(outcome.aggregate)
-        this.transcripts?.keep(outcome.transcript, { start, id: transcriptId(outcome.transcript) })
+        // one sum per round: one received meanwhile by anti-entropy stands (its survivors may differ)
+        if (!this.roundHeld(start, roundName({ period: policy.period, start, epsilon, params: figures.params }))) {
+          this.keepAggregate(outcome.aggregate)
+          this.transcripts?.keep(outcome.transcript, { start, id: transcriptId(outcome.transcript) })
+        }
         return { path: 'secure', aggregate: outcome.aggregate, figures: figures.values, transcript: outcome.transcript }
       }
       if (outcome.status === 'incomplete') return { path: 'none', reason: outcome.reason, figures: figures.values }
@@ -344,16 +347,22 @@ export class Analytics {
     if (period !== policy.period || epsilon !== policy.epsilonPerPeriod) return 'other-policy'
     const figures = secureFigures({ period, start, counters: {}, epsilon, caps: policy.caps })
     if (roundName({ period, start, epsilon, params: figures.params }) !== t.round) return 'other-policy'
-    for (const other of this.transcripts.ids(start)) {
-      const held = this.transcripts.get(start, other)
-      try {
-        if (held !== undefined && decodeTranscript(held).round === t.round) return 'duplicate'
-      } catch {}
-    }
+    if (this.roundHeld(start, t.round)) return 'duplicate'
     const aggregate = unmaskTranscript(t, { period, start, epsilon, scales: figures.scales, caps: figures.caps })
     const kept = this.transcripts.keep(bytes, { start, id })
     if (kept === 'stored') this.keepAggregate(aggregate)
     return kept
+  }
+
+  /** Whether a transcript of this round is held (at most MAX_TRANSCRIPTS_PER_PERIOD are looked at). */
+  private roundHeld (start: number, round: string): boolean {
+    for (const id of this.transcripts?.ids(start) ?? []) {
+      const held = this.transcripts?.get(start, id)
+      try {
+        if (held !== undefined && decodeTranscript(held).round === round) return true
+      } catch {}
+    }
+    return false
   }
 
   /** The community aggregates of secure rounds this node computed or recomputed from a transcript (each counts its contributors once). */
