@@ -23,10 +23,10 @@ export function count (node: CmeshNode, i: number, round: number): void {
   node.metrics.count(COUNTERS.errors, i % 2)
 }
 
-/** One node on loopback taking part in secure rounds (stopped after the test). */
-export async function secureNode (t: TestContext, now: () => number, extra: Partial<AnalyticsOptions> = {}): Promise<CmeshNode> {
+/** One node on loopback taking part in secure rounds (stopped after the test), in a new repository or `repo`. */
+export async function secureNode (t: TestContext, now: () => number, extra: Partial<AnalyticsOptions> = {}, repo = join(tempDir(t), 'repo')): Promise<CmeshNode> {
   const node = await createNode({
-    repo: join(tempDir(t), 'repo'),
+    repo,
     listen: ['/ip4/127.0.0.1/tcp/0'],
     mdns: false,
     minPeers: 0,

@@ -86,6 +86,14 @@ describe('secure sums that arrive: transcripts exchanged by anti-entropy, the su
     other.recoveries = other.recoveries.slice(0, 2)
     assert.equal(d.analytics.receiveTranscript(encodeTranscript(other)), 'duplicate')
     assert.equal(d.analytics.aggregates().length, 1)
+
+    // d restarts: the sum and its transcript are on disk, and d hands them on to a node that meets only it
+    await d.stop()
+    const d2 = await secureNode(t, now, {}, d.analytics.repo)
+    assert.deepEqual(d2.analytics.aggregates(), [sum], 'the restarted node kept the sum')
+    const g = await secureNode(t, now)
+    await g.dial(d2.addrs()[0]!)
+    assert.deepEqual(await waitFor(() => g.analytics.aggregates()[0], { what: 'the sum at g, through d' }), sum)
   })
 
   it('transcripts are decoded strictly, and a round under another policy is not taken', async (t: TestContext) => {
