@@ -78,7 +78,9 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     await blocks.start()
     started.push({ stop: async () => await blocks.stop() })
     // who holds what of the files being fetched, traded with the other downloaders
-    const holdings = init.trading === true ? new HoldingsService({ libp2p, store }, { clock: init.clock, allowRelayedTransfers: init.allowRelayedTransfers }) : undefined
+    const holdings = init.trading === true
+      ? new HoldingsService({ libp2p, store }, { clock: init.clock, allowRelayedTransfers: init.allowRelayedTransfers })
+      : undefined
     if (holdings !== undefined) {
       await holdings.start()
       started.push({ stop: async () => await holdings.stop() })

@@ -107,14 +107,15 @@ export class PeerRanking implements PeerSources {
       const addrs = await dialable(libp2p, peer, conns)
       const known = this.rtts.get(id)
       let rttMs = known?.ms
-      if (known === undefined || Date.now() - known.at > (options.maxRttAgeMs ?? 0)) {
+      const reach = peerReach(conns, this.relayedBefore.has(id))
+      // a ping of a peer reached through a relay alone would dial it anew (libp2p opens no stream there by itself)
+      if (reach !== 'relayed' && (known === undefined || Date.now() - known.at > (options.maxRttAgeMs ?? 0))) {
         try {
           rttMs = await ping.ping(peer, { signal: AbortSignal.timeout(options.pingTimeoutMs ?? PING_TIMEOUT_MS) })
           this.rtts.set(id, { ms: rttMs, at: Date.now() })
         } catch {}
       }
       const segment = [...addrs, ...conns.map(c => c.remoteAddr.toString())].some(a => onSegment(a, subnets)) ? 'same' : 'other'
-      const reach = peerReach(conns, this.relayedBefore.has(id))
       return { peerId: id, addrs, segment, reach, rttMs, lastSeen: Date.now(), firstConnected: this.firstConnected.get(id), ...blocks.peer(id) }
     }))
     return out.sort((a, b) => (a.segment === b.segment ? 0 : a.segment === 'same' ? -1 : 1) || (a.rttMs ?? Infinity) - (b.rttMs ?? Infinity))
