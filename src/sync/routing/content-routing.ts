@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { create as digestOf } from 'multiformats/hashes/digest'
 import { CODEC_RAW, HASH_SHA2_256 } from '../../dag/constants.js'
@@ -12,6 +13,15 @@ import { FIND_PROVIDERS_TIMEOUT_MS, MAX_PROVIDED_ROOTS, MAX_ROUTED_PROVIDERS, PR
  */
 export function routingKey (root: CID): CID {
   return CID.createV1(CODEC_RAW, digestOf(HASH_SHA2_256, createHash('sha256').update(root.bytes).digest()))
+}
+
+/**
+ * `addr` ending in `/p2p/<peer>`: a provider record's addresses may leave it out, and a relay's circuit address
+ * (`.../p2p/<relay>/p2p-circuit`) cannot be dialled without it.
+ */
+function withPeer (addr: Multiaddr, peer: PeerId): Multiaddr {
+  const last = addr.getComponents().at(-1)
+  return last?.name === 'p2p' && last.value === peer.toString() ? addr : addr.encapsulate(`/p2p/${peer.toString()}`)
 }
 
 /** How a node takes part in the community's DHT: answering queries and holding records, asking only, or not at all. */
@@ -77,7 +87,7 @@ export class ContentRouting {
       for await (const provider of libp2p.contentRouting.findProviders(routingKey(cid), { signal: lookup })) {
         if (provider.id.equals(libp2p.peerId)) continue
         try {
-          await libp2p.dial(provider.multiaddrs.length > 0 ? provider.multiaddrs : provider.id, { signal: lookup })
+          await libp2p.dial(provider.multiaddrs.length > 0 ? provider.multiaddrs.map(a => withPeer(a, provider.id)) : provider.id, { signal: lookup })
           connected.push(provider.id)
         } catch {}
         if (connected.length >= MAX_ROUTED_PROVIDERS) break
