@@ -1,7 +1,8 @@
 // Child process for the multi-subnet test, a node run in a host's network namespace. `fetch:CID` fetches as soon
 // as the node has started (one JSON line: seconds, sources, routed), `provider:CID:PEER[:circuit]` waits until the
 // community's DHT lists PEER as a provider of CID (at a relay's address with `circuit`), `peers` prints how the node
-// reaches its peers. The steps run in the order given.
+// reaches its peers. The steps run in the order given. CMESH_DEBUG_PROVIDERS=1 prints every provider a lookup
+// returns, with its addresses, on stderr.
 import { CID } from 'multiformats/cid'
 import { createNode, type NodeOptions } from '../../src/node/index.js'
 import { routingKey } from '../../src/sync/routing/index.js'
