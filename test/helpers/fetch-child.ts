@@ -3,6 +3,7 @@
 // community's DHT lists PEER as a provider of CID (at a relay's address with `circuit`), `peers` prints how the node
 // reaches its peers. The steps run in the order given. CMESH_DEBUG_PROVIDERS=1 prints every provider a lookup
 // returns, with its addresses, on stderr.
+import type { KadDHT } from '@libp2p/kad-dht'
 import { CID } from 'multiformats/cid'
 import { createNode, type NodeOptions } from '../../src/node/index.js'
 import { routingKey } from '../../src/sync/routing/index.js'
@@ -18,10 +19,15 @@ try {
       const r = await node.fetch(CID.parse(cid))
       print({ cid, seconds: r.seconds, sources: r.sources, routed: r.routed ?? null })
     } else if (what === 'provider') {
+      // every DHT node's answer, not the first for each provider: one may hold a home's address from before its relay slot
+      const dht = (node.libp2p.services as { dht: Pick<KadDHT, 'findProviders'> }).dht
       const listed = async (): Promise<boolean> => {
-        for await (const p of node.libp2p.contentRouting.findProviders(routingKey(CID.parse(cid)), { signal: AbortSignal.timeout(5000) })) {
-          if (process.env.CMESH_DEBUG_PROVIDERS !== undefined) process.stderr.write(`provider ${p.id.toString()} ${p.multiaddrs.map(String).join(' ')}\n`)
-          if (p.id.toString() === peer && (circuit === undefined || p.multiaddrs.some(a => a.toString().includes('/p2p-circuit')))) return true
+        for await (const event of dht.findProviders(routingKey(CID.parse(cid)), { signal: AbortSignal.timeout(5000) })) {
+          if (event.name !== 'PROVIDER') continue
+          for (const p of event.providers) {
+            if (process.env.CMESH_DEBUG_PROVIDERS !== undefined) process.stderr.write(`provider ${p.id.toString()} ${p.multiaddrs.map(String).join(' ')}\n`)
+            if (p.id.toString() === peer && (circuit === undefined || p.multiaddrs.some(a => a.toString().includes('/p2p-circuit')))) return true
+          }
         }
         return false
       }

@@ -51,10 +51,11 @@ export const daemon: Command = {
     const apiPort = parseCount(values['api-port'] as string | undefined, 'daemon: --api-port') ?? 0
     if (apiPort > 65535) throw new UsageError(`daemon: --api-port must be at most 65535, got ${apiPort}`)
     const metricsAt = parseHostPort(values.metrics, '--metrics')
-    const dht = (values.dht as string | undefined) ?? 'server'
-    if (dht !== 'server' && dht !== 'client' && dht !== 'off') throw new UsageError(`daemon: --dht must be server, client or off, got ${dht}`)
     const relay = (values.relay as string | undefined) ?? 'server'
     if (relay !== 'server' && relay !== 'client' && relay !== 'off') throw new UsageError(`daemon: --relay must be server, client or off, got ${relay}`)
+    // a DHT server must be dialable: a home behind NAT (--relay client) only asks, unless told otherwise
+    const dht = (values.dht as string | undefined) ?? (relay === 'client' ? 'client' : 'server')
+    if (dht !== 'server' && dht !== 'client' && dht !== 'off') throw new UsageError(`daemon: --dht must be server, client or off, got ${dht}`)
     const node = await createNode({
       // the community's DHT: a daemon answers queries and holds provider records unless told otherwise
       dht,
