@@ -29,6 +29,8 @@ export interface FetchReport {
   seconds: number
   /** Verified bytes received from each source. */
   sources: Record<string, number>
+  /** Peers found through the community's DHT for this fetch (no connected peer held the root). */
+  routed?: string[]
 }
 
 export interface UpdateRequest extends ProgressOptions {

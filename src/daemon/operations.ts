@@ -14,7 +14,8 @@ import type { FetchReport, Progress } from './contract.js'
 
 /** What `cmesh fetch` reports: the verified bytes received, from whom, and how long it took. */
 export function fetchReport (r: FetchResult): FetchReport {
-  return { cid: r.cid.toString(), bytes: Object.values(r.sources).reduce((a, b) => a + b, 0), seconds: r.seconds, sources: r.sources }
+  const bytes = Object.values(r.sources).reduce((a, b) => a + b, 0)
+  return { cid: r.cid.toString(), bytes, seconds: r.seconds, sources: r.sources, ...r.routed === undefined ? {} : { routed: r.routed } }
 }
 
 /**

@@ -29,3 +29,13 @@ export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/0']
  * service lists, and away from IPFS's 4001.
  */
 export const DEFAULT_PORT = 4737
+
+/**
+ * A community node's circuit relay (relay: 'server'): it carries signalling and small transfers for homes behind
+ * NAT, not bulk data. Each relayed connection is cut after RELAY_DURATION_LIMIT_MS or RELAY_DATA_LIMIT_BYTES
+ * (whichever comes first; libp2p's defaults are 2 min and 128 KiB), and at most RELAY_MAX_RESERVATIONS homes hold
+ * a slot at once (libp2p's default is 15).
+ */
+export const RELAY_DURATION_LIMIT_MS = 2 * 60_000
+export const RELAY_DATA_LIMIT_BYTES = 1024 * 1024
+export const RELAY_MAX_RESERVATIONS = 32

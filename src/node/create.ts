@@ -53,7 +53,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     const privateKey = await loadOrCreateIdentity(repo)
     // a peer caught sending bad blocks is not let back in, nor dialled again (peer exchange, mDNS)
     const banned = new Set<string>()
-    const libp2p = await listenHost(repo, init, { privateKey, mdns: init.mdns, banned, dht: init.dht })
+    const libp2p = await listenHost(repo, init, { privateKey, mdns: init.mdns, banned, dht: init.dht, relay: init.relay, upnp: init.upnp })
     started.push({ stop: async () => await libp2p.stop() })
     // the peers of earlier runs, with their last good addresses, back in the peer store before anything dials
     const peerMemory = new PeerMemory({ libp2p, repo, clock: init.clock })
@@ -72,12 +72,15 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       banned,
       policy: readPolicy(repo),
       fair: init.fair,
-      ledger: new Ledger(repo)
+      ledger: new Ledger(repo),
+      allowRelayedTransfers: init.allowRelayedTransfers
     })
     await blocks.start()
     started.push({ stop: async () => await blocks.stop() })
     // who holds what of the files being fetched, traded with the other downloaders
-    const holdings = init.trading === true ? new HoldingsService({ libp2p, store }, { clock: init.clock }) : undefined
+    const holdings = init.trading === true
+      ? new HoldingsService({ libp2p, store }, { clock: init.clock, allowRelayedTransfers: init.allowRelayedTransfers })
+      : undefined
     if (holdings !== undefined) {
       await holdings.start()
       started.push({ stop: async () => await holdings.stop() })
@@ -90,7 +93,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
         libp2p,
         store,
         charge: async (bytes, signal) => await blocks.chargeUpload(BITSWAP_UPLOAD_GROUP, BITSWAP_UPLOAD_GROUP, bytes, signal)
-      })
+      }, { allowRelayedTransfers: init.allowRelayedTransfers })
     if (bitswap !== undefined) {
       await bitswap.start()
       started.push({ stop: async () => await bitswap.stop() })
@@ -107,7 +110,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       void libp2p.dial(evt.detail.id).catch(() => {})
     })
 
-    const ranking = new PeerRanking({ libp2p, blocks, bitswap })
+    const ranking = new PeerRanking({ libp2p, blocks, bitswap }, { allowRelayedTransfers: init.allowRelayedTransfers })
     ranking.start()
     started.push(ranking)
     const downloads = new NodeDownloads({ store, peers: ranking, metrics, routing, holdings })

@@ -1,17 +1,33 @@
+import { autoNAT } from '@libp2p/autonat'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
 import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { mdns } from '@libp2p/mdns'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { tls } from '@libp2p/tls'
+import { uPnPNAT } from '@libp2p/upnp-nat'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { announceable } from '../sync/net/addresses.js'
 import { DHT_PROTOCOL, type DhtMode } from '../sync/routing/index.js'
 import { pubsubService } from '../sync/net/pubsub.js'
-import { CONNECTION_MONITOR, DEFAULT_LISTEN, YAMUX_WINDOW } from './constants.js'
+import { CONNECTION_MONITOR, DEFAULT_LISTEN, RELAY_DATA_LIMIT_BYTES, RELAY_DURATION_LIMIT_MS, RELAY_MAX_RESERVATIONS, YAMUX_WINDOW } from './constants.js'
+
+/**
+ * A node's part in circuit relay v2: 'server' offers a relay with limits to homes behind NAT (a dialable community
+ * node), 'client' reserves a slot on a relay among its peers so it can be dialled through it (a home behind NAT),
+ * 'off' neither. Both 'server' and 'client' dial relayed addresses, run AutoNAT and upgrade relayed connections by
+ * DCUtR hole punching.
+ */
+export type RelayMode = 'server' | 'client' | 'off'
+
+/** The listen address that asks the relay transport to find a relay among the peers and reserve a slot on it. */
+export const RELAY_RESERVATION_ADDR = '/p2p-circuit'
 
 export interface HostInit {
   privateKey: PrivateKey
@@ -23,6 +39,10 @@ export interface HostInit {
   banned: Set<string>
   /** The community's Kad-DHT (DHT_PROTOCOL): a server answers queries and holds records, a client only asks. @default 'off' */
   dht?: DhtMode
+  /** Circuit relay v2, AutoNAT and DCUtR (see RelayMode). @default 'off' */
+  relay?: RelayMode
+  /** Ask the home router for a port mapping by UPnP (with AutoNAT to confirm it); harmless without a gateway. @default false */
+  upnp?: boolean
 }
 
 /**
@@ -34,14 +54,19 @@ export async function createHost (init: HostInit): Promise<Libp2p> {
   const listen = init.listen ?? DEFAULT_LISTEN
   const useMdns = (init.mdns ?? true) && announceable(listen).length > 0
   const banned = init.banned
+  const relay = init.relay ?? 'off'
+  const nat = relay !== 'off'
   return await createLibp2p({
     privateKey: init.privateKey,
     connectionGater: {
       denyDialPeer: peer => banned.has(peer.toString()),
       denyInboundEncryptedConnection: peer => banned.has(peer.toString())
     },
-    addresses: useMdns ? { listen, announceFilter: addrs => announceable(addrs) } : { listen },
-    transports: [tcp()],
+    addresses: {
+      listen: relay === 'client' ? [...listen, RELAY_RESERVATION_ADDR] : listen,
+      ...useMdns ? { announceFilter: (addrs: Multiaddr[]) => announceable(addrs) } : {}
+    },
+    transports: nat ? [tcp(), circuitRelayTransport()] : [tcp()],
     connectionEncrypters: [tls(), noise()],
     streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: YAMUX_WINDOW, maxStreamWindowSize: 4 * YAMUX_WINDOW } })],
     peerDiscovery: useMdns ? [mdns()] : [],
@@ -51,7 +76,22 @@ export async function createHost (init: HostInit): Promise<Libp2p> {
       ping: ping(),
       pubsub: pubsubService(),
       // a community's nodes sit on private and loopback addresses as often as public ones: none is mapped away
-      ...(init.dht === undefined || init.dht === 'off' ? {} : { dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: init.dht === 'client', peerInfoMapper: passthroughMapper }) })
+      ...(init.dht === undefined || init.dht === 'off' ? {} : { dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: init.dht === 'client', peerInfoMapper: passthroughMapper }) }),
+      // AutoNAT judges public addresses only (a private one is never dialled back); UPnP needs it to confirm a mapping
+      ...(nat || init.upnp === true ? { autoNAT: autoNAT() } : {}),
+      ...(nat ? { dcutr: dcutr() } : {}),
+      ...(relay === 'server'
+        ? {
+            relay: circuitRelayServer({
+              reservations: {
+                maxReservations: RELAY_MAX_RESERVATIONS,
+                defaultDurationLimit: RELAY_DURATION_LIMIT_MS,
+                defaultDataLimit: BigInt(RELAY_DATA_LIMIT_BYTES)
+              }
+            })
+          }
+        : {}),
+      ...(init.upnp === true ? { upnp: uPnPNAT() } : {})
     }
   })
 }

@@ -4,6 +4,6 @@
  */
 export { createNode } from './create.js'
 export { CmeshNode, type NodeServices } from './node.js'
-export type { NodeOptions, PeerInfo } from './options.js'
+export type { NodeOptions, PeerInfo, PeerReach } from './options.js'
 export { PeerRanking, type PeerRankingComponents } from './peers.js'
 export { NodeDownloads, type NodeDownloadsComponents } from './downloads.js'

@@ -46,6 +46,20 @@ export interface NodeOptions {
    * holder among its connections asks the DHT. @default 'off' (`cmesh daemon` runs a server)
    */
   dht?: 'server' | 'client' | 'off'
+  /**
+   * Homes behind NAT (circuit relay v2 with AutoNAT and DCUtR hole punching): 'server' offers a relay with limits
+   * (duration, data and reservation caps, see RELAY_* in node/constants.ts) to peers that cannot be dialled;
+   * 'client' reserves a slot on a relay among its peers and is dialled through it, then upgraded to a direct
+   * connection by hole punching where the NAT allows. @default 'off' (`cmesh daemon` runs a server)
+   */
+  relay?: 'server' | 'client' | 'off'
+  /** Ask the home router for a port by UPnP (harmless where there is none). @default false (`cmesh daemon` asks) */
+  upnp?: boolean
+  /**
+   * Blocks (the cmesh block protocol, holdings, bitswap) also flow over relayed connections, within the relay's
+   * data cap. Off: a peer reached only through a relay is asked for blocks once a direct connection exists. @default false
+   */
+  allowRelayedTransfers?: boolean
   /** Ask newly identified peers whom they know and dial those (`/cmesh/pex/1.0.0`). @default true */
   peerExchange?: boolean
   /** The community cache (URL -> CID): owners, budget, gossip and prefetch timings, an event hook. */
@@ -79,12 +93,20 @@ export interface NodeOptions {
   reachability?: { warnAfterMs?: number, checkMs?: number }
 }
 
+/** How a connected peer is reached (see PeerInfo.reach). */
+export type PeerReach = 'direct' | 'hole-punched' | 'relayed'
+
 export interface PeerInfo {
   peerId: string
   /** Addresses it can be dialled at: announced by the peer (identify) or dialled by us; never an inbound ephemeral port. */
   addrs: string[]
   /** 'same' when the peer's address lies in one of our interfaces' subnets (the local segment). */
   segment: 'same' | 'other'
+  /**
+   * How it is reached: 'direct', 'hole-punched' (a direct connection that followed a relayed one, DCUtR) or
+   * 'relayed' (only through a circuit relay, a limited connection).
+   */
+  reach: PeerReach
   /** Round-trip time of the last ping, in ms. */
   rttMs?: number
   /** When we last had a connection open to it (ms since the epoch). */

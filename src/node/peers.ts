@@ -6,7 +6,7 @@ import type { BlockService } from '../sync/exchange/block-service.js'
 import { BLOCKS_PROTOCOLS } from '../sync/exchange/constants.js'
 import type { BlockSource, FetchOptions, PeerSources } from '../sync/fetch/fetch-interface.js'
 import { PING_TIMEOUT_MS, RANKING_PINGS } from './constants.js'
-import type { PeerInfo } from './options.js'
+import type { PeerInfo, PeerReach } from './options.js'
 
 type Ping = { ping: (p: PeerId, o?: { signal?: AbortSignal }) => Promise<number> }
 
@@ -15,6 +15,23 @@ export interface PeerRankingComponents {
   blocks: Pick<BlockService, 'source' | 'peer'>
   /** Where a peer that speaks bitswap and not the cmesh block protocol (an IPFS node) is fetched from. */
   bitswap?: Pick<BitswapService, 'want'>
+}
+
+export interface PeerRankingInit {
+  /** Peers reached only through a relay are block sources too (NodeOptions.allowRelayedTransfers). @default false */
+  allowRelayedTransfers?: boolean
+}
+
+/** A limited connection: through a circuit relay, cut after its duration or data cap. */
+const limited = (c: Connection): boolean => c.limits != null || c.remoteAddr.toString().includes('/p2p-circuit')
+
+/**
+ * How a peer is reached over its open connections: 'relayed' when every one is limited (a circuit relay),
+ * 'hole-punched' when a direct one followed a relayed one (`hadRelayed`, DCUtR's upgrade), else 'direct'.
+ */
+export function peerReach (conns: Connection[], hadRelayed: boolean): PeerReach {
+  if (conns.length > 0 && conns.every(limited)) return 'relayed'
+  return hadRelayed || conns.some(limited) ? 'hole-punched' : 'direct'
 }
 
 /**
@@ -38,20 +55,42 @@ export class PeerRanking implements PeerSources {
   private readonly firstConnected = new Map<string, number>()
   /** Last measured round-trip time to each peer, and when. */
   private readonly rtts = new Map<string, { ms: number, at: number }>()
+  /** Connected peers that had a relayed (limited) connection: a direct one after it was hole-punched. */
+  private readonly relayedBefore = new Set<string>()
+  private readonly relayed: boolean
 
-  constructor (private readonly components: PeerRankingComponents) {}
+  constructor (private readonly components: PeerRankingComponents, init: PeerRankingInit = {}) {
+    this.relayed = init.allowRelayedTransfers ?? false
+  }
 
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
     const id = evt.detail.toString()
     if (!this.firstConnected.has(id)) this.firstConnected.set(id, Date.now())
   }
 
+  private readonly onConnection = (evt: CustomEvent<Connection>): void => {
+    if (limited(evt.detail)) this.relayedBefore.add(evt.detail.remotePeer.toString())
+  }
+
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    this.relayedBefore.delete(evt.detail.toString())
+  }
+
   start (): void {
     this.components.libp2p.addEventListener('peer:connect', this.onConnect)
+    this.components.libp2p.addEventListener('connection:open', this.onConnection)
+    this.components.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
   }
 
   stop (): void {
     this.components.libp2p.removeEventListener('peer:connect', this.onConnect)
+    this.components.libp2p.removeEventListener('connection:open', this.onConnection)
+    this.components.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
+  }
+
+  /** Whether blocks may be asked of a peer over these connections: a direct one, or relayed ones when allowed. */
+  private usable (conns: Connection[]): boolean {
+    return this.relayed || conns.some(c => !limited(c))
   }
 
   /**
@@ -68,21 +107,27 @@ export class PeerRanking implements PeerSources {
       const addrs = await dialable(libp2p, peer, conns)
       const known = this.rtts.get(id)
       let rttMs = known?.ms
-      if (known === undefined || Date.now() - known.at > (options.maxRttAgeMs ?? 0)) {
+      const reach = peerReach(conns, this.relayedBefore.has(id))
+      // a ping of a peer reached through a relay alone would dial it anew (libp2p opens no stream there by itself)
+      if (reach !== 'relayed' && (known === undefined || Date.now() - known.at > (options.maxRttAgeMs ?? 0))) {
         try {
           rttMs = await ping.ping(peer, { signal: AbortSignal.timeout(options.pingTimeoutMs ?? PING_TIMEOUT_MS) })
           this.rtts.set(id, { ms: rttMs, at: Date.now() })
         } catch {}
       }
       const segment = [...addrs, ...conns.map(c => c.remoteAddr.toString())].some(a => onSegment(a, subnets)) ? 'same' : 'other'
-      return { peerId: id, addrs, segment, rttMs, lastSeen: Date.now(), firstConnected: this.firstConnected.get(id), ...blocks.peer(id) }
+      return { peerId: id, addrs, segment, reach, rttMs, lastSeen: Date.now(), firstConnected: this.firstConnected.get(id), ...blocks.peer(id) }
     }))
     return out.sort((a, b) => (a.segment === b.segment ? 0 : a.segment === 'same' ? -1 : 1) || (a.rttMs ?? Infinity) - (b.rttMs ?? Infinity))
   }
 
-  /** A block source for each connected peer, in rank order (RTTs up to a minute old are reused). */
+  /**
+   * A block source for each connected peer, in rank order (RTTs up to a minute old are reused); a peer reached
+   * only through a relay is left out unless relayed transfers are allowed.
+   */
   async sources (): Promise<BlockSource[]> {
-    return await Promise.all((await this.peers(RANKING_PINGS)).map(async p => await this.sourceOf(peerIdFromString(p.peerId))))
+    const ranked = (await this.peers(RANKING_PINGS)).filter(p => this.relayed || p.reach !== 'relayed')
+    return await Promise.all(ranked.map(async p => await this.sourceOf(peerIdFromString(p.peerId))))
   }
 
   /**
@@ -98,15 +143,21 @@ export class PeerRanking implements PeerSources {
     return ipfsOnly ? bitswapSource(bitswap, id) : blocks.source(peer, id)
   }
 
-  /** Peers that connect during a download join it; peers that leave are dropped from it. */
+  /**
+   * Peers that connect during a download join it (one reached only through a relay once it has a direct
+   * connection, unless relayed transfers are allowed); peers that leave are dropped from it.
+   */
   readonly watch: NonNullable<FetchOptions['watch']> = (add, remove) => {
     const { libp2p, blocks } = this.components
-    const joined = (evt: CustomEvent<PeerId>): void => { add(blocks.source(evt.detail, evt.detail.toString())) }
+    const joined = (evt: CustomEvent<Connection>): void => {
+      const peer = evt.detail.remotePeer
+      if (this.usable([evt.detail])) add(blocks.source(peer, peer.toString()))
+    }
     const left = (evt: CustomEvent<PeerId>): void => { remove(evt.detail.toString()) }
-    libp2p.addEventListener('peer:connect', joined)
+    libp2p.addEventListener('connection:open', joined)
     libp2p.addEventListener('peer:disconnect', left)
     return () => {
-      libp2p.removeEventListener('peer:connect', joined)
+      libp2p.removeEventListener('connection:open', joined)
       libp2p.removeEventListener('peer:disconnect', left)
     }
   }

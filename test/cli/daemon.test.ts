@@ -89,6 +89,13 @@ describe('cmesh daemon and fetch', () => {
     assert.equal(code, 0)
   })
 
+  it('refuses a --relay other than server, client or off, in one line, before starting anything', async t => {
+    const r = await runCli(['daemon', '--relay', 'both', '--repo', join(tempDir(t), 'repo')])
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /--relay must be server, client or off, got both/)
+    assert.equal(r.stderr.trim().split('\n').length, 1)
+  })
+
   it('resumes a download killed with SIGKILL without fetching again what it stored', async t => {
     const dir = tempDir(t)
     writeFileSync(join(dir, 'f'), pseudoRandom(3_000_000, 72))

@@ -5,7 +5,7 @@ import type { Command } from '../command.js'
 
 export const peers: Command = {
   name: 'peers',
-  summary: 'the running daemon\'s peers (else a node of its own, after --wait seconds), ranked: same segment first, then RTT',
+  summary: 'the running daemon\'s peers (else a node of its own, after --wait seconds), ranked: same segment first, then RTT; each reached direct, hole-punched or relayed',
   usage: 'peers [--wait SECONDS] [--bootstrap MULTIADDR]... [--listen MULTIADDR]... [--no-mdns] [--json]',
   options: {
     wait: { type: 'string' },
@@ -22,5 +22,5 @@ export const peers: Command = {
 
 function print (ctx: CommandContext, p: PeerReport): void {
   if (ctx.options.json) ctx.printJson({ ...p, discoveredAfterMs: p.discoveredAfterMs })
-  else ctx.print(`${p.peerId}  ${p.segment === 'same' ? 'same segment ' : 'other segment'}  rtt ${p.rttMs?.toFixed(1) ?? '?'} ms  ${p.addrs.join(' ')}`)
+  else ctx.print(`${p.peerId}  ${p.segment === 'same' ? 'same segment ' : 'other segment'}  ${p.reach.padEnd(12)}  rtt ${p.rttMs?.toFixed(1) ?? '?'} ms  ${p.addrs.join(' ')}`)
 }

@@ -18,6 +18,11 @@ export interface BitswapServiceComponents {
   charge: UploadCharge
 }
 
+export interface BitswapServiceInit {
+  /** Exchange blocks with IPFS peers over limited (relayed) connections too. @default false, as @helia/bitswap */
+  allowRelayedTransfers?: boolean
+}
+
 /** The parts of @helia/bitswap's block broker this service uses. */
 interface BitswapBroker {
   start: () => Promise<void>
@@ -36,7 +41,7 @@ interface BitswapBroker {
 export class BitswapService {
   private broker: BitswapBroker | undefined
 
-  constructor (private readonly components: BitswapServiceComponents) {}
+  constructor (private readonly components: BitswapServiceComponents, private readonly init: BitswapServiceInit = {}) {}
 
   async start (): Promise<void> {
     const { libp2p, store, charge } = this.components
@@ -73,7 +78,10 @@ export class BitswapService {
       addBlockBroker: (b: BitswapBroker) => { broker = b },
       addMixin: (mixin: { start: (h: unknown) => Promise<void> }) => { starting = mixin.start(host) }
     }
-    withBitswap(host as unknown as Parameters<typeof withBitswap>[0], { maxIncomingMessageSize: BITSWAP_MAX_INCOMING_MESSAGE_BYTES })
+    withBitswap(host as unknown as Parameters<typeof withBitswap>[0], {
+      maxIncomingMessageSize: BITSWAP_MAX_INCOMING_MESSAGE_BYTES,
+      runOnLimitedConnections: this.init.allowRelayedTransfers ?? false
+    })
     await starting
     if (broker === undefined) throw new Error('@helia/bitswap did not start its block broker')
     this.broker = broker

@@ -58,6 +58,12 @@ export interface BlockServiceOptions {
    * answers waiting to be sent (see BufferBudget). @default BUFFER_BUDGET_BYTES (64 MiB)
    */
   bufferLimit?: number
+  /**
+   * Serve and request blocks over limited (relayed) connections too. Off by default: a circuit relay carries
+   * signalling, not bulk data, and cuts a relayed connection after its data cap; blocks wait for a direct connection
+   * (DCUtR hole punching, or a dial). @default false
+   */
+  allowRelayedTransfers?: boolean
 }
 
 /** One peer as the upload side sees it: `cmesh stats`. */
@@ -105,7 +111,7 @@ export interface PeerStats {
 export class BlockService {
   private readonly gates = new Map<string, CompressionGate>()
   readonly stats = new Map<string, PeerStats>()
-  private readonly libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>
+  private readonly libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp' | 'getConnections'>
   private readonly store: Pick<Blockstore, 'has' | 'getSync' | 'sizeOf' | 'copyInto'>
 
   /** Upload scheduling (recreated when the policy changes its settings). */
@@ -121,6 +127,8 @@ export class BlockService {
   private readonly fairOverride: boolean | undefined
   private readonly groups = new Map<string, string>()
   private readonly askHaves: boolean
+  /** Blocks also flow over limited (relayed) connections (BlockServiceOptions.allowRelayedTransfers). */
+  private readonly relayed: boolean
   private readonly compress: boolean
   readonly banned: Set<string>
   /** Buffers requesters make this node hold, over all their connections and streams. */
@@ -130,7 +138,7 @@ export class BlockService {
 
   constructor (components: {
     libp2p: Pick<Libp2p,
-    'handle' | 'unhandle' | 'dialProtocol' | 'hangUp'>,
+    'handle' | 'unhandle' | 'dialProtocol' | 'hangUp' | 'getConnections'>,
     store: Pick<Blockstore,
     'has' | 'getSync' | 'sizeOf' | 'copyInto'>
   }, init: BlockServiceOptions = {}) {
@@ -145,6 +153,7 @@ export class BlockService {
     this.priorities = new PriorityClasses(components.store, this.policy.priorities)
     this.scheduler = this.makeScheduler()
     this.askHaves = init.rarestFirst ?? false
+    this.relayed = init.allowRelayedTransfers ?? false
     this.compress = init.compress ?? DEFAULT_COMPRESS
     this.banned = init.banned ?? new Set()
     this.budget = new BufferBudget({
@@ -260,7 +269,7 @@ export class BlockService {
       )
       this.groups.set(peer, group)
       await this.serve(stream, peer, group)
-    }, { maxInboundStreams: MAX_INBOUND_STREAMS })
+    }, { maxInboundStreams: MAX_INBOUND_STREAMS, runOnLimitedConnection: this.relayed })
   }
 
   async stop (): Promise<void> {
@@ -445,6 +454,7 @@ export class BlockService {
   private requester (id: string): Requester {
     return {
       libp2p: this.libp2p,
+      runOnLimitedConnection: this.relayed,
       ignoredCancel: () => { this.flood.strike(id, 'ignored-cancel') },
       protocolError: () => { this.peer(id).score -= 10 }
     }
@@ -459,7 +469,7 @@ export class BlockService {
         this.peer(id).bytesReceived += bytes
         this.ledger.addReceived(id, bytes)
       },
-      haves: this.askHaves ? async (cids, options) => await askHaves(this.libp2p, peerId, cids, options.signal) : undefined,
+      haves: this.askHaves ? async (cids, options) => await askHaves(this.libp2p, peerId, cids, options.signal, this.relayed) : undefined,
       misbehaved: reason => {
         this.peer(id).score -= 100
         this.banned.add(id)

@@ -30,6 +30,8 @@ export interface HoldingsServiceOptions {
   batchLeaves?: number
   /** Bounds of the table of what peers said (see HoldingsTable). */
   table?: HoldingsTableOptions
+  /** Trade holdings over limited (relayed) connections too (see BlockServiceOptions.allowRelayedTransfers). @default false */
+  allowRelayedTransfers?: boolean
 }
 
 /** Messages this node sent and took, by type (`cmesh stats`, tests). */
@@ -73,6 +75,7 @@ export class HoldingsService {
   /** Messages to each peer go one after another: a have must not overtake the holdings it adds to. */
   private readonly queues = new Map<string, { waiting: HoldingsMessage[], running: boolean }>()
   private changes = 0
+  private readonly relayed: boolean
 
   constructor (
     private readonly components: {
@@ -85,6 +88,7 @@ export class HoldingsService {
     this.batchMs = init.batchMs ?? HAVE_BATCH_MS
     this.batchLeaves = init.batchLeaves ?? HAVE_BATCH_LEAVES
     this.table = new HoldingsTable(init.table)
+    this.relayed = init.allowRelayedTransfers ?? false
   }
 
   /** Grows whenever what peers said changes. */
@@ -95,7 +99,7 @@ export class HoldingsService {
   async start (): Promise<void> {
     await this.components.libp2p.handle(HOLDINGS_PROTOCOL, async (stream: Stream, connection: Connection) => {
       await this.receive(stream, connection.remotePeer.toString())
-    }, { maxInboundStreams: MAX_HOLDINGS_INBOUND_STREAMS })
+    }, { maxInboundStreams: MAX_HOLDINGS_INBOUND_STREAMS, runOnLimitedConnection: this.relayed })
     this.components.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
   }
 
@@ -168,7 +172,7 @@ export class HoldingsService {
         const batch = q.waiting.splice(0, MAX_HOLDINGS_FRAMES_PER_STREAM)
         const signal = AbortSignal.timeout(HOLDINGS_SEND_TIMEOUT_MS)
         try {
-          const stream = await this.components.libp2p.dialProtocol(target, HOLDINGS_PROTOCOL, { signal })
+          const stream = await this.components.libp2p.dialProtocol(target, HOLDINGS_PROTOCOL, { signal, runOnLimitedConnection: this.relayed })
           try {
             for (const m of batch) {
               await sendFrame(stream, encodeHoldings(m), signal)

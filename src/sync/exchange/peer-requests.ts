@@ -1,4 +1,4 @@
-import type { Libp2p } from '@libp2p/interface'
+import { isPeerId, type Libp2p, type Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { cidKey } from '../../dag/cid.js'
 import { AbortError } from '../../errors.js'
@@ -18,21 +18,37 @@ import { decodeMessage, encodeMessage, ProtocolError, type Message } from './wir
 const REQUEST_TIMEOUT_MS = 30_000
 
 type PeerTarget = Parameters<Libp2p['dialProtocol']>[0]
+type Dialler = Pick<Libp2p, 'dialProtocol'> & Partial<Pick<Libp2p, 'getConnections'>>
+
+/**
+ * A stream of the block protocol to `peer`. Over a relayed connection only when `relayed`: then on a connection
+ * already open (a direct one first), since libp2p dials anew for a peer it reaches through a relay alone.
+ */
+async function blocksStream (libp2p: Dialler, peer: PeerTarget, signal: AbortSignal, relayed: boolean): Promise<Stream> {
+  if (relayed && libp2p.getConnections !== undefined && isPeerId(peer)) {
+    const open = libp2p.getConnections(peer).filter(c => c.status === 'open')
+    const conn = open.find(c => c.limits == null) ?? open[0]
+    if (conn !== undefined) return await conn.newStream(BLOCKS_PROTOCOLS, { signal, runOnLimitedConnection: true })
+  }
+  return await libp2p.dialProtocol(peer, BLOCKS_PROTOCOLS, { signal, runOnLimitedConnection: relayed })
+}
 
 /** What a request needs, and whom it tells of a peer's misbehaviour. */
 export interface Requester {
-  libp2p: Pick<Libp2p, 'dialProtocol'>
+  libp2p: Dialler
+  /** Open the request's stream on a limited (relayed) connection too. @default false */
+  runOnLimitedConnection?: boolean
   /** Blocks came that were not (or no longer) asked for: the peer ignored a cancel. */
   ignoredCancel: () => void
   /** The peer broke the protocol. */
   protocolError: () => void
 }
 
-/** Which of `cids` a peer says it holds (want with blocks: false). */
-export async function askHaves (libp2p: Pick<Libp2p, 'dialProtocol'>, peerId: PeerTarget, cids: CID[], signal?: AbortSignal): Promise<CID[]> {
+/** Which of `cids` a peer says it holds (want with blocks: false); over a relayed connection only with `relayed`. */
+export async function askHaves (libp2p: Dialler, peerId: PeerTarget, cids: CID[], signal?: AbortSignal, relayed = false): Promise<CID[]> {
   const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
   const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
-  const stream = await libp2p.dialProtocol(peerId, BLOCKS_PROTOCOLS, { signal: combined })
+  const stream = await blocksStream(libp2p, peerId, combined, relayed)
   const open = new Set(cids.map(cidKey))
   const have: CID[] = []
   try {
@@ -67,7 +83,7 @@ export async function requestBlocks (requester: Requester, peerId: PeerTarget, i
   }
   progress()
   const combined = signal === undefined ? idle.signal : AbortSignal.any([signal, idle.signal])
-  const stream = await libp2p.dialProtocol(peerId, BLOCKS_PROTOCOLS, { signal: combined })
+  const stream = await blocksStream(libp2p, peerId, combined, requester.runOnLimitedConnection ?? false)
   // a cancelled or timed-out request resets its stream at once, which also stops the peer sending
   const onAbort = (): void => { stream.abort(new AbortError('request cancelled')) }
   combined.addEventListener('abort', onAbort, { once: true })

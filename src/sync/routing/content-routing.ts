@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { create as digestOf } from 'multiformats/hashes/digest'
 import { CODEC_RAW, HASH_SHA2_256 } from '../../dag/constants.js'
@@ -14,11 +16,20 @@ export function routingKey (root: CID): CID {
   return CID.createV1(CODEC_RAW, digestOf(HASH_SHA2_256, createHash('sha256').update(root.bytes).digest()))
 }
 
+/**
+ * `addr` ending in `/p2p/<peer>`: a provider record's addresses may leave it out, and a relay's circuit address
+ * (`.../p2p/<relay>/p2p-circuit`) cannot be dialled without it.
+ */
+function withPeer (addr: Multiaddr, peer: PeerId): Multiaddr {
+  const last = addr.getComponents().at(-1)
+  return last?.name === 'p2p' && last.value === peer.toString() ? addr : addr.encapsulate(`/p2p/${peer.toString()}`)
+}
+
 /** How a node takes part in the community's DHT: answering queries and holding records, asking only, or not at all. */
 export type DhtMode = 'server' | 'client' | 'off'
 
 export interface ContentRoutingComponents {
-  libp2p: Pick<Libp2p, 'contentRouting' | 'dial' | 'peerId' | 'getPeers'>
+  libp2p: Pick<Libp2p, 'contentRouting' | 'dial' | 'peerId' | 'getPeers' | 'services'>
 }
 
 /**
@@ -73,17 +84,38 @@ export class ContentRouting {
     const { libp2p } = this.components
     const connected: PeerId[] = []
     const lookup = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(FIND_PROVIDERS_TIMEOUT_MS), ...(signal === undefined ? [] : [signal])])
+    // the addresses of a provider as each DHT node that answered tells them (one may hold stale ones: a home's
+    // address from before it reserved a relay slot); a provider not reached is dialled again at new ones
+    const tried = new Map<string, Set<string>>()
+    const dialProvider = async (provider: { id: PeerId, multiaddrs: Multiaddr[] }): Promise<void> => {
+      const id = provider.id.toString()
+      if (provider.id.equals(libp2p.peerId) || connected.some(p => p.equals(provider.id))) return
+      const seen = tried.get(id) ?? new Set<string>()
+      const fresh = provider.multiaddrs.map(a => withPeer(a, provider.id)).filter(a => !seen.has(a.toString()))
+      if (tried.has(id) && fresh.length === 0) return
+      tried.set(id, seen)
+      for (const a of fresh) seen.add(a.toString())
+      try {
+        await libp2p.dial(fresh.length > 0 ? fresh : provider.id, { signal: lookup })
+        connected.push(provider.id)
+      } catch {}
+    }
+    const dht = (libp2p.services as { dht?: Pick<KadDHT, 'findProviders'> }).dht
     try {
-      for await (const provider of libp2p.contentRouting.findProviders(routingKey(cid), { signal: lookup })) {
-        if (provider.id.equals(libp2p.peerId)) continue
-        try {
-          await libp2p.dial(provider.multiaddrs.length > 0 ? provider.multiaddrs : provider.id, { signal: lookup })
-          connected.push(provider.id)
-        } catch {}
-        if (connected.length >= MAX_ROUTED_PROVIDERS) break
+      if (dht === undefined) {
+        for await (const provider of libp2p.contentRouting.findProviders(routingKey(cid), { signal: lookup })) {
+          await dialProvider(provider)
+          if (connected.length >= MAX_ROUTED_PROVIDERS) break
+        }
+      } else {
+        for await (const event of dht.findProviders(routingKey(cid), { signal: lookup })) {
+          if (event.name !== 'PROVIDER') continue
+          for (const provider of event.providers) await dialProvider(provider)
+          if (connected.length >= MAX_ROUTED_PROVIDERS) break
+        }
       }
     } catch {}
-    return connected
+    return connected.slice(0, MAX_ROUTED_PROVIDERS)
   }
 
   stop (): void {
