@@ -20,10 +20,7 @@ interface FetchLine { cid: string, seconds: number, sources: Record<string, numb
 
 describe('a neighbourhood of three subnets joined by routers, and a home behind NAT', () => {
   it('finds a file two routers away through the DHT, and fetches from the home behind NAT', {
-    timeout: 180_000,
-    // runs and prints, but does not fail the suite: in about half the runs on a loaded machine the DHT never lists
-    // the home at its relay address within a minute (the home's reservation is not seen); not yet understood
-    todo: 'the home behind NAT is not always listed at its relay address'
+    timeout: 180_000
   }, async t => {
     const why = canRunNamespaces({ nat: true })
     if (why !== undefined) {
@@ -78,10 +75,9 @@ describe('a neighbourhood of three subnets joined by routers, and a home behind 
       startDaemon('c1', ['--bootstrap', bootstrap]),
       startDaemon('h1', ['--bootstrap', bootstrap, '--relay', 'client', '--allow-relayed-transfers'])
     ])
-    // the DHT lists both as providers, the home at its relay slot: a probe on B asks until it does
+    // the DHT lists C's file (and later the home at its relay slot): a probe on B asks until it does
     const probe = child('b1', { repo: join(dir, 'probe'), bootstrap: [bootstrap], dht: 'client', peerExchange: false, minPeers: 1 },
       [`provider:${onC}:${c1}`, `provider:${atHome}:${h1}:circuit`])
-    await probe.next()
     await probe.next()
 
     // a new node on A, given one bootstrap address (peer exchange off): mDNS does not cross the routers, so only
@@ -96,20 +92,26 @@ describe('a neighbourhood of three subnets joined by routers, and a home behind 
       allowRelayedTransfers: true
     }
     const started = Date.now()
-    const a1 = child('a1', options, [`fetch:${onC}`, `fetch:${atHome}`, 'peers'])
+    const a1 = child('a1', options, [`fetch:${onC}`, `provider:${atHome}:${h1}:circuit`, `fetch:${atHome}`, 'peers'])
     const fromC = await a1.next<FetchLine>()
     const seconds = (Date.now() - started) / 1000
     console.log(`segment A fetched ${Object.values(fromC.sources)[0] ?? 0} bytes held on segment C ${seconds.toFixed(2)} s after the new node was spawned on A (the fetch itself ${fromC.seconds.toFixed(2)} s), routed through the DHT to ${fromC.routed?.join(', ') ?? 'nobody'}`)
     assert.deepEqual(fromC.routed, [c1], 'found through the DHT')
     assert.deepEqual(Object.keys(fromC.sources), [c1])
 
-    // the home behind NAT cannot be dialled: the new node reaches it through its relay slot on b1
-    const fromHome = await a1.next<FetchLine>()
-    assert.deepEqual(Object.keys(fromHome.sources), [h1], 'the home served it')
-    const { peers } = await a1.next<{ peers: PeerInfo[] }>()
-    const home = peers.find(p => p.peerId === h1)
-    assert.ok(home?.reach === 'relayed' || home?.reach === 'hole-punched', `a1 reaches the home ${home?.reach ?? 'not at all'}`)
-    console.log(`the home behind NAT served ${Object.values(fromHome.sources)[0] ?? 0} bytes to segment A (routed: ${fromHome.routed?.join(', ') ?? 'no, already connected'}): reached ${home.reach}, at ${home.addrs.join(' ')}`)
+    // the home behind NAT cannot be dialled: the new node reaches it through its relay slot on b1. Reported but
+    // not yet counted as a failure: in about half the runs on a loaded machine the DHT never lists the home at its
+    // relay address within a minute (its reservation is not seen); not yet understood
+    await t.test('the home behind NAT serves a node outside it', { todo: 'the home behind NAT is not always listed at its relay address' }, async () => {
+      await probe.next()
+      await a1.next() // the new node too sees the home listed at its relay slot
+      const fromHome = await a1.next<FetchLine>()
+      assert.deepEqual(Object.keys(fromHome.sources), [h1], 'the home served it')
+      const { peers } = await a1.next<{ peers: PeerInfo[] }>()
+      const home = peers.find(p => p.peerId === h1)
+      assert.ok(home?.reach === 'relayed' || home?.reach === 'hole-punched', `a1 reaches the home ${home?.reach ?? 'not at all'}`)
+      console.log(`the home behind NAT served ${Object.values(fromHome.sources)[0] ?? 0} bytes to segment A (routed: ${fromHome.routed?.join(', ') ?? 'no, already connected'}): reached ${home.reach}, at ${home.addrs.join(' ')}`)
+    })
   })
 })
 
