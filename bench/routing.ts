@@ -147,6 +147,8 @@ async function run (pool: ChildPool<RoutingCommand, RoutingReply>, n: number): P
       for (const s of started) addrs[s.idx] = s.addrs[0]!
     }
     const startSeconds = (performance.now() - t0) / 1000
+    const phase = (what: string): void => { if (args.json !== true) console.error(`${n} nodes: ${what} at ${((performance.now() - t0) / 1000).toFixed(1)} s (load ${loadAverage()})`) }
+    phase('started')
     // every node runs its routing table refresh once; wait until no table grows for 3 s
     await inBatches(all, procs, async idx => { await ask({ cmd: 'refresh', idx }, 'refreshed') })
     let status = await statuses(ask, all)
@@ -157,6 +159,7 @@ async function run (pool: ChildPool<RoutingCommand, RoutingReply>, n: number): P
       stable = total === last ? stable + 1 : 0
       last = total
     }
+    phase(`routing tables settled (${mean(status.map(s => s.routingTable)).toFixed(1)} peers each)`)
     const lookups = Number(args.lookups)
     // the roots, each pinned (and so provided) by one random node; four provides at a time
     const holders = Array.from({ length: lookups }, () => Math.floor(Math.random() * n))
@@ -166,6 +169,7 @@ async function run (pool: ChildPool<RoutingCommand, RoutingReply>, n: number): P
       writeFileSync(path, randomBytes(Number(args.bytes)))
       added[k] = await ask({ cmd: 'add', idx: h, path }, 'added', 120_000)
     })
+    phase('provided')
     const found: Array<Reply<'found'>> = []
     const asked: Array<Reply<'asked'>> = []
     for (let k = 0; k < lookups; k++) {
@@ -176,6 +180,7 @@ async function run (pool: ChildPool<RoutingCommand, RoutingReply>, n: number): P
       asked.push(await ask({ cmd: 'ask', idx: finder, cid, timeoutMs }, 'asked', timeoutMs + 30_000))
       found.push(await ask({ cmd: 'find', idx: finder, cid, timeoutMs }, 'found', timeoutMs + 30_000))
     }
+    phase('looked up')
     const firsts = found.map(f => f.firstMs === null ? null : f.firstMs / 1000)
     const ends = found.map(f => f.providers.length > 0 ? f.lookup.ms / 1000 : null)
     const provides = added.map(a => a.provide).filter(p => p !== null)

@@ -3,7 +3,7 @@ import type { Libp2p, PeerId } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import { create as digestOf } from 'multiformats/hashes/digest'
 import { CODEC_RAW, HASH_SHA2_256 } from '../../dag/constants.js'
-import { FIND_PROVIDERS_TIMEOUT_MS, MAX_PROVIDED_ROOTS, MAX_ROUTED_PROVIDERS, PROVIDE_TIMEOUT_MS } from './constants.js'
+import { FIND_PROVIDERS_TIMEOUT_MS, MAX_PROVIDED_ROOTS, MAX_ROUTED_PROVIDERS, PROVIDE_TIMEOUT_MS, ROUTED_GRACE_MS } from './constants.js'
 
 /**
  * The DHT key a root is provided under: a CID over the SHA-256 of the root CID's bytes. @libp2p/kad-dht reads a
@@ -67,22 +67,35 @@ export class ContentRouting {
 
   /**
    * Find up to MAX_ROUTED_PROVIDERS providers of `cid` other than this node and dial them; the peers now connected.
-   * Gives up after FIND_PROVIDERS_TIMEOUT_MS, or when `signal` aborts.
+   * Returns ROUTED_GRACE_MS after the first provider is connected (more found meanwhile are dialled too), when the
+   * DHT query ends, after FIND_PROVIDERS_TIMEOUT_MS, or when `signal` aborts.
    */
   async connectProviders (cid: CID, signal?: AbortSignal): Promise<PeerId[]> {
     const { libp2p } = this.components
     const connected: PeerId[] = []
-    const lookup = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(FIND_PROVIDERS_TIMEOUT_MS), ...(signal === undefined ? [] : [signal])])
+    const enough = new AbortController()
+    let grace: ReturnType<typeof setTimeout> | undefined
+    const lookup = AbortSignal.any([
+      this.stopping.signal,
+      enough.signal,
+      AbortSignal.timeout(FIND_PROVIDERS_TIMEOUT_MS),
+      ...(signal === undefined ? [] : [signal])
+    ])
     try {
       for await (const provider of libp2p.contentRouting.findProviders(routingKey(cid), { signal: lookup })) {
         if (provider.id.equals(libp2p.peerId)) continue
         try {
           await libp2p.dial(provider.multiaddrs.length > 0 ? provider.multiaddrs : provider.id, { signal: lookup })
           connected.push(provider.id)
+          // one holder is enough to start downloading: the rest of the query only looks for more
+          grace ??= setTimeout(() => { enough.abort() }, ROUTED_GRACE_MS)
         } catch {}
         if (connected.length >= MAX_ROUTED_PROVIDERS) break
       }
-    } catch {}
+    } catch {
+    } finally {
+      clearTimeout(grace)
+    }
     return connected
   }
 
