@@ -44,7 +44,7 @@ export type RoutingReply =
     firstMs: number | null,
     /** SEND_QUERY events before the first provider */
     sendsToFirst: number | null,
-    /** the whole lookup, as cmesh's connectProviders runs it (until the query ends or MAX_ROUTED_PROVIDERS) */
+    /** the whole lookup, as cmesh's connectProviders runs it (ms: until it returned) */
     lookup: Trace
   }
   | { type: 'asked', idx: number, asked: number, found: boolean, firstMs: number | null, allMs: number }
@@ -84,7 +84,11 @@ function send (r: RoutingReply): void {
 
 const dhtOf = (libp2p: Libp2p): DhtLike => (libp2p.services as { dht: DhtLike }).dht
 
-/** Wrap `dht`'s provide and findProviders so each call leaves a trace of its events (the calls are unchanged). */
+/**
+ * Wrap `dht`'s provide and findProviders so each call leaves a trace of its events (the calls are unchanged). The
+ * events are counted as kad-dht emits them (its onProgress option), not as the caller pulls them, so a lookup that
+ * cmesh stops early is counted up to the moment it stopped.
+ */
 function instrument (dht: DhtLike, self: PeerId, provides: Map<string, LiveTrace>, finds: LiveTrace[]): void {
   const wrap = (op: 'provide' | 'findProviders', record: (t: LiveTrace) => void): void => {
     const original = dht[op].bind(dht)
@@ -93,18 +97,23 @@ function instrument (dht: DhtLike, self: PeerId, provides: Map<string, LiveTrace
       const done = new Promise<void>(resolve => { end = resolve })
       const t: LiveTrace = { key: key.toString(), start: performance.now(), sends: 0, responses: 0, errors: 0, ms: 0, done }
       record(t)
+      const caller = (options as { onProgress?: (evt: unknown) => void } | undefined)?.onProgress
+      const onProgress = (evt: CustomEvent<DhtEvent | undefined>): void => {
+        caller?.(evt)
+        // dials report their progress on the same hook, with no query event
+        const e = evt.type.startsWith('kad-dht:query:') ? evt.detail : undefined
+        if (e === undefined || e === null) return
+        if (e.name === 'SEND_QUERY') t.sends++
+        else if (e.name === 'PEER_RESPONSE') t.responses++
+        else if (e.name === 'QUERY_ERROR') t.errors++
+        else if (e.name === 'PROVIDER' && t.firstAt === undefined && e.providers?.some(p => !p.id.equals(self)) === true) {
+          t.firstAt = performance.now()
+          t.sendsToFirst = t.sends
+        }
+      }
       return (async function * () {
         try {
-          for await (const e of original(key, options)) {
-            if (e.name === 'SEND_QUERY') t.sends++
-            else if (e.name === 'PEER_RESPONSE') t.responses++
-            else if (e.name === 'QUERY_ERROR') t.errors++
-            else if (e.name === 'PROVIDER' && t.firstAt === undefined && e.providers?.some(p => !p.id.equals(self)) === true) {
-              t.firstAt = performance.now()
-              t.sendsToFirst = t.sends
-            }
-            yield e
-          }
+          yield * original(key, { ...(options as object), onProgress })
         } finally {
           t.ms = performance.now() - t.start
           end()
@@ -174,17 +183,19 @@ async function run (c: RoutingCommand): Promise<void> {
     case 'find': {
       const h = nodes.get(c.idx)!
       const before = h.finds.length
+      const t0 = performance.now()
       const found = await h.routing.connectProviders(CID.parse(c.cid), AbortSignal.timeout(c.timeoutMs))
+      const ms = performance.now() - t0
       const t = h.finds[before]
       if (t === undefined) throw new Error('connectProviders did not ask the DHT')
-      await t.done
+      // what the lookup cost until cmesh stopped it (a query still unwinding sends nothing more)
       send({
         type: 'found',
         idx: c.idx,
         providers: found.map(String),
         firstMs: t.firstAt === undefined ? null : t.firstAt - t.start,
         sendsToFirst: t.sendsToFirst ?? null,
-        lookup: plain(t)
+        lookup: { sends: t.sends, responses: t.responses, errors: t.errors, ms }
       })
       return
     }

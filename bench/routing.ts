@@ -1,5 +1,5 @@
 /**
- * Content routing over the community DHT. `npm run bench:routing [-- --nodes 25,50,100 --procs 10 --lookups 100
+ * Content routing over the community DHT. `npm run bench:routing [-- --nodes 25,50,100 --procs 10 --lookups 50
  * --degree 3 --timeout 10 --quick --json]`
  *
  * Each size of `--nodes` is a run of fresh cmesh nodes (createNode with `dht: 'server'`, the community protocol
@@ -19,8 +19,9 @@
  *
  * Columns: routing table and connections per node (means); lookups that found the provider; seconds to the first
  * provider (median, 95th percentile; a lookup that found none counts as slower than any that did); DHT messages
- * per lookup (the whole lookup, as connectProviders runs it until the query ends) and before the first provider;
- * seconds until connectProviders returned (what a fetch waits before downloading); messages per provide; the
+ * per lookup (the whole lookup, as connectProviders runs it: until ROUTED_GRACE_MS after the first provider is
+ * connected, or the query's end) and before the first provider; seconds until connectProviders returned (what a
+ * fetch waits before downloading); messages per provide; the
  * providing cost of a store of 10,000 roots in messages per minute (derivation printed below the table); asking
  * every connected peer: messages (= connections asked), share of lookups it found the root, seconds (median, to
  * the first 'have' or to the last answer); the 1-minute load average at the end of the run.
@@ -41,7 +42,7 @@ import type { RoutingCommand, RoutingReply } from './routing-node.js'
 const args = parseBenchArgs(process.argv.slice(2), {
   nodes: '100',
   procs: 10,
-  lookups: 100,
+  lookups: 50,
   degree: 3,
   timeout: 10,
   bytes: 1024,
