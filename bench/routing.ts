@@ -162,10 +162,10 @@ async function run (pool: ChildPool<RoutingCommand, RoutingReply>, n: number): P
     }
     phase(`routing tables settled (${mean(status.map(s => s.routingTable)).toFixed(1)} peers each)`)
     const lookups = Number(args.lookups)
-    // the roots, each pinned (and so provided) by one random node; four provides at a time
+    // the roots, each pinned (and so provided) by one random node; one provide per process at a time
     const holders = Array.from({ length: lookups }, () => Math.floor(Math.random() * n))
     const added: Array<Reply<'added'>> = []
-    await inBatches(holders.map((h, k) => ({ h, k })), 4, async ({ h, k }) => {
+    await inBatches(holders.map((h, k) => ({ h, k })), procs, async ({ h, k }) => {
       const path = join(work, `root-${n}-${k}`)
       writeFileSync(path, randomBytes(Number(args.bytes)))
       added[k] = await ask({ cmd: 'add', idx: h, path }, 'added', 120_000)
