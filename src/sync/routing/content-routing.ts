@@ -5,7 +5,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { create as digestOf } from 'multiformats/hashes/digest'
 import { CODEC_RAW, HASH_SHA2_256 } from '../../dag/constants.js'
-import { FIND_PROVIDERS_TIMEOUT_MS, MAX_PROVIDED_ROOTS, MAX_ROUTED_PROVIDERS, PROVIDE_TIMEOUT_MS } from './constants.js'
+import { FIND_PROVIDERS_TIMEOUT_MS, MAX_PROVIDED_ROOTS, MAX_ROUTED_PROVIDERS, PROVIDE_TIMEOUT_MS, ROUTED_GRACE_MS } from './constants.js'
 
 /**
  * The DHT key a root is provided under: a CID over the SHA-256 of the root CID's bytes. @libp2p/kad-dht reads a
@@ -78,12 +78,20 @@ export class ContentRouting {
 
   /**
    * Find up to MAX_ROUTED_PROVIDERS providers of `cid` other than this node and dial them; the peers now connected.
-   * Gives up after FIND_PROVIDERS_TIMEOUT_MS, or when `signal` aborts.
+   * Returns ROUTED_GRACE_MS after the first provider is connected (more found meanwhile are dialled too), when the
+   * DHT query ends, after FIND_PROVIDERS_TIMEOUT_MS, or when `signal` aborts.
    */
   async connectProviders (cid: CID, signal?: AbortSignal): Promise<PeerId[]> {
     const { libp2p } = this.components
     const connected: PeerId[] = []
-    const lookup = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(FIND_PROVIDERS_TIMEOUT_MS), ...(signal === undefined ? [] : [signal])])
+    const enough = new AbortController()
+    let grace: ReturnType<typeof setTimeout> | undefined
+    const lookup = AbortSignal.any([
+      this.stopping.signal,
+      enough.signal,
+      AbortSignal.timeout(FIND_PROVIDERS_TIMEOUT_MS),
+      ...(signal === undefined ? [] : [signal])
+    ])
     // the addresses of a provider as each DHT node that answered tells them (one may hold stale ones: a home's
     // address from before it reserved a relay slot); a provider not reached is dialled again at new ones
     const tried = new Map<string, Set<string>>()
@@ -98,6 +106,8 @@ export class ContentRouting {
       try {
         await libp2p.dial(fresh.length > 0 ? fresh : provider.id, { signal: lookup })
         connected.push(provider.id)
+        // one holder is enough to start downloading: the rest of the query only looks for more
+        grace ??= setTimeout(() => { enough.abort() }, ROUTED_GRACE_MS)
       } catch {}
     }
     const dht = (libp2p.services as { dht?: Pick<KadDHT, 'findProviders'> }).dht
@@ -114,7 +124,10 @@ export class ContentRouting {
           if (connected.length >= MAX_ROUTED_PROVIDERS) break
         }
       }
-    } catch {}
+    } catch {
+    } finally {
+      clearTimeout(grace)
+    }
     return connected.slice(0, MAX_ROUTED_PROVIDERS)
   }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { Libp2p } from '@libp2p/interface'
+import type { Libp2p, Stream } from '@libp2p/interface'
 import { cidOf } from '../../../src/dag/cid.js'
 import { CODEC_RAW } from '../../../src/dag/constants.js'
 import { getHasher } from '../../../src/dag/hashing.js'
@@ -78,6 +78,52 @@ describe('content routing over the community DHT', () => {
     assert.deepEqual((await finder.connectProviders(roots[2]!)).map(String), [c.peerId.toString()])
     assert.deepEqual((await finder.connectProviders(roots[1]!)).map(String), [c.peerId.toString()])
     assert.deepEqual(await finder.connectProviders(roots[0]!, AbortSignal.timeout(5_000)), [])
+  })
+
+  it('returns soon after a provider is connected, without waiting for a DHT peer that never answers', async t => {
+    const b = await host(t, 'server')
+    const c = await host(t, 'server')
+    const a = await host(t, 'server')
+    const cid = cidOf(await getHasher('blake3'), CODEC_RAW, pseudoRandom(100, 4))
+    const key = Buffer.from(routingKey(cid).multihash.bytes)
+    // S speaks the DHT protocol and never answers: a query waits for it until kad-dht's request timeout (5 s at least)
+    const s = await host(t, 'off')
+    let askedForKey = false
+    await s.handle(DHT_PROTOCOL, async (stream: Stream) => {
+      let got = Buffer.alloc(0)
+      try {
+        for await (const chunk of stream) {
+          got = Buffer.concat([got, chunk.subarray()])
+          if (got.includes(key)) askedForKey = true
+        }
+      } catch {}
+    })
+    await c.dial(b.getMultiaddrs()[0]!)
+    await dhtPeers(c, b)
+    assert.equal(await new ContentRouting({ libp2p: c }).provide(cid), true)
+    await a.dial(b.getMultiaddrs()[0]!)
+    await a.dial(s.getMultiaddrs()[0]!)
+    await dhtPeers(a, b)
+    const table = (a.services.dht as { routingTable: { find: (p: Libp2p['peerId']) => Promise<unknown> } }).routingTable
+    await waitFor(async () => await table.find(s.peerId), { what: 'S in the routing table' })
+    await a.hangUp(c.peerId)
+    // the peers whose requests failed during A's lookups (kad-dht's query events, as connectProviders pulls them)
+    const failed: string[] = []
+    type Events = AsyncIterable<{ name: string, from?: Libp2p['peerId'] }>
+    const dht = a.services.dht as { findProviders: (key: unknown, options?: unknown) => Events }
+    const findProviders = dht.findProviders.bind(dht)
+    dht.findProviders = (k, options) => (async function * () {
+      for await (const e of findProviders(k, options)) {
+        if (e.name === 'QUERY_ERROR' && e.from !== undefined) failed.push(e.from.toString())
+        yield e
+      }
+    })()
+    const routing = new ContentRouting({ libp2p: a })
+    t.after(() => { routing.stop() })
+    const found = await routing.connectProviders(cid)
+    assert.deepEqual(found.map(String), [c.peerId.toString()])
+    await waitFor(() => askedForKey, { what: 'S asked for the key' })
+    assert.ok(!failed.includes(s.peerId.toString()), 'the lookup waited for the silent peer\'s request to time out')
   })
 
   it('fetches a file held by a node it was never told about: the DHT introduces them', async t => {
