@@ -91,7 +91,7 @@ describe('fetching from sources that stall, leave and come back', () => {
     const locations = await chunkLocations(local, root)
     const server = await serveDir(t, dir)
     // a real HTTP mirror, slowed down so that the download outlasts the stall (else the endgame would cover it)
-    const mirror = delayed(rangeMirrorSource(server.url, locations), 'web', 40, 'mirror')
+    const mirror = delayed(rangeMirrorSource(server.url, locations), 'web', 120, 'mirror')
     const peer = stalling(storeSource(seeder, 'peer'), 'peer', 6)
     const events: Array<FetchProgressEvent & { at: number }> = []
     const r = await fetchDag(local, root, [peer, mirror], { batchSize: 16, onProgress: e => events.push({ ...e, at: performance.now() }) })
