@@ -4,11 +4,11 @@ import { systemClock, type Clock } from '../clock.js'
 import { SecureAggregationError } from '../errors.js'
 import type { Pubsub } from '../sync/net/pubsub.js'
 import {
-  DEFAULT_KEY_WINDOW_MS, DEFAULT_STEP_WINDOW_MS, MAX_COHORT, MAX_ROUNDS_TRACKED, MIN_COHORT, QUANTITIES, SECURE_AGGREGATION_TOPIC, type PeriodName
+  DEFAULT_KEY_WINDOW_MS, DEFAULT_STEP_WINDOW_MS, MAX_COHORT, MAX_ROUNDS_TRACKED, MIN_COHORT, QUANTITIES, SECURE_AGGREGATION_TOPIC
 } from './constants.js'
 import { discreteLaplaceShare, minimumContributors } from './noise-shares.js'
 import { SecureAggregationParticipant, unmaskSum, type Contribution, type Recovery } from './secure-aggregation.js'
-import { ROUND_NAME, bigBytes, bytesBig, bytesVector, encodeTranscript, hex, roundAggregate, vectorBytes } from './secure-transcript.js'
+import { ROUND_NAME, bigBytes, bytesBig, bytesVector, encodeTranscript, hex, roundAggregate, vectorBytes, type TranscriptSpec } from './secure-transcript.js'
 import { SECURE_VECTOR_LENGTH, decodeSecureMessage, encodeSecureMessage, type SecureAggregate, type SecureMessage } from './secure-wire.js'
 
 /**
@@ -30,16 +30,9 @@ import { SECURE_VECTOR_LENGTH, decodeSecureMessage, encodeSecureMessage, type Se
  * node that lies can spoil a round, but no one reads a member's figures while fewer than k collude.
  */
 
-export interface RoundSpec {
-  period: PeriodName
-  start: number
-  epsilon: number
+export interface RoundSpec extends TranscriptSpec {
   /** Clamped figures of the period, by quantity key (integers in [0, cap]). */
   values: Record<string, number>
-  /** Scale of the community noise in each figure (cap / its epsilon), by quantity key. */
-  scales: Record<string, number>
-  /** This node's cap of each figure (the aggregate's maxima are their sum over the contributors). */
-  caps: Record<string, number>
   /** Other parameters the cohort must share (caps, weights): part of the round's name, so mismatches never mix. */
   params: string
 }

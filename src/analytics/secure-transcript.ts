@@ -31,7 +31,9 @@ export interface TranscriptSpec {
   period: PeriodName
   start: number
   epsilon: number
+  /** Scale of the community noise in each figure (cap / its epsilon), by quantity key. */
   scales: Record<string, number>
+  /** This node's cap of each figure (the aggregate's maxima are their sum over the contributors). */
   caps: Record<string, number>
 }
 

@@ -10,21 +10,11 @@ import { periodStart } from '../../src/analytics/period.js'
 import { noisyRelease } from '../../src/analytics/release.js'
 import { renderReport } from '../../src/analytics/report.js'
 import { tempDir } from '../helpers/temp.js'
+import { seededUniform } from '../helpers/seeded.js'
 
 const run = promisify(execFile)
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(p => existsSync(p))
 const ROOT = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
-
-/** Uniform in (0, 1] from a seeded xorshift32: the same sample report every run. */
-function seededUniform (seed: number): () => number {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13; x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5; x >>>= 0
-    return (x + 1) / 4294967296
-  }
-}
 
 /** Six weeks of a 40-node community, some of whose figures stand above their noise, and a long untrusted title. */
 export function sampleReport (): string {

@@ -4,17 +4,7 @@ import { combineReports } from '../../src/analytics/aggregate.js'
 import { periodStart } from '../../src/analytics/period.js'
 import { noisyRelease } from '../../src/analytics/release.js'
 import { renderReport } from '../../src/analytics/report.js'
-
-/** Uniform in (0, 1] from a seeded xorshift32: reproducible noise for tests of what noise does to a report. */
-function seededUniform (seed: number): () => number {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13; x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5; x >>>= 0
-    return (x + 1) / 4294967296
-  }
-}
+import { seededUniform } from '../helpers/seeded.js'
 
 const ROOT = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
 const DAY = periodStart('day', Date.UTC(2026, 10, 23))
