@@ -53,7 +53,9 @@ describe('releases that arrive: kept on disk, exchanged on connect', () => {
     await waitFor(() => ids(c).length === 3, { what: 'c to catch up through b on its timer' })
     assert.deepEqual(ids(c), ids(a))
     assert.deepEqual(ids(b), ids(a))
-    // nothing more to exchange once they agree: c's exchanges come to ask for nothing, and bring nothing new
+    // nothing more to exchange once they agree: c's exchanges come to ask for nothing, and bring nothing new (counted
+    // from when the exchange that brought the third release is on record: it is recorded as it ends, after storing)
+    await waitFor(() => c.analytics.exchanges.reduce((n, e) => n + e.stored, 0) >= 3, { what: 'c\'s exchanges to record the three releases' })
     const seen = c.analytics.exchanges.length
     await waitFor(() => c.analytics.exchanges.slice(seen).some(e => e.asked === 0), { what: 'an exchange by c that asks for nothing' })
     assert.ok(c.analytics.exchanges.slice(seen).every(e => e.stored === 0))
