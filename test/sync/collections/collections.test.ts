@@ -207,10 +207,11 @@ describe('collections over the network', () => {
     const stranger = generatePublisherKey()
     const doc = governance({ publishers: [leader.publicKey], maxResourceBytes: 1000 })
     const topic = collectionTopic(parseGovernance(doc))
-    const [attacker, b, c] = [await startNode(t, doc), await startNode(t, doc), await startNode(t, doc)]
+    const [attacker, b, c, member] = [await startNode(t, doc), await startNode(t, doc), await startNode(t, doc), await startNode(t, doc)]
     await connect(attacker, b)
     await connect(b, c)
-    await meshed([[attacker, 1], [b, 2], [c, 1]])
+    await connect(member, b)
+    await meshed([[attacker, 1], [b, 3], [c, 1], [member, 1]])
     const seenByC = events(c)
     const now = Date.now()
     const { encode } = await import('@ipld/dag-cbor')
@@ -252,8 +253,9 @@ describe('collections over the network', () => {
     await waitFor(() => c.collections.browse('riverside').some(e => e.id === 'r'), { what: 'seq 2 on c' })
     await pubsub(attacker).publish(topic, share(doc, leader, { id: 'r', seq: 1, created: now + 1 }))
     await waitFor(() => (b.collections.stats('riverside').rejected.ERR_REPLAY ?? 0) === 1, { what: 'b rejecting the replay' })
-    // a valid announcement after them all reaches c, so the invalid ones would have if b had relayed them
-    await pubsub(attacker).publish(topic, share(doc, leader, { id: 'last' }))
+    // a valid announcement after them all reaches c through b, so the invalid ones would have if b had relayed them;
+    // it comes from another node, since b may by now have graylisted the attacker (its score is judged below)
+    await pubsub(member).publish(topic, share(doc, leader, { id: 'last' }))
     await waitFor(() => c.collections.browse('riverside').some(e => e.id === 'last'), { what: 'the last one on c' })
     assert.deepEqual(c.collections.stats('riverside').rejected, {}, 'b relayed nothing invalid')
     assert.deepEqual(seenByC.filter(e => e.type === 'accepted').map(e => e.type === 'accepted' ? e.announcement.id : ''), ['r', 'last'])
