@@ -38,11 +38,13 @@ const label = (p: WidePair): string => {
 }
 
 /** Whether a pair meets the targets in one format. */
-function meets (r: WideResult, a: UpdateAccount): boolean {
-  const q = ratio(a.newBytes, r.rsyncLiteralBytes)
+function meets (r: WideResult, a: UpdateAccount, bytes = a.newBytes): boolean {
+  const q = ratio(bytes, r.rsyncLiteralBytes)
   const ratioOk = q === null || q <= RSYNC_RATIO_TARGET
-  return ratioOk && (r.release !== 'patch' || saved(a.newBytes, r.newSize) >= PATCH_SAVED_TARGET)
+  return ratioOk && (r.release !== 'patch' || saved(bytes, r.newSize) >= PATCH_SAVED_TARGET)
 }
+/** Whether a pair meets the targets in one format with block deltas. */
+const meetsDelta = (r: WideResult, a: UpdateAccount): boolean => meets(r, a, a.delta.received)
 
 export async function wideTable (args: BenchArgs): Promise<void> {
   const only = typeof args.only === 'string' ? args.only.split(',') : undefined
@@ -74,16 +76,25 @@ export async function wideTable (args: BenchArgs): Promise<void> {
     'rsync literal': r.rsyncLiteralBytes ?? 'n/a',
     'cmesh/rsync': fmt(ratio(r.cmesh.newBytes, r.rsyncLiteralBytes)),
     'unixfs/rsync': fmt(ratio(r.unixfs.newBytes, r.rsyncLiteralBytes)),
+    'cmesh delta wire': r.cmesh.delta.received,
+    'unixfs delta wire': r.unixfs.delta.received,
+    'cmesh delta/rsync': fmt(ratio(r.cmesh.delta.received, r.rsyncLiteralBytes)),
+    'unixfs delta/rsync': fmt(ratio(r.unixfs.delta.received, r.rsyncLiteralBytes)),
+    'delta asks c/u': `${r.cmesh.delta.requested}/${r.unixfs.delta.requested}`,
     'cmesh saved': pct(r.cmesh.newBytes, r.newSize),
     'unixfs saved': pct(r.unixfs.newBytes, r.newSize),
     'rsync saved': pct(r.rsyncLiteralBytes, r.newSize),
-    targets: `${meets(r, r.cmesh) ? 'met' : 'MISSED'}/${meets(r, r.unixfs) ? 'met' : 'MISSED'}`
+    targets: `${meets(r, r.cmesh) ? 'met' : 'MISSED'}/${meets(r, r.unixfs) ? 'met' : 'MISSED'}`,
+    'with deltas': `${meetsDelta(r, r.cmesh) ? 'met' : 'MISSED'}/${meetsDelta(r, r.unixfs) ? 'met' : 'MISSED'}`
   }))
   const sum = (f: (r: WideResult) => number): number => results.reduce((s, r) => s + f(r), 0)
   const size = sum(r => r.newSize)
   const cm = sum(r => r.cmesh.newBytes)
   const ux = sum(r => r.unixfs.newBytes)
   const rs = results.some(r => r.rsyncLiteralBytes === null) ? null : sum(r => r.rsyncLiteralBytes!)
+  const dcm = sum(r => r.cmesh.delta.received)
+  const dux = sum(r => r.unixfs.delta.received)
+  const worstDelta = (f: (r: WideResult) => UpdateAccount): string => fmt(Math.max(...results.map(r => ratio(f(r).delta.received, r.rsyncLiteralBytes) ?? 0)))
   const worst = (f: (r: WideResult) => UpdateAccount): string => fmt(Math.max(...results.map(r => ratio(f(r).newBytes, r.rsyncLiteralBytes) ?? 0)))
   rows.push({
     pair: `all ${results.length} pairs (worst ratio)`,
@@ -94,10 +105,16 @@ export async function wideTable (args: BenchArgs): Promise<void> {
     'rsync literal': rs ?? 'n/a',
     'cmesh/rsync': `${fmt(ratio(cm, rs))} (${worst(r => r.cmesh)})`,
     'unixfs/rsync': `${fmt(ratio(ux, rs))} (${worst(r => r.unixfs)})`,
+    'cmesh delta wire': dcm,
+    'unixfs delta wire': dux,
+    'cmesh delta/rsync': `${fmt(ratio(dcm, rs))} (${worstDelta(r => r.cmesh)})`,
+    'unixfs delta/rsync': `${fmt(ratio(dux, rs))} (${worstDelta(r => r.unixfs)})`,
+    'delta asks c/u': `${sum(r => r.cmesh.delta.requested)}/${sum(r => r.unixfs.delta.requested)}`,
     'cmesh saved': pct(cm, size),
     'unixfs saved': pct(ux, size),
     'rsync saved': pct(rs, size),
-    targets: `${results.filter(r => meets(r, r.cmesh)).length}/${results.filter(r => meets(r, r.unixfs)).length} of ${results.length}`
+    targets: `${results.filter(r => meets(r, r.cmesh)).length}/${results.filter(r => meets(r, r.unixfs)).length} of ${results.length}`,
+    'with deltas': `${results.filter(r => meetsDelta(r, r.cmesh)).length}/${results.filter(r => meetsDelta(r, r.unixfs)).length} of ${results.length}`
   })
   // the same new bytes by block kind (blocks in parentheses)
   const kinds: Array<Record<string, unknown>> = []
