@@ -21,3 +21,7 @@ export const DELTA_ANSWER_TARGET = MAX_BLOCK_SIZE
  * is answered "no" and the block comes through the block exchange, compressed there.
  */
 export const MAX_DELTA_RATIO = 0.75
+/** A delta request unanswered this long is given up (its blocks come through the block exchange). */
+export const DELTA_ASK_TIMEOUT_MS = 30_000
+/** Delta streams one connection may have open at once. */
+export const DELTA_MAX_INBOUND_STREAMS = 8

@@ -8,5 +8,7 @@ export { DELTA_PROTOCOL, MAX_BASES, MAX_DELTA_OPS, MAX_DELTA_RATIO, MAX_DELTA_TA
 export { applyDelta, encodeDelta, type DeltaLimits } from './codec.js'
 export { BasePicker, pairChildren, type Pairing, type Placed } from './pairing.js'
 export {
-  decodeDeltaAnswer, decodeDeltaRequest, deltaAnswerBytes, deltaRequestBytes, encodeDeltaAnswer, encodeDeltaRequest, joinBases, type DeltaWant
+  decodeDeltaAnswer, decodeDeltaRequest, deltaAnswerBytes, deltaRequestBytes, encodeDeltaAnswer, encodeDeltaRequest, joinBases, type DeltaReply, type DeltaWant
 } from './wire.js'
+export { DeltaService, type DeltaServiceComponents, type DeltaServiceOptions } from './service.js'
+export { DeltaFetch, type DeltaFetchStats } from './delta-fetch.js'

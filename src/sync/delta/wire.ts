@@ -15,6 +15,12 @@ export interface DeltaWant {
   bases: CID[]
 }
 
+/** A delta answer and the bytes it took on the wire (its frame). */
+export interface DeltaReply {
+  deltas: Array<Uint8Array | undefined>
+  wireBytes: number
+}
+
 function exactMap (v: unknown, keys: string[], what: string): Record<string, unknown> {
   if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array || CID.asCID(v) !== null ||
     Object.keys(v).length !== keys.length || !keys.every(k => Object.hasOwn(v, k))) {
