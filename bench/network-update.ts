@@ -42,13 +42,14 @@ export interface NetworkUpdate {
 
 /** Measure the update from `oldDir` to `newDir` between two fresh nodes on loopback; stops both and removes their repos. */
 /** `format`: the DAG format the seeder publishes in (cmesh's own, or UnixFS). */
-export async function networkUpdate (oldDir: string, newDir: string, format: ImportFormat = 'cmesh'): Promise<NetworkUpdate> {
+/** `deltas: false`: the seeder serves no block deltas (src/sync/delta), so the update moves plain blocks only. */
+export async function networkUpdate (oldDir: string, newDir: string, format: ImportFormat = 'cmesh', deltas = true): Promise<NetworkUpdate> {
   const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-netupdate-'))
   const nodes: CmeshNode[] = []
   let proxy: CountingProxy | undefined
   try {
     const key = generatePublisherKey()
-    const seeder = await createNode({ repo: join(work, 'seeder'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
+    const seeder = await createNode({ repo: join(work, 'seeder'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, serveDeltas: deltas })
     nodes.push(seeder)
     await seeder.publish(oldDir, { name: RELEASE_NAME, version: '1.0.0', key, import: { format } })
     // the client reaches the seeder through the relay only: the seeder's address, with the relay's port

@@ -1,11 +1,13 @@
 /**
  * Update diffing on packages nothing was tuned for: `npm run bench:update -- --wide [--tuned] [--only lodash,three]
- * [--chunker min/avg/max] [--fanout n] [--json]` (pairs: WIDE_PAIRS in bench/packages.ts; --chunker in KiB and
- * --fanout set the FastCDC sizes for every file and the file fanout instead of the defaults, to try others;
+ * [--chunker min/avg/max] [--fanout n] [--network] [--json]` (pairs: WIDE_PAIRS in bench/packages.ts; --chunker in
+ * KiB and --fanout set the FastCDC sizes for every file and the file fanout instead of the defaults, to try others;
  * --tuned measures bench:update's default pairs, which the defaults were chosen on, the same way). For each pair,
  * the new version imported after the old one into a fresh store, in cmesh's format and in UnixFS: the bytes a
  * holder of the old version lacks, beside rsync's literal data (`rsync --no-whole-file --checksum` from a copy of
- * old to new); then the same bytes by block kind
+ * old to new), and what a holder receives with block deltas against the old version's blocks (src/sync/delta:
+ * offline, the protocol's encoder, pairing and framing, bench/update-delta.ts; with --network also measured between
+ * two nodes on loopback, a release update, compressed); then the bytes lacked by block kind
  * (bench/update-account.ts). Targets: within 1.5x of rsync's literal data on every pair, at least 95 % saved on
  * every patch release, both formats.
  */
@@ -13,6 +15,7 @@ import type { ImportOptions } from '../src/dag/importer.js'
 import type { BenchArgs } from './report.js'
 import { formatTable } from './report.js'
 import { accountUpdate, BLOCK_KINDS, type UpdateAccount } from './update-account.js'
+import { networkUpdate, type NetworkUpdate } from './network-update.js'
 import { haveRsync, resolveSide, rsyncLiteralBytes, TUNED_PAIRS, WIDE_PAIRS, type WidePair } from './packages.js'
 
 const RSYNC_RATIO_TARGET = 1.5
@@ -26,6 +29,8 @@ interface WideResult {
   rsyncLiteralBytes: number | null
   cmesh: UpdateAccount
   unixfs: UpdateAccount
+  /** With --network: the update between two nodes on loopback (a release update, block deltas on), per format. */
+  network?: { cmesh: NetworkUpdate, unixfs: NetworkUpdate }
 }
 
 const saved = (bytes: number, size: number): number => size === 0 ? 0 : 100 * (1 - bytes / size)
@@ -65,7 +70,10 @@ export async function wideTable (args: BenchArgs): Promise<void> {
     const cmesh = await accountUpdate(oldDir, newDir, { ...options, format: 'cmesh' })
     const unixfs = await accountUpdate(oldDir, newDir, { ...options, format: 'unixfs' })
     const literal = rsyncLiteralBytes(oldDir, newDir)
-    results.push({ pair: label(p), kind: p.kind, release: p.release, newSize: cmesh.newSize, rsyncLiteralBytes: literal, cmesh, unixfs })
+    const network = args.network === true
+      ? { cmesh: await networkUpdate(oldDir, newDir, 'cmesh'), unixfs: await networkUpdate(oldDir, newDir, 'unixfs') }
+      : undefined
+    results.push({ pair: label(p), kind: p.kind, release: p.release, newSize: cmesh.newSize, rsyncLiteralBytes: literal, cmesh, unixfs, network })
   }
   const rows: Array<Record<string, unknown>> = results.map(r => ({
     pair: r.pair,
@@ -129,8 +137,27 @@ export async function wideTable (args: BenchArgs): Promise<void> {
       kinds.push(row)
     }
   }
+  // the same updates over the network: wire bytes as UpdateResult counts them (compressed blocks, delta answers,
+  // framing, the release's signed envelope) and at the TCP socket (plus TLS, yamux, identify, ping)
+  const net: Array<Record<string, unknown>> = results.filter(r => r.network !== undefined).map(r => ({
+    pair: r.pair,
+    'rsync literal': r.rsyncLiteralBytes ?? 'n/a',
+    'cmesh net wire': r.network!.cmesh.wireBytes,
+    'unixfs net wire': r.network!.unixfs.wireBytes,
+    'cmesh net/rsync': fmt(ratio(r.network!.cmesh.wireBytes, r.rsyncLiteralBytes)),
+    'unixfs net/rsync': fmt(ratio(r.network!.unixfs.wireBytes, r.rsyncLiteralBytes)),
+    'cmesh socket': r.network!.cmesh.socketBytes,
+    'unixfs socket': r.network!.unixfs.socketBytes,
+    'cmesh net saved': pct(r.network!.cmesh.wireBytes, r.newSize),
+    'unixfs net saved': pct(r.network!.unixfs.wireBytes, r.newSize)
+  }))
   if (args.json !== true) {
     console.log(formatTable(rows))
+    if (net.length > 0) {
+      console.log()
+      console.log('Over the network (--network): two nodes on loopback, a release update with block deltas; wire bytes as the update counts them, socket bytes at TCP')
+      console.log(formatTable(net))
+    }
     console.log()
     console.log('New bytes by block kind: bytes (blocks); leaf = chunks of multi-chunk files, wholeFile = files of one chunk')
     console.log(formatTable(kinds))
