@@ -146,8 +146,8 @@ export async function wideTable (args: BenchArgs): Promise<void> {
     'unixfs net wire': r.network!.unixfs.wireBytes,
     'cmesh net/rsync': fmt(ratio(r.network!.cmesh.wireBytes, r.rsyncLiteralBytes)),
     'unixfs net/rsync': fmt(ratio(r.network!.unixfs.wireBytes, r.rsyncLiteralBytes)),
-    'cmesh socket': r.network!.cmesh.socketBytes,
-    'unixfs socket': r.network!.unixfs.socketBytes,
+    'cmesh socket down/up': `${r.network!.cmesh.socketBytes}/${r.network!.cmesh.socketUpBytes}`,
+    'unixfs socket down/up': `${r.network!.unixfs.socketBytes}/${r.network!.unixfs.socketUpBytes}`,
     'cmesh net saved': pct(r.network!.cmesh.wireBytes, r.newSize),
     'unixfs net saved': pct(r.network!.unixfs.wireBytes, r.newSize)
   }))
@@ -155,7 +155,7 @@ export async function wideTable (args: BenchArgs): Promise<void> {
     console.log(formatTable(rows))
     if (net.length > 0) {
       console.log()
-      console.log('Over the network (--network): two nodes on loopback, a release update with block deltas; wire bytes as the update counts them, socket bytes at TCP')
+      console.log('Over the network (--network): two nodes on loopback, a release update with block deltas; wire bytes as the update counts them, socket bytes at TCP (down: received, up: sent)')
       console.log(formatTable(net))
     }
     console.log()
