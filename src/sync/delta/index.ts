@@ -4,7 +4,7 @@
  * stores the result once it hashes to the wanted CID; a seeder that cannot or will not answer says "no" and the
  * block comes through the block exchange.
  */
-export { DELTA_PROTOCOL, MAX_BASES, MAX_DELTA_OPS, MAX_DELTA_RATIO, MAX_DELTA_TARGET, MAX_DELTA_WANTS } from './constants.js'
+export { DELTA_PROTOCOL, MAX_ANSWER_WORK, MAX_BASES, MAX_DELTA_OPS, MAX_DELTA_RATIO, MAX_DELTA_TARGET, MAX_DELTA_WANTS } from './constants.js'
 export { applyDelta, encodeDelta, type DeltaLimits } from './codec.js'
 export { BasePicker, pairChildren, type Pairing, type Placed } from './pairing.js'
 export {

@@ -11,7 +11,9 @@ import { DeltaFetch } from './delta-fetch.js'
 import { framedLength, readFrames, sendFrame } from '../exchange/framing.js'
 import { ProtocolError } from '../exchange/wire.js'
 import { encodeDelta } from './codec.js'
-import { DELTA_ANSWER_TARGET, DELTA_ASK_TIMEOUT_MS, DELTA_MAX_INBOUND_STREAMS, DELTA_PROTOCOL, MAX_DELTA_MESSAGE, MAX_DELTA_RATIO } from './constants.js'
+import {
+  DELTA_ANSWER_TARGET, DELTA_ASK_TIMEOUT_MS, DELTA_MAX_INBOUND_STREAMS, DELTA_PROTOCOL, MAX_ANSWER_WORK, MAX_DELTA_MESSAGE, MAX_DELTA_RATIO
+} from './constants.js'
 import { decodeDeltaAnswer, decodeDeltaRequest, deltaAnswerBytes, encodeDeltaAnswer, encodeDeltaRequest, joinBases, type DeltaReply, type DeltaWant } from './wire.js'
 
 export interface DeltaServiceComponents {
@@ -65,17 +67,25 @@ export class DeltaService {
     if (this.serve) await this.c.libp2p.unhandle(DELTA_PROTOCOL)
   }
 
-  /** The deltas for `wants`: each against its bases joined, when this node holds them all and the delta pays. */
+  /**
+   * The deltas for `wants`: each against its bases joined, when this node holds them all and the delta pays, within
+   * DELTA_ANSWER_TARGET bytes of answer and MAX_ANSWER_WORK bytes read; "no" (undefined) for the others.
+   */
   async answer (wants: DeltaWant[]): Promise<Array<Uint8Array | undefined>> {
     const out: Array<Uint8Array | undefined> = []
     let bytes = 0
+    let work = 0
     for (const w of wants) {
       let delta: Uint8Array | undefined
       const { store } = this.c
-      if (bytes < DELTA_ANSWER_TARGET && await store.has(w.cid) && (await Promise.all(w.bases.map(async b => await store.has(b)))).every(Boolean)) {
+      const room = bytes < DELTA_ANSWER_TARGET && work < MAX_ANSWER_WORK
+      if (room && await store.has(w.cid) && (await Promise.all(w.bases.map(async b => await store.has(b)))).every(Boolean)) {
         const target = store.getSync(w.cid)
         const base = joinBases(w.bases.map(b => store.getSync(b)))
-        if (base !== undefined) {
+        work += target.length + (base?.length ?? 0)
+        if (base !== undefined && work <= MAX_ANSWER_WORK) {
+          // other streams and connections get their turn between encodings
+          await new Promise(resolve => setImmediate(resolve))
           const d = encodeDelta(base, target)
           if (deltaAnswerBytes(d.length) < MAX_DELTA_RATIO * target.length) delta = d
         }

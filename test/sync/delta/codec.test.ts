@@ -10,8 +10,8 @@ import { importPath } from '../../../src/dag/importer.js'
 import { blockLinks } from '../../../src/dag/links.js'
 import { resolvePath } from '../../../src/dag/exporter.js'
 import {
-  applyDelta, BasePicker, decodeDeltaAnswer, decodeDeltaRequest, deltaAnswerBytes, deltaRequestBytes, encodeDelta, encodeDeltaAnswer,
-  encodeDeltaRequest, joinBases, MAX_BASES, MAX_DELTA_TARGET, MAX_DELTA_WANTS, pairChildren
+  applyDelta, BasePicker, DeltaService, decodeDeltaAnswer, decodeDeltaRequest, deltaAnswerBytes, deltaRequestBytes, encodeDelta, encodeDeltaAnswer,
+  encodeDeltaRequest, joinBases, MAX_ANSWER_WORK, MAX_BASES, MAX_DELTA_TARGET, MAX_DELTA_WANTS, pairChildren
 } from '../../../src/sync/delta/index.js'
 import * as dagCbor from '@ipld/dag-cbor'
 import { pseudoRandom, tempDir, tempStore } from '../../helpers/temp.js'
@@ -152,4 +152,34 @@ describe('pairing a new DAG with the old one', () => {
       assert.ok(lacked >= 2, `${lacked} blocks paired`)
     })
   }
+})
+
+describe('a seeder answering delta requests', () => {
+  it('answers what it holds and what pays, and "no" past its work cap', async t => {
+    const store = tempStore(t)
+    const idle = async (): Promise<never> => { throw new Error('not used: answer() reads the store only') }
+    const service = new DeltaService({ libp2p: { handle: idle, unhandle: idle, dialProtocol: idle }, store })
+    const wants = []
+    for (let i = 0; i < 6; i++) {
+      const old = pseudoRandom(MAX_DELTA_TARGET, 20 + i)
+      const next = Uint8Array.from(old)
+      next.set(enc('an edit'), 1000)
+      const base = await rawCid(old)
+      const cid = await rawCid(next)
+      await store.put(base, old)
+      await store.put(cid, next)
+      wants.push({ cid, bases: [base] })
+    }
+    const unheld = await rawCid(enc('not held'))
+    const small = await rawCid(enc('tiny'))
+    await store.put(small, enc('tiny'))
+    const answer = await service.answer([{ cid: unheld, bases: [wants[0]!.bases[0]!] }, { cid: small, bases: [wants[0]!.bases[0]!] }, ...wants])
+    assert.equal(answer[0], undefined, 'a block not held')
+    assert.equal(answer[1], undefined, 'a delta that does not pay (a 4-byte block)')
+    // the tiny block read its 1 MiB base, then 2 MiB per want: three fit the work cap (8 MiB), the rest are "no"
+    assert.equal(MAX_ANSWER_WORK, 8 * MAX_DELTA_TARGET)
+    assert.deepEqual(answer.slice(2).map(d => d !== undefined), [true, true, true, false, false, false])
+    assert.deepEqual(applyDelta(store.getSync(wants[0]!.bases[0]!), answer[2]!), store.getSync(wants[0]!.cid))
+    assert.deepEqual(service.served, { deltas: 3, refused: 5, bytes: 0 })
+  })
 })
