@@ -29,5 +29,10 @@ export const MAX_DELTA_RATIO = 0.75
 export const MAX_ANSWER_WORK = 8 * MAX_BLOCK_SIZE
 /** A delta request unanswered this long is given up (its blocks come through the block exchange). */
 export const DELTA_ASK_TIMEOUT_MS = 30_000
-/** Delta streams one connection may have open at once. */
-export const DELTA_MAX_INBOUND_STREAMS = 8
+/**
+ * Delta streams one connection may have open at once: the fetcher keeps up to 16 requests in flight to a source,
+ * each of which may ask deltas first.
+ */
+export const DELTA_MAX_INBOUND_STREAMS = 32
+/** Failed delta requests (streams refused or reset, timeouts) after which a source is asked for blocks only. */
+export const DELTA_MAX_ASK_FAILURES = 3

@@ -11,7 +11,7 @@ import { verifyBlock } from '../../dag/verify.js'
 import type { Block } from '../../store/interface.js'
 import type { BaseHint, BlockAnswer, BlockSource, RequestOptions } from '../fetch/fetch-interface.js'
 import { applyDelta } from './codec.js'
-import { MAX_DELTA_WANTS } from './constants.js'
+import { DELTA_MAX_ASK_FAILURES, MAX_DELTA_WANTS } from './constants.js'
 import { BasePicker } from './pairing.js'
 import { joinBases, type DeltaReply, type DeltaWant } from './wire.js'
 
@@ -23,13 +23,16 @@ export interface DeltaFetchStats {
   deltaBlockBytes: number
   /** Deltas that did not decode or did not hash to the wanted CID (their blocks came as blocks). */
   rejected: number
+  /** Delta requests that failed (refused, reset, timed out): their blocks came as blocks. */
+  failedAsks: number
 }
 
 export class DeltaFetch implements BaseHint {
-  readonly stats: DeltaFetchStats = { deltaBlocks: 0, deltaWireBytes: 0, deltaBlockBytes: 0, rejected: 0 }
+  readonly stats: DeltaFetchStats = { deltaBlocks: 0, deltaWireBytes: 0, deltaBlockBytes: 0, rejected: 0, failedAsks: 0 }
   private readonly picker: BasePicker
-  /** Sources not asked for deltas any more: they do not speak the protocol, failed, or sent a bad delta. */
+  /** Sources not asked for deltas any more: they do not speak the protocol, failed often, or sent a bad delta. */
   private readonly off = new Set<string>()
+  private readonly failures = new Map<string, number>()
 
   constructor (
     private readonly ask: (peer: string, wants: DeltaWant[], signal?: AbortSignal) => Promise<DeltaReply>,
@@ -81,7 +84,10 @@ export class DeltaFetch implements BaseHint {
         reply = await this.ask(source.id, asked.map(a => ({ cid: a.cid, bases: a.bases })), options.signal)
       } catch (err) {
         if (options.signal?.aborted === true) throw err
-        this.off.add(source.id)
+        this.stats.failedAsks++
+        const failures = (this.failures.get(source.id) ?? 0) + 1
+        this.failures.set(source.id, failures)
+        if ((err as Error).name === 'UnsupportedProtocolError' || failures >= DELTA_MAX_ASK_FAILURES) this.off.add(source.id)
       }
       if (reply !== undefined) {
         wire = reply.wireBytes
