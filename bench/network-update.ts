@@ -28,6 +28,8 @@ export interface NetworkUpdate {
    * nodes: blocks, the bundle, TLS and yamux framing, identify and ping. The ground truth for the other counts.
    */
   socketBytes: number
+  /** Bytes the client sent through the TCP socket during the update (requests: block wants, delta wants with their bases). */
+  socketUpBytes: number
   /** Bytes of the blocks fetched and stored. */
   fetchedBytes: number
   /** Of wireBytes, the release bundles received through the release exchange. */
@@ -42,13 +44,14 @@ export interface NetworkUpdate {
 
 /** Measure the update from `oldDir` to `newDir` between two fresh nodes on loopback; stops both and removes their repos. */
 /** `format`: the DAG format the seeder publishes in (cmesh's own, or UnixFS). */
-export async function networkUpdate (oldDir: string, newDir: string, format: ImportFormat = 'cmesh'): Promise<NetworkUpdate> {
+/** `deltas: false`: the seeder serves no block deltas (src/sync/delta), so the update moves plain blocks only. */
+export async function networkUpdate (oldDir: string, newDir: string, format: ImportFormat = 'cmesh', deltas = true): Promise<NetworkUpdate> {
   const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-netupdate-'))
   const nodes: CmeshNode[] = []
   let proxy: CountingProxy | undefined
   try {
     const key = generatePublisherKey()
-    const seeder = await createNode({ repo: join(work, 'seeder'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
+    const seeder = await createNode({ repo: join(work, 'seeder'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, serveDeltas: deltas })
     nodes.push(seeder)
     await seeder.publish(oldDir, { name: RELEASE_NAME, version: '1.0.0', key, import: { format } })
     // the client reaches the seeder through the relay only: the seeder's address, with the relay's port
@@ -63,14 +66,17 @@ export async function networkUpdate (oldDir: string, newDir: string, format: Imp
     if (install.seq !== 1) throw new Error(`the client installed seq ${install.seq}, expected 1`)
     await seeder.publish(newDir, { name: RELEASE_NAME, version: '2.0.0', key, import: { format } })
     const before = proxy.down
+    const beforeUp = proxy.up
     const r = await client.update(RELEASE_NAME)
     const socketBytes = proxy.down - before
+    const socketUpBytes = proxy.up - beforeUp
     const direct = client.libp2p.getConnections().filter(c => !c.remoteAddr.toString().includes(`/tcp/${proxy!.port}`))
     if (direct.length > 0) throw new Error(`the client has connections around the relay (${direct.map(c => c.remoteAddr.toString()).join(', ')}): socketBytes would miss them`)
     if (r.seq !== 2 || r.upToDate) throw new Error(`the client's update got seq ${r.seq} (upToDate ${String(r.upToDate)}), expected seq 2`)
     return {
       wireBytes: r.wireBytes,
       socketBytes,
+      socketUpBytes,
       sources: r.sources,
       fetchedBytes: r.fetchedBytes,
       bundleBytes: r.bundleBytes,

@@ -17,6 +17,7 @@ import { decodeNode } from '../src/dag/nodes.js'
 import { decodeUnixfs } from '../src/dag/unixfs/index.js'
 import { createStore } from '../src/store/index.js'
 import type { Blockstore } from '../src/store/interface.js'
+import { accountDeltas, type DeltaAccount } from './update-delta.js'
 
 export type BlockKind = 'leaf' | 'wholeFile' | 'fileNode' | 'dirNode' | 'other'
 export const BLOCK_KINDS: BlockKind[] = ['leaf', 'wholeFile', 'fileNode', 'dirNode', 'other']
@@ -73,6 +74,8 @@ export interface UpdateAccount {
   blocks: Record<BlockKind, number>
   /** Unique blocks of the new version's DAG. */
   totalBlocks: number
+  /** The same update with block deltas against the old version's blocks at the same places (bench/update-delta.ts). */
+  delta: DeltaAccount
 }
 
 /** Import `oldDir` then `newDir` into a fresh store (removed after) and account the blocks the second one added. */
@@ -95,7 +98,8 @@ export async function accountUpdate (oldDir: string, newDir: string, options: Pi
       sum += block.bytes
     }
     if (sum !== b.newBytes) throw new Error(`accounted ${sum} new bytes, the importer reported ${b.newBytes}`)
-    return { newSize: b.size, newBytes: b.newBytes, bytes, blocks, totalBlocks: b.blocks }
+    const delta = accountDeltas(store, a.cid, b.cid, new Set(before.keys()))
+    return { newSize: b.size, newBytes: b.newBytes, bytes, blocks, totalBlocks: b.blocks, delta }
   } finally {
     await store.close()
     rmSync(repo, { recursive: true, force: true })

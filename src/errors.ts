@@ -450,3 +450,10 @@ export class ArchiveRebuildError extends CmeshError {
     super('ERR_ARCHIVE_REBUILD', `archive ${cid} rebuilt from its members does not match its recorded SHA-256 (a different zlib build?)`)
   }
 }
+
+/** A block delta (src/sync/delta) that does not decode within its limits, or whose result is not the block asked for. */
+export class BadDeltaError extends CmeshError {
+  constructor (reason: string) {
+    super('ERR_BAD_DELTA', `bad block delta: ${reason}`)
+  }
+}

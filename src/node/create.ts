@@ -11,6 +11,7 @@ import { ReleaseIndex } from '../store/release-index.js'
 import { UrlCache } from '../sync/cache/url-cache.js'
 import { Collections } from '../sync/collections/collections.js'
 import { BitswapService, BITSWAP_UPLOAD_GROUP } from '../sync/bitswap/index.js'
+import { DeltaService } from '../sync/delta/index.js'
 import { BlockService } from '../sync/exchange/block-service.js'
 import { HoldingsService } from '../sync/exchange/holdings-service.js'
 import { startGateway } from '../sync/http/gateway.js'
@@ -99,6 +100,15 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       started.push({ stop: async () => await bitswap.stop() })
     }
 
+    // deltas of blocks for peers updating from an older version, under the same upload scheduler as blocks
+    const deltas = new DeltaService({
+      libp2p,
+      store,
+      charge: async (peer, group, bytes, signal) => await blocks.chargeUpload(peer, group, bytes, signal)
+    }, { serve: init.serveDeltas })
+    await deltas.start()
+    started.push({ stop: async () => await deltas.stop() })
+
     const pex = init.peerExchange === false ? undefined : new PeerExchange(libp2p)
     if (pex !== undefined) {
       await pex.start()
@@ -113,12 +123,12 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     const ranking = new PeerRanking({ libp2p, blocks, bitswap }, { allowRelayedTransfers: init.allowRelayedTransfers })
     ranking.start()
     started.push(ranking)
-    const downloads = new NodeDownloads({ store, peers: ranking, metrics, routing, holdings })
+    const downloads = new NodeDownloads({ store, peers: ranking, metrics, routing, holdings, deltas })
 
     const trust = new TrustStore(repo)
     const index = new ReleaseIndex(repo)
     const releaseExchange = new ReleaseExchange({ libp2p, index })
-    const releases = new Releases({ store, trust, index, bundles: releaseExchange, peers: ranking })
+    const releases = new Releases({ store, trust, index, bundles: releaseExchange, peers: ranking, deltas })
     const collections = new Collections({ repo, libp2p, pubsub, store, downloads }, init.collections)
     // the upload priorities of collection purposes follow the collections, which download through the blocks
     blocks.priorities.follow(collections)

@@ -3,6 +3,7 @@ import type { Metrics } from '../analytics/counters.js'
 import { recordFetch } from '../analytics/node-hooks.js'
 import { FetchFailedError } from '../errors.js'
 import type { Blockstore } from '../store/interface.js'
+import type { DeltaService } from '../sync/delta/index.js'
 import type { Downloads } from '../sync/collections/collection-sync.js'
 import type { HoldingsService } from '../sync/exchange/holdings-service.js'
 import { fetchDag, type FetchOptions, type FetchResult, type PeerSources } from '../sync/fetch/fetcher.js'
@@ -16,6 +17,16 @@ export interface NodeDownloadsComponents {
   routing?: Pick<ContentRouting, 'connectProviders' | 'provide'>
   /** Holdings traded with the other downloaders of a file (createNode's `trading`). */
   holdings?: Pick<HoldingsService, 'trading'>
+  /** Block deltas against an old version held here (DownloadOptions.from). */
+  deltas?: Pick<DeltaService, 'base'>
+}
+
+export interface DownloadOptions extends FetchOptions {
+  /**
+   * The root of an older version of the same content, held here: blocks are asked as deltas against its blocks at
+   * the same places (src/sync/delta), and come as blocks where no delta is offered. @default none: blocks only
+   */
+  from?: CID
 }
 
 /**
@@ -25,10 +36,12 @@ export interface NodeDownloadsComponents {
 export class NodeDownloads implements Downloads {
   constructor (private readonly components: NodeDownloadsComponents) {}
 
-  async fetch (cid: CID, options?: FetchOptions): Promise<FetchResult> {
-    const { store, peers, metrics, routing, holdings } = this.components
+  async fetch (cid: CID, options?: DownloadOptions): Promise<FetchResult> {
+    const { store, peers, metrics, routing, holdings, deltas } = this.components
+    const from = options?.from
     const attempt = async (): Promise<FetchResult> => await fetchDag(store, cid, await peers.sources(), {
       ...options,
+      base: options?.base ?? (from === undefined || deltas === undefined || !await store.has(from) ? undefined : deltas.base(store, cid, from)),
       watch: options?.watch ?? peers.watch,
       trading: options?.trading ?? holdings?.trading()
     })

@@ -14,7 +14,7 @@ import type { UrlCache } from '../sync/cache/url-cache.js'
 import type { Collections } from '../sync/collections/collections.js'
 import type { BlockService, PeerFairness } from '../sync/exchange/block-service.js'
 import type { HoldingsService } from '../sync/exchange/holdings-service.js'
-import type { FetchOptions, FetchResult } from '../sync/fetch/fetcher.js'
+import type { FetchResult } from '../sync/fetch/fetcher.js'
 import type { Gateway } from '../sync/http/gateway.js'
 import type { PeerExchange } from '../sync/net/peer-exchange.js'
 import type { PeerMemory } from '../sync/net/peer-memory.js'
@@ -22,7 +22,7 @@ import type { Reachability } from '../sync/net/reachability.js'
 import type { Redialer } from '../sync/net/redial.js'
 import type { ReleaseExchange } from '../sync/releases/release-exchange.js'
 import type { PublishOptions, PublishResult, Releases, UpdateOptions, UpdateResult } from '../sync/releases/releases.js'
-import type { NodeDownloads } from './downloads.js'
+import type { DownloadOptions, NodeDownloads } from './downloads.js'
 import type { PeerInfo } from './options.js'
 import type { PeerRanking } from './peers.js'
 import type { PolicyWatch } from './policy-watch.js'
@@ -135,7 +135,8 @@ export class CmeshNode {
    * Fetch a DAG from the connected peers (only the blocks this node lacks), verifying every block. Peers are
    * asked in rank order (see peers()); measured speed then decides who gets more.
    */
-  async fetch (cid: CID, options?: FetchOptions): Promise<FetchResult> {
+  /** Fetch a DAG from the connected peers; `from`: the root of an older version held here (blocks come as deltas against it). */
+  async fetch (cid: CID, options?: DownloadOptions): Promise<FetchResult> {
     return await this.services.downloads.fetch(cid, options)
   }
 

@@ -41,6 +41,11 @@ export interface NodeOptions {
    */
   bitswap?: boolean
   /**
+   * Serve blocks as deltas against blocks the asker holds (/cmesh/delta/1.0.0, src/sync/delta) to peers updating
+   * from an older version; this node asks for them whenever it updates from a version it holds. @default true
+   */
+  serveDeltas?: boolean
+  /**
    * The community's Kad-DHT (`/cmesh/kad/1.0.0`, never the public IPFS one): 'server' answers queries and holds
    * provider records, 'client' only asks. With it, the node provides the roots it pins, and a fetch that finds no
    * holder among its connections asks the DHT. @default 'off' (`cmesh daemon` runs a server)

@@ -49,6 +49,7 @@ export class DagWalk {
   /** Note a block held (or just stored): its links join the walk. `from` sent it (undefined: it was held). */
   expand (cid: CID, bytes: Uint8Array, from?: string): void {
     if (cid.code === CODEC_RAW) return
+    this.session.options.base?.expanded(cid, bytes)
     const { links, file } = linksOf(cid, bytes, this.leafSize)
     this.session.holders.linked(keyOf(cid), links.map(keyOf), from)
     // a file node lists its leaves in order: the leaf order its holdings are told in

@@ -65,6 +65,15 @@ export interface Trading {
   close: () => void
 }
 
+/**
+ * Blocks of an update asked as deltas against the blocks of the old version held here (src/sync/delta's DeltaFetch):
+ * the fetcher wraps its sources with `wrap` and tells `expanded` each node of the new DAG it walks (held or fetched).
+ */
+export interface BaseHint {
+  wrap: (source: BlockSource) => BlockSource
+  expanded: (cid: CID, bytes: Uint8Array) => void
+}
+
 export type FetchProgressEvent =
   | { type: 'fetch:blocks', blocks: number, bytes: number, source: string }
   | { type: 'fetch:bad-block', cid: string, source: string }
@@ -121,6 +130,8 @@ export interface FetchOptions {
    * @default none: nothing is told or learned
    */
   trading?: Trading
+  /** Ask for blocks as deltas against the old version held here (see BaseHint). @default none: blocks only */
+  base?: BaseHint
 }
 
 export interface FetchResult {

@@ -10,7 +10,7 @@ import type { SourceStats } from './source-stats.js'
 import { Stalls } from './stalls.js'
 import { WantList } from './want-list.js'
 
-export type { BlockAnswer, BlockSource, FetchOptions, FetchProgressEvent, FetchResult, PeerSources, RequestOptions } from './fetch-interface.js'
+export type { BaseHint, BlockAnswer, BlockSource, FetchOptions, FetchProgressEvent, FetchResult, PeerSources, RequestOptions } from './fetch-interface.js'
 
 /** The parts of one fetch, over the state they share (the session). */
 interface Parts {
@@ -43,14 +43,16 @@ interface Parts {
  * (stalls.ts), and intake and verification (intake.ts); this loop hands out work and waits.
  */
 export async function fetchDag (store: FetchStore, root: CID, sources: BlockSource[], options: FetchOptions = {}): Promise<FetchResult> {
-  const session = new FetchSession(store, root, sources, options)
+  // an update from a held version: sources answer with deltas against its blocks where they can (src/sync/delta)
+  const wrap = (s: BlockSource): BlockSource => options.base?.wrap(s) ?? s
+  const session = new FetchSession(store, root, sources.map(wrap), options)
   const wants = new WantList(session)
   const walk = new DagWalk(session, wants, rotationFor(sources))
   // requests and intake need each other: the intake asks a request's source, and gives back through the requests what did not come
   const requests: Requests = new Requests(session, wants, (s, entry) => intake.ask(s, entry))
   const intake = new Intake(session, walk, wants, requests)
   const parts: Parts = { session, wants, walk, requests, stalls: new Stalls(session, requests) }
-  const unwatch = options.watch?.(source => session.join(source), id => {
+  const unwatch = options.watch?.(source => session.join(wrap(source)), id => {
     session.live.delete(id) // its requests in flight fail or are answered and then ignored; their blocks are asked again
     session.wake?.()
   })

@@ -23,6 +23,7 @@ import type { InstalledRelease, ReleaseIndex } from '../../store/release-index.j
 import { fetchDag, type BlockSource, type FetchProgressEvent } from '../fetch/fetcher.js'
 import { gatewaySource } from '../fetch/gateway-source.js'
 import { rangeMirrorSource } from '../fetch/range-mirror.js'
+import type { DeltaService } from '../delta/index.js'
 import type { PeerSources } from '../fetch/fetch-interface.js'
 import { BUNDLE_FETCH_TIMEOUT_MS, DEFAULT_RELEASE_LIFETIME_MS } from './constants.js'
 import type { BundleSource } from './release-exchange.js'
@@ -102,6 +103,8 @@ export interface ReleaseComponents {
   bundles?: BundleSource
   /** The connected peers blocks are fetched from. @default none (mirrors only) */
   peers?: PeerSources
+  /** Block deltas against the installed version's blocks when updating it (src/sync/delta). @default none: blocks only */
+  deltas?: Pick<DeltaService, 'base'>
 }
 
 /** Totals of a complete DAG in the store, and its interior blocks (what a bundle carries). */
@@ -305,7 +308,7 @@ export class Releases {
       }
     }
 
-    await this.fetchRelease(best, result, options)
+    await this.fetchRelease(best, result, options, held?.root)
     if (options.withDeps === true) {
       const seen = new Set<string>([m.root.toString()])
       const queue = [...m.deps]
@@ -323,8 +326,8 @@ export class Releases {
   }
 
   /** Store the bundle's interior blocks, then fetch the rest from peers and mirrors within the declared size. */
-  private async fetchRelease (r: OpenedRelease, result: UpdateResult, options: UpdateOptions): Promise<void> {
-    const { store } = this.c
+  private async fetchRelease (r: OpenedRelease, result: UpdateResult, options: UpdateOptions, heldRoot?: string): Promise<void> {
+    const { store, deltas } = this.c
     const m = r.manifest
     await store.putMany(r.blocks)
     const sources = [
@@ -337,7 +340,11 @@ export class Releases {
       watch: options.usePeers === false ? undefined : this.c.peers?.watch,
       pin: false,
       maxBytes: m.dagBytes,
-      maxBlocks: m.blocks
+      maxBlocks: m.blocks,
+      // the installed version's blocks are bases for deltas of the new one's
+      base: heldRoot === undefined || deltas === undefined || !await store.has(parseRoot(heldRoot))
+        ? undefined
+        : deltas.base(store, m.root, parseRoot(heldRoot))
     })
     this.count(result, fetched.wire, fetched.fetchedBytes)
     const totals = await dagTotals(store, m.root, options.signal)

@@ -76,6 +76,30 @@ describe('releases over the network', () => {
     assert.equal((await late.update('app')).version, '2.0.0')
   })
 
+  it('an update from the installed release comes as block deltas: fewer bytes than the blocks, the same content', async t => {
+    const key = generatePublisherKey()
+    const maintainer = await startNode(t)
+    await publish(maintainer, release(t, 1), 1, key)
+    const user = await startNode(t, { bootstrap: [maintainer.addrs()[0]!] })
+    const other = await startNode(t, { bootstrap: [maintainer.addrs()[0]!] })
+    for (const n of [user, other]) {
+      n.trust.add('app', key.publicKey)
+      assert.equal((await n.update('app')).version, '1.0.0')
+    }
+    const v2 = await publish(maintainer, release(t, 2), 2, key)
+    const r = await user.update('app')
+    assert.equal(r.version, '2.0.0')
+    // the same blocks without deltas (a fetch that names no held version), compressed as the block exchange sends them
+    const plain = await other.fetch(v2.manifest.root, { pin: false })
+    t.diagnostic(`${r.fetchedBytes} block bytes: ${r.wireBytes} wire bytes with deltas (bundle included), ${plain.wireBytes} without`)
+    assert.equal(r.fetchedBytes, plain.fetchedBytes)
+    assert.ok(r.wireBytes < plain.wireBytes, `update with deltas: ${r.wireBytes} wire bytes (bundle included); blocks only: ${plain.wireBytes}`)
+    const out = join(tempDir(t), 'out')
+    await user.get(v2.manifest.root, out)
+    assert.deepEqual(readFileSync(join(out, 'lib', 'index.js')), readFileSync(join(release(t, 2), 'lib', 'index.js')))
+    assert.ok((await verifyStore(user.store)).ok)
+  })
+
   it('gets a release from a plain HTTP mirror when no peer is left, in few range requests', async t => {
     const key = generatePublisherKey()
     const maintainer = await startNode(t)
