@@ -10,8 +10,9 @@ import { framedLength, readFrames, sendFrame } from './framing.js'
 import { decodeMessage, encodeMessage, ProtocolError, type Message } from './wire.js'
 
 /**
- * The asking side of the block protocol: a have question and a block request, each over a stream of its own.
- * What the answers say of the peer goes back to the block service through a Requester.
+ * The asking side of the block protocol: a have question and a block request, each over a stream of its own (a
+ * block request goes on the peer's long-lived stream instead when it can: BlockChannel, channel.ts). What the
+ * answers say of the peer goes back to the block service through a Requester.
  */
 
 /** A have question with no complete answer in this long, or a block request with no frame in this long, is given up (the fetcher asks someone else). */
