@@ -311,6 +311,20 @@ export class BlockService {
     // blocks of the wants queued or being answered: a cancel of anything else is dropped, so that a long-lived
     // stream's cancels are held no longer than the wants they refer to
     const wanted = new Map<string, number>()
+    /** A want answered or dropped: no longer pending, its bytes given back, its blocks no longer wanted by it. */
+    const finish = (want: { cids: CID[], blocks: boolean, bytes: number }): void => {
+      if (want.blocks) this.flood.done(peer)
+      account.release(want.bytes)
+      for (const c of want.cids) {
+        const k = cidKey(c)
+        const n = (wanted.get(k) ?? 1) - 1
+        if (n > 0) wanted.set(k, n)
+        else {
+          wanted.delete(k)
+          cancelled.delete(k)
+        }
+      }
+    }
     let wake: (() => void) | undefined
     let ended = false
     let failure: Error | undefined
@@ -322,6 +336,15 @@ export class BlockService {
             const keys = m.cids.map(cidKey)
             for (const k of keys) if (wanted.has(k)) cancelled.add(k)
             this.flood.cancelled(peer, keys)
+            // a queued want whose every block is cancelled is dropped now, not when its turn comes: it no longer
+            // counts as a pending request of the peer (a requester on one long-lived stream cancels instead of
+            // resetting a stream, and then sends new requests)
+            for (let i = queue.length - 1; i >= 0; i--) {
+              const w = queue[i]!
+              if (!w.cids.every(c => cancelled.has(cidKey(c)))) continue
+              queue.splice(i, 1)
+              finish(w)
+            }
           } else if (m.t === 'want') {
             if (queue.length >= MAX_QUEUED_WANTS) throw new ProtocolError(`more than ${MAX_QUEUED_WANTS} wants queued on one stream`)
             if (m.blocks) {
@@ -364,17 +387,7 @@ export class BlockService {
         try {
           await this.answer(out, peer, group, want, cancelled, gone.signal, stream.protocol !== BLOCKS_PROTOCOL_V1)
         } finally {
-          if (want.blocks) this.flood.done(peer)
-          account.release(want.bytes)
-          for (const c of want.cids) {
-            const k = cidKey(c)
-            const n = (wanted.get(k) ?? 1) - 1
-            if (n > 0) wanted.set(k, n)
-            else {
-              wanted.delete(k)
-              cancelled.delete(k)
-            }
-          }
+          finish(want)
         }
       }
       await stream.close()

@@ -9,9 +9,10 @@ export const BLOCKS_PROTOCOL_V1 = '/cmesh/blocks/1.0.0'
 export const BLOCKS_PROTOCOLS = [BLOCKS_PROTOCOL, BLOCKS_PROTOCOL_V1]
 /**
  * Block requests one peer's channel carries at once (BlockChannel): the fetcher keeps at most 16 in flight to a
- * source, and a server queues 64 wants on a stream at most (more is a protocol violation).
+ * source, a server's flood guard strikes a peer with more than 16 requests pending (policy fairness.flood), and a
+ * server queues 64 wants on a stream at most (more is a protocol violation).
  */
-export const MAX_CHANNEL_REQUESTS = 32
+export const MAX_CHANNEL_REQUESTS = 16
 /**
  * Bytes of blocks a channel has handed to the fetcher and the fetcher has not yet verified and stored, before it
  * reads the next message: storing overlaps receiving, and what is held stays bounded.

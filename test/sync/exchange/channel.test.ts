@@ -13,8 +13,8 @@ import type { Requester } from '../../../src/sync/exchange/peer-requests.js'
 import { tempDir } from '../../helpers/temp.js'
 import { waitFor } from '../../helpers/wait.js'
 
-async function startNode (t: TestContext, bootstrap: string[] = []): Promise<CmeshNode> {
-  const node = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap })
+async function startNode (t: TestContext, bootstrap: string[] = [], uploadLimit?: number): Promise<CmeshNode> {
+  const node = await createNode({ repo: join(tempDir(t), 'repo'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, bootstrap, uploadLimit })
   t.after(async () => await node.stop())
   return node
 }
@@ -27,9 +27,9 @@ async function randomBlocks (n: number, size: number): Promise<Block[]> {
   })
 }
 
-/** A seeder holding `held` and a leecher connected to it. */
-async function pair (t: TestContext, held: Block[]): Promise<{ seeder: CmeshNode, leecher: CmeshNode }> {
-  const seeder = await startNode(t)
+/** A seeder holding `held` (uploading `uploadLimit` bytes a second at most) and a leecher connected to it. */
+async function pair (t: TestContext, held: Block[], uploadLimit?: number): Promise<{ seeder: CmeshNode, leecher: CmeshNode }> {
+  const seeder = await startNode(t, [], uploadLimit)
   await seeder.store.putMany(held)
   const leecher = await startNode(t, [seeder.addrs()[0]!])
   await waitFor(() => leecher.libp2p.getConnections(seeder.peerId).length > 0, { what: 'the leecher connected' })
@@ -101,6 +101,31 @@ describe('a block channel: requests pipelined on one stream per peer', () => {
     assert.equal(faults.protocol, 0)
     assert.equal(channel.size, 0)
     assert.equal(channel.accepts([held[3]!.cid]), true)
+  })
+
+  it('cancelled requests still queued at the server are dropped at once: the requester is not struck for the requests it sends next', async t => {
+    // a slow seeder: the first answer takes a while, and the requests behind it wait in its queue
+    const held = await randomBlocks(39, 50_000)
+    const { seeder, leecher } = await pair(t, held, 200_000)
+    const channel = new BlockChannel(requester(leecher, { ignored: 0, protocol: 0 }), seeder.peerId, seeder.peerId.toString())
+    t.after(() => { channel.close() })
+    // 500 KB at 200 KB/s: the seeder is busy with it while the requests behind it wait in its queue; they are
+    // cancelled once its first blocks are here (so their wants are on the stream before their cancels)
+    let stops: Array<{ stop: AbortController, request: Promise<unknown> }> = []
+    const first = channel.request(held.slice(0, 10).map(b => b.cid), { onBlocks: async () => { for (const s of stops) s.stop.abort() } })
+    stops = held.slice(10, 25).map(b => {
+      const stop = new AbortController()
+      const request = channel.request([b.cid], { signal: stop.signal })
+      request.catch(() => {})
+      return { stop, request }
+    })
+    for (const s of stops) await assert.rejects(s.request)
+    // 15 cancelled and 14 new: more than the 16 pending requests the flood guard allows, unless the cancelled
+    // ones left the seeder's queue when their cancels came
+    const next = await Promise.all(held.slice(25).map(async b => await channel.request([b.cid], {})))
+    assert.equal((await first).missing.length, 0)
+    assert.equal(next.reduce((n, a) => n + a.blocks.length, 0), 14)
+    assert.equal(seeder.blocks.flood.strikes(leecher.peerId.toString()), 0)
   })
 
   it('taking back part of a request settles it with what came; closing fails what waits, and the next request opens a new stream', async t => {
