@@ -18,6 +18,7 @@ interface Pending {
   missing: CID[]
   wireBytes: number
   onBlocks: RequestOptions['onBlocks']
+  onProgress: RequestOptions['onProgress']
   /** Its onBlocks calls, one after another (a request's messages are handed on in order). */
   chain: Promise<void>
   /** What its onBlocks threw: the request fails with it. */
@@ -86,7 +87,9 @@ export class BlockChannel {
     const open = new Map(cids.map(c => [cidKey(c), c]))
     let pending!: Pending
     const answer = new Promise<BlockAnswer>((resolve, reject) => {
-      pending = { open, blocks: [], missing: [], wireBytes: 0, onBlocks, chain: Promise.resolve(), resolve, reject, unlisten: () => {} }
+      pending = {
+        open, blocks: [], missing: [], wireBytes: 0, onBlocks, onProgress: options.onProgress, chain: Promise.resolve(), resolve, reject, unlisten: () => {}
+      }
     })
     answer.catch(() => {}) // it may fail while the want is still being sent; it is awaited below
     for (const k of open.keys()) this.owner.set(k, pending)
@@ -256,6 +259,8 @@ export class BlockChannel {
       wireBytes = 0
       if (p.open.size === 0) this.settle(p)
     }
+    // the requests still waiting their turn behind these are not stalled: the peer is answering the ones before
+    for (const p of this.pending) if (!got.has(p)) p.onProgress?.()
     // the next message is read while the fetcher verifies and stores these, up to MAX_CHANNEL_HANDOFF_BYTES
     while (this.handing > MAX_CHANNEL_HANDOFF_BYTES) await Promise.race(this.handoffs)
   }
