@@ -128,6 +128,21 @@ describe('a block channel: requests pipelined on one stream per peer', () => {
     assert.equal(seeder.blocks.flood.strikes(leecher.peerId.toString()), 0)
   })
 
+  it('a request waiting its turn behind another hears that the peer is answering (it is not stalled)', async t => {
+    // 1.5 MB: more than one message (about 1 MiB each), at 1 MB/s
+    const held = await randomBlocks(11, 150_000)
+    const { seeder, leecher } = await pair(t, held, 1_000_000)
+    const channel = new BlockChannel(requester(leecher, { ignored: 0, protocol: 0 }), seeder.peerId, seeder.peerId.toString())
+    t.after(() => { channel.close() })
+    let heard = 0
+    const first = channel.request(held.slice(0, 10).map(b => b.cid), {})
+    const second = channel.request([held[10]!.cid], { onProgress: () => { heard++ } })
+    const [a, b] = await Promise.all([first, second])
+    assert.equal(sum(a.blocks) + sum(b.blocks), sum(held))
+    // the seeder answers the first request in several messages while the second waits behind it
+    assert.ok(heard >= 1, `heard ${heard} times`)
+  })
+
   it('taking back part of a request settles it with what came; closing fails what waits, and the next request opens a new stream', async t => {
     const held = await randomBlocks(16, 100_000)
     const { seeder, leecher } = await pair(t, held)
