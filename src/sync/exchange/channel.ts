@@ -39,7 +39,9 @@ interface Pending {
  *
  * A cancelled request (its signal aborted) sends a cancel for what it still waits for and settles at once; the
  * stream goes on. Blocks of a cancelled request that were already on their way are dropped when they come, without
- * counting against the peer; other blocks nobody asked for count as an ignored cancel. A stream that breaks (a
+ * counting against the peer; other blocks nobody asked for count as an ignored cancel. Each blocks message tells
+ * the requests still waiting their turn that the peer is answering (RequestOptions.onProgress): waiting behind
+ * others is not a stall. A stream that breaks (a
  * protocol error, a reset, no frame for REQUEST_TIMEOUT_MS while requests wait) fails every request on it, and
  * the next request opens a new one. A stream with no request for CHANNEL_IDLE_MS is closed.
  */
