@@ -1,5 +1,6 @@
 /**
  * Does downloading from many peers add up? `npm run bench:swarm [-- --mb 128 --seeders 8 --rate 5MB/s --tree DIR --json]`
+ * (`-- --one-to-one` runs only the unthrottled 1 -> 1 rows: cmesh, the plain libp2p stream, Helia's bitswap, raw TCP)
  *
  * Seeders are real `cmesh daemon` processes on loopback (TLS, yamux, /cmesh/blocks/1.0.0), each with --upload-limit
  * --rate, each holding a --mb MiB random file and a real package tree (--tree, default node_modules/typescript);
@@ -41,6 +42,7 @@ const args = parseBenchArgs(process.argv.slice(2), {
   trials: 5,
   rarest: false,
   'big-mb': 1024,
+  'one-to-one': false,
   tree: fileURLToPath(new URL('../../node_modules/typescript', import.meta.url))
 })
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-swarm-'))
@@ -306,25 +308,27 @@ try {
   closeSync(fd)
 
   const tree = String(args.tree)
-  const names = Array.from({ length: count }, (_, i) => `seeder-${i}`)
+  const oneToOneOnly = args['one-to-one'] === true
+  const names = Array.from({ length: oneToOneOnly ? 0 : count }, (_, i) => `seeder-${i}`)
   const seeders: string[] = []
   for (const name of names) seeders.push(await seeder(name, [file, tree], String(args.rate)))
-  const add = (path: string): CID => parseCid(execFileSync(
+  const add = (path: string, repo = 'seeder-0'): CID => parseCid(execFileSync(
     process.execPath,
-    [BIN, 'add', path, '--repo', join(work, 'seeder-0'), '--quiet'],
+    [BIN, 'add', path, '--repo', join(work, repo), '--quiet'],
     { encoding: 'utf8' }
   ).trim())
-  const cid = add(file)
-  const treeCid = add(tree)
+  const cid = oneToOneOnly ? add(file, 'free-seeder') : add(file)
+  const treeCid = oneToOneOnly ? undefined : add(tree)
+  const skipped = { seconds: NaN, mbps: NaN, verifySeconds: NaN, sources: 0, blocks: 0, leecherCpuPerGB: NaN }
   // one seeder alone, before the seeders have met (afterwards a leecher of one would hear of the others)
-  const one = await download(seeders.slice(0, 1), cid, 'leecher-1')
-  const treeOne = await download(seeders.slice(0, 1), treeCid, 'leecher-tree-1')
+  const one = oneToOneOnly ? skipped : await download(seeders.slice(0, 1), cid, 'leecher-1')
+  const treeOne = treeCid === undefined ? skipped : await download(seeders.slice(0, 1), treeCid, 'leecher-tree-1')
   // the seeders have not met: this download introduces them to each other
-  const cold = await download(seeders, cid, `leecher-${count}-cold`)
-  const joined = await meshed(names, 20_000)
-  const many = await download(seeders, cid, `leecher-${count}`)
-  const treeMany = await download(seeders, treeCid, `leecher-tree-${count}`)
-  const free = await seeder('free-seeder', [file])
+  const cold = oneToOneOnly ? skipped : await download(seeders, cid, `leecher-${count}-cold`)
+  const joined = oneToOneOnly ? false : await meshed(names, 20_000)
+  const many = oneToOneOnly ? skipped : await download(seeders, cid, `leecher-${count}`)
+  const treeMany = treeCid === undefined ? skipped : await download(seeders, treeCid, `leecher-tree-${count}`)
+  const free = await seeder('free-seeder', oneToOneOnly ? [] : [file])
   const freePid = daemons[daemons.length - 1]!.pid!
   const seederCpu0 = cpuSecondsOf(freePid)
   const unthrottled = await download([free], cid, 'leecher-free')
@@ -334,18 +338,21 @@ try {
   const helia = bitswap(file)
   const bigMb = Number(args['big-mb'])
   const big = bigMb > 0 ? await bigOneToOne(bigMb) : undefined
-  const found = await discovery(Number(args.trials))
+  const found = oneToOneOnly ? { median: null, samples: [], why: 'not run (--one-to-one)' } : await discovery(Number(args.trials))
 
   const speedup = one.seconds / many.seconds
   const treeSpeedup = treeOne.seconds / treeMany.seconds
   const row = (run: string, r: Awaited<ReturnType<typeof download>>, ratio: string): Record<string, string | number> =>
     ({ run, seconds: r.seconds.toFixed(2), 'MB/s': r.mbps.toFixed(1), sources: r.sources, 'verify s': r.verifySeconds.toFixed(2), ratio })
   const rows = [
-    row(`${mb} MiB file, 1 seeder at ${args.rate}`, one, '1.00'),
-    row(`${mb} MiB file, ${count} seeders at ${args.rate} each`, many, `${speedup.toFixed(2)}x speedup (ideal ${count}x)${joined ? '' : ' (seeders not all connected)'}`),
-    row(`${mb} MiB file, ${count} seeders meeting during it (cold)`, cold, `${(one.seconds / cold.seconds).toFixed(2)}x`),
-    row(`package tree (${treeOne.blocks} blocks), 1 seeder`, treeOne, '1.00'),
-    row(`package tree, ${count} seeders`, treeMany, `${treeSpeedup.toFixed(2)}x speedup`),
+    ...(oneToOneOnly
+      ? []
+      : [
+          row(`${mb} MiB file, 1 seeder at ${args.rate}`, one, '1.00'),
+          row(`${mb} MiB file, ${count} seeders at ${args.rate} each`, many, `${speedup.toFixed(2)}x speedup (ideal ${count}x)${joined ? '' : ' (seeders not all connected)'}`),
+          row(`${mb} MiB file, ${count} seeders meeting during it (cold)`, cold, `${(one.seconds / cold.seconds).toFixed(2)}x`),
+          row(`package tree (${treeOne.blocks} blocks), 1 seeder`, treeOne, '1.00'),
+          row(`package tree, ${count} seeders`, treeMany, `${treeSpeedup.toFixed(2)}x speedup`)]),
     row('1 -> 1 unthrottled (cmesh)', unthrottled, `${(unthrottled.mbps / plain.mbps).toFixed(2)} of the plain libp2p stream`),
     {
       run: 'Helia bitswap 1 -> 1 (its defaults: SHA-256, 256 KiB chunks; memory blockstores)',

@@ -1,5 +1,5 @@
 /** Initial yamux window of a stream: a block-exchange answer (about 1 MiB) fits without waiting for window updates. */
-export const YAMUX_WINDOW = 2 * 1024 * 1024
+export const YAMUX_WINDOW = 8 * 1024 * 1024
 
 /** A download ranks peers by RTTs up to a minute old, and waits at most 500 ms on a peer it has not measured. */
 export const RANKING_PINGS = { maxRttAgeMs: 60_000, pingTimeoutMs: 500 }

@@ -29,6 +29,7 @@ import type { BlockSource } from '../fetch/fetch-interface.js'
 import { framedLength, readFrames, SendQueue } from './framing.js'
 import { decodeMessage, encodeBinaryBlocksFrom, encodeMessage, ProtocolError } from './wire.js'
 import { askHaves, requestBlocks, type Requester } from './peer-requests.js'
+import { BlockChannel } from './channel.js'
 
 /** Concurrent block-exchange streams a peer may open to us, per connection. */
 const MAX_INBOUND_STREAMS = 16
@@ -135,6 +136,10 @@ export class BlockService {
   readonly budget: BufferBudget
   /** Requests answered so far: a request's number orders its messages among its peer's others. */
   private requests = 0
+  /** Our long-lived block stream to each peer we fetch from, by peer id. */
+  private readonly channels = new Map<string, BlockChannel>()
+  /** Each requester connection's upload group, for the policy it was worked out under (one lookup per connection, not per stream). */
+  private readonly connectionGroups = new WeakMap<Connection, { policy: Policy, group: string }>()
 
   constructor (components: {
     libp2p: Pick<Libp2p,
@@ -261,18 +266,30 @@ export class BlockService {
   async start (): Promise<void> {
     await this.libp2p.handle(BLOCKS_PROTOCOLS, async (stream: Stream, connection: Connection) => {
       const peer = connection.remotePeer.toString()
-      const f = this.policy.fairness
-      const group = uploadGroup(
-        connection.remoteAddr?.toString(),
-        peer,
-        { prefixV4: f.groupPrefixV4, prefixV6: f.groupPrefixV6, segmentPrefixV4: f.segmentPrefixV4 }
-      )
+      const group = this.groupOf(connection, peer)
       this.groups.set(peer, group)
       await this.serve(stream, peer, group)
     }, { maxInboundStreams: MAX_INBOUND_STREAMS, runOnLimitedConnection: this.relayed })
   }
 
+  /** The upload group of a requester's connection (its address or subnet under the policy's prefixes). */
+  private groupOf (connection: Connection, peer: string): string {
+    const known = this.connectionGroups.get(connection)
+    if (known !== undefined && known.policy === this.policy) return known.group
+    const f = this.policy.fairness
+    // uploadGroup lists the host's interfaces (for its segments): worked out once per connection, not per stream
+    const group = uploadGroup(
+      connection.remoteAddr?.toString(),
+      peer,
+      { prefixV4: f.groupPrefixV4, prefixV6: f.groupPrefixV6, segmentPrefixV4: f.segmentPrefixV4 }
+    )
+    this.connectionGroups.set(connection, { policy: this.policy, group })
+    return group
+  }
+
   async stop (): Promise<void> {
+    for (const c of this.channels.values()) c.close()
+    this.channels.clear()
     for (const protocol of BLOCKS_PROTOCOLS) await this.libp2p.unhandle(protocol)
     this.scheduler.close()
     this.ledger.close()
@@ -291,6 +308,23 @@ export class BlockService {
     const out = new SendQueue(stream, account)
     const queue: Array<{ cids: CID[], blocks: boolean, bytes: number }> = []
     const cancelled = new Set<string>()
+    // blocks of the wants queued or being answered: a cancel of anything else is dropped, so that a long-lived
+    // stream's cancels are held no longer than the wants they refer to
+    const wanted = new Map<string, number>()
+    /** A want answered or dropped: no longer pending, its bytes given back, its blocks no longer wanted by it. */
+    const finish = (want: { cids: CID[], blocks: boolean, bytes: number }): void => {
+      if (want.blocks) this.flood.done(peer)
+      account.release(want.bytes)
+      for (const c of want.cids) {
+        const k = cidKey(c)
+        const n = (wanted.get(k) ?? 1) - 1
+        if (n > 0) wanted.set(k, n)
+        else {
+          wanted.delete(k)
+          cancelled.delete(k)
+        }
+      }
+    }
     let wake: (() => void) | undefined
     let ended = false
     let failure: Error | undefined
@@ -300,15 +334,28 @@ export class BlockService {
           const m = decodeMessage(frame)
           if (m.t === 'cancel') {
             const keys = m.cids.map(cidKey)
-            for (const k of keys) cancelled.add(k)
+            for (const k of keys) if (wanted.has(k)) cancelled.add(k)
             this.flood.cancelled(peer, keys)
+            // a queued want whose every block is cancelled is dropped now, not when its turn comes: it no longer
+            // counts as a pending request of the peer (a requester on one long-lived stream cancels instead of
+            // resetting a stream, and then sends new requests)
+            for (let i = queue.length - 1; i >= 0; i--) {
+              const w = queue[i]!
+              if (!w.cids.every(c => cancelled.has(cidKey(c)))) continue
+              queue.splice(i, 1)
+              finish(w)
+            }
           } else if (m.t === 'want') {
             if (queue.length >= MAX_QUEUED_WANTS) throw new ProtocolError(`more than ${MAX_QUEUED_WANTS} wants queued on one stream`)
             if (m.blocks) {
               this.flood.request(peer, m.cids.map(cidKey))
               this.unchoker.interest(peer)
             }
-            for (const c of m.cids) cancelled.delete(cidKey(c))
+            for (const c of m.cids) {
+              const k = cidKey(c)
+              cancelled.delete(k)
+              wanted.set(k, (wanted.get(k) ?? 0) + 1)
+            }
             // a decoded want holds far more than its frame: its CIDs, until it is answered
             const bytes = frame.length + m.cids.length * QUEUED_CID_BYTES
             if (!account.reserve(bytes)) throw new BufferBudgetError(`refused a queued want of ${bytes} bytes: the buffer budget is spent`)
@@ -340,8 +387,7 @@ export class BlockService {
         try {
           await this.answer(out, peer, group, want, cancelled, gone.signal, stream.protocol !== BLOCKS_PROTOCOL_V1)
         } finally {
-          if (want.blocks) this.flood.done(peer)
-          account.release(want.bytes)
+          finish(want)
         }
       }
       await stream.close()
@@ -460,11 +506,28 @@ export class BlockService {
     }
   }
 
-  /** A source for the fetcher that asks `peerId` over a fresh stream per request. */
+  /** The channel to peer `id`: one stream its requests share (see BlockChannel). */
+  private channel (peerId: Parameters<Libp2p['dialProtocol']>[0], id: string): BlockChannel {
+    let c = this.channels.get(id)
+    if (c === undefined) {
+      const channel = new BlockChannel(this.requester(id), peerId, id, () => { if (this.channels.get(id) === channel) this.channels.delete(id) })
+      this.channels.set(id, c = channel)
+    }
+    return c
+  }
+
+  /**
+   * A source for the fetcher that asks `peerId`: its requests pipelined on one long-lived stream (BlockChannel); a
+   * request the channel cannot take (it already waits for one of the blocks) goes over a stream of its own.
+   */
   source (peerId: Parameters<Libp2p['dialProtocol']>[0], id: string): BlockSource {
     return {
       id,
-      request: async (cids, options) => await requestBlocks(this.requester(id), peerId, id, cids, options),
+      request: async (cids, options) => {
+        const channel = this.channel(peerId, id)
+        if (channel.accepts(cids)) return await channel.request(cids, options)
+        return await requestBlocks(this.requester(id), peerId, id, cids, options)
+      },
       verified: bytes => {
         this.peer(id).bytesReceived += bytes
         this.ledger.addReceived(id, bytes)

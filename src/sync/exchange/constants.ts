@@ -7,6 +7,21 @@ export const BLOCKS_PROTOCOL = '/cmesh/blocks/1.1.0'
 export const BLOCKS_PROTOCOL_V1 = '/cmesh/blocks/1.0.0'
 /** The versions a node answers and asks, newest first (a requester gets the newest both ends speak). */
 export const BLOCKS_PROTOCOLS = [BLOCKS_PROTOCOL, BLOCKS_PROTOCOL_V1]
+/**
+ * Block requests one peer's channel carries at once (BlockChannel): the fetcher keeps at most 16 in flight to a
+ * source, a server's flood guard strikes a peer with more than 16 requests pending (policy fairness.flood), and a
+ * server queues 64 wants on a stream at most (more is a protocol violation).
+ */
+export const MAX_CHANNEL_REQUESTS = 16
+/**
+ * Bytes of blocks a channel has handed to the fetcher and the fetcher has not yet verified and stored, before it
+ * reads the next message: storing overlaps receiving, and what is held stays bounded.
+ */
+export const MAX_CHANNEL_HANDOFF_BYTES = 4 * 1024 * 1024
+/** A block channel with no request for this long closes its stream (ms); the next request opens another. */
+export const CHANNEL_IDLE_MS = 10_000
+/** Keys of blocks a channel took back and still forgives if they come (bounded: the oldest are forgotten). */
+export const MAX_CHANNEL_WITHDRAWN = 8 * 1024
 /** Largest encoded message accepted or sent; a longer length prefix closes the stream before any byte is read. */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024 + 64 * 1024
 /** Entries (CIDs or blocks) in one message: small blocks travel many to a message, never one per round trip. */

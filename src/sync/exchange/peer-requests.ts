@@ -10,21 +10,22 @@ import { framedLength, readFrames, sendFrame } from './framing.js'
 import { decodeMessage, encodeMessage, ProtocolError, type Message } from './wire.js'
 
 /**
- * The asking side of the block protocol: a have question and a block request, each over a stream of its own.
- * What the answers say of the peer goes back to the block service through a Requester.
+ * The asking side of the block protocol: a have question and a block request, each over a stream of its own (a
+ * block request goes on the peer's long-lived stream instead when it can: BlockChannel, channel.ts). What the
+ * answers say of the peer goes back to the block service through a Requester.
  */
 
 /** A have question with no complete answer in this long, or a block request with no frame in this long, is given up (the fetcher asks someone else). */
-const REQUEST_TIMEOUT_MS = 30_000
+export const REQUEST_TIMEOUT_MS = 30_000
 
-type PeerTarget = Parameters<Libp2p['dialProtocol']>[0]
+export type PeerTarget = Parameters<Libp2p['dialProtocol']>[0]
 type Dialler = Pick<Libp2p, 'dialProtocol'> & Partial<Pick<Libp2p, 'getConnections'>>
 
 /**
  * A stream of the block protocol to `peer`. Over a relayed connection only when `relayed`: then on a connection
  * already open (a direct one first), since libp2p dials anew for a peer it reaches through a relay alone.
  */
-async function blocksStream (libp2p: Dialler, peer: PeerTarget, signal: AbortSignal, relayed: boolean): Promise<Stream> {
+export async function blocksStream (libp2p: Dialler, peer: PeerTarget, signal: AbortSignal, relayed: boolean): Promise<Stream> {
   if (relayed && libp2p.getConnections !== undefined && isPeerId(peer)) {
     const open = libp2p.getConnections(peer).filter(c => c.status === 'open')
     const conn = open.find(c => c.limits == null) ?? open[0]

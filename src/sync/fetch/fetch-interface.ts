@@ -18,6 +18,11 @@ export interface RequestOptions {
   signal?: AbortSignal
   onBlocks?: (blocks: Block[], wireBytes: number) => Promise<void>
   onCancel?: (cancel: (cids: CID[]) => void) => void
+  /**
+   * The source is delivering, though not this request's blocks yet (a source that answers its requests one after
+   * another on one stream): the request is waiting its turn, not stalled.
+   */
+  onProgress?: () => void
 }
 
 /** Where blocks can come from: a peer, another store, an HTTP mirror. */

@@ -63,7 +63,12 @@ export class Intake {
       }
     }
     try {
-      answer = await s.source.request(entry.cids, { signal, onBlocks, onCancel: cancel => { entry.cancel = cancel } })
+      const onProgress = (): void => {
+        if (session.closed) return
+        entry.progressAt = session.clock.now()
+        s.heard()
+      }
+      answer = await s.source.request(entry.cids, { signal, onBlocks, onProgress, onCancel: cancel => { entry.cancel = cancel } })
       if (held.length > 0) answer = { ...answer, blocks: [...held, ...answer.blocks] }
     } catch (err) {
       error = err
