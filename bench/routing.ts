@@ -1,6 +1,6 @@
 /**
  * Content routing over the community DHT. `npm run bench:routing [-- --nodes 25,50,100 --procs 10 --lookups 50
- * --degree 3 --timeout 10 --full --quick --json]`
+ * --degree 3 --rounds 2 --timeout 10 --full --quick --json]`
  *
  * Each size of `--nodes` is a run of fresh nodes with the community DHT as servers (`/cmesh/kad/1.0.0`), spread
  * over `--procs` child processes (bench/routing-node.ts). By default light nodes: only what content routing needs
@@ -10,7 +10,7 @@
  * of its own (127.0.P.1, listening and dialling from it). Bootstrap: nodes start in waves of one per process; each
  * dials `--degree` random nodes of the earlier waves (bootstrap addresses), and its DHT runs its first self-query
  * as soon as it has a peer. Then every node runs its routing table refresh (kad-dht's refreshRoutingTable, what its
- * 5-minute timer does) twice, and after each the bench waits until no routing table grows for 5 s.
+ * 5-minute timer does) `--rounds` times (2), and after each the bench waits until no routing table grows for 5 s.
  *
  * Then `--lookups` new roots, each added (pinned) by one random node, which provides it through cmesh's content
  * routing (ContentRouting.provide -> kad-dht provide; node.add on full nodes). For each root, one at a time, a
@@ -46,6 +46,7 @@ const args = parseBenchArgs(process.argv.slice(2), {
   procs: 10,
   lookups: 50,
   degree: 3,
+  rounds: 2,
   timeout: 10,
   bytes: 1024,
   quick: false,
@@ -164,7 +165,7 @@ async function run (pool: ChildPool<RoutingCommand, RoutingReply>, n: number): P
     // every node runs its routing table refresh twice (what kad-dht's timer does every few minutes: the second walk
     // starts from the peers the first found); after each, wait until no table grows for 5 s
     let status = await statuses(ask, all)
-    for (let round = 0; round < 2; round++) {
+    for (let round = 0; round < Number(args.rounds); round++) {
       await inBatches(all, procs, async idx => { await ask({ cmd: 'refresh', idx }, 'refreshed') })
       for (let stable = 0, last = -1; stable < 5;) {
         await new Promise(resolve => setTimeout(resolve, 1000))
