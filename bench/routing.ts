@@ -1,33 +1,35 @@
 /**
  * Content routing over the community DHT. `npm run bench:routing [-- --nodes 25,50,100 --procs 10 --lookups 50
- * --degree 3 --timeout 10 --quick --json]`
+ * --degree 3 --rounds 2 --timeout 10 --full --quick --json]`
  *
- * Each size of `--nodes` is a run of fresh cmesh nodes (createNode with `dht: 'server'`, the community protocol
- * /cmesh/kad/1.0.0; mDNS and peer exchange off), spread over `--procs` child processes (bench/routing-node.ts),
- * each process on a loopback address of its own (127.0.P.1, listening and dialling from it). Bootstrap: nodes
- * start in waves of one per process; each dials `--degree` random nodes of the earlier waves (bootstrap
- * addresses), and its DHT runs its first self-query as soon as it has a peer. Then every node runs its routing
- * table refresh (kad-dht's refreshRoutingTable, what its 5-minute timer does) twice, and after each the bench
- * waits until no routing table grows for 5 s.
+ * Each size of `--nodes` is a run of fresh nodes with the community DHT as servers (`/cmesh/kad/1.0.0`), spread
+ * over `--procs` child processes (bench/routing-node.ts). By default light nodes: only what content routing needs
+ * (transport, identify, the DHT, a store with the block service, cmesh's ContentRouting; what is switched off is
+ * listed in routing-node.ts and printed above the table), so that 100 nodes fit on two cores; `--full` runs whole
+ * cmesh nodes (createNode with `dht: 'server'`, mDNS and peer exchange off). Each process is on a loopback address
+ * of its own (127.0.P.1, listening and dialling from it). Bootstrap: nodes start in waves of one per process; each
+ * dials `--degree` random nodes of the earlier waves (bootstrap addresses), and its DHT runs its first self-query
+ * as soon as it has a peer. Then every node runs its routing table refresh (kad-dht's refreshRoutingTable, what its
+ * 5-minute timer does) `--rounds` times (2), and after each the bench waits until no routing table grows for 5 s.
  *
  * Then `--lookups` new roots, each added (pinned) by one random node, which provides it through cmesh's content
- * routing (node.add -> ContentRouting.provide -> kad-dht provide). For each root, one at a time, a random other
- * node first asks every peer it is connected to whether it holds the root (cmesh without the DHT: one have
- * question per connection), then looks it up with cmesh's ContentRouting.connectProviders (the DHT's
- * findProviders, dialling the provider found). Messages are the DHT's SEND_QUERY events (one request to one peer
- * on a stream of its own), counted by wrapping each node's DHT (bench/routing-node.ts).
+ * routing (ContentRouting.provide -> kad-dht provide; node.add on full nodes). For each root, one at a time, a
+ * random other node first asks every peer it is connected to whether it holds the root (cmesh without the DHT: one
+ * have question per connection), then looks it up with cmesh's ContentRouting.connectProviders (the DHT's
+ * findProviders, dialling the provider found). Messages are the DHT's SEND_QUERY events (one request to one peer on
+ * a stream of its own), counted by wrapping each node's DHT (bench/routing-node.ts).
  *
  * Columns: routing table and connections per node (means); lookups that found the provider; seconds to the first
- * provider (median, 95th percentile; a lookup that found none counts as slower than any that did); DHT messages
- * per lookup (the whole lookup, as connectProviders runs it: until ROUTED_GRACE_MS after the first provider is
+ * provider (median, 95th percentile; a lookup that found none counts as slower than any that did); DHT messages per
+ * lookup (the whole lookup, as connectProviders runs it: until ROUTED_GRACE_MS after the first provider is
  * connected, or the query's end) and before the first provider; seconds until connectProviders returned (what a
- * fetch waits before downloading); messages per provide; the
- * providing cost of a store of 10,000 roots in messages per minute (derivation printed below the table); asking
- * every connected peer: messages (= connections asked), share of lookups it found the root, seconds (median, to
- * the first 'have' or to the last answer); the 1-minute load average at the end of the run.
- * After the table, a least-squares fit of messages per lookup against log2 N and its extrapolation to 10,000 nodes.
- * `--quick` is a smoke-sized run (12 nodes in 3 processes, 10 lookups). `--json` prints, last, one line
- * {"runs": [{nodes, medianSeconds, p95Seconds, messagesPerLookup, provideMessagesPerMinute, ...}, ...]}.
+ * fetch waits before downloading); messages per provide; the providing cost of a store of 10,000 roots in messages
+ * per minute (derivation printed below the table); asking every connected peer: messages (= connections asked),
+ * share of lookups it found the root, seconds (median, to the first 'have' or to the last answer); the 1-minute
+ * load average at the end of the run. After the table, a least-squares fit of messages per lookup against log2 N
+ * and its extrapolation to 10,000 nodes. `--quick` is a smoke-sized run (12 nodes in 3 processes, 10 lookups).
+ * `--json` prints, last, one line {"runs": [{nodes, medianSeconds, p95Seconds, messagesPerLookup,
+ * provideMessagesPerMinute, ...}, ...]}.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -44,9 +46,11 @@ const args = parseBenchArgs(process.argv.slice(2), {
   procs: 10,
   lookups: 50,
   degree: 3,
+  rounds: 2,
   timeout: 10,
   bytes: 1024,
   quick: false,
+  full: false,
   json: false
 })
 if (args.quick === true) {
@@ -63,6 +67,13 @@ if (args.quick === true) {
 const REPROVIDE_EVERY_MINUTES = 24 * 60
 /** The store the providing cost is given for. */
 const STORE_ROOTS = 10_000
+
+/** What the nodes of this run are, printed above the table. */
+const NODE_KIND = args.full === true
+  ? 'full cmesh nodes (createNode, dht: server; mDNS and peer exchange off)'
+  : 'light nodes (--full for whole cmesh nodes): TCP, TLS/noise, yamux, identify and push, ping, the DHT as a server, an LMDB store with the ' +
+    'block service, cmesh\'s ContentRouting; switched off: gossipsub (collections, URL cache), bitswap, peer exchange, mDNS, the ' +
+    'connection monitor, relay/AutoNAT/DCUtR, analytics, peer memory, redialer, reachability, release exchange, policy watch'
 
 type Reply<T extends RoutingReply['type']> = Extract<RoutingReply, { type: T }>
 
@@ -143,7 +154,8 @@ async function run (pool: ChildPool<RoutingCommand, RoutingReply>, n: number): P
         cmd: 'start',
         idx,
         repo: join(work, `n${repos++}`),
-        bootstrap: sample(earlier, Number(args.degree)).map(j => addrs[j]!)
+        bootstrap: sample(earlier, Number(args.degree)).map(j => addrs[j]!),
+        full: args.full === true
       }, 'started')))
       for (const s of started) addrs[s.idx] = s.addrs[0]!
     }
@@ -153,7 +165,7 @@ async function run (pool: ChildPool<RoutingCommand, RoutingReply>, n: number): P
     // every node runs its routing table refresh twice (what kad-dht's timer does every few minutes: the second walk
     // starts from the peers the first found); after each, wait until no table grows for 5 s
     let status = await statuses(ask, all)
-    for (let round = 0; round < 2; round++) {
+    for (let round = 0; round < Number(args.rounds); round++) {
       await inBatches(all, procs, async idx => { await ask({ cmd: 'refresh', idx }, 'refreshed') })
       for (let stable = 0, last = -1; stable < 5;) {
         await new Promise(resolve => setTimeout(resolve, 1000))
@@ -296,6 +308,7 @@ async function main (): Promise<void> {
   }
   if (args.json !== true) {
     console.log(`bench:routing, ${new Date().toISOString()}, ${runs.length} run(s); ${args.lookups} lookups each, bootstrap degree ${args.degree}`)
+    console.log(NODE_KIND)
     console.log()
     for (const r of runs) {
       console.log(`providing cost at ${r.nodes} nodes: ${r.messagesPerProvide.toFixed(1)} DHT messages per provide (mean of ${r.lookups}; ` +

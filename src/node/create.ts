@@ -115,7 +115,10 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       started.push({ stop: async () => await pex.stop() })
     }
     const routing = init.dht === undefined || init.dht === 'off' ? undefined : new ContentRouting({ libp2p })
-    if (routing !== undefined) started.push(routing)
+    if (routing !== undefined) {
+      routing.start()
+      started.push(routing)
+    }
     libp2p.addEventListener('peer:discovery', evt => {
       void libp2p.dial(evt.detail.id).catch(() => {})
     })

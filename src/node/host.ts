@@ -1,7 +1,7 @@
 import { autoNAT } from '@libp2p/autonat'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
-import { identify } from '@libp2p/identify'
+import { identify, identifyPush } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -46,7 +46,7 @@ export interface HostInit {
 }
 
 /**
- * The libp2p host of a node: TCP, TLS or noise, yamux, identify, ping, gossipsub, and mDNS on the local segment.
+ * The libp2p host of a node: TCP, TLS or noise, yamux, identify (and its push), ping, gossipsub, and mDNS on the local segment.
  * A node listening on loopback alone cannot be reached by neighbours: it does not take part in mDNS; one that does
  * never announces its loopback addresses.
  */
@@ -73,6 +73,9 @@ export async function createHost (init: HostInit): Promise<Libp2p> {
     connectionMonitor: CONNECTION_MONITOR,
     services: {
       identify: identify(),
+      // a node whose addresses change (a home's relay slot, a UPnP mapping) tells its connected peers at once: without
+      // it they keep the addresses of the first identify, and a DHT server answers with those for the node's records
+      identifyPush: identifyPush(),
       ping: ping(),
       pubsub: pubsubService(),
       // a community's nodes sit on private and loopback addresses as often as public ones: none is mapped away

@@ -15,3 +15,8 @@ export const ROUTED_GRACE_MS = 500
 export const FIND_PROVIDERS_TIMEOUT_MS = 10_000
 /** How long one provide may take (the DHT stores the record at the closest peers it reaches meanwhile). */
 export const PROVIDE_TIMEOUT_MS = 30_000
+/**
+ * How long a node's addresses must stay unchanged before it provides its roots again with the new ones (a relay
+ * reservation, a UPnP mapping): the records the DHT holds carry the addresses of their provide.
+ */
+export const REPROVIDE_SETTLE_MS = 1000

@@ -7,14 +7,14 @@ import { cidOf } from '../../../src/dag/cid.js'
 import { CODEC_RAW } from '../../../src/dag/constants.js'
 import { getHasher } from '../../../src/dag/hashing.js'
 import { importBytes } from '../../../src/dag/importer.js'
-import { createHost } from '../../../src/node/host.js'
+import { createHost, type RelayMode } from '../../../src/node/host.js'
 import { createNode, type CmeshNode, type NodeOptions } from '../../../src/node/index.js'
 import { ContentRouting, DHT_PROTOCOL, routingKey, type DhtMode } from '../../../src/sync/routing/index.js'
 import { collect, pseudoRandom, tempDir } from '../../helpers/temp.js'
 import { waitFor } from '../../helpers/wait.js'
 
-async function host (t: TestContext, dht: DhtMode): Promise<Libp2p> {
-  const h = await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, banned: new Set(), dht })
+async function host (t: TestContext, dht: DhtMode, relay: RelayMode = 'off'): Promise<Libp2p> {
+  const h = await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, banned: new Set(), dht, relay })
   t.after(async () => { await h.stop() })
   return h
 }
@@ -139,5 +139,44 @@ describe('content routing over the community DHT', () => {
     assert.ok((r.sources[c.libp2p.peerId.toString()] ?? 0) > 0, `sources ${JSON.stringify(r.sources)}`)
     if (r.routed !== undefined) assert.deepEqual(r.routed, [c.libp2p.peerId.toString()])
     assert.deepEqual(Buffer.from(await collect(a.cat(cid))), Buffer.from(content))
+  })
+
+  it('provides its roots again when its addresses gain one: a home that reserved a relay slot after it provided', async t => {
+    const d = await host(t, 'server')
+    const relay = await host(t, 'server', 'server')
+    const home = await host(t, 'client', 'client')
+    const cid = cidOf(await getHasher('blake3'), CODEC_RAW, pseudoRandom(100, 5))
+    await home.dial(d.getMultiaddrs()[0]!)
+    await dhtPeers(home, d)
+    const routing = new ContentRouting({ libp2p: home })
+    routing.start()
+    t.after(() => { routing.stop() })
+    assert.equal(await routing.provide(cid), true)
+    assert.ok(!home.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), 'no relay slot yet')
+    assert.equal(routing.reprovideRounds, 0)
+    // D holds the record, with the addresses of that moment, and goes away: only a new provide can tell anyone
+    await home.hangUp(d.peerId)
+    await d.stop()
+    // the home reserves a slot on the relay it now connects to: its addresses gain the circuit one
+    await home.dial(relay.getMultiaddrs()[0]!)
+    await waitFor(() => home.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit')), { what: 'a relay reservation' })
+    await waitFor(() => routing.reprovideRounds > 0, { what: 'the roots provided again' })
+    // a finder that knows the relay alone: the relay holds the new record, the home at its relay slot
+    const finder = await host(t, 'client')
+    await finder.dial(relay.getMultiaddrs()[0]!)
+    await dhtPeers(finder, relay)
+    const dht = finder.services.dht as { findProviders: (key: unknown, options?: unknown) => AsyncIterable<{ name: string, providers?: Array<{ id: Libp2p['peerId'], multiaddrs: unknown[] }> }> }
+    const atRelay = async (): Promise<boolean> => {
+      for await (const e of dht.findProviders(routingKey(cid), { signal: AbortSignal.timeout(5000) })) {
+        for (const p of e.providers ?? []) if (p.id.equals(home.peerId) && p.multiaddrs.some(a => String(a).includes('/p2p-circuit'))) return true
+      }
+      return false
+    }
+    await waitFor(async () => await atRelay().catch(() => false), { what: 'the home listed at its relay address', intervalMs: 200 })
+    // and the lookup dials it there (or wherever it is reachable now)
+    await finder.hangUp(home.peerId).catch(() => {})
+    const lookup = new ContentRouting({ libp2p: finder })
+    t.after(() => { lookup.stop() })
+    assert.deepEqual((await lookup.connectProviders(cid)).map(String), [home.peerId.toString()])
   })
 })
