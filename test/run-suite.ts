@@ -4,8 +4,14 @@
  * a file that takes a minute could start last and hold the suite up alone; here the files of SLOWEST_FIRST start
  * first, the others follow in path order. Exits non-zero when any test fails (or a file listed below is gone).
  * `--list` prints the files in the order they would start.
+ *
+ * Temp dirs (repositories, LMDB stores, files to import) go to a directory of this run on /dev/shm, a tmpfs, when
+ * it is there and TMPDIR is not set: on the ext4 disk of the 2-core test machine, creating 3,300 small files took
+ * 1.9 CPU seconds and 4.3 s (0.1 and 0.4 s on tmpfs), and every LMDB commit waits for its fsync. A test's process
+ * and the processes it starts (daemons, CLI commands) see the same TMPDIR; a killed process loses nothing a
+ * SIGKILL on a disk would keep (the page cache is the same), a power cut is not what any test simulates.
  */
-import { readdirSync } from 'node:fs'
+import { accessSync, constants, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { run } from 'node:test'
 import { spec as Spec, tap } from 'node:test/reporters'
@@ -67,6 +73,17 @@ const files = suiteOrder(dir, testFiles(dir), SLOWEST_FIRST)
 if (values.list === true) {
   for (const f of files) console.log(relative(process.cwd(), f))
   process.exit(0)
+}
+if (process.env.TMPDIR === undefined) {
+  let shm: string | undefined
+  try {
+    accessSync('/dev/shm', constants.W_OK)
+    shm = mkdtempSync('/dev/shm/cmesh-suite-')
+  } catch {} // no tmpfs: the system's temp dir
+  if (shm !== undefined) {
+    process.env.TMPDIR = shm
+    process.once('exit', () => { rmSync(shm, { recursive: true, force: true }) })
+  }
 }
 const stream = run({ files, concurrency: Number(values.concurrency) })
 stream.on('test:fail', () => { process.exitCode = 1 })
