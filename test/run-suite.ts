@@ -28,6 +28,7 @@ const SLOWEST_FIRST = [
   'node/segments-restart',
   'node/subnets-nat',
   'analytics/secure-rounds',
+  'sync/simulation',
   'cli/daemon',
   'analytics/privacy',
   'dag/import-export',
