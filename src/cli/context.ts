@@ -39,8 +39,8 @@ export class CommandContext {
    */
   async nodeClient (node?: NodeClientOptions['node']): Promise<NodeClient> {
     const capacity = this.options.capacity === undefined ? undefined : parseSize(this.options.capacity, '--capacity')
-    // the network stack loads here, for the commands that use it, not for every command
-    const { openNodeClient } = await import('../daemon/index.js')
+    // the network stack loads here, for the commands that start a node of their own, not for every command
+    const { openNodeClient } = await import('../daemon/client.js')
     this.client ??= await openNodeClient({ repo: this.options.repo, node: node === undefined ? undefined : { ...node, capacity } })
     return this.client
   }

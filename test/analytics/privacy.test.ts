@@ -5,9 +5,10 @@ import { combineReports } from '../../src/analytics/aggregate.js'
 import { Analytics } from '../../src/analytics/analytics.js'
 import { QUANTITIES } from '../../src/analytics/constants.js'
 import { discreteLaplaceShare, minimumContributors } from '../../src/analytics/noise-shares.js'
-import { discreteLaplace, discreteLaplacePmf } from '../../src/policy/privacy/privacy-noise.js'
+import { discreteLaplace, discreteLaplacePmf, type Uniform } from '../../src/policy/privacy/privacy-noise.js'
 import { periodEnd, periodStart } from '../../src/analytics/period.js'
 import { epsilonShares, noisyRelease, quantityCap, secureFigures, type ReleaseInput } from '../../src/analytics/release.js'
+import { seededUniform } from '../helpers/seeded.js'
 import { tempDir } from '../helpers/temp.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -29,13 +30,13 @@ function member (servedMB: number, requestedA: boolean, epsilon: number): Releas
 }
 
 /**
- * Release a community's reports `runs` times (each member adds its own noise) and combine them, as any node
- * would; returns the combined value of `pick` for every run.
+ * Release a community's reports `runs` times (each member adds its own noise, drawn from `uniform`) and combine
+ * them, as any node would; returns the combined value of `pick` for every run.
  */
-function community (members: ReleaseInput[], runs: number, pick: (r: ReturnType<typeof combineReports>) => number): number[] {
+function community (members: ReleaseInput[], runs: number, pick: (r: ReturnType<typeof combineReports>) => number, uniform: Uniform): number[] {
   const out: number[] = []
   for (let i = 0; i < runs; i++) {
-    const combined = combineReports(members.map(m => noisyRelease(m)), { period: 'week', threshold: -1e9 })
+    const combined = combineReports(members.map(m => noisyRelease(m, uniform)), { period: 'week', threshold: -1e9 })
     out.push(pick(combined))
   }
   return out
@@ -80,6 +81,13 @@ function provenRatio (a: number[], b: number[]): number {
   return worst
 }
 
+/**
+ * Samples per distribution compared. The differencing tests draw their noise from a seeded generator
+ * (test/helpers/seeded.ts, one seed per test), so each run sees the same samples and the outcome is deterministic;
+ * with a fresh seed, a mechanism that is epsilon-DP would fail a check only if one of provenRatio's 39 x 2 x 4
+ * one-sided Wilson bounds at z = 4.5 (tail 3.4e-6 each) missed its proportion: about 1e-3 by the union bound.
+ * The node:crypto sampler itself is checked against the pmf in the first test.
+ */
 const RUNS = 30_000
 
 describe('differential privacy of released reports', () => {
@@ -112,8 +120,9 @@ describe('differential privacy of released reports', () => {
 
   it('differencing: two communities differing only in one member serving a full cap of bytes release served-MB totals within e^epsilon', () => {
     const others = [member(300, false, scalarEpsilon), member(20, true, scalarEpsilon), member(0, false, scalarEpsilon), member(900, true, scalarEpsilon)]
-    const withMember = community([member(servedCap * 3, true, scalarEpsilon), ...others], RUNS, r => r.periods[0]!.totals.servedMB!.value)
-    const without = community([member(0, false, scalarEpsilon), ...others], RUNS, r => r.periods[0]!.totals.servedMB!.value)
+    const uniform = seededUniform(101)
+    const withMember = community([member(servedCap * 3, true, scalarEpsilon), ...others], RUNS, r => r.periods[0]!.totals.servedMB!.value, uniform)
+    const without = community([member(0, false, scalarEpsilon), ...others], RUNS, r => r.periods[0]!.totals.servedMB!.value, uniform)
     const ratio = provenRatio(withMember, without)
     assert.ok(ratio <= Math.E, `proven ratio ${ratio.toFixed(2)} exceeds e^1`)
     // the member's activity is visible in the means (the releases carry information), only hidden in each run
@@ -123,8 +132,9 @@ describe('differential privacy of released reports', () => {
 
   it('the same test catches a mechanism with half the noise it claims', () => {
     const others = [member(300, false, 2 * scalarEpsilon), member(20, true, 2 * scalarEpsilon)]
-    const withMember = community([member(servedCap, true, 2 * scalarEpsilon), ...others], RUNS, r => r.periods[0]!.totals.servedMB!.value)
-    const without = community([member(0, false, 2 * scalarEpsilon), ...others], RUNS, r => r.periods[0]!.totals.servedMB!.value)
+    const uniform = seededUniform(102)
+    const withMember = community([member(servedCap, true, 2 * scalarEpsilon), ...others], RUNS, r => r.periods[0]!.totals.servedMB!.value, uniform)
+    const without = community([member(0, false, 2 * scalarEpsilon), ...others], RUNS, r => r.periods[0]!.totals.servedMB!.value, uniform)
     assert.ok(provenRatio(withMember, without) > Math.E, 'a release spending epsilon 2 passed a check for epsilon 1')
   })
 
@@ -132,8 +142,9 @@ describe('differential privacy of released reports', () => {
     const popularEpsilon = 1 / epsilonShares(1).popular
     const others = [member(0, true, popularEpsilon), member(0, false, popularEpsilon), member(0, true, popularEpsilon)]
     const count = (r: ReturnType<typeof combineReports>): number => r.periods[0]!.popular.find(p => p.root === ROOT_A)!.requesters.value
-    const withMember = community([member(0, true, popularEpsilon), ...others], RUNS, count)
-    const without = community([member(0, false, popularEpsilon), ...others], RUNS, count)
+    const uniform = seededUniform(103)
+    const withMember = community([member(0, true, popularEpsilon), ...others], RUNS, count, uniform)
+    const without = community([member(0, false, popularEpsilon), ...others], RUNS, count, uniform)
     assert.ok(provenRatio(withMember, without) <= Math.E)
   })
 })
@@ -143,9 +154,10 @@ describe('differential privacy of the community sum under secure aggregation', (
    * The sum a secure aggregation round gives: each member's value clamped to the cap plus its share of noise of
    * scale cap / epsilon cut for minimumContributors(cohort) shares. Only the sum is ever seen.
    */
-  function community (values: number[], cohort: number, cap: number, epsilon: number, runs: number): number[] {
+  function community (values: number[], cohort: number, cap: number, epsilon: number, runs: number, uniform: Uniform): number[] {
     const parts = minimumContributors(cohort)
-    return Array.from({ length: runs }, () => values.reduce((s, v) => s + Math.min(cap, Math.max(0, v)) + discreteLaplaceShare(cap / epsilon, parts), 0))
+    const share = (): number => discreteLaplaceShare(cap / epsilon, parts, uniform)
+    return Array.from({ length: runs }, () => values.reduce((s, v) => s + Math.min(cap, Math.max(0, v)) + share(), 0))
   }
 
   it('differencing: two communities differing in what one member did, at the smallest size that unmasks, stay within e^epsilon', () => {
@@ -153,8 +165,9 @@ describe('differential privacy of the community sum under secure aggregation', (
     // cohort of 6 unmasks with 4 contributions, whose noise is then exactly the full scale: the tightest case
     const cap = 20
     const others = [3, 17, 0]
-    const withMember = community([cap, ...others], 6, cap, 1, RUNS)
-    const without = community([0, ...others], 6, cap, 1, RUNS)
+    const uniform = seededUniform(104)
+    const withMember = community([cap, ...others], 6, cap, 1, RUNS, uniform)
+    const without = community([0, ...others], 6, cap, 1, RUNS, uniform)
     assert.ok(provenRatio(withMember, without) <= Math.E, 'what the member did shows through the sum')
     const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
     assert.ok(mean(withMember) - mean(without) > cap / 2, 'the sum carries the member\'s value on average')
@@ -167,8 +180,10 @@ describe('differential privacy of the community sum under secure aggregation', (
       period: 'week', start: WEEK, epsilon: 1, caps, counters: { 'bytes.received.peer': mb * 1e6, 'external.bytes.saved': mb * 1e6 }
     })
     const parts = minimumContributors(6)
+    const uniform = seededUniform(105)
+    const share = (scale: number): number => discreteLaplaceShare(scale, parts, uniform)
     const saved = (members: number[]): number[] => Array.from({ length: RUNS }, () => members.map(figures).reduce((s, f) => {
-      return s + f.values.peerMB! + f.values.savedMB! + discreteLaplaceShare(f.scales.peerMB!, parts) + discreteLaplaceShare(f.scales.savedMB!, parts)
+      return s + f.values.peerMB! + f.values.savedMB! + share(f.scales.peerMB!) + share(f.scales.savedMB!)
     }, 0))
     assert.equal(figures(0).scales.peerMB, 80)
     const withMember = saved([20, 5, 12, 0])
@@ -176,7 +191,7 @@ describe('differential privacy of the community sum under secure aggregation', (
     assert.ok(provenRatio(withMember, without) <= Math.exp(0.5), 'what the member did shows through the headline sum')
     // and the test sees it when each figure's noise claims the whole epsilon (scale cap / 1)
     const thin = (members: number[]): number[] => Array.from({ length: RUNS }, () => members.reduce((s, mb) => {
-      return s + 2 * mb + discreteLaplaceShare(20, parts) + discreteLaplaceShare(20, parts)
+      return s + 2 * mb + share(20) + share(20)
     }, 0))
     assert.ok(provenRatio(thin([20, 5, 12, 0]), thin([0, 5, 12, 0])) > Math.exp(0.5))
   })
@@ -184,7 +199,9 @@ describe('differential privacy of the community sum under secure aggregation', (
   it('the same test catches shares cut for too many contributors (noise for 8 when 4 may unmask)', () => {
     const cap = 20
     const parts = 8
-    const run = (values: number[]): number[] => Array.from({ length: RUNS }, () => values.reduce((s, v) => s + v + discreteLaplaceShare(cap, parts), 0))
+    const uniform = seededUniform(106)
+    const share = (): number => discreteLaplaceShare(cap, parts, uniform)
+    const run = (values: number[]): number[] => Array.from({ length: RUNS }, () => values.reduce((s, v) => s + v + share(), 0))
     assert.ok(provenRatio(run([cap, 3, 17, 0]), run([0, 3, 17, 0])) > Math.E)
   })
 })

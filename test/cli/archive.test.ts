@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { runCli } from '../helpers/cli.js'
+import { runCli, runMain } from '../helpers/cli.js'
 import { tempDir } from '../helpers/temp.js'
 import { gzipFile, packageFiles, sha256, sourceText, syncFlushedGzip, tarOf, writeTree } from '../dag/archive-helpers.js'
 
@@ -21,11 +21,11 @@ describe('cmesh and archives', () => {
     assert.deepEqual([info.archive.format, info.archive.stored], ['tar+gzip', 'recipe'])
     assert.equal(info.archive.members, 8, '5 files and 3 directories')
 
-    const listed = await runCli(['ls', `${info.cid}/pkg/lib`, '--repo', repo])
+    const listed = await runMain(['ls', `${info.cid}/pkg/lib`, '--repo', repo])
     assert.equal(listed.code, 0, listed.stderr)
     assert.match(listed.stdout, /index\.js/)
     assert.match(listed.stdout, /util\.js/)
-    const member = await runCli(['cat', `${info.cid}/pkg/lib/util.js`, '--repo', repo])
+    const member = await runMain(['cat', `${info.cid}/pkg/lib/util.js`, '--repo', repo])
     assert.equal(member.code, 0, member.stderr)
     assert.equal(member.stdout, files['lib/util.js'])
 
@@ -36,10 +36,10 @@ describe('cmesh and archives', () => {
     assert.equal(got.code, 0, got.stderr)
     assert.equal(sha256(readFileSync(out)), sha256(readFileSync(tgz)))
 
-    const raw = JSON.parse((await runCli(['add', tgz, '--raw', '--repo', repo, '--json'])).stdout) as { cid: string, archive: unknown }
+    const raw = JSON.parse((await runMain(['add', tgz, '--raw', '--repo', repo, '--json'])).stdout) as { cid: string, archive: unknown }
     assert.equal(raw.archive, null)
     assert.notEqual(raw.cid, info.cid)
-    const notDir = await runCli(['ls', raw.cid, '--repo', repo])
+    const notDir = await runMain(['ls', raw.cid, '--repo', repo])
     assert.notEqual(notDir.code, 0, 'a raw archive has no members to list')
   })
 
@@ -55,7 +55,7 @@ describe('cmesh and archives', () => {
     assert.equal(info.archive.stored, 'delta')
     assert.ok(info.archive.deltaBytes > 0)
     assert.deepEqual([info.archive.settings.compressor, info.archive.settings.level], ['node', 9])
-    const whole = await runCli(['cat', info.cid, '--repo', repo])
+    const whole = await runMain(['cat', info.cid, '--repo', repo])
     assert.equal(whole.code, 0, whole.stderr)
     assert.equal(sha256(whole.stdoutBytes), sha256(readFileSync(tgz)))
   })

@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { describe, it, type TestContext } from 'node:test'
-import { CMESH_BIN, runCli } from '../helpers/cli.js'
+import { CMESH_BIN, runCli, runMain } from '../helpers/cli.js'
 import { tempDir } from '../helpers/temp.js'
 
 async function setup (t: TestContext): Promise<{ dir: string, key: string, gov: string }> {
@@ -28,6 +28,7 @@ async function setup (t: TestContext): Promise<{ dir: string, key: string, gov: 
 
 describe('cmesh collection, share, browse, retract', () => {
   it('works on a repository with no daemon: the share is signed and stored for the daemon to spread', async t => {
+    // join and share run as the binary (each starts a node of its own); the rest runs main in this process
     const { dir, key, gov } = await setup(t)
     const repo = join(dir, 'repo')
     const joined = await runCli(['collection', 'join', gov, '--budget', '10MB', '--repo', repo])
@@ -54,7 +55,7 @@ describe('cmesh collection, share, browse, retract', () => {
     ])
     assert.equal(shared.code, 0, shared.stderr)
     assert.equal((JSON.parse(shared.stdout) as { seq: number }).seq, 1)
-    const found = JSON.parse((await runCli([
+    const found = JSON.parse((await runMain([
       'browse',
       'riverside',
       '--tag',
@@ -64,9 +65,9 @@ describe('cmesh collection, share, browse, retract', () => {
       repo
     ])).stdout) as Array<{ title: string, status: string }>
     assert.deepEqual(found.map(e => [e.title, e.status]), [['Bin day', 'synced']])
-    assert.match((await runCli(['browse', 'riverside', '--repo', repo])).stdout, /^notice\tBin day\tnotice\.txt\t\S+\t27 B\tsynced\t#bins\n$/)
-    assert.match((await runCli(['collection', 'ls', '--repo', repo])).stdout, /^riverside\t1\/1 synced\t27 B of 10\.0 MB\t0 peer\(s\)\n$/)
-    const bad = await runCli([
+    assert.match((await runMain(['browse', 'riverside', '--repo', repo])).stdout, /^notice\tBin day\tnotice\.txt\t\S+\t27 B\tsynced\t#bins\n$/)
+    assert.match((await runMain(['collection', 'ls', '--repo', repo])).stdout, /^riverside\t1\/1 synced\t27 B of 10\.0 MB\t0 peer\(s\)\n$/)
+    const bad = await runMain([
       'share',
       join(dir, 'notice.txt'),
       '--collection',
@@ -82,12 +83,12 @@ describe('cmesh collection, share, browse, retract', () => {
     ])
     assert.equal(bad.code, 1)
     assert.match(bad.stderr, /\[ERR_INVALID_ANNOUNCEMENT\]/)
-    const retracted = await runCli(['retract', 'notice.txt', '--collection', 'riverside', '--key', key, '--repo', repo])
+    const retracted = await runMain(['retract', 'notice.txt', '--collection', 'riverside', '--key', key, '--repo', repo])
     assert.equal(retracted.code, 0, retracted.stderr)
-    assert.equal((await runCli(['browse', 'riverside', '--json', '--repo', repo])).stdout, '[]\n')
-    assert.equal((await runCli(['collection', 'leave', 'riverside', '--repo', repo])).code, 0)
-    assert.equal((await runCli(['collection', 'ls', '--json', '--repo', repo])).stdout, '[]\n')
-    assert.equal((await runCli(['collection', 'nope', '--repo', repo])).code, 2)
+    assert.equal((await runMain(['browse', 'riverside', '--json', '--repo', repo])).stdout, '[]\n')
+    assert.equal((await runMain(['collection', 'leave', 'riverside', '--repo', repo])).code, 0)
+    assert.equal((await runMain(['collection', 'ls', '--json', '--repo', repo])).stdout, '[]\n')
+    assert.equal((await runMain(['collection', 'nope', '--repo', repo])).code, 2)
   })
 
   it('goes through the running daemon, which joins and publishes at once', async t => {
@@ -121,6 +122,12 @@ describe('cmesh collection, share, browse, retract', () => {
     assert.deepEqual(list.map(c => [c.name, c.resources]), [['riverside', 1]])
     const missing = await runCli(['browse', 'elsewhere', '--repo', repo])
     assert.match(missing.stderr, /\[ERR_COLLECTION_NOT_FOUND\]/)
+    const retracted = await runCli(['retract', 'notice.txt', '--collection', 'riverside', '--key', key, '--repo', repo])
+    assert.equal(retracted.code, 0, retracted.stderr)
+    assert.equal((await runCli(['browse', 'riverside', '--json', '--repo', repo])).stdout, '[]\n')
+    const left = await runCli(['collection', 'leave', 'riverside', '--repo', repo])
+    assert.equal(left.code, 0, left.stderr)
+    assert.equal(left.stdout, 'left riverside\n')
     daemon.kill('SIGTERM')
     await once(daemon, 'exit')
   })

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test'
 import { commandHelp, HELP_COLUMNS, mainHelp, usageWords, wrap } from '../../src/cli/help.js'
 import { callerDirectory, version } from '../../src/cli/main.js'
 import { COMMANDS } from '../../src/cli/registry.js'
-import { runCli, type CliResult } from '../helpers/cli.js'
+import { runCli, runMain, type CliResult } from '../helpers/cli.js'
 import { pseudoRandom, tempDir } from '../helpers/temp.js'
 
 const MODULE_LOG = fileURLToPath(new URL('../helpers/module-log.js', import.meta.url))
@@ -73,7 +73,7 @@ describe('cmesh commands', () => {
       assert.equal(command.name, entry.name, 'the registry loads the command it names')
       texts.push(commandHelp(command))
     }
-    const daemon = await runCli(['daemon', '--help'])
+    const daemon = await runMain(['daemon', '--help'])
     assert.equal(daemon.stdout, texts[1 + COMMANDS.findIndex(c => c.name === 'daemon')])
     assert.match(daemon.stdout, /^usage: cmesh daemon \[--listen MULTIADDR\]\.\.\. /)
     for (const text of texts) {
@@ -93,10 +93,10 @@ describe('cmesh commands', () => {
     writeFileSync(out, 'old\n')
     failsWith(await runCli(['get', cid, '-o', out, '--repo', repo]), 'ERR_EXPORT_CONFLICT', 1, /already exists \(--force overwrites it\)/)
     assert.equal(readFileSync(out, 'utf8'), 'old\n')
-    assert.equal((await runCli(['get', cid, '-o', out, '--force', '--repo', repo])).code, 0)
+    assert.equal((await runMain(['get', cid, '-o', out, '--force', '--repo', repo])).code, 0)
     assert.equal(readFileSync(out, 'utf8'), 'new bytes\n')
     // a directory in the way is not overwritten, so --force is not offered
-    const r = await runCli(['get', cid, '-o', dir, '--repo', repo])
+    const r = await runMain(['get', cid, '-o', dir, '--repo', repo])
     failsWith(r, 'ERR_EXPORT_CONFLICT', 1, /a directory is in the way/)
     assert.doesNotMatch(r.stderr, /--force/)
   })
@@ -104,23 +104,24 @@ describe('cmesh commands', () => {
   it('says a negative number is not allowed, for command and global options', async t => {
     const repo = join(tempDir(t), 'repo')
     const cid = 'bafkr4ibc7z4xu3k4zqmqhsy6yyenhbnz3wfxkr5k2r4rcfzaxbxcsemdoy'
+    // the binary once; the other refusals through main in this process (the same parsing)
     failsWith(await runCli(['cat', cid, '--offset', '-5', '--repo', repo]), 'ERR_USAGE', 2, /--offset: must not be negative, got -5/)
-    failsWith(await runCli(['cat', cid, '--length=-1', '--repo', repo]), 'ERR_USAGE', 2, /--length: must not be negative, got -1/)
-    failsWith(await runCli(['peers', '--wait', '-2', '--repo', repo]), 'ERR_USAGE', 2, /--wait: must not be negative/)
-    failsWith(await runCli(['stat', '--capacity', '-1GB', '--repo', repo]), 'ERR_USAGE', 2, /--capacity: must not be negative, got -1GB/)
-    failsWith(await runCli(['cat', cid, '--offset', '1.5', '--repo', repo]), 'ERR_USAGE', 2, /--offset: expected a non-negative integer/)
+    failsWith(await runMain(['cat', cid, '--length=-1', '--repo', repo]), 'ERR_USAGE', 2, /--length: must not be negative, got -1/)
+    failsWith(await runMain(['peers', '--wait', '-2', '--repo', repo]), 'ERR_USAGE', 2, /--wait: must not be negative/)
+    failsWith(await runMain(['stat', '--capacity', '-1GB', '--repo', repo]), 'ERR_USAGE', 2, /--capacity: must not be negative, got -1GB/)
+    failsWith(await runMain(['cat', cid, '--offset', '1.5', '--repo', repo]), 'ERR_USAGE', 2, /--offset: expected a non-negative integer/)
   })
 
   it('confirms what pin and unpin did', async t => {
     const dir = tempDir(t)
     const repo = join(dir, 'repo')
     writeFileSync(join(dir, 'f'), pseudoRandom(5000, 7))
-    const cid = (await runCli(['add', join(dir, 'f'), '--repo', repo, '--no-pin'])).stdout.trim()
+    const cid = (await runMain(['add', join(dir, 'f'), '--repo', repo, '--no-pin'])).stdout.trim()
     assert.equal((await runCli(['pin', cid, '--repo', repo])).stdout, `pinned ${cid}\n`)
     const unpinned = await runCli(['unpin', cid, '--repo', repo])
     assert.equal(unpinned.code, 0)
     assert.match(unpinned.stdout, new RegExp(`^unpinned ${cid}; \`cmesh gc\` may now remove its blocks\\n$`))
-    assert.match((await runCli(['unpin', cid, '--repo', repo])).stdout, /was not pinned by you/)
+    assert.match((await runMain(['unpin', cid, '--repo', repo])).stdout, /was not pinned by you/)
   })
 
   it('resolves paths against the caller\'s directory when run through `npm run cmesh`', async t => {

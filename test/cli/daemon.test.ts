@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { describe, it } from 'node:test'
-import { CMESH_BIN, runCli } from '../helpers/cli.js'
+import { fileURLToPath } from 'node:url'
+import { CMESH_BIN, runCli, runMain } from '../helpers/cli.js'
 import { pseudoRandom, tempDir } from '../helpers/temp.js'
 import { waitFor } from '../helpers/wait.js'
+
+const MODULE_LOG = fileURLToPath(new URL('../helpers/module-log.js', import.meta.url))
 
 describe('cmesh daemon and fetch', () => {
   it('serves blocks from a daemon to `cmesh fetch`, and stops cleanly on SIGTERM', async t => {
@@ -39,7 +42,8 @@ describe('cmesh daemon and fetch', () => {
     const copy = await runCli(['cat', cid, '--repo', leecher])
     assert.deepEqual(copy.stdoutBytes, Buffer.from(data))
 
-    const missing = await runCli([
+    // content nobody has: the same command, its main run in this process
+    const missing = await runMain([
       'fetch',
       'bafkr4ibc7z4xu3k4zqmqhsy6yyenhbnz3wfxkr5k2r4rcfzaxbxcsemdoy',
       '--repo',
@@ -66,8 +70,14 @@ describe('cmesh daemon and fetch', () => {
     const viaDaemon = await runCli(['fetch', cid, '--repo', viaRepo, '--json'])
     assert.equal(viaDaemon.code, 0, viaDaemon.stderr)
     assert.deepEqual(Object.keys((JSON.parse(viaDaemon.stdout) as { sources: Record<string, number> }).sources), [ready.peerId])
-    const peerList = (await runCli(['peers', '--repo', viaRepo, '--json'])).stdout.trim().split('\n').map(l => JSON.parse(l) as { peerId: string })
+    const log = join(dir, 'modules.txt')
+    const peersRun = await runCli(['peers', '--repo', viaRepo, '--json'], { CMESH_MODULE_LOG: log }, { nodeArgs: ['--import', MODULE_LOG] })
+    const peerList = peersRun.stdout.trim().split('\n').map(l => JSON.parse(l) as { peerId: string })
     assert.ok(peerList.some(p => p.peerId === ready.peerId), 'the daemon reports its peers')
+    // a command the daemon answers loads no network stack of its own
+    const modules = readFileSync(log, 'utf8').split('\n')
+    assert.ok(modules.some(m => m.endsWith('/dist/src/daemon/daemon-client.js')), 'the log sees the modules it loads')
+    assert.deepEqual(modules.filter(m => /node_modules\/(libp2p|@libp2p|@chainsafe)\/|\/dist\/src\/node\//.test(m)), [])
     const badCid = await runCli(['fetch', 'bafkr4ibc7z4xu3k4zqmqhsy6yyenhbnz3wfxkr5k2r4rcfzaxbxcsemdoy', '--repo', viaRepo])
     assert.equal(badCid.code, 1)
     assert.match(badCid.stderr, /\[ERR_FETCH_FAILED\]/)
@@ -76,11 +86,12 @@ describe('cmesh daemon and fetch', () => {
     assert.equal(existsSync(join(viaRepo, 'api')), false, 'a stopped daemon removes its API file')
     assert.deepEqual((await runCli(['cat', cid, '--repo', viaRepo])).stdoutBytes, Buffer.from(data))
 
-    const bad = await runCli(['daemon', '--repo', join(dir, 'other'), '--upload-limit', 'fast', '--no-mdns'])
+    // the refusals of bad options run the command's main in this process (the daemon itself ran as the binary above)
+    const bad = await runMain(['daemon', '--repo', join(dir, 'other'), '--upload-limit', 'fast', '--no-mdns'])
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /--upload-limit.*\[ERR_USAGE\]/)
     // bootstrap entries: a peer id or IP multiaddrs; a DNS name is refused in one line before anything starts
-    const named = await runCli(['daemon', '--repo', join(dir, 'other'), '--no-mdns', '--bootstrap', '/dns4/example.org/tcp/4737'])
+    const named = await runMain(['daemon', '--repo', join(dir, 'other'), '--no-mdns', '--bootstrap', '/dns4/example.org/tcp/4737'])
     assert.equal(named.code, 1)
     assert.match(named.stderr, /^cmesh: bootstrap: \/dns4\/example\.org\/tcp\/4737 must start with \/ip4\/ or \/ip6\/ \(no DNS names\) \[ERR_INVALID_OPTION\]\n$/)
 
@@ -90,7 +101,7 @@ describe('cmesh daemon and fetch', () => {
   })
 
   it('refuses a --relay other than server, client or off, in one line, before starting anything', async t => {
-    const r = await runCli(['daemon', '--relay', 'both', '--repo', join(tempDir(t), 'repo')])
+    const r = await runMain(['daemon', '--relay', 'both', '--repo', join(tempDir(t), 'repo')])
     assert.equal(r.code, 2)
     assert.match(r.stderr, /--relay must be server, client or off, got both/)
     assert.equal(r.stderr.trim().split('\n').length, 1)
@@ -101,7 +112,7 @@ describe('cmesh daemon and fetch', () => {
     writeFileSync(join(dir, 'f'), pseudoRandom(3_000_000, 72))
     const seeder = join(dir, 'seeder')
     const cid = (await runCli(['add', join(dir, 'f'), '--repo', seeder])).stdout.trim()
-    const seederBytes = (JSON.parse((await runCli(['stat', '--repo', seeder, '--json'])).stdout) as { bytes: number }).bytes
+    const seederBytes = (JSON.parse((await runMain(['stat', '--repo', seeder, '--json'])).stdout) as { bytes: number }).bytes
     /** The seeder's daemon, and its address; slow enough that a loaded machine sees the first download part way. */
     const startSeeder = async (uploadLimit: string): Promise<{ addr: string, stop: () => Promise<void> }> => {
       const daemon = spawn(
@@ -120,8 +131,9 @@ describe('cmesh daemon and fetch', () => {
     const first = spawn(process.execPath, [CMESH_BIN, ...args(slow.addr)], { stdio: 'ignore' })
     const firstExit = once(first, 'exit')
     t.after(() => { if (first.exitCode === null) first.kill('SIGKILL') })
+    /** What `cmesh stat` says the leecher holds (its main run in this process: the check is polled). */
     const storedBytes = async (): Promise<number> => {
-      const s = await runCli(['stat', '--repo', leecher, '--json'])
+      const s = await runMain(['stat', '--repo', leecher, '--json'])
       return s.code === 0 ? (JSON.parse(s.stdout) as { bytes: number }).bytes : 0
     }
     await waitFor(async () => await storedBytes() >= 200_000, { what: 'the first download to store some blocks' })

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { describe, it } from 'node:test'
-import { CMESH_BIN, runCli } from '../helpers/cli.js'
+import { CMESH_BIN, runCli, runMain } from '../helpers/cli.js'
 import { serveDir } from '../helpers/static-server.js'
 import { pseudoRandom, tempDir } from '../helpers/temp.js'
 
@@ -48,8 +48,8 @@ describe('cmesh keygen, publish, trust, update, releases', () => {
     const published = JSON.parse(pub.stdout) as { root: string, seq: number, release: string }
     assert.equal(published.seq, 1)
 
-    // not trusted yet: refused, one line, non-zero exit
-    const refused = await runCli([
+    // not trusted yet: refused, one line, non-zero exit (main in this process; update runs as the binary below)
+    const refused = await runMain([
       'update',
       'pkg',
       '--repo',
@@ -136,12 +136,13 @@ describe('cmesh keygen, publish, trust, update, releases', () => {
       ['trust', 'add', 'x'],
       ['update']
     ]
-    for (const args of cases) {
-      const r = await runCli([...args, '--repo', join(dir, 'repo')])
+    // the binary for the first, main in this process for the others (the same parsing)
+    for (const [i, args] of cases.entries()) {
+      const r = await (i === 0 ? runCli : runMain)([...args, '--repo', join(dir, 'repo')])
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
       assert.equal(r.stderr.trim().split('\n').length, 1)
     }
-    const badKey = await runCli(['trust', 'add', 'pkg', 'ed25519:nonsense', '--repo', join(dir, 'repo')])
+    const badKey = await runMain(['trust', 'add', 'pkg', 'ed25519:nonsense', '--repo', join(dir, 'repo')])
     assert.equal(badKey.code, 1)
     assert.match(badKey.stderr, /ERR_KEY/)
   })

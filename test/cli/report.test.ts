@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { Analytics } from '../../src/analytics/analytics.js'
-import { CMESH_BIN, runCli } from '../helpers/cli.js'
+import { CMESH_BIN, runCli, runMain } from '../helpers/cli.js'
 import { tempDir } from '../helpers/temp.js'
 
 async function freePort (): Promise<number> {
@@ -43,10 +43,11 @@ describe('cmesh report and monitoring', () => {
     const page = readFileSync(html, 'utf8')
     assert.match(page, /^<!doctype html>/)
     assert.equal((page.match(/<svg /g) ?? []).length, 8)
-    const csv = await runCli(['report', '--repo', repo, '--format', 'csv', '--period', 'month'])
+    // the other formats and refusals: main in this process (the same command; md and html ran as the binary)
+    const csv = await runMain(['report', '--repo', repo, '--format', 'csv', '--period', 'month'])
     assert.match(csv.stdout.split('\n')[0]!, /^period,period_start,section,name,value,margin95,too_noisy$/)
     assert.ok(csv.stdout.includes('2026-10,2026-10-01T00:00:00.000Z,health,nodesOnline,1'))
-    const json = JSON.parse((await runCli(['report', '--repo', repo, '--json'])).stdout) as { reports: number, periods: unknown[] }
+    const json = JSON.parse((await runMain(['report', '--repo', repo, '--json'])).stdout) as { reports: number, periods: unknown[] }
     assert.equal(json.reports, 3)
     assert.equal(json.periods.length, 3)
 
@@ -55,13 +56,13 @@ describe('cmesh report and monitoring', () => {
     const now = await runCli(['report', '--release', '--repo', fresh])
     assert.equal(now.code, 0, now.stderr)
     assert.match(now.stdout, /^released the week from \S+ at epsilon 1 to 0 peers now/)
-    const first = JSON.parse((await runCli(['report', '--repo', fresh, '--json'])).stdout) as { reports: number, periods: Array<{ nodesOnline: number }> }
+    const first = JSON.parse((await runMain(['report', '--repo', fresh, '--json'])).stdout) as { reports: number, periods: Array<{ nodesOnline: number }> }
     assert.deepEqual([first.reports, first.periods[0]!.nodesOnline], [1, 1])
 
-    const bad = await runCli(['report', '--repo', repo, '--format', 'pdf'])
+    const bad = await runMain(['report', '--repo', repo, '--format', 'pdf'])
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /^cmesh: .*\[ERR_USAGE\]\n$/)
-    assert.equal((await runCli(['report', '--repo', repo, '--period', 'year'])).code, 2)
+    assert.equal((await runMain(['report', '--repo', repo, '--period', 'year'])).code, 2)
   })
 
   it('a daemon serves /metrics and /health on its API port, 127.0.0.1', async t => {

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { CID } from 'multiformats/cid'
-import { runCli } from '../helpers/cli.js'
+import { runCli, runMain } from '../helpers/cli.js'
 import { pseudoRandom, tempDir } from '../helpers/temp.js'
 import { unixfsFixture, writeFixtureCar } from '../helpers/unixfs.js'
 
@@ -33,10 +33,10 @@ describe('cmesh on standard IPFS (UnixFS) content', () => {
     assert.match(ls.stdout, /^dir\s+0755\s+\d+ \S+ notes$/m)
 
     assert.equal((await runCli(['cat', `${root}/notes/CHANGES`, '--repo', repo])).stdout, 'v2: faster\n')
-    const range = await runCli(['cat', `/ipfs/${root}/app.bin`, '--offset', '16000', '--length', '40000', '--repo', repo])
+    const range = await runMain(['cat', `/ipfs/${root}/app.bin`, '--offset', '16000', '--length', '40000', '--repo', repo])
     assert.equal(range.code, 0, range.stderr)
     assert.deepEqual(range.stdoutBytes, Buffer.from(data.subarray(16_000, 56_000)))
-    const notDir = await runCli(['ls', `${root}/app.bin`, '--repo', repo])
+    const notDir = await runMain(['ls', `${root}/app.bin`, '--repo', repo])
     assert.equal(notDir.code, 1)
     assert.match(notDir.stderr, /is a file, not a directory \[ERR_NOT_IN_DAG\]/)
 
@@ -58,21 +58,22 @@ describe('cmesh on standard IPFS (UnixFS) content', () => {
     const data = pseudoRandom(100_000, 9)
     writeFileSync(join(src, 'data.bin'), data)
     writeFileSync(join(src, 'hello.txt'), 'hello\n')
-    const bad = await runCli(['add', src, '--format', 'ipfs', '--repo', repo])
+    const bad = await runMain(['add', src, '--format', 'ipfs', '--repo', repo])
     assert.equal(bad.code, 2, bad.stderr)
     assert.match(bad.stderr, /--format must be cmesh or unixfs/)
+    // add as the binary; the rest through main in this process (each command ran as the binary in the test above)
     const added = await runCli(['add', src, '--format', 'unixfs', '--hash', 'sha2-256', '--json', '--repo', repo])
     assert.equal(added.code, 0, added.stderr)
     const { cid } = JSON.parse(added.stdout) as { cid: string }
     assert.match(cid, /^bafy/)
     assert.equal(CID.parse(cid).code, 0x70)
-    const ls = await runCli(['ls', cid, '--repo', repo])
+    const ls = await runMain(['ls', cid, '--repo', repo])
     assert.match(ls.stdout, /^file\s+0644\s+100000 \S+ data\.bin$/m)
-    assert.equal((await runCli(['cat', `${cid}/hello.txt`, '--repo', repo])).stdout, 'hello\n')
+    assert.equal((await runMain(['cat', `${cid}/hello.txt`, '--repo', repo])).stdout, 'hello\n')
     const out = join(dir, 'out')
-    assert.equal((await runCli(['get', cid, '-o', out, '--repo', repo])).code, 0)
+    assert.equal((await runMain(['get', cid, '-o', out, '--repo', repo])).code, 0)
     assert.deepEqual(readFileSync(join(out, 'data.bin')), Buffer.from(data))
-    const verify = await runCli(['verify', '--repo', repo])
+    const verify = await runMain(['verify', '--repo', repo])
     assert.equal(verify.code, 0, verify.stderr)
   })
 })

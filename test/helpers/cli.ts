@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 
 export const CMESH_BIN = fileURLToPath(new URL('../../../bin/cmesh.js', import.meta.url))
@@ -30,4 +31,28 @@ export async function runCli (args: string[], env: Record<string, string> = {}, 
       resolve({ code: code ?? -1, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), stdoutBytes })
     })
   })
+}
+
+/** A stream that keeps what is written to it. */
+class Captured extends Writable {
+  readonly chunks: Buffer[] = []
+  override _write (chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    this.chunks.push(Buffer.from(chunk))
+    callback()
+  }
+}
+
+/**
+ * Run the CLI's `main` in this process, stdout and stderr captured: the same parsing, command and error lines as
+ * the binary, without starting a process (and loading the modules again) for each check. For the checks of what a
+ * command prints and how it fails; every command keeps a test that runs the real binary (runCli), which adds the
+ * process itself: exit code, stdout flushed, bin/cmesh.js.
+ */
+export async function runMain (args: string[]): Promise<CliResult> {
+  const { main } = await import('../../src/cli/main.js')
+  const out = new Captured()
+  const err = new Captured()
+  const code = await main(args, out, err)
+  const stdoutBytes = Buffer.concat(out.chunks)
+  return { code, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(err.chunks).toString('utf8'), stdoutBytes }
 }
