@@ -114,7 +114,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       await pex.start()
       started.push({ stop: async () => await pex.stop() })
     }
-    const routing = init.dht === undefined || init.dht === 'off' ? undefined : new ContentRouting({ libp2p })
+    const routing = init.dht === undefined || init.dht === 'off' ? undefined : new ContentRouting({ libp2p, store }, { provideFiles: init.dhtProvide === 'files' })
     if (routing !== undefined) {
       routing.start()
       started.push(routing)

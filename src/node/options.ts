@@ -52,6 +52,12 @@ export interface NodeOptions {
    */
   dht?: 'server' | 'client' | 'off'
   /**
+   * What the node provides on the DHT: 'roots', the roots it pins; 'files', also the root of every file and
+   * directory inside a pinned directory (a fetch of one file then finds holders of the whole tree), all within
+   * the bound of MAX_PROVIDED_ROOTS keys. @default 'roots'
+   */
+  dhtProvide?: 'roots' | 'files'
+  /**
    * Homes behind NAT (circuit relay v2 with AutoNAT and DCUtR hole punching): 'server' offers a relay with limits
    * (duration, data and reservation caps, see RELAY_* in node/constants.ts) to peers that cannot be dialled;
    * 'client' reserves a slot on a relay among its peers and is dialled through it, then upgraded to a direct

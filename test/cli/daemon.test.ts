@@ -107,6 +107,13 @@ describe('cmesh daemon and fetch', () => {
     assert.equal(r.stderr.trim().split('\n').length, 1)
   })
 
+  it('refuses a --dht-provide other than roots or files, in one line', async t => {
+    const r = await runMain(['daemon', '--dht-provide', 'blocks', '--repo', join(tempDir(t), 'repo')])
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /--dht-provide must be roots or files, got blocks/)
+    assert.equal(r.stderr.trim().split('\n').length, 1)
+  })
+
   it('resumes a download killed with SIGKILL without fetching again what it stored', async t => {
     const dir = tempDir(t)
     writeFileSync(join(dir, 'f'), pseudoRandom(3_000_000, 72))

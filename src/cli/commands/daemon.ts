@@ -18,7 +18,7 @@ function parseHostPort (value: unknown, what: string): { host: string, port: num
 export const daemon: Command = {
   name: 'daemon',
   summary: 'run a node: serve blocks to peers, find neighbours by mDNS; prints its peer id and addresses; `cmesh fetch` and `cmesh peers` then go through it',
-  usage: 'daemon [--listen MULTIADDR]... [--bootstrap PEERID|MULTIADDR[,MULTIADDR]...]... [--no-mdns] [--upload-limit RATE] [--gateway HOST:PORT] [--api-port PORT] [--metrics HOST:PORT] [--allow-private-origins] [--dht server|client|off] [--relay server|client|off] [--no-upnp] [--allow-relayed-transfers] [--json]',
+  usage: 'daemon [--listen MULTIADDR]... [--bootstrap PEERID|MULTIADDR[,MULTIADDR]...]... [--no-mdns] [--upload-limit RATE] [--gateway HOST:PORT] [--api-port PORT] [--metrics HOST:PORT] [--allow-private-origins] [--dht server|client|off] [--dht-provide roots|files] [--relay server|client|off] [--no-upnp] [--allow-relayed-transfers] [--json]',
   options: {
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
@@ -29,6 +29,7 @@ export const daemon: Command = {
     metrics: { type: 'string' },
     'allow-private-origins': { type: 'boolean' },
     dht: { type: 'string' },
+    'dht-provide': { type: 'string' },
     relay: { type: 'string' },
     'no-upnp': { type: 'boolean' },
     'allow-relayed-transfers': { type: 'boolean' }
@@ -56,9 +57,12 @@ export const daemon: Command = {
     // a DHT server must be dialable: a home behind NAT (--relay client) only asks, unless told otherwise
     const dht = (values.dht as string | undefined) ?? (relay === 'client' ? 'client' : 'server')
     if (dht !== 'server' && dht !== 'client' && dht !== 'off') throw new UsageError(`daemon: --dht must be server, client or off, got ${dht}`)
+    const dhtProvide = (values['dht-provide'] as string | undefined) ?? 'roots'
+    if (dhtProvide !== 'roots' && dhtProvide !== 'files') throw new UsageError(`daemon: --dht-provide must be roots or files, got ${dhtProvide}`)
     const node = await createNode({
       // the community's DHT: a daemon answers queries and holds provider records unless told otherwise
       dht,
+      dhtProvide,
       // homes behind NAT: a daemon offers a relay with limits (a home says --relay client) and asks its router for a port
       relay,
       upnp: values['no-upnp'] !== true,

@@ -6,6 +6,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { create as digestOf } from 'multiformats/hashes/digest'
 import { CODEC_RAW, HASH_SHA2_256 } from '../../dag/constants.js'
+import { ls, type ReadStore } from '../../dag/index.js'
 import { FIND_PROVIDERS_TIMEOUT_MS, MAX_PROVIDED_ROOTS, MAX_ROUTED_PROVIDERS, PROVIDE_TIMEOUT_MS, REPROVIDE_SETTLE_MS, ROUTED_GRACE_MS } from './constants.js'
 
 /**
@@ -35,6 +36,30 @@ export type DhtMode = 'server' | 'client' | 'off'
 export interface ContentRoutingComponents {
   libp2p: Pick<Libp2p, 'contentRouting' | 'dial' | 'peerId' | 'getPeers' | 'getConnections' | 'services' | 'getMultiaddrs' | 'addEventListener' |
   'removeEventListener'>
+  /** Where the file roots inside a pinned directory are read from (with `provideFiles`). */
+  store?: ReadStore
+}
+
+/**
+ * The roots of the files and directories under the directory `root`, breadth first, at most `max`: a pinned
+ * directory's own root is provided as well, so these are what a fetch of one file in it would look up. A file
+ * root gives none; a directory whose blocks are not all held gives those of the parts that are.
+ */
+export async function innerRoots (store: ReadStore, root: CID, max: number): Promise<CID[]> {
+  const out: CID[] = []
+  const queue: CID[] = [root]
+  while (queue.length > 0 && out.length < max) {
+    const dir = queue.shift()!
+    try {
+      for await (const e of ls(store, dir)) {
+        if (e.cid === undefined) continue
+        if (out.length >= max) break
+        out.push(e.cid)
+        if (e.kind === 'dir') queue.push(e.cid)
+      }
+    } catch {} // a file (not a directory) or a part not held: nothing more under it
+  }
+  return out
 }
 
 type DhtPart = Pick<KadDHT, 'findProviders' | 'findPeer'>
@@ -53,8 +78,13 @@ type DhtPart = Pick<KadDHT, 'findProviders' | 'findPeer'>
  * do not answer is looked up by peer routing (FIND_PEER, which its relay answers with its current addresses).
  */
 export interface ContentRoutingInit {
-  /** Pinned roots provided at start, newest first. @default MAX_PROVIDED_ROOTS */
+  /** Roots provided (pinned roots, and with provideFiles the roots inside them), newest first. @default MAX_PROVIDED_ROOTS */
   maxProvidedRoots?: number
+  /**
+   * Also provide the root of every file and directory inside a pinned directory (read from components.store), so
+   * a fetch of one file finds holders of the directory; all within maxProvidedRoots. @default false
+   */
+  provideFiles?: boolean
 }
 
 export class ContentRouting {
@@ -70,8 +100,11 @@ export class ContentRouting {
   /** Rounds of providing again after an address change, begun since start (for tests and the daemon's log). */
   reprovideRounds = 0
 
+  private readonly provideFiles: boolean
+
   constructor (private readonly components: ContentRoutingComponents, init: ContentRoutingInit = {}) {
     this.maxProvidedRoots = init.maxProvidedRoots ?? MAX_PROVIDED_ROOTS
+    this.provideFiles = init.provideFiles === true && components.store !== undefined
   }
 
   /** Follow this node's addresses: provide again, with the new ones, when they gain one. */
@@ -107,10 +140,25 @@ export class ContentRouting {
     await this.reproviding
   }
 
-  /** Announce that this node holds `cid` (a pinned root). Failures are not errors: a lone node has nobody to tell. */
+  /**
+   * Announce that this node holds `cid` (a pinned root) and, with provideFiles, the roots inside it. Failures are
+   * not errors: a lone node has nobody to tell. True when the root itself was announced.
+   */
   async provide (cid: CID): Promise<boolean> {
     this.remember(cid)
-    return await this.announce(cid)
+    const announced = await this.announce(cid)
+    for (const inner of await this.inner(cid, this.maxProvidedRoots - 1)) {
+      if (this.stopping.signal.aborted) break
+      this.remember(inner)
+      await this.announce(inner)
+    }
+    return announced
+  }
+
+  /** The roots inside `root` to provide besides it (none without provideFiles), at most `max`. */
+  private async inner (root: CID, max: number): Promise<CID[]> {
+    if (!this.provideFiles || max <= 0) return []
+    return await innerRoots(this.components.store!, root, max)
   }
 
   private async announce (cid: CID): Promise<boolean> {
@@ -135,9 +183,23 @@ export class ContentRouting {
     if (this.provided.size > this.maxProvidedRoots) this.provided.delete(this.provided.keys().next().value!)
   }
 
-  /** Provide the newest `maxProvidedRoots` of `roots` (newest last, as a store lists its pins), one at a time. */
+  /**
+   * Provide the newest `maxProvidedRoots` of `roots` (newest last, as a store lists its pins), one at a time; with
+   * provideFiles, the roots inside them fill what the bound leaves, newest pin first.
+   */
   async provideAll (roots: Iterable<CID>): Promise<number> {
-    const newest = [...roots].slice(-this.maxProvidedRoots)
+    let newest = [...roots].slice(-this.maxProvidedRoots)
+    if (this.provideFiles) {
+      const keys: CID[] = []
+      const seen = new Set<string>()
+      const add = (c: CID): void => { if (!seen.has(c.toString())) { seen.add(c.toString()); keys.push(c) } }
+      for (const root of [...newest].reverse()) add(root)
+      for (const root of [...newest].reverse()) {
+        if (keys.length >= this.maxProvidedRoots) break
+        for (const inner of await this.inner(root, this.maxProvidedRoots - keys.length)) add(inner)
+      }
+      newest = keys.slice(0, this.maxProvidedRoots).reverse()
+    }
     for (const cid of newest) this.remember(cid)
     let provided = 0
     for (const cid of newest.reverse()) {

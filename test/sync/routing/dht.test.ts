@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -6,11 +7,11 @@ import type { Libp2p, Stream } from '@libp2p/interface'
 import { cidOf } from '../../../src/dag/cid.js'
 import { CODEC_RAW } from '../../../src/dag/constants.js'
 import { getHasher } from '../../../src/dag/hashing.js'
-import { importBytes } from '../../../src/dag/importer.js'
+import { importBytes, importPath } from '../../../src/dag/importer.js'
 import { createHost, type RelayMode } from '../../../src/node/host.js'
 import { createNode, type CmeshNode, type NodeOptions } from '../../../src/node/index.js'
-import { ContentRouting, DHT_PROTOCOL, routingKey, type DhtMode } from '../../../src/sync/routing/index.js'
-import { collect, pseudoRandom, tempDir } from '../../helpers/temp.js'
+import { ContentRouting, DHT_PROTOCOL, innerRoots, routingKey, type DhtMode } from '../../../src/sync/routing/index.js'
+import { collect, pseudoRandom, tempDir, tempStore } from '../../helpers/temp.js'
 import { waitFor } from '../../helpers/wait.js'
 
 async function host (t: TestContext, dht: DhtMode, relay: RelayMode = 'off'): Promise<Libp2p> {
@@ -178,5 +179,48 @@ describe('content routing over the community DHT', () => {
     const lookup = new ContentRouting({ libp2p: finder })
     t.after(() => { lookup.stop() })
     assert.deepEqual((await lookup.connectProviders(cid)).map(String), [home.peerId.toString()])
+  })
+
+  it("with provideFiles, provides the roots inside a pinned directory, within the node's bound", async t => {
+    const store = tempStore(t)
+    const tree = (files: Record<string, Uint8Array>): string => {
+      const dir = tempDir(t)
+      for (const [name, bytes] of Object.entries(files)) {
+        mkdirSync(join(dir, name, '..'), { recursive: true })
+        writeFileSync(join(dir, name), bytes)
+      }
+      return dir
+    }
+    const docs = await importPath(store, tree({ 'a.txt': pseudoRandom(500, 1), 'sub/b.txt': pseudoRandom(500, 2) }))
+    // breadth first, in name order: a.txt, sub, then sub/b.txt; a file has nothing inside it
+    const inner = await innerRoots(store, docs.cid, 10)
+    assert.equal(inner.length, 3)
+    assert.deepEqual((await innerRoots(store, docs.cid, 2)).map(String), inner.slice(0, 2).map(String))
+    assert.deepEqual(await innerRoots(store, inner[0]!, 10), [])
+    const b = await host(t, 'server')
+    const c = await host(t, 'server')
+    await c.dial(b.getMultiaddrs()[0]!)
+    await dhtPeers(c, b)
+    // three keys at most: the pinned root, a.txt and sub; sub/b.txt is past the bound
+    const routing = new ContentRouting({ libp2p: c, store }, { provideFiles: true, maxProvidedRoots: 3 })
+    t.after(() => { routing.stop() })
+    assert.equal(await routing.provideAll([docs.cid]), 3)
+    const finder = new ContentRouting({ libp2p: b })
+    t.after(() => { finder.stop() })
+    assert.deepEqual((await finder.connectProviders(inner[0]!)).map(String), [c.peerId.toString()])
+    assert.deepEqual((await finder.connectProviders(inner[1]!)).map(String), [c.peerId.toString()])
+    assert.deepEqual(await finder.connectProviders(inner[2]!, AbortSignal.timeout(5_000)), [])
+    // a root pinned later: it and the file inside it are provided as it is pinned
+    const notes = await importPath(store, tree({ 'notice.txt': pseudoRandom(700, 3) }))
+    assert.equal(await routing.provide(notes.cid), true)
+    const [notice] = await innerRoots(store, notes.cid, 10)
+    assert.deepEqual((await finder.connectProviders(notice!)).map(String), [c.peerId.toString()])
+    // without provideFiles only the roots are provided
+    const plain = new ContentRouting({ libp2p: c, store })
+    t.after(() => { plain.stop() })
+    const other = await importPath(store, tree({ 'c.txt': pseudoRandom(600, 4) }))
+    assert.equal(await plain.provideAll([other.cid]), 1)
+    const [file] = await innerRoots(store, other.cid, 10)
+    assert.deepEqual(await finder.connectProviders(file!, AbortSignal.timeout(5_000)), [])
   })
 })
