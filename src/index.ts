@@ -92,5 +92,5 @@ export {
   ReleaseNotFoundError, KeyError, DagTooLargeError, GovernanceError, CollectionNotFoundError, InvalidAnnouncementError, UnauthorizedError,
   AnnouncementExpiredError, ReplayError, QuotaError, ResourceNotFoundError, InvalidUrlError, ForbiddenDestinationError, ApiAuthError,
   UrlUnavailableError, OriginStatusError, BadClaimError, AnalyticsPolicyError, PrivacyBudgetError, InvalidReportError, SecureAggregationError,
-  PolicyFileError, BufferBudgetError, ConfigError, ArchiveError, ArchiveRebuildError, IdentityTooLargeError
+  PolicyFileError, BufferBudgetError, ConfigError, ArchiveError, ArchiveRebuildError, IdentityTooLargeError, BadDeltaError
 } from './errors.js'
