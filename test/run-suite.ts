@@ -43,7 +43,9 @@ const SLOWEST_FIRST = [
   'cli/get-url',
   'sync/fetch/range-mirror',
   'sync/cache/url-cache',
-  'sync/collections/collections'
+  'sync/collections/collections',
+  'dag/memory',
+  'dag/format'
 ]
 
 /** Free space /dev/shm needs for the suite's temp dirs to go there (the largest test files and stores fit many times over). */
