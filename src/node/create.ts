@@ -171,6 +171,7 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       libp2p,
       blocks,
       holdings,
+      deltas,
       pex,
       bitswap,
       routing,

@@ -14,6 +14,7 @@ import type { UrlCache } from '../sync/cache/url-cache.js'
 import type { Collections } from '../sync/collections/collections.js'
 import type { BlockService, PeerFairness } from '../sync/exchange/block-service.js'
 import type { HoldingsService } from '../sync/exchange/holdings-service.js'
+import type { DeltaService } from '../sync/delta/index.js'
 import type { FetchResult } from '../sync/fetch/fetcher.js'
 import type { Gateway } from '../sync/http/gateway.js'
 import type { PeerExchange } from '../sync/net/peer-exchange.js'
@@ -35,6 +36,8 @@ export interface NodeServices {
   libp2p: Libp2p
   blocks: BlockService
   holdings?: HoldingsService
+  /** Serves and asks block deltas (/cmesh/delta/1.0.0). */
+  deltas: DeltaService
   pex?: PeerExchange
   bitswap?: BitswapService
   routing?: ContentRouting
@@ -200,6 +203,7 @@ export class CmeshNode {
     s.peerMemory.stop()
     s.ranking.stop()
     await s.holdings?.stop()
+    await s.deltas.stop()
     await s.blocks.stop()
     await s.libp2p.stop()
     await s.store.close()

@@ -78,6 +78,21 @@ describe('a block channel: requests pipelined on one stream per peer', () => {
     assert.equal(blockStreams(seeder, leecher), 1)
   })
 
+  it("a source's request for a block its channel already waits for goes over a stream of its own, and both requests get it", async t => {
+    const held = await randomBlocks(3, 50_000)
+    const { seeder, leecher } = await pair(t, held)
+    const source = leecher.blocks.source(seeder.peerId, seeder.peerId.toString())
+    const ask = held.map(b => b.cid)
+    const got: Block[][] = [[], []]
+    // the first request is on the channel as it is made: the second, for the same blocks, cannot share the stream
+    const answers = await Promise.all([0, 1].map(async i => await source.request(ask, { onBlocks: async blocks => { got[i]!.push(...blocks) } })))
+    for (const i of [0, 1]) {
+      const all = [...got[i]!, ...answers[i]!.blocks]
+      assert.deepEqual(all.map(b => b.cid.toString()).sort(), ask.map(String).sort(), `request ${i} got every block`)
+      for (const b of all) assert.deepEqual(b.bytes, held.find(h => h.cid.equals(b.cid))!.bytes)
+    }
+  })
+
   it('a cancelled request takes its blocks back and the stream goes on; a request for a block already asked for waits elsewhere', async t => {
     const held = await randomBlocks(40, 200_000)
     const { seeder, leecher } = await pair(t, held)
