@@ -226,9 +226,7 @@ export class Analytics {
    */
   async exchange (): Promise<AntiEntropyResult | undefined> {
     const [r, sums] = await Promise.allSettled([this.sync?.exchangeWithAny(), this.sumSync?.exchangeWithAny()])
-    if (sums.status === 'fulfilled' && sums.value !== undefined) this.sumSync?.onExchange?.(sums.value)
     if (r.status === 'rejected') throw r.reason
-    if (r.value !== undefined) this.sync?.onExchange?.(r.value)
     if (sums.status === 'rejected') throw sums.reason
     return r.value
   }

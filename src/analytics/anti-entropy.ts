@@ -89,10 +89,13 @@ const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(b)
  */
 export class AntiEntropy {
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
-    if (evt.detail.protocols.includes(this.kind.protocol)) void this.exchange(evt.detail.peerId).then(r => this.onExchange?.(r), () => {})
+    if (evt.detail.protocols.includes(this.kind.protocol)) void this.exchange(evt.detail.peerId).catch(() => {})
   }
 
-  /** Called after every exchange this node started (tests wait on it; a daemon could log it). */
+  /**
+   * Called once after every exchange this node started that ended well (tests wait on it; a daemon could log it).
+   * An exchange that others joined while it ran is reported once.
+   */
   onExchange: ((r: AntiEntropyResult) => void) | undefined
 
   constructor (
@@ -159,6 +162,7 @@ export class AntiEntropy {
     if (running === undefined) {
       running = this.exchangeOnce(peer, signal).finally(() => this.inFlight.delete(key))
       this.inFlight.set(key, running)
+      running.then(r => this.onExchange?.(r), () => {})
     }
     return await running
   }

@@ -54,13 +54,27 @@ describe('releases that arrive: kept on disk, exchanged on connect', () => {
     assert.deepEqual(ids(c), ids(a))
     assert.deepEqual(ids(b), ids(a))
     // nothing more to exchange once they agree: c's exchanges that begin from now on ask for nothing. One exchange per
-    // peer (a, and b) may be under way, having asked before the third release was stored: the first two that end
-    // after this point are left out. (The list of exchanges keeps the last 100, so it is read after a marked entry.)
+    // peer may be under way, having asked before the third release was stored (it may arrive by gossip meanwhile):
+    // the first two that end after this point are left out. (The list keeps the last 100: read after a marked entry.)
     const mark = c.analytics.exchanges.at(-1)
     const since = (): typeof c.analytics.exchanges => c.analytics.exchanges.slice(mark === undefined ? 0 : c.analytics.exchanges.indexOf(mark) + 1)
     await waitFor(() => since().length >= 4, { what: 'four more exchanges by c' })
     assert.deepEqual(since().slice(2).map(e => [e.asked, e.stored]), since().slice(2).map(() => [0, 0]), 'asking for nothing, bringing nothing')
     assert.equal(ids(c).length, 3)
+  })
+
+  it('an exchange asked for while one with the same peer runs joins it, and is recorded once', async t => {
+    const dir = tempDir(t)
+    const a = await startNode(t, join(dir, 'a'))
+    const b = await startNode(t, join(dir, 'b'))
+    await b.analytics.release({ epsilon: 1 })
+    await a.dial(b.addrs()[0]!)
+    // the exchange begun on connecting brings b's release
+    await waitFor(() => a.analytics.exchanges.length === 1, { what: "a's exchange on connecting" })
+    assert.deepEqual(a.analytics.exchanges.map(e => [e.asked, e.stored]), [[1, 1]])
+    const [first, second] = await Promise.all([a.analytics.exchange(), a.analytics.exchange()])
+    assert.equal(first, second, 'the second joined the first')
+    assert.deepEqual(a.analytics.exchanges.map(e => [e.asked, e.stored]), [[1, 1], [0, 0]])
   })
 
   it('a peer answering with a release not asked for, a malformed one, or an oversized list is refused, and nothing is kept', async t => {
