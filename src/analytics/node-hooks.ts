@@ -1,6 +1,7 @@
 import type { Libp2p } from '@libp2p/interface'
 import type { Blockstore } from '../store/interface.js'
 import type { Collections } from '../sync/collections/collections.js'
+import type { AutoRelayStatus } from '../sync/net/auto-relay.js'
 import type { Pubsub } from '../sync/net/pubsub.js'
 import { localSubnets, onSegment } from '../policy/fairness/segments.js'
 import type { AnalyticsLinks } from './analytics.js'
@@ -111,10 +112,12 @@ export function monitorSource (node: {
   'stat'>,
   started: number,
   analytics: { totals: () => Record<string, number>, budget: () => { lifetime: number, lifetimeLimit: number } },
-  reachability?: { summary: () => string[] }
+  reachability?: { summary: () => string[] },
+  nat?: () => AutoRelayStatus | undefined
 }): MonitorSource {
   return {
     warnings: () => node.reachability?.summary() ?? [],
+    nat: () => node.nat?.(),
     totals: () => node.analytics.totals(),
     uptimeSeconds: () => (Date.now() - node.started) / 1000,
     peers: () => node.libp2p.getPeers().length,

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+import type { AutoRelayStatus } from '../sync/net/index.js'
 
 /** What /metrics and /health read from a node: counts and levels, never a peer id or an address. */
 export interface MonitorSource {
@@ -11,6 +12,8 @@ export interface MonitorSource {
   privacy: () => { spent: number, limit: number }
   /** What an operator should look at (unreachable bootstrap peers, other segments), without ids. @default none */
   warnings?: () => string[]
+  /** What relay mode 'auto' decided (behind NAT or not, relay slots held); undefined in the other modes. @default none */
+  nat?: () => AutoRelayStatus | undefined
 }
 
 /** `cache.hits` -> `cmesh_cache_hits_total`. */
@@ -55,21 +58,25 @@ export function createRegistry (source: MonitorSource): Registry {
 /**
  * The /health answer: a summary for a liveness probe, with no peer id or address in it. `status` is 'warn' while
  * there are warnings (the node runs; a part of the neighbourhood is out of reach).
+ * `nat`, in relay mode 'auto': whether peers showed the node is behind NAT, and the relay slots it holds.
  */
 export function health (source: MonitorSource): {
   status: 'ok' | 'warn',
   warnings: string[],
   uptimeSeconds: number,
   peers: number,
-  store: { blocks: number, bytes: number, capacity: number | null }
+  store: { blocks: number, bytes: number, capacity: number | null },
+  nat?: AutoRelayStatus
 } {
   const s = source.store()
   const warnings = source.warnings?.() ?? []
+  const nat = source.nat?.()
   return {
     status: warnings.length > 0 ? 'warn' : 'ok',
     warnings,
     uptimeSeconds: Math.round(source.uptimeSeconds()),
     peers: source.peers(),
-    store: { ...s, capacity: Number.isFinite(s.capacity) ? s.capacity : null }
+    store: { ...s, capacity: Number.isFinite(s.capacity) ? s.capacity : null },
+    ...nat === undefined ? {} : { nat }
   }
 }

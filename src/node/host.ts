@@ -14,6 +14,7 @@ import { uPnPNAT } from '@libp2p/upnp-nat'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { announceable } from '../sync/net/addresses.js'
+import { autoRelay, RELAY_RESERVATION_ADDR, type AutoRelayInit } from '../sync/net/index.js'
 import { DHT_PROTOCOL, type DhtMode } from '../sync/routing/index.js'
 import { pubsubService } from '../sync/net/pubsub.js'
 import { CONNECTION_MONITOR, DEFAULT_LISTEN, RELAY_DATA_LIMIT_BYTES, RELAY_DURATION_LIMIT_MS, RELAY_MAX_RESERVATIONS, YAMUX_WINDOW } from './constants.js'
@@ -21,13 +22,13 @@ import { CONNECTION_MONITOR, DEFAULT_LISTEN, RELAY_DATA_LIMIT_BYTES, RELAY_DURAT
 /**
  * A node's part in circuit relay v2: 'server' offers a relay with limits to homes behind NAT (a dialable community
  * node), 'client' reserves a slot on a relay among its peers so it can be dialled through it (a home behind NAT),
- * 'off' neither. Both 'server' and 'client' dial relayed addresses, run AutoNAT and upgrade relayed connections by
- * DCUtR hole punching.
+ * 'auto' offers a relay until its peers show it is behind NAT, then reserves a slot instead (sync/net/auto-relay.ts),
+ * 'off' none of these. All but 'off' dial relayed addresses, run AutoNAT and upgrade relayed connections by DCUtR
+ * hole punching.
  */
-export type RelayMode = 'server' | 'client' | 'off'
+export type RelayMode = 'auto' | 'server' | 'client' | 'off'
 
-/** The listen address that asks the relay transport to find a relay among the peers and reserve a slot on it. */
-export const RELAY_RESERVATION_ADDR = '/p2p-circuit'
+export { RELAY_RESERVATION_ADDR }
 
 export interface HostInit {
   privateKey: PrivateKey
@@ -41,6 +42,8 @@ export interface HostInit {
   dht?: DhtMode
   /** Circuit relay v2, AutoNAT and DCUtR (see RelayMode). @default 'off' */
   relay?: RelayMode
+  /** Relay mode 'auto': how much evidence of a NAT it wants, which addresses are its own. @default AutoRelayInit's */
+  autoRelay?: AutoRelayInit
   /** Ask the home router for a port mapping by UPnP (with AutoNAT to confirm it); harmless without a gateway. @default false */
   upnp?: boolean
 }
@@ -83,7 +86,7 @@ export async function createHost (init: HostInit): Promise<Libp2p> {
       // AutoNAT judges public addresses only (a private one is never dialled back); UPnP needs it to confirm a mapping
       ...(nat || init.upnp === true ? { autoNAT: autoNAT() } : {}),
       ...(nat ? { dcutr: dcutr() } : {}),
-      ...(relay === 'server'
+      ...(relay === 'server' || relay === 'auto'
         ? {
             relay: circuitRelayServer({
               reservations: {
@@ -94,7 +97,9 @@ export async function createHost (init: HostInit): Promise<Libp2p> {
             })
           }
         : {}),
-      ...(init.upnp === true ? { upnp: uPnPNAT() } : {})
+      ...(init.upnp === true ? { upnp: uPnPNAT() } : {}),
+      // once its peers show it is behind NAT: no relay offered, a DHT client, a relay slot reserved
+      ...(relay === 'auto' ? { autoRelay: autoRelay(init.autoRelay) } : {})
     }
   })
 }

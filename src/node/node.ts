@@ -17,6 +17,7 @@ import type { HoldingsService } from '../sync/exchange/holdings-service.js'
 import type { DeltaService } from '../sync/delta/index.js'
 import type { FetchResult } from '../sync/fetch/fetcher.js'
 import type { Gateway } from '../sync/http/gateway.js'
+import type { AutoRelay, AutoRelayStatus } from '../sync/net/auto-relay.js'
 import type { PeerExchange } from '../sync/net/peer-exchange.js'
 import type { PeerMemory } from '../sync/net/peer-memory.js'
 import type { Reachability } from '../sync/net/reachability.js'
@@ -118,6 +119,14 @@ export class CmeshNode {
 
   addrs (): string[] {
     return this.libp2p.getMultiaddrs().map(a => a.toString())
+  }
+
+  /**
+   * What relay mode 'auto' decided: whether peers showed the node is behind NAT, and whether it holds a relay slot.
+   * Undefined in the other relay modes.
+   */
+  nat (): AutoRelayStatus | undefined {
+    return (this.libp2p.services as { autoRelay?: AutoRelay }).autoRelay?.status()
   }
 
   async add (path: string, options?: ImportOptions): Promise<ImportResult> {

@@ -61,9 +61,12 @@ export interface NodeOptions {
    * Homes behind NAT (circuit relay v2 with AutoNAT and DCUtR hole punching): 'server' offers a relay with limits
    * (duration, data and reservation caps, see RELAY_* in node/constants.ts) to peers that cannot be dialled;
    * 'client' reserves a slot on a relay among its peers and is dialled through it, then upgraded to a direct
-   * connection by hole punching where the NAT allows. @default 'off' (`cmesh daemon` runs a server)
+   * connection by hole punching where the NAT allows; 'auto' offers a relay until peers on direct connections
+   * show it is behind NAT (NAT_EVIDENCE_PEERS of them saw it at an address not its own), then stops offering it,
+   * turns a DHT server into a client and reserves a slot like 'client' (`node.nat()` says what it decided).
+   * @default 'off' (`cmesh daemon` runs 'auto')
    */
-  relay?: 'server' | 'client' | 'off'
+  relay?: 'auto' | 'server' | 'client' | 'off'
   /** Ask the home router for a port by UPnP (harmless where there is none). @default false (`cmesh daemon` asks) */
   upnp?: boolean
   /**

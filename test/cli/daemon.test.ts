@@ -100,10 +100,10 @@ describe('cmesh daemon and fetch', () => {
     assert.equal(code, 0)
   })
 
-  it('refuses a --relay other than server, client or off, in one line, before starting anything', async t => {
+  it('refuses a --relay other than auto, server, client or off, in one line, before starting anything', async t => {
     const r = await runMain(['daemon', '--relay', 'both', '--repo', join(tempDir(t), 'repo')])
     assert.equal(r.code, 2)
-    assert.match(r.stderr, /--relay must be server, client or off, got both/)
+    assert.match(r.stderr, /--relay must be auto, server, client or off, got both/)
     assert.equal(r.stderr.trim().split('\n').length, 1)
   })
 

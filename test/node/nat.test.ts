@@ -70,9 +70,11 @@ describe('homes behind NAT: circuit relay v2 on loopback', () => {
   })
 
   it('keeps the library cheap: no relay, AutoNAT, DCUtR or UPnP unless asked', async t => {
-    const services = (n: CmeshNode): string[] => Object.keys(n.libp2p.services).filter(s => ['relay', 'autoNAT', 'dcutr', 'upnp'].includes(s)).sort()
+    const services = (n: CmeshNode): string[] => Object.keys(n.libp2p.services).filter(s => ['relay', 'autoNAT', 'dcutr', 'upnp', 'autoRelay'].includes(s)).sort()
     assert.deepEqual(services(await node(t)), [])
     assert.deepEqual(services(await node(t, { relay: 'client', upnp: true })), ['autoNAT', 'dcutr', 'upnp'])
     assert.deepEqual(services(await node(t, { relay: 'server' })), ['autoNAT', 'dcutr', 'relay'])
+    // 'auto' runs what 'server' runs, and the service that finds out whether the node is behind NAT
+    assert.deepEqual(services(await node(t, { relay: 'auto' })), ['autoNAT', 'autoRelay', 'dcutr', 'relay'])
   })
 })

@@ -9,9 +9,11 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { DEFAULT_PORT } from '../../src/node/constants.js'
 import type { NodeOptions, PeerInfo } from '../../src/node/index.js'
+import type { AutoRelayStatus } from '../../src/sync/net/index.js'
 import { CMESH_BIN } from '../helpers/cli.js'
 import { buildNeighbourhood, canRunNamespaces, type Host } from '../helpers/netns.js'
 import { pseudoRandom, tempDir } from '../helpers/temp.js'
+import { waitFor } from '../helpers/wait.js'
 
 const run = promisify(execFile)
 /** A node that has not exited this long after SIGTERM is killed, so that the namespaces can go. */
@@ -39,7 +41,8 @@ describe('a neighbourhood of three subnets joined by routers, and a home behind 
     /** `cmesh ARGS --repo <its repo>` on a host (through its daemon when one runs there). */
     const cmesh = async (name: string, ...args: string[]): Promise<string> =>
       (await run('ip', ['netns', 'exec', host(name).ns, process.execPath, CMESH_BIN, ...args, '--repo', join(dir, name), '--json'])).stdout
-    /** A daemon in its host's namespace, on the default port; resolves once it printed its id. */
+    /** A daemon in its host's namespace, on the default port; resolves once it printed its id (and notes its API). */
+    const apis = new Map<string, string>()
     const startDaemon = async (name: string, extra: string[] = []): Promise<string> => {
       const child = spawn('ip', ['netns', 'exec', host(name).ns, process.execPath, CMESH_BIN, 'daemon', '--repo', join(dir, name), '--json', ...extra], {
         stdio: ['ignore', 'pipe', 'inherit']
@@ -47,7 +50,15 @@ describe('a neighbourhood of three subnets joined by routers, and a home behind 
       running.add(child)
       child.once('exit', () => running.delete(child))
       const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string]
-      return (JSON.parse(line) as { peerId: string }).peerId
+      const { peerId, api } = JSON.parse(line) as { peerId: string, api: string }
+      apis.set(name, api)
+      return peerId
+    }
+    /** What a daemon's relay mode 'auto' decided, from its /health (its API listens on 127.0.0.1 in its namespace). */
+    const natOf = async (name: string): Promise<AutoRelayStatus | undefined> => {
+      const get = 'fetch(process.argv[1]).then(r => r.text()).then(t => process.stdout.write(t))'
+      const { stdout } = await run('ip', ['netns', 'exec', host(name).ns, process.execPath, '-e', get, `${apis.get(name)!}/health`])
+      return (JSON.parse(stdout) as { nat?: AutoRelayStatus }).nat
     }
     const add = async (name: string, bytes: number, seed: number): Promise<string> => {
       writeFileSync(join(dir, `${name}.bin`), pseudoRandom(bytes, seed))
@@ -70,13 +81,14 @@ describe('a neighbourhood of three subnets joined by routers, and a home behind 
 
     // a file held only on segment C, another only at the home behind NAT (small: a relay carries 1 MiB a connection)
     const [onC, atHome] = await Promise.all([add('c1', 300_000, 31), add('h1', 40_000, 32)])
-    // b1: a community node on B, DHT server and relay (the daemon's defaults); c1 and the home know it alone
+    // b1: a community node on B, DHT server and relay (the daemon's defaults: relay mode 'auto', and nothing shows it
+    // is behind NAT); c1 and the home know it alone. The home is not told it is behind NAT: its peers show it. It
+    // joins a neighbourhood that is already there, as a home does: b1 tells it of c1 (peer exchange), and the two
+    // are the peers at distinct addresses that see its connections come from the home router's address.
     const b1 = await startDaemon('b1')
     const bootstrap = `/ip4/${host('b1').addr}/tcp/${DEFAULT_PORT}/p2p/${b1}`
-    const [c1, h1] = await Promise.all([
-      startDaemon('c1', ['--bootstrap', bootstrap]),
-      startDaemon('h1', ['--bootstrap', bootstrap, '--relay', 'client', '--allow-relayed-transfers'])
-    ])
+    const c1 = await startDaemon('c1', ['--bootstrap', bootstrap])
+    const h1 = await startDaemon('h1', ['--bootstrap', bootstrap, '--allow-relayed-transfers'])
     // the DHT lists C's file (and later the home at its relay slot): a probe on B asks until it does
     const probe = child('b1', { repo: join(dir, 'probe'), bootstrap: [bootstrap], dht: 'client', peerExchange: false, minPeers: 1 },
       [`provider:${onC}:${c1}`, `provider:${atHome}:${h1}:circuit`])
@@ -101,17 +113,27 @@ describe('a neighbourhood of three subnets joined by routers, and a home behind 
     assert.deepEqual(fromC.routed, [c1], 'found through the DHT')
     assert.deepEqual(Object.keys(fromC.sources), [c1])
 
-    // the home behind NAT cannot be dialled: the new node reaches it through its relay slot on b1 (the home pushes
+    // the home behind NAT cannot be dialled: the new node reaches it through its relay slot on b1 or c1 (the home pushes
     // its relay address to its peers and provides its roots again once it holds the slot)
     await t.test('the home behind NAT serves a node outside it', async () => {
       await probe.next()
+      // b1 and c1 saw its connections come from the home router's address: it reserved a slot on one of them
+      const homeNat = await waitFor(async () => { const s = await natOf('h1'); return s !== undefined && s.reservations > 0 ? s : undefined }, { what: 'the home\'s relay slot' })
+      assert.equal(homeNat.verdict, 'behind-nat')
+      assert.ok(homeNat.reserving && homeNat.translated >= 2, JSON.stringify(homeNat))
       await a1.next() // the new node too sees the home listed at its relay slot
       const fromHome = await a1.next<FetchLine>()
       assert.deepEqual(Object.keys(fromHome.sources), [h1], 'the home served it')
       const { peers } = await a1.next<{ peers: PeerInfo[] }>()
       const home = peers.find(p => p.peerId === h1)
       assert.ok(home?.reach === 'relayed' || home?.reach === 'hole-punched', `a1 reaches the home ${home?.reach ?? 'not at all'}`)
-      console.log(`the home behind NAT served ${Object.values(fromHome.sources)[0] ?? 0} bytes to segment A (routed: ${fromHome.routed?.join(', ') ?? 'no, already connected'}): reached ${home.reach}, at ${home.addrs.join(' ')}`)
+      // the community nodes are dialable where they are: their peers see them at their own addresses, and they reserve nothing
+      for (const name of ['b1', 'c1']) {
+        const nat = await natOf(name)
+        assert.deepEqual({ verdict: nat?.verdict, translated: nat?.translated, reserving: nat?.reserving, reservations: nat?.reservations },
+          { verdict: 'direct', translated: 0, reserving: false, reservations: 0 }, `${name}: ${JSON.stringify(nat)}`)
+      }
+      console.log(`the home behind NAT decided so (${homeNat.translated} peers saw it at the router's address) and reserved a relay slot; it served ${Object.values(fromHome.sources)[0] ?? 0} bytes to segment A (routed: ${fromHome.routed?.join(', ') ?? 'no, already connected'}): reached ${home.reach}, at ${home.addrs.join(' ')}`)
     })
   })
 })

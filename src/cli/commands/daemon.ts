@@ -18,7 +18,7 @@ function parseHostPort (value: unknown, what: string): { host: string, port: num
 export const daemon: Command = {
   name: 'daemon',
   summary: 'run a node: serve blocks to peers, find neighbours by mDNS; prints its peer id and addresses; `cmesh fetch` and `cmesh peers` then go through it',
-  usage: 'daemon [--listen MULTIADDR]... [--bootstrap PEERID|MULTIADDR[,MULTIADDR]...]... [--no-mdns] [--upload-limit RATE] [--gateway HOST:PORT] [--api-port PORT] [--metrics HOST:PORT] [--allow-private-origins] [--dht server|client|off] [--dht-provide roots|files] [--relay server|client|off] [--no-upnp] [--allow-relayed-transfers] [--json]',
+  usage: 'daemon [--listen MULTIADDR]... [--bootstrap PEERID|MULTIADDR[,MULTIADDR]...]... [--no-mdns] [--upload-limit RATE] [--gateway HOST:PORT] [--api-port PORT] [--metrics HOST:PORT] [--allow-private-origins] [--dht server|client|off] [--dht-provide roots|files] [--relay auto|server|client|off] [--no-upnp] [--allow-relayed-transfers] [--json]',
   options: {
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
@@ -52,9 +52,13 @@ export const daemon: Command = {
     const apiPort = parseCount(values['api-port'] as string | undefined, 'daemon: --api-port') ?? 0
     if (apiPort > 65535) throw new UsageError(`daemon: --api-port must be at most 65535, got ${apiPort}`)
     const metricsAt = parseHostPort(values.metrics, '--metrics')
-    const relay = (values.relay as string | undefined) ?? 'server'
-    if (relay !== 'server' && relay !== 'client' && relay !== 'off') throw new UsageError(`daemon: --relay must be server, client or off, got ${relay}`)
-    // a DHT server must be dialable: a home behind NAT (--relay client) only asks, unless told otherwise
+    // a home need not know it is behind NAT: 'auto' offers a relay until its peers show it is, then reserves a slot
+    const relay = (values.relay as string | undefined) ?? 'auto'
+    if (relay !== 'auto' && relay !== 'server' && relay !== 'client' && relay !== 'off') {
+      throw new UsageError(`daemon: --relay must be auto, server, client or off, got ${relay}`)
+    }
+    // a DHT server must be dialable: a home behind NAT (--relay client) only asks, unless told otherwise ('auto' turns
+    // a server into a client once it finds it is behind NAT)
     const dht = (values.dht as string | undefined) ?? (relay === 'client' ? 'client' : 'server')
     if (dht !== 'server' && dht !== 'client' && dht !== 'off') throw new UsageError(`daemon: --dht must be server, client or off, got ${dht}`)
     const dhtProvide = (values['dht-provide'] as string | undefined) ?? 'roots'
@@ -63,7 +67,8 @@ export const daemon: Command = {
       // the community's DHT: a daemon answers queries and holds provider records unless told otherwise
       dht,
       dhtProvide,
-      // homes behind NAT: a daemon offers a relay with limits (a home says --relay client) and asks its router for a port
+      // homes behind NAT: a daemon offers a relay with limits until it finds it is behind NAT, then reserves a slot on
+      // one; it asks its router for a port
       relay,
       upnp: values['no-upnp'] !== true,
       allowRelayedTransfers: values['allow-relayed-transfers'] === true,

@@ -74,3 +74,14 @@ export const PEERS_SAVE_DELAY_MS = 5_000
 export const UNREACHABLE_WARN_MS = 60_000
 /** Reachability: how often the watched peers are checked. */
 export const REACHABILITY_CHECK_MS = 10_000
+
+/** The listen address that asks circuit relay v2's transport to find a relay among the peers and reserve a slot on it. */
+export const RELAY_RESERVATION_ADDR = '/p2p-circuit'
+/**
+ * Relay mode 'auto': peers at distinct IP addresses that must have seen the node at an address not its own before it
+ * believes it is behind NAT. One peer could be mistaken or lie, and the verdict costs a dialable node its relay and
+ * DHT server; AutoNAT likewise wants several peers. Two keeps a home with a bootstrap peer and one more reachable.
+ */
+export const NAT_EVIDENCE_PEERS = 2
+/** Relay mode 'auto': observers remembered (the oldest is forgotten first); memory stays bounded on a busy node. */
+export const MAX_NAT_OBSERVERS = 64
