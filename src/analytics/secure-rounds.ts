@@ -166,9 +166,9 @@ export class SecureRounds {
     await this.pubsub.publish(SECURE_AGGREGATION_TOPIC, data).catch(() => {})
   }
 
-  /** Wait until `done()` holds or `ms` pass on the clock (or the rounds stop). */
+  /** Wait until `done()` holds or `ms` pass on the clock (or the rounds stop: at once when they already have). */
   private async until (s: RoundState, ms: number, done: () => boolean): Promise<void> {
-    if (done()) return
+    if (this.stopped || done()) return
     await new Promise<void>(resolve => {
       const finish = (): void => {
         this.clock.clearTimeout(timer)

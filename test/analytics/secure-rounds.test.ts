@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto'
 import { decodeAggregate, decodeSecureMessage, encodeSecureMessage, type SecureMessage } from '../../src/analytics/secure-wire.js'
 import type { CmeshNode } from '../../src/node/index.js'
 import { waitFor } from '../helpers/wait.js'
-import { HOUR, count, startNodes } from './secure-fixtures.js'
+import { HOUR, count, endWindows, startNodes } from './secure-fixtures.js'
 
 /** 8-byte big-endian two's complement of v, as a contribution would carry it unmasked. */
 function word (v: number): Buffer {
@@ -64,7 +64,9 @@ describe('secure aggregation rounds over gossip', () => {
     const [a, b, c] = await startNodes(t, 3, now) as [CmeshNode, CmeshNode, CmeshNode]
     // two of the three release: a cohort of 2 is below MIN_COHORT
     const hour1 = now()
-    const pair = await Promise.all([a, b].map(async n => await n.analytics.releasePeriod({ at: hour1 })))
+    const releasing = Promise.all([a, b].map(async n => await n.analytics.releasePeriod({ at: hour1 })))
+    await endWindows([a, b, c], [a, b], hour1)
+    const pair = await releasing
     for (const r of pair) {
       assert.equal(r.path, 'per-node')
       assert.match((r as { reason: string }).reason, /2 keys heard/)
@@ -78,7 +80,7 @@ describe('secure aggregation rounds over gossip', () => {
     // an hour on, all three; someone claims b's key heard another key list (messages are not signed)
     shift += HOUR
     const hour2 = now()
-    const running = Promise.all([a, b, c].map(async n => await n.analytics.releasePeriod({ at: hour2 })))
+    const [pa, pb, pc] = [a, b, c].map(async n => await n.analytics.releasePeriod({ at: hour2 }))
     const bKey = await waitFor(() => b.analytics.rounds!.sent.map(decodeSecureMessage).find(m => m.t === 'key' && m.round.startsWith(`hour:${hour2}:`)))
     const lie = encodeSecureMessage({ v: 1, t: 'cohort', round: bKey.round, key: bKey.key, cohort: new Uint8Array(randomBytes(32)) })
     for (const n of [a, c]) {
@@ -86,7 +88,11 @@ describe('secure aggregation rounds over gossip', () => {
       n.analytics.rounds!.receive(encodeSecureMessage(bKey))
       assert.equal(n.analytics.rounds!.receive(lie), true)
     }
-    const [ra, rb, rc] = await running
+    await endWindows([a, b, c], [a, b, c], hour2)
+    const [ra, rc] = await Promise.all([pa!, pc!])
+    // b waits for contributions that do not come: the window ends, the round is over for b
+    await endWindows([a, b, c], [b], hour2)
+    const rb = await pb
     for (const r of [ra!, rc!]) {
       assert.equal(r.path, 'per-node')
       assert.match((r as { reason: string }).reason, /another key list/)
@@ -113,6 +119,7 @@ describe('secure aggregation rounds over gossip', () => {
     for (let i = 0; i < 20; i++) assert.equal(rounds.receive(junk(`hour:${i * HOUR}:1:0123456789abcdef`)), true)
     assert.equal(rounds.receive(junk('not a round name')), false)
     assert.equal(rounds.receive(junk(started.round, 'cohort')), false, 'a digest from a key never announced')
+    await endWindows(nodes, nodes, hour)
     const sums = await waitFor(() => {
       const all = nodes.map(n => n.analytics.aggregates().filter(a => a.start === hour))
       return all.every(a => a.length === 1) ? all.map(a => a[0]!) : undefined
@@ -137,10 +144,14 @@ describe('secure aggregation rounds over gossip', () => {
     // round 1: all five; e stops as soon as its contribution is out (it never sends a recovery)
     nodes.forEach((n, i) => count(n, i, 1))
     const hour1 = now()
-    const first = await Promise.all(nodes.map(async n => await n.analytics.releasePeriod({
+    const releasing1 = Promise.all(nodes.map(async n => await n.analytics.releasePeriod({
       at: hour1,
       hooks: n === e ? { contributed: async () => { await e.stop() } } : {}
     })))
+    // the key window; then the one the others wait in for e's recovery (e, stopped, waits for nothing more)
+    await endWindows(nodes, nodes, hour1)
+    await endWindows(nodes, [a, b, c, d], hour1)
+    const first = await releasing1
     const secure1 = first.slice(0, 4) as Array<Extract<PeriodRelease, { path: 'secure' }>>
     for (const r of secure1) assert.equal(r.path, 'secure', `a survivor released by the round: ${JSON.stringify(r)}`)
     assert.equal(first[4]!.path, 'none', 'the node that dropped saw no sum')
@@ -159,10 +170,15 @@ describe('secure aggregation rounds over gossip', () => {
     const four = [a, b, c, d]
     four.forEach((n, i) => count(n, i, 2))
     const hour2 = now()
-    const second = await Promise.all(four.map(async n => await n.analytics.releasePeriod({
+    const releasing2 = four.map(async n => await n.analytics.releasePeriod({
       at: hour2,
       hooks: n === d ? { cohort: () => false } : {}
-    })))
+    }))
+    // the key window; once d has left, the window a, b and c wait in for d's contribution
+    await endWindows(nodes, four, hour2)
+    await releasing2[3]
+    await endWindows(nodes, [a, b, c], hour2)
+    const second = await Promise.all(releasing2)
     const secure2 = second.slice(0, 3) as Array<Extract<PeriodRelease, { path: 'secure' }>>
     for (const r of secure2) assert.equal(r.path, 'secure', `a contributor released by the round: ${JSON.stringify(r)}`)
     assert.equal(second[3]!.path, 'per-node', 'the node that left before contributing released its own noisy figures')

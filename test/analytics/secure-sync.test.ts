@@ -10,7 +10,7 @@ import { decodeTranscript, encodeTranscript, transcriptId } from '../../src/anal
 import { readFrames, sendFrame } from '../../src/sync/exchange/framing.js'
 import type { CmeshNode } from '../../src/node/index.js'
 import { waitFor } from '../helpers/wait.js'
-import { HOUR, count, secureNode, startNodes } from './secure-fixtures.js'
+import { HOUR, count, endWindows, secureNode, startNodes } from './secure-fixtures.js'
 
 type Secure = Extract<PeriodRelease, { path: 'secure' }>
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
@@ -50,7 +50,9 @@ describe('secure sums that arrive: transcripts exchanged by anti-entropy, the su
     const f = await secureNode(t, now)
     nodes.forEach((n, i) => count(n, i, 1))
     const hour = now()
-    const released = await Promise.all(nodes.map(async n => await n.analytics.releasePeriod({ at: hour })))
+    const releasing = Promise.all(nodes.map(async n => await n.analytics.releasePeriod({ at: hour })))
+    await endWindows(nodes, nodes, hour)
+    const released = await releasing
     for (const r of released) assert.equal(r.path, 'secure', `a member released by the round: ${JSON.stringify(r)}`)
     const secure = released as Secure[]
     assert.equal(new Set(secure.map(r => hex(r.transcript))).size, 1, 'every member holds the same transcript')
