@@ -28,8 +28,6 @@ import { CONNECTION_MONITOR, DEFAULT_LISTEN, RELAY_DATA_LIMIT_BYTES, RELAY_DURAT
  */
 export type RelayMode = 'auto' | 'server' | 'client' | 'off'
 
-export { RELAY_RESERVATION_ADDR }
-
 export interface HostInit {
   privateKey: PrivateKey
   /** @default DEFAULT_LISTEN */
