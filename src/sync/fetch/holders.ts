@@ -30,9 +30,13 @@ export class Holders {
   private readonly holding = new Map<string, Set<string>>()
   private readonly hints = new Map<string, Hint>()
 
-  /** Whether `source` said it lacks block `key`. */
+  /**
+   * Whether `source` said it lacks block `key`, and has not said since that it holds it: a downloader asked for a
+   * block before it had it, which then verified it and told of it (a have), holds it now. (A claim it denied was
+   * dropped by the trading table, so a claim standing after a refusal is always the newer word.)
+   */
   lacks (key: string, source: string): boolean {
-    return this.lacking.get(key)?.has(source) === true
+    return this.lacking.get(key)?.has(source) === true && this.trading?.holds(source, key) !== true
   }
 
   /** The sources that said they lack block `key`, if any did. */

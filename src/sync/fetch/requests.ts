@@ -71,17 +71,21 @@ export class Requests {
    * at once, so the two do not send the same blocks (only what a cancel crosses on the way arrives twice). The
    * late request keeps the near half, which its source sends first, and may be split again. A source that has
    * lacked a block of this DAG races instead of stealing: blocks taken from a late source and then refused would
-   * go to the back of the queue, where a race loses nothing (so a partial holder costs one round trip at most).
+   * go to the back of the queue, where a race loses nothing (so a partial holder costs one round trip at most);
+   * but what such a source has told it holds since (a downloader of the same file: trading) it steals whole.
    * A request that cannot take blocks back (a mirror's), or one that is itself a racer, is raced too.
    */
   private steal (o: Outstanding, to: SourceStats): void {
-    if (o.cancel === undefined || o.origin !== undefined || o.raced || to.lacked) {
+    const left = [...o.open.values()].filter(c => !o.arrived.has(keyOf(c)) && !this.session.holders.lacks(keyOf(c), to.source.id))
+    // what `to` told it holds (a downloader of the same file) it takes whole: a claim is no guess
+    const { trading } = this.session.options
+    const claimed = trading === undefined ? [] : left.filter(c => trading.holds(to.source.id, keyOf(c)) === true)
+    if (o.cancel === undefined || o.origin !== undefined || o.raced || (to.lacked && claimed.length === 0)) {
       this.race(o, to)
       return
     }
-    const left = [...o.open.values()].filter(c => !o.arrived.has(keyOf(c)) && !this.session.holders.lacks(keyOf(c), to.source.id))
     if (left.length === 0) return
-    const take = left.slice(Math.floor(left.length / 2))
+    const take = claimed.length > 0 ? claimed : left.slice(Math.floor(left.length / 2))
     for (const c of take) {
       o.open.delete(keyOf(c))
       o.taken.add(keyOf(c))
@@ -109,7 +113,7 @@ export class Requests {
         // a request to a stalled source (its one-block probe) is late at once: nothing else holds up the end
         if (!o.source.stalled && (now - o.started) / 1000 < 2 * usual) continue // not late yet
         // the costly check last: with many peers and requests it ran for every pair at every tick
-        if (o.cids.some(c => session.holders.lacks(keyOf(c), idle.source.id))) continue
+        if (!this.helps(o, idle)) continue
         oldest = o
       }
       if (oldest === undefined) continue
@@ -118,6 +122,18 @@ export class Requests {
       else this.steal(oldest, idle)
     }
     return now + ENDGAME_TICK_MS
+  }
+
+  /**
+   * Whether `to` may take part of late request `o`: it told it holds a block still to come (a downloader of the
+   * same file), or it refused none of the request's blocks.
+   */
+  private helps (o: Outstanding, to: SourceStats): boolean {
+    const { trading } = this.session.options
+    if (trading !== undefined) {
+      for (const [key] of o.open) if (!o.arrived.has(key) && trading.holds(to.source.id, key) === true) return true
+    }
+    return !o.cids.some(c => this.session.holders.lacks(keyOf(c), to.source.id))
   }
 
   /** The blocks of a request not handed to another source by a steal (those are the thief's to deliver). */

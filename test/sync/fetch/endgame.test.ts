@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import type { Trading } from '../../../src/sync/fetch/fetch-interface.js'
 import { block, blocks, key, parts } from './parts.js'
 
 const pick = (ns: number[]): ReturnType<typeof blocks> => ns.map(block)
@@ -117,6 +118,40 @@ describe('the endgame: idle sources take over late requests', () => {
     p.requests.endgame(p.clock.now(), p.session.fastest())
     assert.equal(p.sent.length, 1, 'nobody took any of it')
     assert.deepEqual(p.events, [])
+  })
+
+  it('hands a downloader that refused blocks before those of a late request it told it holds since, and only those', t => {
+    // what downloader d told of its holdings (a have after its refusal): blocks 5 and 6
+    const claims = new Set([key(block(5)), key(block(6))])
+    const trading: Trading = {
+      file: () => {},
+      joined: () => {},
+      verified: () => {},
+      holds: (source, k) => source === 'd' ? claims.has(k) : undefined,
+      denied: () => {},
+      version: 0,
+      close: () => {}
+    }
+    const p = parts(t, ['a', 'd'], { cancels: ['a'], fetch: { trading } })
+    p.source('a').answeredIn(0.1, false)
+    // a steal asked d for block 3 before it had it: it refused
+    p.session.holders.lack(key(block(3)), 'd')
+    p.source('d').lacked = true
+    const late = p.requests.send(p.source('a'), blocks(0, 8))
+    p.clock.advance(200)
+    p.requests.endgame(p.clock.now(), p.session.fastest())
+    assert.deepEqual(p.askedOf('d'), [pick([5, 6])], 'd asked for what it holds, though it lacked block 3')
+    assert.deepEqual(p.cancelled.get('a'), pick([5, 6]), 'taken back from the late source')
+    assert.deepEqual([...late.open.values()], pick([0, 1, 2, 3, 4, 7]))
+    assert.equal(p.session.result.stolen, 1)
+    // without a claim, a source that refused one of its blocks is given none of a late request
+    claims.clear()
+    p.requests.send(p.source('a'), blocks(10, 14))
+    p.session.holders.lack(key(block(12)), 'd')
+    p.clock.advance(1000)
+    p.source('d').settled()
+    p.requests.endgame(p.clock.now(), p.session.fastest())
+    assert.equal(p.askedOf('d').length, 1, 'nothing more for d')
   })
 
   it('gives back, when a split late request fails, only the blocks it kept', async t => {

@@ -56,4 +56,23 @@ describe('who holds the blocks of a fetch', () => {
     assert.equal(h.tier('other', 'seeder'), 1)
     assert.equal(h.tier('other', 'peer'), 2)
   })
+
+  it('takes a have told after a refusal as the newer word: the downloader holds the block now', () => {
+    const claims = new Map<string, boolean>()
+    const h = new Holders({ holds: (source, key) => claims.get(`${source} ${key}`) })
+    // a steal asked a neighbour for a leaf it had not verified yet: it refused
+    h.lack('leaf', 'peer')
+    assert.ok(h.lacks('leaf', 'peer'))
+    // it verified the leaf since and told of it in a have: it may be asked again
+    claims.set('peer leaf', true)
+    assert.equal(h.lacks('leaf', 'peer'), false)
+    assert.equal(h.tier('leaf', 'peer'), 0)
+    // a claim it then denied is dropped by the trading table: the refusal stands again
+    claims.delete('peer leaf')
+    assert.ok(h.lacks('leaf', 'peer'))
+    // a source that only said it lacks the file's leaves stays refused
+    claims.set('other leaf', false)
+    h.lack('leaf', 'other')
+    assert.ok(h.lacks('leaf', 'other'))
+  })
 })
