@@ -72,12 +72,12 @@ export class Requests {
    * late request keeps the near half, which its source sends first, and may be split again. A source that has
    * lacked a block of this DAG races instead of stealing: blocks taken from a late source and then refused would
    * go to the back of the queue, where a race loses nothing (so a partial holder costs one round trip at most);
-   * but what such a source has told it holds since (a downloader of the same file: trading) it steals whole.
+   * but of what such a source has told it holds since (a downloader of the same file: trading), it steals the far half.
    * A request that cannot take blocks back (a mirror's), or one that is itself a racer, is raced too.
    */
   private steal (o: Outstanding, to: SourceStats): void {
     const left = [...o.open.values()].filter(c => !o.arrived.has(keyOf(c)) && !this.session.holders.lacks(keyOf(c), to.source.id))
-    // what `to` told it holds (a downloader of the same file) it takes whole: a claim is no guess
+    // what `to` told it holds (a downloader of the same file) goes first: a claim is no guess
     const { trading } = this.session.options
     const claimed = trading === undefined ? [] : left.filter(c => trading.holds(to.source.id, keyOf(c)) === true)
     if (o.cancel === undefined || o.origin !== undefined || o.raced || (to.lacked && claimed.length === 0)) {
@@ -85,7 +85,8 @@ export class Requests {
       return
     }
     if (left.length === 0) return
-    const take = claimed.length > 0 ? claimed : left.slice(Math.floor(left.length / 2))
+    const pool = claimed.length > 0 ? claimed : left
+    const take = pool.slice(Math.floor(pool.length / 2))
     for (const c of take) {
       o.open.delete(keyOf(c))
       o.taken.add(keyOf(c))
