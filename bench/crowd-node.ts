@@ -27,6 +27,7 @@ export type CrowdCommand =
     fair: boolean,
     rarestFirst: boolean,
     trading?: boolean,
+    superSeed?: boolean,
     freeRider?: boolean,
     waitConnected?: boolean
   }
@@ -80,7 +81,8 @@ async function run (c: CrowdCommand): Promise<void> {
         uploadLimit: c.uploadLimit,
         fair: c.fair,
         rarestFirst: c.rarestFirst,
-        trading: c.trading
+        trading: c.trading,
+        superSeed: c.superSeed
       })
       nodes.set(c.idx, node)
       if (c.freeRider === true) await refuseUploads(node)

@@ -1,6 +1,7 @@
 /**
  * Does the swarm trade? `npm run bench:crowd [-- --downloaders 50 --seeders 1,5 --size-mb 2 --seeder-up 1MB/s
- * --downloader-up 256KB/s --downloader-down 2MB/s --free-riders 1 --modes before,trading --timeout 300 --quick --json]`
+ * --downloader-up 256KB/s --downloader-down 2MB/s --free-riders 1 --modes before,trading --super-seed on|off --timeout 300
+ * --quick --json]`
  *
  * A flash crowd: `--downloaders` nodes fetch one new `--size-mb` MB file of random bytes at once from S seeders
  * (each S of `--seeders` is a run) and from each other. Every node runs in a child process of its own
@@ -13,7 +14,9 @@
  *
  * Modes: "before" is a node with today's defaults; "trading" turns on what the swarm has for trading (the
  * holdings protocol, createNode's `trading`: summaries and batched haves among downloaders, claimed holders asked
- * first, rarest first by what they said; rarest-first by have questions stays off). Each S runs every mode with the same processes (fresh nodes and repos).
+ * first, rarest first by what they said; rarest-first by have questions stays off), and super-seeding (a seeder
+ * sends each leaf about once; `--super-seed off` leaves it out). Each S runs every mode with the same processes
+ * (fresh nodes and repos).
  *
  * Columns: seconds from the start of the fetches to the first, median and last completed download; the
  * seeders-alone bound N x size / (seeders' total upload); the ideal swarm bound, the classic lower bound on a
@@ -49,6 +52,7 @@ const args = parseBenchArgs(process.argv.slice(2), {
   'downloader-down': '2MB/s',
   'free-riders': 1,
   modes: 'before,trading',
+  'super-seed': 'on',
   timeout: 300,
   quick: false,
   json: false
@@ -62,8 +66,10 @@ if (args.quick === true) {
 export type Mode = 'before' | 'trading'
 
 /** What a node of each mode is started with. */
-function modeOptions (mode: Mode): { rarestFirst: boolean, trading: boolean } {
-  return mode === 'trading' ? { rarestFirst: false, trading: true } : { rarestFirst: false, trading: false }
+function modeOptions (mode: Mode): { rarestFirst: boolean, trading: boolean, superSeed: boolean } {
+  return mode === 'trading'
+    ? { rarestFirst: false, trading: true, superSeed: args['super-seed'] !== 'off' }
+    : { rarestFirst: false, trading: false, superSeed: false }
 }
 
 interface Run {

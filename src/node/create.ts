@@ -66,6 +66,11 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     started.push({ stop: async () => await analytics.stop() })
     const metrics = analytics.metrics
 
+    // who holds what of the files being fetched, traded with the other downloaders; a file this node alone holds
+    // whole is super-seeded to them
+    const holdings = init.trading === true
+      ? new HoldingsService({ libp2p, store }, { clock: init.clock, allowRelayedTransfers: init.allowRelayedTransfers, superSeed: init.superSeed })
+      : undefined
     const blocks = new BlockService({ libp2p, store: countServed(store, metrics) }, {
       uploadLimit: init.uploadLimit,
       rarestFirst: init.rarestFirst,
@@ -74,14 +79,11 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
       policy: readPolicy(repo),
       fair: init.fair,
       ledger: new Ledger(repo),
-      allowRelayedTransfers: init.allowRelayedTransfers
+      allowRelayedTransfers: init.allowRelayedTransfers,
+      superSeeder: holdings?.superSeeder
     })
     await blocks.start()
     started.push({ stop: async () => await blocks.stop() })
-    // who holds what of the files being fetched, traded with the other downloaders
-    const holdings = init.trading === true
-      ? new HoldingsService({ libp2p, store }, { clock: init.clock, allowRelayedTransfers: init.allowRelayedTransfers })
-      : undefined
     if (holdings !== undefined) {
       await holdings.start()
       started.push({ stop: async () => await holdings.stop() })

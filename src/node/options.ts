@@ -36,6 +36,11 @@ export interface NodeOptions {
    */
   trading?: boolean
   /**
+   * With `trading`: while this node alone holds a file whole, send each of its leaves about once and let the
+   * downloaders pass it on (BitTorrent's super-seeding, see SuperSeeder). @default true
+   */
+  superSeed?: boolean
+  /**
    * Also speak bitswap 1.2 (by @helia/bitswap), so IPFS nodes (Helia, Kubo) fetch this node's blocks and it fetches
    * theirs, under the same upload scheduler. @default true
    */

@@ -2,6 +2,7 @@
 import type { ChokeState } from '../../policy/fairness/unchoker.js'
 import type { Ledger } from '../../policy/fairness/ledger.js'
 import type { Policy } from '../../policy/fairness/policy-file.js'
+import type { SuperSeeder } from './super-seed.js'
 
 export interface BlockServiceOptions {
   /** Peers that sent bad blocks are added here; the node's connection gater refuses them from then on. */
@@ -32,6 +33,11 @@ export interface BlockServiceOptions {
    * (DCUtR hole punching, or a dial). @default false
    */
   allowRelayedTransfers?: boolean
+  /**
+   * Send each leaf of a file this node alone holds whole about once, and let the downloaders pass it on (see
+   * SuperSeeder; HoldingsService.superSeeder). @default none
+   */
+  superSeeder?: Pick<SuperSeeder, 'order' | 'hold' | 'refuse' | 'sent'>
 }
 
 /** One peer as the upload side sees it: `cmesh stats`. */

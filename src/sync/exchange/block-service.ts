@@ -61,6 +61,7 @@ export class BlockService {
   /** Blocks also flow over limited (relayed) connections (BlockServiceOptions.allowRelayedTransfers). */
   private readonly relayed: boolean
   private readonly compress: boolean
+  private readonly superSeeder: BlockServiceOptions['superSeeder']
   readonly banned: Set<string>
   /** Buffers requesters make this node hold, over all their connections and streams. */
   readonly budget: BufferBudget
@@ -90,6 +91,7 @@ export class BlockService {
     this.askHaves = init.rarestFirst ?? false
     this.relayed = init.allowRelayedTransfers ?? false
     this.compress = init.compress ?? DEFAULT_COMPRESS
+    this.superSeeder = init.superSeeder
     this.banned = init.banned ?? new Set()
     this.budget = new BufferBudget({
       limit: init.bufferLimit ?? BUFFER_BUDGET_BYTES,
@@ -353,10 +355,14 @@ export class BlockService {
     // what this node lacks is said at once, before any turn to send: a peer that holds none of a request costs
     // the upload nothing and the requester only a round trip
     if (missing.length > 0) await out.send(encodeMessage({ t: 'dont-have', cids: missing.splice(0) }))
-    const held = sendBlocks ? have : []
+    // a super-seeder sends the leaves nobody has had from it first
+    const held = !sendBlocks ? [] : this.superSeeder?.order(have) ?? have
+    const superSeeder = sendBlocks ? this.superSeeder : undefined
     const scheduler = this.scheduler
     const priority = sendBlocks ? this.priorities.classify(peer, cids) : 0
     const order = this.requests++
+    // leaves just sent to another peer wait a moment for its have, and then go to it instead of from here again
+    if (superSeeder !== undefined && held.length > 0) await superSeeder.hold(peer, held, signal)
     const turn = async (): Promise<UploadGrant> => await scheduler.acquire({ peer, group, priority, order, weight: this.weight(peer), signal })
     // the next turn is asked for as this one begins, so the request keeps its place in the queue while this
     // message is read, packed and sent (on a busy machine that outlasts a turn): any waiting request, a bulk one
@@ -384,6 +390,11 @@ export class BlockService {
             const cid = held[i]!
             i++
             if (cancelled.has(cidKey(cid))) continue // the requester no longer wants it: it gets no answer for it
+            // sent before, and another peer holds it: the requester takes it from there (it gets it if it asks again)
+            if (superSeeder?.refuse(peer, cid) === true) {
+              missing.push(cid)
+              continue
+            }
             const size = this.store.sizeOf(cid)
             if (size === undefined) {
               missing.push(cid) // removed since it was looked up (garbage collection)
@@ -392,6 +403,7 @@ export class BlockService {
             if (!binary) blocks.push({ cid, bytes: this.store.getSync(cid) })
             batch.push({ cid, size })
             batchBytes += size
+            superSeeder?.sent(cid)
           }
           if (batch.length > 0) {
             // sizes and copies in one synchronous run read one snapshot of the store: nothing is removed between them

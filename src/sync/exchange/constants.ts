@@ -90,3 +90,14 @@ export const MAX_HOLDINGS_INBOUND_STREAMS = 8
 export const MAX_HOLDINGS_QUEUED_PER_PEER = 64
 /** A holdings message not sent within this long is given up (ms). */
 export const HOLDINGS_SEND_TIMEOUT_MS = 10_000
+/** Leaves of all the files a node super-seeds that it indexes at most (super-seed.ts): about 20 MB of index. */
+export const MAX_SUPER_SEEDED_LEAVES = 1 << 17
+/** Files found not held whole here, remembered so a message about one does not decode it again. */
+export const MAX_SUPER_SEEDED_NOT_OURS = 4096
+/** Peers a super-seeder remembers as trading (they told it holdings); they are forgotten when they disconnect. */
+export const MAX_SUPER_SEED_TRADERS = 65_536
+/**
+ * A super-seeder holds back an answer of leaves it sent another peer this recently (ms), and nobody claims yet:
+ * about the time that peer's have takes to come (verification, a batch of HAVE_BATCH_MS, a stream).
+ */
+export const SUPER_SEED_HOLD_MS = 2 * HAVE_BATCH_MS

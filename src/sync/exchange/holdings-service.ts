@@ -1,4 +1,4 @@
-import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { Connection, IdentifyResult, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { CID } from 'multiformats/cid'
 import { systemClock, type Clock } from '../../clock.js'
@@ -19,6 +19,7 @@ import {
   MAX_TRADED_FILES_PER_FETCH,
   MIN_TRADED_LEAVES
 } from './constants.js'
+import { SuperSeeder } from './super-seed.js'
 import { ProtocolError } from './wire.js'
 
 export interface HoldingsServiceOptions {
@@ -32,6 +33,11 @@ export interface HoldingsServiceOptions {
   table?: HoldingsTableOptions
   /** Trade holdings over limited (relayed) connections too (see BlockServiceOptions.allowRelayedTransfers). @default false */
   allowRelayedTransfers?: boolean
+  /**
+   * Super-seed the files this node holds whole and peers trade on (SuperSeeder; the block service consults
+   * `superSeeder`). @default true
+   */
+  superSeed?: boolean
 }
 
 /** Messages this node sent and took, by type (`cmesh stats`, tests). */
@@ -66,6 +72,8 @@ interface Traded {
  */
 export class HoldingsService {
   readonly table: HoldingsTable
+  /** Undefined when turned off (HoldingsServiceOptions.superSeed). */
+  readonly superSeeder: SuperSeeder | undefined
   readonly counts: HoldingsCounts = { sent: { holdings: 0, have: 0 }, received: { holdings: 0, have: 0 }, refused: 0 }
   private readonly clock: Clock
   private readonly batchMs: number
@@ -80,7 +88,7 @@ export class HoldingsService {
   constructor (
     private readonly components: {
       libp2p: Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'addEventListener' | 'removeEventListener'>
-      store: Pick<Blockstore, 'sizeOf'>
+      store: Pick<Blockstore, 'sizeOf' | 'getSync'>
     },
     init: HoldingsServiceOptions = {}
   ) {
@@ -89,6 +97,7 @@ export class HoldingsService {
     this.batchLeaves = init.batchLeaves ?? HAVE_BATCH_LEAVES
     this.table = new HoldingsTable(init.table)
     this.relayed = init.allowRelayedTransfers ?? false
+    this.superSeeder = (init.superSeed ?? true) ? new SuperSeeder(this.table, components.store, this.clock) : undefined
   }
 
   /** Grows whenever what peers said changes. */
@@ -101,10 +110,12 @@ export class HoldingsService {
       await this.receive(stream, connection.remotePeer.toString())
     }, { maxInboundStreams: MAX_HOLDINGS_INBOUND_STREAMS, runOnLimitedConnection: this.relayed })
     this.components.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
+    this.components.libp2p.addEventListener('peer:identify', this.onIdentify)
   }
 
   async stop (): Promise<void> {
     this.components.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.components.libp2p.removeEventListener('peer:identify', this.onIdentify)
     await this.components.libp2p.unhandle(HOLDINGS_PROTOCOL)
     for (const t of this.traded.values()) this.clock.clearTimeout(t.timer)
     this.traded.clear()
@@ -112,7 +123,13 @@ export class HoldingsService {
 
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
     this.table.forget(evt.detail.toString())
+    this.superSeeder?.forget(evt.detail.toString())
     this.changes++
+  }
+
+  /** A peer that speaks the protocol trades: it learns who else holds a leaf (its summary may come after its first request). */
+  private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
+    if (evt.detail.protocols.includes(HOLDINGS_PROTOCOL)) this.superSeeder?.trades(evt.detail.peerId.toString())
   }
 
   /** A Trading for one fetch (FetchOptions.trading). */
@@ -137,9 +154,11 @@ export class HoldingsService {
   /** Take a message `peer` sent; a first 'holdings' of a file this node fetches is answered with ours. */
   take (peer: string, m: HoldingsMessage): void {
     const t = this.traded.get(m.root.toString())
-    this.table.receive(peer, m, t?.held.size)
+    const taken = this.table.receive(peer, m, t?.held.size)
     this.counts.received[m.t]++
     this.changes++
+    // a file this node does not fetch: it may hold it whole, and seed it
+    if (t === undefined && taken) this.superSeeder?.told(peer, m.root)
     if (t === undefined || t.met.has(peer)) return
     t.met.add(peer)
     // it fetches the same file and just learned of us, or our summary went before it fetched: ours, now

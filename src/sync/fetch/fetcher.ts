@@ -134,6 +134,7 @@ function dispatch ({ session, wants, walk, requests, stalls }: Parts): number {
     if (best === undefined) {
       const candidates = [...session.live.values()].filter(s => nope?.has(s.source.id) !== true)
       if (candidates.length === 0 && session.working() === 0) {
+        if (wants.askAgain(topKey)) continue
         if (session.patient()) next = Math.min(next, wants.waitForHolders(now))
         else session.failure = session.failed(session.live.size === 0 ? `no source could serve ${top}` : `no source has block ${top}`)
       }

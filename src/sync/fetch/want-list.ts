@@ -44,6 +44,8 @@ export class WantList {
   /** The trading version the list was last sorted by, and when. */
   private sortedVersion = 0
   private sortedAt = Number.NEGATIVE_INFINITY
+  /** Blocks every source lacked that were asked for once more (askAgain). */
+  private readonly askedAgain = new Set<string>()
 
   constructor (private readonly session: FetchSession) {}
 
@@ -223,6 +225,19 @@ export class WantList {
     const sorted = order.map(i => this.wanted[i]!)
     this.wanted.length = 0
     this.wanted.push(...sorted)
+  }
+
+  /**
+   * Every source lacked block `key`: before giving up, ask once more for it and every other wanted block not asked
+   * again yet, forgetting who lacked them (true when `key` had not been asked again). A super-seeder refuses a leaf
+   * another peer holds the first time it is asked (super-seed.ts), and the asker may not reach that peer.
+   */
+  askAgain (key: string): boolean {
+    if (this.askedAgain.has(key)) return false
+    const keys = this.wanted.map(keyOf).filter(k => !this.askedAgain.has(k))
+    for (const k of keys) this.askedAgain.add(k)
+    this.session.holders.forgetLacking(keys)
+    return true
   }
 
   /** A patient fetch waits for holders: returns when to ask again. */
