@@ -68,6 +68,13 @@ export const NEWCOMER_MS = 60_000
 export const DEFAULT_UNCHOKED_WEIGHT = 4
 /** fairness.unchoke.seederWeight: weight factor of a peer that gave back at least what it took from us. */
 export const DEFAULT_SEEDER_WEIGHT = 2
+/**
+ * fairness.unchoke.takerWeight: weight of a choked peer that never gave us anything, while others give (a
+ * free-rider, or a newcomer with nothing to give yet: the optimistic slot lets it in).
+ */
+export const DEFAULT_TAKER_WEIGHT = 0.25
+/** A free unchoke slot is filled at once by a peer that gives (not at the next rechoke), at most this often (ms). */
+export const UNCHOKE_REFILL_MS = 1000
 
 /** fairness.flood.maxPendingRequests: answers queued for one peer beyond which each new one is a strike. */
 export const DEFAULT_MAX_PENDING_REQUESTS = 16

@@ -130,14 +130,15 @@ function parseFairness (v: unknown): FairnessPolicy {
     }
   }
   if (o.unchoke !== undefined) {
-    const u = map(o.unchoke, `${w}.unchoke`, ['slots', 'optimisticIntervalMs', 'rechokeIntervalMs', 'weight', 'seederWeight'])
+    const u = map(o.unchoke, `${w}.unchoke`, ['slots', 'optimisticIntervalMs', 'rechokeIntervalMs', 'weight', 'seederWeight', 'takerWeight'])
     const uw = `${w}.unchoke`
     out.unchoke = {
       slots: num(u, 'slots', uw, 0, 1000),
       optimisticIntervalMs: num(u, 'optimisticIntervalMs', uw, 1000, 3_600_000),
       rechokeIntervalMs: num(u, 'rechokeIntervalMs', uw, 1000, 3_600_000),
       weight: num(u, 'weight', uw, 1, 1000, false),
-      seederWeight: num(u, 'seederWeight', uw, 1, 1000, false)
+      seederWeight: num(u, 'seederWeight', uw, 1, 1000, false),
+      takerWeight: num(u, 'takerWeight', uw, 0.01, 1, false)
     }
   }
   if (o.flood !== undefined) {

@@ -3,9 +3,11 @@ import {
   DEFAULT_OPTIMISTIC_INTERVAL_MS,
   DEFAULT_RECHOKE_INTERVAL_MS,
   DEFAULT_SEEDER_WEIGHT,
+  DEFAULT_TAKER_WEIGHT,
   DEFAULT_UNCHOKE_SLOTS,
   DEFAULT_UNCHOKED_WEIGHT,
-  NEWCOMER_MS
+  NEWCOMER_MS,
+  UNCHOKE_REFILL_MS
 } from './constants.js'
 
 export interface UnchokeOptions {
@@ -19,6 +21,8 @@ export interface UnchokeOptions {
   weight?: number
   /** Weight factor of a peer that gave us at least as much as it took (it keeps seeding). @default 2 (DEFAULT_SEEDER_WEIGHT) */
   seederWeight?: number
+  /** Weight of a choked peer that never gave us anything, while others give. @default 0.25 (DEFAULT_TAKER_WEIGHT) */
+  takerWeight?: number
 }
 
 export type ChokeState = 'unchoked' | 'optimistic' | 'choked'
@@ -30,7 +34,10 @@ export type ChokeState = 'unchoked' | 'optimistic' | 'choked'
  * place. Unchoked peers weigh `weight` in deficit round robin, choked peers 1: choked peers still get served
  * (a community does not starve its members), but after those who give back. While nobody uploads to us there is
  * no one to prefer, and no optimistic slot either: all peers weigh the same. A peer that has given us at least
- * as many bytes as it took (a downloader that kept seeding) weighs `seederWeight` times more on top.
+ * as many bytes as it took (a downloader that kept seeding) weighs `seederWeight` times more on top. While others
+ * give, a choked peer that never gave us anything (a free-rider) weighs `takerWeight`: it still finishes, later
+ * than those who trade. An unchoke slot left free is filled at once when a choked peer starts giving (at most
+ * every UNCHOKE_REFILL_MS), not at the next rechoke: a download of seconds is over before the rechoke.
  */
 export class Unchoker {
   readonly unchoked = new Set<string>()
@@ -40,6 +47,8 @@ export class Unchoker {
   private readonly rechokeMs: number
   private readonly boost: number
   private readonly seederBoost: number
+  private readonly taker: number
+  private nextRefill = Number.NEGATIVE_INFINITY
   private readonly interested = new Map<string, number>()
   private nextRechoke = Number.NEGATIVE_INFINITY
   private nextOptimistic = Number.NEGATIVE_INFINITY
@@ -56,6 +65,7 @@ export class Unchoker {
     this.rechokeMs = options.rechokeIntervalMs ?? DEFAULT_RECHOKE_INTERVAL_MS
     this.boost = options.weight ?? DEFAULT_UNCHOKED_WEIGHT
     this.seederBoost = options.seederWeight ?? DEFAULT_SEEDER_WEIGHT
+    this.taker = options.takerWeight ?? DEFAULT_TAKER_WEIGHT
   }
 
   /** `peer` asked us for blocks now. */
@@ -67,6 +77,14 @@ export class Unchoker {
   /** Choose unchoked and optimistic peers again when their intervals are due. */
   tick (): void {
     const t = this.now()
+    if (t >= this.nextRefill && t < this.nextRechoke && this.unchoked.size < this.slots) {
+      this.nextRefill = t + UNCHOKE_REFILL_MS
+      for (const p of this.interested.keys()) {
+        if (this.unchoked.has(p) || this.ledger.recentRate(p) <= 0) continue
+        this.nextRechoke = t // a slot is free and a choked peer gives: choose again now
+        break
+      }
+    }
     if (t < this.nextRechoke && t < this.nextOptimistic) return
     for (const [p, at] of this.interested) if (t - at > 2 * this.rechokeMs) this.interested.delete(p)
     if (t >= this.nextRechoke) {
@@ -98,7 +116,9 @@ export class Unchoker {
 
   /** The peer's weight in the upload scheduler. */
   weight (peer: string): number {
-    return (this.state(peer) === 'choked' ? 1 : this.boost) * (this.seeding(peer) ? this.seederBoost : 1)
+    const state = this.state(peer)
+    if (state === 'choked' && this.unchoked.size > 0 && (this.ledger.get(peer)?.received ?? 0) === 0) return this.taker
+    return (state === 'choked' ? 1 : this.boost) * (this.seeding(peer) ? this.seederBoost : 1)
   }
 }
 

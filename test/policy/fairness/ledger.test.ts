@@ -64,6 +64,43 @@ describe('ledger and unchoking', () => {
     for (const p of seen) assert.ok(!['c', 'd'].includes(p))
   })
 
+  it('fills a free slot as soon as a choked peer gives, and weighs a peer that never gave less while others give', () => {
+    let now = 0
+    const ledger = new Ledger(undefined, () => now)
+    const u = new Unchoker(ledger, { slots: 2, weight: 4, seederWeight: 2, takerWeight: 0.25 }, () => now, () => 0)
+    for (const p of ['giver', 'late', 'taker']) {
+      ledger.addSent(p, 1_000_000)
+      u.interest(p)
+    }
+    u.tick()
+    // nobody gives: all weigh the same, the taker too
+    assert.deepEqual(['giver', 'late', 'taker'].map(p => u.weight(p)), [1, 1, 1])
+    ledger.addReceived('giver', 100_000)
+    now += 500
+    u.tick()
+    // a slot was free and giver gives: unchoked now, not at the rechoke 10 s on
+    assert.equal(u.state('giver'), 'unchoked')
+    assert.equal(u.weight('giver'), 4)
+    // someone gives now: a peer that never gave weighs less than a choked peer that gave; the optimistic one does not
+    assert.equal(u.optimistic, 'late') // (the random pick is the first choked peer)
+    assert.equal(u.weight('taker'), 0.25)
+    ledger.addReceived('late', 10)
+    now += 500
+    u.tick()
+    // a free slot is looked at once a second at most
+    assert.equal(u.state('late'), 'optimistic')
+    now += 500
+    u.tick()
+    assert.equal(u.state('late'), 'unchoked') // the second slot
+    ledger.addReceived('taker', 1)
+    now += 1000
+    u.tick()
+    // both slots are taken: taker waits for the rechoke (the optimistic slot moved to it when late was unchoked)
+    assert.deepEqual([...u.unchoked].sort(), ['giver', 'late'])
+    assert.equal(u.state('taker'), 'optimistic')
+    assert.equal(u.weight('taker'), 4)
+  })
+
   it('chokes a peer that stopped uploading to us', () => {
     let now = 0
     const ledger = new Ledger(undefined, () => now)

@@ -10,13 +10,14 @@ const CID_TEXT = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
 describe('policy.json', () => {
   it('reads fairness and priorities and leaves other top-level keys alone', () => {
     const p = parsePolicy({
-      fairness: { maxShare: 0.2, congestion: { targetDelayMs: 100 }, unchoke: { slots: 3 }, weights: { peerA: 2 } },
+      fairness: { maxShare: 0.2, congestion: { targetDelayMs: 100 }, unchoke: { slots: 3, takerWeight: 0.5 }, weights: { peerA: 2 } },
       priorities: [{ name: 'critical', purposes: ['notice'], cids: [CID_TEXT] }, { name: 'bulk', peers: ['peerB'] }],
       analytics: { anything: ['goes', 'here'] }
     })
     assert.equal(p.fairness.maxShare, 0.2)
     assert.equal(p.fairness.congestion?.targetDelayMs, 100)
     assert.equal(p.fairness.unchoke?.slots, 3)
+    assert.equal(p.fairness.unchoke?.takerWeight, 0.5)
     assert.equal(p.fairness.weights?.peerA, 2)
     assert.deepEqual(p.priorities.map(c => c.name), ['critical', 'bulk', 'default'])
     assert.equal(p.priorities[0]!.cids![0]!.toString(), CID_TEXT)
@@ -33,6 +34,7 @@ describe('policy.json', () => {
       { fairness: { maxshare: 0.2 } },
       { fairness: { maxShare: 1.5 } },
       { fairness: { slots: 0 } },
+      { fairness: { unchoke: { takerWeight: 2 } } },
       { fairness: { congestion: { targetDelay: 5 } } },
       { priorities: [] },
       { priorities: [{ name: 'x', purposes: ['gossip'] }] },
