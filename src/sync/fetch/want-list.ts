@@ -46,6 +46,8 @@ export class WantList {
   private sortedAt = Number.NEGATIVE_INFINITY
   /** Blocks every source lacked that were asked for once more (askAgain). */
   private readonly askedAgain = new Set<string>()
+  /** Blocks every source lacked that were asked for again at once (reaskRefused). */
+  private readonly reasked = new Set<string>()
 
   constructor (private readonly session: FetchSession) {}
 
@@ -93,7 +95,9 @@ export class WantList {
     let passed = 0
     for (let i = this.wanted.length - 1; i >= 0 && batch.length < room && batchBytes < requestBytes; i--) {
       const cid = this.wanted[i]!
-      if (holders.lacks(keyOf(cid), s.source.id)) continue
+      // every live source refused it (a super-seeder sent us to peers that then did not send it): ask again now,
+      // once, rather than once the whole fetch has drained
+      if (holders.lacks(keyOf(cid), s.source.id) && !this.reaskRefused(keyOf(cid))) continue
       // what a trading peer said it holds goes to it, and what `s` said it lacks to another (bounded scan)
       if (this.elsewhere(s, keyOf(cid))) {
         if (++passed >= MAX_PASSED) break
@@ -225,6 +229,16 @@ export class WantList {
     const sorted = order.map(i => this.wanted[i]!)
     this.wanted.length = 0
     this.wanted.push(...sorted)
+  }
+
+  /** Whether every live source lacked block `key` and it was not asked again yet: then forget who lacked it. */
+  private reaskRefused (key: string): boolean {
+    const { holders, live } = this.session
+    if ((holders.lackers(key)?.size ?? 0) < live.size || this.reasked.has(key)) return false
+    for (const id of live.keys()) if (!holders.lacks(key, id)) return false
+    this.reasked.add(key)
+    holders.forgetLacking([key])
+    return true
   }
 
   /**
