@@ -1,6 +1,6 @@
 /**
  * Does the swarm trade? `npm run bench:crowd [-- --downloaders 50 --seeders 1,5 --size-mb 2 --seeder-up 1MB/s
- * --downloader-up 256KB/s --downloader-down 2MB/s --free-riders 1 --modes before,trading --super-seed on|off --timeout 300
+ * --downloader-up 256KB/s --downloader-down 2MB/s --free-riders 1 --modes before,trading --super-seed off|on --timeout 300
  * --quick --json]`
  *
  * A flash crowd: `--downloaders` nodes fetch one new `--size-mb` MB file of random bytes at once from S seeders
@@ -14,8 +14,8 @@
  *
  * Modes: "before" is a node with today's defaults; "trading" turns on what the swarm has for trading (the
  * holdings protocol, createNode's `trading`: summaries and batched haves among downloaders, claimed holders asked
- * first, rarest first by what they said; rarest-first by have questions stays off), and super-seeding (a seeder
- * sends each leaf about once; `--super-seed off` leaves it out). Each S runs every mode with the same processes
+ * first, rarest first by what they said; rarest-first by have questions stays off); `--super-seed on` adds
+ * super-seeding to it (a seeder sends each leaf about once, createNode's `superSeed`). Each S runs every mode with the same processes
  * (fresh nodes and repos).
  *
  * Columns: seconds from the start of the fetches to the first, median and last completed download; the
@@ -52,7 +52,7 @@ const args = parseBenchArgs(process.argv.slice(2), {
   'downloader-down': '2MB/s',
   'free-riders': 1,
   modes: 'before,trading',
-  'super-seed': 'on',
+  'super-seed': 'off',
   timeout: 300,
   quick: false,
   json: false
@@ -68,7 +68,7 @@ export type Mode = 'before' | 'trading'
 /** What a node of each mode is started with. */
 function modeOptions (mode: Mode): { rarestFirst: boolean, trading: boolean, superSeed: boolean } {
   return mode === 'trading'
-    ? { rarestFirst: false, trading: true, superSeed: args['super-seed'] !== 'off' }
+    ? { rarestFirst: false, trading: true, superSeed: args['super-seed'] === 'on' }
     : { rarestFirst: false, trading: false, superSeed: false }
 }
 

@@ -36,8 +36,9 @@ export interface NodeOptions {
    */
   trading?: boolean
   /**
-   * With `trading`: while this node alone holds a file whole, send each of its leaves about once and let the
-   * downloaders pass it on (BitTorrent's super-seeding, see SuperSeeder). @default true
+   * With `trading`: send each leaf of a file this node holds whole about once and let the downloaders pass it on
+   * (BitTorrent's super-seeding, see SuperSeeder). Off by default: in bench:crowd it cut the seeder's copies by
+   * half, and made downloads slower. @default false
    */
   superSeed?: boolean
   /**

@@ -35,7 +35,8 @@ export interface HoldingsServiceOptions {
   allowRelayedTransfers?: boolean
   /**
    * Super-seed the files this node holds whole and peers trade on (SuperSeeder; the block service consults
-   * `superSeeder`). @default true
+   * `superSeeder`). Off by default: it cuts the seeder's copies, but downloads took longer in bench:crowd.
+   * @default false
    */
   superSeed?: boolean
 }
@@ -97,7 +98,7 @@ export class HoldingsService {
     this.batchLeaves = init.batchLeaves ?? HAVE_BATCH_LEAVES
     this.table = new HoldingsTable(init.table)
     this.relayed = init.allowRelayedTransfers ?? false
-    this.superSeeder = (init.superSeed ?? true) ? new SuperSeeder(this.table, components.store, this.clock) : undefined
+    this.superSeeder = (init.superSeed ?? false) ? new SuperSeeder(this.table, components.store, this.clock) : undefined
   }
 
   /** Grows whenever what peers said changes. */

@@ -6,7 +6,7 @@ import type { CID } from 'multiformats/cid'
 import { importBytes } from '../../../src/dag/importer.js'
 import { decodeNode } from '../../../src/dag/nodes.js'
 import { createNode, type CmeshNode } from '../../../src/node/index.js'
-import { HoldingsTable, LeafSet, type HoldingsMessage } from '../../../src/sync/exchange/index.js'
+import { HoldingsService, HoldingsTable, LeafSet, type HoldingsMessage } from '../../../src/sync/exchange/index.js'
 import { SUPER_SEED_HOLD_MS } from '../../../src/sync/exchange/constants.js'
 import { SuperSeeder } from '../../../src/sync/exchange/super-seed.js'
 import { FakeClock } from '../../helpers/fake-clock.js'
@@ -114,7 +114,7 @@ async function startNode (t: TestContext, bootstrap: string[], options: { superS
     bootstrap,
     peerExchange: false,
     trading: options.trading ?? true,
-    superSeed: options.superSeed
+    superSeed: options.superSeed ?? true
   })
   t.after(async () => await node.stop())
   return node
@@ -215,9 +215,11 @@ describe('super-seeding between nodes', () => {
     for (const l of leaves) assert.equal(s.holdings!.superSeeder!.copies(l), 2)
   })
 
-  it('without super-seeding, or to a downloader that does not trade, the seeder sends again', async t => {
+  it('without super-seeding (the default), or to a downloader that does not trade, the seeder sends again', async t => {
     for (const [superSeed, trading] of [[false, true], [true, false]] as const) {
       const s = await startNode(t, [], { superSeed })
+      // off unless asked for
+      assert.equal(new HoldingsService({ libp2p: s.libp2p, store: s.store }).superSeeder, undefined)
       const data = pseudoRandom(LEAVES * 4096, 29)
       const path = join(tempDir(t), 'f')
       writeFileSync(path, data)
