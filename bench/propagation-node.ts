@@ -12,9 +12,10 @@ import { collectionTopic, parseGovernance, type Purpose } from '../src/policy/co
 import type { PublisherKey } from '../src/policy/trust/keys.js'
 
 export type Command =
-  | { cmd: 'start', idx: number, repo: string, bootstrap: string[], uploadLimit?: number, pex: boolean, doc?: unknown, flooder?: string }
+  | { cmd: 'start', idx: number, repo: string, bootstrap: string[], uploadLimit?: number, pex: boolean, doc?: unknown, flooder?: string, trading?: boolean, superSeed?: boolean }
   | { cmd: 'stop', idx: number }
   | { cmd: 'status', idx: number }
+  | { cmd: 'sent', idx: number }
   | { cmd: 'share', idx: number, path: string, id: string, keyPem: string, purpose: Purpose }
   | { cmd: 'flood', idx: number, keyPem: string, doc: unknown, perMinute: number, max: number, dir: string }
   | { cmd: 'flood-stop', idx: number }
@@ -26,6 +27,7 @@ export type Reply =
   | { type: 'started', idx: number, addrs: string[], at: number }
   | { type: 'stopped', idx: number, at: number }
   | { type: 'status', idx: number, peers: number, mesh: number }
+  | { type: 'sent', idx: number, bytes: number }
   | { type: 'accepted', idx: number, id: string, via: string, at: number }
   | { type: 'synced', idx: number, id: string, at: number }
   | { type: 'shared', idx: number, id: string, root: string, size: number, startedAt: number, at: number }
@@ -59,7 +61,9 @@ async function start (c: Extract<Command, { cmd: 'start' }>): Promise<void> {
     mdns: false,
     bootstrap: c.bootstrap,
     uploadLimit: c.uploadLimit,
-    bootstrapRequired: false
+    bootstrapRequired: false,
+    trading: c.trading,
+    superSeed: c.superSeed
   })
   if (!c.pex) await node.pex?.stop()
   if (c.doc !== undefined) await node.collections.join(c.doc)
@@ -132,6 +136,11 @@ async function handle (c: Command): Promise<void> {
       const topic = node.collections.list()[0]!.topic
       const mesh = (node.libp2p.services as { pubsub: { getMeshPeers: (topic: string) => string[] } }).pubsub.getMeshPeers(topic).length
       send({ type: 'status', idx: c.idx, peers: node.libp2p.getPeers().length, mesh })
+      break
+    }
+    case 'sent': {
+      // what the node uploaded so far (its ledger: blocks, bitswap and deltas)
+      send({ type: 'sent', idx: c.idx, bytes: nodes.get(c.idx)!.stats().reduce((a, r) => a + r.sent, 0) })
       break
     }
     case 'share': {

@@ -1,6 +1,7 @@
 /**
  * How fast does a collection announcement, and the resource it designates, reach a neighbourhood?
- * `npm run bench:propagation [-- --nodes 30 --mb 20 --rate unlimited --per-process 1 --churn 0.2 --json]`
+ * `npm run bench:propagation [-- --nodes 30 --mb 20 --rate unlimited --per-process 1 --churn 0.2 --trading off|on
+ * --super-seed off|on --json]`
  *
  * --nodes real cmesh nodes on loopback (own temp repo each, mDNS off), hosted by child processes
  * (bench/propagation-node.ts, --per-process nodes each, IPC messages stamped with Date.now(): one machine, one
@@ -22,6 +23,9 @@
  *                    hold the resource, verified and pinned ('synced' event); without churn every node is active
  *   resource 100 %   every node holding it (after the churners came back)
  * MB/s is the bytes delivered to the other nodes over the time to the last holder (all downloads together).
+ * Publisher copies: what the leader uploaded during the scenario (its ledger), over the resource's size.
+ * `--trading on` starts every node with createNode's `trading` (holdings traded among downloaders), and
+ * `--super-seed on` adds `superSeed` (a node holding a file whole sends each leaf about once).
  * A scenario ends when every node holds the resource, --grace s after 95 %, or after --timeout s. Set
  * DEBUG_PROPAGATION=1 to have the children print their collection events (failed downloads with their reasons).
  */
@@ -49,6 +53,8 @@ const args = parseBenchArgs(process.argv.slice(2), {
   timeout: 600,
   grace: 60,
   pex: 'on',
+  trading: 'off',
+  'super-seed': 'off',
   seed: Math.floor(Math.random() * 2 ** 31),
   scenarios: 'plain,churn,flood'
 })
@@ -136,7 +142,9 @@ async function startNode (idx: number, bootstrap: string[], doc: unknown, floode
     uploadLimit,
     pex: args.pex !== 'off',
     doc,
-    flooder
+    flooder,
+    trading: args.trading === 'on',
+    superSeed: args['super-seed'] === 'on'
   },
   r => r.type === 'started' && r.idx === idx
   )
@@ -196,6 +204,8 @@ interface ScenarioResult {
   resourceAllSeconds: number | null
   holders: number
   mbps: number | null
+  /** What the leader uploaded during the scenario, over the resource's size. */
+  publisherCopies: number | null
   churnCycles?: number
   flood?: { sent: number, seconds: number, acceptedTotal: number, acceptedMaxPerNode: number, nodesAccepting: number, rejected: Record<string, number> }
 }
@@ -235,6 +245,7 @@ async function scenario (name: 'plain' | 'churn' | 'flood', churners: number[], 
     )
     await sleep(2000)
   }
+  const sentBefore = await leaderSent()
   const shared = await request<Extract<Reply, { type: 'shared' }>>(
     host(0),
     { cmd: 'share', idx: 0, path: file, id, keyPem: pem(leader), purpose: 'software' },
@@ -298,6 +309,7 @@ async function scenario (name: 'plain' | 'churn' | 'flood', churners: number[], 
       rejected
     }
   }
+  const sentAfter = await leaderSent()
   const all = allBy(synced, id, t0)
   const holders = synced.get(id)?.size ?? 0
   const lastHeld = holders > 1 ? Math.max(...synced.get(id)!.values()) - t0 : null
@@ -311,8 +323,18 @@ async function scenario (name: 'plain' | 'churn' | 'flood', churners: number[], 
     resourceAllSeconds: secs(all),
     holders,
     mbps: lastHeld === null ? null : (holders - 1) * shared.size / 1e6 / (lastHeld / 1000),
+    publisherCopies: sentBefore === null || sentAfter === null ? null : (sentAfter - sentBefore) / shared.size,
     ...(name === 'churn' ? { churnCycles: cycles } : {}),
     ...(flood !== undefined ? { flood } : {})
+  }
+}
+
+/** What the leader (node 0, never churned) uploaded so far; null if it did not answer. */
+async function leaderSent (): Promise<number | null> {
+  try {
+    return (await request<Extract<Reply, { type: 'sent' }>>(host(0), { cmd: 'sent', idx: 0 }, r => r.type === 'sent' && r.idx === 0)).bytes
+  } catch {
+    return null
   }
 }
 
@@ -369,6 +391,7 @@ try {
     'resource 95% s': fmt(r.resource95Seconds),
     'resource 100% s': r.resourceAllSeconds === null ? `n/a (${r.holders}/${N})` : fmt(r.resourceAllSeconds),
     'MB/s': fmt(r.mbps),
+    'publisher copies': fmt(r.publisherCopies, 2),
     notes: r.churnCycles !== undefined
       ? `${churners.length} churners, ${r.churnCycles} stop/restart cycles`
       : r.flood !== undefined
@@ -394,6 +417,9 @@ try {
     resource95Seconds: by('plain')?.resource95Seconds ?? null,
     churnResource95Seconds: by('churn')?.resource95Seconds ?? null,
     floodResource95Seconds: by('flood')?.resource95Seconds ?? null,
+    publisherCopies: by('plain')?.publisherCopies ?? null,
+    trading: args.trading === 'on',
+    superSeed: args['super-seed'] === 'on',
     peakRssBytesPerProcess: peakRss,
     totalRssBytes: totalRss,
     churners: churners.length,

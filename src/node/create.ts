@@ -66,8 +66,8 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
     started.push({ stop: async () => await analytics.stop() })
     const metrics = analytics.metrics
 
-    // who holds what of the files being fetched, traded with the other downloaders; a file this node alone holds
-    // whole is super-seeded to them
+    // who holds what of the files being fetched, traded with the other downloaders; with superSeed, a file this
+    // node holds whole is super-seeded to them
     const holdings = init.trading === true
       ? new HoldingsService({ libp2p, store }, { clock: init.clock, allowRelayedTransfers: init.allowRelayedTransfers, superSeed: init.superSeed })
       : undefined

@@ -34,7 +34,7 @@ export interface BlockServiceOptions {
    */
   allowRelayedTransfers?: boolean
   /**
-   * Send each leaf of a file this node alone holds whole about once, and let the downloaders pass it on (see
+   * Send each leaf of a file this node holds whole about once, and let the downloaders pass it on (see
    * SuperSeeder; HoldingsService.superSeeder). @default none
    */
   superSeeder?: Pick<SuperSeeder, 'order' | 'hold' | 'refuse' | 'sent'>
