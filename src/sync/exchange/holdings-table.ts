@@ -78,17 +78,6 @@ export class HoldingsTable {
     return this.entries.get(key(peer, root))?.set.has(leaf)
   }
 
-  /** How many leaves of `root` `peer` said it holds; undefined while it said nothing of that root. */
-  count (peer: string, root: string): number | undefined {
-    return this.entries.get(key(peer, root))?.set.count
-  }
-
-  /** Whether a peer other than `except` said it holds leaf `leaf` of `root`. */
-  heldElsewhere (root: string, leaf: number, except: string): boolean {
-    for (const e of this.entries.values()) if (e.root === root && e.peer !== except && e.set.has(leaf)) return true
-    return false
-  }
-
   /** Peers that said they hold leaf `leaf` of `root`. */
   holders (root: string, leaf: number): string[] {
     const out: string[] = []

@@ -47,7 +47,7 @@ export class SuperSeeder {
   holds = 0
 
   constructor (
-    private readonly table: Pick<HoldingsTable, 'heldElsewhere'>,
+    private readonly table: Pick<HoldingsTable, 'holders'>,
     private readonly store: Pick<Blockstore, 'getSync' | 'sizeOf'>,
     private readonly clock: Clock = systemClock
   ) {}
@@ -133,7 +133,7 @@ export class SuperSeeder {
       if (at === undefined) return
       const { s, index } = at
       if (s.sends[index] === 0 || s.refused.get(peer)?.has(index) === true) return
-      if (this.table.heldElsewhere(s.root, index, peer)) continue // refused when its turn comes: no wait
+      if (this.heldElsewhere(s.root, index, peer)) continue // refused when its turn comes: no wait
       wait = Math.min(wait, s.sentAt[index]! + SUPER_SEED_HOLD_MS - now)
       if (wait <= 0) return
     }
@@ -156,11 +156,16 @@ export class SuperSeeder {
     if (!this.traders.has(peer)) return false
     let refused = s.refused.get(peer)
     if (refused?.has(index) === true) return false
-    if (!this.table.heldElsewhere(s.root, index, peer)) return false
+    if (!this.heldElsewhere(s.root, index, peer)) return false
     if (refused === undefined) s.refused.set(peer, refused = new LeafSet(s.leaves))
     refused.add(index)
     this.refusals++
     return true
+  }
+
+  /** Whether a peer other than `asker` says it holds leaf `leaf` of file `root`. */
+  private heldElsewhere (root: string, leaf: number, asker: string): boolean {
+    return this.table.holders(root, leaf).some(p => p !== asker)
   }
 
   /**
