@@ -1,14 +1,34 @@
 import type { Stream } from '@libp2p/interface'
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
 import { cidKey } from '../../dag/cid.js'
+import { CODEC_RAW } from '../../dag/constants.js'
 import { AbortError } from '../../errors.js'
 import type { Block } from '../../store/interface.js'
 import type { BlockAnswer, RequestOptions } from '../fetch/fetch-interface.js'
 import { unpackBlocks } from './compression.js'
-import { CHANNEL_IDLE_MS, MAX_CHANNEL_HANDOFF_BYTES, MAX_CHANNEL_REQUESTS, MAX_CHANNEL_WITHDRAWN, MAX_ENTRIES, MAX_MESSAGE_BYTES } from './constants.js'
+import {
+  CHANNEL_IDLE_MS,
+  FRAME_POOL_BUFFER_BYTES,
+  FRAME_POOL_MAX_FREE,
+  FRAME_POOL_MIN_BYTES,
+  MAX_CHANNEL_HANDOFF_BYTES,
+  MAX_CHANNEL_REQUESTS,
+  MAX_CHANNEL_WITHDRAWN,
+  MAX_ENTRIES,
+  MAX_MESSAGE_BYTES
+} from './constants.js'
+import { FrameLoan, FramePool } from './frame-pool.js'
 import { framedLength, readFrames, sendFrame } from './framing.js'
 import { blocksStream, REQUEST_TIMEOUT_MS, type PeerTarget, type Requester } from './peer-requests.js'
-import { decodeMessage, encodeMessage, ProtocolError, type Message } from './wire.js'
+import { decodeMessage, encodeMessage, isBinaryBlocks, ProtocolError, type Message } from './wire.js'
+
+/** The buffers every channel of this process reads its blocks messages into (bounded: FRAME_POOL_MAX_FREE kept). */
+const framePool = new FramePool(FRAME_POOL_BUFFER_BYTES, FRAME_POOL_MIN_BYTES, FRAME_POOL_MAX_FREE)
+
+/** A block with bytes and a CID of its own, for one whose bytes (or CID, decoded from CBOR) are views into a pooled frame. */
+function copyBlock (b: Block): Block {
+  return { cid: CID.decode(b.cid.bytes.slice()), bytes: b.bytes.slice() }
+}
 
 /** A block request on the channel: what it still waits for, and what it has been sent. */
 interface Pending {
@@ -191,11 +211,19 @@ export class BlockChannel {
   private async read (stream: Stream, opening: Promise<Stream>): Promise<void> {
     let error: Error | undefined
     try {
-      for await (const frame of readFrames(stream, MAX_MESSAGE_BYTES)) {
+      for await (const frame of readFrames(stream, MAX_MESSAGE_BYTES, undefined, framePool)) {
         if (this.pending.size > 0) this.listen()
-        let m: Message = decodeMessage(frame)
-        if (m.t === 'zblocks') m = await unpackBlocks(m)
-        await this.take(m, framedLength(frame.length))
+        const loan = framePool.owns(frame) ? new FrameLoan(framePool, frame) : undefined
+        try {
+          let m: Message = decodeMessage(frame)
+          if (m.t === 'zblocks') m = await unpackBlocks(m)
+          // only a binary blocks message's raw leaves are lent on (views, its CIDs copies); the rest is copied
+          const lent = loan !== undefined && isBinaryBlocks(frame) ? loan : undefined
+          if (loan !== undefined && m.t === 'blocks' && lent === undefined) m = { t: 'blocks', blocks: m.blocks.map(copyBlock) }
+          await this.take(m, framedLength(frame.length), lent)
+        } finally {
+          loan?.end()
+        }
       }
       if (this.pending.size > 0) error = new ProtocolError(`peer ${this.id} left ${this.owner.size} wanted blocks unanswered`)
     } catch (err) {
@@ -207,8 +235,12 @@ export class BlockChannel {
     else this.stream = undefined
   }
 
-  /** An answer message: its blocks and dont-haves go to the requests waiting for them. */
-  private async take (m: Message, wire: number): Promise<void> {
+  /**
+   * An answer message: its blocks and dont-haves go to the requests waiting for them. With a `loan`, the blocks'
+   * bytes are views into a pooled frame: raw leaves are lent to onBlocks (which uses them only until it settles),
+   * anything kept longer is copied.
+   */
+  private async take (m: Message, wire: number, loan?: FrameLoan): Promise<void> {
     if (m.t === 'dont-have') {
       this.unclaimedWire += wire
       const done = new Set<Pending>()
@@ -242,7 +274,8 @@ export class BlockChannel {
       p.open.delete(k)
       let list = got.get(p)
       if (list === undefined) got.set(p, list = [])
-      list.push(b)
+      // an interior node is decoded and its links kept (views into it): it gets bytes of its own
+      list.push(loan !== undefined && (b.cid.code !== CODEC_RAW || p.onBlocks === undefined) ? copyBlock(b) : b)
     }
     // blocks we did not ask for (or no longer want): the sender ignores what we told it
     if (unsolicited > 0) this.requester.ignoredCancel()
@@ -253,7 +286,7 @@ export class BlockChannel {
       return
     }
     for (const [p, blocks] of got) {
-      if (p.onBlocks !== undefined) this.handOn(p, blocks, wireBytes)
+      if (p.onBlocks !== undefined) this.handOn(p, blocks, wireBytes, loan?.hold())
       else {
         p.blocks.push(...blocks)
         p.wireBytes += wireBytes
@@ -271,8 +304,11 @@ export class BlockChannel {
   private handing = 0
   private readonly handoffs = new Set<Promise<void>>()
 
-  /** Hand `blocks` to `p`'s onBlocks after its earlier ones; what it throws fails `p` (the stream goes on). */
-  private handOn (p: Pending, blocks: Block[], wireBytes: number): void {
+  /**
+   * Hand `blocks` to `p`'s onBlocks after its earlier ones; what it throws fails `p` (the stream goes on). `release`
+   * lets go of the pooled frame the blocks are views into, once onBlocks has settled (or was not called).
+   */
+  private handOn (p: Pending, blocks: Block[], wireBytes: number, release?: () => void): void {
     let bytes = 0
     for (const b of blocks) bytes += b.bytes.length
     this.handing += bytes
@@ -283,6 +319,7 @@ export class BlockChannel {
       // what it still waits for is taken back
       this.withdraw(p, [...p.open.keys()], err, true)
     }).finally(() => {
+      release?.()
       this.handing -= bytes
       this.handoffs.delete(step)
     })

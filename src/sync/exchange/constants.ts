@@ -29,6 +29,20 @@ export const MAX_ENTRIES = 1024
 /** Block bytes packed into one message before it is sent. */
 export const MESSAGE_TARGET_BYTES = 1024 * 1024
 /**
+ * Incoming blocks messages are read into pooled buffers of this size (frame-pool.ts): a server fills a message
+ * until it holds MESSAGE_TARGET_BYTES, so it can pass that by one block (128 KiB for the largest leaf of a
+ * default import), and the header adds at most 1024 entries' CIDs and lengths (under 64 KiB). Larger messages
+ * get a buffer of their own.
+ */
+export const FRAME_POOL_BUFFER_BYTES = MESSAGE_TARGET_BYTES + 256 * 1024
+/** Frames smaller than this are not pooled: a small allocation comes from memory already in use. */
+export const FRAME_POOL_MIN_BYTES = 64 * 1024
+/**
+ * Pooled frame buffers kept for reuse (10 MiB): a channel holds about five while the fetcher stores what it
+ * handed on (MAX_CHANNEL_HANDOFF_BYTES) and reads the next; more given back are left to the collector.
+ */
+export const FRAME_POOL_MAX_FREE = 8
+/**
  * Bytes the block protocol's requesters may make this node hold at once, over all their connections and streams:
  * partial frames being read, wants queued for an answer, answers waiting in send queues (src/sync/exchange/buffer-budget.ts).
  * An honest requester holds little (a queued want of the fetcher's 128 CIDs: ~80 KB; an answer drains as it is

@@ -2,6 +2,7 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 import type { Stream } from '@libp2p/interface'
 import { BufferBudgetError } from '../../errors.js'
 import type { FrameBudget } from './buffer-budget.js'
+import type { FramePool } from './frame-pool.js'
 import { FRAME_PIECE_BYTES } from './constants.js'
 import { ProtocolError } from './wire.js'
 
@@ -45,11 +46,15 @@ export function framedLength (payloadLength: number): number {
  * charge ends the stream with BufferBudgetError); a prefix's bytes are given back once read, a piece's overhead
  * once it is used up, a frame's bytes once the consumer asks for the next one (a consumer that keeps a frame longer
  * charges it itself), and whatever is still charged when the stream ends, however it ends.
+ *
+ * With a `pool`, frames are copied into its buffers (FramePool.take): a frame the pool owns is the consumer's to
+ * give back once nothing uses it; one it does not own (too small, too large) is the consumer's like any other.
  */
 export async function * readFrames (
   source: AsyncIterable<Uint8Array | Uint8ArrayList> | Iterable<Uint8Array>,
   maxLength: number,
-  budget?: FrameBudget
+  budget?: FrameBudget,
+  pool?: FramePool
 ): AsyncGenerator<Uint8Array> {
   const pieces: Uint8Array[] = []
   let buffered = 0
@@ -70,8 +75,8 @@ export async function * readFrames (
     const p = pieces[i]
     if (p !== undefined && p.byteLength * 2 < p.buffer.byteLength) pieces[i] = p.slice()
   }
-  const take = (n: number): Uint8Array => {
-    const out = new Uint8Array(n)
+  const take = (n: number, frame: boolean): Uint8Array => {
+    const out = frame && pool !== undefined ? pool.take(n) : new Uint8Array(n)
     let filled = 0
     let used = 0 // pieces used up, dropped at once at the end: a shift per piece is quadratic in tiny pieces
     while (filled < n) {
@@ -117,12 +122,12 @@ export async function * readFrames (
           const p = prefix()
           if (p === undefined) break
           if (p[0] > maxLength) throw new ProtocolError(`frame of ${p[0]} bytes exceeds ${maxLength}`)
-          take(p[1])
+          take(p[1], false)
           credit(p[1])
           need = p[0]
         }
         if (buffered < need) break
-        const frame = take(need)
+        const frame = take(need, true)
         need = -1
         yield frame
         credit(frame.length)

@@ -182,7 +182,12 @@ export function encodeBinaryBlocksFrom (heads: Array<{ cid: CID, size: number }>
   return out
 }
 
-/** Read the binary blocks message in `bytes`: its blocks are views into `bytes`, not copies. */
+/** Whether `bytes` is a binary blocks message (else it is CBOR): its blocks' bytes are views, its CIDs copies. */
+export function isBinaryBlocks (bytes: Uint8Array): boolean {
+  return bytes[0] === BINARY_BLOCKS
+}
+
+/** Read the binary blocks message in `bytes`: its blocks are views into `bytes`, not copies; its CIDs are copies. */
 function decodeBinaryBlocks (bytes: Uint8Array): Message {
   let at = 1
   const varint = (what: string, max: number): number => {
@@ -208,7 +213,9 @@ function decodeBinaryBlocks (bytes: Uint8Array): Message {
     if (cidLength === 0 || at + cidLength > bytes.length) fail('binary blocks: a CID runs past the end')
     let cid: CID
     try {
-      cid = CID.decode(bytes.subarray(at, at + cidLength))
+      // decoded from a copy: a CID outlives its message (want lists, holders), and a view would keep the whole
+      // frame alive, or read another message's bytes once a pooled frame is used again (frame-pool.ts)
+      cid = CID.decode(bytes.slice(at, at + cidLength))
     } catch (err) {
       fail(`binary blocks: an entry is not a CID (${(err as Error).message})`)
     }

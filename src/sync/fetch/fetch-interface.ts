@@ -16,6 +16,10 @@ export interface BlockAnswer {
 /** How a block request is made (see BlockSource.request). */
 export interface RequestOptions {
   signal?: AbortSignal
+  /**
+   * Blocks as they arrive. Their bytes are valid until the returned promise settles: a source may read its next
+   * message into the same buffer after that (BlockChannel does), so whatever is kept longer is copied.
+   */
   onBlocks?: (blocks: Block[], wireBytes: number) => Promise<void>
   onCancel?: (cancel: (cids: CID[]) => void) => void
   /**

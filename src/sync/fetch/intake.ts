@@ -42,13 +42,16 @@ export class Intake {
       this.countWire(s.source, wireBytes)
       entry.progressAt = session.clock.now()
       s.heard()
-      held.push(...blocks)
       for (const b of blocks) {
         heldBytes += b.bytes.length
         entry.arrived.add(keyOf(b.cid))
       }
-      if (heldBytes < STREAM_STORE_BYTES) return
-      const batch = held
+      if (heldBytes < STREAM_STORE_BYTES) {
+        // kept beyond this call: copied, as the source may use their buffer again once it returns (RequestOptions)
+        for (const b of blocks) held.push({ cid: b.cid, bytes: b.bytes.slice() })
+        return
+      }
+      const batch = held.concat(blocks)
       held = []
       heldBytes = 0
       session.handling++

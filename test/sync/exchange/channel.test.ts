@@ -2,8 +2,10 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
+import * as dagCbor from '@ipld/dag-cbor'
+import { equals } from 'multiformats/bytes'
 import { cidOf } from '../../../src/dag/cid.js'
-import { CODEC_RAW } from '../../../src/dag/constants.js'
+import { CODEC_DAG_CBOR, CODEC_RAW } from '../../../src/dag/constants.js'
 import { getHasher } from '../../../src/dag/hashing.js'
 import { createNode, type CmeshNode } from '../../../src/node/index.js'
 import type { Block } from '../../../src/store/interface.js'
@@ -47,6 +49,9 @@ function requester (leecher: CmeshNode, faults: { ignored: number, protocol: num
 
 const sum = (blocks: Block[]): number => blocks.reduce((n, b) => n + b.bytes.length, 0)
 
+/** What an onBlocks that keeps blocks does: their bytes are valid only until it settles (RequestOptions.onBlocks). */
+const own = (blocks: Block[]): Block[] => blocks.map(b => ({ cid: b.cid, bytes: b.bytes.slice() }))
+
 describe('a block channel: requests pipelined on one stream per peer', () => {
   it('answers concurrent requests on one stream, each with its own blocks and missing, blocks handed on as they come', async t => {
     const held = await randomBlocks(24, 100_000)
@@ -58,7 +63,7 @@ describe('a block channel: requests pipelined on one stream per peer', () => {
     const asks = [held.slice(0, 8), [...held.slice(8, 16), absent[0]!.cid], held.slice(16)]
     const answers = await Promise.all(asks.map(async (ask, i) => await source.request(ask.map(b => 'cid' in b ? b.cid : b), {
       onBlocks: async (blocks, wireBytes) => {
-        handed[i]!.push(...blocks)
+        handed[i]!.push(...own(blocks))
         wire += wireBytes
       }
     })))
@@ -85,7 +90,7 @@ describe('a block channel: requests pipelined on one stream per peer', () => {
     const ask = held.map(b => b.cid)
     const got: Block[][] = [[], []]
     // the first request is on the channel as it is made: the second, for the same blocks, cannot share the stream
-    const answers = await Promise.all([0, 1].map(async i => await source.request(ask, { onBlocks: async blocks => { got[i]!.push(...blocks) } })))
+    const answers = await Promise.all([0, 1].map(async i => await source.request(ask, { onBlocks: async blocks => { got[i]!.push(...own(blocks)) } })))
     for (const i of [0, 1]) {
       const all = [...got[i]!, ...answers[i]!.blocks]
       assert.deepEqual(all.map(b => b.cid.toString()).sort(), ask.map(String).sort(), `request ${i} got every block`)
@@ -156,6 +161,38 @@ describe('a block channel: requests pipelined on one stream per peer', () => {
     assert.equal(sum(a.blocks) + sum(b.blocks), sum(held))
     // the seeder answers the first request in several messages while the second waits behind it
     assert.ok(heard >= 1, `heard ${heard} times`)
+  })
+
+  it('reads blocks messages into pooled buffers: raw leaves are lent to onBlocks, interior nodes and answers get bytes of their own', async t => {
+    // each request's blocks fit one message, and one pooled buffer
+    const raw = await randomBlocks(10, 100_000)
+    const h = await getHasher('blake3')
+    const nodeBytes = dagCbor.encode({ pad: new Uint8Array(randomBytes(100_000)) })
+    const node = { cid: cidOf(h, CODEC_DAG_CBOR, nodeBytes), bytes: nodeBytes }
+    const { seeder, leecher } = await pair(t, [...raw, node])
+    const faults = { ignored: 0, protocol: 0 }
+    const channel = new BlockChannel(requester(leecher, faults), seeder.peerId, seeder.peerId.toString())
+    t.after(() => { channel.close() })
+    const original = (b: Block): Uint8Array => [...raw, node].find(o => o.cid.equals(b.cid))!.bytes
+    // an onBlocks that (wrongly) keeps the views it is handed, and checks them while it may
+    const kept: Block[] = []
+    const lent = await channel.request([node.cid, ...raw.slice(0, 5).map(b => b.cid)], {
+      onBlocks: async blocks => {
+        for (const b of blocks) assert.deepEqual(b.bytes, original(b), 'valid while onBlocks runs')
+        kept.push(...blocks)
+      }
+    })
+    assert.equal(kept.length + lent.blocks.length, 6)
+    // once the request settled, its frames went back to the pool: the raw leaves' views read something else now
+    for (const b of kept.filter(b => b.cid.code === CODEC_RAW)) assert.ok(!equals(b.bytes, original(b)), `${b.cid} was lent`)
+    // the interior node (decoded and linked to later) was copied out of the frame
+    assert.ok(equals(kept.find(b => b.cid.equals(node.cid))!.bytes, node.bytes))
+    // an answer's blocks (no onBlocks) are the caller's: later messages read into the same buffers leave them be
+    const answer = await channel.request(raw.slice(0, 5).map(b => b.cid), {})
+    await channel.request(raw.slice(5).map(b => b.cid), { onBlocks: async () => {} })
+    assert.equal(answer.blocks.length, 5)
+    for (const b of answer.blocks) assert.ok(equals(b.bytes, original(b)), `${b.cid} kept its bytes`)
+    assert.equal(faults.protocol, 0)
   })
 
   it('taking back part of a request settles it with what came; closing fails what waits, and the next request opens a new stream', async t => {
