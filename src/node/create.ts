@@ -45,7 +45,8 @@ interface Started { stop: () => unknown }
 export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
   const repo = resolveRepo(init.repo)
   const bootstrap = parseBootstrap(init.bootstrap) // a malformed entry fails before anything starts
-  const store = createStore({ repo, capacity: init.capacity })
+  // mapped whole: a node serves blocks, and a read of pages read before then costs no map, unmap or fault
+  const store = createStore({ repo, capacity: init.capacity, mapping: 'whole' })
   const started: Started[] = [{ stop: async () => await store.close() }]
   const unwind = async (): Promise<void> => {
     for (const s of started.reverse()) await Promise.resolve(s.stop()).catch(() => {})

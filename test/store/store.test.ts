@@ -6,9 +6,11 @@ import { open } from 'lmdb'
 import { CID } from 'multiformats/cid'
 import { cidOf } from '../../src/dag/cid.js'
 import { getHasher } from '../../src/dag/hashing.js'
+import { cat } from '../../src/dag/exporter.js'
 import { importBytes } from '../../src/dag/importer.js'
+import { verifyStore } from '../../src/dag/verify.js'
 import { createStore, resolveRepo } from '../../src/store/index.js'
-import { pseudoRandom, tempDir, tempStore } from '../helpers/temp.js'
+import { collect, pseudoRandom, tempDir, tempStore } from '../helpers/temp.js'
 
 const SMALL_CHUNKS = { minSize: 256, avgSize: 1024, maxSize: 4096 }
 
@@ -238,5 +240,26 @@ describe('LMDB block store', () => {
     await env.close()
     assert.throws(() => createStore({ repo: newer }), { code: 'ERR_REPO_UNREADABLE' })
     assert.throws(() => createStore({ repo: join(dir, 'x'), capacity: 0 }), { code: 'ERR_INVALID_OPTION' })
+    assert.throws(() => createStore({ repo: join(dir, 'x'), mapping: 'all' as 'whole' }), { code: 'ERR_INVALID_OPTION' })
+  })
+
+  it('reads and writes the same repository mapped whole or in chunks', async t => {
+    const repo = join(tempDir(t), 'repo')
+    const data = pseudoRandom(3 * 1024 * 1024, 71)
+    const whole = createStore({ repo, mapping: 'whole' })
+    const r = await importBytes(whole, data)
+    assert.deepEqual(await collect(cat(whole, r.cid)), Buffer.from(data))
+    await whole.close()
+    const chunks = createStore({ repo, mapping: 'chunks' })
+    assert.deepEqual(await collect(cat(chunks, r.cid)), Buffer.from(data))
+    const more = pseudoRandom(1024 * 1024, 72)
+    const r2 = await importBytes(chunks, more)
+    await chunks.close()
+    const again = createStore({ repo, mapping: 'whole' })
+    t.after(async () => await again.close())
+    assert.deepEqual(await collect(cat(again, r2.cid)), Buffer.from(more))
+    const report = await verifyStore(again)
+    assert.ok(report.ok, JSON.stringify(report))
+    assert.ok(report.blocks > 0)
   })
 })
