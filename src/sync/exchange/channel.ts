@@ -1,5 +1,5 @@
 import type { Stream } from '@libp2p/interface'
-import { CID } from 'multiformats/cid'
+import type { CID } from 'multiformats/cid'
 import { cidKey } from '../../dag/cid.js'
 import { CODEC_RAW } from '../../dag/constants.js'
 import { AbortError } from '../../errors.js'
@@ -25,9 +25,9 @@ import { decodeMessage, encodeMessage, isBinaryBlocks, ProtocolError, type Messa
 /** The buffers every channel of this process reads its blocks messages into (bounded: FRAME_POOL_MAX_FREE kept). */
 const framePool = new FramePool(FRAME_POOL_BUFFER_BYTES, FRAME_POOL_MIN_BYTES, FRAME_POOL_MAX_FREE)
 
-/** A block with bytes and a CID of its own, for one whose bytes (or CID, decoded from CBOR) are views into a pooled frame. */
+/** A block with bytes of its own, for one whose bytes are a view of a pooled frame (its CID is a copy already). */
 function copyBlock (b: Block): Block {
-  return { cid: CID.decode(b.cid.bytes.slice()), bytes: b.bytes.slice() }
+  return { cid: b.cid, bytes: b.bytes.slice() }
 }
 
 /** A block request on the channel: what it still waits for, and what it has been sent. */
@@ -217,9 +217,10 @@ export class BlockChannel {
         try {
           let m: Message = decodeMessage(frame)
           if (m.t === 'zblocks') m = await unpackBlocks(m)
-          // only a binary blocks message's raw leaves are lent on (views, its CIDs copies); the rest is copied
-          const lent = loan !== undefined && isBinaryBlocks(frame) ? loan : undefined
-          if (loan !== undefined && m.t === 'blocks' && lent === undefined) m = { t: 'blocks', blocks: m.blocks.map(copyBlock) }
+          // only a binary message's blocks are views of the frame (its raw leaves are lent on, its CIDs are copies):
+          // DAG-CBOR decoding (a 1.0.0 peer's blocks) copies what it reads, and a zblocks' blocks are views of what
+          // it inflated to
+          const lent = loan !== undefined && m.t === 'blocks' && isBinaryBlocks(frame) ? loan : undefined
           await this.take(m, framedLength(frame.length), lent)
         } finally {
           loan?.end()

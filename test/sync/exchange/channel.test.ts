@@ -3,14 +3,18 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import * as dagCbor from '@ipld/dag-cbor'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { equals } from 'multiformats/bytes'
 import { cidOf } from '../../../src/dag/cid.js'
 import { CODEC_DAG_CBOR, CODEC_RAW } from '../../../src/dag/constants.js'
 import { getHasher } from '../../../src/dag/hashing.js'
+import { createHost } from '../../../src/node/host.js'
 import { createNode, type CmeshNode } from '../../../src/node/index.js'
 import type { Block } from '../../../src/store/interface.js'
 import { BlockChannel } from '../../../src/sync/exchange/channel.js'
-import { BLOCKS_PROTOCOLS } from '../../../src/sync/exchange/constants.js'
+import { BLOCKS_PROTOCOL_V1, BLOCKS_PROTOCOLS, MAX_MESSAGE_BYTES } from '../../../src/sync/exchange/constants.js'
+import { readFrames, sendFrame } from '../../../src/sync/exchange/framing.js'
+import { decodeMessage, encodeMessage } from '../../../src/sync/exchange/wire.js'
 import type { Requester } from '../../../src/sync/exchange/peer-requests.js'
 import { tempDir } from '../../helpers/temp.js'
 import { waitFor } from '../../helpers/wait.js'
@@ -192,6 +196,37 @@ describe('a block channel: requests pipelined on one stream per peer', () => {
     await channel.request(raw.slice(5).map(b => b.cid), { onBlocks: async () => {} })
     assert.equal(answer.blocks.length, 5)
     for (const b of answer.blocks) assert.ok(equals(b.bytes, original(b)), `${b.cid} kept its bytes`)
+    assert.equal(faults.protocol, 0)
+  })
+
+  it('a /cmesh/blocks/1.0.0 peer\'s CBOR blocks read into a pooled frame are the fetcher\'s to keep, CIDs included', async t => {
+    const raw = await randomBlocks(6, 100_000)
+    // a peer of the first protocol version: it answers each want with a DAG-CBOR blocks message
+    const old = await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, banned: new Set() })
+    t.after(async () => await old.stop())
+    await old.handle(BLOCKS_PROTOCOL_V1, async stream => {
+      for await (const frame of readFrames(stream, MAX_MESSAGE_BYTES)) {
+        const m = decodeMessage(frame)
+        if (m.t !== 'want') continue
+        await sendFrame(stream, encodeMessage({ t: 'blocks', blocks: raw.filter(b => m.cids.some(c => c.equals(b.cid))) }))
+      }
+    })
+    const leecher = await startNode(t)
+    await leecher.libp2p.dial(old.getMultiaddrs()[0]!)
+    const faults = { ignored: 0, protocol: 0 }
+    const channel = new BlockChannel(requester(leecher, faults), old.peerId, old.peerId.toString())
+    t.after(() => { channel.close() })
+    const kept: Block[] = []
+    await channel.request(raw.slice(0, 3).map(b => b.cid), { onBlocks: async blocks => { kept.push(...blocks) } })
+    await channel.request(raw.slice(3).map(b => b.cid), { onBlocks: async blocks => { kept.push(...blocks) } })
+    assert.equal(kept.length, 6)
+    // kept beyond onBlocks (the second message was read into the first one's buffer), and still whole: CBOR
+    // decoding copies what it reads, so nothing of such a message is lent
+    for (const b of kept) {
+      const want = raw.find(r => r.cid.equals(b.cid))
+      assert.ok(want !== undefined && equals(b.bytes, want.bytes))
+      assert.equal(b.cid.multihash.digest.buffer.byteLength < 1024, true, 'the CID is not a view of the frame')
+    }
     assert.equal(faults.protocol, 0)
   })
 
