@@ -3,7 +3,16 @@ import type { IdentifyResult, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { isLoopback } from './addresses.js'
-import { DEFAULT_MAX_CONNECTIONS, MAX_ADDRS, MAX_PEERS, MAX_PEX_BYTES, PEX_ASK_TIMEOUT_MS, PEX_MAX_INBOUND_STREAMS, PEX_PROTOCOL } from './constants.js'
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  MAX_ADDRS,
+  MAX_PEERS,
+  MAX_PEX_BYTES,
+  PEX_ASK_TIMEOUT_MS,
+  PEX_INBOUND_DIAL_DELAY_MS,
+  PEX_MAX_INBOUND_STREAMS,
+  PEX_PROTOCOL
+} from './constants.js'
 import { readFrames, sendFrame } from '../exchange/framing.js'
 import { ProtocolError } from '../exchange/wire.js'
 
@@ -37,19 +46,51 @@ export function decodePex (bytes: Uint8Array): PexEntry[] {
   })
 }
 
+/** When PeerExchange runs a deferred dial: `run` after `ms`; the returned function cancels it. */
+export type PexScheduler = (run: () => void, ms: number) => () => void
+
+/** setTimeout, not holding the process open. */
+const timer: PexScheduler = (run, ms) => {
+  const t = setTimeout(run, ms)
+  t.unref?.()
+  return () => { clearTimeout(t) }
+}
+
+export interface PeerExchangeOptions {
+  /** Connections past which we stop dialing peers we hear of. @default DEFAULT_MAX_CONNECTIONS */
+  maxConnections?: number
+  /** Peers heard of from a peer that dialled us are dialled after this many ms, up to twice it. @default PEX_INBOUND_DIAL_DELAY_MS */
+  inboundDialDelayMs?: number
+  /** Runs the deferred dials (tests drive it). @default setTimeout */
+  schedule?: PexScheduler
+}
+
 /**
  * Answers "whom do you know?" with the listen addresses of our other peers (loopback ones only to a peer on
- * this same host), and asks every newly identified peer the same, dialing those we did not know.
+ * this same host), and asks every newly identified peer the same, dialing those we did not know: at once when
+ * we dialled the peer (we are joining), after a random wait when it dialled us (it is joining, and the peers it
+ * dialled all hear of each other from it at the same moment; see PEX_INBOUND_DIAL_DELAY_MS).
  */
 export class PeerExchange {
+  private readonly maxConnections: number
+  private readonly inboundDialDelayMs: number
+  private readonly schedule: PexScheduler
+  private readonly deferred = new Set<() => void>()
+
   constructor (
     private readonly libp2p: Pick<Libp2p,
     'handle' | 'unhandle' | 'dialProtocol' | 'dial' | 'getPeers' | 'getConnections' | 'peerStore' | 'peerId' | 'addEventListener' | 'removeEventListener'>,
-    private readonly maxConnections = DEFAULT_MAX_CONNECTIONS
-  ) {}
+    options: PeerExchangeOptions = {}
+  ) {
+    this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
+    this.inboundDialDelayMs = options.inboundDialDelayMs ?? PEX_INBOUND_DIAL_DELAY_MS
+    this.schedule = options.schedule ?? timer
+  }
 
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
-    if (evt.detail.protocols.includes(PEX_PROTOCOL)) void this.ask(evt.detail.peerId).catch(() => {})
+    if (!evt.detail.protocols.includes(PEX_PROTOCOL)) return
+    const inbound = evt.detail.connection.direction === 'inbound'
+    void this.ask(evt.detail.peerId, inbound ? this.inboundDialDelayMs * (1 + Math.random()) : 0).catch(() => {})
   }
 
   async start (): Promise<void> {
@@ -74,11 +115,16 @@ export class PeerExchange {
 
   async stop (): Promise<void> {
     this.libp2p.removeEventListener('peer:identify', this.onIdentify)
+    for (const cancel of this.deferred) cancel()
+    this.deferred.clear()
     await this.libp2p.unhandle(PEX_PROTOCOL)
   }
 
-  /** Ask one peer whom it knows and dial the peers we are not connected to yet. */
-  async ask (peer: PeerId): Promise<PexEntry[]> {
+  /**
+   * Ask one peer whom it knows and dial the peers we are not connected to yet, after `dialDelayMs` (the answer
+   * comes at once; the dials, one after another, when the wait is over).
+   */
+  async ask (peer: PeerId, dialDelayMs = 0): Promise<PexEntry[]> {
     const stream = await this.libp2p.dialProtocol(peer, PEX_PROTOCOL, { signal: AbortSignal.timeout(PEX_ASK_TIMEOUT_MS) })
     let entries: PexEntry[] = []
     try {
@@ -91,11 +137,23 @@ export class PeerExchange {
       stream.abort(err as Error)
       throw err
     }
+    if (dialDelayMs <= 0) await this.dialAll(entries)
+    else {
+      const cancel = this.schedule(() => {
+        this.deferred.delete(cancel)
+        void this.dialAll(entries)
+      }, dialDelayMs)
+      this.deferred.add(cancel)
+    }
+    return entries
+  }
+
+  /** Dial, one after another, the peers of `entries` we are not connected to (checked just before each dial). */
+  private async dialAll (entries: PexEntry[]): Promise<void> {
     for (const e of entries) {
       if (this.libp2p.getPeers().length >= this.maxConnections) break
       if (e.peerId === this.libp2p.peerId.toString() || this.libp2p.getConnections(peerIdFromString(e.peerId)).length > 0) continue
       await this.libp2p.dial(e.addrs.map(a => multiaddr(a.includes('/p2p/') ? a : `${a}/p2p/${e.peerId}`))).catch(() => {})
     }
-    return entries
   }
 }

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict'
+import { describe, it, type TestContext } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Libp2p } from '@libp2p/interface'
+import { createHost } from '../../../src/node/host.js'
+import { PEX_INBOUND_DIAL_DELAY_MS } from '../../../src/sync/net/constants.js'
+import { PeerExchange, type PexScheduler } from '../../../src/sync/net/peer-exchange.js'
+import { waitFor } from '../../helpers/wait.js'
+
+/** A host as a node builds it, with peer exchange whose deferred dials wait in `queue` until the test runs them. */
+async function peer (t: TestContext, queue: Array<{ run: () => void, ms: number, cancelled: boolean }>): Promise<{ host: Libp2p, pex: PeerExchange }> {
+  const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, banned: new Set() })
+  const schedule: PexScheduler = (run, ms) => {
+    const job = { run, ms, cancelled: false }
+    queue.push(job)
+    return () => { job.cancelled = true }
+  }
+  const pex = new PeerExchange(host, { schedule })
+  await pex.start()
+  t.after(async () => {
+    await pex.stop()
+    await host.stop()
+  })
+  return { host, pex }
+}
+
+const connected = (a: Libp2p, b: Libp2p): boolean => a.getConnections(b.peerId).length > 0
+
+describe('peer exchange', () => {
+  it('a newcomer dials what its bootstrap peers tell it at once; the peers it dialled meet later, after a random wait', async t => {
+    const queue: Array<{ run: () => void, ms: number, cancelled: boolean }> = []
+    const a = await peer(t, queue)
+    const b = await peer(t, queue)
+    const hub = await peer(t, queue)
+    const newcomer = await peer(t, queue)
+    // the hub knows a and b (it dialled them): whoever dials the hub hears of them
+    await hub.host.dial(a.host.getMultiaddrs()[0]!)
+    await hub.host.dial(b.host.getMultiaddrs()[0]!)
+    // a and b asked the hub, which dialled them, and heard of each other: their dials wait
+    await waitFor(() => queue.length >= 2, { what: 'a and b to hear of each other from the hub that dialled them' })
+    for (const job of queue) {
+      assert.ok(job.ms >= PEX_INBOUND_DIAL_DELAY_MS && job.ms <= 2 * PEX_INBOUND_DIAL_DELAY_MS, `waits ${job.ms} ms`)
+    }
+    assert.ok(!connected(a.host, b.host), 'no dial before the wait is over')
+    // a newcomer dials the hub: it hears of a and b and dials both without waiting
+    await newcomer.host.dial(hub.host.getMultiaddrs()[0]!)
+    await waitFor(() => connected(newcomer.host, a.host) && connected(newcomer.host, b.host), { what: 'the newcomer to dial the peers the hub told it of' })
+    assert.ok(!connected(a.host, b.host), 'a and b still have not dialled each other')
+    // the waits are over: a and b dial each other (one connection is enough; the second finds it there)
+    for (const job of queue.splice(0)) job.run()
+    await waitFor(() => connected(a.host, b.host), { what: 'a and b to meet once their wait is over' })
+  })
+
+  it('stopping cancels the dials still waiting', async t => {
+    const queue: Array<{ run: () => void, ms: number, cancelled: boolean }> = []
+    const a = await peer(t, queue)
+    const b = await peer(t, queue)
+    const hub = await peer(t, queue)
+    await hub.host.dial(a.host.getMultiaddrs()[0]!)
+    await hub.host.dial(b.host.getMultiaddrs()[0]!)
+    await waitFor(() => queue.length >= 2, { what: 'a and b to hear of each other' })
+    await a.pex.stop()
+    assert.ok(queue.some(job => job.cancelled), "a's waiting dial was cancelled")
+  })
+})
