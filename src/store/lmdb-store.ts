@@ -66,11 +66,9 @@ export class LmdbBlockstore implements Blockstore {
       checkLmdbFile(repoPath(repo, 'store'))
       // noMetaSync: one flush per commit instead of two (about 10 % faster ingest); LMDB keeps the database
       // consistent, and a power cut can at worst undo the last commit (blocks are refetched, roots re-marked).
-      // remapChunks: maps the file in chunks, so resident memory does not grow with the whole store; left out
-      // (StoreOptions.mapping 'whole'), lmdb maps the whole file on 64-bit systems and in chunks on 32-bit ones
-      // (the key must be absent, not undefined: lmdb's defaults are overwritten by every key given)
-      const remap = mapping === 'chunks' ? { remapChunks: true } : {}
-      this.env = open({ path: repoPath(repo, 'store'), maxDbs: 8, noMetaSync: true, compression: false, ...remap })
+      // remapChunks maps the file in chunks (StoreOptions.mapping); left out (absent: a key given overrides lmdb's
+      // default even when undefined), lmdb maps the whole file on 64-bit systems and in chunks on 32-bit ones
+      this.env = open({ path: repoPath(repo, 'store'), maxDbs: 8, noMetaSync: true, compression: false, ...(mapping === 'chunks' ? { remapChunks: true } : {}) })
       this.data = this.env.openDB({ name: 'data', keyEncoding: 'binary', encoding: 'binary' })
       this.index = this.env.openDB({ name: 'index', keyEncoding: 'binary', encoding: 'binary' })
       this.refs = this.env.openDB({ name: 'refs', keyEncoding: 'binary' })

@@ -135,7 +135,10 @@ describe('cmesh daemon and fetch', () => {
     const slow = await startSeeder('100KB/s')
     const leecher = join(dir, 'leecher')
     const args = (addr: string): string[] => ['fetch', cid, '--repo', leecher, '--bootstrap', addr, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--json']
-    const first = spawn(process.execPath, [CMESH_BIN, ...args(slow.addr)], { stdio: 'ignore' })
+    const first = spawn(process.execPath, [CMESH_BIN, ...args(slow.addr)], { stdio: ['ignore', 'ignore', 'pipe'] })
+    // what it says if it ends early, for the failure message below
+    let firstErr = ''
+    first.stderr.on('data', (d: Buffer) => { firstErr += d.toString() })
     const firstExit = once(first, 'exit')
     t.after(() => { if (first.exitCode === null) first.kill('SIGKILL') })
     /** What `cmesh stat` says the leecher holds (its main run in this process: the check is polled). */
@@ -143,7 +146,9 @@ describe('cmesh daemon and fetch', () => {
       const s = await runMain(['stat', '--repo', leecher, '--json'])
       return s.code === 0 ? (JSON.parse(s.stdout) as { bytes: number }).bytes : 0
     }
-    await waitFor(async () => await storedBytes() >= 200_000, { what: 'the first download to store some blocks' })
+    await waitFor(async () => await storedBytes() >= 200_000, { what: 'the first download to store some blocks' }).catch((err: Error) => {
+      throw new Error(`${err.message} (the download ${first.exitCode === null ? 'still runs' : `exited with ${first.exitCode}`}; it said: ${firstErr.trim()})`)
+    })
     first.kill('SIGKILL')
     await firstExit
     await slow.stop()
