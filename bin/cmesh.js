@@ -16,3 +16,7 @@ if (caller !== undefined) process.chdir(caller)
 
 process.stdout.on('error', err => { if (err.code === 'EPIPE') process.exit(0) })
 process.exitCode = await main(process.argv.slice(2))
+// the command has closed what it opened: it ends once its output is written, not when every timer a library left
+// has fired (libp2p's components leave 1 s debounce timers behind when a node stops, a second on every network command)
+for (const stream of [process.stdout, process.stderr]) await new Promise(resolve => stream.write('', resolve))
+process.exit()

@@ -73,6 +73,21 @@ describe('cmesh CLI', () => {
     assert.match(verify.stdout, /^ok: \d+ blocks verified/)
   })
 
+  it('ends once its output is written, even with a timer left running (as libp2p leaves debounce timers)', async t => {
+    // a ten-minute timer started in the process before the command: the command still ends, with all it printed
+    const repo = join(tempDir(t), 'repo')
+    const leftBehind = ['--import', 'data:text/javascript,setTimeout(() => {}, 600000)']
+    const src = join(tempDir(t), 'big')
+    writeFileSync(src, pseudoRandom(2_000_000, 9))
+    const cid = (await runCli(['add', src, '--repo', repo, '--quiet'], {}, { nodeArgs: leftBehind })).stdout.trim()
+    const cat = await runCli(['cat', cid, '--repo', repo], {}, { nodeArgs: leftBehind })
+    assert.equal(cat.code, 0, cat.stderr)
+    assert.deepEqual(cat.stdoutBytes, Buffer.from(pseudoRandom(2_000_000, 9)), 'every byte was written before it ended')
+    const bad = await runCli(['cat', 'not-a-cid', '--repo', repo], {}, { nodeArgs: leftBehind })
+    assert.notEqual(bad.code, 0)
+    assert.match(bad.stderr, /^cmesh: .+\n$/)
+  })
+
   it('pins, unpins, collects garbage and reports the store', async t => {
     const dir = tempDir(t)
     const repo = join(dir, 'repo')
