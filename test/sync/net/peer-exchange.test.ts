@@ -8,7 +8,7 @@ import { PeerExchange, type PexScheduler } from '../../../src/sync/net/peer-exch
 import { waitFor } from '../../helpers/wait.js'
 
 /** A host as a node builds it, with peer exchange whose deferred dials wait in `queue` until the test runs them. */
-async function peer (t: TestContext, queue: Array<{ run: () => void, ms: number, cancelled: boolean }>): Promise<{ host: Libp2p, pex: PeerExchange }> {
+async function peer (t: TestContext, queue: Job[]): Promise<{ host: Libp2p, pex: PeerExchange }> {
   const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, banned: new Set() })
   const schedule: PexScheduler = (run, ms) => {
     const job = { run, ms, cancelled: false }
@@ -26,23 +26,28 @@ async function peer (t: TestContext, queue: Array<{ run: () => void, ms: number,
 
 const connected = (a: Libp2p, b: Libp2p): boolean => a.getConnections(b.peerId).length > 0
 
+type Job = { run: () => void, ms: number, cancelled: boolean }
+type Peer = Awaited<ReturnType<typeof peer>>
+
+/** a and b, and a hub that dialled both: a and b have heard of each other from it, and their dials wait in `queue`. */
+async function hubOfTwo (t: TestContext): Promise<{ queue: Job[], a: Peer, b: Peer, hub: Peer }> {
+  const queue: Job[] = []
+  const [a, b, hub] = [await peer(t, queue), await peer(t, queue), await peer(t, queue)]
+  await hub.host.dial(a.host.getMultiaddrs()[0]!)
+  await hub.host.dial(b.host.getMultiaddrs()[0]!)
+  await waitFor(() => queue.length >= 2, { what: 'a and b to hear of each other from the hub that dialled them' })
+  return { queue, a, b, hub }
+}
+
 describe('peer exchange', () => {
   it('a newcomer dials what its bootstrap peers tell it at once; the peers it dialled meet later, after a random wait', async t => {
-    const queue: Array<{ run: () => void, ms: number, cancelled: boolean }> = []
-    const a = await peer(t, queue)
-    const b = await peer(t, queue)
-    const hub = await peer(t, queue)
-    const newcomer = await peer(t, queue)
-    // the hub knows a and b (it dialled them): whoever dials the hub hears of them
-    await hub.host.dial(a.host.getMultiaddrs()[0]!)
-    await hub.host.dial(b.host.getMultiaddrs()[0]!)
-    // a and b asked the hub, which dialled them, and heard of each other: their dials wait
-    await waitFor(() => queue.length >= 2, { what: 'a and b to hear of each other from the hub that dialled them' })
+    const { queue, a, b, hub } = await hubOfTwo(t)
     for (const job of queue) {
       assert.ok(job.ms >= PEX_INBOUND_DIAL_DELAY_MS && job.ms <= 2 * PEX_INBOUND_DIAL_DELAY_MS, `waits ${job.ms} ms`)
     }
     assert.ok(!connected(a.host, b.host), 'no dial before the wait is over')
     // a newcomer dials the hub: it hears of a and b and dials both without waiting
+    const newcomer = await peer(t, queue)
     await newcomer.host.dial(hub.host.getMultiaddrs()[0]!)
     await waitFor(() => connected(newcomer.host, a.host) && connected(newcomer.host, b.host), { what: 'the newcomer to dial the peers the hub told it of' })
     assert.ok(!connected(a.host, b.host), 'a and b still have not dialled each other')
@@ -52,13 +57,7 @@ describe('peer exchange', () => {
   })
 
   it('stopping cancels the dials still waiting', async t => {
-    const queue: Array<{ run: () => void, ms: number, cancelled: boolean }> = []
-    const a = await peer(t, queue)
-    const b = await peer(t, queue)
-    const hub = await peer(t, queue)
-    await hub.host.dial(a.host.getMultiaddrs()[0]!)
-    await hub.host.dial(b.host.getMultiaddrs()[0]!)
-    await waitFor(() => queue.length >= 2, { what: 'a and b to hear of each other' })
+    const { queue, a } = await hubOfTwo(t)
     await a.pex.stop()
     assert.ok(queue.some(job => job.cancelled), "a's waiting dial was cancelled")
   })
