@@ -36,8 +36,9 @@ export type ChokeState = 'unchoked' | 'optimistic' | 'choked'
  * no one to prefer, and no optimistic slot either: all peers weigh the same. A peer that has given us at least
  * as many bytes as it took (a downloader that kept seeding) weighs `seederWeight` times more on top. While others
  * give, a choked peer that never gave us anything (a free-rider) weighs `takerWeight`: it is still served, after
- * those who trade while the upload is contended. An unchoke slot left free is filled at once when a choked peer starts giving (at most
- * every UNCHOKE_REFILL_MS), not at the next rechoke: a download of seconds is over before the rechoke.
+ * those who trade while the upload is contended. An unchoke slot left free is filled at once when a choked peer
+ * starts giving (at most every UNCHOKE_REFILL_MS), not at the next rechoke: a download of seconds is over before
+ * the rechoke.
  */
 export class Unchoker {
   readonly unchoked = new Set<string>()

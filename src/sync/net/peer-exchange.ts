@@ -59,8 +59,6 @@ const timer: PexScheduler = (run, ms) => {
 export interface PeerExchangeOptions {
   /** Connections past which we stop dialing peers we hear of. @default DEFAULT_MAX_CONNECTIONS */
   maxConnections?: number
-  /** Peers heard of from a peer that dialled us are dialled after this many ms, up to twice it. @default PEX_INBOUND_DIAL_DELAY_MS */
-  inboundDialDelayMs?: number
   /** Runs the deferred dials (tests drive it). @default setTimeout */
   schedule?: PexScheduler
 }
@@ -73,7 +71,6 @@ export interface PeerExchangeOptions {
  */
 export class PeerExchange {
   private readonly maxConnections: number
-  private readonly inboundDialDelayMs: number
   private readonly schedule: PexScheduler
   private readonly deferred = new Set<() => void>()
 
@@ -83,14 +80,13 @@ export class PeerExchange {
     options: PeerExchangeOptions = {}
   ) {
     this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
-    this.inboundDialDelayMs = options.inboundDialDelayMs ?? PEX_INBOUND_DIAL_DELAY_MS
     this.schedule = options.schedule ?? timer
   }
 
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
     if (!evt.detail.protocols.includes(PEX_PROTOCOL)) return
     const inbound = evt.detail.connection.direction === 'inbound'
-    void this.ask(evt.detail.peerId, inbound ? this.inboundDialDelayMs * (1 + Math.random()) : 0).catch(() => {})
+    void this.ask(evt.detail.peerId, inbound ? PEX_INBOUND_DIAL_DELAY_MS * (1 + Math.random()) : 0).catch(() => {})
   }
 
   async start (): Promise<void> {
