@@ -1,4 +1,4 @@
-import type { Uint8ArrayList } from 'uint8arraylist'
+import { Uint8ArrayList } from 'uint8arraylist'
 import type { Stream } from '@libp2p/interface'
 import { BufferBudgetError } from '../../errors.js'
 import type { FrameBudget } from './buffer-budget.js'
@@ -191,9 +191,9 @@ export async function sendFrame (
   payload: Uint8Array,
   signal?: AbortSignal
 ): Promise<void> {
-  // the prefix goes as a send of its own: joining it to the payload would copy a 1 MiB message to add 3 bytes
-  stream.send(framePrefix(payload.length))
-  stream.send(payload)
+  // prefix and payload in one send, as a list: joined, a 1 MiB message would be copied to add 3 bytes; sent apart,
+  // each prefix is a muxer frame of its own, which the reader answers with a window update of its own
+  stream.send(new Uint8ArrayList(framePrefix(payload.length), payload))
   while (stream.writeBufferLength > WRITE_HIGH_WATER) {
     signal?.throwIfAborted()
     await new Promise<void>((resolve, reject) => {
