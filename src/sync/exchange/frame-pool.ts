@@ -11,8 +11,8 @@
  */
 export class FramePool {
   private readonly free: ArrayBuffer[] = []
-  /** Buffers lent and not yet given back. */
-  private readonly lent = new WeakSet<ArrayBuffer>()
+  /** Buffers lent and not yet given back, with the bytes lent of each (what the wipe clears). */
+  private readonly lent = new WeakMap<ArrayBuffer, number>()
 
   /**
    * @param bufferBytes the size of each pooled buffer: a larger frame gets a buffer of its own
@@ -25,7 +25,7 @@ export class FramePool {
   take (n: number): Uint8Array {
     if (n < this.minBytes || n > this.bufferBytes) return new Uint8Array(n)
     const buffer = this.free.pop() ?? new ArrayBuffer(this.bufferBytes)
-    this.lent.add(buffer)
+    this.lent.set(buffer, n)
     return new Uint8Array(buffer, 0, n)
   }
 
@@ -37,8 +37,11 @@ export class FramePool {
   /** Give back the buffer `frame` was lent in: every view into it is dead from now on. Anything else is ignored. */
   release (frame: Uint8Array): void {
     const buffer = frame.buffer as ArrayBuffer
-    if (!this.lent.delete(buffer)) return
-    new Uint8Array(buffer).fill(0)
+    const used = this.lent.get(buffer)
+    if (used === undefined) return
+    this.lent.delete(buffer)
+    // the bytes lent, not the whole buffer: a frame smaller than the buffer would fault in pages nothing used
+    new Uint8Array(buffer, 0, used).fill(0)
     if (this.free.length < this.maxFree) this.free.push(buffer)
   }
 

@@ -20,10 +20,12 @@ describe('frame buffers used again', () => {
     assert.ok(pool.owns(a))
     a.fill(7)
     const view = a.subarray(10, 20)
+    const tail = a.subarray(490)
     pool.release(a)
     assert.ok(!pool.owns(a))
     assert.equal(pool.idle, 1)
     assert.deepEqual(view, new Uint8Array(10), 'a view kept after the release reads zeros')
+    assert.deepEqual(tail, new Uint8Array(10), 'to the last byte lent')
     pool.release(a) // twice: nothing more comes back
     assert.equal(pool.idle, 1)
 
