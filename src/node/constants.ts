@@ -1,7 +1,7 @@
 /** Initial yamux window of a stream: a block-exchange answer (about 1 MiB) fits without waiting for window updates. */
 export const YAMUX_WINDOW = 8 * 1024 * 1024
 
-/** A download ranks peers by RTTs up to a minute old, and waits at most 500 ms on a peer it has not measured. */
+/** A download ranks peers by RTTs up to a minute old; a peer not measured is pinged (for at most 500 ms) behind it. */
 export const RANKING_PINGS = { maxRttAgeMs: 60_000, pingTimeoutMs: 500 }
 
 /** A ping of `peers()` gives up after this long unless the caller says otherwise. */

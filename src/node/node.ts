@@ -184,9 +184,10 @@ export class CmeshNode {
   /**
    * Connected peers ranked as they are asked for blocks: same segment first (an address in one of our
    * interfaces' subnets), then by measured round-trip time. Every peer is pinged, unless its last RTT is younger
-   * than `maxRttAgeMs` (default 0); a ping gives up after `pingTimeoutMs` (default 2000).
+   * than `maxRttAgeMs` (default 0); a ping gives up after `pingTimeoutMs` (default 2000). With `wait: false` the
+   * answer does not wait for the pings (a download's ranking): peers not measured yet come after those measured.
    */
-  async peers (options: { maxRttAgeMs?: number, pingTimeoutMs?: number } = {}): Promise<PeerInfo[]> {
+  async peers (options: { maxRttAgeMs?: number, pingTimeoutMs?: number, wait?: boolean } = {}): Promise<PeerInfo[]> {
     return await this.services.ranking.peers(options)
   }
 

@@ -57,6 +57,8 @@ export class PeerRanking implements PeerSources {
   private readonly rtts = new Map<string, { ms: number, at: number }>()
   /** Connected peers that had a relayed (limited) connection: a direct one after it was hole-punched. */
   private readonly relayedBefore = new Set<string>()
+  /** Pings under way, by peer. */
+  private readonly pinging = new Map<string, Promise<number | undefined>>()
   private readonly relayed: boolean
 
   constructor (private readonly components: PeerRankingComponents, init: PeerRankingInit = {}) {
@@ -95,9 +97,10 @@ export class PeerRanking implements PeerSources {
 
   /**
    * Every connected peer, ranked. Each is pinged unless its last RTT is younger than `maxRttAgeMs` (default 0);
-   * a ping gives up after `pingTimeoutMs` (default 2000).
+   * a ping gives up after `pingTimeoutMs` (default 2000). With `wait: false` the pings run on behind the answer,
+   * which ranks by the RTTs known (a peer not measured yet after those measured, within its segment).
    */
-  async peers (options: { maxRttAgeMs?: number, pingTimeoutMs?: number } = {}): Promise<PeerInfo[]> {
+  async peers (options: { maxRttAgeMs?: number, pingTimeoutMs?: number, wait?: boolean } = {}): Promise<PeerInfo[]> {
     const { libp2p, blocks } = this.components
     const subnets = localSubnets()
     const ping = (libp2p.services as { ping: Ping }).ping
@@ -110,10 +113,8 @@ export class PeerRanking implements PeerSources {
       const reach = peerReach(conns, this.relayedBefore.has(id))
       // a ping of a peer reached through a relay alone would dial it anew (libp2p opens no stream there by itself)
       if (reach !== 'relayed' && (known === undefined || Date.now() - known.at > (options.maxRttAgeMs ?? 0))) {
-        try {
-          rttMs = await ping.ping(peer, { signal: AbortSignal.timeout(options.pingTimeoutMs ?? PING_TIMEOUT_MS) })
-          this.rtts.set(id, { ms: rttMs, at: Date.now() })
-        } catch {}
+        const measured = this.measure(ping, peer, options.pingTimeoutMs ?? PING_TIMEOUT_MS)
+        if (options.wait !== false) rttMs = await measured ?? rttMs
       }
       const segment = [...addrs, ...conns.map(c => c.remoteAddr.toString())].some(a => onSegment(a, subnets)) ? 'same' : 'other'
       return { peerId: id, addrs, segment, reach, rttMs, lastSeen: Date.now(), firstConnected: this.firstConnected.get(id), ...blocks.peer(id) }
@@ -122,11 +123,37 @@ export class PeerRanking implements PeerSources {
   }
 
   /**
-   * A block source for each connected peer, in rank order (RTTs up to a minute old are reused); a peer reached
-   * only through a relay is left out unless relayed transfers are allowed.
+   * A peer's RTT, pinged and remembered; undefined when the ping fails or takes over `timeoutMs`. A ping of the
+   * peer already under way is waited for (up to `timeoutMs`) instead of sending another.
+   */
+  private async measure (ping: Ping, peer: PeerId, timeoutMs: number): Promise<number | undefined> {
+    const id = peer.toString()
+    const pending = this.pinging.get(id)
+    if (pending !== undefined) {
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<undefined>(resolve => { timer = setTimeout(() => resolve(undefined), timeoutMs) })
+      try {
+        return await Promise.race([pending, late])
+      } finally {
+        clearTimeout(timer)
+      }
+    }
+    const measured = ping.ping(peer, { signal: AbortSignal.timeout(timeoutMs) }).then(ms => {
+      this.rtts.set(id, { ms, at: Date.now() })
+      return ms
+    }, () => undefined).finally(() => this.pinging.delete(id))
+    this.pinging.set(id, measured)
+    return await measured
+  }
+
+  /**
+   * A block source for each connected peer, in rank order by the RTTs known (up to a minute old): a download
+   * does not wait for pings, it asks its peers at once and their speed decides who gets more; peers not measured
+   * are pinged behind it for the next ranking. A peer reached only through a relay is left out unless relayed
+   * transfers are allowed.
    */
   async sources (): Promise<BlockSource[]> {
-    const ranked = (await this.peers(RANKING_PINGS)).filter(p => this.relayed || p.reach !== 'relayed')
+    const ranked = (await this.peers({ ...RANKING_PINGS, wait: false })).filter(p => this.relayed || p.reach !== 'relayed')
     return await Promise.all(ranked.map(async p => await this.sourceOf(peerIdFromString(p.peerId))))
   }
 
