@@ -206,11 +206,12 @@ export async function createNode (init: NodeOptions = {}): Promise<CmeshNode> {
 
 /**
  * Dial the bootstrap addresses, each a few times with growing pauses (a busy node refuses more than a few new
- * connections a second from one host). Fails when every one fails and the caller needs them.
+ * connections a second from one host). Fails when every one fails and the caller needs them. With `bootstrapWait`
+ * 'first' it returns once one has connected, the others still dialling.
  */
 async function dialBootstrap (node: CmeshNode, init: NodeOptions, bootstrap: Bootstrap): Promise<void> {
   const entries = [...bootstrap.addrs.map(a => async () => await node.dial(a)), ...bootstrap.peers.map(id => async () => await node.dialPeer(id))]
-  const dials = await Promise.allSettled(entries.map(async dial => {
+  const dials = entries.map(async dial => {
     for (let attempt = 1; ; attempt++) {
       try {
         await dial()
@@ -220,9 +221,14 @@ async function dialBootstrap (node: CmeshNode, init: NodeOptions, bootstrap: Boo
         await new Promise(resolve => setTimeout(resolve, BOOTSTRAP_BACKOFF_MS * attempt))
       }
     }
-  }))
-  const failed = dials.find(d => d.status === 'rejected')
-  if (failed !== undefined && dials.every(d => d.status === 'rejected') && (init.bootstrapRequired ?? true)) throw failed.reason
+  })
+  const settled = Promise.allSettled(dials).then(results => {
+    const failed = results.find(d => d.status === 'rejected')
+    if (failed !== undefined && results.every(d => d.status === 'rejected') && (init.bootstrapRequired ?? true)) throw failed.reason
+  })
+  if (init.bootstrapWait !== 'first' || dials.length === 0) return await settled
+  // one connected: the rest go on (a dial that fails later is the same as one that failed before it returned)
+  await Promise.any(dials).then(() => { settled.catch(() => {}) }, async () => await settled)
 }
 
 /** A busy port, as libp2p reports it (the listen error carries the system's EADDRINUSE in its message). */

@@ -96,6 +96,12 @@ export interface NodeOptions {
    */
   bootstrapRequired?: boolean
   /**
+   * What createNode waits for before it returns: 'all' the bootstrap dials settled, 'first' the first of them
+   * connected (the others go on, and join a download already running as they connect: a one-off `cmesh fetch`
+   * starts on its first peer instead of its slowest). @default 'all'
+   */
+  bootstrapWait?: 'all' | 'first'
+  /**
    * Fair upload scheduling (deficit round robin over address groups, share cap, unchoking, priorities from
    * `<repo>/policy.json`); false serves requests first come, first served. @default policy.json fairness.enabled, else true
    */

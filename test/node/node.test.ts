@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { describe, it, type TestContext } from 'node:test'
@@ -359,5 +360,68 @@ describe('nodes exchanging blocks over loopback', () => {
     t.after(async () => await back.stop())
     await waitFor(() => daemon.libp2p.getConnections(back.peerId).length > 0, { what: 'the daemon to dial its bootstrap peer' })
     assert.equal(daemon.libp2p.getConnections(back.peerId)[0]?.direction, 'outbound', 'the daemon dialled its bootstrap peer when it came up')
+  })
+
+  it('ranks its peers without waiting for a ping that does not come back when told not to wait', async t => {
+    const node = await startNode(t)
+    const silent = await startNode(t, [node.addrs()[0]!])
+    // the peer takes pings and never answers them
+    const pings: Array<{ close: () => unknown, status: string }> = []
+    await silent.libp2p.unhandle('/ipfs/ping/1.0.0')
+    await silent.libp2p.handle('/ipfs/ping/1.0.0', stream => { pings.push(stream) })
+    await waitFor(() => node.libp2p.getConnections(silent.peerId).length > 0, { what: 'the two to connect' })
+
+    const ranked = await node.peers({ wait: false, pingTimeoutMs: 600_000 })
+    const row = ranked.find(p => p.peerId === silent.peerId.toString())
+    assert.ok(row !== undefined, 'the peer is ranked')
+    assert.equal(row.rttMs, undefined, 'not measured yet')
+    await waitFor(() => pings.length > 0, { what: 'the ping to reach the peer' })
+    assert.equal(pings[0]!.status, 'open', 'the ping is still waiting for its answer')
+    // waiting (the default) the same ping is what the answer waits for: it gives up at the timeout asked
+    const waited = await node.peers({ pingTimeoutMs: 1 })
+    assert.equal(waited.find(p => p.peerId === silent.peerId.toString())?.rttMs, undefined)
+  })
+
+  it('with bootstrapWait first, starts on the first bootstrap peer that answers while the others still dial', async t => {
+    const peer = await startNode(t)
+    // a bootstrap address that takes connections and never speaks: its dial hangs until the node gives it up
+    const sockets: Socket[] = []
+    const closed = new Set<Socket>()
+    const silent = createServer(socket => {
+      sockets.push(socket)
+      socket.on('close', () => closed.add(socket)).on('error', () => {}).resume()
+    })
+    await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
+    t.after(async () => {
+      for (const s of sockets) s.destroy()
+      await new Promise(resolve => silent.close(resolve))
+    })
+    const port = (silent.address() as { port: number }).port
+    const node = await createNode({
+      repo: join(tempDir(t), 'repo'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      mdns: false,
+      minPeers: 0,
+      bootstrap: [`/ip4/127.0.0.1/tcp/${port}`, peer.addrs()[0]!],
+      bootstrapWait: 'first'
+    })
+    let stopped = false
+    t.after(async () => { if (!stopped) await node.stop() })
+    assert.equal(node.libp2p.getConnections(peer.peerId).length > 0, true, 'connected to the peer that answered')
+    await waitFor(() => sockets.length > 0, { what: 'the dial of the silent address' })
+    assert.equal(closed.size, 0, 'that dial still hangs: createNode did not wait for it (nor for its retries)')
+    // stopping gives up the dial still hanging
+    stopped = true
+    await node.stop()
+    await waitFor(() => closed.size === sockets.length, { what: 'the hanging dial to be closed' })
+
+    // every bootstrap address failing still fails the start, as without it
+    await assert.rejects(createNode({
+      repo: join(tempDir(t), 'repo2'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      mdns: false,
+      bootstrap: ['/ip4/127.0.0.1/tcp/1'],
+      bootstrapWait: 'first'
+    }))
   })
 })

@@ -10,8 +10,9 @@ export const fetch: Command = {
   async run (ctx, values, [arg]) {
     const { cid, path } = parseCidPath(arg, 'fetch')
     if (path !== '') throw new UsageError('fetch: takes a root CID, not a path inside it')
-    // a daemon running on this repository does the fetch with its peers; otherwise a node of our own
-    const client = await ctx.nodeClient(networkOptions(values, ['/ip4/0.0.0.0/tcp/0']))
+    // a daemon running on this repository does the fetch with its peers; otherwise a node of our own, which starts
+    // once its first bootstrap peer connects (the others join the download as they connect)
+    const client = await ctx.nodeClient({ ...networkOptions(values, ['/ip4/0.0.0.0/tcp/0']), bootstrapWait: 'first' })
     const bar = ctx.progress('fetch')
     let r
     try {
