@@ -1,8 +1,4 @@
-import { autoNAT } from '@libp2p/autonat'
-import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
-import { dcutr } from '@libp2p/dcutr'
 import { identify, identifyPush } from '@libp2p/identify'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { mdns } from '@libp2p/mdns'
@@ -10,7 +6,6 @@ import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { tls } from '@libp2p/tls'
-import { uPnPNAT } from '@libp2p/upnp-nat'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { announceable } from '../sync/net/addresses.js'
@@ -57,6 +52,12 @@ export async function createHost (init: HostInit): Promise<Libp2p> {
   const banned = init.banned
   const relay = init.relay ?? 'off'
   const nat = relay !== 'off'
+  // services a node runs only when asked for are loaded only then (each is tens of modules): a one-off command starts sooner
+  const dht = init.dht === undefined || init.dht === 'off' ? undefined : await import('@libp2p/kad-dht')
+  const circuit = nat ? await import('@libp2p/circuit-relay-v2') : undefined
+  const autonat = nat || init.upnp === true ? await import('@libp2p/autonat') : undefined
+  const holePunch = nat ? await import('@libp2p/dcutr') : undefined
+  const upnp = init.upnp === true ? await import('@libp2p/upnp-nat') : undefined
   return await createLibp2p({
     privateKey: init.privateKey,
     connectionGater: {
@@ -67,7 +68,7 @@ export async function createHost (init: HostInit): Promise<Libp2p> {
       listen: relay === 'client' ? [...listen, RELAY_RESERVATION_ADDR] : listen,
       ...useMdns ? { announceFilter: (addrs: Multiaddr[]) => announceable(addrs) } : {}
     },
-    transports: nat ? [tcp(), circuitRelayTransport()] : [tcp()],
+    transports: circuit === undefined ? [tcp()] : [tcp(), circuit.circuitRelayTransport()],
     connectionEncrypters: [tls(), noise()],
     streamMuxers: [yamux({ streamOptions: { initialStreamWindowSize: YAMUX_WINDOW, maxStreamWindowSize: 4 * YAMUX_WINDOW } })],
     peerDiscovery: useMdns ? [mdns()] : [],
@@ -80,13 +81,13 @@ export async function createHost (init: HostInit): Promise<Libp2p> {
       ping: ping(),
       pubsub: pubsubService(),
       // a community's nodes sit on private and loopback addresses as often as public ones: none is mapped away
-      ...(init.dht === undefined || init.dht === 'off' ? {} : { dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: init.dht === 'client', peerInfoMapper: passthroughMapper }) }),
+      ...(dht === undefined ? {} : { dht: dht.kadDHT({ protocol: DHT_PROTOCOL, clientMode: init.dht === 'client', peerInfoMapper: dht.passthroughMapper }) }),
       // AutoNAT judges public addresses only (a private one is never dialled back); UPnP needs it to confirm a mapping
-      ...(nat || init.upnp === true ? { autoNAT: autoNAT() } : {}),
-      ...(nat ? { dcutr: dcutr() } : {}),
-      ...(relay === 'server' || relay === 'auto'
+      ...(autonat === undefined ? {} : { autoNAT: autonat.autoNAT() }),
+      ...(holePunch === undefined ? {} : { dcutr: holePunch.dcutr() }),
+      ...(circuit !== undefined && (relay === 'server' || relay === 'auto')
         ? {
-            relay: circuitRelayServer({
+            relay: circuit.circuitRelayServer({
               reservations: {
                 maxReservations: RELAY_MAX_RESERVATIONS,
                 defaultDurationLimit: RELAY_DURATION_LIMIT_MS,
@@ -95,7 +96,7 @@ export async function createHost (init: HostInit): Promise<Libp2p> {
             })
           }
         : {}),
-      ...(init.upnp === true ? { upnp: uPnPNAT() } : {}),
+      ...(upnp === undefined ? {} : { upnp: upnp.uPnPNAT() }),
       // once its peers show it is behind NAT: no relay offered, a DHT client, a relay slot reserved
       ...(relay === 'auto' ? { autoRelay: autoRelay(init.autoRelay) } : {})
     }
