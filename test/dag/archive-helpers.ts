@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import zlib from 'node:zlib'
+import { Deflate } from 'pako'
 
 /** Text that compresses like source code: words from a small vocabulary, seeded. */
 export function sourceText (bytes: number, seed: number): string {
@@ -106,4 +107,20 @@ export async function syncFlushedGzip (tar: Uint8Array, fromEnd: number): Promis
   trailer.writeUInt32LE(zlib.crc32(tar), 0)
   trailer.writeUInt32LE(tar.length, 4)
   return Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3]), ...parts, trailer])
+}
+
+/** A gzip member around raw deflate output of `data` (header with XFL and OS as given, CRC and length after). */
+export function gzipAround (deflated: Uint8Array[], data: Uint8Array, xfl: number, os: number): Buffer {
+  const header = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, os])
+  const trailer = Buffer.alloc(8)
+  trailer.writeUInt32LE(zlib.crc32(data), 0)
+  trailer.writeUInt32LE(data.length, 4)
+  return Buffer.concat([header, ...deflated, trailer])
+}
+
+/** What canonical zlib (zlib's own hash) writes: pako with legacyHash. */
+export function canonicalDeflate (data: Uint8Array, level: number): Uint8Array {
+  const d = new Deflate({ raw: true, level: level as 9, legacyHash: true })
+  d.push(data, true)
+  return d.result
 }

@@ -3,7 +3,6 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import zlib from 'node:zlib'
-import { Deflate } from 'pako'
 import { ArchiveRebuildError, InvalidNodeError } from '../../src/errors.js'
 import { candidateSettings, commonPrefix, deflateStream, deflateSync } from '../../src/dag/archive/gzip.js'
 import { cidOf } from '../../src/dag/cid.js'
@@ -13,24 +12,9 @@ import { getHasher } from '../../src/dag/hashing.js'
 import { importPath } from '../../src/dag/importer.js'
 import { decodeNode, encodeArchiveNode, type ArchiveNode } from '../../src/dag/nodes.js'
 import { collect, tempDir, tempStore } from '../helpers/temp.js'
-import { packageFiles, sha256, sourceText, syncFlushedGzip, tarOf, writeTree } from './archive-helpers.js'
+import { canonicalDeflate as canonical, gzipAround, packageFiles, sha256, sourceText, syncFlushedGzip, tarOf, writeTree } from './archive-helpers.js'
 
 /** A gzip file around raw deflate bytes: header with XFL and OS as given, trailer from `data`. */
-function gzipAround (deflated: Uint8Array[], data: Uint8Array, xfl: number, os: number): Buffer {
-  const header = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, os])
-  const trailer = Buffer.alloc(8)
-  trailer.writeUInt32LE(zlib.crc32(data), 0)
-  trailer.writeUInt32LE(data.length, 4)
-  return Buffer.concat([header, ...deflated, trailer])
-}
-
-/** What canonical zlib (zlib's own hash) writes: pako with legacyHash. */
-function canonical (data: Uint8Array, level: number): Uint8Array {
-  const d = new Deflate({ raw: true, level: level as 9, legacyHash: true })
-  d.push(data, true)
-  return d.result
-}
-
 async function * pieces (data: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
   for (let at = 0; at < data.length; at += size) yield data.subarray(at, at + size)
 }
