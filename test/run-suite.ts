@@ -105,6 +105,9 @@ if (process.env.TMPDIR === undefined) {
     process.once('exit', () => { rmSync(shm, { recursive: true, force: true }) })
   }
 }
+// the `cmesh` commands the tests start run dist/src's modules, not their bundle, so c8 counts what they exercise
+// (test/cli/bundle.test.ts runs the bundle)
+process.env.CMESH_NO_BUNDLE ??= '1'
 const stream = run({ files, concurrency: Number(values.concurrency) })
 stream.on('test:fail', () => { process.exitCode = 1 })
 // the reporter node --test picks: spec on a terminal, TAP otherwise

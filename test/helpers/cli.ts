@@ -13,11 +13,14 @@ export interface CliRunOptions {
   cwd?: string
 }
 
-/** Run the real `cmesh` binary in a child process (stdin closed, stderr not a TTY). */
+/**
+ * Run the real `cmesh` binary in a child process (stdin closed, stderr not a TTY), on dist/src's modules unless
+ * `env` says CMESH_NO_BUNDLE: '0' (the bundle).
+ */
 export async function runCli (args: string[], env: Record<string, string> = {}, options: CliRunOptions = {}): Promise<CliResult> {
   return await new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...options.nodeArgs ?? [], CMESH_BIN, ...args], {
-      env: { ...process.env, ...env },
+      env: { ...process.env, CMESH_NO_BUNDLE: '1', ...env },
       cwd: options.cwd,
       stdio: ['ignore', 'pipe', 'pipe']
     })
