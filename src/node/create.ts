@@ -217,7 +217,8 @@ async function dialBootstrap (node: CmeshNode, init: NodeOptions, bootstrap: Boo
         await dial()
         return
       } catch (err) {
-        if (attempt >= BOOTSTRAP_ATTEMPTS) throw err
+        // a node stopped meanwhile (bootstrapWait 'first' returned before this dial ended) tries no more
+        if (attempt >= BOOTSTRAP_ATTEMPTS || node.libp2p.status !== 'started') throw err
         await new Promise(resolve => setTimeout(resolve, BOOTSTRAP_BACKOFF_MS * attempt))
       }
     }

@@ -131,7 +131,7 @@ export class PeerRanking implements PeerSources {
     const pending = this.pinging.get(id)
     if (pending !== undefined) {
       let timer: NodeJS.Timeout | undefined
-      const late = new Promise<undefined>(resolve => { timer = setTimeout(() => resolve(undefined), timeoutMs) })
+      const late = new Promise<undefined>(resolve => { timer = setTimeout(() => resolve(undefined), timeoutMs).unref() })
       try {
         return await Promise.race([pending, late])
       } finally {
