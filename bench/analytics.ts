@@ -9,14 +9,11 @@
  * (from /proc) while it ran. overheadFraction is the CPU overhead: the median over rounds of CPU on / CPU off,
  * minus 1 (time likewise). The cost of counting alone is measured apart, in ns per count().
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { once } from 'node:events'
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import { MetricsStore } from '../src/analytics/counters.js'
 import { countServed } from '../src/analytics/node-hooks.js'
 import { importBytes } from '../src/dag/importer.js'
@@ -25,6 +22,7 @@ import { parseCid } from '../src/dag/cid.js'
 import { createNode } from '../src/node/index.js'
 import { parseRate } from '../src/policy/fairness/token-bucket.js'
 import { noiseBench } from './analytics-noise.js'
+import { CMESH_BIN, startDaemon, stopDaemons } from './daemons.js'
 import { parseBenchArgs, printTable } from './report.js'
 
 const args = parseBenchArgs(process.argv.slice(2), { mb: 32, seeders: 4, rate: '25MB/s', rounds: 9, noise: false })
@@ -34,8 +32,7 @@ if (args.noise === true) {
   process.exit(0)
 }
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-analytics-'))
-const BIN = fileURLToPath(new URL('../../bin/cmesh.js', import.meta.url))
-const daemons: ChildProcess[] = []
+const BIN = CMESH_BIN
 const TICK = 100 // clock ticks a second in /proc/<pid>/stat (USER_HZ)
 
 /** CPU seconds a process has used (user + system), from /proc. */
@@ -50,14 +47,7 @@ async function seeder (name: string, file: string, analytics: boolean): Promise<
   mkdirSync(repo, { recursive: true })
   if (!analytics) writeFileSync(join(repo, 'policy.json'), JSON.stringify({ analytics: { enabled: false } }))
   execFileSync(process.execPath, [BIN, 'add', file, '--repo', repo, '--quiet'])
-  const child = spawn(
-    process.execPath,
-    [BIN, 'daemon', '--repo', repo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--upload-limit', String(args.rate)],
-    { stdio: ['ignore', 'pipe', 'inherit'] }
-  )
-  daemons.push(child)
-  const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string]
-  return { addr: (JSON.parse(line) as { addrs: string[] }).addrs[0]!, pid: child.pid! }
+  return await startDaemon(repo, ['--upload-limit', String(args.rate)])
 }
 
 interface Run { seconds: number, cpu: number, leecherCpu: number }
@@ -242,7 +232,6 @@ try {
     secondsOff: runs.off.map(r => r.seconds)
   })
 } finally {
-  for (const d of daemons) d.kill('SIGTERM')
-  await Promise.all(daemons.map(async d => d.exitCode === null ? await once(d, 'exit') : undefined))
+  await stopDaemons()
   rmSync(work, { recursive: true, force: true })
 }

@@ -9,39 +9,24 @@
  * (the file over their summed rate, plus the command's own start). Fresh seeders each run: once a download has
  * introduced them, peer exchange has them meet, and the next download would be a warm one (bench:swarm's).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import { parseRate } from '../src/policy/fairness/token-bucket.js'
+import { CMESH_BIN, startDaemon, stopDaemons } from './daemons.js'
 import { parseBenchArgs, printTable } from './report.js'
 
 const args = parseBenchArgs(process.argv.slice(2), { mb: 32, seeders: 8, rate: '2MB/s', runs: 3 })
-const BIN = fileURLToPath(new URL('../../bin/cmesh.js', import.meta.url))
+const BIN = CMESH_BIN
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-cold-'))
-const daemons: ChildProcess[] = []
 
 /** A seeder: `cmesh add` of `file` into a new repository (a new identity), then its daemon; resolves to its address. */
 async function seeder (repo: string, file: string): Promise<string> {
   execFileSync(process.execPath, [BIN, 'add', file, '--repo', repo, '--quiet'])
-  const child = spawn(
-    process.execPath,
-    [BIN, 'daemon', '--repo', repo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--upload-limit', String(args.rate)],
-    { stdio: ['ignore', 'pipe', 'inherit'] }
-  )
-  daemons.push(child)
-  const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string]
-  return (JSON.parse(line) as { addrs: string[] }).addrs[0]!
-}
-
-async function stopDaemons (): Promise<void> {
-  for (const d of daemons) d.kill('SIGTERM')
-  await Promise.all(daemons.map(async d => d.exitCode === null && d.signalCode === null ? await once(d, 'exit') : undefined))
-  daemons.length = 0
+  return (await startDaemon(repo, ['--upload-limit', String(args.rate)])).addr
 }
 
 /** `cmesh fetch` in a process of its own, timed from spawn to exit; with what it reported. */

@@ -33,6 +33,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Libp2p } from '@libp2p/interface'
 import { parseRate } from '../src/policy/fairness/token-bucket.js'
 import { buildSegments, canRunNamespaces } from '../test/helpers/netns.js'
+import { CMESH_BIN, startDaemon, stopDaemons } from './daemons.js'
 import { parseBenchArgs, printTable } from './report.js'
 
 const args = parseBenchArgs(process.argv.slice(2), {
@@ -48,24 +49,19 @@ const args = parseBenchArgs(process.argv.slice(2), {
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-swarm-'))
 const nodes: CmeshNode[] = []
 
-const daemons: ChildProcess[] = []
+/** The seeder daemons' process ids, in start order. */
+const daemonPids: number[] = []
 /** The protocol of the plain-stream ceiling: bytes in frames, nothing else. */
 const PLAIN_PROTOCOL = '/cmesh-bench/plain/1.0.0'
-const BIN = fileURLToPath(new URL('../../bin/cmesh.js', import.meta.url))
+const BIN = CMESH_BIN
 
 /** A seeder: `cmesh add` of each path into its own repo, then `cmesh daemon`; resolves to its listen address. */
 async function seeder (name: string, paths: string[], rate?: string): Promise<string> {
   const repo = join(work, name)
   for (const path of paths) execFileSync(process.execPath, [BIN, 'add', path, '--repo', repo, '--quiet'])
-  const extra = rate === undefined ? [] : ['--upload-limit', rate]
-  const child = spawn(
-    process.execPath,
-    [BIN, 'daemon', '--repo', repo, '--json', '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', ...extra],
-    { stdio: ['ignore', 'pipe', 'inherit'] }
-  )
-  daemons.push(child)
-  const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string]
-  return (JSON.parse(line) as { addrs: string[] }).addrs[0]!
+  const daemon = await startDaemon(repo, rate === undefined ? [] : ['--upload-limit', rate])
+  daemonPids.push(daemon.pid)
+  return daemon.addr
 }
 
 /** Wait until every seeder is connected to every other one (at most `ms`); false if they are not by then. */
@@ -179,7 +175,7 @@ async function bigOneToOne (bigMb: number): Promise<{
   const cid = execFileSync(process.execPath, [BIN, 'add', path, '--repo', join(work, 'big-seeder'), '--quiet'], { encoding: 'utf8' }).trim()
   rmSync(path)
   const addr = await seeder('big-seeder', [])
-  const pid = daemons[daemons.length - 1]!.pid!
+  const pid = daemonPids[daemonPids.length - 1]!
   const cpu0 = cpuSecondsOf(pid)
   // the seeder's anonymous memory (heap, buffers), sampled while it serves; the rest of its RSS is LMDB's mapped file
   let seederPeakAnonMB = procStatusMB(pid, 'RssAnon')
@@ -329,7 +325,7 @@ try {
   const many = oneToOneOnly ? skipped : await download(seeders, cid, `leecher-${count}`)
   const treeMany = treeCid === undefined ? skipped : await download(seeders, treeCid, `leecher-tree-${count}`)
   const free = await seeder('free-seeder', oneToOneOnly ? [] : [file])
-  const freePid = daemons[daemons.length - 1]!.pid!
+  const freePid = daemonPids[daemonPids.length - 1]!
   const seederCpu0 = cpuSecondsOf(freePid)
   const unthrottled = await download([free], cid, 'leecher-free')
   const seederCpuPerGB = (cpuSecondsOf(freePid) - seederCpu0) / (mb * 1.048576 / 1e3)
@@ -425,7 +421,6 @@ try {
   })
 } finally {
   for (const n of nodes) await n.stop().catch(() => {})
-  for (const d of daemons) d.kill('SIGTERM')
-  await Promise.all(daemons.map(async d => d.exitCode === null ? await once(d, 'exit') : undefined))
+  await stopDaemons()
   rmSync(work, { recursive: true, force: true })
 }
