@@ -14,7 +14,6 @@ import { decodeNode, encodeArchiveNode, type ArchiveNode } from '../../src/dag/n
 import { collect, tempDir, tempStore } from '../helpers/temp.js'
 import { canonicalDeflate as canonical, gzipAround, packageFiles, sha256, sourceText, syncFlushedGzip, tarOf, writeTree } from './archive-helpers.js'
 
-/** A gzip file around raw deflate bytes: header with XFL and OS as given, trailer from `data`. */
 async function * pieces (data: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
   for (let at = 0; at < data.length; at += size) yield data.subarray(at, at + size)
 }
