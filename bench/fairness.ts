@@ -1,6 +1,6 @@
 /**
  * Does the upload scheduler share a node's upload fairly? `npm run bench:fairness [-- --peers 16 --rate 8MB/s
- * --seconds 6 --crowd 50 --seeders 5 --per-process 5 --crowd-only --rarest --json]`
+ * --seconds 6 --crowd 50 --seeders 5 --per-process 5 --crowd-only --rarest --trading --super-seed --json]`
  *
  * Real nodes in this process on loopback. Requesters listen on their own addresses (127.0.N.1: all of
  * 127.0.0.0/8 is this host) and the server dials them, so it sees each one from its own /24, as remote peers.
@@ -10,7 +10,9 @@
  *  2. A Sybil: 8 honest requesters (each its own /24) and one host with 8 identities (one /24): its group's share.
  *  3. A flash crowd: `--crowd` downloaders fetch one `--crowd-mb` MB file from `--seeders` seeders (each limited
  *     to --seed-rate) and from each other, within `--crowd-timeout` s: each seeder's upload ratio (bytes it
- *     uploaded / file size), their standard deviation, the time to the last download. Its nodes run in child
+ *     uploaded / file size), their standard deviation, the time to the last download beside the seeders-alone
+ *     bound (every downloader's copy from the seeders at their summed rate), and the CPU seconds of all its
+ *     processes. `--rarest`, `--trading` and `--super-seed` turn on createNode's options of those names. Its nodes run in child
  *     processes (bench/crowd-node.ts): a process per seeder, one per `--per-process` downloaders, so fifty-five
  *     nodes share the machine's cores rather than one event loop. `--crowd-only` runs this part alone (fair).
  * Each runs with the scheduler (fair) and first come, first served (FIFO), in the same run.
@@ -42,10 +44,15 @@ const args = parseBenchArgs(process.argv.slice(2), {
   'crowd-timeout': 120,
   'crowd-only': false,
   rarest: false,
+  trading: false,
+  'super-seed': false,
   json: false
 })
 /** Ask peers which blocks they hold and fetch the rarest first (createNode's rarestFirst). */
 const rarestFirst = args.rarest === true
+/** The holdings protocol and, with it, super-seeding (createNode's trading and superSeed). */
+const trading = args.trading === true || args['super-seed'] === true
+const superSeed = args['super-seed'] === true
 const work = mkdtempSync(join(tmpdir(), 'cmesh-bench-fairness-'))
 const open = new Set<CmeshNode>()
 let repos = 0
@@ -172,7 +179,9 @@ async function ask<T extends CrowdReply> (child: ChildProcess, cmd: CrowdCommand
  * bytes downloaders got from seeders (the rest they traded), `duplicates` the requests sent to race another,
  * `stolen` the endgame requests that took over the far half of a late one,
  * `receivedTwice` the verified bytes received beyond one copy per completed download, over those copies, and
- * `wireTwice` the same for the bytes on the wire (what arrived and was dropped as held already counts too).
+ * `wireTwice` the same for the bytes on the wire (what arrived and was dropped as held already counts too),
+ * `seedersAloneSeconds` the time the seeders alone would need (every download served by them at their summed rate),
+ * `cpuSeconds` the CPU time of all the crowd's processes from the first download's start to the last's end.
  */
 async function crowd (fair: boolean): Promise<{
   ratios: number[],
@@ -182,7 +191,9 @@ async function crowd (fair: boolean): Promise<{
   duplicates: number,
   stolen: number,
   receivedTwice: number,
-  wireTwice: number
+  wireTwice: number,
+  seedersAloneSeconds: number,
+  cpuSeconds: number
 }> {
   const file = join(work, `crowd-${String(fair)}`)
   const size = Math.round(Number(args['crowd-mb']) * 1e6)
@@ -204,13 +215,17 @@ async function crowd (fair: boolean): Promise<{
     const seederIds = new Set<string>()
     let cid = ''
     for (let i = 0; i < seeders; i++) {
-      const r = await ask<Extract<CrowdReply, { type: 'started' }>>(host(i), { cmd: 'start', idx: i, repo: join(work, `n${repos++}`), ip: `127.1.${i + 1}.1`, bootstrap: [], uploadLimit: parseRate(String(args['seed-rate'])), fair, rarestFirst }, 'started')
+      const r = await ask<Extract<CrowdReply, { type: 'started' }>>(host(i), { cmd: 'start', idx: i, repo: join(work, `n${repos++}`), ip: `127.1.${i + 1}.1`, bootstrap: [], uploadLimit: parseRate(String(args['seed-rate'])), fair, rarestFirst, trading, superSeed }, 'started')
       addrs.push(r.addrs[0]!)
       seederIds.add(r.peerId)
       cid = (await ask<Extract<CrowdReply, { type: 'added' }>>(host(i), { cmd: 'add', idx: i, path: file }, 'added')).cid
     }
     const downloaders = Array.from({ length: crowdSize }, (_, k) => seeders + k)
-    await Promise.all(downloaders.map(async idx => await ask(host(idx), { cmd: 'start', idx, repo: join(work, `n${repos++}`), ip: `127.2.${idx - seeders + 1}.1`, bootstrap: addrs, fair, rarestFirst }, 'started')))
+    await Promise.all(downloaders.map(async idx => await ask(host(idx), { cmd: 'start', idx, repo: join(work, `n${repos++}`), ip: `127.2.${idx - seeders + 1}.1`, bootstrap: addrs, fair, rarestFirst, trading, superSeed }, 'started')))
+    // CPU of every process (each asked through the first node it hosts)
+    const firstOf = kids.map((_, k) => k < seeders ? k : seeders + (k - seeders) * per)
+    const cpu = async (): Promise<number> => (await Promise.all(firstOf.map(async idx => (await ask<Extract<CrowdReply, { type: 'usage' }>>(host(idx), { cmd: 'usage', idx }, 'usage')).cpuSeconds))).reduce((a, b) => a + b, 0)
+    const cpu0 = await cpu()
     const t0 = Date.now()
     const results = await Promise.all(downloaders.map(async idx => await ask<Extract<CrowdReply, { type: 'fetched' }>>(
       host(idx),
@@ -218,6 +233,7 @@ async function crowd (fair: boolean): Promise<{
       'fetched'
     )))
     const seconds = (Math.max(...results.map(r => r.at)) - t0) / 1000
+    const cpuSeconds = await cpu() - cpu0
     const sent = await Promise.all(Array.from({ length: seeders }, async (_, i) => (await ask<Extract<CrowdReply, { type: 'sent' }>>(
       host(i),
       { cmd: 'sent', idx: i },
@@ -242,7 +258,9 @@ async function crowd (fair: boolean): Promise<{
       duplicates,
       stolen,
       receivedTwice,
-      wireTwice
+      wireTwice,
+      seedersAloneSeconds: crowdSize * size / (seeders * parseRate(String(args['seed-rate']))),
+      cpuSeconds
     }
   } finally {
     await Promise.all(kids.map(async child => {
@@ -259,7 +277,7 @@ async function crowd (fair: boolean): Promise<{
 async function main (): Promise<void> {
   if (args['crowd-only'] === true) {
     const c = await crowd(true)
-    printTable([{ seeders: Number(args.seeders), downloaders: Number(args.crowd), 'seeder ratios': c.ratios.map(r => r.toFixed(1)).join(' '), 'ratio std dev': stdDev(c.ratios).toFixed(2), 'from seeders': `${(c.seederShare * 100).toFixed(0)} %`, races: c.duplicates, steals: c.stolen, 'received twice': `${(c.receivedTwice * 100).toFixed(0)} %`, 'wire beyond one copy': `${(c.wireTwice * 100).toFixed(0)} %`, 'crowd s': c.seconds.toFixed(1), 'crowd failed': c.failed }], args.json === true, { ...c, seedRatioStdDev: stdDev(c.ratios) })
+    printTable([{ seeders: Number(args.seeders), downloaders: Number(args.crowd), 'seeder ratios': c.ratios.map(r => r.toFixed(1)).join(' '), 'ratio std dev': stdDev(c.ratios).toFixed(2), 'from seeders': `${(c.seederShare * 100).toFixed(0)} %`, races: c.duplicates, steals: c.stolen, 'received twice': `${(c.receivedTwice * 100).toFixed(0)} %`, 'wire beyond one copy': `${(c.wireTwice * 100).toFixed(0)} %`, 'crowd s': c.seconds.toFixed(1), 'seeders-alone s': c.seedersAloneSeconds.toFixed(1), 'CPU s': c.cpuSeconds.toFixed(1), 'crowd failed': c.failed }], args.json === true, { ...c, seedRatioStdDev: stdDev(c.ratios) })
     return
   }
   const server = await start('127.0.0.1', { uploadLimit: parseRate(String(args.rate)) })
@@ -287,6 +305,7 @@ async function main (): Promise<void> {
     'received twice': `${(c.receivedTwice * 100).toFixed(0)} %`,
     'wire beyond one copy': `${(c.wireTwice * 100).toFixed(0)} %`,
     'crowd s': c.seconds.toFixed(1),
+    'seeders-alone s': c.seedersAloneSeconds.toFixed(1),
     'crowd failed': c.failed
   })
   printTable([row('fair (scheduler)', fair, crowdFair), row('FIFO (scheduler off)', fifo, crowdFifo)], args.json === true, {

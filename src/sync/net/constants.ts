@@ -9,8 +9,14 @@ export const MAX_PEERS = 64
 export const MAX_ADDRS = 8
 /** Peer exchange: largest answer frame read (MAX_PEERS peers of MAX_ADDRS addresses fit with room to spare). */
 export const MAX_PEX_BYTES = 64 * 1024
-/** Peer exchange: connections past which we stop dialing peers we hear of (well above the redialer's minimum). */
-export const DEFAULT_MAX_CONNECTIONS = 32
+/**
+ * Peer exchange: connections past which we stop dialing peers we hear of (well above the redialer's minimum, and
+ * gossipsub's widest mesh, 12). A connection costs each side about 40 ms of CPU to open (TLS with a fresh
+ * certificate, identify) and keeps costing (pings, gossip): a flash crowd of 55 nodes on two cores, each dialling up
+ * to 32 of the others, took 46 s and 94 CPU s where 10 took 31 s and 63 CPU s (bench:fairness --crowd-only).
+ * Peers that dial us are never refused for it; a node takes what it needs from the peers it has.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 12
 /** Peer exchange: asking a peer whom it knows is given up after this long (a dial and one small frame). */
 export const PEX_ASK_TIMEOUT_MS = 10_000
 /** Peer exchange: questions one peer may have open with us at once (it asks once per identify). */

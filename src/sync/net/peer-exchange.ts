@@ -144,12 +144,27 @@ export class PeerExchange {
     return entries
   }
 
-  /** Dial, one after another, the peers of `entries` we are not connected to (checked just before each dial). */
+  /**
+   * Dial, one after another, the peers of `entries` we are not connected to (checked just before each dial), in a
+   * random order: newcomers told of the same peers in the same order would otherwise all dial the first few.
+   */
   private async dialAll (entries: PexEntry[]): Promise<void> {
-    for (const e of entries) {
+    for (const e of shuffled(entries)) {
       if (this.libp2p.getPeers().length >= this.maxConnections) break
       if (e.peerId === this.libp2p.peerId.toString() || this.libp2p.getConnections(peerIdFromString(e.peerId)).length > 0) continue
       await this.libp2p.dial(e.addrs.map(a => multiaddr(a.includes('/p2p/') ? a : `${a}/p2p/${e.peerId}`))).catch(() => {})
     }
   }
+}
+
+/** A copy of `items` in a random order (Fisher-Yates). */
+function shuffled<T> (items: T[]): T[] {
+  const out = [...items]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    const t = out[i]!
+    out[i] = out[j]!
+    out[j] = t
+  }
+  return out
 }

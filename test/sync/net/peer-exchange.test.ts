@@ -56,6 +56,29 @@ describe('peer exchange', () => {
     await waitFor(() => connected(a.host, b.host), { what: 'a and b to meet once their wait is over' })
   })
 
+  it('stops dialling at maxConnections, and newcomers told of the same peers do not all dial the same ones', async t => {
+    const queue: Job[] = []
+    const hub = await peer(t, queue)
+    const others = await Promise.all(Array.from({ length: 10 }, async () => await peer(t, queue)))
+    for (const o of others) await hub.host.dial(o.host.getMultiaddrs()[0]!)
+    const chosen: string[] = []
+    // four: a fifth inbound connection within a second from one address is over libp2p's threshold
+    for (let i = 0; i < 4; i++) {
+      const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, banned: new Set() })
+      t.after(async () => await host.stop())
+      // not started: this newcomer asks only when told to, so the one ask below is all it dials from
+      const pex = new PeerExchange(host, { maxConnections: 3 })
+      await host.dial(hub.host.getMultiaddrs()[0]!)
+      const told = await pex.ask(hub.host.peerId)
+      assert.ok(told.length >= 10, 'the hub told it of the ten (and the newcomers before it)')
+      const peers = host.getPeers().filter(p => !p.equals(hub.host.peerId)).map(String).sort()
+      assert.equal(peers.length, 2, 'two dials, then the cap of three connections stops it')
+      chosen.push(peers.join())
+    }
+    // in the hub's order every newcomer would dial the same two; shuffled, four alike has odds under 1 in 45^3
+    assert.ok(new Set(chosen).size > 1, `every newcomer dialled the same peers: ${chosen[0]}`)
+  })
+
   it('stopping cancels the dials still waiting', async t => {
     const { queue, a } = await hubOfTwo(t)
     await a.pex.stop()
