@@ -12,6 +12,7 @@ import {
   STATUS_INTERVAL_MS,
   STATUS_MIN_GAP_MS,
   STATUS_MISSED_INTERVALS,
+  STATUS_WELCOMES,
   URL_PROTOCOL,
   URL_TOPIC
 } from './constants.js'
@@ -47,6 +48,15 @@ export interface CommunityOptions {
 }
 
 /**
+ * Whether a member that knows `known` other members gossips its status soon on hearing of a new one, for a uniform
+ * `draw` in [0, 1): always while it knows at most STATUS_WELCOMES, else with a chance of STATUS_WELCOMES / known,
+ * so a newcomer is welcomed by about STATUS_WELCOMES members, not flooded by all.
+ */
+export function welcomes (known: number, draw: number): boolean {
+  return draw * known < STATUS_WELCOMES
+}
+
+/**
  * The community side of the cache: signed URL claims and member status over gossipsub (URL_TOPIC), and the
  * URL_PROTOCOL question "what do you hold for this URL" / "fetch it for us" asked of a peer. Members are the
  * connected peers whose status was heard within STATUS_MISSED_INTERVALS intervals; their weight is their free
@@ -68,7 +78,7 @@ export class UrlCommunity {
   /** When this node joined: while new, it gossips its status as it connects (its first peers may come late). */
   private startedAt = 0
   private readonly onConnect = (): void => {
-    if (Date.now() - this.startedAt < this.statusIntervalMs) this.statusSoon()
+    if (Date.now() - this.startedAt < this.statusIntervalMs && this.components.libp2p.getPeers().length <= STATUS_WELCOMES) this.statusSoon()
   }
 
   constructor (private readonly components: CommunityComponents, options: CommunityOptions = {}) {
@@ -145,7 +155,8 @@ export class UrlCommunity {
       if (m.status.peer === this.self) return TopicValidatorResult.Ignore
       const held = this.members.get(m.status.peer)
       if (held !== undefined && held.at >= m.status.at) return TopicValidatorResult.Ignore
-      if (held === undefined) this.statusSoon() // a new member (or one back): it learns of us
+      // a new member (or one back) learns of us soon from about STATUS_WELCOMES members, of the rest within an interval
+      if (held === undefined && welcomes(this.members.size, Math.random())) this.statusSoon()
       this.members.set(m.status.peer, { ...m.status, receivedAt: Date.now() })
       this.components.onStatus(m.status)
       return TopicValidatorResult.Accept

@@ -7,6 +7,8 @@ import fc from 'fast-check'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { openMessage, signMessage, type UrlClaim } from '../../../src/sync/cache/url-claims.js'
+import { welcomes } from '../../../src/sync/cache/url-community.js'
+import { STATUS_WELCOMES } from '../../../src/sync/cache/constants.js'
 
 const isBadClaim = (err: Error & { code?: string }): boolean => err.code === 'ERR_BAD_CLAIM'
 
@@ -45,5 +47,19 @@ describe('signed URL claims', () => {
     await fc.assert(fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), async bytes => {
       await assert.rejects(openMessage(bytes), isBadClaim)
     }), { numRuns: 200 })
+  })
+})
+
+describe('welcoming a new member', () => {
+  it('a small community always welcomes; a large one about STATUS_WELCOMES of its members do', () => {
+    for (let known = 0; known <= STATUS_WELCOMES; known++) {
+      assert.ok(welcomes(known, 0.999), `a member knowing ${known} always welcomes`)
+    }
+    // evenly spread draws: the expected number of members of a community of `known` that welcome a newcomer
+    const draws = Array.from({ length: 1000 }, (_, i) => i / 1000)
+    for (const known of [8, 50, 500]) {
+      const share = draws.filter(d => welcomes(known, d)).length / draws.length
+      assert.ok(Math.abs(share * known - STATUS_WELCOMES) < 0.5, `${known} members: ${(share * known).toFixed(2)} welcome`)
+    }
   })
 })
