@@ -4,7 +4,7 @@
  * clock): 'accepted' and 'synced' for the bench's resources, counts only for a flooder's announcements.
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createNode, type CmeshNode } from '../src/node/index.js'
 import { signAnnouncement } from '../src/policy/collections/announcement.js'
@@ -33,7 +33,7 @@ export type Reply =
   | { type: 'shared', idx: number, id: string, root: string, size: number, startedAt: number, at: number }
   | { type: 'flooded', idx: number, sent: number, seconds: number }
   | { type: 'flood-counts', accepted: number[], rejected: Record<string, number> }
-  | { type: 'rss', rss: number }
+  | { type: 'rss', rss: number, anon: number, file: number }
   | { type: 'error', idx: number, cmd: string, message: string }
 
 const COLLECTION_NAME = 'propagation'
@@ -153,7 +153,7 @@ async function handle (c: Command): Promise<void> {
     case 'flood': void flood(c).catch(err => { send({ type: 'error', idx: c.idx, cmd: 'flood', message: (err as Error).message }) }); break
     case 'flood-stop': flooding = false; break
     case 'counts': send({ type: 'flood-counts', accepted: [...floodAccepted.entries()].flatMap(([i, n]) => [i, n]), rejected: floodRejected }); break
-    case 'rss': send({ type: 'rss', rss: Math.max(peakRss, process.memoryUsage().rss) }); break
+    case 'rss': sampleRss(); send({ type: 'rss', rss: peakRss, anon: peakAnon, file: peakFile }); break
     case 'shutdown': await shutdown(); break
   }
 }
@@ -166,7 +166,19 @@ async function shutdown (): Promise<void> {
   process.exit(0)
 }
 
-setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss) }, 500).unref()
+/** Peak resident memory, and its anonymous and file-backed parts (LMDB's mapped pages are file-backed) where Linux says. */
+let peakAnon = 0
+let peakFile = 0
+function sampleRss (): void {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss)
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8')
+    const kb = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0) * 1024
+    peakAnon = Math.max(peakAnon, kb('RssAnon'))
+    peakFile = Math.max(peakFile, kb('RssFile'))
+  } catch {}
+}
+setInterval(sampleRss, 500).unref()
 process.on('message', (c: Command) => {
   void handle(c).catch(err => { send({ type: 'error', idx: 'idx' in c ? c.idx : -1, cmd: c.cmd, message: (err as Error).stack ?? String(err) }) })
 })

@@ -378,9 +378,12 @@ try {
   const wanted = String(args.scenarios).split(',')
   const results: ScenarioResult[] = []
   for (const name of ['plain', 'churn', 'flood'] as const) if (wanted.includes(name)) results.push(await scenario(name, churners, flooder))
-  const rss = await Promise.all(children.map(async c => (await request<Extract<Reply, { type: 'rss' }>>(c, { cmd: 'rss' }, r => r.type === 'rss')).rss))
+  const memory = await Promise.all(children.map(async c => await request<Extract<Reply, { type: 'rss' }>>(c, { cmd: 'rss' }, r => r.type === 'rss')))
+  const rss = memory.map(m => m.rss)
   const peakRss = Math.max(...rss)
   const totalRss = rss.reduce((a, b) => a + b, 0)
+  const peakAnon = Math.max(...memory.map(m => m.anon))
+  const peakFile = Math.max(...memory.map(m => m.file))
 
   const by = (name: string): ScenarioResult | undefined => results.find(r => r.scenario === name)
   const fmt = (v: number | null | undefined, d = 1): string => v === null || v === undefined ? 'n/a' : v.toFixed(d)
@@ -399,7 +402,7 @@ try {
         : ''
   }))
   if (args.json !== true) {
-    console.log(`${N} nodes in ${processes} process(es) of ${PER}; started in ${startSeconds.toFixed(1)} s; mean degree ${meanDegree.toFixed(1)} connections, ${meanMesh.toFixed(1)} gossip mesh peers; ${MB} MiB per resource; upload limit ${String(args.rate)}; peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB per process (${(totalRss / 2 ** 20).toFixed(0)} MiB in all); seed ${String(args.seed)}`)
+    console.log(`${N} nodes in ${processes} process(es) of ${PER}; started in ${startSeconds.toFixed(1)} s; mean degree ${meanDegree.toFixed(1)} connections, ${meanMesh.toFixed(1)} gossip mesh peers; ${MB} MiB per resource; upload limit ${String(args.rate)}; peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB per process (${(totalRss / 2 ** 20).toFixed(0)} MiB in all; anonymous ${(peakAnon / 2 ** 20).toFixed(0)}, file-backed ${(peakFile / 2 ** 20).toFixed(0)} MiB at most); seed ${String(args.seed)}`)
     if (errors.length > 0) console.log(`errors: ${errors.slice(0, 5).join(' | ')}${errors.length > 5 ? ` (+${errors.length - 5})` : ''}`)
   }
   printTable(rows, args.json === true, {
@@ -421,6 +424,8 @@ try {
     trading: args.trading === 'on',
     superSeed: args['super-seed'] === 'on',
     peakRssBytesPerProcess: peakRss,
+    peakAnonBytesPerProcess: peakAnon,
+    peakFileBytesPerProcess: peakFile,
     totalRssBytes: totalRss,
     churners: churners.length,
     scenarios: results,

@@ -145,7 +145,8 @@ class ShareWindow {
  * behind one address or subnet), then over the peers of a group, each weighted; so a peer's share does not grow
  * with the requests, streams or identities it opens. A group that had more than `maxShare` of the bytes sent in
  * the last window waits while a group under it waits too (with fewer than 1/maxShare groups asking, the others
- * take the rest: no upload is left idle). Grants are paced to the upload limit, lowered further by the AIMD
+ * take the rest: no upload is left idle); a group weighing w < 1 is under its cap below w x `maxShare` only, so a
+ * free-rider the unchoker weighs at 0.25 is not served ahead of the peers that trade. Grants are paced to the upload limit, lowered further by the AIMD
  * controller while answers queue up and throughput falls, and at most `slots` messages are in flight.
  */
 export class UploadScheduler {
@@ -269,10 +270,13 @@ export class UploadScheduler {
   private pick (now: number): Waiter | undefined {
     if (!this.fair) return this.fifo.shift()
     const { total, groups: shares } = this.window.totals(now)
-    const underCap = (g: string): boolean => total === 0 || (shares.get(g) ?? 0) < this.maxShare * total
+    // a group lighter than 1 (a free-rider's, weighed down by the unchoker) has its cap scaled down with it: the cap
+    // keeps heavy groups from crowding out the rest, and must not lift a taker ahead of the peers that trade
+    const underCap = (g: string, groups: DeficitRoundRobin<GroupQueue>): boolean =>
+      total === 0 || (shares.get(g) ?? 0) < this.maxShare * Math.min(1, groups.weight(g)) * total
     for (const groups of this.queues) {
       if (groups.size === 0) continue
-      const g = groups.next(underCap) ?? groups.next()
+      const g = groups.next(x => underCap(x, groups)) ?? groups.next()
       if (g === undefined) continue
       const group = groups.get(g)!
       const p = group.next()!

@@ -81,6 +81,20 @@ describe('upload scheduler', () => {
     assert.ok(heavy >= 0.2, `heavy peer got ${heavy}: the cap is a ceiling, its weight still counts up to it`)
   })
 
+  it('gives a free-rider the unchoker weighs down no lift from the cap: the peers that trade go first', async () => {
+    // two unchoked traders and a free-rider (DEFAULT_UNCHOKED_WEIGHT 4, DEFAULT_TAKER_WEIGHT 0.25), each its own
+    // group: under the cap alone, the free-rider's group would be served first whenever it was under 25 %
+    const s = scheduler({ congestion: false, slots: 1, maxShare: 0.25 })
+    const peers = [{ peer: 't1', group: 'g1', weight: 4 }, { peer: 't2', group: 'g2', weight: 4 }, { peer: 'taker', group: 'g3', weight: 0.25 }]
+    const { bytes } = await run(s, peers, 600)
+    const taker = share(bytes, p => p === 'taker')
+    // its cap scaled by its weight (0.25 x 25 % = 6.25 %) and its light turns of the round robin once over it: about
+    // 11 % here, where the cap alone gave it 25 %; still served, not starved
+    assert.ok(taker <= 0.125, `the free-rider got ${taker}`)
+    assert.ok(taker > 0.01, `the free-rider got ${taker}: it is served after the traders, not never`)
+    for (const t of ['t1', 't2']) assert.ok(share(bytes, p => p === t) > 0.4, `${t} got ${share(bytes, p => p === t)}`)
+  })
+
   it('gives a Sybil with 8 identities in one group the share of one peer', async () => {
     const s = scheduler({ congestion: false, slots: 1 })
     const honest = Array.from({ length: 8 }, (_, i) => ({ peer: `h${i}`, group: `ip4:10.0.${i}.0/24` }))
