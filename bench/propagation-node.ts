@@ -33,7 +33,7 @@ export type Reply =
   | { type: 'shared', idx: number, id: string, root: string, size: number, startedAt: number, at: number }
   | { type: 'flooded', idx: number, sent: number, seconds: number }
   | { type: 'flood-counts', accepted: number[], rejected: Record<string, number> }
-  | { type: 'rss', rss: number, anon: number, file: number }
+  | { type: 'rss', rss: number, anon: number, file: number, heap: number, external: number }
   | { type: 'error', idx: number, cmd: string, message: string }
 
 const COLLECTION_NAME = 'propagation'
@@ -153,7 +153,7 @@ async function handle (c: Command): Promise<void> {
     case 'flood': void flood(c).catch(err => { send({ type: 'error', idx: c.idx, cmd: 'flood', message: (err as Error).message }) }); break
     case 'flood-stop': flooding = false; break
     case 'counts': send({ type: 'flood-counts', accepted: [...floodAccepted.entries()].flatMap(([i, n]) => [i, n]), rejected: floodRejected }); break
-    case 'rss': sampleRss(); send({ type: 'rss', rss: peakRss, anon: peakAnon, file: peakFile }); break
+    case 'rss': sampleRss(); send({ type: 'rss', rss: peakRss, anon: peakAnon, file: peakFile, heap: peakHeap, external: peakExternal }); break
     case 'shutdown': await shutdown(); break
   }
 }
@@ -169,8 +169,14 @@ async function shutdown (): Promise<void> {
 /** Peak resident memory, and its anonymous and file-backed parts (LMDB's mapped pages are file-backed) where Linux says. */
 let peakAnon = 0
 let peakFile = 0
+/** Peak V8 heap in use, and memory outside it that V8 knows of (buffers, ArrayBuffers): what the anonymous part holds. */
+let peakHeap = 0
+let peakExternal = 0
 function sampleRss (): void {
-  peakRss = Math.max(peakRss, process.memoryUsage().rss)
+  const m = process.memoryUsage()
+  peakRss = Math.max(peakRss, m.rss)
+  peakHeap = Math.max(peakHeap, m.heapUsed)
+  peakExternal = Math.max(peakExternal, m.external)
   try {
     const status = readFileSync('/proc/self/status', 'utf8')
     const kb = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0) * 1024

@@ -384,6 +384,8 @@ try {
   const totalRss = rss.reduce((a, b) => a + b, 0)
   const peakAnon = Math.max(...memory.map(m => m.anon))
   const peakFile = Math.max(...memory.map(m => m.file))
+  const peakHeap = Math.max(...memory.map(m => m.heap))
+  const peakExternal = Math.max(...memory.map(m => m.external))
 
   const by = (name: string): ScenarioResult | undefined => results.find(r => r.scenario === name)
   const fmt = (v: number | null | undefined, d = 1): string => v === null || v === undefined ? 'n/a' : v.toFixed(d)
@@ -402,7 +404,7 @@ try {
         : ''
   }))
   if (args.json !== true) {
-    console.log(`${N} nodes in ${processes} process(es) of ${PER}; started in ${startSeconds.toFixed(1)} s; mean degree ${meanDegree.toFixed(1)} connections, ${meanMesh.toFixed(1)} gossip mesh peers; ${MB} MiB per resource; upload limit ${String(args.rate)}; peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB per process (${(totalRss / 2 ** 20).toFixed(0)} MiB in all; anonymous ${(peakAnon / 2 ** 20).toFixed(0)}, file-backed ${(peakFile / 2 ** 20).toFixed(0)} MiB at most); seed ${String(args.seed)}`)
+    console.log(`${N} nodes in ${processes} process(es) of ${PER}; started in ${startSeconds.toFixed(1)} s; mean degree ${meanDegree.toFixed(1)} connections, ${meanMesh.toFixed(1)} gossip mesh peers; ${MB} MiB per resource; upload limit ${String(args.rate)}; peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB per process (${(totalRss / 2 ** 20).toFixed(0)} MiB in all; anonymous ${(peakAnon / 2 ** 20).toFixed(0)}, file-backed ${(peakFile / 2 ** 20).toFixed(0)} MiB at most; V8 heap used ${(peakHeap / 2 ** 20).toFixed(0)}, external ${(peakExternal / 2 ** 20).toFixed(0)} MiB at most); seed ${String(args.seed)}`)
     if (errors.length > 0) console.log(`errors: ${errors.slice(0, 5).join(' | ')}${errors.length > 5 ? ` (+${errors.length - 5})` : ''}`)
   }
   printTable(rows, args.json === true, {
@@ -426,6 +428,8 @@ try {
     peakRssBytesPerProcess: peakRss,
     peakAnonBytesPerProcess: peakAnon,
     peakFileBytesPerProcess: peakFile,
+    peakHeapBytesPerProcess: peakHeap,
+    peakExternalBytesPerProcess: peakExternal,
     totalRssBytes: totalRss,
     churners: churners.length,
     scenarios: results,
