@@ -12,9 +12,10 @@
  *     to --seed-rate) and from each other, within `--crowd-timeout` s: each seeder's upload ratio (bytes it
  *     uploaded / file size), their standard deviation, the time to the last download beside the seeders-alone
  *     bound (every downloader's copy from the seeders at their summed rate), and the CPU seconds of all its
- *     processes. `--rarest`, `--trading` and `--super-seed` turn on createNode's options of those names. Its nodes run in child
- *     processes (bench/crowd-node.ts): a process per seeder, one per `--per-process` downloaders, so fifty-five
- *     nodes share the machine's cores rather than one event loop. `--crowd-only` runs this part alone (fair).
+ *     processes. `--rarest`, `--trading` and `--super-seed` turn on createNode's options of those names. Its
+ *     nodes run in child processes (bench/crowd-node.ts): a process per seeder, one per `--per-process`
+ *     downloaders, so fifty-five nodes share the machine's cores rather than one event loop. `--crowd-only` runs
+ *     this part alone (fair).
  * Each runs with the scheduler (fair) and first come, first served (FIFO), in the same run.
  */
 import { fork, type ChildProcess } from 'node:child_process'

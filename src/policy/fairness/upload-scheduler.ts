@@ -146,8 +146,9 @@ class ShareWindow {
  * with the requests, streams or identities it opens. A group that had more than `maxShare` of the bytes sent in
  * the last window waits while a group under it waits too (with fewer than 1/maxShare groups asking, the others
  * take the rest: no upload is left idle); a group weighing w < 1 is under its cap below w x `maxShare` only, so a
- * free-rider the unchoker weighs at 0.25 is not served ahead of the peers that trade. Grants are paced to the upload limit, lowered further by the AIMD
- * controller while answers queue up and throughput falls, and at most `slots` messages are in flight.
+ * free-rider the unchoker weighs at 0.25 is not served ahead of the peers that trade. Grants are paced to the
+ * upload limit, lowered further by the AIMD controller while answers queue up and throughput falls, and at most
+ * `slots` messages are in flight.
  */
 export class UploadScheduler {
   readonly fair: boolean

@@ -13,7 +13,8 @@ export const MAX_PEX_BYTES = 64 * 1024
  * Peer exchange: connections past which we stop dialing peers we hear of (well above the redialer's minimum, and
  * gossipsub's widest mesh, 12). A connection costs each side about 40 ms of CPU to open (TLS with a fresh
  * certificate, identify) and keeps costing (pings, gossip): a flash crowd of 55 nodes on two cores, each dialling up
- * to 32 of the others, took 46 s and 94 CPU s where 10 took 31 s and 63 CPU s (bench:fairness --crowd-only).
+ * to 32 of the others, took 40.8 s and 82 CPU s where 12 took 28.8 s and 58 CPU s (bench:fairness --crowd-only,
+ * medians of three alternated runs).
  * Peers that dial us are never refused for it; a node takes what it needs from the peers it has.
  */
 export const DEFAULT_MAX_CONNECTIONS = 12
