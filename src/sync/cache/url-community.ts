@@ -77,8 +77,12 @@ export class UrlCommunity {
   private readonly self: string
   /** When this node joined: while new, it gossips its status as it connects (its first peers may come late). */
   private startedAt = 0
+  /** Peers that connected since this node joined (counted up to STATUS_WELCOMES + 1). */
+  private connects = 0
   private readonly onConnect = (): void => {
-    if (Date.now() - this.startedAt < this.statusIntervalMs && this.components.libp2p.getPeers().length <= STATUS_WELCOMES) this.statusSoon()
+    if (this.connects > STATUS_WELCOMES) return
+    this.connects++
+    if (this.connects <= STATUS_WELCOMES && Date.now() - this.startedAt < this.statusIntervalMs) this.statusSoon()
   }
 
   constructor (private readonly components: CommunityComponents, options: CommunityOptions = {}) {
@@ -98,6 +102,7 @@ export class UrlCommunity {
     this.timer = setInterval(() => { void this.publishStatus() }, this.statusIntervalMs)
     this.timer.unref()
     this.startedAt = Date.now()
+    this.connects = 0
     this.statusSoon()
   }
 
