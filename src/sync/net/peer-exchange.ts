@@ -59,7 +59,7 @@ const timer: PexScheduler = (run, ms) => {
 export interface PeerExchangeOptions {
   /** Connections past which we stop dialing peers we hear of. @default DEFAULT_MAX_CONNECTIONS */
   maxConnections?: number
-  /** Runs the deferred dials (tests drive it). @default setTimeout */
+  /** Runs the deferred questions and their dials (tests drive it). @default setTimeout */
   schedule?: PexScheduler
 }
 
@@ -67,7 +67,9 @@ export interface PeerExchangeOptions {
  * Answers "whom do you know?" with the listen addresses of our other peers (loopback ones only to a peer on
  * this same host), and asks every newly identified peer the same, dialing those we did not know: at once when
  * we dialled the peer (we are joining), after a random wait when it dialled us (it is joining, and the peers it
- * dialled all hear of each other from it at the same moment; see PEX_INBOUND_DIAL_DELAY_MS).
+ * dialled would all hear of each other from it at the same moment; see PEX_INBOUND_DIAL_DELAY_MS). The question
+ * waits with the dials: asked at once, its answer would wait unused, and a newcomer would answer every peer it
+ * dialled while it is still opening its connections.
  */
 export class PeerExchange {
   private readonly maxConnections: number
@@ -85,8 +87,16 @@ export class PeerExchange {
 
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
     if (!evt.detail.protocols.includes(PEX_PROTOCOL)) return
-    const inbound = evt.detail.connection.direction === 'inbound'
-    void this.ask(evt.detail.peerId, inbound ? PEX_INBOUND_DIAL_DELAY_MS * (1 + Math.random()) : 0).catch(() => {})
+    const peer = evt.detail.peerId
+    if (evt.detail.connection.direction === 'outbound') {
+      void this.ask(peer).catch(() => {})
+      return
+    }
+    const cancel = this.schedule(() => {
+      this.deferred.delete(cancel)
+      if (this.libp2p.getConnections(peer).length > 0) void this.ask(peer).catch(() => {})
+    }, PEX_INBOUND_DIAL_DELAY_MS * (1 + Math.random()))
+    this.deferred.add(cancel)
   }
 
   async start (): Promise<void> {
@@ -116,11 +126,8 @@ export class PeerExchange {
     await this.libp2p.unhandle(PEX_PROTOCOL)
   }
 
-  /**
-   * Ask one peer whom it knows and dial the peers we are not connected to yet, after `dialDelayMs` (the answer
-   * comes at once; the dials, one after another, when the wait is over).
-   */
-  async ask (peer: PeerId, dialDelayMs = 0): Promise<PexEntry[]> {
+  /** Ask one peer whom it knows and dial, one after another, the peers we are not connected to yet. */
+  async ask (peer: PeerId): Promise<PexEntry[]> {
     const stream = await this.libp2p.dialProtocol(peer, PEX_PROTOCOL, { signal: AbortSignal.timeout(PEX_ASK_TIMEOUT_MS) })
     let entries: PexEntry[] = []
     try {
@@ -133,14 +140,7 @@ export class PeerExchange {
       stream.abort(err as Error)
       throw err
     }
-    if (dialDelayMs <= 0) await this.dialAll(entries)
-    else {
-      const cancel = this.schedule(() => {
-        this.deferred.delete(cancel)
-        void this.dialAll(entries)
-      }, dialDelayMs)
-      this.deferred.add(cancel)
-    }
+    await this.dialAll(entries)
     return entries
   }
 

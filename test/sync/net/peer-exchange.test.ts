@@ -8,10 +8,10 @@ import { PeerExchange, type PexScheduler } from '../../../src/sync/net/peer-exch
 import { waitFor } from '../../helpers/wait.js'
 
 /** A host as a node builds it, with peer exchange whose deferred dials wait in `queue` until the test runs them. */
-async function peer (t: TestContext, queue: Job[]): Promise<{ host: Libp2p, pex: PeerExchange }> {
+async function peer (t: TestContext, queue: Job[], who = ''): Promise<{ host: Libp2p, pex: PeerExchange }> {
   const host = await createHost({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false, banned: new Set() })
   const schedule: PexScheduler = (run, ms) => {
-    const job = { run, ms, cancelled: false }
+    const job = { run, ms, cancelled: false, who }
     queue.push(job)
     return () => { job.cancelled = true }
   }
@@ -26,16 +26,16 @@ async function peer (t: TestContext, queue: Job[]): Promise<{ host: Libp2p, pex:
 
 const connected = (a: Libp2p, b: Libp2p): boolean => a.getConnections(b.peerId).length > 0
 
-type Job = { run: () => void, ms: number, cancelled: boolean }
+type Job = { run: () => void, ms: number, cancelled: boolean, who: string }
 type Peer = Awaited<ReturnType<typeof peer>>
 
-/** a and b, and a hub that dialled both: a and b have heard of each other from it, and their dials wait in `queue`. */
+/** a and b, and a hub that dialled both: their questions to the hub, and the dials of its answers, wait in `queue`. */
 async function hubOfTwo (t: TestContext): Promise<{ queue: Job[], a: Peer, b: Peer, hub: Peer }> {
   const queue: Job[] = []
-  const [a, b, hub] = [await peer(t, queue), await peer(t, queue), await peer(t, queue)]
+  const [a, b, hub] = [await peer(t, queue, 'a'), await peer(t, queue, 'b'), await peer(t, queue, 'hub')]
   await hub.host.dial(a.host.getMultiaddrs()[0]!)
   await hub.host.dial(b.host.getMultiaddrs()[0]!)
-  await waitFor(() => queue.length >= 2, { what: 'a and b to hear of each other from the hub that dialled them' })
+  await waitFor(() => queue.length >= 2, { what: 'the questions of a and b to the hub that dialled them to wait' })
   return { queue, a, b, hub }
 }
 
@@ -54,6 +54,16 @@ describe('peer exchange', () => {
     // the waits are over: a and b dial each other (one connection is enough; the second finds it there)
     for (const job of queue.splice(0)) job.run()
     await waitFor(() => connected(a.host, b.host), { what: 'a and b to meet once their wait is over' })
+  })
+
+  it('asks a peer that dialled it once the wait is over, so it hears of the peers that came meanwhile', async t => {
+    const { queue, a, hub } = await hubOfTwo(t)
+    const late = await peer(t, queue, 'late')
+    await hub.host.dial(late.host.getMultiaddrs()[0]!)
+    await waitFor(() => queue.some(job => job.who === 'late'), { what: "the late peer's question to the hub to wait" })
+    // only a's wait ends: a asks the hub now, and the hub knows the late peer by then
+    for (const job of queue.filter(job => job.who === 'a')) job.run()
+    await waitFor(() => connected(a.host, late.host), { what: 'a to dial the peer that came during its wait' })
   })
 
   it('stops dialling at maxConnections, and newcomers told of the same peers do not all dial the same ones', async t => {
