@@ -24,8 +24,8 @@ export const PEX_ASK_TIMEOUT_MS = 10_000
 export const PEX_MAX_INBOUND_STREAMS = 2
 /**
  * Peer exchange: a peer that dialled us is asked whom it knows, and the peers it names dialled, after a random wait
- * of this many ms (up to twice it). A newcomer that dials its bootstrap peers dials what they tell it at once, so it joins at once; the
- * peers it dialled learn of each other through it, and their dials wait. Eight seeders a new downloader named all
+ * of this many ms (up to twice it). A newcomer that dials its bootstrap peers dials what they tell it at once, so it
+ * joins at once; the peers it dialled learn of each other through it, and their questions and dials wait. Eight seeders a new downloader named all
  * dialled each other within its first second (28 TLS handshakes on two cores), which held a 32 MiB download at
  * 4.1 s instead of 2.1 s; BitTorrent's peer exchange is slower still (a message a minute).
  */
